@@ -1,0 +1,161 @@
+package tractor
+
+import (
+	"context"
+	"encoding/hex"
+	"math/rand/v2"
+
+	"github.com/rs/zerolog"
+	"github.com/sourcegraph/conc"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// ActorID names an actor: the name it was given and a unique id drawn when
+// it started. Names may repeat within a tree; UIDs do not.
+type ActorID struct {
+	Name string
+	UID  string
+}
+
+// String returns "name[uid-prefix]", short enough for logs and errors.
+func (id ActorID) String() string {
+	uid := id.UID
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	return id.Name + "[" + uid + "]"
+}
+
+func newActorID(name string) ActorID {
+	var b [8]byte
+	u := rand.Uint64()
+	for i := range b {
+		b[i] = byte(u >> (8 * i))
+	}
+	return ActorID{Name: name, UID: hex.EncodeToString(b[:])}
+}
+
+// Actor is one actor of the tree: a set of exposed endpoints served to its
+// parent (and, for the root, the program's body), with its own lifetime.
+// Get the current one with [CurrentActor].
+type Actor struct {
+	id     ActorID
+	parent ActorID // zero for the root
+	cfg    config
+	reg    *registry
+	log    zerolog.Logger
+
+	exposed map[string]Endpoint
+
+	// ctx is the actor's lifetime: every task it runs derives from it, and
+	// cancelling it (with a *cancelCause naming who asked) tears it down.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+type actorKey struct{}
+
+// newActor makes an actor whose lifetime derives from parent and records it
+// in reg. The caller must call a.end once the actor has stopped.
+func newActor(parent context.Context, id, parentID ActorID, cfg config, reg *registry) *Actor {
+	a := &Actor{id: id, parent: parentID, cfg: cfg, reg: reg}
+	a.log = zerolog.New(cfg.logOutput).Level(cfg.logLevel).With().Timestamp().
+		Str("actor", id.Name).Str("uid", id.UID).Logger()
+	a.exposed = make(map[string]Endpoint, len(cfg.expose))
+	for _, ep := range cfg.expose {
+		a.exposed[ep.Name()] = ep
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	a.ctx = context.WithValue(ctx, actorKey{}, a)
+	a.cancel = cancel
+	reg.add(a.id)
+	a.log.Debug().Str("parent", parentID.String()).Msg("actor started")
+	return a
+}
+
+// end releases the actor's resources once everything it ran has returned.
+func (a *Actor) end() {
+	a.cancel(nil)
+	a.reg.remove(a.id)
+	a.log.Debug().Msg("actor ended")
+}
+
+// CurrentActor returns the actor whose task ctx belongs to, or nil outside
+// [Run].
+func CurrentActor(ctx context.Context) *Actor {
+	a, _ := ctx.Value(actorKey{}).(*Actor)
+	return a
+}
+
+// ID returns the actor's name and unique id.
+func (a *Actor) ID() ActorID { return a.id }
+
+// Name returns the actor's name.
+func (a *Actor) Name() string { return a.id.Name }
+
+// Parent returns the id of the actor's parent; it is zero for the root.
+func (a *Actor) Parent() ActorID { return a.parent }
+
+// Logger returns the actor's logger: every line carries the actor's name
+// and uid, at the level set with [LogLevel].
+func (a *Actor) Logger() *zerolog.Logger { return &a.log }
+
+// CancelSoon starts the actor's cancellation and returns at once, so it can
+// be called from synchronous code (a callback, a signal handler, a
+// debugger). Every task of the actor is cancelled, each with the actor
+// itself as canceller, and the actor ends once they have returned.
+func (a *Actor) CancelSoon() {
+	a.cancelBy(a.id, "CancelSoon")
+}
+
+// cancelBy cancels the actor on behalf of the actor by.
+func (a *Actor) cancelBy(by ActorID, reason string) {
+	a.log.Debug().Str("by", by.String()).Str("reason", reason).Msg("actor cancel requested")
+	a.cancel(&cancelCause{by: by, reason: reason})
+}
+
+// lookup resolves an endpoint a peer asked for, checking that this actor
+// exposes it.
+func (a *Actor) lookup(name string) (Endpoint, error) {
+	if ep, ok := a.exposed[name]; ok {
+		return ep, nil
+	}
+	if _, ok := lookupEndpoint(name); !ok {
+		return nil, &endpointError{name: name, actor: a.id, err: ErrUnknownEndpoint}
+	}
+	return nil, &endpointError{name: name, actor: a.id, err: ErrNotExposed}
+}
+
+// endpointError names the endpoint and the actor a lookup failed in.
+type endpointError struct {
+	name  string
+	actor ActorID
+	err   error
+}
+
+func (e *endpointError) Error() string {
+	return "endpoint " + `"` + e.name + `"` + " in actor " + e.actor.String() + ": " + e.err.Error()
+}
+
+func (e *endpointError) Unwrap() error { return e.err }
+
+// serveParent serves the actor's parent over conn until the actor is
+// cancelled or the parent goes away, then winds down: every task returns
+// (each cancelled through its ctx), the actor leaves the registry, and the
+// connection closes, which is how the parent learns the actor has ended.
+// A subprocess child runs the same loop over a wire connection.
+func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
+	ch := newChannel(a, parent, conn, false)
+	var wg conc.WaitGroup
+	wg.Go(ch.serve)
+	select {
+	case <-a.ctx.Done():
+	case <-ch.done:
+		a.cancelBy(a.id, "parent connection lost")
+	}
+	ch.drain()
+	a.end()
+	ch.close()
+	wg.Wait()
+}

@@ -1,0 +1,295 @@
+package tractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sourcegraph/conc"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// defaultWindow is how many yields a dialog's receiver accepts before the
+// sender must wait for credit. The receiver grants credit back in batches of
+// half a window, so a steady stream costs one credit message per 128 items.
+const defaultWindow = 256
+
+// channel is the local end of one connection to a peer actor: it multiplexes
+// the dialogs either side opens, runs the tasks the peer asks for, and fails
+// every pending dialog with an error naming the peer if the connection is
+// lost. Both sides are symmetric; the side that created the connection opens
+// dialogs with odd ids, the other with even ones.
+type channel struct {
+	local  *Actor
+	peer   ActorID
+	conn   transport.Conn
+	window int
+
+	nextCID atomic.Uint64
+
+	mu      sync.Mutex
+	dialogs map[uint64]*dialog
+	closing bool  // no new tasks: the local actor is ending
+	gone    error // set once the connection ended; every dialog got it
+
+	tasks conc.WaitGroup // callee tasks started by the peer
+	done  chan struct{}  // closed once serve has returned
+}
+
+func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *channel {
+	ch := &channel{
+		local:   local,
+		peer:    peer,
+		conn:    conn,
+		window:  local.cfg.window,
+		dialogs: make(map[uint64]*dialog),
+		done:    make(chan struct{}),
+	}
+	if !creator {
+		ch.nextCID.Store(1) // ids 2, 4, 6…; the creator's are 1, 3, 5…
+	} else {
+		ch.nextCID.Store(^uint64(0)) // so that the first Add(2) gives 1
+	}
+	return ch
+}
+
+// serve delivers the peer's messages until the connection ends, then fails
+// every dialog still open with an error naming the peer. Its owner runs it
+// in a goroutine and waits for it.
+func (ch *channel) serve() {
+	err := ch.conn.Serve(ch.deliver)
+	gone := &RemoteError{
+		Actor:     ch.peer,
+		Type:      "tractor.ActorGone",
+		Message:   fmt.Sprintf("connection to actor lost: %v", err),
+		RelayPath: []ActorID{ch.peer},
+		Code:      "actor_gone",
+	}
+	ch.mu.Lock()
+	ch.gone = gone
+	ds := make([]*dialog, 0, len(ch.dialogs))
+	for _, d := range ch.dialogs {
+		ds = append(ds, d)
+	}
+	ch.mu.Unlock()
+	for _, d := range ds {
+		d.peerGone(gone)
+	}
+	close(ch.done)
+}
+
+// drain refuses new tasks and waits for the running ones to return.
+func (ch *channel) drain() {
+	ch.mu.Lock()
+	ch.closing = true
+	ch.mu.Unlock()
+	ch.tasks.Wait()
+}
+
+// close ends the connection and waits for serve to return.
+func (ch *channel) close() {
+	_ = ch.conn.Close()
+	<-ch.done
+}
+
+// deliver files one incoming message. It never blocks: it is called from
+// the transport's read loop, or from the peer's goroutine on the in-memory
+// transport.
+func (ch *channel) deliver(m transport.Msg) {
+	switch m.Kind {
+	case transport.KindCmd:
+		ch.startTask(m)
+	case transport.KindCancel:
+		by, _ := decode[ActorID](m.Payload)
+		if m.CID == 0 {
+			ch.local.cancelBy(by, "cancel requested by "+ch.peer.String())
+			return
+		}
+		if d := ch.dialog(m.CID); d != nil {
+			d.cancelFromPeer(by)
+		}
+	case transport.KindCredit:
+		if d := ch.dialog(m.CID); d != nil {
+			d.addCredit(int(m.Credit))
+		}
+	case transport.KindStarted, transport.KindYield, transport.KindStop,
+		transport.KindReturn, transport.KindError:
+		if d := ch.dialog(m.CID); d != nil {
+			d.push(m)
+			return
+		}
+		ch.local.log.Debug().Stringer("kind", m.Kind).Uint64("cid", m.CID).
+			Str("peer", ch.peer.String()).Msg("message for an ended dialog dropped")
+	default:
+		ch.local.log.Warn().Stringer("kind", m.Kind).Uint64("cid", m.CID).
+			Str("peer", ch.peer.String()).Msg("unknown message kind dropped")
+	}
+}
+
+func (ch *channel) dialog(cid uint64) *dialog {
+	ch.mu.Lock()
+	d := ch.dialogs[cid]
+	ch.mu.Unlock()
+	return d
+}
+
+func (ch *channel) remove(d *dialog) {
+	ch.mu.Lock()
+	if ch.dialogs[d.cid] == d {
+		delete(ch.dialogs, d.cid)
+	}
+	ch.mu.Unlock()
+}
+
+// sendCtl sends a control message (stop, cancel, credit, a final result).
+// These need no credit; a failure means the peer is gone, which every
+// dialog learns from serve, so it is only logged.
+func (ch *channel) sendCtl(m transport.Msg) {
+	if err := ch.conn.Send(context.Background(), m); err != nil {
+		ch.local.log.Debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
+			Str("peer", ch.peer.String()).Msg("control message not sent")
+	}
+}
+
+// open starts a dialog with the peer: the caller's side of every call.
+func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) (*dialog, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d := newDialog(ch, ch.nextCID.Add(2), md, true)
+	if md == modeFunc {
+		// A function call blocks its caller until the outcome, so the
+		// caller's own ctx is the dialog's lifetime: no watcher needed.
+		d.ctx = ctx
+	} else {
+		d.ctx, d.cancel = context.WithCancelCause(ctx)
+		d.watch()
+	}
+	ch.mu.Lock()
+	if ch.gone != nil {
+		ch.mu.Unlock()
+		d.finish()
+		return nil, ch.gone
+	}
+	ch.dialogs[d.cid] = d
+	ch.mu.Unlock()
+	err := ch.conn.Send(ctx, transport.Msg{
+		Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg,
+	})
+	if err != nil {
+		d.finish()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if g := ch.goneErr(); g != nil {
+			return nil, g
+		}
+		return nil, fmt.Errorf("tractor: call %q in actor %s: %w", endpoint, ch.peer, err)
+	}
+	return d, nil
+}
+
+func (ch *channel) goneErr() error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.gone
+}
+
+// startTask runs the task a peer's cmd message asks for, in a goroutine the
+// channel owns.
+func (ch *channel) startTask(m transport.Msg) {
+	d := newDialog(ch, m.CID, mode(m.Mode), false)
+	d.ctx, d.cancel = context.WithCancelCause(ch.local.ctx)
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.closing || ch.gone != nil {
+		d.cancel(nil)
+		ch.local.log.Debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
+		return
+	}
+	if _, dup := ch.dialogs[m.CID]; dup {
+		d.cancel(nil)
+		ch.local.log.Warn().Uint64("cid", m.CID).Str("peer", ch.peer.String()).
+			Msg("protocol error: dialog id reused; cmd dropped")
+		return
+	}
+	ch.dialogs[m.CID] = d
+	ch.tasks.Go(func() { ch.runTask(d, m.Endpoint, m.Payload) })
+}
+
+// runTask runs one callee task to its single outcome and reports it.
+func (ch *channel) runTask(d *dialog, name string, arg any) {
+	c := &Context{d: d}
+	res, err := invoke(c, name, d.mode, arg)
+	var final transport.Msg
+	if err == nil {
+		d.stopIfStreaming()
+		final = transport.Msg{Kind: transport.KindReturn, CID: d.cid, Payload: res}
+	} else {
+		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: ch.boxTaskError(d, err)}
+		ch.local.log.Debug().Err(err).Str("endpoint", name).Msg("task failed")
+	}
+	d.finish()
+	ch.sendCtl(final)
+}
+
+// invoke looks the endpoint up and runs it, turning a panic into a
+// *panicError: the policy is that a panic in an actor task is an error of
+// that task, with the panicking stack.
+func invoke(c *Context, name string, md mode, arg any) (res any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	a := c.d.ch.local
+	ep, err := a.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if ep.mode() != md {
+		return nil, fmt.Errorf("endpoint %q in actor %s is a %s endpoint, called as a %s: %w",
+			name, a.id, ep.mode(), md, ErrMisuse)
+	}
+	return ep.serve(c, arg)
+}
+
+// boxTaskError makes the error message for a failed task. A task that ended
+// because it was cancelled reports ErrContextCancelled with the actor that
+// asked for it, as tractor's ContextCancelled does.
+func (ch *channel) boxTaskError(d *dialog, err error) RemoteError {
+	self := ch.local.id
+	var pe *panicError
+	if errors.As(err, &pe) {
+		return boxPanic(pe.value, pe.stack, self)
+	}
+	if d.ctx.Err() != nil && isCancellation(err) {
+		canceller := self
+		var cc *cancelCause
+		if errors.As(context.Cause(d.ctx), &cc) {
+			canceller = cc.by
+		}
+		return RemoteError{
+			Actor:     self,
+			Type:      "tractor.ContextCancelled",
+			Message:   fmt.Sprintf("task cancelled by actor %s", canceller),
+			RelayPath: []ActorID{self},
+			Canceller: canceller,
+			Code:      "context_cancelled",
+		}
+	}
+	return boxError(err, self)
+}
+
+// panicError carries a recovered panic to the place that boxes it.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string        { return fmt.Sprintf("panic: %v", p.value) }
+func (p *panicError) Is(target error) bool { return target == ErrPanic }

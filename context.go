@@ -1,0 +1,175 @@
+package tractor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// Context is one side of a dialog between two actors. The callee's task
+// receives one; the caller of a context endpoint gets one from
+// [CtxEndpoint.Open].
+//
+// Context implements [context.Context] on purpose: its Done channel closes
+// when the dialog is cancelled from either side, when the actor running it
+// is cancelled, when the peer fails or goes away, and (on the caller) when
+// the ctx given to Open ends. Pass it to anything the task starts so
+// cancellation reaches everything below it.
+//
+// Started and the methods for the callee may be called from one goroutine;
+// a stream opened with OpenStream has its own rules (see [MsgStream]).
+type Context struct {
+	d *dialog
+
+	mu      sync.Mutex
+	started bool       // callee: Started was called
+	first   any        // caller: the Started value
+	stream  *MsgStream // the one stream OpenStream returned
+}
+
+var _ context.Context = (*Context)(nil)
+
+// Deadline implements [context.Context].
+func (c *Context) Deadline() (time.Time, bool) { return c.d.ctx.Deadline() }
+
+// Done implements [context.Context]; see the type's doc for when it closes.
+func (c *Context) Done() <-chan struct{} { return c.d.ctx.Done() }
+
+// Err implements [context.Context].
+func (c *Context) Err() error { return c.d.ctx.Err() }
+
+// Value implements [context.Context]: the values of the task's actor (the
+// callee) or of the opener's ctx (the caller).
+func (c *Context) Value(key any) any { return c.d.ctx.Value(key) }
+
+// Peer returns the actor on the other side of the dialog.
+func (c *Context) Peer() ActorID { return c.d.ch.peer }
+
+// Started sends the dialog's first value to the caller, whose Open is
+// waiting for it (tractor's Context.started). Only the callee of a context
+// endpoint calls it, once, before opening a stream.
+func (c *Context) Started(v any) error {
+	if c.d.caller || c.d.mode != modeCtx {
+		return fmt.Errorf("tractor: Started is for the callee of a context endpoint: %w", ErrMisuse)
+	}
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return fmt.Errorf("tractor: Started called twice: %w", ErrMisuse)
+	}
+	c.started = true
+	c.mu.Unlock()
+	if err := c.d.ctx.Err(); err != nil {
+		return ctxErr(c.d.ctx)
+	}
+	return c.d.ch.conn.Send(c.d.ctx, transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v})
+}
+
+// awaitStarted waits, on the caller, for the callee's first value.
+func (c *Context) awaitStarted(ctx context.Context) error {
+	m, err := c.d.next(ctx)
+	if err != nil {
+		if ctx.Err() != nil && c.d.ch.goneErr() == nil {
+			c.d.requestCancel()
+			c.d.awaitFinal()
+		}
+		c.d.finish()
+		return err
+	}
+	switch m.Kind {
+	case transport.KindStarted:
+		c.first = m.Payload
+	case transport.KindReturn:
+		// The task returned without calling Started: the first value is
+		// nil and the result is ready.
+		c.d.final = &m
+	case transport.KindError:
+		c.d.finish()
+		return c.d.errorOf(m)
+	default:
+		c.d.finish()
+		return fmt.Errorf("tractor: protocol error from actor %s: %s before started", c.d.ch.peer, m.Kind)
+	}
+	return nil
+}
+
+// First decodes the value the callee passed to Started into dst, a pointer.
+// Only the caller calls it.
+func (c *Context) First(dst any) error {
+	if !c.d.caller {
+		return fmt.Errorf("tractor: First is for the caller: %w", ErrMisuse)
+	}
+	if err := transport.Decode(c.first, dst); err != nil {
+		return fmt.Errorf("tractor: first value from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
+	}
+	return nil
+}
+
+// OpenStream opens the dialog's two-way stream. Both sides may open it; the
+// callee only after Started. A dialog has one stream: a second call is an
+// error, as is opening after the dialog was cancelled.
+func (c *Context) OpenStream() (*MsgStream, error) {
+	if c.d.mode != modeCtx {
+		return nil, fmt.Errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.d.caller && !c.started {
+		return nil, fmt.Errorf("tractor: OpenStream before Started: %w", ErrMisuse)
+	}
+	if c.stream != nil {
+		return nil, fmt.Errorf("tractor: stream already opened: %w", ErrMisuse)
+	}
+	if err := c.d.ctx.Err(); err != nil {
+		c.d.mu.Lock()
+		err := c.d.sendErrLocked()
+		c.d.mu.Unlock()
+		if err == nil {
+			err = ctxErr(c.d.ctx)
+		}
+		return nil, err
+	}
+	c.stream = &MsgStream{d: c.d}
+	return c.stream, nil
+}
+
+// Result waits for the callee's outcome and decodes its result into dst, a
+// pointer (nil to discard it). Stream items still in flight are discarded.
+// Only the caller calls it, and it ends the dialog.
+//
+// The outcomes, after tractor: the callee's return value (nil error); the
+// callee's failure, a [*RemoteError]; if this side cancelled the dialog
+// (Cancel, or the ctx given to Open ended) and the callee acknowledged,
+// [ErrContextCancelled] itself: an expected outcome, not a failure; if the
+// callee cancelled itself or its actor was cancelled by anyone, a
+// *RemoteError that matches ErrContextCancelled and names the canceller.
+func (c *Context) Result(ctx context.Context, dst any) error {
+	if !c.d.caller {
+		return fmt.Errorf("tractor: Result is for the caller: %w", ErrMisuse)
+	}
+	payload, err := c.d.result(ctx)
+	if err != nil || dst == nil {
+		return err
+	}
+	if err := transport.Decode(payload, dst); err != nil {
+		return fmt.Errorf("tractor: result from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
+	}
+	return nil
+}
+
+// Cancel cancels the dialog. On the caller it asks the callee to cancel its
+// task (Result then returns ErrContextCancelled once acknowledged); on the
+// callee it cancels the task itself, which the caller sees as a
+// *RemoteError matching ErrContextCancelled. It does not wait.
+func (c *Context) Cancel() {
+	self := c.d.ch.local.id
+	if c.d.caller {
+		c.d.requestCancel()
+		c.d.cancel(&cancelCause{by: self, reason: "cancelled by its caller"})
+		return
+	}
+	c.d.cancel(&cancelCause{by: self, reason: "cancelled itself"})
+}

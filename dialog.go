@@ -1,0 +1,415 @@
+package tractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// dialog is one side of one dialog: the queue of messages the peer sent on
+// it, the credit this side may still spend on yields, and how it ended.
+//
+// Flow control: each side may send window yields before the receiver grants
+// more; the receiver grants credit as its user consumes, in batches. The
+// queue is therefore bounded by the window for a well-behaved peer, a
+// stalled receiver stalls only its own sender, and nothing is ever dropped.
+type dialog struct {
+	ch     *channel
+	cid    uint64
+	mode   mode
+	caller bool
+
+	// ctx is the dialog's lifetime. On the callee it is the task's ctx; on
+	// the caller of a stream or context dialog it derives from the opener's
+	// ctx, and its end sends the peer a cancel (see watch).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	stopWatch func() bool
+	watchDone chan struct{}
+
+	wake       chan struct{} // the inbox grew, or the dialog ended
+	creditWake chan struct{} // credit arrived, or the dialog ended
+
+	mu           sync.Mutex
+	inbox        []transport.Msg
+	head         int
+	credit       int            // yields this side may still send
+	consumed     int            // yields taken since the last grant
+	finalSeen    bool           // the peer's return or error has arrived
+	final        *transport.Msg // … and was taken from the inbox
+	gone         error          // the connection was lost
+	cancelCalled bool           // this side asked for the cancellation
+	localStop    bool           // this side sent stop
+	peerStop     bool           // Receive reached the peer's stop
+	finished     bool
+}
+
+func newDialog(ch *channel, cid uint64, md mode, caller bool) *dialog {
+	return &dialog{
+		ch: ch, cid: cid, mode: md, caller: caller,
+		credit:     ch.window,
+		wake:       make(chan struct{}, 1),
+		creditWake: make(chan struct{}, 1),
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// watch makes the end of a caller's dialog ctx reach the peer as a cancel.
+func (d *dialog) watch() {
+	d.watchDone = make(chan struct{})
+	d.stopWatch = context.AfterFunc(d.ctx, func() {
+		defer close(d.watchDone)
+		d.requestCancel()
+	})
+}
+
+// finish releases the dialog once its outcome is known or abandoned. It
+// waits for a running watcher, so no goroutine outlives the dialog.
+func (d *dialog) finish() {
+	d.mu.Lock()
+	if d.finished {
+		d.mu.Unlock()
+		return
+	}
+	d.finished = true
+	d.mu.Unlock()
+	d.ch.remove(d)
+	if d.stopWatch != nil && !d.stopWatch() {
+		<-d.watchDone
+	}
+	if d.cancel != nil {
+		d.cancel(context.Canceled)
+	}
+}
+
+// push files a message from the peer (the delivery path: never blocks).
+func (d *dialog) push(m transport.Msg) {
+	d.mu.Lock()
+	d.inbox = append(d.inbox, m)
+	final := m.Kind == transport.KindReturn || m.Kind == transport.KindError
+	if final {
+		d.finalSeen = true
+	}
+	d.mu.Unlock()
+	signal(d.wake)
+	if final {
+		signal(d.creditWake)
+		if m.Kind == transport.KindError && d.cancel != nil {
+			// Any error from the callee cancels the caller's Context.
+			d.cancel(d.errorOf(m))
+		}
+	}
+}
+
+func (d *dialog) addCredit(n int) {
+	d.mu.Lock()
+	d.credit += n
+	d.mu.Unlock()
+	signal(d.creditWake)
+}
+
+// peerGone ends the dialog because the connection was lost.
+func (d *dialog) peerGone(err error) {
+	d.mu.Lock()
+	d.gone = err
+	d.mu.Unlock()
+	signal(d.wake)
+	signal(d.creditWake)
+	if d.cancel != nil {
+		d.cancel(err)
+	}
+}
+
+// cancelFromPeer cancels a callee task because its caller asked.
+func (d *dialog) cancelFromPeer(by ActorID) {
+	d.cancel(&cancelCause{by: by, reason: "cancelled by its caller"})
+}
+
+// requestCancel asks the peer to cancel its task, once, unless the dialog
+// has already ended.
+func (d *dialog) requestCancel() {
+	d.mu.Lock()
+	already := d.cancelCalled
+	d.cancelCalled = true
+	skip := already || d.finalSeen || d.gone != nil
+	d.mu.Unlock()
+	if !skip {
+		d.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: d.cid, Payload: d.ch.local.id})
+	}
+}
+
+// next takes the next message from the inbox, waiting for one. It returns
+// the connection's loss once the inbox is empty, or ctx's error.
+func (d *dialog) next(ctx context.Context) (transport.Msg, error) {
+	for {
+		d.mu.Lock()
+		if d.head < len(d.inbox) {
+			m := d.inbox[d.head]
+			d.inbox[d.head] = transport.Msg{}
+			d.head++
+			more := d.head < len(d.inbox)
+			if !more {
+				d.inbox, d.head = d.inbox[:0], 0
+			}
+			grant := 0
+			if m.Kind == transport.KindYield {
+				d.consumed++
+				if d.consumed >= d.ch.window/2 && !d.finalSeen {
+					grant, d.consumed = d.consumed, 0
+				}
+			}
+			d.mu.Unlock()
+			if more {
+				signal(d.wake) // pass the wake-up on to another receiver
+			}
+			if grant > 0 {
+				d.ch.sendCtl(transport.Msg{Kind: transport.KindCredit, CID: d.cid, Credit: uint32(grant)})
+			}
+			return m, nil
+		}
+		gone := d.gone
+		d.mu.Unlock()
+		if gone != nil {
+			return transport.Msg{}, gone
+		}
+		select {
+		case <-d.wake:
+		case <-ctx.Done():
+			return transport.Msg{}, ctxErr(ctx)
+		}
+	}
+}
+
+// ctxErr is ctx's error, or its cause when the cause is itself a
+// cancellation (such as a *cancelCause naming who cancelled).
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, err) {
+		return cause
+	}
+	return err
+}
+
+// send sends one stream item, waiting for credit.
+func (d *dialog) send(ctx context.Context, v any) error {
+	d.mu.Lock()
+	for {
+		if err := d.sendErrLocked(); err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		if d.credit > 0 {
+			d.credit--
+			more := d.credit > 0
+			d.mu.Unlock()
+			if more {
+				signal(d.creditWake) // pass the wake-up on to another sender
+			}
+			break
+		}
+		d.mu.Unlock()
+		select {
+		case <-d.creditWake:
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-d.ctx.Done():
+			// The dialog ended: a remote error, a cancel from either
+			// side, or the opener's ctx. Report the most specific reason.
+			d.mu.Lock()
+			err := d.sendErrLocked()
+			d.mu.Unlock()
+			if err == nil {
+				err = ctxErr(d.ctx)
+			}
+			return err
+		}
+		d.mu.Lock()
+	}
+	err := d.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
+	if err != nil {
+		if g := d.ch.goneErr(); g != nil {
+			return g
+		}
+		return err
+	}
+	return nil
+}
+
+// sendErrLocked says why this side may not send a yield now, if it may not.
+func (d *dialog) sendErrLocked() error {
+	switch {
+	case d.localStop:
+		return ErrStreamClosed
+	case d.gone != nil:
+		return d.gone
+	case d.finalSeen:
+		// The peer ended the dialog; report an error outcome, if any.
+		for _, m := range d.inbox[d.head:] {
+			if m.Kind == transport.KindError {
+				return d.errorOf(m)
+			}
+		}
+		if d.final != nil && d.final.Kind == transport.KindError {
+			return d.errorOf(*d.final)
+		}
+		return ErrStreamClosed
+	case !d.caller && d.ctx.Err() != nil:
+		return ctxErr(d.ctx)
+	case d.caller && d.cancelCalled:
+		return ErrContextCancelled
+	}
+	return nil
+}
+
+// closeSend sends this side's stop, once.
+func (d *dialog) closeSend() {
+	d.mu.Lock()
+	already := d.localStop || d.finalSeen || d.gone != nil
+	d.localStop = true
+	d.mu.Unlock()
+	if !already {
+		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
+	}
+}
+
+// stopIfStreaming sends stop for a callee whose stream is still open as its
+// task returns: a generator that returns has ended its stream.
+func (d *dialog) stopIfStreaming() {
+	if d.mode == modeFunc {
+		return
+	}
+	d.mu.Lock()
+	already := d.localStop
+	d.localStop = true
+	d.mu.Unlock()
+	if !already {
+		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
+	}
+}
+
+// receive takes the next stream item into dst. It returns io.EOF once the
+// peer has stopped or returned, and the outcome error if it failed.
+func (d *dialog) receive(ctx context.Context, dst any) error {
+	for {
+		d.mu.Lock()
+		peerStop, final := d.peerStop, d.final
+		d.mu.Unlock()
+		if peerStop {
+			return io.EOF
+		}
+		if final != nil {
+			if final.Kind == transport.KindError {
+				return d.errorOf(*final)
+			}
+			return io.EOF
+		}
+		m, err := d.next(ctx)
+		if err != nil {
+			return err
+		}
+		switch m.Kind {
+		case transport.KindYield:
+			if err := transport.Decode(m.Payload, dst); err != nil {
+				return fmt.Errorf("tractor: stream item from actor %s: %w: %w", d.ch.peer, ErrBadArgument, err)
+			}
+			return nil
+		case transport.KindStop:
+			d.mu.Lock()
+			d.peerStop = true
+			d.mu.Unlock()
+		case transport.KindReturn, transport.KindError:
+			d.mu.Lock()
+			d.final = &m
+			d.mu.Unlock()
+		}
+	}
+}
+
+// result waits for the peer's final message, discarding stream items still
+// in flight, and returns its payload or error. If ctx ends first it cancels
+// the peer's task and waits a bounded time for the acknowledgement, so that
+// the remote task has ended when it returns. Only a caller calls it.
+func (d *dialog) result(ctx context.Context) (any, error) {
+	defer d.finish()
+	for {
+		d.mu.Lock()
+		final := d.final
+		d.mu.Unlock()
+		if final != nil {
+			return d.outcome(*final)
+		}
+		m, err := d.next(ctx)
+		if err != nil {
+			if ctx.Err() != nil && d.ch.goneErr() == nil {
+				d.requestCancel()
+				d.awaitFinal()
+			}
+			return nil, err
+		}
+		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
+			d.mu.Lock()
+			d.final = &m
+			d.mu.Unlock()
+		}
+	}
+}
+
+// awaitFinal waits, within the cancel timeout, for the peer's final message.
+func (d *dialog) awaitFinal() {
+	ctx, cancel := context.WithTimeout(context.Background(), d.ch.local.cfg.cancelTimeout)
+	defer cancel()
+	for {
+		m, err := d.next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				d.ch.local.log.Warn().Str("peer", d.ch.peer.String()).Uint64("cid", d.cid).
+					Msg("remote task did not acknowledge its cancellation in time")
+			}
+			return
+		}
+		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
+			d.mu.Lock()
+			d.final = &m
+			d.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (d *dialog) outcome(m transport.Msg) (any, error) {
+	if m.Kind == transport.KindError {
+		return nil, d.errorOf(m)
+	}
+	return m.Payload, nil
+}
+
+// errorOf turns an error message into the error the caller sees. A
+// cancellation this side asked for is absorbed into ErrContextCancelled:
+// an outcome, not a failure. Anything else is the peer's *RemoteError.
+func (d *dialog) errorOf(m transport.Msg) error {
+	re, err := decode[RemoteError](m.Payload)
+	if err != nil {
+		return &RemoteError{
+			Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
+			Message: fmt.Sprintf("undecodable error payload: %v", err),
+		}
+	}
+	d.mu.Lock()
+	selfCancel := d.cancelCalled
+	d.mu.Unlock()
+	if selfCancel && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
+		return ErrContextCancelled
+	}
+	return &re
+}

@@ -1,0 +1,234 @@
+package tractor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// mode is the kind of a dialog, fixed by the endpoint it calls.
+type mode uint8
+
+const (
+	modeFunc   mode = iota + 1 // one result
+	modeStream                 // a one-way stream from a remote generator
+	modeCtx                    // started, optional two-way stream, result
+)
+
+func (m mode) String() string {
+	switch m {
+	case modeFunc:
+		return "function"
+	case modeStream:
+		return "stream"
+	case modeCtx:
+		return "context"
+	}
+	return fmt.Sprintf("mode(%d)", uint8(m))
+}
+
+// Endpoint is a named remote entry point: a [*FuncEndpoint], a
+// [*StreamEndpoint] or a [*CtxEndpoint]. Declare endpoints at package level
+// so that every process built from the binary knows them.
+type Endpoint interface {
+	// Name is the endpoint's unique name, as it travels on the wire.
+	Name() string
+	mode() mode
+	// serve runs the endpoint in a callee task; its result becomes the
+	// dialog's return value.
+	serve(c *Context, arg any) (any, error)
+}
+
+// endpoints is the process-wide registry of endpoint names: the one piece of
+// global mutable state, written only while packages initialise.
+var endpoints sync.Map // string -> Endpoint
+
+func register(ep Endpoint) {
+	if _, dup := endpoints.LoadOrStore(ep.Name(), ep); dup {
+		panic(fmt.Sprintf("tractor: endpoint %q registered twice", ep.Name()))
+	}
+}
+
+func lookupEndpoint(name string) (Endpoint, bool) {
+	ep, ok := endpoints.Load(name)
+	if !ok {
+		return nil, false
+	}
+	return ep.(Endpoint), true
+}
+
+// decode reads a payload as a T: directly when it already is one (the
+// in-memory case), through [transport.Decode] otherwise.
+func decode[T any](payload any) (T, error) {
+	if v, ok := payload.(T); ok {
+		return v, nil
+	}
+	var v T
+	if err := transport.Decode(payload, &v); err != nil {
+		return v, fmt.Errorf("%w: %w", ErrBadArgument, err)
+	}
+	return v, nil
+}
+
+func decodeArg[A any](name string, payload any) (A, error) {
+	a, err := decode[A](payload)
+	if err != nil {
+		return a, fmt.Errorf("endpoint %q: argument: %w", name, err)
+	}
+	return a, nil
+}
+
+// FuncEndpoint is a remote function: one argument, one result.
+type FuncEndpoint[A, R any] struct {
+	name string
+	fn   func(context.Context, A) (R, error)
+}
+
+// Func declares a remote function named name. It panics if the name is
+// already taken: declare endpoints at package level so the clash shows at
+// start-up.
+func Func[A, R any](name string, fn func(ctx context.Context, arg A) (R, error)) *FuncEndpoint[A, R] {
+	e := &FuncEndpoint[A, R]{name: name, fn: fn}
+	register(e)
+	return e
+}
+
+// Name implements [Endpoint].
+func (e *FuncEndpoint[A, R]) Name() string { return e.name }
+func (e *FuncEndpoint[A, R]) mode() mode   { return modeFunc }
+
+func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
+	a, err := decodeArg[A](e.name, payload)
+	if err != nil {
+		return nil, err
+	}
+	return e.fn(c, a)
+}
+
+// Call runs the function in the actor behind p and returns its result
+// (tractor's Portal.run). If ctx ends first, the remote task is cancelled,
+// Call waits a bounded time for it to acknowledge, and returns ctx's cause.
+// A failure in the remote task is a [*RemoteError].
+func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
+	var zero R
+	d, err := p.ch.open(ctx, e.name, modeFunc, arg)
+	if err != nil {
+		return zero, err
+	}
+	payload, err := d.result(ctx)
+	if err != nil {
+		return zero, err
+	}
+	r, err := decode[R](payload)
+	if err != nil {
+		return zero, fmt.Errorf("endpoint %q: result: %w", e.name, err)
+	}
+	return r, nil
+}
+
+// Bind pairs the function with an argument, for [Nursery.RunInActor].
+func (e *FuncEndpoint[A, R]) Bind(arg A) Invocation {
+	return Invocation{ep: e, arg: arg}
+}
+
+// Invocation is a function endpoint bound to its argument: the work of a
+// one-shot actor. Make one with [FuncEndpoint.Bind].
+type Invocation struct {
+	ep  Endpoint
+	arg any
+}
+
+// StreamEndpoint is a remote generator: one argument, then a one-way
+// stream of T values to the caller.
+type StreamEndpoint[A, T any] struct {
+	name string
+	fn   func(context.Context, A, func(T) error) error
+}
+
+// Stream declares a remote generator named name. fn sends each value with
+// yield, which blocks while the caller's window is full and returns an error
+// once the dialog is cancelled; returning ends the stream. It panics if the
+// name is already taken.
+func Stream[A, T any](name string, fn func(ctx context.Context, arg A, yield func(T) error) error) *StreamEndpoint[A, T] {
+	e := &StreamEndpoint[A, T]{name: name, fn: fn}
+	register(e)
+	return e
+}
+
+// Name implements [Endpoint].
+func (e *StreamEndpoint[A, T]) Name() string { return e.name }
+func (e *StreamEndpoint[A, T]) mode() mode   { return modeStream }
+
+func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
+	a, err := decodeArg[A](e.name, payload)
+	if err != nil {
+		return nil, err
+	}
+	return nil, e.fn(c, a, func(v T) error { return c.d.send(c, v) })
+}
+
+// Open starts the generator in the actor behind p and returns the stream of
+// its values (tractor's Portal.open_stream_from). Receive decodes each into
+// a *T; it returns io.EOF once the generator has returned. Close the stream
+// when done: closing early cancels the remote generator.
+func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A) (*MsgStream, error) {
+	d, err := p.ch.open(ctx, e.name, modeStream, arg)
+	if err != nil {
+		return nil, err
+	}
+	return &MsgStream{d: d, oneWay: true}, nil
+}
+
+// CtxEndpoint is a remote task paired with its caller (tractor's
+// @context): it sends a first value with [Context.Started], may open a
+// two-way [MsgStream], and ends with a result of type R.
+type CtxEndpoint[A, R any] struct {
+	name string
+	fn   func(*Context, A) (R, error)
+}
+
+// Ctx declares a context endpoint named name. It panics if the name is
+// already taken.
+func Ctx[A, R any](name string, fn func(c *Context, arg A) (R, error)) *CtxEndpoint[A, R] {
+	e := &CtxEndpoint[A, R]{name: name, fn: fn}
+	register(e)
+	return e
+}
+
+// Name implements [Endpoint].
+func (e *CtxEndpoint[A, R]) Name() string { return e.name }
+func (e *CtxEndpoint[A, R]) mode() mode   { return modeCtx }
+
+func (e *CtxEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
+	a, err := decodeArg[A](e.name, payload)
+	if err != nil {
+		return nil, err
+	}
+	return e.fn(c, a)
+}
+
+// Open starts the task in the actor behind p and waits for its first value
+// (tractor's Portal.open_context): read it with [Context.First]. The
+// returned Context must be ended with [Context.Result] or [Context.Cancel];
+// cancelling ctx cancels the remote task.
+func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A) (*Context, error) {
+	d, err := p.ch.open(ctx, e.name, modeCtx, arg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Context{d: d}
+	if err := c.awaitStarted(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Result waits for the outcome of c, a dialog opened with e.Open, and
+// decodes it as an R. See [Context.Result] for the outcomes.
+func (e *CtxEndpoint[A, R]) Result(ctx context.Context, c *Context) (R, error) {
+	var r R
+	err := c.Result(ctx, &r)
+	return r, err
+}

@@ -1,0 +1,201 @@
+package tractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+)
+
+// Sentinel errors. Each is matchable with [errors.Is] on the error a caller
+// gets, whether it was raised locally or boxed in a [*RemoteError] by another
+// actor: a RemoteError carries a code for the library's own sentinels and its
+// Is method maps the code back.
+var (
+	// ErrContextCancelled is the outcome of a dialog that was cancelled. A
+	// caller that cancelled its own dialog gets it bare from Result (an
+	// outcome, not a failure); a dialog cancelled by its callee or by a third
+	// party reaches the caller as a *RemoteError that also matches it.
+	ErrContextCancelled = errors.New("tractor: context cancelled")
+	// ErrNotExposed is returned when a caller names an endpoint that the
+	// target actor was not started with (see [Expose]).
+	ErrNotExposed = errors.New("tractor: endpoint not exposed")
+	// ErrUnknownEndpoint is returned when no endpoint of that name is
+	// registered in the target actor's binary.
+	ErrUnknownEndpoint = errors.New("tractor: unknown endpoint")
+	// ErrBadArgument is returned when a payload cannot be decoded into the
+	// endpoint's argument type, or into the caller's destination.
+	ErrBadArgument = errors.New("tractor: bad argument")
+	// ErrPanic is matched by the error of an actor task that panicked.
+	ErrPanic = errors.New("tractor: panic in actor task")
+	// ErrActorGone is matched when the connection to an actor was lost
+	// before a dialog with it ended: the actor died or was torn down.
+	ErrActorGone = errors.New("tractor: actor gone")
+	// ErrNoActor is returned when a ctx carries no actor: the call was made
+	// outside [Run].
+	ErrNoActor = errors.New("tractor: no actor in context (call inside tractor.Run)")
+	// ErrNurseryClosed is returned by StartActor and RunInActor once the
+	// nursery's body has returned or the nursery was cancelled.
+	ErrNurseryClosed = errors.New("tractor: nursery closed")
+	// ErrStreamClosed is returned by Send after this side closed its stream,
+	// or after the peer ended the dialog.
+	ErrStreamClosed = errors.New("tractor: stream closed")
+	// ErrMisuse is matched by errors of calls made on the wrong side or in
+	// the wrong state, such as Started twice or OpenStream before Started.
+	ErrMisuse = errors.New("tractor: invalid operation")
+)
+
+// codes name the sentinels that cross actor boundaries.
+var codes = []struct {
+	code string
+	err  error
+}{
+	{"context_cancelled", ErrContextCancelled},
+	{"not_exposed", ErrNotExposed},
+	{"unknown_endpoint", ErrUnknownEndpoint},
+	{"bad_argument", ErrBadArgument},
+	{"panic", ErrPanic},
+	{"actor_gone", ErrActorGone},
+	{"misuse", ErrMisuse},
+	{"canceled", context.Canceled},
+	{"deadline_exceeded", context.DeadlineExceeded},
+}
+
+func codeOf(err error) string {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ""
+}
+
+// RemoteError is an error that happened in another actor, boxed with where
+// it came from. Every error a dialog or a nursery reports on behalf of a peer
+// is a *RemoteError; use [errors.As] to read it and [errors.Is] to match the
+// library's sentinels through it.
+type RemoteError struct {
+	// Actor is the actor in which the error first happened.
+	Actor ActorID
+	// Type is the Go type of the original error (as %T prints it), or
+	// "panic" for a recovered panic.
+	Type string
+	// Message is the original error's text.
+	Message string
+	// Stack is the stack of the failing task in the source actor: for a
+	// panic, where it panicked; for an error, where the task returned it.
+	Stack string
+	// RelayPath lists the actors the error passed through, the source first
+	// and the last actor to forward it last.
+	RelayPath []ActorID
+	// Canceller is the actor that asked for the cancellation, for an error
+	// that matches ErrContextCancelled.
+	Canceller ActorID
+	// Code names the library sentinel the error matches, if any.
+	Code string
+}
+
+// Error reports the source actor, the original type and the message.
+func (e *RemoteError) Error() string {
+	var b strings.Builder
+	b.WriteString("tractor: actor ")
+	b.WriteString(e.Actor.String())
+	if len(e.RelayPath) > 1 {
+		b.WriteString(" (via ")
+		for i, hop := range e.RelayPath[1:] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(hop.String())
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	if e.Type != "" {
+		b.WriteString(" [")
+		b.WriteString(e.Type)
+		b.WriteString("]")
+	}
+	return b.String()
+}
+
+// Is reports whether target is the library sentinel named by e's code.
+func (e *RemoteError) Is(target error) bool {
+	if e.Code == "" {
+		return false
+	}
+	for _, c := range codes {
+		if c.code == e.Code {
+			return c.err == target
+		}
+	}
+	return false
+}
+
+// boxError turns err, returned by a task of actor self, into the payload of
+// an error message. An error that already came from another actor keeps its
+// source and gains self on its relay path; anything else is boxed with self
+// as its source and the current stack.
+func boxError(err error, self ActorID) RemoteError {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		out := *re
+		out.RelayPath = append(append([]ActorID(nil), re.RelayPath...), self)
+		if err != error(re) {
+			// Keep the context the relaying actor wrapped around it.
+			out.Message = strings.Replace(err.Error(), re.Error(), re.Message, 1)
+		}
+		return out
+	}
+	out := RemoteError{
+		Actor:     self,
+		Type:      fmt.Sprintf("%T", err),
+		Message:   err.Error(),
+		Stack:     string(debug.Stack()),
+		RelayPath: []ActorID{self},
+		Code:      codeOf(err),
+	}
+	var cc *cancelCause
+	if errors.As(err, &cc) {
+		out.Canceller = cc.by
+		out.Code = "context_cancelled"
+	}
+	return out
+}
+
+// boxPanic turns a recovered panic value into the payload of an error
+// message, with the stack of the panicking goroutine.
+func boxPanic(v any, stack []byte, self ActorID) RemoteError {
+	return RemoteError{
+		Actor:     self,
+		Type:      "panic",
+		Message:   fmt.Sprintf("panic: %v", v),
+		Stack:     string(stack),
+		RelayPath: []ActorID{self},
+		Code:      "panic",
+	}
+}
+
+// cancelCause is the cause of a task's or an actor's cancellation: who asked.
+type cancelCause struct {
+	by     ActorID
+	reason string
+}
+
+func (c *cancelCause) Error() string {
+	return fmt.Sprintf("tractor: context cancelled by actor %s (%s)", c.by, c.reason)
+}
+
+// Is makes a cancelCause match ErrContextCancelled and context.Canceled.
+func (c *cancelCause) Is(target error) bool {
+	return target == ErrContextCancelled || target == context.Canceled
+}
+
+// isCancellation reports whether err says only that something was cancelled
+// (locally or remotely) or went away because of it.
+func isCancellation(err error) bool {
+	return errors.Is(err, ErrContextCancelled) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, ErrActorGone)
+}

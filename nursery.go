@@ -1,0 +1,218 @@
+package tractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// Nursery spawns actors and supervises them (tractor's ActorNursery). Get
+// one from [OpenNursery]; it is valid until the body returns.
+//
+// Supervision is one-cancels-all: the first child error cancels the
+// nursery, which cancels every other child and the nursery's ctx
+// ([Nursery.Context]). OpenNursery returns only after every child has
+// ended, with every error that was not merely a consequence of that
+// cancellation.
+type Nursery struct {
+	actor *Actor
+	cfg   config
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu     sync.Mutex
+	closed bool
+	errs   []error
+
+	wg conc.WaitGroup // every goroutine of every child
+}
+
+// OpenNursery runs body with a new nursery and returns once body has
+// returned and every actor the nursery spawned has ended. Daemon actors
+// serve until cancelled, so body (or ctx) must cancel them: with
+// [Portal.CancelActor] or [Nursery.Cancel]. An error from body, like a
+// child's, cancels the nursery. The returned error joins body's error and
+// every child's, each child error a [*RemoteError] naming its actor;
+// errors that only report the nursery's own cancellation are left out.
+//
+// If body panics, the children are cancelled and awaited, then the panic
+// continues. Options given here are inherited by the nursery's children.
+func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option) (err error) {
+	a := CurrentActor(ctx)
+	if a == nil {
+		return ErrNoActor
+	}
+	n := &Nursery{actor: a, cfg: a.cfg.inherit().with(opts)}
+	n.ctx, n.cancel = context.WithCancelCause(ctx)
+	defer n.cancel(nil)
+
+	var bodyErr error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				n.cancel(fmt.Errorf("tractor: nursery body panicked: %v", v))
+				n.close()
+				panic(v)
+			}
+		}()
+		bodyErr = body(n)
+	}()
+	if bodyErr != nil {
+		n.cancel(bodyErr)
+	}
+	n.close()
+
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	if bodyErr != nil && !(len(n.errs) > 0 && isCancellation(bodyErr)) {
+		errs = append(errs, bodyErr)
+	}
+	errs = append(errs, n.errs...)
+	return errors.Join(errs...)
+}
+
+// close stops new spawns and waits for every child to end.
+func (n *Nursery) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+// Context returns the nursery's ctx: it is cancelled when the nursery is
+// (a child failed, the body failed, Cancel was called, or the ctx given to
+// OpenNursery ended). Use it in the body for work that should stop then.
+func (n *Nursery) Context() context.Context { return n.ctx }
+
+// Cancel cancels every actor of the nursery; it does not wait (the
+// nursery's OpenNursery does). Errors that only report this cancellation
+// are not returned.
+func (n *Nursery) Cancel() {
+	n.cancel(&cancelCause{by: n.actor.id, reason: "nursery cancelled"})
+}
+
+// StartActor spawns a daemon actor named name that serves the endpoints
+// given with [Expose] until it is cancelled, and returns a portal to it.
+// ctx bounds only the start; the actor's lifetime is the nursery's.
+func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (*Portal, error) {
+	return n.start(ctx, name, nil, opts)
+}
+
+// RunInActor spawns a one-shot actor named name that runs inv and ends with
+// its result, which [Portal.Result] returns. Its failure is also the
+// nursery's: it cancels the siblings. inv's endpoint is exposed to the
+// actor without listing it.
+func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
+	if inv.ep == nil {
+		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
+	}
+	return n.start(ctx, name, &inv, append(opts, Expose(inv.ep)))
+}
+
+func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := n.cfg.with(opts)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || n.ctx.Err() != nil {
+		return nil, fmt.Errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
+	}
+	p := n.spawn(name, cfg)
+	if inv != nil {
+		p.resultDone = make(chan struct{})
+	}
+	n.wg.Go(func() { n.supervise(p, inv) })
+	return p, nil
+}
+
+// spawn starts a goroutine actor and returns the portal to it. The child
+// runs the same serving loop a subprocess child runs, over an in-memory
+// connection.
+func (n *Nursery) spawn(name string, cfg config) *Portal {
+	id := newActorID(name)
+	mine, theirs := transport.Pipe()
+	child := newActor(context.Background(), id, n.actor.id, cfg, n.actor.reg)
+	ch := newChannel(n.actor, id, mine, true)
+	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
+	n.wg.Go(ch.serve)
+	return &Portal{ch: ch}
+}
+
+// supervise owns one child: it runs a one-shot's invocation, cancels the
+// child when the nursery is cancelled, and waits for it to end.
+func (n *Nursery) supervise(p *Portal, inv *Invocation) {
+	cancelled := false
+	if inv != nil {
+		var res any
+		d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
+		if err == nil {
+			res, err = d.result(n.ctx)
+		}
+		p.result, p.resultErr = res, err
+		close(p.resultDone)
+		if err != nil {
+			n.childFailed(err)
+		}
+		p.sendCancelActor() // a one-shot actor ends with its result
+		cancelled = true
+	} else {
+		select {
+		case <-n.ctx.Done():
+			p.sendCancelActor()
+			cancelled = true
+		case <-p.ch.done:
+		}
+	}
+	n.awaitEnd(p, cancelled)
+	p.ch.drain()
+	p.ch.close()
+}
+
+// childFailed records a child's error and cancels the nursery, unless the
+// error only reports that cancellation.
+func (n *Nursery) childFailed(err error) {
+	if n.ctx.Err() != nil && isCancellation(err) {
+		return
+	}
+	var re *RemoteError
+	if !errors.As(err, &re) {
+		err = fmt.Errorf("tractor: supervising actor: %w", err)
+	}
+	n.mu.Lock()
+	n.errs = append(n.errs, err)
+	n.mu.Unlock()
+	n.cancel(err)
+}
+
+// awaitEnd waits for a child to end. A cancelled goroutine actor that does
+// not end within the bound cannot be killed: a task of it ignores its ctx.
+// The nursery says so, by name, and keeps waiting, so the bug is visible.
+func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
+	if !cancelled {
+		<-p.ch.done
+		return
+	}
+	bound := 6 * n.cfg.cancelTimeout // tractor's ActorNursery.cancel bound: 3s
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ch.done:
+			return
+		case <-t.C:
+			n.actor.log.Warn().Str("child", p.ch.peer.String()).Dur("waited", bound).
+				Msg("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting")
+			t.Reset(bound)
+		}
+	}
+}

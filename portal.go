@@ -1,0 +1,64 @@
+package tractor
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// Portal is a handle to another actor, through which this actor calls its
+// endpoints ([FuncEndpoint.Call], [StreamEndpoint.Open], [CtxEndpoint.Open]),
+// cancels it, and reads a one-shot actor's result. A Portal is safe for
+// concurrent use; each call is its own dialog.
+type Portal struct {
+	ch *channel
+
+	// For a one-shot actor (RunInActor): closed once its result is in.
+	resultDone chan struct{}
+	result     any
+	resultErr  error
+}
+
+// Actor returns the id of the actor the portal reaches.
+func (p *Portal) Actor() ActorID { return p.ch.peer }
+
+// CancelActor cancels the whole remote actor (not one task): every task it
+// runs is cancelled with this actor as canceller, its nurseries cancel
+// their children, and it ends. CancelActor waits until the actor has ended
+// and returns nil, or returns ctx's error if ctx ends first (the
+// cancellation still proceeds). It is idempotent.
+func (p *Portal) CancelActor(ctx context.Context) error {
+	p.sendCancelActor()
+	select {
+	case <-p.ch.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Portal) sendCancelActor() {
+	p.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: p.ch.local.id})
+}
+
+// Result waits for the result of a one-shot actor started with
+// [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the
+// actor's *RemoteError, which the nursery also reports.
+func (p *Portal) Result(ctx context.Context, dst any) error {
+	if p.resultDone == nil {
+		return fmt.Errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
+	}
+	select {
+	case <-p.resultDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if p.resultErr != nil {
+		return p.resultErr
+	}
+	if err := transport.Decode(p.result, dst); err != nil {
+		return fmt.Errorf("tractor: result of actor %s: %w: %w", p.ch.peer, ErrBadArgument, err)
+	}
+	return nil
+}

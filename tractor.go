@@ -1,0 +1,79 @@
+// Package tractor is distributed structured concurrency for Go: a tree of
+// actors that talk in typed dialogs, supervised by nurseries, where
+// cancellation reaches every task of every actor. It brings the ideas of
+// Python's tractor (actors on trio) to Go's channels and contexts.
+//
+// # Actors and nurseries
+//
+// [Run] starts the root actor and runs the program's body in it.
+// [OpenNursery] spawns actors and returns only when every one has ended:
+// daemon actors ([Nursery.StartActor]) serve their exposed endpoints until
+// cancelled; one-shot actors ([Nursery.RunInActor]) run one function and
+// end with its result. One child's failure cancels its siblings; errors
+// reach the parent as [*RemoteError] values naming the actor they came
+// from. Actors nest: an endpoint may open its own nursery.
+//
+// # Endpoints and dialogs
+//
+// Endpoints are typed and declared once at package level: [Func] (one
+// result), [Stream] (a remote generator) and [Ctx] (a remote task that sends
+// a first value with [Context.Started], may open a two-way [MsgStream], and
+// ends with a result). A [Portal] reaches another actor; each call through
+// it is a dialog with exactly one outcome: a result, an error, or a
+// cancellation. An actor serves only the endpoints it was started with
+// ([Expose]).
+//
+// # Cancellation
+//
+// Every blocking call takes a ctx, and cancelling a ctx reaches the remote
+// task and everything below it: a dialog's end sends a cancel message, an
+// actor's end cancels its tasks, a task's end cancels its nurseries, which
+// cancel their children. As in tractor, a caller that cancels its own
+// dialog gets [ErrContextCancelled] as the outcome, while a dialog cancelled
+// by its callee or by a third party reaches the caller as an error.
+//
+// # Panics
+//
+// A panic in an actor task is recovered and treated exactly like an error
+// returned by the task: it becomes a [*RemoteError] of type "panic" that
+// carries the panic value and the panicking stack, matches [ErrPanic],
+// cancels the task's siblings where supervision applies, and reaches the
+// caller. The policy is the same in-process and across processes, where a
+// panic cannot be re-raised. A panic in the body of Run or OpenNursery is
+// the caller's own: the nursery cancels and awaits its children, then the
+// panic continues.
+//
+// # Flow control
+//
+// Streams are flow-controlled per dialog with credit, as HTTP/2 and yamux
+// windows are: a receiver grants its sender a window of items and more as
+// it consumes them. A slow receiver therefore slows only its own sender,
+// never another dialog on the same connection, and no message is dropped.
+//
+// # Transports
+//
+// The runtime reaches its peers only through [transport.Conn]. Goroutine
+// actors use the in-memory backend, which moves Go values without encoding.
+//
+// # Logs
+//
+// The runtime logs with zerolog, each line carrying the actor's name and
+// uid; it is quiet by default (warnings and errors only) and the level set
+// with [LogLevel] is inherited by children.
+package tractor
+
+import (
+	"context"
+)
+
+// Run starts the root actor (tractor's open_root_actor), runs body in it and
+// returns body's error once the root has ended. body's ctx carries the root
+// actor ([CurrentActor]) and is cancelled when ctx is, which cancels the
+// whole tree. The root owns the registry of the tree's live actors
+// ([LiveActors]).
+func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) error {
+	cfg := defaultConfig().with(opts)
+	root := newActor(ctx, newActorID(cfg.name), ActorID{}, cfg, newRegistry())
+	defer root.end()
+	return body(root.ctx)
+}
