@@ -133,6 +133,9 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 		return nil, err
 	}
 	c.stream = &MsgStream{d: c.d}
+	c.d.mu.Lock()
+	c.d.streaming = true
+	c.d.mu.Unlock()
 	return c.stream, nil
 }
 

@@ -41,7 +41,9 @@ type dialog struct {
 	credit       int            // yields this side may still send
 	consumed     int            // yields taken since the last grant
 	finalSeen    bool           // the peer's return or error has arrived
+	finalErr     error          // … the error it carried, as the caller sees it
 	final        *transport.Msg // … and was taken from the inbox
+	streaming    bool           // this side's stream is open (callee: stop due at return)
 	gone         error          // the connection was lost
 	cancelCalled bool           // this side asked for the cancellation
 	localStop    bool           // this side sent stop
@@ -101,13 +103,17 @@ func (d *dialog) push(m transport.Msg) {
 	if final {
 		d.finalSeen = true
 	}
+	if m.Kind == transport.KindError {
+		d.finalErr = d.errorOfLocked(m)
+	}
+	ferr := d.finalErr
 	d.mu.Unlock()
 	signal(d.wake)
 	if final {
 		signal(d.creditWake)
-		if m.Kind == transport.KindError && d.cancel != nil {
+		if ferr != nil && d.cancel != nil {
 			// Any error from the callee cancels the caller's Context.
-			d.cancel(d.errorOf(m))
+			d.cancel(ferr)
 		}
 	}
 }
@@ -140,13 +146,14 @@ func (d *dialog) cancelFromPeer(by ActorID) {
 // has already ended.
 func (d *dialog) requestCancel() {
 	d.mu.Lock()
-	already := d.cancelCalled
-	d.cancelCalled = true
-	skip := already || d.finalSeen || d.gone != nil
-	d.mu.Unlock()
-	if !skip {
-		d.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: d.cid, Payload: d.ch.local.id})
+	if d.cancelCalled || d.finalSeen || d.gone != nil {
+		// Already asked, or nothing left to cancel: the outcome is in.
+		d.mu.Unlock()
+		return
 	}
+	d.cancelCalled = true
+	d.mu.Unlock()
+	d.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: d.cid, Payload: d.ch.local.id})
 }
 
 // next takes the next message from the inbox, waiting for one. It returns
@@ -253,16 +260,9 @@ func (d *dialog) sendErrLocked() error {
 		return ErrStreamClosed
 	case d.gone != nil:
 		return d.gone
+	case d.finalErr != nil:
+		return d.finalErr
 	case d.finalSeen:
-		// The peer ended the dialog; report an error outcome, if any.
-		for _, m := range d.inbox[d.head:] {
-			if m.Kind == transport.KindError {
-				return d.errorOf(m)
-			}
-		}
-		if d.final != nil && d.final.Kind == transport.KindError {
-			return d.errorOf(*d.final)
-		}
 		return ErrStreamClosed
 	case !d.caller && d.ctx.Err() != nil:
 		return ctxErr(d.ctx)
@@ -286,14 +286,11 @@ func (d *dialog) closeSend() {
 // stopIfStreaming sends stop for a callee whose stream is still open as its
 // task returns: a generator that returns has ended its stream.
 func (d *dialog) stopIfStreaming() {
-	if d.mode == modeFunc {
-		return
-	}
 	d.mu.Lock()
-	already := d.localStop
+	due := (d.mode == modeStream || d.streaming) && !d.localStop
 	d.localStop = true
 	d.mu.Unlock()
-	if !already {
+	if due {
 		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
 	}
 }
@@ -394,10 +391,22 @@ func (d *dialog) outcome(m transport.Msg) (any, error) {
 	return m.Payload, nil
 }
 
-// errorOf turns an error message into the error the caller sees. A
-// cancellation this side asked for is absorbed into ErrContextCancelled:
-// an outcome, not a failure. Anything else is the peer's *RemoteError.
+// errorOf returns the error the caller sees for the peer's error message,
+// as push recorded it.
 func (d *dialog) errorOf(m transport.Msg) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.finalErr == nil {
+		d.finalErr = d.errorOfLocked(m)
+	}
+	return d.finalErr
+}
+
+// errorOfLocked turns an error message into the error the caller sees. A
+// cancellation this side asked for before the error arrived is absorbed
+// into ErrContextCancelled: an outcome, not a failure. Anything else is
+// the peer's *RemoteError.
+func (d *dialog) errorOfLocked(m transport.Msg) error {
 	re, err := decode[RemoteError](m.Payload)
 	if err != nil {
 		return &RemoteError{
@@ -405,10 +414,7 @@ func (d *dialog) errorOf(m transport.Msg) error {
 			Message: fmt.Sprintf("undecodable error payload: %v", err),
 		}
 	}
-	d.mu.Lock()
-	selfCancel := d.cancelCalled
-	d.mu.Unlock()
-	if selfCancel && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
+	if d.cancelCalled && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
 		return ErrContextCancelled
 	}
 	return &re

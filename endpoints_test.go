@@ -3,14 +3,18 @@ package tractor_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tractor-go/tractor"
 )
 
-// Endpoints shared by the tests, declared at package level as users do.
+// The tests' endpoints, declared at package level as users do. They keep no
+// state shared between actors: what a test observes in an actor it reads
+// back through that actor's own endpoints (see seen), so the same tests can
+// run with actors in other processes.
 var (
 	square = tractor.Func("test.square", func(ctx context.Context, x int) (int, error) {
 		return x * x, nil
@@ -21,17 +25,29 @@ var (
 	boom = tractor.Func("test.panic", func(ctx context.Context, msg string) (int, error) {
 		panic(msg)
 	})
+	// sleepForever blocks until cancelled and records that it was.
 	sleepForever = tractor.Func("test.sleepForever", func(ctx context.Context, _ struct{}) (int, error) {
+		mark(ctx, "sleep.start")
 		<-ctx.Done()
+		mark(ctx, "sleep.cancelled")
 		return 0, ctx.Err()
 	})
 	failAfter = tractor.Func("test.failAfter", func(ctx context.Context, d time.Duration) (int, error) {
 		select {
 		case <-time.After(d):
-			return 0, errors.New("failed on purpose")
+			return 0, &customError{"failed on purpose"}
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+	})
+	cancelSoon = tractor.Func("test.cancelSoon", func(ctx context.Context, _ struct{}) (int, error) {
+		tractor.CurrentActor(ctx).CancelSoon() // synchronous: returns at once
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	// seen returns how often mark(key) ran in this actor.
+	seen = tractor.Func("test.seen", func(ctx context.Context, key string) (int64, error) {
+		return counter(ctx, key).Load(), nil
 	})
 	count = tractor.Stream("test.count", func(ctx context.Context, n int, yield func(int) error) error {
 		for i := range n {
@@ -40,6 +56,25 @@ var (
 			}
 		}
 		return nil
+	})
+	// flood yields n items and records how many it has sent so far.
+	flood = tractor.Stream("test.flood", func(ctx context.Context, n int, yield func(int) error) error {
+		for i := range n {
+			if err := yield(i); err != nil {
+				mark(ctx, "flood.stopped")
+				return err
+			}
+			mark(ctx, "flood.sent")
+		}
+		return nil
+	})
+	streamThenFail = tractor.Stream("test.streamThenFail", func(ctx context.Context, n int, yield func(int) error) error {
+		for i := range n {
+			if err := yield(i); err != nil {
+				return err
+			}
+		}
+		return &customError{"stream broke"}
 	})
 	echo = tractor.Ctx("test.echo", func(c *tractor.Context, greeting string) (int, error) {
 		if err := c.Started(greeting); err != nil {
@@ -52,7 +87,7 @@ var (
 		defer s.Close()
 		n := 0
 		for {
-			var v any
+			var v int
 			if err := s.Receive(c, &v); err != nil {
 				if errors.Is(err, io.EOF) {
 					return n, nil
@@ -65,10 +100,63 @@ var (
 			n++
 		}
 	})
+	// sleeper sends Started, then waits to be cancelled.
+	sleeper = tractor.Ctx("test.sleeper", func(c *tractor.Context, _ struct{}) (string, error) {
+		if err := c.Started("ready"); err != nil {
+			return "", err
+		}
+		<-c.Done()
+		mark(c, "sleeper.cancelled")
+		return "", c.Err()
+	})
+	// selfCancel sends Started, then cancels its own dialog.
+	selfCancel = tractor.Ctx("test.selfCancel", func(c *tractor.Context, _ struct{}) (string, error) {
+		if err := c.Started("ready"); err != nil {
+			return "", err
+		}
+		c.Cancel()
+		<-c.Done()
+		return "", c.Err()
+	})
+	misuse = tractor.Ctx("test.misuse", func(c *tractor.Context, _ struct{}) ([]string, error) {
+		var errs []string
+		if _, err := c.OpenStream(); errors.Is(err, tractor.ErrMisuse) {
+			errs = append(errs, "stream-before-started")
+		}
+		if err := c.Started(1); err != nil {
+			return nil, err
+		}
+		if err := c.Started(2); errors.Is(err, tractor.ErrMisuse) {
+			errs = append(errs, "started-twice")
+		}
+		if _, err := c.OpenStream(); err != nil {
+			return nil, err
+		}
+		if _, err := c.OpenStream(); errors.Is(err, tractor.ErrMisuse) {
+			errs = append(errs, "stream-twice")
+		}
+		if err := c.Result(c, nil); errors.Is(err, tractor.ErrMisuse) {
+			errs = append(errs, "callee-result")
+		}
+		return errs, nil
+	})
+	// returnEarly returns without Started.
+	returnEarly = tractor.Ctx("test.returnEarly", func(c *tractor.Context, x int) (int, error) {
+		return x + 1, nil
+	})
 )
 
 type customError struct{ msg string }
 
 func (e *customError) Error() string { return "custom: " + e.msg }
 
-var _ = fmt.Sprint
+// counters holds mark's counts, per actor uid and key.
+var counters sync.Map
+
+func counter(ctx context.Context, key string) *atomic.Int64 {
+	k := tractor.CurrentActor(ctx).ID().UID + "/" + key
+	c, _ := counters.LoadOrStore(k, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+func mark(ctx context.Context, key string) { counter(ctx, key).Add(1) }

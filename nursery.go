@@ -72,11 +72,26 @@ func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var errs []error
-	if bodyErr != nil && !(len(n.errs) > 0 && isCancellation(bodyErr)) {
+	if bodyErr != nil && !(len(n.errs) > 0 && isCancellation(bodyErr)) && !n.reported(bodyErr) {
 		errs = append(errs, bodyErr)
 	}
 	errs = append(errs, n.errs...)
+	if len(errs) == 0 && ctx.Err() != nil {
+		// Cancelled from outside: the work did not complete.
+		return ctx.Err()
+	}
 	return errors.Join(errs...)
+}
+
+// reported says whether err is, or wraps, a child error already recorded:
+// a body that returns a one-shot's failure passes the same error on.
+func (n *Nursery) reported(err error) bool {
+	for _, e := range n.errs {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // close stops new spawns and waits for every child to end.

@@ -1,0 +1,14 @@
+package tractor
+
+import "context"
+
+// CallRaw calls endpoint name in the actor behind p with an untyped
+// argument, as a peer built from another binary could: the tests use it to
+// send payloads of the wrong type and names that do not exist.
+func CallRaw(ctx context.Context, p *Portal, name string, arg any) (any, error) {
+	d, err := p.ch.open(ctx, name, modeFunc, arg)
+	if err != nil {
+		return nil, err
+	}
+	return d.result(ctx)
+}

@@ -1,0 +1,79 @@
+package tractor_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tractor-go/tractor"
+)
+
+// testTimeout bounds every test tree, so a hang fails instead of stalling.
+const testTimeout = 20 * time.Second
+
+// run runs body in a fresh root actor and fails the test on a timeout.
+func run(t *testing.T, body func(ctx context.Context) error, opts ...tractor.Option) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err := tractor.Run(ctx, body, opts...)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("test tree did not finish within %v", testTimeout)
+	}
+	return err
+}
+
+// withWorker runs body with a daemon actor "worker" that exposes eps, and
+// cancels the worker when body returns.
+func withWorker(t *testing.T, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
+	t.Helper()
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
+			if err != nil {
+				return err
+			}
+			defer p.CancelActor(ctx)
+			body(ctx, p)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("tree: %v", err)
+	}
+}
+
+func eps(e ...tractor.Endpoint) []tractor.Endpoint { return e }
+
+// asRemote returns err as a *RemoteError or fails the test.
+func asRemote(t *testing.T, err error) *tractor.RemoteError {
+	t.Helper()
+	var re *tractor.RemoteError
+	if !errors.As(err, &re) {
+		t.Fatalf("error %v (%T) is not a *tractor.RemoteError", err, err)
+	}
+	return re
+}
+
+// eventually polls cond until it holds or the bound passes.
+func eventually(t *testing.T, bound time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, bound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// seenIn reads a mark counter of the actor behind p.
+func seenIn(ctx context.Context, t *testing.T, p *tractor.Portal, key string) int64 {
+	t.Helper()
+	n, err := seen.Call(ctx, p, key)
+	if err != nil {
+		t.Fatalf("seen %q: %v", key, err)
+	}
+	return n
+}

@@ -1,0 +1,315 @@
+package tractor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tractor-go/tractor"
+)
+
+// spawnTree is a one-shot actor's work: below depth 0 it runs fanout
+// one-shot children doing the same with depth-1; at depth 0 it waits for
+// cancellation. Its error is its nursery's.
+// It refers to itself, so it is declared in init (Go forbids the cycle in a
+// package-level initialiser).
+var spawnTree *tractor.FuncEndpoint[int, int]
+
+func init() { spawnTree = tractor.Func("test.spawnTree", spawnTreeFn) }
+
+func spawnTreeFn(ctx context.Context, depth int) (int, error) {
+	if depth == 0 {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		for i := range 3 {
+			if _, err := n.RunInActor(ctx, fmt.Sprintf("d%d-%d", depth-1, i), spawnTree.Bind(depth-1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return 0, err
+}
+
+// failDeep fails in a grandchild: root → failDeep(1) → fail.
+var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg string) (int, error) {
+	var out int
+	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		p, err := n.RunInActor(ctx, "grandchild", fail.Bind(msg))
+		if err != nil {
+			return err
+		}
+		return p.Result(ctx, &out)
+	})
+	return out, err
+})
+
+func TestRunInActor(t *testing.T) {
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			var ps []*tractor.Portal
+			for i := range 5 {
+				p, err := n.RunInActor(ctx, fmt.Sprintf("sq%d", i), square.Bind(i))
+				if err != nil {
+					return err
+				}
+				ps = append(ps, p)
+			}
+			for i, p := range ps {
+				var v int
+				if err := p.Result(ctx, &v); err != nil || v != i*i {
+					t.Errorf("one-shot %d: %d, %v", i, v, err)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOneCancelsAll(t *testing.T) {
+	start := time.Now()
+	var sibling *tractor.Portal
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			var err error
+			// A sibling that would run forever, and a daemon.
+			if sibling, err = n.RunInActor(ctx, "forever", sleepForever.Bind(struct{}{})); err != nil {
+				return err
+			}
+			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
+				return err
+			}
+			_, err = n.RunInActor(ctx, "failer", failAfter.Bind(20*time.Millisecond))
+			return err
+		})
+	})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("nursery took %v to cancel its children", d)
+	}
+	re := asRemote(t, err)
+	if re.Actor.Name != "failer" || re.Message != "custom: failed on purpose" {
+		t.Errorf("error from %v: %q", re.Actor, re.Message)
+	}
+	// Only the failure: the sibling's cancellation is not reported.
+	if u, ok := err.(interface{ Unwrap() []error }); ok && len(u.Unwrap()) != 1 {
+		t.Errorf("nursery returned %d errors, want 1: %v", len(u.Unwrap()), err)
+	}
+	// The cancelled sibling's own outcome says it was cancelled.
+	var v int
+	if err := sibling.Result(context.Background(), &v); !errors.Is(err, context.Canceled) && !errors.Is(err, tractor.ErrContextCancelled) {
+		t.Errorf("sibling outcome = %v, want a cancellation", err)
+	}
+}
+
+func TestNurseryBodyError(t *testing.T) {
+	errBody := errors.New("body gave up")
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
+				return err
+			}
+			if _, err := n.RunInActor(ctx, "forever", sleepForever.Bind(struct{}{})); err != nil {
+				return err
+			}
+			return errBody
+		})
+	})
+	if !errors.Is(err, errBody) {
+		t.Fatalf("err = %v, want the body's error", err)
+	}
+	var re *tractor.RemoteError
+	if errors.As(err, &re) {
+		t.Errorf("cancelled children reported an error: %v", re)
+	}
+}
+
+func TestNurseryJoinsErrors(t *testing.T) {
+	errBody := errors.New("body saw the failure")
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.RunInActor(ctx, "failer", fail.Bind("first"))
+			if err != nil {
+				return err
+			}
+			var v int
+			if err := p.Result(ctx, &v); err == nil {
+				return errors.New("expected the one-shot to fail")
+			}
+			return errBody
+		})
+	})
+	if !errors.Is(err, errBody) {
+		t.Errorf("err = %v, want the body's error joined", err)
+	}
+	if re := asRemote(t, err); re.Actor.Name != "failer" {
+		t.Errorf("child error from %v", re.Actor)
+	}
+}
+
+func TestRelayPath(t *testing.T) {
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			_, err := n.RunInActor(ctx, "child", failDeep.Bind("deep"))
+			return err
+		})
+	})
+	re := asRemote(t, err)
+	if re.Actor.Name != "grandchild" || re.Message != "custom: deep" || re.Type != "*tractor_test.customError" {
+		t.Errorf("error %+v, want the grandchild's", re)
+	}
+	var names []string
+	for _, hop := range re.RelayPath {
+		names = append(names, hop.Name)
+	}
+	if fmt.Sprint(names) != "[grandchild child]" {
+		t.Errorf("relay path %v, want [grandchild child]", names)
+	}
+}
+
+func TestCancelTree(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cancelledAt time.Time
+	done := make(chan error, 1)
+	go func() {
+		done <- tractor.Run(ctx, func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				if _, err := n.RunInActor(ctx, "top", spawnTree.Bind(2)); err != nil {
+					return err
+				}
+				// root + top + 3 + 9 actors.
+				for len(tractor.LiveActors(ctx)) < 14 {
+					select {
+					case <-time.After(2 * time.Millisecond):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				if got := len(tractor.LiveActors(ctx)); got != 14 {
+					t.Errorf("live actors = %d, want 14", got)
+				}
+				cancelledAt = time.Now()
+				cancel()
+				return nil
+			})
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+		if d := time.Since(cancelledAt); d > 2*time.Second {
+			t.Errorf("tree took %v to cancel", d)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("tree did not end after cancellation")
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestCancelSoon(t *testing.T) {
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "victim", tractor.Expose(cancelSoon, square))
+			if err != nil {
+				return err
+			}
+			_, err = cancelSoon.Call(ctx, p, struct{}{})
+			re := asRemote(t, err)
+			if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != p.Actor() {
+				t.Errorf("err = %v (canceller %v), want cancelled by the actor itself", err, re.Canceller)
+			}
+			// The actor tears itself down: it leaves the registry and
+			// refuses further calls.
+			eventually(t, 2*time.Second, "actor gone", func() bool {
+				for _, id := range tractor.LiveActors(ctx) {
+					if id == p.Actor() {
+						return false
+					}
+				}
+				return true
+			})
+			if _, err := square.Call(ctx, p, 2); !errors.Is(err, tractor.ErrActorGone) {
+				t.Errorf("call after teardown: %v, want ErrActorGone", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("nursery: %v", err)
+	}
+}
+
+func TestStartActorErrors(t *testing.T) {
+	if err := tractor.OpenNursery(context.Background(), func(*tractor.Nursery) error { return nil }); !errors.Is(err, tractor.ErrNoActor) {
+		t.Errorf("OpenNursery outside Run: %v", err)
+	}
+	var saved *tractor.Nursery
+	err := run(t, func(ctx context.Context) error {
+		if err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error { saved = n; return nil }); err != nil {
+			return err
+		}
+		if _, err := saved.StartActor(ctx, "late"); !errors.Is(err, tractor.ErrNurseryClosed) {
+			t.Errorf("StartActor after close: %v", err)
+		}
+		if _, err := saved.RunInActor(ctx, "late", tractor.Invocation{}); !errors.Is(err, tractor.ErrMisuse) {
+			t.Errorf("RunInActor with empty invocation: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNurseryCancel(t *testing.T) {
+	start := time.Now()
+	err := run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			for i := range 4 {
+				if _, err := n.StartActor(ctx, fmt.Sprintf("d%d", i), tractor.Expose(square)); err != nil {
+					return err
+				}
+			}
+			if _, err := n.RunInActor(ctx, "forever", sleepForever.Bind(struct{}{})); err != nil {
+				return err
+			}
+			n.Cancel()
+			<-n.Context().Done()
+			return nil
+		})
+	})
+	if err != nil {
+		t.Errorf("Nursery.Cancel: %v, want nil", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestNurseryPanicPropagates(t *testing.T) {
+	defer func() {
+		if v := recover(); v != "body panic" {
+			t.Errorf("recovered %v", v)
+		}
+	}()
+	_ = run(t, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
+				return err
+			}
+			panic("body panic")
+		})
+	})
+	t.Error("panic did not propagate")
+}
