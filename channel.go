@@ -61,14 +61,7 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 // every dialog still open with an error naming the peer. Its owner runs it
 // in a goroutine and waits for it.
 func (ch *channel) serve() {
-	err := ch.conn.Serve(ch.deliver)
-	gone := &RemoteError{
-		Actor:     ch.peer,
-		Type:      "tractor.ActorGone",
-		Message:   fmt.Sprintf("connection to actor lost: %v", err),
-		RelayPath: []ActorID{ch.peer},
-		Code:      "actor_gone",
-	}
+	gone := ch.lost(ch.conn.Serve(ch.deliver))
 	ch.mu.Lock()
 	ch.gone = gone
 	ds := make([]*dialog, 0, len(ch.dialogs))
@@ -188,9 +181,21 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		if g := ch.goneErr(); g != nil {
 			return nil, g
 		}
-		return nil, fmt.Errorf("tractor: call %q in actor %s: %w", endpoint, ch.peer, err)
+		return nil, ch.lost(err)
 	}
 	return d, nil
+}
+
+// lost is the error every dialog with the peer gets once the connection
+// ended: a *RemoteError naming the peer that matches ErrActorGone.
+func (ch *channel) lost(reason error) *RemoteError {
+	return &RemoteError{
+		Actor:     ch.peer,
+		Type:      "tractor.ActorGone",
+		Message:   fmt.Sprintf("connection to actor lost: %v", reason),
+		RelayPath: []ActorID{ch.peer},
+		Code:      "actor_gone",
+	}
 }
 
 func (ch *channel) goneErr() error {
