@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/rs/zerolog"
-	"github.com/sourcegraph/conc"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -70,7 +70,7 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, reg *reg
 	a.ctx = context.WithValue(ctx, actorKey{}, a)
 	a.cancel = cancel
 	reg.add(a.id)
-	a.log.Debug().Str("parent", parentID.String()).Msg("actor started")
+	a.log.Debug().Stringer("parent", &a.parent).Msg("actor started")
 	return a
 }
 
@@ -111,7 +111,7 @@ func (a *Actor) CancelSoon() {
 
 // cancelBy cancels the actor on behalf of the actor by.
 func (a *Actor) cancelBy(by ActorID, reason string) {
-	a.log.Debug().Str("by", by.String()).Str("reason", reason).Msg("actor cancel requested")
+	a.log.Debug().Stringer("by", &by).Str("reason", reason).Msg("actor cancel requested")
 	a.cancel(&cancelCause{by: by, reason: reason})
 }
 
@@ -147,7 +147,7 @@ func (e *endpointError) Unwrap() error { return e.err }
 // A subprocess child runs the same loop over a wire connection.
 func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
 	ch := newChannel(a, parent, conn, false)
-	var wg conc.WaitGroup
+	var wg sync.WaitGroup
 	wg.Go(ch.serve)
 	select {
 	case <-a.ctx.Done():

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-
-	"github.com/sourcegraph/conc"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -31,13 +30,22 @@ type channel struct {
 
 	nextCID atomic.Uint64
 
-	mu      sync.Mutex
-	dialogs map[uint64]*dialog
-	closing bool  // no new tasks: the local actor is ending
-	gone    error // set once the connection ended; every dialog got it
+	mu         sync.Mutex
+	dialogs    map[uint64]*dialog
+	closing    bool         // no new tasks: the local actor is ending
+	goneReason error        // why the connection ended, once it has
+	gone       *RemoteError // the loss as dialogs see it; see goneErr
 
-	tasks conc.WaitGroup // callee tasks started by the peer
-	done  chan struct{}  // closed once serve has returned
+	// workers run the callee tasks the peer starts. They are reused: a
+	// fresh goroutine per task paid for its creation and, above all, for
+	// growing its stack on every call. An idle worker waits on work; at
+	// most maxIdleWorkers wait, the rest exit. drain closes work, and
+	// workers counts them until they have all returned. (A plain
+	// WaitGroup: invoke already recovers a task's panic, its outcome.)
+	workers sync.WaitGroup
+	work    chan func()
+	idle    atomic.Int32
+	done    chan struct{} // closed once serve has returned
 }
 
 func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *channel {
@@ -47,6 +55,7 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 		conn:    conn,
 		window:  local.cfg.window,
 		dialogs: make(map[uint64]*dialog),
+		work:    make(chan func()),
 		done:    make(chan struct{}),
 	}
 	if !creator {
@@ -61,26 +70,66 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 // every dialog still open with an error naming the peer. Its owner runs it
 // in a goroutine and waits for it.
 func (ch *channel) serve() {
-	gone := ch.lost(ch.conn.Serve(ch.deliver))
+	reason := ch.conn.Serve(ch.deliver)
+	if reason == nil {
+		reason = io.EOF // a Conn must say why; a nil would read as "still open"
+	}
 	ch.mu.Lock()
-	ch.gone = gone
+	ch.goneReason = reason
 	ds := make([]*dialog, 0, len(ch.dialogs))
 	for _, d := range ch.dialogs {
 		ds = append(ds, d)
 	}
 	ch.mu.Unlock()
-	for _, d := range ds {
-		d.peerGone(gone)
+	if len(ds) > 0 {
+		gone := ch.goneErr()
+		for _, d := range ds {
+			d.peerGone(gone)
+		}
 	}
 	close(ch.done)
 }
 
+// maxIdleWorkers bounds the task goroutines a channel keeps for reuse.
+const maxIdleWorkers = 16
+
 // drain refuses new tasks and waits for the running ones to return.
 func (ch *channel) drain() {
 	ch.mu.Lock()
-	ch.closing = true
+	if !ch.closing {
+		ch.closing = true
+		close(ch.work)
+	}
 	ch.mu.Unlock()
-	ch.tasks.Wait()
+	ch.workers.Wait()
+}
+
+// spawnTask runs task on an idle worker, or on a new one. ch.mu is held,
+// so drain cannot close work meanwhile.
+func (ch *channel) spawnTask(task func()) {
+	select {
+	case ch.work <- task:
+	default:
+		ch.workers.Add(1)
+		go ch.worker(task)
+	}
+}
+
+func (ch *channel) worker(task func()) {
+	defer ch.workers.Done()
+	for {
+		task()
+		if ch.idle.Add(1) > maxIdleWorkers {
+			ch.idle.Add(-1)
+			return
+		}
+		next, ok := <-ch.work
+		ch.idle.Add(-1)
+		if !ok {
+			return
+		}
+		task = next
+	}
 }
 
 // close ends the connection and waits for serve to return.
@@ -99,7 +148,7 @@ func (ch *channel) deliver(m transport.Msg) {
 	case transport.KindCancel:
 		by, _ := decode[ActorID](m.Payload)
 		if m.CID == 0 {
-			ch.local.cancelBy(by, "cancel requested by "+ch.peer.String())
+			ch.local.cancelBy(by, "cancel requested by a peer")
 			return
 		}
 		if d := ch.dialog(m.CID); d != nil {
@@ -116,10 +165,10 @@ func (ch *channel) deliver(m transport.Msg) {
 			return
 		}
 		ch.local.log.Debug().Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Str("peer", ch.peer.String()).Msg("message for an ended dialog dropped")
+			Stringer("peer", &ch.peer).Msg("message for an ended dialog dropped")
 	default:
 		ch.local.log.Warn().Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Str("peer", ch.peer.String()).Msg("unknown message kind dropped")
+			Stringer("peer", &ch.peer).Msg("unknown message kind dropped")
 	}
 }
 
@@ -144,7 +193,7 @@ func (ch *channel) remove(d *dialog) {
 func (ch *channel) sendCtl(m transport.Msg) {
 	if err := ch.conn.Send(context.Background(), m); err != nil {
 		ch.local.log.Debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Str("peer", ch.peer.String()).Msg("control message not sent")
+			Stringer("peer", &ch.peer).Msg("control message not sent")
 	}
 }
 
@@ -163,10 +212,10 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		d.watch()
 	}
 	ch.mu.Lock()
-	if ch.gone != nil {
+	if g := ch.goneLocked(); g != nil {
 		ch.mu.Unlock()
 		d.finish()
-		return nil, ch.gone
+		return nil, g
 	}
 	ch.dialogs[d.cid] = d
 	ch.mu.Unlock()
@@ -198,9 +247,21 @@ func (ch *channel) lost(reason error) *RemoteError {
 	}
 }
 
+// goneErr returns the connection's loss once serve has returned, built on
+// first use (most channels end with no dialog left to tell), else nil.
 func (ch *channel) goneErr() error {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	return ch.goneLocked()
+}
+
+func (ch *channel) goneLocked() error {
+	if ch.goneReason == nil {
+		return nil
+	}
+	if ch.gone == nil {
+		ch.gone = ch.lost(ch.goneReason)
+	}
 	return ch.gone
 }
 
@@ -211,19 +272,19 @@ func (ch *channel) startTask(m transport.Msg) {
 	d.ctx, d.cancel = context.WithCancelCause(ch.local.ctx)
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.closing || ch.gone != nil {
+	if ch.closing || ch.goneReason != nil {
 		d.cancel(nil)
 		ch.local.log.Debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
 		return
 	}
 	if _, dup := ch.dialogs[m.CID]; dup {
 		d.cancel(nil)
-		ch.local.log.Warn().Uint64("cid", m.CID).Str("peer", ch.peer.String()).
+		ch.local.log.Warn().Uint64("cid", m.CID).Stringer("peer", &ch.peer).
 			Msg("protocol error: dialog id reused; cmd dropped")
 		return
 	}
 	ch.dialogs[m.CID] = d
-	ch.tasks.Go(func() { ch.runTask(d, m.Endpoint, m.Payload) })
+	ch.spawnTask(func() { ch.runTask(d, m.Endpoint, m.Payload) })
 }
 
 // runTask runs one callee task to its single outcome and reports it.

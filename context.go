@@ -85,7 +85,7 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 	case transport.KindReturn:
 		// The task returned without calling Started: the first value is
 		// nil and the result is ready.
-		c.d.final = &m
+		c.d.setFinal(m)
 	case transport.KindError:
 		c.d.finish()
 		return c.d.errorOf(m)

@@ -37,26 +37,52 @@ type dialog struct {
 
 	mu           sync.Mutex
 	inbox        []transport.Msg
+	inboxBuf     [2]transport.Msg // the inbox of most dialogs, in place
 	head         int
-	credit       int            // yields this side may still send
-	consumed     int            // yields taken since the last grant
-	finalSeen    bool           // the peer's return or error has arrived
-	finalErr     error          // … the error it carried, as the caller sees it
-	final        *transport.Msg // … and was taken from the inbox
-	streaming    bool           // this side's stream is open (callee: stop due at return)
-	gone         error          // the connection was lost
-	cancelCalled bool           // this side asked for the cancellation
-	localStop    bool           // this side sent stop
-	peerStop     bool           // Receive reached the peer's stop
+	credit       int           // yields this side may still send
+	consumed     int           // yields taken since the last grant
+	finalSeen    bool          // the peer's return or error has arrived
+	finalErr     error         // … the error it carried, as the caller sees it
+	final        transport.Msg // … and was taken from the inbox (Kind != 0)
+	streaming    bool          // this side's stream is open (callee: stop due at return)
+	gone         error         // the connection was lost
+	cancelCalled bool          // this side asked for the cancellation
+	localStop    bool          // this side sent stop
+	peerStop     bool          // Receive reached the peer's stop
 	finished     bool
 }
 
 func newDialog(ch *channel, cid uint64, md mode, caller bool) *dialog {
-	return &dialog{
+	d := &dialog{
 		ch: ch, cid: cid, mode: md, caller: caller,
-		credit:     ch.window,
-		wake:       make(chan struct{}, 1),
-		creditWake: make(chan struct{}, 1),
+		credit: ch.window,
+		wake:   make(chan struct{}, 1),
+	}
+	d.inbox = d.inboxBuf[:0]
+	if md != modeFunc { // only streams spend credit
+		d.creditWake = make(chan struct{}, 1)
+	}
+	return d
+}
+
+// setFinal records the peer's final message once taken from the inbox.
+func (d *dialog) setFinal(m transport.Msg) {
+	d.mu.Lock()
+	d.final = m
+	d.mu.Unlock()
+}
+
+// getFinal returns the peer's final message, if taken from the inbox.
+func (d *dialog) getFinal() (transport.Msg, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.final, d.final.Kind != 0
+}
+
+// signalIf signals c if the dialog has one (func dialogs have no credit).
+func signalIf(c chan struct{}) {
+	if c != nil {
+		signal(c)
 	}
 }
 
@@ -110,7 +136,7 @@ func (d *dialog) push(m transport.Msg) {
 	d.mu.Unlock()
 	signal(d.wake)
 	if final {
-		signal(d.creditWake)
+		signalIf(d.creditWake)
 		if ferr != nil && d.cancel != nil {
 			// Any error from the callee cancels the caller's Context.
 			d.cancel(ferr)
@@ -122,7 +148,7 @@ func (d *dialog) addCredit(n int) {
 	d.mu.Lock()
 	d.credit += n
 	d.mu.Unlock()
-	signal(d.creditWake)
+	signalIf(d.creditWake)
 }
 
 // peerGone ends the dialog because the connection was lost.
@@ -131,7 +157,7 @@ func (d *dialog) peerGone(err error) {
 	d.gone = err
 	d.mu.Unlock()
 	signal(d.wake)
-	signal(d.creditWake)
+	signalIf(d.creditWake)
 	if d.cancel != nil {
 		d.cancel(err)
 	}
@@ -168,6 +194,9 @@ func (d *dialog) next(ctx context.Context) (transport.Msg, error) {
 			more := d.head < len(d.inbox)
 			if !more {
 				d.inbox, d.head = d.inbox[:0], 0
+				if cap(d.inbox) > 4*d.ch.window {
+					d.inbox = d.inboxBuf[:0] // let a burst's backing go
+				}
 			}
 			grant := 0
 			if m.Kind == transport.KindYield {
@@ -305,9 +334,9 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 		if peerStop {
 			return io.EOF
 		}
-		if final != nil {
+		if final.Kind != 0 {
 			if final.Kind == transport.KindError {
-				return d.errorOf(*final)
+				return d.errorOf(final)
 			}
 			return io.EOF
 		}
@@ -326,9 +355,7 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 			d.peerStop = true
 			d.mu.Unlock()
 		case transport.KindReturn, transport.KindError:
-			d.mu.Lock()
-			d.final = &m
-			d.mu.Unlock()
+			d.setFinal(m)
 		}
 	}
 }
@@ -340,11 +367,8 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 func (d *dialog) result(ctx context.Context) (any, error) {
 	defer d.finish()
 	for {
-		d.mu.Lock()
-		final := d.final
-		d.mu.Unlock()
-		if final != nil {
-			return d.outcome(*final)
+		if final, ok := d.getFinal(); ok {
+			return d.outcome(final)
 		}
 		m, err := d.next(ctx)
 		if err != nil {
@@ -355,9 +379,7 @@ func (d *dialog) result(ctx context.Context) (any, error) {
 			return nil, err
 		}
 		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
-			d.mu.Lock()
-			d.final = &m
-			d.mu.Unlock()
+			d.setFinal(m)
 		}
 	}
 }
@@ -370,15 +392,13 @@ func (d *dialog) awaitFinal() {
 		m, err := d.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				d.ch.local.log.Warn().Str("peer", d.ch.peer.String()).Uint64("cid", d.cid).
+				d.ch.local.log.Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
 					Msg("remote task did not acknowledge its cancellation in time")
 			}
 			return
 		}
 		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
-			d.mu.Lock()
-			d.final = &m
-			d.mu.Unlock()
+			d.setFinal(m)
 			return
 		}
 	}

@@ -65,6 +65,14 @@ func decode[T any](payload any) (T, error) {
 	if v, ok := payload.(T); ok {
 		return v, nil
 	}
+	return decodeSlow[T](payload)
+}
+
+// decodeSlow is decode's reflective path. It is kept out of line: inlined,
+// its large frame would make every fresh task goroutine grow its stack.
+//
+//go:noinline
+func decodeSlow[T any](payload any) (T, error) {
 	var v T
 	if err := transport.Decode(payload, &v); err != nil {
 		return v, fmt.Errorf("%w: %w", ErrBadArgument, err)

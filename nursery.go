@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sourcegraph/conc"
-
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -31,7 +29,7 @@ type Nursery struct {
 	closed bool
 	errs   []error
 
-	wg conc.WaitGroup // every goroutine of every child
+	wg sync.WaitGroup // every goroutine of every child
 }
 
 // OpenNursery runs body with a new nursery and returns once body has
@@ -225,7 +223,7 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 		case <-p.ch.done:
 			return
 		case <-t.C:
-			n.actor.log.Warn().Str("child", p.ch.peer.String()).Dur("waited", bound).
+			n.actor.log.Warn().Stringer("child", &p.ch.peer).Dur("waited", bound).
 				Msg("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting")
 			t.Reset(bound)
 		}

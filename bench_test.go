@@ -1,0 +1,189 @@
+package tractor_test
+
+import (
+	"context"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/tractor-go/tractor"
+)
+
+// Each benchmark runs its physical baseline (raw channels, bare goroutines)
+// beside the runtime in the same run; compare the ns/op of the pair.
+
+// benchWorker runs body with a daemon actor exposing eps, outside the timer.
+func benchWorker(b *testing.B, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
+	b.Helper()
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
+			if err != nil {
+				return err
+			}
+			defer p.CancelActor(ctx)
+			b.ReportAllocs()
+			b.ResetTimer()
+			body(ctx, p)
+			b.StopTimer()
+			return nil
+		})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkCall: a function call round trip vs an unbuffered channel
+// ping-pong between two goroutines (request in, reply out).
+func BenchmarkCall(b *testing.B) {
+	b.Run("baseline=chan-pingpong", func(b *testing.B) {
+		req, rep := make(chan int), make(chan int)
+		go func() {
+			for x := range req {
+				rep <- x * x
+			}
+		}()
+		b.ReportAllocs()
+		for b.Loop() {
+			req <- 3
+			<-rep
+		}
+		close(req)
+	})
+	b.Run("tractor=Func.Call", func(b *testing.B) {
+		benchWorker(b, eps(square), func(ctx context.Context, p *tractor.Portal) {
+			for b.Loop() {
+				if _, err := square.Call(ctx, p, 3); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+// benchPayload is a 32-byte stream item.
+type benchPayload [4]int64
+
+var benchStream = tractor.Stream("bench.stream", func(ctx context.Context, n int, yield func(benchPayload) error) error {
+	var v benchPayload
+	for i := range n {
+		v[0] = int64(i)
+		if err := yield(v); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// BenchmarkStream: one item sent and received on a one-way stream vs a
+// buffered channel (cap 64) between two goroutines whose sends select on
+// ctx.Done, as a cancellable producer must.
+func BenchmarkStream(b *testing.B) {
+	b.Run("baseline=buffered-chan-select", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := make(chan benchPayload, 64)
+		n := b.N
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(c)
+			var v benchPayload
+			for i := range n {
+				v[0] = int64(i)
+				select {
+				case c <- v:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range c {
+		}
+		wg.Wait()
+	})
+	b.Run("tractor=MsgStream", func(b *testing.B) {
+		benchWorker(b, eps(benchStream), func(ctx context.Context, p *tractor.Portal) {
+			s, err := benchStream.Open(ctx, p, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var v benchPayload
+			for {
+				if err := s.Receive(ctx, &v); err != nil {
+					if err != io.EOF {
+						b.Fatal(err)
+					}
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkContext: open a context dialog, read its first value, get its
+// result; the baseline is a goroutine that hands back two values.
+func BenchmarkContext(b *testing.B) {
+	b.Run("baseline=goroutine-two-values", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := make(chan int, 2)
+			go func() { c <- 1; c <- 2 }()
+			<-c
+			<-c
+		}
+	})
+	b.Run("tractor=Ctx.Open+Result", func(b *testing.B) {
+		benchWorker(b, eps(returnEarly), func(ctx context.Context, p *tractor.Portal) {
+			for b.Loop() {
+				c, err := returnEarly.Open(ctx, p, 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := returnEarly.Result(ctx, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkSpawn: start a goroutine actor and tear it down (daemon start,
+// CancelActor, ended) vs a bare goroutine spawn and join.
+func BenchmarkSpawn(b *testing.B) {
+	b.Run("baseline=goroutine-spawn-join", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go wg.Done()
+			wg.Wait()
+		}
+	})
+	b.Run("tractor=StartActor+CancelActor", func(b *testing.B) {
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					p, err := n.StartActor(ctx, "w")
+					if err != nil {
+						return err
+					}
+					if err := p.CancelActor(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}
