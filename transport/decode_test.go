@@ -224,3 +224,15 @@ func TestDecodeRawDecodesItself(t *testing.T) {
 		}
 	})
 }
+
+func TestDecodeTypedNilPointer(t *testing.T) {
+	for _, dst := range []any{(*int)(nil), (*string)(nil), (*any)(nil)} {
+		var payload any = 5
+		if _, ok := dst.(*string); ok {
+			payload = "s"
+		}
+		if err := transport.Decode(payload, dst); !errors.Is(err, transport.ErrType) {
+			t.Errorf("Decode(%v, %T(nil)) = %v, want ErrType", payload, dst, err)
+		}
+	}
+}

@@ -59,6 +59,8 @@ func (c *memConn) Serve(deliver func(Msg)) error {
 		panic("transport: Serve called twice")
 	}
 	c.deliver = deliver
+	// What the peer sent before Serve, even if it has closed since, is
+	// delivered first; a local Close dropped it already.
 	for _, m := range c.pending {
 		deliver(m)
 	}
@@ -68,13 +70,16 @@ func (c *memConn) Serve(deliver func(Msg)) error {
 	return c.ended
 }
 
-// end records why c's inbound side ended, once.
+// end records why c's inbound side ended, once. A local Close drops what
+// was not yet delivered; the peer's Close keeps it for Serve.
 func (c *memConn) end(reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended == nil {
 		c.ended = reason
-		c.pending = nil
+		if reason == ErrClosed {
+			c.pending = nil
+		}
 		close(c.done)
 	}
 }
@@ -111,8 +116,10 @@ func (t *Mem) Listen(ctx context.Context, addr string) (Listener, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if addr == "" {
-		t.next++
-		addr = "mem-" + strconv.Itoa(t.next)
+		for taken := true; taken; _, taken = t.listeners[addr] {
+			t.next++
+			addr = "mem-" + strconv.Itoa(t.next)
+		}
 	}
 	if _, ok := t.listeners[addr]; ok {
 		return nil, fmt.Errorf("transport: mem address %q already in use", addr)
@@ -124,6 +131,9 @@ func (t *Mem) Listen(ctx context.Context, addr string) (Listener, error) {
 
 // Dial implements [Transport]. It blocks until the listener accepts.
 func (t *Mem) Dial(ctx context.Context, addr string) (Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	t.mu.Lock()
 	l, ok := t.listeners[addr]
 	t.mu.Unlock()
@@ -150,6 +160,9 @@ type memListener struct {
 }
 
 func (l *memListener) Accept(ctx context.Context) (Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case c := <-l.conns:
 		return c, nil

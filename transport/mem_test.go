@@ -77,41 +77,29 @@ func TestMemName(t *testing.T) {
 
 func TestMemListenEmptyPicksDistinctAddresses(t *testing.T) {
 	m := transport.NewMem()
-	seen := map[string]bool{}
+	seen := map[string]transport.Listener{}
 	for range 5 {
-		addr := listen(t, m, "").Addr()
+		l := listen(t, m, "")
+		addr := l.Addr()
 		if addr == "" {
 			t.Fatalf("Listen(\"\") gave an empty address")
 		}
-		if seen[addr] {
+		if seen[addr] != nil {
 			t.Fatalf("Listen(\"\") gave %q twice", addr)
 		}
-		seen[addr] = true
+		seen[addr] = l
 	}
-	// Each picked address is dialable and reaches its own listener.
-	for addr := range seen {
-		ch := dialAsync(context.Background(), m, addr)
-		r := recvDialOrAccept(t, m, addr, ch)
-		if r.err != nil {
-			t.Fatalf("Dial(%q): %v", addr, r.err)
+	// Each picked address reaches its own listener.
+	for addr, l := range seen {
+		d, a := connect(t, m, l)
+		sa := serve(t, a)
+		if err := d.Send(context.Background(), yield(1, addr)); err != nil {
+			t.Fatalf("Send via %q: %v", addr, err)
 		}
-	}
-}
-
-// recvDialOrAccept is a helper for tests that keep listeners in a map: it
-// has no listener handle, so it re-listens nothing and only checks Dial is
-// not refused for lack of a listener before the test ends.
-func recvDialOrAccept(t *testing.T, m *transport.Mem, addr string, ch <-chan dialResult) dialResult {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(10 * time.Millisecond):
-		// Blocked waiting for Accept: the listener exists. The listener's
-		// cleanup Close releases the dialer with ErrNoListener; drain it
-		// then so the goroutine does not leak.
-		t.Cleanup(func() { <-ch })
-		return dialResult{}
+		if got := sa.col.waitN(t, 1); got[0].Payload != addr {
+			t.Fatalf("listener %q accepted the conn dialled to %v", addr, got[0].Payload)
+		}
+		d.Close()
 	}
 }
 
@@ -413,4 +401,22 @@ func TestMemAcceptHonoursContext(t *testing.T) {
 		d.Close()
 		a.Close()
 	})
+}
+
+func TestMemListenEmptySkipsTakenAddress(t *testing.T) {
+	ctx := context.Background()
+	m := transport.NewMem()
+	l1, err := m.Listen(ctx, "mem-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	l2, err := m.Listen(ctx, "")
+	if err != nil {
+		t.Fatalf("Listen(\"\") after an explicit mem-1: %v", err)
+	}
+	defer l2.Close()
+	if l2.Addr() == "mem-1" {
+		t.Fatal("picked a taken address")
+	}
 }

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"sync"
@@ -352,5 +353,26 @@ func TestPipeConcurrentSend(t *testing.T) {
 		if n != perSender {
 			t.Fatalf("sender %d: %d messages delivered, want %d", g, n, perSender)
 		}
+	}
+}
+
+// TestPipePeerCloseBeforeServeKeepsMessages: what the peer sent before it
+// closed is delivered when Serve starts, then Serve reports io.EOF.
+func TestPipePeerCloseBeforeServeKeepsMessages(t *testing.T) {
+	ctx := context.Background()
+	a, b := transport.Pipe()
+	for i := range 3 {
+		if err := a.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	var got []uint64
+	err := b.Serve(func(m transport.Msg) { got = append(got, m.CID) })
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("Serve = %v, want io.EOF", err)
+	}
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("delivered %v, want [1 2 3]", got)
 	}
 }

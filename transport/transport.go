@@ -149,15 +149,17 @@ func Decode(payload any, dst any) error {
 	// pointer whose element type the payload has exactly.
 	switch d := dst.(type) {
 	case *any:
-		*d = payload
-		return nil
+		if d != nil {
+			*d = payload
+			return nil
+		}
 	case *int:
-		if v, ok := payload.(int); ok {
+		if v, ok := payload.(int); ok && d != nil {
 			*d = v
 			return nil
 		}
 	case *string:
-		if v, ok := payload.(string); ok {
+		if v, ok := payload.(string); ok && d != nil {
 			*d = v
 			return nil
 		}

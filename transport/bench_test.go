@@ -1,0 +1,80 @@
+package transport_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// benchPayload is boxed once, so neither benchmark measures boxing.
+var benchPayload any = 42
+
+// BenchmarkPipe measures one-way Send→deliver of small messages through
+// [transport.Pipe]: one goroutine sends, the peer's deliver function (run
+// from the sender's goroutine, as the Pipe does) consumes.
+func BenchmarkPipe(b *testing.B) {
+	a, z := transport.Pipe()
+	var n, sum uint64
+	ready := make(chan struct{})
+	served := make(chan error, 1)
+	go func() {
+		served <- z.Serve(func(m transport.Msg) {
+			if n == 0 {
+				close(ready)
+			}
+			n++
+			sum += m.CID
+		})
+	}()
+	ctx := context.Background()
+	m := transport.Msg{Kind: transport.KindYield, CID: 1, Payload: benchPayload}
+	// One warm-up message: once it is delivered Serve is running, so the
+	// timed Sends deliver directly rather than queue for Serve.
+	if err := a.Send(ctx, m); err != nil {
+		b.Fatalf("Send: %v", err)
+	}
+	<-ready
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := a.Send(ctx, m); err != nil {
+			b.Fatalf("Send: %v", err)
+		}
+	}
+	b.StopTimer()
+	a.Close()
+	<-served // Serve's return orders n and sum after every deliver
+	if n != uint64(b.N)+1 || sum != uint64(b.N)+1 {
+		b.Fatalf("delivered %d messages (cid sum %d), want %d", n, sum, b.N+1)
+	}
+}
+
+// BenchmarkChanBaseline is the yardstick for [BenchmarkPipe]: the same
+// message through a buffered channel (cap 64) from one producer goroutine to
+// one consumer goroutine.
+func BenchmarkChanBaseline(b *testing.B) {
+	ch := make(chan transport.Msg, 64)
+	type result struct{ n, sum uint64 }
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		for m := range ch {
+			r.n++
+			r.sum += m.CID
+		}
+		done <- r
+	}()
+	m := transport.Msg{Kind: transport.KindYield, CID: 1, Payload: benchPayload}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ch <- m
+	}
+	close(ch)
+	r := <-done // the consumer's drain belongs to the measured work
+	b.StopTimer()
+	if r.n != uint64(b.N) || r.sum != uint64(b.N) {
+		b.Fatalf("received %d messages (cid sum %d), want %d", r.n, r.sum, b.N)
+	}
+}
