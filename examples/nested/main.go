@@ -191,12 +191,17 @@ func demo(ctx context.Context) error {
 		}
 		fmt.Println("root: trunk has ended; live actors:", names(tractor.LiveActors(ctx)))
 
-		// The dialog with trunk ended with trunk: its outcome is a
-		// cancellation, which matches ErrContextCancelled.
-		if err := c.Result(ctx, nil); !errors.Is(err, tractor.ErrContextCancelled) {
-			return fmt.Errorf("holdTree outcome: want ErrContextCancelled, got %v", err)
+		// The dialog with trunk was not cancelled by its caller but by a
+		// third party (the root cancelled the whole actor), so its outcome
+		// is a *RemoteError that matches ErrContextCancelled and names the
+		// canceller, not the bare ErrContextCancelled of a self-cancel.
+		err = c.Result(ctx, nil)
+		var re *tractor.RemoteError
+		if !errors.As(err, &re) || !errors.Is(err, tractor.ErrContextCancelled) {
+			return fmt.Errorf("holdTree outcome: want a *RemoteError matching ErrContextCancelled, got %v", err)
 		}
-		fmt.Println("root: the holdTree dialog ended with ErrContextCancelled")
+		fmt.Printf("root: the holdTree dialog ended with a RemoteError matching ErrContextCancelled: task in actor %s cancelled by actor %s\n",
+			re.Actor.Name, re.Canceller.Name)
 		return nil
 	})
 }
