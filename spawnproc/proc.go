@@ -1,0 +1,341 @@
+// Package spawnproc runs an actor as a child process: this binary (or a
+// named one built with the library) re-executed, reached over a socketpair
+// passed as an extra file or over a TCP connection it dials back, watched
+// until it exits, and always reaped.
+//
+// The package deals in processes and byte streams only; the runtime wraps
+// the stream in a transport connection and performs the actor handshake.
+// Its guarantees:
+//
+//   - Every started child is reaped: [Proc.Wait] returns only after the
+//     process has exited and its status was collected, and every path that
+//     abandons a child (a failed handshake, a cancelled parent) kills it
+//     first.
+//   - Children die with their parent: on Linux the child gets SIGKILL when
+//     the parent dies (PR_SET_PDEATHSIG), and the runtime's child ends by
+//     itself when its parent connection closes.
+//   - The cancellation ladder is a request the runtime makes, then
+//     [Proc.Terminate]: SIGTERM, a bounded wait, SIGKILL, reap.
+package spawnproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// EnvVar is the environment variable that marks a spawned child and says
+// how it reaches its parent: "pipe:FD" or "tcp:HOST:PORT".
+const EnvVar = "TRACTOR_SPAWN"
+
+// Wire is how a child reaches its parent.
+type Wire uint8
+
+const (
+	// Pipe passes one end of a Unix socketpair to the child as an extra
+	// file (fd 3). It is the default.
+	Pipe Wire = iota
+	// TCP makes the parent listen on a loopback address (or the one
+	// configured) and the child dial back.
+	TCP
+)
+
+func (w Wire) String() string {
+	switch w {
+	case Pipe:
+		return "pipe"
+	case TCP:
+		return "tcp"
+	}
+	return "wire(" + strconv.Itoa(int(w)) + ")"
+}
+
+// Spec says how to start a child.
+type Spec struct {
+	// Path is the binary to run; empty means this process's own
+	// executable.
+	Path string
+	// Args are the child's arguments after the program name; nil means
+	// this process's own (so a test binary's child re-enters TestMain).
+	Args []string
+	// Env is added to this process's environment for the child.
+	Env []string
+	// Wire chooses the connection; BindAddr is the TCP listen address
+	// (default "127.0.0.1:0": loopback only).
+	Wire     Wire
+	BindAddr string
+	// Stdout and Stderr receive the child's output (default: this
+	// process's own, so the user sees it).
+	Stdout, Stderr io.Writer
+}
+
+// Proc is a started child process. Its methods are safe for concurrent use.
+type Proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process was reaped
+	err  error         // its exit status, set before done closes
+
+	mu       sync.Mutex
+	signaled []os.Signal
+}
+
+// ErrExited is matched by errors from signalling a process that has
+// already exited and been reaped.
+var ErrExited = errors.New("spawnproc: process already exited")
+
+// Start starts a child per spec and returns it with the parent's end of
+// its connection. For TCP it waits, within ctx, for the child to dial
+// back. If ctx ends or anything fails after the process started, the
+// process is killed and reaped before Start returns.
+func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
+	path := spec.Path
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, nil, fmt.Errorf("spawnproc: own executable: %w", err)
+		}
+		path = exe
+	}
+	args := spec.Args
+	if args == nil {
+		args = os.Args[1:]
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.SysProcAttr = sysProcAttr()
+
+	var (
+		parentEnd net.Conn
+		listener  net.Listener
+		childFile *os.File
+	)
+	switch spec.Wire {
+	case Pipe:
+		pf, cf, err := socketpair()
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := net.FileConn(pf)
+		pf.Close()
+		if err != nil {
+			cf.Close()
+			return nil, nil, fmt.Errorf("spawnproc: socketpair conn: %w", err)
+		}
+		parentEnd, childFile = c, cf
+		cmd.ExtraFiles = []*os.File{cf}
+		cmd.Env = append(append(os.Environ(), spec.Env...), EnvVar+"=pipe:3")
+	case TCP:
+		addr := spec.BindAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		var lc net.ListenConfig
+		l, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("spawnproc: listen for child on %s: %w", addr, err)
+		}
+		listener = l
+		cmd.Env = append(append(os.Environ(), spec.Env...), EnvVar+"=tcp:"+l.Addr().String())
+	default:
+		return nil, nil, fmt.Errorf("spawnproc: unknown wire %v", spec.Wire)
+	}
+
+	err := cmd.Start()
+	if childFile != nil {
+		childFile.Close() // the child has its copy
+	}
+	if err != nil {
+		if parentEnd != nil {
+			parentEnd.Close()
+		}
+		if listener != nil {
+			listener.Close()
+		}
+		return nil, nil, fmt.Errorf("spawnproc: start %s: %w", path, err)
+	}
+	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	go p.reap()
+
+	if listener != nil {
+		c, err := acceptChild(ctx, listener, p)
+		listener.Close()
+		if err != nil {
+			p.Kill()
+			<-p.done
+			return nil, nil, err
+		}
+		parentEnd = c
+	}
+	return p, parentEnd, nil
+}
+
+// acceptChild waits for the child to dial back, for ctx to end, or for the
+// child to exit first.
+func acceptChild(ctx context.Context, l net.Listener, p *Proc) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := l.Accept()
+		got <- result{c, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			return nil, fmt.Errorf("spawnproc: accept child: %w", r.err)
+		}
+		return r.c, nil
+	case <-ctx.Done():
+		l.Close()
+		if r := <-got; r.c != nil {
+			r.c.Close()
+		}
+		return nil, fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err())
+	case <-p.done:
+		l.Close()
+		if r := <-got; r.c != nil {
+			r.c.Close()
+		}
+		return nil, fmt.Errorf("spawnproc: child exited before connecting back: %w", p.err)
+	}
+}
+
+// reap waits for the process and records its status. Start runs it in a
+// goroutine that Wait (or Done) lets the owner wait for.
+func (p *Proc) reap() {
+	err := p.cmd.Wait()
+	p.err = err
+	close(p.done)
+}
+
+// Pid returns the child's process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited and was reaped.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Wait waits until the process has exited and was reaped, or ctx ends. It
+// returns the exit status (nil for a clean exit, an *exec.ExitError
+// otherwise) or ctx's error.
+func (p *Proc) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ExitErr returns the exit status once Done is closed, nil before.
+func (p *Proc) ExitErr() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Signal sends sig to the process, unless it has already been reaped.
+func (p *Proc) Signal(sig os.Signal) error {
+	select {
+	case <-p.done:
+		return ErrExited
+	default:
+	}
+	p.mu.Lock()
+	p.signaled = append(p.signaled, sig)
+	p.mu.Unlock()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return ErrExited
+		}
+		return fmt.Errorf("spawnproc: signal %v to pid %d: %w", sig, p.Pid(), err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL; the process is reaped by the time Done closes.
+func (p *Proc) Kill() { _ = p.Signal(syscall.SIGKILL) }
+
+// Terminate is the last rungs of the cancellation ladder: SIGTERM, a wait
+// of up to grace, then SIGKILL; it returns once the process is reaped.
+func (p *Proc) Terminate(grace time.Duration) {
+	if p.Signal(syscall.SIGTERM) != nil {
+		<-p.done
+		return
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.Kill()
+		<-p.done
+	}
+}
+
+// Signals returns the signals sent to the process so far, in order.
+func (p *Proc) Signals() []os.Signal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]os.Signal(nil), p.signaled...)
+}
+
+// IsChild reports whether this process was spawned as a child actor.
+func IsChild() bool { _, ok := os.LookupEnv(EnvVar); return ok }
+
+// ConnectParent returns this child's connection to its parent, from the
+// environment the parent set. It unsets the variable, so the child's own
+// children are spawned afresh.
+func ConnectParent(ctx context.Context) (net.Conn, error) {
+	v, ok := os.LookupEnv(EnvVar)
+	if !ok {
+		return nil, fmt.Errorf("spawnproc: %s not set: not a spawned child", EnvVar)
+	}
+	os.Unsetenv(EnvVar)
+	kind, rest, _ := strings.Cut(v, ":")
+	switch kind {
+	case "pipe":
+		fd, err := strconv.Atoi(rest)
+		if err != nil {
+			return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", EnvVar, v, err)
+		}
+		f := os.NewFile(uintptr(fd), "parent")
+		if f == nil {
+			return nil, fmt.Errorf("spawnproc: fd %d is not open", fd)
+		}
+		defer f.Close()
+		c, err := net.FileConn(f)
+		if err != nil {
+			return nil, fmt.Errorf("spawnproc: parent connection on fd %d: %w", fd, err)
+		}
+		return c, nil
+	case "tcp":
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", rest)
+		if err != nil {
+			return nil, fmt.Errorf("spawnproc: dial parent at %s: %w", rest, err)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("spawnproc: bad %s=%q", EnvVar, v)
+}
