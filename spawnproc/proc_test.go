@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 	if role, ok := os.LookupEnv(roleEnv); ok {
 		os.Exit(child(role))
 	}
+	// Children built with -race would each sleep a second at exit.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	goleak.VerifyTestMain(m)
 }
 
@@ -220,4 +222,3 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'X'
 }
-
