@@ -10,8 +10,8 @@ import (
 	"github.com/tractor-go/tractor"
 )
 
-func TestCall(t *testing.T) {
-	withWorker(t, eps(square, fail, boom, sleepForever, seen), func(ctx context.Context, p *tractor.Portal) {
+func testCall(t *testing.T, h hosting) {
+	withWorker(t, h, eps(square, fail, boom, sleepForever, seen), func(ctx context.Context, p *tractor.Portal) {
 		t.Run("returns its value", func(t *testing.T) {
 			for _, x := range []int{0, 7, -3, 1 << 20} {
 				got, err := square.Call(ctx, p, x)
@@ -92,8 +92,8 @@ func TestCall(t *testing.T) {
 	})
 }
 
-func TestPermission(t *testing.T) {
-	withWorker(t, eps(square), func(ctx context.Context, p *tractor.Portal) {
+func testPermission(t *testing.T, h hosting) {
+	withWorker(t, h, eps(square), func(ctx context.Context, p *tractor.Portal) {
 		_, err := fail.Call(ctx, p, "x")
 		if !errors.Is(err, tractor.ErrNotExposed) {
 			t.Fatalf("err = %v, want ErrNotExposed", err)
@@ -113,8 +113,8 @@ func TestPermission(t *testing.T) {
 	})
 }
 
-func TestBadArgument(t *testing.T) {
-	withWorker(t, eps(square, count), func(ctx context.Context, p *tractor.Portal) {
+func testBadArgument(t *testing.T, h hosting) {
+	withWorker(t, h, eps(square, count), func(ctx context.Context, p *tractor.Portal) {
 		_, err := tractor.CallRaw(ctx, p, square.Name(), "not an int")
 		if !errors.Is(err, tractor.ErrBadArgument) {
 			t.Fatalf("err = %v, want ErrBadArgument", err)

@@ -11,8 +11,8 @@ import (
 	"github.com/tractor-go/tractor"
 )
 
-func TestContextDialog(t *testing.T) {
-	withWorker(t, eps(echo, sleeper, selfCancel, misuse, returnEarly, seen), func(ctx context.Context, p *tractor.Portal) {
+func testContextDialog(t *testing.T, h hosting) {
+	withWorker(t, h, eps(echo, sleeper, selfCancel, misuse, returnEarly, seen), func(ctx context.Context, p *tractor.Portal) {
 		t.Run("started arrives before any stream message", func(t *testing.T) {
 			c, err := echo.Open(ctx, p, "hello")
 			if err != nil {
@@ -196,8 +196,8 @@ func TestContextDialog(t *testing.T) {
 	})
 }
 
-func TestActorCancelledUnderDialog(t *testing.T) {
-	err := run(t, func(ctx context.Context) error {
+func testActorCancelledUnderDialog(t *testing.T, h hosting) {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "target", tractor.Expose(sleeper))
 			if err != nil {
@@ -225,8 +225,8 @@ func TestActorCancelledUnderDialog(t *testing.T) {
 	}
 }
 
-func TestOneWayStream(t *testing.T) {
-	withWorker(t, eps(count, flood, streamThenFail, seen), func(ctx context.Context, p *tractor.Portal) {
+func testOneWayStream(t *testing.T, h hosting) {
+	withWorker(t, h, eps(count, flood, streamThenFail, seen), func(ctx context.Context, p *tractor.Portal) {
 		t.Run("delivers every item then EOF", func(t *testing.T) {
 			s, err := count.Open(ctx, p, 1000)
 			if err != nil {

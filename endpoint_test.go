@@ -26,7 +26,7 @@ func TestDuplicateEndpointPanics(t *testing.T) {
 func TestStubbornActorReported(t *testing.T) {
 	var buf syncBuffer
 	start := time.Now()
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			_, err := n.RunInActor(ctx, "stubborn", stubborn.Bind(400*time.Millisecond))
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,4 +166,9 @@ func mark(ctx context.Context, key string) { counter(ctx, key).Add(1) }
 var stubborn = tractor.Func("test.stubborn", func(ctx context.Context, d time.Duration) (int, error) {
 	time.Sleep(d)
 	return 0, ctx.Err()
+})
+
+// pid returns the process id of the actor that runs it.
+var pid = tractor.Func("test.pid", func(ctx context.Context, _ struct{}) (int, error) {
+	return os.Getpid(), nil
 })

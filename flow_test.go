@@ -10,8 +10,8 @@ import (
 
 // TestFlowControl: a receiver that stops reading stalls only its own
 // sender; other dialogs with the same actor go on; nothing is dropped.
-func TestFlowControl(t *testing.T) {
-	withWorker(t, eps(flood, count, square, seen), func(ctx context.Context, p *tractor.Portal) {
+func testFlowControl(t *testing.T, h hosting) {
+	withWorker(t, h, eps(flood, count, square, seen), func(ctx context.Context, p *tractor.Portal) {
 		const total = 5000
 		stalled, err := flood.Open(ctx, p, total)
 		if err != nil {

@@ -3,6 +3,9 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,12 +15,29 @@ import (
 // testTimeout bounds every test tree, so a hang fails instead of stalling.
 const testTimeout = 20 * time.Second
 
-// run runs body in a fresh root actor and fails the test on a timeout.
-func run(t *testing.T, body func(ctx context.Context) error, opts ...tractor.Option) error {
+// hosting is one way to run the core suite's actors.
+type hosting struct {
+	name string
+	opts []tractor.Option
+}
+
+// hostings are the ways every core test runs: the same test bodies over
+// goroutine actors and over process actors on each wire.
+var hostings = []hosting{
+	goroutines,
+	{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}},
+	{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}},
+}
+
+var goroutines = hosting{"goroutine", nil}
+
+// run runs body in a fresh root actor whose children are hosted per h, and
+// fails the test on a timeout.
+func run(t *testing.T, h hosting, body func(ctx context.Context) error, opts ...tractor.Option) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	err := tractor.Run(ctx, body, opts...)
+	err := tractor.Run(ctx, body, append(append([]tractor.Option(nil), h.opts...), opts...)...)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatalf("test tree did not finish within %v", testTimeout)
 	}
@@ -26,9 +46,9 @@ func run(t *testing.T, body func(ctx context.Context) error, opts ...tractor.Opt
 
 // withWorker runs body with a daemon actor "worker" that exposes eps, and
 // cancels the worker when body returns.
-func withWorker(t *testing.T, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
+func withWorker(t *testing.T, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
 	t.Helper()
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
 			if err != nil {
@@ -76,4 +96,40 @@ func seenIn(ctx context.Context, t *testing.T, p *tractor.Portal, key string) in
 		t.Fatalf("seen %q: %v", key, err)
 	}
 	return n
+}
+
+// descendants lists the processes below this one (children, their
+// children…) that still exist, zombies included: after a tree ends there
+// must be none.
+func descendants() []int {
+	self := os.Getpid()
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so cut at ')'.
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) >= 2 {
+			ppid, _ := strconv.Atoi(fields[1])
+			parent[pid] = ppid
+		}
+	}
+	var out []int
+	for pid := range parent {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == self {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -56,7 +56,7 @@ func treeWithFailure(ctx context.Context) error {
 func TestLogs(t *testing.T) {
 	t.Run("quiet by default", func(t *testing.T) {
 		var buf syncBuffer
-		if err := run(t, treeWithFailure, tractor.LogOutput(&buf)); err != nil {
+		if err := run(t, goroutines, treeWithFailure, tractor.LogOutput(&buf)); err != nil {
 			t.Fatal(err)
 		}
 		if lines := buf.lines(t); len(lines) != 0 {
@@ -65,7 +65,7 @@ func TestLogs(t *testing.T) {
 	})
 	t.Run("every line names its actor; children inherit the level", func(t *testing.T) {
 		var buf syncBuffer
-		if err := run(t, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(zerolog.DebugLevel), tractor.Name("boss")); err != nil {
+		if err := run(t, goroutines, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(zerolog.DebugLevel), tractor.Name("boss")); err != nil {
 			t.Fatal(err)
 		}
 		byActor := map[string]int{}

@@ -1,9 +1,18 @@
 package tractor_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/tractor-go/tractor"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// A process actor is this test binary re-executed: serve and exit.
+	tractor.ServeIfChild()
+	// Children built with -race would each sleep a second at exit.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
+	goleak.VerifyTestMain(m)
+}

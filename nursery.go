@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
-
-	"github.com/tractor-go/tractor/transport"
 )
 
 // Nursery spawns actors and supervises them (tractor's ActorNursery). Get
@@ -74,8 +73,9 @@ func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option)
 		errs = append(errs, bodyErr)
 	}
 	errs = append(errs, n.errs...)
-	if len(errs) == 0 && ctx.Err() != nil {
-		// Cancelled from outside: the work did not complete.
+	if ctx.Err() != nil && !slices.ContainsFunc(errs, func(e error) bool { return !isCancellation(e) }) {
+		// Cancelled from outside, and nothing failed but for that: report
+		// the cancellation itself, as any ctx-bound call does.
 		return ctx.Err()
 	}
 	return errors.Join(errs...)
@@ -136,29 +136,37 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	}
 	cfg := n.cfg.with(opts)
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed || n.ctx.Err() != nil {
+		n.mu.Unlock()
 		return nil, fmt.Errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
 	}
-	p := n.spawn(name, cfg)
+	// Hold the nursery open while the child starts (a process takes
+	// milliseconds), without holding its lock.
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer n.wg.Done()
+
+	// The start ends early if ctx or the nursery ends: a child that has
+	// not finished its handshake by then is killed and reaped.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(n.ctx, stop)()
+
+	var p *Portal
+	var err error
+	if cfg.hosting == Process {
+		p, err = n.spawnProcess(sctx, name, cfg)
+	} else {
+		p = n.spawnGoroutine(name, cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tractor: start actor %q: %w", name, err)
+	}
 	if inv != nil {
 		p.resultDone = make(chan struct{})
 	}
 	n.wg.Go(func() { n.supervise(p, inv) })
 	return p, nil
-}
-
-// spawn starts a goroutine actor and returns the portal to it. The child
-// runs the same serving loop a subprocess child runs, over an in-memory
-// connection.
-func (n *Nursery) spawn(name string, cfg config) *Portal {
-	id := newActorID(name)
-	mine, theirs := transport.Pipe()
-	child := newActor(context.Background(), id, n.actor.id, cfg, n.actor.reg)
-	ch := newChannel(n.actor, id, mine, true)
-	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
-	n.wg.Go(ch.serve)
-	return &Portal{ch: ch}
 }
 
 // supervise owns one child: it runs a one-shot's invocation, cancels the
@@ -189,6 +197,13 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	n.awaitEnd(p, cancelled)
 	p.ch.drain()
 	p.ch.close()
+	if err := p.host.reap(n.cfg.cancelTimeout); err != nil && !cancelled {
+		// It died without being asked: the nursery's failure.
+		n.childFailed(&RemoteError{
+			Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
+			Message: fmt.Sprintf("actor process died: %v", err), Code: "actor_gone",
+		})
+	}
 }
 
 // childFailed records a child's error and cancels the nursery, unless the
@@ -207,12 +222,26 @@ func (n *Nursery) childFailed(err error) {
 	n.cancel(err)
 }
 
-// awaitEnd waits for a child to end. A cancelled goroutine actor that does
-// not end within the bound cannot be killed: a task of it ignores its ctx.
-// The nursery says so, by name, and keeps waiting, so the bug is visible.
+// awaitEnd waits for a child to end. A cancelled process actor that does
+// not acknowledge within the cancel timeout climbs the ladder: SIGTERM, a
+// bounded wait, SIGKILL. A cancelled goroutine actor cannot be killed: if
+// it does not end within the bound, a task of it ignores its ctx; the
+// nursery says so, by name, and keeps waiting, so the bug is visible.
 func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 	if !cancelled {
 		<-p.ch.done
+		return
+	}
+	if p.host.killable() {
+		t := time.NewTimer(n.cfg.cancelTimeout)
+		defer t.Stop()
+		select {
+		case <-p.ch.done:
+		case <-t.C:
+			n.actor.log.Warn().Stringer("child", &p.ch.peer).Msg("actor did not acknowledge its cancellation; terminating its process")
+			p.host.terminate(hardKillAfter)
+			<-p.ch.done
+		}
 		return
 	}
 	bound := 6 * n.cfg.cancelTimeout // tractor's ActorNursery.cancel bound: 3s

@@ -37,6 +37,47 @@ func spawnTreeFn(ctx context.Context, depth int) (int, error) {
 	return 0, err
 }
 
+// holdTree builds a tree of daemon actors depth levels below the caller,
+// each with three children; its first value is the subtree's size, sent
+// once every actor of it is up. Then it holds until cancelled.
+var holdTree *tractor.CtxEndpoint[int, int]
+
+func init() { holdTree = tractor.Ctx("test.holdTree", holdTreeFn) }
+
+func holdTreeFn(c *tractor.Context, depth int) (int, error) {
+	if depth == 0 {
+		if err := c.Started(1); err != nil {
+			return 0, err
+		}
+		<-c.Done()
+		return 0, c.Err()
+	}
+	err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+		size := 1
+		for i := range 3 {
+			p, err := n.StartActor(c, fmt.Sprintf("d%d-%d", depth-1, i), tractor.Expose(holdTree))
+			if err != nil {
+				return err
+			}
+			sub, err := holdTree.Open(n.Context(), p, depth-1)
+			if err != nil {
+				return err
+			}
+			var k int
+			if err := sub.First(&k); err != nil {
+				return err
+			}
+			size += k
+		}
+		if err := c.Started(size); err != nil {
+			return err
+		}
+		<-n.Context().Done()
+		return n.Context().Err()
+	})
+	return 0, err
+}
+
 // failDeep fails in a grandchild: root → failDeep(1) → fail.
 var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg string) (int, error) {
 	var out int
@@ -50,8 +91,8 @@ var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg strin
 	return out, err
 })
 
-func TestRunInActor(t *testing.T) {
-	err := run(t, func(ctx context.Context) error {
+func testRunInActor(t *testing.T, h hosting) {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			var ps []*tractor.Portal
 			for i := range 5 {
@@ -75,10 +116,10 @@ func TestRunInActor(t *testing.T) {
 	}
 }
 
-func TestOneCancelsAll(t *testing.T) {
+func testOneCancelsAll(t *testing.T, h hosting) {
 	start := time.Now()
 	var sibling *tractor.Portal
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			var err error
 			// A sibling that would run forever, and a daemon.
@@ -110,9 +151,9 @@ func TestOneCancelsAll(t *testing.T) {
 	}
 }
 
-func TestNurseryBodyError(t *testing.T) {
+func testNurseryBodyError(t *testing.T, h hosting) {
 	errBody := errors.New("body gave up")
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
 				return err
@@ -132,9 +173,9 @@ func TestNurseryBodyError(t *testing.T) {
 	}
 }
 
-func TestNurseryJoinsErrors(t *testing.T) {
+func testNurseryJoinsErrors(t *testing.T, h hosting) {
 	errBody := errors.New("body saw the failure")
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			p, err := n.RunInActor(ctx, "failer", fail.Bind("first"))
 			if err != nil {
@@ -155,8 +196,8 @@ func TestNurseryJoinsErrors(t *testing.T) {
 	}
 }
 
-func TestRelayPath(t *testing.T) {
-	err := run(t, func(ctx context.Context) error {
+func testRelayPath(t *testing.T, h hosting) {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			_, err := n.RunInActor(ctx, "child", failDeep.Bind("deep"))
 			return err
@@ -175,7 +216,7 @@ func TestRelayPath(t *testing.T) {
 	}
 }
 
-func TestCancelTree(t *testing.T) {
+func testCancelTree(t *testing.T, h hosting) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var cancelledAt time.Time
@@ -183,42 +224,44 @@ func TestCancelTree(t *testing.T) {
 	go func() {
 		done <- tractor.Run(ctx, func(ctx context.Context) error {
 			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-				if _, err := n.RunInActor(ctx, "top", spawnTree.Bind(2)); err != nil {
+				p, err := n.StartActor(ctx, "top", tractor.Expose(holdTree))
+				if err != nil {
 					return err
 				}
-				// root + top + 3 + 9 actors.
-				for len(tractor.LiveActors(ctx)) < 14 {
-					select {
-					case <-time.After(2 * time.Millisecond):
-					case <-ctx.Done():
-						return ctx.Err()
-					}
+				// Open returns once the whole subtree is up.
+				c, err := holdTree.Open(ctx, p, 2)
+				if err != nil {
+					return err
 				}
-				if got := len(tractor.LiveActors(ctx)); got != 14 {
-					t.Errorf("live actors = %d, want 14", got)
+				var size int
+				if err := c.First(&size); err != nil || size != 13 {
+					t.Errorf("tree of %d actors (%v), want 13", size, err)
 				}
 				cancelledAt = time.Now()
 				cancel()
-				return nil
+				return c.Result(context.Background(), nil)
 			})
-		})
+		}, h.opts...)
 	}()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Run returned %v, want context.Canceled", err)
 		}
-		if d := time.Since(cancelledAt); d > 2*time.Second {
+		if d := time.Since(cancelledAt); d > 3*time.Second {
 			t.Errorf("tree took %v to cancel", d)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("tree did not end after cancellation")
 	}
 	goleak.VerifyNone(t)
+	if pids := descendants(); len(pids) > 0 {
+		t.Errorf("processes left after the tree ended: %v", pids)
+	}
 }
 
-func TestCancelSoon(t *testing.T) {
-	err := run(t, func(ctx context.Context) error {
+func testCancelSoon(t *testing.T, h hosting) {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "victim", tractor.Expose(cancelSoon, square))
 			if err != nil {
@@ -229,19 +272,11 @@ func TestCancelSoon(t *testing.T) {
 			if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != p.Actor() {
 				t.Errorf("err = %v (canceller %v), want cancelled by the actor itself", err, re.Canceller)
 			}
-			// The actor tears itself down: it leaves the registry and
-			// refuses further calls.
-			eventually(t, 2*time.Second, "actor gone", func() bool {
-				for _, id := range tractor.LiveActors(ctx) {
-					if id == p.Actor() {
-						return false
-					}
-				}
-				return true
+			// The actor tears itself down: further calls find it gone.
+			eventually(t, 3*time.Second, "actor gone", func() bool {
+				_, err := square.Call(ctx, p, 2)
+				return errors.Is(err, tractor.ErrActorGone)
 			})
-			if _, err := square.Call(ctx, p, 2); !errors.Is(err, tractor.ErrActorGone) {
-				t.Errorf("call after teardown: %v, want ErrActorGone", err)
-			}
 			return nil
 		})
 	})
@@ -255,7 +290,7 @@ func TestStartActorErrors(t *testing.T) {
 		t.Errorf("OpenNursery outside Run: %v", err)
 	}
 	var saved *tractor.Nursery
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, goroutines, func(ctx context.Context) error {
 		if err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error { saved = n; return nil }); err != nil {
 			return err
 		}
@@ -272,9 +307,9 @@ func TestStartActorErrors(t *testing.T) {
 	}
 }
 
-func TestNurseryCancel(t *testing.T) {
+func testNurseryCancel(t *testing.T, h hosting) {
 	start := time.Now()
-	err := run(t, func(ctx context.Context) error {
+	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			for i := range 4 {
 				if _, err := n.StartActor(ctx, fmt.Sprintf("d%d", i), tractor.Expose(square)); err != nil {
@@ -297,13 +332,13 @@ func TestNurseryCancel(t *testing.T) {
 	}
 }
 
-func TestNurseryPanicPropagates(t *testing.T) {
+func testNurseryPanicPropagates(t *testing.T, h hosting) {
 	defer func() {
 		if v := recover(); v != "body panic" {
 			t.Errorf("recovered %v", v)
 		}
 	}()
-	_ = run(t, func(ctx context.Context) error {
+	_ = run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
 				return err

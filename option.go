@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/tractor-go/tractor/spawnproc"
 )
 
 // Option configures [Run], [OpenNursery], [Nursery.StartActor] or
@@ -25,15 +27,33 @@ const (
 	// Goroutine hosts an actor in the parent's process, as goroutines
 	// reached over an in-memory connection. It is the default.
 	Goroutine Hosting = iota
+	// Process hosts an actor in a child process: this binary re-executed
+	// (see [ServeIfChild]), reached over the [Wire] chosen with
+	// [Transport], with the same endpoints and semantics.
+	Process
 )
 
 func (h Hosting) String() string {
 	switch h {
 	case Goroutine:
 		return "goroutine"
+	case Process:
+		return "process"
 	}
 	return "hosting(?)"
 }
+
+// Wire is how the runtime reaches a process actor.
+type Wire = spawnproc.Wire
+
+const (
+	// Pipe reaches a process actor over a socketpair passed to it as an
+	// extra file. It is the default.
+	Pipe = spawnproc.Pipe
+	// TCP reaches a process actor over TCP: the parent listens (on
+	// loopback unless [BindAddr] says otherwise) and the child dials back.
+	TCP = spawnproc.TCP
+)
 
 // config is the resolved set of options for one actor or nursery.
 type config struct {
@@ -44,6 +64,9 @@ type config struct {
 	logOutput     io.Writer
 	cancelTimeout time.Duration
 	window        int
+	wire          Wire
+	bindAddr      string
+	binary        string
 }
 
 // defaultConfig is the configuration of a root actor before options.
@@ -82,7 +105,9 @@ func Expose(endpoints ...Endpoint) Option {
 	return optionFunc(func(c *config) { c.expose = append(c.expose[:len(c.expose):len(c.expose)], endpoints...) })
 }
 
-// Spawn chooses where actors run (default [Goroutine]).
+// Spawn chooses where actors run (default [Goroutine]). Given to Run or a
+// nursery it applies to every actor below; a process actor's own nurseries
+// inherit it.
 func Spawn(h Hosting) Option { return optionFunc(func(c *config) { c.hosting = h }) }
 
 // LogLevel sets the level of the runtime's logs (default warn, so a healthy
@@ -99,3 +124,16 @@ func LogOutput(w io.Writer) Option { return optionFunc(func(c *config) { c.logOu
 func CancelTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.cancelTimeout = d })
 }
+
+// Transport chooses how the runtime reaches process actors (default
+// [Pipe]). It is inherited like [Spawn].
+func Transport(w Wire) Option { return optionFunc(func(c *config) { c.wire = w }) }
+
+// BindAddr sets the address a parent listens on for [TCP] children
+// (default "127.0.0.1:0": loopback only).
+func BindAddr(addr string) Option { return optionFunc(func(c *config) { c.bindAddr = addr }) }
+
+// Binary names the executable run for process actors (default: this
+// program's own). It must be built with this library and call [Run] or
+// [ServeIfChild] first in main, and must declare the same endpoints.
+func Binary(path string) Option { return optionFunc(func(c *config) { c.binary = path }) }

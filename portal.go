@@ -12,7 +12,8 @@ import (
 // cancels it, and reads a one-shot actor's result. A Portal is safe for
 // concurrent use; each call is its own dialog.
 type Portal struct {
-	ch *channel
+	ch   *channel
+	host host // where the actor runs, for a portal its nursery owns
 
 	// For a one-shot actor (RunInActor): closed once its result is in.
 	resultDone chan struct{}

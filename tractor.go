@@ -50,10 +50,14 @@
 // it consumes them. A slow receiver therefore slows only its own sender,
 // never another dialog on the same connection, and no message is dropped.
 //
-// # Transports
+// # Hosting and transports
 //
 // The runtime reaches its peers only through [transport.Conn]. Goroutine
-// actors use the in-memory backend, which moves Go values without encoding.
+// actors ([Goroutine], the default) use the in-memory backend, which moves
+// Go values without encoding. [Spawn]([Process]) runs actors as this
+// binary re-executed, reached over a socketpair ([Pipe]) or TCP ([TCP]):
+// messages are framed and encoded with msgpack, and payloads decode
+// lazily into the endpoint's types. The same code runs either way.
 //
 // # Logs
 //
@@ -71,7 +75,12 @@ import (
 // actor ([CurrentActor]) and is cancelled when ctx is, which cancels the
 // whole tree. The root owns the registry of the tree's live actors
 // ([LiveActors]).
+//
+// In a process spawned as an actor ([Process] hosting), Run does not run
+// body: it serves the parent and exits the process (see [ServeIfChild]).
+// Call it first in main.
 func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) error {
+	ServeIfChild()
 	cfg := defaultConfig().with(opts)
 	root := newActor(ctx, newActorID(cfg.name), ActorID{}, cfg, newRegistry())
 	defer root.end()

@@ -1,0 +1,190 @@
+package tractor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tractor-go/tractor/spawnproc"
+	"github.com/tractor-go/tractor/transport"
+)
+
+// Timeouts of the process ladder, after tractor (TRACTOR.md §5.1).
+const (
+	// hardKillAfter is the wait between SIGTERM and SIGKILL.
+	hardKillAfter = 1600 * time.Millisecond
+	// handshakeTimeout bounds a child's handshake with its parent.
+	handshakeTimeout = 10 * time.Second
+	// protocolVersion is checked in every wire handshake.
+	protocolVersion = 1
+)
+
+// host is where a child actor runs. The nursery that spawned it owns it.
+type host interface {
+	// killable says whether terminate can end the actor.
+	killable() bool
+	// terminate ends the actor by force: SIGTERM, grace, SIGKILL.
+	terminate(grace time.Duration)
+	// reap waits until nothing of the actor is left (its process exited
+	// and was collected) and returns how a process ended: nil for a clean
+	// exit. A process still running after its connection closed is given
+	// grace, then terminated.
+	reap(grace time.Duration) error
+}
+
+// goroutineHost hosts a child as goroutines of this process; the nursery's
+// WaitGroup already waits for them.
+type goroutineHost struct{}
+
+func (goroutineHost) killable() bool          { return false }
+func (goroutineHost) terminate(time.Duration) {}
+func (goroutineHost) reap(time.Duration) error {
+	return nil
+}
+
+// processHost hosts a child in a process of its own.
+type processHost struct{ proc *spawnproc.Proc }
+
+func (h processHost) killable() bool { return true }
+
+func (h processHost) terminate(grace time.Duration) { h.proc.Terminate(grace) }
+
+func (h processHost) reap(grace time.Duration) error {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-h.proc.Done():
+	case <-t.C:
+		h.proc.Terminate(hardKillAfter)
+	}
+	return h.proc.ExitErr()
+}
+
+// spawnGoroutine starts a goroutine actor and returns the portal to it.
+// The child runs the same serving loop a process child runs, over an
+// in-memory connection.
+func (n *Nursery) spawnGoroutine(name string, cfg config) *Portal {
+	id := newActorID(name)
+	mine, theirs := transport.Pipe()
+	child := newActor(context.Background(), id, n.actor.id, cfg, n.actor.reg)
+	ch := newChannel(n.actor, id, mine, true)
+	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
+	n.wg.Go(ch.serve)
+	return &Portal{ch: ch, host: goroutineHost{}}
+}
+
+// spawnSpec is what a process child learns from its parent in the
+// handshake: who it is and how to behave. Its fields travel encoded.
+type spawnSpec struct {
+	ID            ActorID
+	Parent        ActorID
+	Expose        []string
+	LogLevel      int8
+	CancelTimeout time.Duration
+	Window        int
+	// The defaults its own nurseries inherit.
+	Hosting  Hosting
+	Wire     Wire
+	BindAddr string
+	Binary   string
+}
+
+// childHello is what a process child tells its parent in the handshake.
+type childHello struct {
+	PID int
+}
+
+// spawnProcess starts a process actor and completes the handshake, within
+// ctx. A child whose handshake does not complete (ctx ended, the parent
+// nursery was cancelled, the child died) is killed and reaped before
+// spawnProcess returns: tractor's near-zombie rule.
+func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, error) {
+	id := newActorID(name)
+	proc, nc, err := spawnproc.Start(ctx, spawnproc.Spec{Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr})
+	if err != nil {
+		return nil, err
+	}
+	conn := transport.NewConn(nc, transport.DefaultConfig())
+	spec := spawnSpec{
+		ID: id, Parent: n.actor.id,
+		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
+		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
+	}
+	for _, ep := range cfg.expose {
+		spec.Expose = append(spec.Expose, ep.Name())
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	peer, err := conn.Handshake(hctx, transport.Hello{Version: protocolVersion, Compress: true, Info: spec})
+	if err != nil {
+		conn.Close()
+		proc.Kill()
+		<-proc.Done()
+		return nil, fmt.Errorf("handshake with child process %d: %w", proc.Pid(), err)
+	}
+	hello, _ := decode[childHello](peer.Info)
+	n.actor.log.Debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
+	ch := newChannel(n.actor, id, conn, true)
+	n.wg.Go(ch.serve)
+	return &Portal{ch: ch, host: processHost{proc: proc}}, nil
+}
+
+// ServeIfChild returns at once unless this process was spawned as a
+// process actor; in a child it connects to the parent, serves it until
+// cancelled or disconnected, and exits the process (status 0 for a clean
+// end). [Run] calls it first, so a program that starts with Run needs
+// nothing else; call it yourself first in main (or TestMain) if anything
+// runs before Run.
+func ServeIfChild() {
+	if !spawnproc.IsChild() {
+		return
+	}
+	os.Exit(serveChild())
+}
+
+// serveChild is a process child's whole life; it returns the exit status.
+func serveChild() int {
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	nc, err := spawnproc.ConnectParent(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tractor: child:", err)
+		return 3
+	}
+	conn := transport.NewConn(nc, transport.DefaultConfig())
+	peer, err := conn.Handshake(ctx, transport.Hello{Version: protocolVersion, Compress: true, Info: childHello{PID: os.Getpid()}})
+	if err != nil {
+		conn.Close()
+		fmt.Fprintln(os.Stderr, "tractor: child handshake:", err)
+		return 3
+	}
+	spec, err := decode[spawnSpec](peer.Info)
+	if err != nil {
+		conn.Close()
+		fmt.Fprintln(os.Stderr, "tractor: child spawn spec:", err)
+		return 3
+	}
+	cfg := defaultConfig()
+	cfg.name = spec.ID.Name
+	cfg.logLevel = zerolog.Level(spec.LogLevel)
+	cfg.cancelTimeout = spec.CancelTimeout
+	cfg.window = spec.Window
+	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
+	var missing []string
+	for _, name := range spec.Expose {
+		if ep, ok := lookupEndpoint(name); ok {
+			cfg.expose = append(cfg.expose, ep)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	a := newActor(context.Background(), spec.ID, spec.Parent, cfg, newRegistry())
+	if len(missing) > 0 {
+		a.log.Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
+	}
+	a.serveParent(conn, spec.Parent)
+	return 0
+}

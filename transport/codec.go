@@ -1,0 +1,549 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The codec turns a [Msg] into a frame body and back. A body is one
+// msgpack array
+//
+//	[kind, cid, endpoint, mode, credit, payload]
+//
+// whose payload is any Go value as msgpack encodes it (structs as maps keyed
+// by field name). The envelope is written and read by hand rather than by
+// msgpack's reflection: it is on every message's path, and reading it by hand
+// lets the reader refuse what msgpack would trust. msgpack v5.4.1 sizes
+// slices and maps from the lengths the input declares: an array32 header
+// claiming 2^28 elements makes it allocate 4 GiB for a []int from a 5-byte
+// payload (and a map32 header 56-84 MB), before finding the input ends. So
+// every payload is walked once by [skipValue] when it arrives, which checks
+// that each declared length fits in the bytes that remain and that nesting
+// stays under [maxNesting]; only then is it handed to msgpack, whose
+// allocations are then proportional to the bytes actually present.
+
+var (
+	// ErrMalformed is returned (wrapped) when bytes from the peer are not a
+	// well-formed frame or message: a bad header, an envelope that is not
+	// [kind, cid, endpoint, mode, credit, payload], a payload that is not
+	// exactly one valid msgpack value, or a compressed body that does not
+	// decompress. The connection that received it is closed.
+	ErrMalformed = errors.New("transport: malformed frame")
+	// ErrEncode is returned (wrapped) by Send when a payload cannot be
+	// encoded, such as a channel or a func, or a value nested deeper than
+	// the protocol allows. Only that Send fails; the connection is intact.
+	ErrEncode = errors.New("transport: payload cannot be encoded")
+)
+
+// maxNesting bounds how deeply arrays and maps may nest in a payload. It
+// keeps the recursion of the validator and of msgpack's decoder (which would
+// otherwise follow a 16 MiB run of array headers 16 million levels down and
+// overflow the goroutine stack, a fatal error) far from the stack limit,
+// while leaving room for any data a program really sends.
+const maxNesting = 1000
+
+// msgpack format codes the codec reads or writes directly.
+const (
+	mpPosFixIntMax = 0x7f
+	mpFixMap       = 0x80 // 0x80-0x8f
+	mpFixArray     = 0x90 // 0x90-0x9f
+	mpFixStr       = 0xa0 // 0xa0-0xbf
+	mpNil          = 0xc0
+	mpFalse        = 0xc2
+	mpTrue         = 0xc3
+	mpBin8         = 0xc4
+	mpBin16        = 0xc5
+	mpBin32        = 0xc6
+	mpExt8         = 0xc7
+	mpExt16        = 0xc8
+	mpExt32        = 0xc9
+	mpFloat32      = 0xca
+	mpFloat64      = 0xcb
+	mpUint8        = 0xcc
+	mpUint16       = 0xcd
+	mpUint32       = 0xce
+	mpUint64       = 0xcf
+	mpInt8         = 0xd0
+	mpInt16        = 0xd1
+	mpInt32        = 0xd2
+	mpInt64        = 0xd3
+	mpFixExt1      = 0xd4 // 0xd4-0xd8: fixext 1, 2, 4, 8, 16
+	mpFixExt16     = 0xd8
+	mpStr8         = 0xd9
+	mpStr16        = 0xda
+	mpStr32        = 0xdb
+	mpArray16      = 0xdc
+	mpArray32      = 0xdd
+	mpMap16        = 0xde
+	mpMap32        = 0xdf
+	mpNegFixIntMin = 0xe0
+)
+
+// msgFields is the length of the envelope array.
+const msgFields = 6
+
+// encoder appends msgpack encodings to a byte slice. Encoders are pooled:
+// msgpack's Encoder keeps scratch buffers worth reusing.
+type encoder struct {
+	buf  []byte
+	zbuf []byte // compression scratch space
+	enc  *msgpack.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = msgpack.NewEncoder(e)
+	e.enc.UseCompactInts(true)
+	return e
+}}
+
+func getEncoder() *encoder {
+	e := encoders.Get().(*encoder)
+	e.buf = e.buf[:0]
+	return e
+}
+
+// putEncoder returns e to the pool, without the buffers a big message grew.
+func putEncoder(e *encoder) {
+	if cap(e.buf) > keepBuffer {
+		e.buf = nil
+	}
+	if cap(e.zbuf) > keepBuffer {
+		e.zbuf = nil
+	}
+	encoders.Put(e)
+}
+
+// Write, WriteByte and WriteString make encoder the writer of its own
+// msgpack.Encoder, so encoding appends to buf without another buffer.
+func (e *encoder) Write(p []byte) (int, error) { e.buf = append(e.buf, p...); return len(p), nil }
+
+func (e *encoder) WriteByte(c byte) error { e.buf = append(e.buf, c); return nil }
+
+func (e *encoder) WriteString(s string) (int, error) {
+	e.buf = append(e.buf, s...)
+	return len(s), nil
+}
+
+// appendMsg appends the body encoding of m to e.buf. If the payload cannot
+// be encoded it returns an error wrapping [ErrEncode] and e.buf may hold a
+// partial encoding past its old length, for the caller to drop.
+func (e *encoder) appendMsg(m Msg) error {
+	b := append(e.buf, mpFixArray|msgFields)
+	b = appendUint(b, uint64(m.Kind))
+	b = appendUint(b, m.CID)
+	b = appendStr(b, m.Endpoint)
+	b = appendUint(b, uint64(m.Mode))
+	b = appendUint(b, uint64(m.Credit))
+	e.buf = b
+	return e.appendPayload(m.Payload)
+}
+
+// appendPayload appends the msgpack encoding of v to e.buf. A [Raw] that a
+// wire connection delivered is copied verbatim, so a runtime can forward a
+// payload it never decoded.
+func (e *encoder) appendPayload(v any) error {
+	switch p := v.(type) {
+	case nil:
+		e.buf = append(e.buf, mpNil)
+		return nil
+	case *rawPayload:
+		e.buf = append(e.buf, p.b...)
+		return nil
+	}
+	start := len(e.buf)
+	if err := e.enc.Encode(v); err != nil {
+		return fmt.Errorf("%w: %T: %w", ErrEncode, v, err)
+	}
+	// The receiver refuses payloads nested too deeply; refuse them here,
+	// so that only this Send fails rather than the peer's connection.
+	if err := checkValue(e.buf[start:]); err != nil {
+		return fmt.Errorf("%w: %T: %w", ErrEncode, v, err)
+	}
+	return nil
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= mpPosFixIntMax:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, mpUint8, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, mpUint16), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, mpUint32), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpUint64), v)
+}
+
+func appendStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, mpFixStr|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, mpStr8, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, mpStr16), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
+	}
+	return append(b, s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, mpTrue)
+	}
+	return append(b, mpFalse)
+}
+
+// decodeMsg decodes a frame body. The payload it returns is nil or a
+// *rawPayload holding a copy of its bytes: body may be a buffer the caller
+// reuses.
+func decodeMsg(body []byte) (Msg, error) {
+	r := mpReader{b: body}
+	n, err := r.arrayLen()
+	if err != nil {
+		return Msg{}, err
+	}
+	if n != msgFields {
+		return Msg{}, fmt.Errorf("%w: message has %d fields, want %d", ErrMalformed, n, msgFields)
+	}
+	var m Msg
+	kind, err := r.uint(math.MaxUint8)
+	if err != nil {
+		return Msg{}, err
+	}
+	m.Kind = Kind(kind)
+	if m.CID, err = r.uint(math.MaxUint64); err != nil {
+		return Msg{}, err
+	}
+	if m.Endpoint, err = r.str(); err != nil {
+		return Msg{}, err
+	}
+	mode, err := r.uint(math.MaxUint8)
+	if err != nil {
+		return Msg{}, err
+	}
+	m.Mode = uint8(mode)
+	credit, err := r.uint(math.MaxUint32)
+	if err != nil {
+		return Msg{}, err
+	}
+	m.Credit = uint32(credit)
+	if m.Payload, err = r.payload(); err != nil {
+		return Msg{}, err
+	}
+	return m, nil
+}
+
+// mpReader reads msgpack values from a byte slice. Every error it returns
+// wraps [ErrMalformed].
+type mpReader struct {
+	b   []byte
+	off int
+}
+
+func (r *mpReader) rest() int { return len(r.b) - r.off }
+
+func (r *mpReader) malformed(what string) error {
+	return fmt.Errorf("%w: %s at byte %d", ErrMalformed, what, r.off)
+}
+
+func (r *mpReader) byte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, r.malformed("truncated value")
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// be reads an n-byte big-endian unsigned integer, n in 1, 2, 4, 8.
+func (r *mpReader) be(n int) (uint64, error) {
+	if r.rest() < n {
+		return 0, r.malformed("truncated value")
+	}
+	p := r.b[r.off : r.off+n]
+	r.off += n
+	switch n {
+	case 1:
+		return uint64(p[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p)), nil
+	case 4:
+		return uint64(binary.BigEndian.Uint32(p)), nil
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+// uint reads a non-negative integer no larger than max, in any msgpack
+// integer encoding.
+func (r *mpReader) uint(max uint64) (uint64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	switch {
+	case c <= mpPosFixIntMax:
+		v = uint64(c)
+	case c >= mpUint8 && c <= mpUint64:
+		v, err = r.be(1 << (c - mpUint8))
+	case c >= mpInt8 && c <= mpInt64:
+		n := 1 << (c - mpInt8)
+		v, err = r.be(n)
+		if err == nil && v>>(8*n-1) != 0 { // sign bit set
+			return 0, r.malformed("negative integer")
+		}
+	default:
+		return 0, r.malformed(fmt.Sprintf("code %#x where an integer belongs", c))
+	}
+	if err != nil {
+		return 0, err
+	}
+	if v > max {
+		return 0, r.malformed(fmt.Sprintf("integer %d over %d", v, max))
+	}
+	return v, nil
+}
+
+func (r *mpReader) bool() (bool, error) {
+	c, err := r.byte()
+	if err != nil {
+		return false, err
+	}
+	switch c {
+	case mpFalse:
+		return false, nil
+	case mpTrue:
+		return true, nil
+	}
+	return false, r.malformed(fmt.Sprintf("code %#x where a bool belongs", c))
+}
+
+// arrayLen reads an array header.
+func (r *mpReader) arrayLen() (int, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == mpFixArray:
+		return int(c & 0x0f), nil
+	case c == mpArray16:
+		n, err := r.be(2)
+		return int(n), err
+	case c == mpArray32:
+		n, err := r.be(4)
+		return int(n), err
+	}
+	return 0, r.malformed(fmt.Sprintf("code %#x where an array belongs", c))
+}
+
+// str reads a string; nil reads as "".
+func (r *mpReader) str() (string, error) {
+	c, err := r.byte()
+	if err != nil {
+		return "", err
+	}
+	var n uint64
+	switch {
+	case c == mpNil:
+		return "", nil
+	case c&0xe0 == mpFixStr:
+		n = uint64(c & 0x1f)
+	case c >= mpStr8 && c <= mpStr32:
+		n, err = r.be(1 << (c - mpStr8))
+	default:
+		return "", r.malformed(fmt.Sprintf("code %#x where a string belongs", c))
+	}
+	if err != nil {
+		return "", err
+	}
+	if n > uint64(r.rest()) {
+		return "", r.malformed("truncated string")
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s, nil
+}
+
+// payload reads the last element of a body: one msgpack value that must end
+// exactly where the body does. A nil value reads as a nil payload.
+func (r *mpReader) payload() (any, error) {
+	start := r.off
+	if err := r.skip(0); err != nil {
+		return nil, err
+	}
+	if r.off != len(r.b) {
+		return nil, r.malformed(fmt.Sprintf("%d bytes after the message", len(r.b)-r.off))
+	}
+	if r.b[start] == mpNil {
+		return nil, nil
+	}
+	return &rawPayload{b: append([]byte(nil), r.b[start:]...)}, nil
+}
+
+// skip steps over one value, checking it as it goes: every declared length
+// must fit in the bytes that remain (each array element takes at least one
+// byte, each map entry two), and arrays and maps may nest at most
+// [maxNesting] deep. The work is linear in the bytes present, whatever the
+// value declares.
+func (r *mpReader) skip(depth int) error {
+	c, err := r.byte()
+	if err != nil {
+		return err
+	}
+	var n uint64 // bytes of data to step over, or elements to skip
+	elems := 0   // 1 for arrays, 2 for maps (values per element)
+	switch {
+	case c <= mpPosFixIntMax || c >= mpNegFixIntMin:
+		return nil
+	case c&0xf0 == mpFixMap:
+		n, elems = uint64(c&0x0f), 2
+	case c&0xf0 == mpFixArray:
+		n, elems = uint64(c&0x0f), 1
+	case c&0xe0 == mpFixStr:
+		n = uint64(c & 0x1f)
+	case c == mpNil, c == mpFalse, c == mpTrue:
+		return nil
+	case c == mpBin8, c == mpStr8:
+		n, err = r.be(1)
+	case c == mpBin16, c == mpStr16:
+		n, err = r.be(2)
+	case c == mpBin32, c == mpStr32:
+		n, err = r.be(4)
+	case c >= mpExt8 && c <= mpExt32:
+		n, err = r.be(1 << (c - mpExt8))
+		n++ // the type byte
+	case c == mpFloat32:
+		n = 4
+	case c == mpFloat64:
+		n = 8
+	case c >= mpUint8 && c <= mpUint64:
+		n = 1 << (c - mpUint8)
+	case c >= mpInt8 && c <= mpInt64:
+		n = 1 << (c - mpInt8)
+	case c >= mpFixExt1 && c <= mpFixExt16:
+		n = 1 + 1<<(c-mpFixExt1)
+	case c == mpArray16:
+		n, err = r.be(2)
+		elems = 1
+	case c == mpArray32:
+		n, err = r.be(4)
+		elems = 1
+	case c == mpMap16:
+		n, err = r.be(2)
+		elems = 2
+	case c == mpMap32:
+		n, err = r.be(4)
+		elems = 2
+	default: // 0xc1 is never used
+		return r.malformed(fmt.Sprintf("invalid code %#x", c))
+	}
+	if err != nil {
+		return err
+	}
+	if elems == 0 {
+		if n > uint64(r.rest()) {
+			return r.malformed("truncated value")
+		}
+		r.off += int(n)
+		return nil
+	}
+	if n*uint64(elems) > uint64(r.rest()) {
+		return r.malformed(fmt.Sprintf("container of %d elements in %d bytes", n, r.rest()))
+	}
+	if depth >= maxNesting {
+		return r.malformed(fmt.Sprintf("values nested over %d deep", maxNesting))
+	}
+	for i := uint64(0); i < n*uint64(elems); i++ {
+		if err := r.skip(depth + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkValue reports whether b is exactly one valid msgpack value, as
+// [mpReader.skip] defines valid.
+func checkValue(b []byte) error {
+	r := mpReader{b: b}
+	if err := r.skip(0); err != nil {
+		return err
+	}
+	if r.off != len(b) {
+		return r.malformed("trailing bytes")
+	}
+	return nil
+}
+
+// rawPayload is a payload as wire connections deliver it: the msgpack
+// encoding of one value, checked by [mpReader.skip] and owned by this value
+// (never a view of a read buffer). It is decoded only when the runtime asks,
+// into the type the runtime expects, so a payload of the wrong type fails
+// the one dialog it belongs to.
+type rawPayload struct {
+	b []byte
+}
+
+// Decode implements [Raw]: it decodes the payload into dst, a non-nil
+// pointer, with msgpack's rules (a map decodes into a struct by field name;
+// missing fields stay zero, unknown ones are ignored). Failures wrap
+// [ErrType] and name dst's type.
+func (r *rawPayload) Decode(dst any) (err error) {
+	// msgpack can panic on input it was not written to expect, such as a
+	// map key that is itself a slice (unhashable) decoded into map[any]any.
+	// The bytes come from a peer, so that is a decoding failure, not a bug.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: decode payload into %T: %v", ErrType, dst, p)
+		}
+	}()
+	if err := msgpack.Unmarshal(r.b, dst); err != nil {
+		return fmt.Errorf("%w: want %T, got %s: %w", ErrType, dst, encodedKind(r.b), err)
+	}
+	return nil
+}
+
+// encodedKind names the kind of value a msgpack encoding holds, by its first
+// byte, for errors that say what arrived instead of what was wanted.
+func encodedKind(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch c := b[0]; {
+	case c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3):
+		return "an encoded int"
+	case c <= 0x8f || c == 0xde || c == 0xdf:
+		return "an encoded map"
+	case c <= 0x9f || c == 0xdc || c == 0xdd:
+		return "an encoded array"
+	case c <= 0xbf || (c >= 0xd9 && c <= 0xdb):
+		return "an encoded string"
+	case c == 0xc0:
+		return "an encoded nil"
+	case c == 0xc2 || c == 0xc3:
+		return "an encoded bool"
+	case c == 0xca || c == 0xcb:
+		return "an encoded float"
+	case c >= 0xc4 && c <= 0xc6:
+		return "encoded bytes"
+	}
+	return "an encoded extension"
+}
+
+// MarshalMsgpack makes a rawPayload encode as the value it holds, even when
+// it is nested inside another payload.
+func (r *rawPayload) MarshalMsgpack() ([]byte, error) { return r.b, nil }
+
+// String describes the payload without decoding it.
+func (r *rawPayload) String() string { return fmt.Sprintf("msgpack(%d bytes)", len(r.b)) }
