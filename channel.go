@@ -33,6 +33,7 @@ type channel struct {
 	mu         sync.Mutex
 	dialogs    map[uint64]*dialog
 	closing    bool         // no new tasks: the local actor is ending
+	refused    []uint64     // dialogs refused while closing; close answers them
 	goneReason error        // why the connection ended, once it has
 	gone       *RemoteError // the loss as dialogs see it; see goneErr
 
@@ -59,7 +60,7 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 		done:    make(chan struct{}),
 	}
 	if !creator {
-		ch.nextCID.Store(1) // ids 2, 4, 6…; the creator's are 1, 3, 5…
+		ch.nextCID.Store(0) // ids 2, 4, 6…; the creator's are 1, 3, 5…
 	} else {
 		ch.nextCID.Store(^uint64(0)) // so that the first Add(2) gives 1
 	}
@@ -132,8 +133,19 @@ func (ch *channel) worker(task func()) {
 	}
 }
 
-// close ends the connection and waits for serve to return.
+// close answers the calls refused while the actor was ending, ends the
+// connection and waits for serve to return.
 func (ch *channel) close() {
+	ch.mu.Lock()
+	refused := ch.refused
+	ch.refused = nil
+	ch.mu.Unlock()
+	for _, cid := range refused {
+		ch.sendCtl(transport.Msg{Kind: transport.KindError, CID: cid, Payload: RemoteError{
+			Actor: ch.local.id, Type: "tractor.ActorEnding", RelayPath: []ActorID{ch.local.id},
+			Message: "call refused: actor " + ch.local.id.String() + " is ending", Code: "actor_gone",
+		}})
+	}
 	_ = ch.conn.Close()
 	<-ch.done
 }
@@ -209,7 +221,6 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		d.ctx = ctx
 	} else {
 		d.ctx, d.cancel = context.WithCancelCause(ctx)
-		d.watch()
 	}
 	ch.mu.Lock()
 	if g := ch.goneLocked(); g != nil {
@@ -223,14 +234,22 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg,
 	})
 	if err != nil {
-		d.finish()
 		if ctx.Err() != nil {
+			// A wire Send may have written the cmd before it noticed:
+			// make sure no task is left running for nobody.
+			d.requestCancel()
+			d.finish()
 			return nil, ctx.Err()
 		}
+		d.finish()
 		if g := ch.goneErr(); g != nil {
 			return nil, g
 		}
 		return nil, ch.lost(err)
+	}
+	if d.cancel != nil {
+		// Armed only now, so a cancel can never overtake its cmd.
+		d.watch()
 	}
 	return d, nil
 }
@@ -274,6 +293,7 @@ func (ch *channel) startTask(m transport.Msg) {
 	defer ch.mu.Unlock()
 	if ch.closing || ch.goneReason != nil {
 		d.cancel(nil)
+		ch.refused = append(ch.refused, m.CID)
 		ch.local.log.Debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
 		return
 	}

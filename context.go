@@ -74,7 +74,7 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 	if err != nil {
 		if ctx.Err() != nil && c.d.ch.goneErr() == nil {
 			c.d.requestCancel()
-			c.d.awaitFinal()
+			_, _ = c.d.awaitFinal()
 		}
 		c.d.finish()
 		return err
@@ -152,6 +152,13 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 func (c *Context) Result(ctx context.Context, dst any) error {
 	if !c.d.caller {
 		return fmt.Errorf("tractor: Result is for the caller: %w", ErrMisuse)
+	}
+	// Done with the dialog: a callee that reads until EOF must see it.
+	c.mu.Lock()
+	streaming := c.stream != nil
+	c.mu.Unlock()
+	if streaming {
+		c.d.closeSend()
 	}
 	payload, err := c.d.result(ctx)
 	if err != nil || dst == nil {

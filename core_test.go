@@ -32,6 +32,15 @@ var coreTests = []struct {
 	{"CancelSoon", testCancelSoon},
 	{"NurseryCancel", testNurseryCancel},
 	{"NurseryPanicPropagates", testNurseryPanicPropagates},
+	{"SendRacingClose", testSendRacingClose},
+	{"ConcurrentReceivers", testConcurrentReceivers},
+	{"ConcurrentSendersWoken", testConcurrentSendersWoken},
+	{"CancelRacingOpen", testCancelRacingOpen},
+	{"RealErrorDuringCancel", testRealErrorDuringCancel},
+	{"SelfCancelOutcome", testSelfCancelOutcome},
+	{"ResultWithOpenCtx", testResultWithOpenCtx},
+	{"AnyPayload", testAnyPayload},
+	{"NoDialogLeaks", testNoDialogLeaks},
 }
 
 func TestCore(t *testing.T) {

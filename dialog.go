@@ -35,12 +35,17 @@ type dialog struct {
 	wake       chan struct{} // the inbox grew, or the dialog ended
 	creditWake chan struct{} // credit arrived, or the dialog ended
 
+	// sendMu orders a yield's transmission before this side's stop, so a
+	// Send that returned nil is never overtaken by a concurrent Close.
+	sendMu sync.Mutex
+
 	mu           sync.Mutex
 	inbox        []transport.Msg
 	inboxBuf     [2]transport.Msg // the inbox of most dialogs, in place
 	head         int
 	credit       int           // yields this side may still send
 	consumed     int           // yields taken since the last grant
+	inFlight     int           // yields received and not yet credited back
 	finalSeen    bool          // the peer's return or error has arrived
 	finalErr     error         // … the error it carried, as the caller sees it
 	final        transport.Msg // … and was taken from the inbox (Kind != 0)
@@ -124,6 +129,20 @@ func (d *dialog) finish() {
 // push files a message from the peer (the delivery path: never blocks).
 func (d *dialog) push(m transport.Msg) {
 	d.mu.Lock()
+	if m.Kind == transport.KindYield {
+		if d.inFlight++; d.inFlight > d.ch.window {
+			d.mu.Unlock()
+			// The peer ignored flow control: fail this dialog, not the
+			// connection, and never queue without bound.
+			d.ch.local.log.Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
+				Msg("protocol error: peer sent past its credit window")
+			d.peerGone(&RemoteError{
+				Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
+				Message: fmt.Sprintf("peer sent more than the %d-item window without credit", d.ch.window),
+			})
+			return
+		}
+	}
 	d.inbox = append(d.inbox, m)
 	final := m.Kind == transport.KindReturn || m.Kind == transport.KindError
 	if final {
@@ -136,6 +155,9 @@ func (d *dialog) push(m transport.Msg) {
 	d.mu.Unlock()
 	signal(d.wake)
 	if final {
+		// Nothing more will arrive: stop routing to it, even if its user
+		// never collects the outcome.
+		d.ch.remove(d)
 		signalIf(d.creditWake)
 		if ferr != nil && d.cancel != nil {
 			// Any error from the callee cancels the caller's Context.
@@ -184,7 +206,16 @@ func (d *dialog) requestCancel() {
 
 // next takes the next message from the inbox, waiting for one. It returns
 // the connection's loss once the inbox is empty, or ctx's error.
-func (d *dialog) next(ctx context.Context) (transport.Msg, error) {
+func (d *dialog) next(ctx context.Context) (transport.Msg, error) { return d.take(ctx, false) }
+
+// errEnded tells receive that another receiver took the stream's end.
+var errEnded = errors.New("tractor: stream ended")
+
+// take is next; for a stream receiver (forReceive) it also returns errEnded
+// once another receiver has taken the stream's end, so concurrent
+// receivers all see it. End states are sticky: whoever observes one passes
+// the wake-up on.
+func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, error) {
 	for {
 		d.mu.Lock()
 		if d.head < len(d.inbox) {
@@ -203,6 +234,7 @@ func (d *dialog) next(ctx context.Context) (transport.Msg, error) {
 				d.consumed++
 				if d.consumed >= d.ch.window/2 && !d.finalSeen {
 					grant, d.consumed = d.consumed, 0
+					d.inFlight -= grant
 				}
 			}
 			d.mu.Unlock()
@@ -215,9 +247,15 @@ func (d *dialog) next(ctx context.Context) (transport.Msg, error) {
 			return m, nil
 		}
 		gone := d.gone
+		ended := forReceive && (d.peerStop || d.final.Kind != 0)
 		d.mu.Unlock()
 		if gone != nil {
+			signal(d.wake)
 			return transport.Msg{}, gone
+		}
+		if ended {
+			signal(d.wake)
+			return transport.Msg{}, errEnded
 		}
 		select {
 		case <-d.wake:
@@ -243,6 +281,7 @@ func (d *dialog) send(ctx context.Context, v any) error {
 	for {
 		if err := d.sendErrLocked(); err != nil {
 			d.mu.Unlock()
+			signalIf(d.creditWake) // sticky: wake the next sender too
 			return err
 		}
 		if d.credit > 0 {
@@ -272,7 +311,16 @@ func (d *dialog) send(ctx context.Context, v any) error {
 		}
 		d.mu.Lock()
 	}
+	d.sendMu.Lock()
+	d.mu.Lock()
+	stopped := d.localStop
+	d.mu.Unlock()
+	if stopped { // Close ran while this Send waited: the credit is moot
+		d.sendMu.Unlock()
+		return ErrStreamClosed
+	}
 	err := d.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
+	d.sendMu.Unlock()
 	if err != nil {
 		if g := d.ch.goneErr(); g != nil {
 			return g
@@ -303,6 +351,8 @@ func (d *dialog) sendErrLocked() error {
 
 // closeSend sends this side's stop, once.
 func (d *dialog) closeSend() {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
 	d.mu.Lock()
 	already := d.localStop || d.finalSeen || d.gone != nil
 	d.localStop = true
@@ -340,7 +390,10 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 			}
 			return io.EOF
 		}
-		m, err := d.next(ctx)
+		m, err := d.take(ctx, true)
+		if err == errEnded {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -354,8 +407,10 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 			d.mu.Lock()
 			d.peerStop = true
 			d.mu.Unlock()
+			signal(d.wake)
 		case transport.KindReturn, transport.KindError:
 			d.setFinal(m)
+			signal(d.wake)
 		}
 	}
 }
@@ -374,7 +429,12 @@ func (d *dialog) result(ctx context.Context) (any, error) {
 		if err != nil {
 			if ctx.Err() != nil && d.ch.goneErr() == nil {
 				d.requestCancel()
-				d.awaitFinal()
+				if final, ok := d.awaitFinal(); ok {
+					// The dialog's one outcome: the acknowledgement
+					// (ErrContextCancelled), or whatever the task
+					// ended with first.
+					return d.outcome(final)
+				}
 			}
 			return nil, err
 		}
@@ -384,8 +444,12 @@ func (d *dialog) result(ctx context.Context) (any, error) {
 	}
 }
 
-// awaitFinal waits, within the cancel timeout, for the peer's final message.
-func (d *dialog) awaitFinal() {
+// awaitFinal waits, within the cancel timeout, for the peer's final message
+// and returns it, if it came.
+func (d *dialog) awaitFinal() (transport.Msg, bool) {
+	if final, ok := d.getFinal(); ok {
+		return final, true
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.ch.local.cfg.cancelTimeout)
 	defer cancel()
 	for {
@@ -395,11 +459,11 @@ func (d *dialog) awaitFinal() {
 				d.ch.local.log.Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
 					Msg("remote task did not acknowledge its cancellation in time")
 			}
-			return
+			return transport.Msg{}, false
 		}
 		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
 			d.setFinal(m)
-			return
+			return m, true
 		}
 	}
 }
@@ -434,7 +498,12 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 			Message: fmt.Sprintf("undecodable error payload: %v", err),
 		}
 	}
-	if d.cancelCalled && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
+	// This side's cancellation: it asked (Cancel, or its watcher saw the
+	// opener's ctx end), or its dialog ctx has already ended, so that
+	// request is on its way. A race with an actor-wide cancel by this same
+	// actor then yields the same outcome.
+	selfCancel := d.cancelCalled || (d.caller && d.ctx.Err() != nil)
+	if selfCancel && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
 		return ErrContextCancelled
 	}
 	return &re

@@ -62,8 +62,10 @@ func lookupEndpoint(name string) (Endpoint, bool) {
 // decode reads a payload as a T: directly when it already is one (the
 // in-memory case), through [transport.Decode] otherwise.
 func decode[T any](payload any) (T, error) {
-	if v, ok := payload.(T); ok {
-		return v, nil
+	if _, raw := payload.(transport.Raw); !raw {
+		if v, ok := payload.(T); ok {
+			return v, nil
+		}
 	}
 	return decodeSlow[T](payload)
 }
@@ -127,6 +129,11 @@ func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, err
 	}
 	payload, err := d.result(ctx)
 	if err != nil {
+		if err == ErrContextCancelled && ctx.Err() != nil {
+			// ctx ended and the task acknowledged: say both, as
+			// ctx-bound calls do and as the dialog outcome is.
+			return zero, fmt.Errorf("%w: %w", ctx.Err(), ErrContextCancelled)
+		}
 		return zero, err
 	}
 	r, err := decode[R](payload)

@@ -172,3 +172,45 @@ var stubborn = tractor.Func("test.stubborn", func(ctx context.Context, d time.Du
 var pid = tractor.Func("test.pid", func(ctx context.Context, _ struct{}) (int, error) {
 	return os.Getpid(), nil
 })
+
+// countRecv counts the items it receives until EOF.
+var countRecv = tractor.Ctx("test.countRecv", func(c *tractor.Context, _ struct{}) (int, error) {
+	if err := c.Started(nil); err != nil {
+		return 0, err
+	}
+	s, err := c.OpenStream()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		var v int
+		if err := s.Receive(c, &v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+	}
+})
+
+// quitEarly opens its stream and returns without reading it.
+var quitEarly = tractor.Ctx("test.quitEarly", func(c *tractor.Context, _ struct{}) (int, error) {
+	if err := c.Started(nil); err != nil {
+		return 0, err
+	}
+	_, err := c.OpenStream()
+	return 7, err
+})
+
+// cleaner fails for real while cleaning up after a cancellation.
+var cleaner = tractor.Func("test.cleaner", func(ctx context.Context, _ struct{}) (int, error) {
+	<-ctx.Done()
+	return 0, &customError{"cleanup failed"}
+})
+
+// echoAny returns its argument, whatever its type.
+var echoAny = tractor.Func("test.echoAny", func(ctx context.Context, v any) (any, error) {
+	return v, nil
+})

@@ -12,3 +12,10 @@ func CallRaw(ctx context.Context, p *Portal, name string, arg any) (any, error) 
 	}
 	return d.result(ctx)
 }
+
+// OpenDialogs counts the dialogs still routed on the portal's connection.
+func OpenDialogs(p *Portal) int {
+	p.ch.mu.Lock()
+	defer p.ch.mu.Unlock()
+	return len(p.ch.dialogs)
+}

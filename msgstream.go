@@ -55,7 +55,7 @@ func (s *MsgStream) Close() error {
 	s.d.mu.Unlock()
 	if !ended {
 		s.d.requestCancel()
-		s.d.awaitFinal()
+		_, _ = s.d.awaitFinal()
 	}
 	s.d.finish()
 	return nil

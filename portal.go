@@ -30,7 +30,10 @@ func (p *Portal) Actor() ActorID { return p.ch.peer }
 // and returns nil, or returns ctx's error if ctx ends first (the
 // cancellation still proceeds). It is idempotent.
 func (p *Portal) CancelActor(ctx context.Context) error {
-	p.sendCancelActor()
+	err := p.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: p.ch.local.id})
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	} // Any other failure means the connection is gone: so is the actor.
 	select {
 	case <-p.ch.done:
 		return nil
