@@ -101,8 +101,10 @@ func seenIn(ctx context.Context, t *testing.T, p *tractor.Portal, key string) in
 // descendants lists the processes below this one (children, their
 // children…) that still exist, zombies included: after a tree ends there
 // must be none.
-func descendants() []int {
-	self := os.Getpid()
+func descendants() []int { return descendantsOf(os.Getpid()) }
+
+// descendantsOf lists the live processes below pid, zombies included.
+func descendantsOf(self int) []int {
 	parent := map[int]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -132,4 +134,10 @@ func descendants() []int {
 		}
 	}
 	return out
+}
+
+// alive reports whether pid exists, zombie or not.
+func alive(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
 }

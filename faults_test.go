@@ -1,0 +1,197 @@
+package tractor_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tractor-go/tractor"
+)
+
+// processHostings are the hostings whose actors can be killed.
+var processHostings = hostings[1:]
+
+// TestChildKilledMidStream: SIGKILL of a process actor mid-stream fails the
+// parent's pending stream and calls within a bound, with an error naming
+// that actor; the nursery reports it and cancels the rest of the tree.
+func TestChildKilledMidStream(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			var streamErr, callErr error
+			var victim tractor.ActorID
+			start := time.Now()
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					if _, err := n.StartActor(ctx, "bystander", tractor.Expose(square)); err != nil {
+						return err
+					}
+					p, err := n.StartActor(ctx, "victim", tractor.Expose(flood, sleepForever, pid))
+					if err != nil {
+						return err
+					}
+					victim = p.Actor()
+					child, err := pid.Call(ctx, p, struct{}{})
+					if err != nil {
+						return err
+					}
+					s, err := flood.Open(ctx, p, 1<<30)
+					if err != nil {
+						return err
+					}
+					var v int
+					if err := s.Receive(ctx, &v); err != nil {
+						return err
+					}
+					pending := make(chan error, 1)
+					go func() {
+						_, err := sleepForever.Call(ctx, p, struct{}{})
+						pending <- err
+					}()
+					time.Sleep(20 * time.Millisecond)
+					start = time.Now()
+					syscall.Kill(child, syscall.SIGKILL)
+					for streamErr == nil {
+						streamErr = s.Receive(ctx, &v)
+					}
+					callErr = <-pending
+					return nil
+				})
+			})
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("took %v after the kill", d)
+			}
+			for what, e := range map[string]error{"stream": streamErr, "call": callErr} {
+				if !errors.Is(e, tractor.ErrActorGone) || asRemote(t, e).Actor != victim {
+					t.Errorf("%s after the kill: %v, want ErrActorGone from %v", what, e, victim)
+				}
+			}
+			re := asRemote(t, err)
+			if re.Actor != victim || re.Type != "tractor.ActorDied" || !strings.Contains(re.Message, "killed") {
+				t.Errorf("nursery error %v, want the victim's death", err)
+			}
+			if pids := descendants(); len(pids) > 0 {
+				t.Errorf("processes left: %v", pids)
+			}
+		})
+	}
+}
+
+// TestSpawnCancelledBeforeConnect: a start cancelled at any point of a
+// child's start-up leaves no process behind.
+func TestSpawnCancelledBeforeConnect(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			failed := 0
+			for i := range 30 {
+				err := run(t, h, func(ctx context.Context) error {
+					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+						sctx, cancel := context.WithTimeout(ctx, time.Duration(i%10)*time.Millisecond)
+						defer cancel()
+						p, err := n.StartActor(sctx, "early", tractor.Expose(square))
+						if err != nil {
+							failed++
+							return nil
+						}
+						return p.CancelActor(ctx)
+					})
+				})
+				if err != nil {
+					t.Fatalf("round %d: %v", i, err)
+				}
+				if pids := descendants(); len(pids) > 0 {
+					t.Fatalf("round %d: processes left: %v", i, pids)
+				}
+			}
+			if failed == 0 {
+				t.Errorf("no start was cut short: the race was not exercised")
+			}
+		})
+	}
+}
+
+// TestParentKilled: a program whose root is killed with SIGKILL leaves
+// none of its process actors running, at any depth.
+func TestParentKilled(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), roleEnv+"=tree", "TEST_WIRE="+h.name)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "tree up") {
+				t.Fatalf("tree program said %q (%v)", line, err)
+			}
+			below := descendantsOf(cmd.Process.Pid)
+			if len(below) < 4 {
+				t.Fatalf("tree has %d processes below its root, want 4", len(below))
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			eventually(t, 5*time.Second, "every process of the killed tree gone", func() bool {
+				for _, pid := range below {
+					if alive(pid) {
+						return false
+					}
+				}
+				return true
+			})
+		})
+	}
+}
+
+// roleEnv makes a re-executed test binary play a program of its own.
+const roleEnv = "TRACTOR_TEST_ROLE"
+
+// playRole runs the program roleEnv names and exits; it returns if the
+// variable is unset.
+func playRole() {
+	role, ok := os.LookupEnv(roleEnv)
+	if !ok {
+		return
+	}
+	os.Unsetenv(roleEnv)
+	switch role {
+	case "tree": // root → A → B, and root → C: print, then hold
+		h := hostings[1]
+		if os.Getenv("TEST_WIRE") == hostings[2].name {
+			h = hostings[2]
+		}
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				a, err := n.StartActor(ctx, "a", tractor.Expose(holdTree))
+				if err != nil {
+					return err
+				}
+				if _, err := holdTree.Open(ctx, a, 1); err != nil {
+					return err
+				}
+				if _, err := n.StartActor(ctx, "c", tractor.Expose(square)); err != nil {
+					return err
+				}
+				fmt.Println("tree up")
+				<-ctx.Done()
+				return nil
+			})
+		}, h.opts...)
+		fmt.Fprintln(os.Stderr, "tree program:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintln(os.Stderr, "unknown role", role)
+	os.Exit(2)
+}
