@@ -1,0 +1,209 @@
+package tractor_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/spawnproc"
+)
+
+// The process benchmarks compare the runtime across a process boundary
+// with the raw limit of the same socket, in the same run: a child that
+// echoes length-prefixed frames, one that streams them, and one that only
+// connects back.
+
+var wires = []struct {
+	name string
+	wire tractor.Wire
+	host hosting
+}{
+	{"pipe", tractor.Pipe, hostings[1]},
+	{"tcp", tractor.TCP, hostings[2]},
+}
+
+// startRole starts this test binary as a raw child playing role.
+func startRole(b *testing.B, wire tractor.Wire, role string, args ...string) (*spawnproc.Proc, net.Conn) {
+	b.Helper()
+	env := []string{roleEnv + "=" + role}
+	for i, a := range args {
+		env = append(env, "ROLE_ARG"+strconv.Itoa(i)+"="+a)
+	}
+	p, c, err := spawnproc.Start(context.Background(), spawnproc.Spec{Wire: wire, Env: env, Args: []string{"-test.run=^$"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, c
+}
+
+func BenchmarkProcessCall(b *testing.B) {
+	for _, w := range wires {
+		b.Run("baseline=raw-framed-echo-"+w.name, func(b *testing.B) {
+			p, c := startRole(b, w.wire, "rawecho")
+			defer func() { c.Close(); p.Wait(context.Background()) }()
+			frame := make([]byte, 4+32)
+			binary.LittleEndian.PutUint32(frame, 32)
+			r := bufio.NewReader(c)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(frame); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("tractor=Func.Call-"+w.name, func(b *testing.B) {
+			benchWorkerOn(b, w.host, eps(square), func(ctx context.Context, p *tractor.Portal) {
+				for b.Loop() {
+					if _, err := square.Call(ctx, p, 3); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkProcessStream(b *testing.B) {
+	for _, w := range wires {
+		b.Run("baseline=raw-framed-bufio-"+w.name, func(b *testing.B) {
+			p, c := startRole(b, w.wire, "rawstream", strconv.Itoa(b.N))
+			defer func() { c.Close(); p.Wait(context.Background()) }()
+			r := bufio.NewReaderSize(c, 64<<10)
+			frame := make([]byte, 4+32)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := io.ReadFull(r, frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("tractor=MsgStream-"+w.name, func(b *testing.B) {
+			benchWorkerOn(b, w.host, eps(benchStream), func(ctx context.Context, p *tractor.Portal) {
+				s, err := benchStream.Open(ctx, p, b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				var v benchPayload
+				for {
+					if err := s.Receive(ctx, &v); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkSpawnProcess: from starting a process actor to its first
+// result, vs fork/exec of the same binary that connects back and sends a
+// byte.
+func BenchmarkSpawnProcess(b *testing.B) {
+	b.Run("baseline=fork-exec-connect-back", func(b *testing.B) {
+		for b.Loop() {
+			p, c := startRole(b, tractor.Pipe, "hello")
+			var one [1]byte
+			if _, err := io.ReadFull(c, one[:]); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			p.Wait(context.Background())
+		}
+	})
+	b.Run("tractor=StartActor+first-Call", func(b *testing.B) {
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				for b.Loop() {
+					p, err := n.StartActor(ctx, "w", tractor.Expose(square))
+					if err != nil {
+						return err
+					}
+					if _, err := square.Call(ctx, p, 3); err != nil {
+						return err
+					}
+					b.StopTimer()
+					if err := p.CancelActor(ctx); err != nil {
+						return err
+					}
+					b.StartTimer()
+				}
+				return nil
+			})
+		}, hostings[1].opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// benchWorkerOn is benchWorker with the worker hosted per h.
+func benchWorkerOn(b *testing.B, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
+	b.Helper()
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
+			if err != nil {
+				return err
+			}
+			defer p.CancelActor(ctx)
+			b.ReportAllocs()
+			b.ResetTimer()
+			body(ctx, p)
+			b.StopTimer()
+			return nil
+		})
+	}, h.opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rawRole plays the raw children of the process benchmarks.
+func rawRole(role string) bool {
+	c, err := spawnproc.ConnectParent(context.Background())
+	if err != nil {
+		os.Exit(3)
+	}
+	defer c.Close()
+	switch role {
+	case "rawecho":
+		r := bufio.NewReader(c)
+		frame := make([]byte, 4+32)
+		for {
+			if _, err := io.ReadFull(r, frame); err != nil {
+				return true
+			}
+			if _, err := c.Write(frame); err != nil {
+				return true
+			}
+		}
+	case "rawstream":
+		n, _ := strconv.Atoi(os.Getenv("ROLE_ARG0"))
+		w := bufio.NewWriterSize(c, 64<<10)
+		frame := make([]byte, 4+32)
+		binary.LittleEndian.PutUint32(frame, 32)
+		for range n {
+			w.Write(frame)
+		}
+		w.Flush()
+		io.Copy(io.Discard, c)
+		return true
+	case "hello":
+		c.Write([]byte{1})
+		return true
+	}
+	return false
+}
