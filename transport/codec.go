@@ -22,10 +22,12 @@ import (
 // slices and maps from the lengths the input declares: an array32 header
 // claiming 2^28 elements makes it allocate 4 GiB for a []int from a 5-byte
 // payload (and a map32 header 56-84 MB), before finding the input ends. So
-// every payload is walked once by [skipValue] when it arrives, which checks
-// that each declared length fits in the bytes that remain and that nesting
-// stays under [maxNesting]; only then is it handed to msgpack, whose
-// allocations are then proportional to the bytes actually present.
+// every payload is walked once by [mpReader.skip] when it arrives, which
+// checks that each declared length fits in the bytes that remain, that
+// nesting stays under [maxNesting], and that no extension value can make
+// msgpack parse off the walked path (see [mpReader.ext]); only then is it
+// handed to msgpack, whose allocations are then proportional to the bytes
+// actually present (times the size of the destination's element types).
 
 var (
 	// ErrMalformed is returned (wrapped) when bytes from the peer are not a
@@ -205,10 +207,10 @@ func appendBool(b []byte, v bool) []byte {
 }
 
 // decodeMsg decodes a frame body. The payload it returns is nil or a
-// *rawPayload holding a copy of its bytes: body may be a buffer the caller
-// reuses.
-func decodeMsg(body []byte) (Msg, error) {
-	r := mpReader{b: body}
+// *rawPayload holding a copy of its bytes, allocated from a (which may be
+// nil): body may be a buffer the caller reuses.
+func decodeMsg(body []byte, a *payloadAlloc) (Msg, error) {
+	r := mpReader{b: body, alloc: a}
 	n, err := r.arrayLen()
 	if err != nil {
 		return Msg{}, err
@@ -247,8 +249,10 @@ func decodeMsg(body []byte) (Msg, error) {
 // mpReader reads msgpack values from a byte slice. Every error it returns
 // wraps [ErrMalformed].
 type mpReader struct {
-	b   []byte
-	off int
+	b     []byte
+	off   int
+	fixes []fixup       // rewrites the payload's copy needs, in order
+	alloc *payloadAlloc // where payload copies come from, or nil
 }
 
 func (r *mpReader) rest() int { return len(r.b) - r.off }
@@ -389,7 +393,114 @@ func (r *mpReader) payload() (any, error) {
 	if r.b[start] == mpNil {
 		return nil, nil
 	}
-	return &rawPayload{b: append([]byte(nil), r.b[start:]...)}, nil
+	// The copy applies the rewrites that skip asked for.
+	size := len(r.b) - start
+	for _, f := range r.fixes {
+		size += len(f.with) - (f.end - f.start)
+	}
+	p := r.alloc.payload(size)
+	b, at := p.b[:0], start
+	for _, f := range r.fixes {
+		b = append(append(b, r.b[at:f.start]...), f.with...)
+		at = f.end
+	}
+	p.b = append(b, r.b[at:]...)
+	return p, nil
+}
+
+// payloadAlloc hands out the payloads of one connection's messages. Small
+// payloads are carved, with their rawPayload, from chunks shared by many
+// messages: a message then costs no allocation of its own, where it would
+// cost two. A payload that is kept keeps its chunk alive, at most
+// payloadChunk bytes and a few kilobytes of rawPayloads; larger payloads
+// get their own allocation.
+type payloadAlloc struct {
+	bytes []byte
+	raws  []rawPayload
+}
+
+const (
+	payloadChunk = 16 << 10 // bytes per chunk
+	payloadSmall = 512      // largest payload carved from a chunk
+	rawsChunk    = 128      // rawPayloads per chunk
+)
+
+// payload returns a rawPayload whose b has length size, from a if a is not
+// nil.
+func (a *payloadAlloc) payload(size int) *rawPayload {
+	if a == nil {
+		return &rawPayload{b: make([]byte, size)}
+	}
+	if len(a.raws) == 0 {
+		a.raws = make([]rawPayload, rawsChunk)
+	}
+	p := &a.raws[0]
+	a.raws = a.raws[1:]
+	if size > payloadSmall {
+		p.b = make([]byte, size)
+		return p
+	}
+	if len(a.bytes) < size {
+		a.bytes = make([]byte, payloadChunk)
+	}
+	// The capacity is cut to size: appending to one payload must not
+	// spill into the next.
+	p.b, a.bytes = a.bytes[:size:size], a.bytes[size:]
+	return p
+}
+
+// A fixup replaces b[start:end] of a payload with the equivalent encoding
+// with, when the payload is copied out.
+type fixup struct {
+	start, end int
+	with       []byte
+}
+
+// ext steps over the rest of an extension value whose code is at b[start]
+// and whose data is size bytes, after a type byte.
+//
+// Asked to decode an extension into a Go map, msgpack's decoder
+// (DecodeMapLen) skips the extension's header and reads a map header from
+// its data. If the data began with a map header or nil, that reading would
+// run on past the extension, through bytes this walk read otherwise, and
+// could meet lengths nobody checked. So an extension's data must not be
+// empty nor begin with a map header or nil. One kind is exempt, because its
+// first byte belongs to a number: timestamps (type -1) in their 4- and
+// 8-byte forms, which the payload's copy carries in the equivalent 12-byte
+// form instead, beginning with the top byte of the nanoseconds (at most
+// 0x3b).
+func (r *mpReader) ext(start int, size uint64) error {
+	if size+1 > uint64(r.rest()) {
+		return r.malformed("truncated extension value")
+	}
+	typ := int8(r.b[r.off])
+	data := r.b[r.off+1 : r.off+1+int(size)]
+	r.off += 1 + int(size)
+	switch {
+	case size == 0:
+		return r.malformed("empty extension value")
+	case !readsAsMap(data[0]):
+		return nil
+	case typ != -1 || (size != 4 && size != 8):
+		return r.malformed(fmt.Sprintf("extension value of type %d that msgpack would misread", typ))
+	}
+	var sec uint64
+	var nsec uint32
+	if size == 4 {
+		sec = uint64(binary.BigEndian.Uint32(data))
+	} else {
+		v := binary.BigEndian.Uint64(data)
+		nsec, sec = uint32(v>>34), v&(1<<34-1)
+	}
+	with := binary.BigEndian.AppendUint32([]byte{mpExt8, 12, 0xff}, nsec)
+	r.fixes = append(r.fixes, fixup{start, r.off, binary.BigEndian.AppendUint64(with, sec)})
+	return nil
+}
+
+// readsAsMap reports whether msgpack reads c as the header of a map (or a
+// nil one) when it expects a map.
+func readsAsMap(c byte) bool {
+	return c&0xf0 == mpFixMap || c == mpNil || c == mpMap16 || c == mpMap32
 }
 
 // skip steps over one value, checking it as it goes: every declared length
@@ -398,6 +509,7 @@ func (r *mpReader) payload() (any, error) {
 // [maxNesting] deep. The work is linear in the bytes present, whatever the
 // value declares.
 func (r *mpReader) skip(depth int) error {
+	start := r.off
 	c, err := r.byte()
 	if err != nil {
 		return err
@@ -422,8 +534,10 @@ func (r *mpReader) skip(depth int) error {
 	case c == mpBin32, c == mpStr32:
 		n, err = r.be(4)
 	case c >= mpExt8 && c <= mpExt32:
-		n, err = r.be(1 << (c - mpExt8))
-		n++ // the type byte
+		if n, err = r.be(1 << (c - mpExt8)); err != nil {
+			return err
+		}
+		return r.ext(start, n)
 	case c == mpFloat32:
 		n = 4
 	case c == mpFloat64:
@@ -433,7 +547,7 @@ func (r *mpReader) skip(depth int) error {
 	case c >= mpInt8 && c <= mpInt64:
 		n = 1 << (c - mpInt8)
 	case c >= mpFixExt1 && c <= mpFixExt16:
-		n = 1 + 1<<(c-mpFixExt1)
+		return r.ext(start, 1<<(c-mpFixExt1))
 	case c == mpArray16:
 		n, err = r.be(2)
 		elems = 1

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"syscall"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -40,27 +41,29 @@ const (
 	// DefaultCompressThreshold is the body size from which frames are
 	// compressed, when both sides agreed to compress.
 	//
-	// Measured on this project's machine with s2.Encode on msgpack bodies
-	// of four kinds (a list of small structs, a boxed error with a stack,
-	// a list of ints, English-like text, random bytes):
+	// Measured with s2.Encode on msgpack bodies on this project's machine
+	// (BenchmarkS2Body: a list of small structs, English-like text; and
+	// once by hand: a boxed error with its stack, a list of ints, random
+	// bytes):
 	//
-	//	body     saved (structs / stack / text)   encode    decode
-	//	 128 B   24-32% / none / 28%              ~130 ns   ~40 ns
-	//	 256 B   43% / 31% / 44%                  ~270 ns   ~90 ns
-	//	 512 B   50% / 61% / 53%                  ~500 ns   ~150 ns
-	//	   1 KiB 54% / 79% / 61%                  ~0.4-1.4 µs ~0.4 µs
-	//	   4 KiB 55% / 95% / 68%                  ~1-4.8 µs  ~1.5 µs
-	//	  64 KiB 61% / 99% / 74%                  ~5-66 µs   ~20 µs
+	//	body     saved (structs / text / stack)   encode       decode
+	//	 128 B   32% / 27% / none                 155-210 ns   ~40 ns
+	//	 256 B   44% / 43% / 31%                  290-410 ns   ~90 ns
+	//	 512 B   49% / 55% / 61%                  550-760 ns   ~150 ns
+	//	   1 KiB 51% / 61% / 79%                  1.1-1.4 µs   ~0.4 µs
+	//	   4 KiB 55% / 69% / 95%                  3.6-4.6 µs   ~1.5 µs
+	//	  64 KiB 61% / 74% / 99%                  56-68 µs     ~20 µs
 	//
-	// Ints and random bytes do not compress (the output is 0-5% larger and
-	// the frame is sent uncompressed, having cost the encode). Below about
-	// 512 bytes a frame saves under 150 bytes, which is less than the
-	// per-frame cost it rides with (a write syscall of 1-2 µs, 40-60 bytes
+	// Ints and random bytes do not compress (the output is 0-5% larger,
+	// and such a frame is sent uncompressed, having cost the encode). Below
+	// about 512 bytes a frame saves under 150 bytes, less than the
+	// per-frame costs it rides with (a write syscall of 1-6 µs, 40-60 bytes
 	// of TCP/IP headers), so compressing buys nothing. From 1 KiB up half
-	// the bytes or more go away for about the cost of one syscall, and at
-	// s2's ~1 GB/s it wins on any link slower than a few Gbit/s. Loopback
-	// and socketpairs are faster than that, which is why compression is
-	// negotiated and a runtime may leave it off between local processes.
+	// the bytes or more go away, for about the cost of one syscall, and at
+	// s2's ~1 GB/s that wins on any link slower than a few Gbit/s. Loopback
+	// and socketpairs are faster than that (BenchmarkPayload64K), which is
+	// why compression is negotiated and a runtime may leave it off between
+	// local processes.
 	DefaultCompressThreshold = 1 << 10
 
 	// maxFrameLimit is the largest frame limit a Config can set: the
@@ -127,6 +130,7 @@ type frameReader struct {
 	peeked int
 	buf    []byte // holds frames larger than br's buffer
 	zbuf   []byte // holds decompressed bodies
+	alloc  payloadAlloc
 }
 
 // next returns the body of the next frame, decompressed. The body is valid
@@ -223,12 +227,22 @@ func (fr *frameReader) readLarge(n int) ([]byte, error) {
 
 // readErr converts a read error. io.EOF stays io.EOF only at a frame
 // boundary (atBoundary); inside a frame it is io.ErrUnexpectedEOF.
+//
+// A connection reset at a frame boundary is io.EOF too. A TCP peer that
+// closes while data it has not read is queued for it, or arrives after,
+// resets the connection instead of ending it, and whether that happens
+// depends only on timing: the peer Closed either way, and the data it sent
+// before has been delivered (Linux keeps received data readable before
+// reporting the reset). A peer process that dies ends its streams the same
+// two ways, so the difference carries no information worth an error.
 func readErr(err error, atBoundary bool) error {
 	switch {
-	case err == io.EOF && atBoundary:
+	case atBoundary && (err == io.EOF || errors.Is(err, syscall.ECONNRESET)):
 		return io.EOF
 	case err == io.EOF, err == io.ErrUnexpectedEOF:
 		return fmt.Errorf("transport: stream ended inside a frame: %w", io.ErrUnexpectedEOF)
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("transport: stream reset inside a frame: %w (%v)", io.ErrUnexpectedEOF, err)
 	}
 	return fmt.Errorf("transport: read: %w", err)
 }

@@ -66,13 +66,21 @@ func (c *WireConn) Handshake(ctx context.Context, local Hello) (Hello, error) {
 		return Hello{}, errors.New("transport: Handshake must come first, before Send, Serve or Close")
 	}
 	c.started = true
+	c.reader = readerHandshake
 	c.mu.Unlock()
 
 	peer, err := c.handshake(ctx, local)
+	c.mu.Lock()
+	c.reader = readerNone
+	closed := c.closed
+	c.mu.Unlock()
+	switch {
+	case closed: // Close closed the stream under the handshake
+		err = fmt.Errorf("transport: handshake: %w", ErrClosed)
+	case err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("transport: handshake: %w", ctx.Err())
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("transport: handshake: %w", ctx.Err())
-		}
 		c.shutdown(err)
 		return Hello{}, err
 	}

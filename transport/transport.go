@@ -15,6 +15,19 @@
 // This lets the in-memory backend call deliver directly from the sender's
 // goroutine (no extra goroutine hop per message) while a wire backend calls it
 // from its read loop.
+//
+// # Wire backends
+//
+// [TCP] and the pipe backend ([Socketpair] and [FileConn], for a parent and
+// the child process it spawns) share one framing and one codec, in
+// [WireConn]: each message is a length-prefixed frame holding a msgpack
+// array, S2-compressed above a size threshold when both sides agreed to.
+// A wire connection opens with [WireConn.Handshake] (see [Handshaker]) on
+// both sides, before Serve and before any Send; its payloads arrive as
+// [Raw] values, decoded by [Decode] into the type the receiver expects.
+// Bad input from the peer ends that connection with an error wrapping
+// [ErrMalformed] or [ErrFrameTooLarge]; a payload of the wrong type fails
+// only the Decode of that message, with [ErrType].
 package transport
 
 import (

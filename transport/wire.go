@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -64,11 +65,23 @@ const (
 // so that tests can shorten it.
 var closeLinger = 2 * time.Second
 
+// reader says who reads a connection's stream: one party at a time.
+type reader uint8
+
+const (
+	readerNone      reader = iota
+	readerHandshake        // Handshake reads the peer's hello
+	readerServe            // Serve reads messages (until the stream ends)
+	readerClose            // Close drains what the peer still sends
+)
+
 // WireConn is a [Conn] over a byte stream: it frames and encodes each
 // message (see [NewConn]). Create it with [NewConn], [FileConn] or a wire
 // [Transport] such as [TCP].
 type WireConn struct {
 	rwc io.ReadWriteCloser
+	raw syscall.RawConn // rwc's descriptor, for writes that do not block; or nil
+	rw  rawWriter       // tryWrite's state, used by the flushing Send only
 	cfg Config
 
 	// What the handshake agreed for frames this side sends; Send reads
@@ -77,20 +90,26 @@ type WireConn struct {
 	sendMax  atomic.Int64
 
 	// mu guards the sending side and how the connection ended.
-	mu       sync.Mutex
-	pending  []byte        // frames queued while a flush is in progress
-	spare    []byte        // the buffer last written, reused for pending
-	flushing bool          // a Send is writing; it will write pending too
-	space    chan struct{} // closed when pending is taken; nil if no one waits
-	drained  chan struct{} // closed when the flush ends; Close waits on it
-	started  bool          // a Send or Serve ran: too late to Handshake
-	closed   bool          // Close was called
-	broken   error         // why the connection ended otherwise, if it did
+	mu        sync.Mutex
+	pending   []byte        // frames queued while a flush is in progress
+	spare     []byte        // the buffer last written, reused for pending
+	flushing  bool          // a Send or writeLoop is writing; it will write pending too
+	writer    chan struct{} // closed when the last writeLoop started returns
+	space     chan struct{} // closed when pending is taken; nil if no one waits
+	drained   chan struct{} // closed when the flush ends; Close waits on it
+	lastWrite int64         // monotime when the last flush ended
+	started   bool          // a Send or Serve ran: too late to Handshake
+	closed    bool          // Close was called
+	broken    error         // why sending ended otherwise, if it did
+
+	streamClosed bool // rwc was closed
 
 	closeOnce sync.Once
 	closeErr  error
 
 	serving atomic.Bool
+	closing atomic.Bool // Close was called: Serve drops what it reads
+	reader  reader      // who reads the stream (guarded by mu)
 	fr      frameReader // owned by Handshake, then by Serve
 }
 
@@ -113,6 +132,11 @@ func NewConn(rwc io.ReadWriteCloser, cfg Config) *WireConn {
 		cfg: cfg,
 		fr:  frameReader{br: bufio.NewReaderSize(rwc, readBuffer), max: cfg.MaxFrame},
 	}
+	if sc, ok := rwc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	c.sendMax.Store(int64(cfg.MaxFrame))
 	return c
 }
@@ -121,14 +145,21 @@ func NewConn(rwc io.ReadWriteCloser, cfg Config) *WireConn {
 // cannot be encoded (see [ErrEncode]) or is over the frame limit (see
 // [ErrFrameTooLarge]) fails this Send only, and the stream stays intact.
 //
-// Writes from concurrent Sends are coalesced without a timer: the first
-// Send to find the connection idle writes its frame at once and then keeps
-// writing, in batches, whatever other Sends queued meanwhile; those others
-// return as soon as their frame is queued. A lone message therefore costs
-// one write and no wait, and under load one write carries many frames.
-// Send blocks, until ctx ends, only while more than 256 KiB are queued
-// behind a write: the peer is slower than its senders. A Send that returned
-// nil has queued its frame; Close writes queued frames before closing.
+// Writes from concurrent Sends are coalesced without a timer. The first
+// Send to find the connection idle writes its frame at once, in its own
+// goroutine, then writes in batches what other Sends queued meanwhile;
+// those return as soon as their frame is queued. A lone message therefore
+// costs one write and no wait, and under load one write carries many
+// frames. When the stream is full (the peer reads slower than this side
+// writes) or a flushing Send has written a few batches for others, a
+// goroutine takes over the writing until the queue is empty, and the Send
+// returns. Send blocks, until ctx ends, only while more than 256 KiB are
+// queued. A Send that returned nil has queued its frame; Close writes
+// queued frames before closing.
+//
+// On a stream with no file descriptor (no SyscallConn method), writes
+// cannot be tried without blocking, so a flushing Send may block in its
+// write while the peer is slow, without regard to ctx.
 func (c *WireConn) Send(ctx context.Context, m Msg) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -164,50 +195,142 @@ func (c *WireConn) Send(ctx context.Context, m Msg) error {
 		return nil
 	}
 	c.flushing = true
+	if monotime()-c.lastWrite < int64(streamGap) {
+		// Part of a stream: let a goroutine write it, and batch what
+		// follows, instead of paying a write per message.
+		c.pending = append(c.pending, e.buf...)
+		c.startWriterLocked()
+		c.mu.Unlock()
+		return nil
+	}
 	c.mu.Unlock()
 	return c.flush(e.buf, m.Kind)
 }
 
-// flush writes frame, then in batches whatever other Sends queue
-// meanwhile, until nothing is pending. The caller has set c.flushing. It
-// returns an error only if frame itself was not written.
+// streamGap tells a stream from a lone message. A Send that comes less
+// than this after the previous write ended is taken to be one of a stream
+// of messages from a goroutine that does not wait between them: it queues
+// its frame and starts a goroutine to write it, so that the frames that
+// follow while that write runs are batched into the next one. Without
+// this, a single goroutine streaming over TCP pays a write syscall per
+// message (6 µs on loopback) instead of about 0.3 µs. Anything sent after a
+// pause, such as a request after its previous response, is written at once
+// by its own Send as before. No timer is involved: the gap only chooses who
+// writes, never delays a write.
+const streamGap = 5 * time.Microsecond
+
+// epoch anchors monotime.
+var epoch = time.Now()
+
+// monotime returns monotonic nanoseconds.
+func monotime() int64 { return int64(time.Since(epoch)) }
+
+// inlineRounds is how many batches of other Sends' frames a flushing Send
+// writes before it hands the writing over to a goroutine, so that its
+// caller is not held up for long by senders that keep coming.
+const inlineRounds = 4
+
+// flush writes frame, the calling Send's own, then what other Sends queue
+// meanwhile, with writes that do not block, until nothing is pending. If
+// the stream is full, or after inlineRounds batches, it queues what is left
+// and starts [WireConn.writeLoop] to write it. The caller has set
+// c.flushing. It returns an error only if frame itself could not be
+// written.
 func (c *WireConn) flush(frame []byte, kind Kind) error {
 	buf, own := frame, true
-	for {
-		_, err := c.rwc.Write(buf)
+	for round := 0; ; round++ {
+		n, err := c.tryWrite(buf)
 		c.mu.Lock()
-		if !own && cap(buf) <= keepBuffer {
-			c.spare = buf[:0]
-		}
 		if err != nil {
-			c.flushing = false
-			c.pending = nil
-			c.endFlushLocked()
-			c.mu.Unlock()
-			c.shutdown(fmt.Errorf("transport: write: %w", err))
+			c.writeFailedLocked(err)
+			defer c.mu.Unlock()
 			if !own {
 				return nil
 			}
-			c.mu.Lock()
-			defer c.mu.Unlock()
 			return c.sendErrLocked(kind)
+		}
+		if n == len(buf) && !own && cap(buf) <= keepBuffer {
+			c.spare = buf[:0]
+		}
+		if n < len(buf) {
+			// What is left goes first in the queue. The caller's frame is
+			// in a buffer it is about to release, so it is copied.
+			if rest := buf[n:]; own || len(c.pending) > 0 {
+				q := make([]byte, 0, len(rest)+len(c.pending))
+				c.pending = append(append(q, rest...), c.pending...)
+			} else {
+				c.pending = rest
+			}
+		}
+		if n < len(buf) || (round >= inlineRounds && len(c.pending) > 0) {
+			c.startWriterLocked()
+			c.mu.Unlock()
+			return nil
 		}
 		own = false
 		if len(c.pending) == 0 {
-			break
+			c.lastWrite = monotime()
+			c.endFlushLocked()
+			c.mu.Unlock()
+			return nil
 		}
 		buf, c.pending, c.spare = c.pending, c.spare, nil
 		c.wakeLocked()
 		c.mu.Unlock()
 	}
-	c.flushing = false
-	c.endFlushLocked()
-	c.mu.Unlock()
-	return nil
 }
 
-// endFlushLocked tells a waiting Close that the flush is over.
+// startWriterLocked starts [WireConn.writeLoop] to write what is pending.
+// c.flushing stays set: the goroutine now owns the writing.
+func (c *WireConn) startWriterLocked() {
+	done := make(chan struct{})
+	c.writer = done
+	go c.writeLoop(done)
+}
+
+// writeLoop writes pending frames, in batches, with writes that block,
+// until none are left or a write fails. It runs only while the peer is
+// slow or senders are many, and it returns when the queue is empty.
+func (c *WireConn) writeLoop(done chan struct{}) {
+	defer close(done)
+	c.mu.Lock()
+	for len(c.pending) > 0 {
+		buf := c.pending
+		c.pending, c.spare = c.spare, nil
+		c.wakeLocked()
+		c.mu.Unlock()
+		_, err := c.rwc.Write(buf)
+		c.mu.Lock()
+		if cap(buf) <= keepBuffer {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.writeFailedLocked(err)
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.lastWrite = monotime()
+	c.endFlushLocked()
+	c.mu.Unlock()
+}
+
+// writeFailedLocked ends sending after a failed write: queued frames are
+// dropped, and Sends fail from now on. The stream stays open for reading:
+// a write fails mostly because the peer closed, and Serve is to deliver
+// what the peer sent before that, then see the end of the stream.
+func (c *WireConn) writeFailedLocked(err error) {
+	c.pending = nil
+	c.endFlushLocked()
+	if !c.closed && c.broken == nil {
+		c.broken = fmt.Errorf("transport: write: %w", err)
+	}
+	c.wakeLocked()
+}
+
+// endFlushLocked ends a flush and tells a waiting Close.
 func (c *WireConn) endFlushLocked() {
+	c.flushing = false
 	if c.drained != nil {
 		close(c.drained)
 		c.drained = nil
@@ -242,42 +365,62 @@ func (c *WireConn) sendErrLocked(kind Kind) error {
 //   - [ErrClosed] after a local Close;
 //   - an error wrapping [ErrMalformed] or [ErrFrameTooLarge] for a bad
 //     frame, io.ErrUnexpectedEOF for a stream cut inside a frame, or the
-//     read or write error that broke the connection.
+//     read error that broke the connection.
 //
 // Whatever the reason, the connection is closed when Serve returns, and
-// later Sends fail with [ErrClosed]. Serve must be called at most once,
-// after [WireConn.Handshake] if the connection uses one.
+// later Sends fail with [ErrClosed]. A failed write does not stop Serve:
+// writes fail mostly because the peer closed, and what it sent before
+// still arrives. After a local Close, Serve delivers nothing more but reads
+// on until the peer closes too (see [WireConn.Close]).
+//
+// Serve must be called at most once, after [WireConn.Handshake] has
+// returned if the connection uses one; it panics if called twice or during
+// the handshake.
 func (c *WireConn) Serve(deliver func(Msg)) error {
 	if c.serving.Swap(true) {
 		panic("transport: Serve called twice")
 	}
 	c.mu.Lock()
+	if c.reader == readerHandshake {
+		c.mu.Unlock()
+		panic("transport: Serve called during Handshake")
+	}
 	c.started = true
+	closed, failed := c.closed, c.streamClosed && c.broken != nil
+	ended := c.broken
+	if !closed && !failed {
+		c.reader = readerServe
+	}
 	c.mu.Unlock()
+	switch {
+	case closed: // Close has dealt with the stream
+		return ErrClosed
+	case failed: // a failed handshake
+		return ended
+	}
 	for {
 		body, err := c.fr.next()
 		if err != nil {
 			return c.serveEnd(err)
 		}
-		m, err := decodeMsg(body)
+		m, err := decodeMsg(body, &c.fr.alloc)
 		if err != nil {
 			return c.serveEnd(err)
+		}
+		if c.closing.Load() {
+			continue // closed locally: read on until the peer closes, but drop
 		}
 		deliver(m)
 	}
 }
 
 // serveEnd closes the connection after Serve's read failed with err, and
-// returns what Serve reports: ErrClosed after a local Close, the cause when
-// a failed write broke the connection first (the read then failed because
-// the stream was closed under it), err otherwise.
+// returns what Serve reports: ErrClosed after a local Close (the read
+// failed because Close closed the stream), err otherwise.
 func (c *WireConn) serveEnd(err error) error {
 	c.mu.Lock()
-	switch {
-	case c.closed:
+	if c.closed {
 		err = ErrClosed
-	case c.broken != nil:
-		err = c.broken
 	}
 	c.mu.Unlock()
 	c.shutdown(err)
@@ -297,16 +440,32 @@ func (c *WireConn) shutdown(cause error) {
 }
 
 func (c *WireConn) closeStream() error {
-	c.closeOnce.Do(func() { c.closeErr = c.rwc.Close() })
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.streamClosed = true
+		c.mu.Unlock()
+		c.closeErr = c.rwc.Close()
+	})
 	return c.closeErr
 }
 
 // Close implements [Conn]. Frames that Sends queued before it are written
-// first (waiting at most a couple of seconds for a peer that does not
-// read), then the stream is closed: the peer's Serve returns io.EOF after
-// delivering them, this side's Serve returns [ErrClosed], and Sends blocked
-// for room return. Close is idempotent; it returns the stream's Close error
-// the first time, if any.
+// first, waiting at most a couple of seconds for a peer that does not read.
+// Then the connection ends: the peer's Serve returns io.EOF after
+// delivering them, this side's Serve returns [ErrClosed] without
+// delivering more, and Sends, including those waiting for room, fail with
+// [ErrClosed]. Close is idempotent.
+//
+// On a socket, Close first ends only the sending direction (CloseWrite)
+// and reads, dropping it, what the peer still sends, until the peer closes
+// too (a WireConn does when its Serve sees EOF) or a couple of seconds
+// pass; only then is the socket closed. Serve does that reading if it
+// runs, and Close returns at once; otherwise Close does it, and returns
+// when it is done. The reason is that closing a socket while data from the
+// peer is unread, or still arriving, resets the connection, and the reset
+// destroys data this side sent that the peer has not read yet (Linux does
+// so for TCP and for Unix sockets alike); this way nothing sent before
+// Close is lost.
 func (c *WireConn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -314,6 +473,7 @@ func (c *WireConn) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.closing.Store(true)
 	c.wakeLocked()
 	var drained chan struct{}
 	if c.flushing {
@@ -331,5 +491,43 @@ func (c *WireConn) Close() error {
 		}
 		t.Stop()
 	}
-	return c.closeStream()
+
+	c.mu.Lock()
+	owner := c.reader
+	if owner == readerNone {
+		c.reader = readerClose
+	}
+	c.mu.Unlock()
+	var err error
+	switch {
+	case owner == readerServe && c.halfClose():
+		// Serve reads on, dropping, until the peer closes or the
+		// deadline passes, then closes the stream.
+	case owner == readerNone && c.halfClose():
+		io.Copy(io.Discard, c.fr.br) // until the peer closes or the deadline
+		err = c.closeStream()
+	default:
+		err = c.closeStream()
+	}
+	// A writeLoop blocked in a write fails now; wait for it, so that no
+	// goroutine outlives Close.
+	c.mu.Lock()
+	writer := c.writer
+	c.mu.Unlock()
+	if writer != nil {
+		<-writer
+	}
+	return err
+}
+
+// halfClose ends the sending direction of the stream, so that the peer
+// reads EOF after everything written, and bounds how long Serve reads on.
+// It reports whether the stream could do both.
+func (c *WireConn) halfClose() bool {
+	type halfCloser interface {
+		CloseWrite() error
+		SetReadDeadline(time.Time) error
+	}
+	hc, ok := c.rwc.(halfCloser)
+	return ok && hc.SetReadDeadline(time.Now().Add(closeLinger)) == nil && hc.CloseWrite() == nil
 }

@@ -1,0 +1,52 @@
+package transport
+
+import "time"
+
+// Internals exposed to this package's external tests.
+
+// MaxNesting is how deeply payload values may nest.
+const MaxNesting = maxNesting
+
+// DecodeMsg decodes a frame body.
+func DecodeMsg(body []byte) (Msg, error) { return decodeMsg(body, nil) }
+
+// EncodeMsg returns the frame body encoding m.
+func EncodeMsg(m Msg) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendMsg(m); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), e.buf...), nil
+}
+
+// EncodeFrame returns the frame carrying m, compressed as Send would with
+// the given agreement and threshold.
+func EncodeFrame(m Msg, compress bool, threshold int) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendFrame(m, compress, threshold, maxFrameLimit); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), e.buf...), nil
+}
+
+// EncodeHello returns the hello frame announcing h as it stands.
+func EncodeHello(h Hello) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendHello(h); err != nil {
+		return nil, err
+	}
+	if err := e.finishFrame(0, false, 0, maxFrameLimit); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), e.buf...), nil
+}
+
+// SetCloseLinger sets how long Close waits for a flush, until restore.
+func SetCloseLinger(d time.Duration) (restore func()) {
+	old := closeLinger
+	closeLinger = d
+	return func() { closeLinger = old }
+}
