@@ -215,6 +215,7 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		return nil, err
 	}
 	d := newDialog(ch, ch.nextCID.Add(2), md, true)
+	d.opener = ctx
 	if md == modeFunc {
 		// A function call blocks its caller until the outcome, so the
 		// caller's own ctx is the dialog's lifetime: no watcher needed.

@@ -28,6 +28,9 @@ type dialog struct {
 	// ctx, and its end sends the peer a cancel (see watch).
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// opener is the ctx the caller opened the dialog with: once it has
+	// ended, a cancellation by this actor is this side's own.
+	opener context.Context
 
 	stopWatch func() bool
 	watchDone chan struct{}
@@ -502,7 +505,7 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 	// opener's ctx end), or its dialog ctx has already ended, so that
 	// request is on its way. A race with an actor-wide cancel by this same
 	// actor then yields the same outcome.
-	selfCancel := d.cancelCalled || (d.caller && d.ctx.Err() != nil)
+	selfCancel := d.cancelCalled || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
 	if selfCancel && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
 		return ErrContextCancelled
 	}
