@@ -3,6 +3,7 @@ package tractor
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -92,6 +93,24 @@ type spawnSpec struct {
 	Binary   string
 }
 
+// offerCompression says whether a parent offers frame compression to a
+// process child. S2 costs about 1 µs per KiB and halves the throughput of
+// a local socket (measured: 64 KiB frames 1.3-1.6 GB/s plain, 0.7 GB/s
+// compressed over a socketpair), so it pays only on a network: it is
+// offered for TCP children bound beyond loopback. The child accepts
+// whatever its parent offers.
+func offerCompression(cfg config) bool {
+	if cfg.wire != TCP || cfg.bindAddr == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(cfg.bindAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
 // childHello is what a process child tells its parent in the handshake.
 type childHello struct {
 	PID int
@@ -118,7 +137,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	peer, err := conn.Handshake(hctx, transport.Hello{Version: protocolVersion, Compress: true, Info: spec})
+	peer, err := conn.Handshake(hctx, transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec})
 	if err != nil {
 		conn.Close()
 		proc.Kill()

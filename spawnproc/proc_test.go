@@ -58,7 +58,10 @@ func child(role string) int {
 		fmt.Fprintln(c, "ready")
 		select {}
 	case "slow": // record the pid, then take too long to connect back
-		os.WriteFile(os.Getenv("PIDFILE"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+		// Written whole, then renamed, so the test never reads it half-done.
+		tmp := os.Getenv("PIDFILE") + ".tmp"
+		os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644)
+		os.Rename(tmp, os.Getenv("PIDFILE"))
 		time.Sleep(time.Minute)
 		return 0
 	case "middle": // spawn a grandchild that waits forever, print its pid, wait
