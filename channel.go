@@ -78,6 +78,11 @@ func (ch *channel) serve() {
 	if reason == nil {
 		reason = io.EOF // a Conn must say why; a nil would read as "still open"
 	}
+	if !errors.Is(reason, io.EOF) && !errors.Is(reason, transport.ErrClosed) {
+		// A broken stream, or a peer that sent garbage or an oversized
+		// frame: its connection is closed; say why.
+		ch.local.log.Warn().Err(reason).Stringer("peer", &ch.peer).Msg("connection to peer failed")
+	}
 	ch.mu.Lock()
 	ch.goneReason = reason
 	ds := make([]*dialog, 0, len(ch.dialogs))

@@ -1,0 +1,72 @@
+package tractor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestGarbageFromPeer: a peer that sends bytes that are not a frame gets
+// its connection closed with a warning naming it, and the calls pending on
+// that connection fail with ErrActorGone naming it.
+func TestGarbageFromPeer(t *testing.T) {
+	mine, theirs, err := transport.Socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close()
+	conn, err := transport.FileConn(mine, transport.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	cfg := defaultConfig().with([]Option{LogOutput(&logs)})
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, newRegistry())
+	defer a.end()
+	peer := newActorID("liar")
+	ch := newChannel(a, peer, conn, true)
+	var wg sync.WaitGroup
+	wg.Go(ch.serve)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := ch.open(ctx, "test.any", modeFunc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs.Write([]byte{5, 0, 0, 0, 0xff, 'j', 'u', 'n', 'k'}) // a frame whose body is no message
+	_, err = d.result(ctx)
+	var re *RemoteError
+	if !errors.Is(err, ErrActorGone) || !errors.As(err, &re) || re.Actor != peer {
+		t.Fatalf("pending call: %v, want ErrActorGone from %v", err, peer)
+	}
+	ch.drain()
+	ch.close()
+	wg.Wait()
+	if !strings.Contains(logs.String(), "connection to peer failed") || !strings.Contains(logs.String(), "liar") {
+		t.Errorf("no warning naming the peer in the log:\n%s", logs.String())
+	}
+}
