@@ -31,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tractor-go/tractor/transport"
 )
 
 // EnvVar is the environment variable that marks a spawned child and says
@@ -127,7 +129,7 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 	)
 	switch spec.Wire {
 	case Pipe:
-		pf, cf, err := socketpair()
+		pf, cf, err := transport.Socketpair()
 		if err != nil {
 			return nil, nil, err
 		}

@@ -4,6 +4,7 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -39,14 +40,11 @@ const childEnv = "TRANSPORT_TEST_SOCKETPAIR_CHILD"
 // runtime's process spawning does, and talks to it: both ends speak the
 // same framing, and the subprocess sees EOF when the parent closes.
 func TestSocketpairSubprocess(t *testing.T) {
-	if os.Getenv(childEnv) != "" {
-		t.Skip("in the child")
-	}
 	parentEnd, childEnd, err := transport.Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSocketpairChildEcho$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.ExtraFiles = []*os.File{childEnd}
 	cmd.Stderr = os.Stderr
@@ -85,36 +83,38 @@ func TestSocketpairSubprocess(t *testing.T) {
 	}
 }
 
-// TestSocketpairChildEcho is the subprocess of TestSocketpairSubprocess:
-// it echoes every message on descriptor 3 until the parent closes.
-func TestSocketpairChildEcho(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("run by TestSocketpairSubprocess")
-	}
+// socketpairChildEcho is the subprocess of TestSocketpairSubprocess, run
+// from TestMain: it echoes every message on descriptor 3 until the parent
+// closes, and returns the exit status.
+func socketpairChildEcho() int {
 	c, err := transport.FileConn(os.NewFile(3, "tractor"), transport.DefaultConfig())
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	defer c.Close()
 	if _, err := c.Handshake(context.Background(), transport.Hello{Info: "child"}); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	// deliver must not Send on its own connection: echo from a goroutine.
 	echo := make(chan transport.Msg, 1024)
-	done := make(chan struct{})
+	done := make(chan int)
 	go func() {
-		defer close(done)
+		status := 0
 		for m := range echo {
-			if err := c.Send(context.Background(), m); err != nil {
-				t.Errorf("echo: %v", err)
-				return
+			if status == 0 && c.Send(context.Background(), m) != nil {
+				status = 3
 			}
 		}
+		done <- status
 	}()
 	err = c.Serve(func(m transport.Msg) { echo <- m })
 	close(echo)
-	<-done
+	status := <-done
 	if err != io.EOF {
-		t.Fatalf("Serve returned %v, want io.EOF", err)
+		fmt.Fprintln(os.Stderr, "Serve returned", err, "want io.EOF")
+		return 4
 	}
+	return status
 }
