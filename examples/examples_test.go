@@ -32,6 +32,9 @@ var examples = map[string][]string{
 		"stream ticks outcome: tractor: context cancelled",
 		"context wait outcome: tractor: context cancelled",
 		"cancelled actor worker; live actors: [root]",
+		"square(8) in a child process = 64",
+		"stream count(5) yielded [0 1 2 3 4] then io.EOF",
+		"cancelled the process actor; its process has exited",
 		"done",
 	},
 	"crash": {

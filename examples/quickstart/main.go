@@ -1,7 +1,8 @@
 // Command quickstart is a tour of tractor: it starts a root actor, spawns a
 // daemon actor that exposes three endpoints, calls each kind of endpoint
 // (a function, a one-way stream, a context dialog with a two-way stream),
-// then shows cancellation: of one dialog, then of the whole actor.
+// then shows cancellation: of one dialog, then of the whole actor; last, it
+// runs the same endpoints in a child process by changing one option.
 //
 // Run it with:
 //
@@ -156,6 +157,26 @@ func demo(ctx context.Context) error {
 			return err
 		}
 		fmt.Println("cancelled actor worker; live actors:", names(tractor.LiveActors(ctx)))
+
+		// The same endpoints, with the actor in a child process: one
+		// option. The child is this binary re-executed; tractor.Run
+		// serves the parent there.
+		pp, err := n.StartActor(ctx, "proc-worker", tractor.Expose(square, count), tractor.Spawn(tractor.Process))
+		if err != nil {
+			return err
+		}
+		sq, err = square.Call(ctx, pp, 8)
+		if err != nil {
+			return err
+		}
+		fmt.Println("square(8) in a child process =", sq)
+		if err := streamCount(ctx, pp); err != nil {
+			return err
+		}
+		if err := pp.CancelActor(ctx); err != nil {
+			return err
+		}
+		fmt.Println("cancelled the process actor; its process has exited")
 		return nil
 	})
 }
