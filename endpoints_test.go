@@ -214,3 +214,10 @@ var cleaner = tractor.Func("test.cleaner", func(ctx context.Context, _ struct{})
 var echoAny = tractor.Func("test.echoAny", func(ctx context.Context, v any) (any, error) {
 	return v, nil
 })
+
+// exit ends the actor's process at once with the given status, as a
+// crashing child would.
+var exit = tractor.Func("test.exit", func(ctx context.Context, status int) (int, error) {
+	os.Exit(status)
+	return 0, nil
+})

@@ -198,3 +198,26 @@ func playRole() {
 	fmt.Fprintln(os.Stderr, "unknown role", role)
 	os.Exit(2)
 }
+
+// TestOneShotProcessCrashes: a one-shot process actor that dies instead of
+// returning fails its nursery with an error naming it and saying how it
+// died (its exit status).
+func TestOneShotProcessCrashes(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					_, err := n.RunInActor(ctx, "crasher", exit.Bind(7))
+					return err
+				})
+			})
+			re := asRemote(t, err)
+			if re.Actor.Name != "crasher" || re.Type != "tractor.ActorDied" || !strings.Contains(re.Message, "exit status 7") {
+				t.Errorf("nursery error %v, want crasher's death with exit status 7", err)
+			}
+			if u, ok := err.(interface{ Unwrap() []error }); ok && len(u.Unwrap()) != 1 {
+				t.Errorf("reported %d errors, want 1: %v", len(u.Unwrap()), err)
+			}
+		})
+	}
+}

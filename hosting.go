@@ -122,7 +122,11 @@ type childHello struct {
 // spawnProcess returns: tractor's near-zombie rule.
 func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, error) {
 	id := newActorID(name)
-	proc, nc, err := spawnproc.Start(ctx, spawnproc.Spec{Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr})
+	// One bound for the whole start: the child's dial-back (TCP) and the
+	// handshake, so a binary that never serves cannot hang the nursery.
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr})
 	if err != nil {
 		return nil, err
 	}
@@ -135,16 +139,21 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	for _, ep := range cfg.expose {
 		spec.Expose = append(spec.Expose, ep.Name())
 	}
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	defer cancel()
 	peer, err := conn.Handshake(hctx, transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec})
+	var hello childHello
+	if err == nil {
+		hello, err = decode[childHello](peer.Info)
+		if err == nil && hello.PID != proc.Pid() {
+			// Someone else dialled the listener first.
+			err = fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
+		}
+	}
 	if err != nil {
 		conn.Close()
 		proc.Kill()
 		<-proc.Done()
-		return nil, fmt.Errorf("handshake with child process %d: %w", proc.Pid(), err)
+		return nil, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
 	}
-	hello, _ := decode[childHello](peer.Info)
 	n.actor.log.Debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newChannel(n.actor, id, conn, true)
 	n.wg.Go(ch.serve)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/tractor-go/tractor/transport"
 )
 
 // Nursery spawns actors and supervises them (tractor's ActorNursery). Get
@@ -173,6 +175,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 // child when the nursery is cancelled, and waits for it to end.
 func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	cancelled := false
+	var lost error // a one-shot's failure because its connection went
 	if inv != nil {
 		var res any
 		d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
@@ -181,15 +184,17 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 		}
 		p.result, p.resultErr = res, err
 		close(p.resultDone)
-		if err != nil {
+		if errors.Is(err, ErrActorGone) && p.host.killable() {
+			lost = err // reported once its exit status is known
+		} else if err != nil {
 			n.childFailed(err)
 		}
-		p.sendCancelActor() // a one-shot actor ends with its result
+		n.sendCancelActor(p) // a one-shot actor ends with its result
 		cancelled = true
 	} else {
 		select {
 		case <-n.ctx.Done():
-			p.sendCancelActor()
+			n.sendCancelActor(p)
 			cancelled = true
 		case <-p.ch.done:
 		}
@@ -197,13 +202,27 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	n.awaitEnd(p, cancelled)
 	p.ch.drain()
 	p.ch.close()
-	if err := p.host.reap(n.cfg.cancelTimeout); err != nil && !cancelled {
-		// It died without being asked: the nursery's failure.
+	exit := p.host.reap(n.cfg.cancelTimeout)
+	switch {
+	case exit != nil && (!cancelled || lost != nil):
+		// It died without being asked: the nursery's failure, with the
+		// exit status saying how.
 		n.childFailed(&RemoteError{
 			Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
-			Message: fmt.Sprintf("actor process died: %v", err), Code: "actor_gone",
+			Message: fmt.Sprintf("actor process died: %v", exit), Code: "actor_gone",
 		})
+	case lost != nil:
+		n.childFailed(lost)
 	}
+}
+
+// sendCancelActor asks a child to cancel itself, within the cancel
+// timeout: a child that stopped reading must not block the ladder that
+// follows.
+func (n *Nursery) sendCancelActor(p *Portal) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.cancelTimeout)
+	defer cancel()
+	_ = p.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: n.actor.id})
 }
 
 // childFailed records a child's error and cancels the nursery, unless the
@@ -240,6 +259,9 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 		case <-t.C:
 			n.actor.log.Warn().Stringer("child", &p.ch.peer).Msg("actor did not acknowledge its cancellation; terminating its process")
 			p.host.terminate(hardKillAfter)
+			// The process is reaped; if something it started still holds
+			// its end of the connection, do not wait for that.
+			_ = p.ch.conn.Close()
 			<-p.ch.done
 		}
 		return

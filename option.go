@@ -129,8 +129,9 @@ func CancelTimeout(d time.Duration) Option {
 // [Pipe]). It is inherited like [Spawn].
 func Transport(w Wire) Option { return optionFunc(func(c *config) { c.wire = w }) }
 
-// BindAddr sets the address a parent listens on for [TCP] children
-// (default "127.0.0.1:0": loopback only).
+// BindAddr sets the host a parent listens on for [TCP] children (default
+// "127.0.0.1": loopback only), as "host:port"; the port is ignored, each
+// child dials back to a fresh one.
 func BindAddr(addr string) Option { return optionFunc(func(c *config) { c.bindAddr = addr }) }
 
 // Binary names the executable run for process actors (default: this

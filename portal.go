@@ -42,10 +42,6 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 	}
 }
 
-func (p *Portal) sendCancelActor() {
-	p.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: p.ch.local.id})
-}
-
 // Result waits for the result of a one-shot actor started with
 // [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the
 // actor's *RemoteError, which the nursery also reports.

@@ -71,8 +71,9 @@ type Spec struct {
 	Args []string
 	// Env is added to this process's environment for the child.
 	Env []string
-	// Wire chooses the connection; BindAddr is the TCP listen address
-	// (default "127.0.0.1:0": loopback only).
+	// Wire chooses the connection; BindAddr is the host the parent
+	// listens on for a TCP child (default "127.0.0.1": loopback only);
+	// its port is ignored, each child gets a fresh one.
 	Wire     Wire
 	BindAddr string
 	// Stdout and Stderr receive the child's output (default: this
@@ -143,9 +144,15 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		cmd.ExtraFiles = []*os.File{cf}
 		cmd.Env = append(append(os.Environ(), spec.Env...), EnvVar+"=pipe:3")
 	case TCP:
-		addr := spec.BindAddr
-		if addr == "" {
-			addr = "127.0.0.1:0"
+		// Each child gets a fresh port on the configured host: a fixed
+		// port would collide between siblings started together.
+		addr := "127.0.0.1:0"
+		if spec.BindAddr != "" {
+			host, _, err := net.SplitHostPort(spec.BindAddr)
+			if err != nil {
+				return nil, nil, fmt.Errorf("spawnproc: bind address %q: %w", spec.BindAddr, err)
+			}
+			addr = net.JoinHostPort(host, "0")
 		}
 		var lc net.ListenConfig
 		l, err := lc.Listen(ctx, "tcp", addr)
