@@ -12,26 +12,11 @@ import (
 // Each benchmark runs its physical baseline (raw channels, bare goroutines)
 // beside the runtime in the same run; compare the ns/op of the pair.
 
-// benchWorker runs body with a daemon actor exposing eps, outside the timer.
+// benchWorker runs body with a goroutine daemon actor exposing eps,
+// outside the timer.
 func benchWorker(b *testing.B, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
 	b.Helper()
-	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
-			if err != nil {
-				return err
-			}
-			defer p.CancelActor(ctx)
-			b.ReportAllocs()
-			b.ResetTimer()
-			body(ctx, p)
-			b.StopTimer()
-			return nil
-		})
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	benchWorkerOn(b, goroutines, eps, body)
 }
 
 // BenchmarkCall: a function call round trip vs an unbuffered channel
