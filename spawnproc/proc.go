@@ -165,7 +165,13 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		return nil, nil, fmt.Errorf("spawnproc: unknown wire %v", spec.Wire)
 	}
 
-	err := cmd.Start()
+	// Start the child from a fresh goroutine: Linux sends the parent-death
+	// signal when the forking *thread* exits (golang/go#27505), and the
+	// caller may be locked to a thread that exits with it. A fresh
+	// goroutine never runs on such a thread.
+	started := make(chan error, 1)
+	go func() { started <- cmd.Start() }()
+	err := <-started
 	if childFile != nil {
 		childFile.Close() // the child has its copy
 	}
