@@ -108,6 +108,32 @@ func BenchmarkProcessStream(b *testing.B) {
 	}
 }
 
+// BenchmarkProcessStreamInts: the smallest stream items, ints (2-9 bytes
+// encoded), from a process actor; the raw baseline is the 32-byte one of
+// BenchmarkProcessStream.
+func BenchmarkProcessStreamInts(b *testing.B) {
+	for _, w := range wires {
+		b.Run("tractor=MsgStream-ints-"+w.name, func(b *testing.B) {
+			benchWorkerOn(b, w.host, eps(count), func(ctx context.Context, p *tractor.Portal) {
+				s, err := count.Open(ctx, p, b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				var v int
+				for {
+					if err := s.Receive(ctx, &v); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkSpawnProcess: from starting a process actor to its first
 // result, vs fork/exec of the same binary that connects back and sends a
 // byte.
