@@ -157,6 +157,15 @@ func (e *encoder) appendPayload(v any) error {
 	case *rawPayload:
 		e.buf = append(e.buf, p.b...)
 		return nil
+	case int: // the commonest payloads skip msgpack's type lookup
+		e.buf = appendInt(e.buf, int64(p))
+		return nil
+	case int64:
+		e.buf = appendInt(e.buf, p)
+		return nil
+	case string:
+		e.buf = appendStr(e.buf, p)
+		return nil
 	}
 	start := len(e.buf)
 	if err := e.enc.Encode(v); err != nil {
@@ -182,6 +191,23 @@ func appendUint(b []byte, v uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(b, mpUint32), uint32(v))
 	}
 	return binary.BigEndian.AppendUint64(append(b, mpUint64), v)
+}
+
+// appendInt appends v in its shortest msgpack encoding.
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return appendUint(b, uint64(v))
+	case v >= -32:
+		return append(b, byte(int8(v))) // negative fixint
+	case v >= math.MinInt8:
+		return append(b, mpInt8, byte(int8(v)))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, mpInt16), uint16(int16(v)))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, mpInt32), uint32(int32(v)))
+	}
+	return binary.BigEndian.AppendUint64(append(b, mpInt64), uint64(v))
 }
 
 func appendStr(b []byte, s string) []byte {

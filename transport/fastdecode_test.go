@@ -40,6 +40,19 @@ func TestPayloadFastPaths(t *testing.T) {
 		if err := transport.Decode(wireRaw(t, want), &gi); err != nil || int64(gi) != want {
 			t.Errorf("int %d: got %d, %v", want, gi, err)
 		}
+		// The codec's own int encoding is what msgpack reads, too.
+		var ga any
+		if err := transport.Decode(wireRaw(t, int(want)), &ga); err != nil {
+			t.Errorf("int %d into *any: %v", want, err)
+		} else if n, ok := asInt64(ga); !ok || n != want {
+			t.Errorf("int %d into *any: got %#v", want, ga)
+		}
+		if want >= math.MinInt32 && want <= math.MaxInt32 {
+			var g32 int32
+			if err := transport.Decode(wireRaw(t, int(want)), &g32); err != nil || int64(g32) != want {
+				t.Errorf("int %d into *int32: got %d, %v", want, g32, err)
+			}
+		}
 	}
 	// A uint64 above MaxInt64 does not fit: msgpack decides, as before.
 	var big int64
@@ -74,4 +87,26 @@ func mustMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func asInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint64:
+		return int64(n), n <= math.MaxInt64
+	}
+	return 0, false
 }
