@@ -108,10 +108,21 @@ func BenchmarkProcessStream(b *testing.B) {
 	}
 }
 
-// BenchmarkProcessStreamInts: the smallest stream items, ints (2-9 bytes
-// encoded), from a process actor; the raw baseline is the 32-byte one of
-// BenchmarkProcessStream.
-func BenchmarkProcessStreamInts(b *testing.B) {
+// benchString32 yields n copies of a 32-byte string.
+var benchString32 = tractor.Stream("bench.string32", func(ctx context.Context, n int, yield func(string) error) error {
+	const s = "0123456789abcdef0123456789abcdef"
+	for range n {
+		if err := yield(s); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// BenchmarkProcessStreamSmall: small stream items from a process actor
+// whose payloads skip reflection: ints (1-9 bytes encoded) and 32-byte
+// strings; the raw baseline is the 32-byte one of BenchmarkProcessStream.
+func BenchmarkProcessStreamSmall(b *testing.B) {
 	for _, w := range wires {
 		b.Run("tractor=MsgStream-ints-"+w.name, func(b *testing.B) {
 			benchWorkerOn(b, w.host, eps(count), func(ctx context.Context, p *tractor.Portal) {
@@ -119,18 +130,32 @@ func BenchmarkProcessStreamInts(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer s.Close()
-				var v int
-				for {
-					if err := s.Receive(ctx, &v); err != nil {
-						if err != io.EOF {
-							b.Fatal(err)
-						}
-						return
-					}
-				}
+				drain[int](ctx, b, s)
 			})
 		})
+		b.Run("tractor=MsgStream-string32-"+w.name, func(b *testing.B) {
+			benchWorkerOn(b, w.host, eps(benchString32), func(ctx context.Context, p *tractor.Portal) {
+				s, err := benchString32.Open(ctx, p, b.N)
+				if err != nil {
+					b.Fatal(err)
+				}
+				drain[string](ctx, b, s)
+			})
+		})
+	}
+}
+
+// drain receives T items until the stream ends, then closes it.
+func drain[T any](ctx context.Context, b *testing.B, s *tractor.MsgStream) {
+	defer s.Close()
+	var v T
+	for {
+		if err := s.Receive(ctx, &v); err != nil {
+			if err != io.EOF {
+				b.Fatal(err)
+			}
+			return
+		}
 	}
 }
 
