@@ -93,16 +93,7 @@ func BenchmarkProcessStream(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer s.Close()
-				var v benchPayload
-				for {
-					if err := s.Receive(ctx, &v); err != nil {
-						if err != io.EOF {
-							b.Fatal(err)
-						}
-						return
-					}
-				}
+				drain[benchPayload](ctx, b, s)
 			})
 		})
 	}

@@ -2,7 +2,6 @@ package tractor_test
 
 import (
 	"context"
-	"io"
 	"sync"
 	"testing"
 
@@ -97,16 +96,7 @@ func BenchmarkStream(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
-			var v benchPayload
-			for {
-				if err := s.Receive(ctx, &v); err != nil {
-					if err != io.EOF {
-						b.Fatal(err)
-					}
-					return
-				}
-			}
+			drain[benchPayload](ctx, b, s)
 		})
 	})
 }
