@@ -225,6 +225,20 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// appendBin appends p as a msgpack byte string.
+func appendBin(b []byte, p []byte) []byte {
+	n := len(p)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, mpBin8, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, mpBin16), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, mpBin32), uint32(n))
+	}
+	return append(b, p...)
+}
+
 func appendBool(b []byte, v bool) []byte {
 	if v {
 		return append(b, mpTrue)
@@ -404,6 +418,37 @@ func (r *mpReader) str() (string, error) {
 	s := string(r.b[r.off : r.off+int(n)])
 	r.off += int(n)
 	return s, nil
+}
+
+// bin reads a byte string (bin 8, 16 or 32). The bytes returned alias the
+// body.
+func (r *mpReader) bin() ([]byte, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	if c < mpBin8 || c > mpBin32 {
+		return nil, r.malformed(fmt.Sprintf("code %#x where bytes belong", c))
+	}
+	n, err := r.be(1 << (c - mpBin8))
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(r.rest()) {
+		return nil, r.malformed("truncated bytes")
+	}
+	b := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return b, nil
+}
+
+// isStr reports whether the next value is a string, without reading it.
+func (r *mpReader) isStr() bool {
+	if r.off >= len(r.b) {
+		return false
+	}
+	c := r.b[r.off]
+	return c&0xe0 == mpFixStr || c >= mpStr8 && c <= mpStr32
 }
 
 // payload reads the last element of a body: one msgpack value that must end

@@ -54,20 +54,71 @@ func FuzzFrameReader(f *testing.F) {
 		defer c.Close()
 		if handshake {
 			if _, err := c.Handshake(context.Background(), transport.Hello{}); err != nil {
-				if !errors.Is(err, transport.ErrMalformed) && !errors.Is(err, transport.ErrFrameTooLarge) &&
-					!errors.Is(err, transport.ErrVersion) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				if !handshakeErr(err) {
 					t.Fatalf("Handshake: unexpected error %v", err)
 				}
 				return
 			}
 		}
-		err := c.Serve(func(m transport.Msg) { decodeAll(t, m.Payload) })
-		if err != io.EOF && !errors.Is(err, transport.ErrMalformed) &&
-			!errors.Is(err, transport.ErrFrameTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("Serve: unexpected error %v", err)
-		}
+		serveAll(t, c)
 	})
 }
+
+// handshakeErr says whether err is one a handshake may return for bad
+// input from the peer.
+func handshakeErr(err error) bool {
+	for _, want := range []error{transport.ErrMalformed, transport.ErrFrameTooLarge, transport.ErrVersion, transport.ErrAuth, io.ErrUnexpectedEOF} {
+		if errors.Is(err, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveAll serves c until its input ends, decoding every payload; it must
+// end with a well-classified error.
+func serveAll(t *testing.T, c *transport.WireConn) {
+	err := c.Serve(func(m transport.Msg) { decodeAll(t, m.Payload) })
+	if err != io.EOF && !errors.Is(err, transport.ErrMalformed) &&
+		!errors.Is(err, transport.ErrFrameTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Serve: unexpected error %v", err)
+	}
+}
+
+// FuzzAnswer feeds arbitrary bytes to Answer, as the dialer's side of the
+// handshake, then to Serve if Answer succeeded. With secret set, the bytes
+// must open with a challenge and a proof, which cannot be right (the
+// acceptor's nonce is random): Answer must fail, with a well-classified
+// error, and never call reply. Without, reply sees the hello's Info.
+func FuzzAnswer(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, secret bool) {
+		cfg := transport.Config{MaxFrame: 1 << 20, Compress: true}
+		if secret {
+			cfg.Secret = []byte(fuzzSecret)
+		}
+		c := transport.NewConn(&memStream{r: bytes.NewReader(data)}, cfg)
+		defer c.Close()
+		replied := false
+		_, err := c.Answer(context.Background(), func(peer transport.Hello) (transport.Hello, error) {
+			replied = true
+			decodeAll(t, peer.Info)
+			return transport.Hello{Info: "welcome"}, nil
+		})
+		if secret && (replied || err == nil) {
+			t.Fatalf("Answer with a secret: reply called %v, error %v", replied, err)
+		}
+		if err != nil {
+			if !handshakeErr(err) {
+				t.Fatalf("Answer: unexpected error %v", err)
+			}
+			return
+		}
+		serveAll(t, c)
+	})
+}
+
+// fuzzSecret is FuzzAnswer's secret, which its seeds use for their proofs.
+const fuzzSecret = "fuzz secret"
 
 // FuzzDecodeMsg feeds arbitrary bytes to the message decoder. What it
 // accepts must encode again to a message that decodes the same, and its
@@ -122,6 +173,10 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 	credit := transport.Msg{Kind: transport.KindCredit, CID: 1<<64 - 1, Credit: 1<<32 - 1, Mode: 255}
 	deep := append(bytes.Repeat([]byte{0x91}, transport.MaxNesting+1), 0xc0)
 	envelope := []byte{0x96, 3, 1, 0xa0, 0, 0}
+	nonce := []byte("a dialer's nonce, of 32 bytes...")
+	challenge := frame(0, authBody("dial", nonce))
+	// A proof as a dialer would make it, were the acceptor's nonce this.
+	guessed := frame(0, authBody("proof", proof([]byte(fuzzSecret), "tractor-go dial", nonce, make([]byte, 32))))
 
 	return map[string]map[string][]any{
 		"FuzzDecodeMsg": {
@@ -152,6 +207,15 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 			"zero-length":         {[]byte{0, 0, 0, 0}, false},
 			"compressed-unagreed": {frm(big, true), false},
 			"too-deep":            {frame(0, cat(envelope, deep)), false},
+			"challenge":           {cat(challenge, hello(false)), true},
+		},
+		"FuzzAnswer": {
+			"hello-frames":      {cat(hello(true), frm(big, true), frm(cmd, true)), false},
+			"hello-other-shape": {frame(0, []byte("\x93\xaatractor-go\x63\xa3new")), false},
+			"challenge-plain":   {cat(challenge, hello(false)), false},
+			"challenge-proof":   {cat(challenge, guessed, hello(false), frm(cmd, false)), true},
+			"hello-secret":      {cat(hello(false), frm(cmd, false)), true},
+			"refused":           {frame(0, authBody("refused", nil)), true},
 		},
 	}
 }

@@ -9,21 +9,35 @@ import (
 	"time"
 )
 
+// The handshake opens a wire connection, before Serve and before any Send.
+// Each side sends one hello frame. The dialing side calls
+// [WireConn.Handshake], which writes its hello and reads the peer's
+// concurrently; the accepting side calls [WireConn.Answer], which reads the
+// dialer's hello first and chooses its own from it. Without a secret, two
+// sides that both call Handshake also meet, each writing as it reads.
+//
+// With a [Config.Secret], the hellos are preceded by a challenge-response
+// that proves each side knows the secret (see auth.go): each side sends a
+// random nonce, the dialer proves, the acceptor checks and proves in turn,
+// and only then do the hellos, and the Info they carry, travel. Every frame
+// of the handshake is a msgpack array opening with the magic string and the
+// protocol version.
+
 // ProtocolVersion is the version of the wire protocol (framing, envelope
 // and handshake) that this package speaks. Peers with different versions
 // refuse each other in the handshake.
 const ProtocolVersion = 1
 
-// helloMagic opens every hello, so that a peer speaking something else is
-// told apart from one speaking another version.
+// helloMagic opens every handshake frame, so that a peer speaking something
+// else is told apart from one speaking another version.
 const helloMagic = "tractor-go"
 
 // helloFields is the length of the hello array:
 // [magic, version, compress, maxFrame, info].
 const helloFields = 5
 
-// ErrVersion is returned (wrapped) by Handshake when the peer speaks a
-// different protocol version.
+// ErrVersion is returned (wrapped) by Handshake and Answer when the peer
+// speaks a different protocol version.
 var ErrVersion = errors.New("transport: protocol version mismatch")
 
 // Hello is what each side of a wire connection announces in the handshake.
@@ -43,42 +57,155 @@ type Hello struct {
 }
 
 // Handshaker is implemented by connections that open with a handshake,
-// such as [WireConn]. The runtime calls Handshake, when a connection has
-// it, before Serve and before any Send.
+// such as [WireConn]. The dialing side of a connection calls Handshake,
+// when the connection has it, before Serve and before any Send; the
+// accepting side calls Handshake too, or Answer if the connection is also
+// an [Answerer]. Both sides calling Handshake works only without a
+// [Config.Secret].
 type Handshaker interface {
 	Handshake(ctx context.Context, local Hello) (peer Hello, err error)
 }
 
-// Handshake exchanges hellos with the peer: it writes local and reads the
-// peer's, concurrently, so neither side needs to go first. It checks that
-// both speak the same protocol version ([ErrVersion] otherwise), turns
-// compression on if both offered it, and sets the frame limit of both
-// directions to the smaller of the two announced. It returns the peer's
-// Hello as received, with Info as a [Raw] or nil.
+// Answerer is implemented by connections whose accepting side can choose
+// its hello from the dialer's, such as [WireConn]: the dialer names what
+// it wants, and the acceptor answers with it or a refusal. The accepting
+// side calls Answer instead of [Handshaker.Handshake], before Serve and
+// before any Send; the dialing side calls Handshake.
+type Answerer interface {
+	Answer(ctx context.Context, reply func(peer Hello) (Hello, error)) (peer Hello, err error)
+}
+
+// Handshake runs the dialing side of the handshake: it writes local and
+// reads the peer's hello, concurrently, so that a peer calling Handshake as
+// well meets it. With a [Config.Secret] it first proves that it knows the
+// secret and checks that the peer does ([ErrAuth] otherwise), and writes
+// local only then; the peer must call [WireConn.Answer].
 //
-// Call it once, before Serve and before any Send, on both sides. ctx bounds
-// it: if it ends first, Handshake returns ctx's error. Any failure closes
-// the connection.
+// It checks that both speak the same protocol version ([ErrVersion]
+// otherwise), turns compression on if both offered it, and sets the frame
+// limit of both directions to the smaller of the two announced. It returns
+// the peer's Hello as received, with Info as a [Raw] or nil.
+//
+// Call it once, before Serve and before any Send. ctx bounds it: if it
+// ends first, Handshake returns ctx's error. Any failure closes the
+// connection.
 func (c *WireConn) Handshake(ctx context.Context, local Hello) (Hello, error) {
+	return c.shakeHands(ctx, func(s *shake) (Hello, error) {
+		local = c.localHello(local)
+		if err := s.encodeHello(local); err != nil {
+			return Hello{}, err
+		}
+		if len(c.cfg.Secret) > 0 {
+			if err := s.authDial(); err != nil {
+				return Hello{}, err
+			}
+		}
+		s.send(s.e.buf)
+		peer, _, err := s.readHello(local.Version)
+		if err != nil {
+			return Hello{}, err
+		}
+		if err := s.flush(); err != nil {
+			return Hello{}, err
+		}
+		return peer, c.agree(local, peer)
+	})
+}
+
+// Answer runs the accepting side of the handshake, against a peer that
+// calls [WireConn.Handshake]: it reads the dialer's hello, calls reply with
+// it (Info as a [Raw] or nil) for the local hello, writes that, and returns
+// the dialer's hello. If reply returns an error, Answer closes the
+// connection without a hello and returns the error, wrapped. With a
+// [Config.Secret], the dialer must first prove that it knows the secret,
+// and Answer proves it in turn; a dialer that fails is dropped with
+// [ErrAuth] before its hello is read, and reply is not called.
+//
+// Version, compression and frame limit are agreed as by Handshake, from
+// the hello reply returns; a version mismatch ([ErrVersion]) is found only
+// after reply has returned, since reply may choose the local version.
+// reply runs in the calling goroutine, while ctx bounds the handshake; it
+// should not block.
+//
+// Call it once, before Serve and before any Send. ctx bounds it: if it
+// ends first, Answer returns ctx's error. Any failure closes the
+// connection. Two sides that both call Answer wait for each other until
+// ctx ends (with a secret, they fail at once with [ErrAuth]).
+func (c *WireConn) Answer(ctx context.Context, reply func(peer Hello) (Hello, error)) (Hello, error) {
+	return c.shakeHands(ctx, func(s *shake) (Hello, error) {
+		if len(c.cfg.Secret) > 0 {
+			if err := s.authAccept(); err != nil {
+				return Hello{}, err
+			}
+		}
+		peer, readable, err := s.readHello(anyVersion)
+		if err != nil {
+			return Hello{}, err
+		}
+		var local Hello
+		if readable {
+			if local, err = reply(peer); err != nil {
+				return Hello{}, fmt.Errorf("transport: handshake: reply: %w", err)
+			}
+		}
+		// A hello of another version, in a shape this side cannot read,
+		// gets a bare hello of this side's version: the dialer then
+		// reports the mismatch too.
+		local = c.localHello(local)
+		if err := s.encodeHello(local); err != nil {
+			return Hello{}, err
+		}
+		s.send(s.e.buf)
+		if err := s.flush(); err != nil {
+			return Hello{}, err
+		}
+		return peer, c.agree(local, peer)
+	})
+}
+
+// shake is one handshake in progress. Its reads run in the caller's
+// goroutine and its writes, in order, in a goroutine of its own, so that
+// no read waits for a write that waits for the peer to read (a net.Pipe
+// buffers nothing, and both sides may write before they read).
+type shake struct {
+	c       *WireConn
+	ctx     context.Context
+	e       *encoder    // holds the local hello until it is written
+	frames  chan []byte // to the writer; closed by flush
+	wrote   chan error  // the writer's error, once it has returned
+	flushed bool
+	werr    error // the writer's error, once flushed
+}
+
+// shakeFrames bounds the frames one side of a handshake writes (challenge,
+// proof and hello), so that queueing one never blocks.
+const shakeFrames = 4
+
+// shakeHands runs one side of a handshake, and closes the connection if it
+// fails.
+func (c *WireConn) shakeHands(ctx context.Context, run func(*shake) (Hello, error)) (Hello, error) {
 	c.mu.Lock()
 	if c.started || c.closed || c.broken != nil {
 		c.mu.Unlock()
-		return Hello{}, errors.New("transport: Handshake must come first, before Send, Serve or Close")
+		return Hello{}, errors.New("transport: the handshake must come first, before Send, Serve or Close")
 	}
 	c.started = true
 	c.reader = readerHandshake
 	c.mu.Unlock()
 
-	peer, err := c.handshake(ctx, local)
+	var peer Hello
+	err := ctx.Err()
+	if err != nil {
+		err = fmt.Errorf("transport: handshake: %w", err)
+	} else {
+		peer, err = c.runShake(ctx, run)
+	}
 	c.mu.Lock()
 	c.reader = readerNone
 	closed := c.closed
 	c.mu.Unlock()
-	switch {
-	case closed: // Close closed the stream under the handshake
+	if closed { // Close closed the stream under the handshake
 		err = fmt.Errorf("transport: handshake: %w", ErrClosed)
-	case err != nil && ctx.Err() != nil:
-		err = fmt.Errorf("transport: handshake: %w", ctx.Err())
 	}
 	if err != nil {
 		c.shutdown(err)
@@ -87,55 +214,108 @@ func (c *WireConn) Handshake(ctx context.Context, local Hello) (Hello, error) {
 	return peer, nil
 }
 
-func (c *WireConn) handshake(ctx context.Context, local Hello) (Hello, error) {
-	if err := ctx.Err(); err != nil {
-		return Hello{}, err
+// runShake starts the writer, bounds the stream's I/O by ctx, and runs
+// run. When it returns the writer has, and ctx no longer affects the
+// stream.
+func (c *WireConn) runShake(ctx context.Context, run func(*shake) (Hello, error)) (peer Hello, err error) {
+	s := &shake{
+		c: c, ctx: ctx, e: getEncoder(),
+		frames: make(chan []byte, shakeFrames),
+		wrote:  make(chan error, 1),
 	}
-	if local.Version == 0 {
-		local.Version = ProtocolVersion
-	}
-	if local.MaxFrame == 0 || int64(local.MaxFrame) > int64(c.cfg.MaxFrame) {
-		local.MaxFrame = uint32(c.cfg.MaxFrame)
-	}
-	local.Compress = local.Compress || c.cfg.Compress
-
-	e := getEncoder()
-	defer putEncoder(e)
-	if err := e.appendHello(local); err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
-	}
-	if err := e.finishFrame(0, false, 0, c.cfg.MaxFrame); err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: hello: %w", err)
-	}
-
+	go s.writeLoop()
 	release := c.bound(ctx)
-	written := make(chan error, 1)
-	go func() {
-		_, err := c.rwc.Write(e.buf)
-		written <- err
+	returned := false
+	defer func() {
+		if !returned || err != nil {
+			c.closeStream() // unblocks a write the peer does not read
+		}
+		if werr := s.flush(); err == nil && returned {
+			err = werr
+		}
+		release()
+		putEncoder(s.e)
 	}()
-	peer, err := c.readHello(local.Version)
-	if err != nil {
-		c.closeStream() // unblocks the write
-	}
-	werr := <-written
-	release()
-	switch {
-	case err != nil:
-		return Hello{}, err
-	case werr != nil:
-		return Hello{}, fmt.Errorf("transport: handshake: write: %w", werr)
-	}
+	peer, err = run(s)
+	returned = true
+	return peer, err
+}
 
+func (s *shake) writeLoop() {
+	var err error
+	for b := range s.frames {
+		if err == nil {
+			_, err = s.c.rwc.Write(b)
+		}
+	}
+	s.wrote <- err
+}
+
+// send queues frame for writing. frame must stay untouched until flush.
+func (s *shake) send(frame []byte) { s.frames <- frame }
+
+// flush waits until the frames queued are written and returns the write's
+// error. Nothing can be sent after it.
+func (s *shake) flush() error {
+	if !s.flushed {
+		s.flushed = true
+		close(s.frames)
+		s.werr = <-s.wrote
+	}
+	switch {
+	case s.werr == nil:
+		return nil
+	case s.ctx.Err() != nil:
+		return fmt.Errorf("transport: handshake: %w", s.ctx.Err())
+	}
+	return fmt.Errorf("transport: handshake: write: %w", s.werr)
+}
+
+// read reads the peer's next frame, what it should be.
+func (s *shake) read(what string) ([]byte, error) {
+	body, err := s.c.fr.next()
+	if err != nil {
+		return nil, s.readErr(what, err)
+	}
+	return body, nil
+}
+
+// readErr returns the error for a failed read of the peer's what: ctx's
+// error if ctx has ended (which makes reads fail).
+func (s *shake) readErr(what string, err error) error {
+	switch {
+	case s.ctx.Err() != nil:
+		return fmt.Errorf("transport: handshake: %w", s.ctx.Err())
+	case err == io.EOF:
+		return fmt.Errorf("transport: handshake: peer closed before its %s: %w", what, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("transport: handshake: %w", err)
+}
+
+// localHello fills in the defaults of the local hello.
+func (c *WireConn) localHello(h Hello) Hello {
+	if h.Version == 0 {
+		h.Version = ProtocolVersion
+	}
+	if h.MaxFrame == 0 || int64(h.MaxFrame) > int64(c.cfg.MaxFrame) {
+		h.MaxFrame = uint32(c.cfg.MaxFrame)
+	}
+	h.Compress = h.Compress || c.cfg.Compress
+	return h
+}
+
+// agree checks the peer's version against the local one and sets what
+// both hellos agree: the frame limit and compression.
+func (c *WireConn) agree(local, peer Hello) error {
 	if peer.Version != local.Version {
-		return Hello{}, fmt.Errorf("transport: handshake: %w: local %d, peer %d", ErrVersion, local.Version, peer.Version)
+		return fmt.Errorf("transport: handshake: %w: local %d, peer %d", ErrVersion, local.Version, peer.Version)
 	}
 	limit := min(local.MaxFrame, peer.MaxFrame)
 	compress := local.Compress && peer.Compress
 	c.fr.max, c.fr.compress = int(limit), compress
 	c.sendMax.Store(int64(limit))
 	c.compress.Store(compress)
-	return peer, nil
+	return nil
 }
 
 // bound makes blocked reads and writes on the stream return once ctx
@@ -161,6 +341,19 @@ func (c *WireConn) bound(ctx context.Context) (release func()) {
 	}
 }
 
+// encodeHello encodes the hello frame announcing h into s.e.
+func (s *shake) encodeHello(h Hello) error {
+	e := s.e
+	e.buf = e.buf[:0]
+	if err := e.appendHello(h); err != nil {
+		return fmt.Errorf("transport: handshake: %w", err)
+	}
+	if err := e.finishFrame(0, false, 0, s.c.cfg.MaxFrame); err != nil {
+		return fmt.Errorf("transport: handshake: hello: %w", err)
+	}
+	return nil
+}
+
 // appendHello appends the body of a hello frame after a reserved header.
 func (e *encoder) appendHello(h Hello) error {
 	b := append(e.buf, make([]byte, frameHeader)...)
@@ -173,50 +366,87 @@ func (e *encoder) appendHello(h Hello) error {
 	return e.appendPayload(h.Info)
 }
 
+// anyVersion asks readHello to read a hello of any version.
+const anyVersion = -1
+
+// shakeFrame is a handshake frame, read as far as the two elements every
+// one opens with: [magic, version, ...].
+type shakeFrame struct {
+	r       mpReader // positioned after the version
+	n       int      // the array's length
+	version int
+	// auth says it is a step of the authentication (see auth.go): a frame
+	// of [ProtocolVersion] whose third element is a string, where a
+	// hello's is a bool.
+	auth bool
+}
+
+func parseShakeFrame(body []byte) (shakeFrame, error) {
+	f := shakeFrame{r: mpReader{b: body}}
+	n, err := f.r.arrayLen()
+	if err != nil {
+		return f, err
+	}
+	if magic, err := f.r.str(); n < 2 || err != nil || magic != helloMagic {
+		return f, fmt.Errorf("%w: not a %s handshake frame", ErrMalformed, helloMagic)
+	}
+	v, err := f.r.uint(math.MaxInt32)
+	if err != nil {
+		return f, err
+	}
+	f.n, f.version = n, int(v)
+	f.auth = f.version == ProtocolVersion && f.r.isStr()
+	return f, nil
+}
+
 // readHello reads and decodes the peer's hello frame. Its version is
 // decoded before anything else and, if it is not version, the rest is left
 // alone: a hello of another version may have another shape, and must still
-// be reported as a version mismatch.
-func (c *WireConn) readHello(version int) (Hello, error) {
-	body, err := c.fr.next()
+// be reported as a version mismatch. With version anyVersion, the rest is
+// decoded whatever the version, and left alone only if it does not decode
+// and the version is not [ProtocolVersion]. complete says whether the rest
+// was decoded.
+func (s *shake) readHello(version int) (h Hello, complete bool, err error) {
+	body, err := s.read("hello")
 	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("peer closed before its hello: %w", io.ErrUnexpectedEOF)
+		return Hello{}, false, err
+	}
+	f, err := parseShakeFrame(body)
+	if err != nil {
+		return Hello{}, false, fmt.Errorf("transport: handshake: %w", err)
+	}
+	if f.auth {
+		return Hello{}, false, s.unexpectedAuth(f)
+	}
+	h.Version = f.version
+	if version != anyVersion && h.Version != version {
+		return h, false, nil // the caller reports the mismatch
+	}
+	if err := f.decodeHello(&h); err != nil {
+		if version == anyVersion && h.Version != ProtocolVersion {
+			return Hello{Version: h.Version}, false, nil
 		}
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
+		return Hello{}, false, fmt.Errorf("transport: handshake: %w", err)
 	}
-	r := mpReader{b: body}
-	n, err := r.arrayLen()
+	return h, true, nil
+}
+
+// decodeHello decodes the rest of a hello into h.
+func (f *shakeFrame) decodeHello(h *Hello) (err error) {
+	if f.n != helloFields {
+		return fmt.Errorf("%w: hello has %d fields, want %d", ErrMalformed, f.n, helloFields)
+	}
+	if h.Compress, err = f.r.bool(); err != nil {
+		return err
+	}
+	maxFrame, err := f.r.uint(math.MaxUint32)
 	if err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
-	}
-	if magic, err := r.str(); n < 2 || err != nil || magic != helloMagic {
-		return Hello{}, fmt.Errorf("transport: handshake: %w: not a %s hello", ErrMalformed, helloMagic)
-	}
-	v, err := r.uint(math.MaxInt32)
-	if err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
-	}
-	h := Hello{Version: int(v)}
-	if h.Version != version {
-		return h, nil // the caller reports the mismatch
-	}
-	if n != helloFields {
-		return Hello{}, fmt.Errorf("transport: handshake: %w: hello has %d fields, want %d", ErrMalformed, n, helloFields)
-	}
-	if h.Compress, err = r.bool(); err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
-	}
-	maxFrame, err := r.uint(math.MaxUint32)
-	if err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
+		return err
 	}
 	if maxFrame == 0 {
-		return Hello{}, fmt.Errorf("transport: handshake: %w: peer accepts no frames", ErrMalformed)
+		return fmt.Errorf("%w: peer accepts no frames", ErrMalformed)
 	}
 	h.MaxFrame = uint32(maxFrame)
-	if h.Info, err = r.payload(); err != nil {
-		return Hello{}, fmt.Errorf("transport: handshake: %w", err)
-	}
-	return h, nil
+	h.Info, err = f.r.payload()
+	return err
 }

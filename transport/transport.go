@@ -22,9 +22,16 @@
 // the child process it spawns) share one framing and one codec, in
 // [WireConn]: each message is a length-prefixed frame holding a msgpack
 // array, S2-compressed above a size threshold when both sides agreed to.
-// A wire connection opens with [WireConn.Handshake] (see [Handshaker]) on
-// both sides, before Serve and before any Send; its payloads arrive as
-// [Raw] values, decoded by [Decode] into the type the receiver expects.
+// A wire connection opens with a handshake, before Serve and before any
+// Send: the dialer calls [WireConn.Handshake] and the acceptor
+// [WireConn.Answer] (see [Handshaker] and [Answerer]), and each side sends
+// one hello frame, the acceptor's chosen after reading the dialer's. With
+// a [Config.Secret], a challenge-response comes first: each side sends a
+// random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
+// and the acceptor checks it before proving the same in turn; only then
+// are hellos sent and read, and a peer that fails is dropped with
+// [ErrAuth]. A connection's payloads arrive as [Raw] values, decoded by
+// [Decode] into the type the receiver expects.
 // Bad input from the peer ends that connection with an error wrapping
 // [ErrMalformed] or [ErrFrameTooLarge]; a payload of the wrong type fails
 // only the Decode of that message, with [ErrType].

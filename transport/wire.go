@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -28,6 +29,26 @@ type Config struct {
 	// Compress offers S2 compression in the handshake. Frames are
 	// compressed only if the peer offers it too.
 	Compress bool
+	// Secret, when not empty, makes the handshake authenticate the peer:
+	// both sides prove that they know it, by HMAC-SHA256 challenge and
+	// response, before any hello is sent or read (see [ErrAuth]). Both
+	// sides need the same Secret, and the accepting side must call
+	// [WireConn.Answer]. It should be long and random, such as 32 random
+	// bytes: whoever can watch a handshake can test guesses at it offline.
+	// It does not encrypt the connection; see [TCP.TLS] for that. The
+	// connection keeps a copy.
+	Secret []byte
+}
+
+// String describes c with its Secret left out, so that logging a Config,
+// or a struct holding one, does not leak the secret.
+func (c Config) String() string {
+	secret := "none"
+	if len(c.Secret) > 0 {
+		secret = "set"
+	}
+	return fmt.Sprintf("{MaxFrame:%d CompressThreshold:%d Compress:%v Secret:%s}",
+		c.MaxFrame, c.CompressThreshold, c.Compress, secret)
 }
 
 // DefaultConfig returns the configuration wire backends use unless told
@@ -46,6 +67,7 @@ func (c Config) withDefaults() Config {
 	if c.CompressThreshold <= 0 {
 		c.CompressThreshold = DefaultCompressThreshold
 	}
+	c.Secret = bytes.Clone(c.Secret)
 	return c
 }
 
