@@ -50,3 +50,7 @@ func SetCloseLinger(d time.Duration) (restore func()) {
 	closeLinger = d
 	return func() { closeLinger = old }
 }
+
+// UsesDescriptor reports whether c's flushing Send writes through the
+// stream's file descriptor, bypassing the stream's Write.
+func UsesDescriptor(c *WireConn) bool { return c.raw != nil }

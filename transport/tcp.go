@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,10 +17,23 @@ import (
 // default): Send already batches what concurrent senders queue, and a lone
 // message must not wait for an acknowledgement.
 //
-// Dial and Accept return a *[WireConn] that has not shaken hands; the
-// runtime calls its Handshake (see [Handshaker]) before Serve.
+// Dial and Accept return a *[WireConn] that has not shaken hands: the
+// runtime calls Handshake on a dialled one and Answer (see [Answerer]) on
+// an accepted one, before Serve.
 type TCP struct {
 	Config Config
+	// TLS, when set, makes every connection a TLS one: Listen's
+	// connections are TLS servers, Dial's TLS clients. One config serves
+	// both roles: Certificates for this side's certificate, RootCAs for
+	// checking a server's, and ClientCAs with ClientAuth for mutual TLS.
+	// A dialer checks the server's certificate against the host it dials
+	// unless ServerName is set. The config is cloned; it must not change
+	// while Listen or Dial uses it.
+	//
+	// A TLS connection's writes cannot be tried without blocking, so a
+	// flushing Send may block in its write while the peer is slow (see
+	// [WireConn.Send]).
+	TLS *tls.Config
 }
 
 // Name implements [Transport]; it is "tcp".
@@ -39,6 +53,7 @@ func (t TCP) Listen(ctx context.Context, addr string) (Listener, error) {
 	l := &tcpListener{
 		ln:       ln,
 		cfg:      t.Config,
+		tls:      t.TLS.Clone(), // nil stays nil
 		accepted: make(chan net.Conn),
 		done:     make(chan struct{}),
 		exited:   make(chan struct{}),
@@ -48,7 +63,9 @@ func (t TCP) Listen(ctx context.Context, addr string) (Listener, error) {
 }
 
 // Dial implements [Transport]. A refused connection (nothing listens at
-// addr) gives an error wrapping [ErrNoListener].
+// addr) gives an error wrapping [ErrNoListener]. With TLS set, Dial also
+// runs the TLS handshake, bounded by ctx, so that a server whose
+// certificate does not check out fails Dial.
 func (t TCP) Dial(ctx context.Context, addr string) (Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -58,7 +75,21 @@ func (t TCP) Dial(ctx context.Context, addr string) (Conn, error) {
 		}
 		return nil, fmt.Errorf("transport: dial tcp %s: %w", addr, err)
 	}
-	return NewConn(nc, t.Config), nil
+	if t.TLS == nil {
+		return NewConn(nc, t.Config), nil
+	}
+	cfg := t.TLS.Clone()
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("transport: dial tcp %s: TLS handshake: %w", addr, err)
+	}
+	return NewConn(tc, t.Config), nil
 }
 
 // tcpListener accepts in one goroutine it owns, so that Accept can honour
@@ -66,6 +97,7 @@ func (t TCP) Dial(ctx context.Context, addr string) (Conn, error) {
 type tcpListener struct {
 	ln       net.Listener
 	cfg      Config
+	tls      *tls.Config   // or nil: plain TCP
 	accepted chan net.Conn // hands an accepted stream to one Accept
 	done     chan struct{} // closed by Close
 	exited   chan struct{} // closed when acceptLoop returns
@@ -119,6 +151,16 @@ func (l *tcpListener) Accept(ctx context.Context) (Conn, error) {
 	}
 	select {
 	case nc := <-l.accepted:
+		if l.tls != nil {
+			// The server's TLS handshake is left to the connection's
+			// first read or write, as crypto/tls does by default: that is
+			// the WireConn's Answer (or Handshake), in the goroutine that
+			// owns the connection, bounded by its ctx (through
+			// deadlines). Running it here would hold this Accept, and
+			// the connections behind it, for as long as a slow or silent
+			// client likes, or need a timeout of its own.
+			nc = tls.Server(nc, l.tls)
+		}
 		return NewConn(nc, l.cfg), nil
 	case <-l.exited:
 		return nil, fmt.Errorf("transport: accept tcp %s: %w", l.Addr(), l.err)

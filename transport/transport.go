@@ -30,8 +30,8 @@
 // random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
 // and the acceptor checks it before proving the same in turn; only then
 // are hellos sent and read, and a peer that fails is dropped with
-// [ErrAuth]. A connection's payloads arrive as [Raw] values, decoded by
-// [Decode] into the type the receiver expects.
+// [ErrAuth]. [TCP] can run over TLS too. A connection's payloads arrive
+// as [Raw] values, decoded by [Decode] into the type the receiver expects.
 // Bad input from the peer ends that connection with an error wrapping
 // [ErrMalformed] or [ErrFrameTooLarge]; a payload of the wrong type fails
 // only the Decode of that message, with [ErrType].

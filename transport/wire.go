@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -154,9 +155,15 @@ func NewConn(rwc io.ReadWriteCloser, cfg Config) *WireConn {
 		cfg: cfg,
 		fr:  frameReader{br: bufio.NewReaderSize(rwc, readBuffer), max: cfg.MaxFrame},
 	}
-	if sc, ok := rwc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
+	// Writes go through the descriptor only if rwc is the stream itself:
+	// a stream that wraps another, as a *tls.Conn does (it has NetConn),
+	// must see every byte, even if it gains a SyscallConn method some day.
+	type wrapper interface{ NetConn() net.Conn }
+	if _, wraps := rwc.(wrapper); !wraps {
+		if sc, ok := rwc.(syscall.Conn); ok {
+			if raw, err := sc.SyscallConn(); err == nil {
+				c.raw = raw
+			}
 		}
 	}
 	c.sendMax.Store(int64(cfg.MaxFrame))
