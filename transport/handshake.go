@@ -177,8 +177,9 @@ type shake struct {
 	werr    error // the writer's error, once flushed
 }
 
-// shakeFrames bounds the frames one side of a handshake writes (challenge,
-// proof and hello), so that queueing one never blocks.
+// shakeFrames bounds the frames one side of a handshake queues (at most
+// three: challenge, proof and hello, or a refusal among them), so that
+// queueing one never blocks.
 const shakeFrames = 4
 
 // shakeHands runs one side of a handshake, and closes the connection if it
@@ -241,6 +242,8 @@ func (c *WireConn) runShake(ctx context.Context, run func(*shake) (Hello, error)
 	return peer, err
 }
 
+// writeLoop writes the frames sent, in order, until flush; after a failed
+// write it drops the rest.
 func (s *shake) writeLoop() {
 	var err error
 	for b := range s.frames {

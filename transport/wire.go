@@ -93,7 +93,7 @@ type reader uint8
 
 const (
 	readerNone      reader = iota
-	readerHandshake        // Handshake reads the peer's hello
+	readerHandshake        // Handshake or Answer reads the peer's frames
 	readerServe            // Serve reads messages (until the stream ends)
 	readerClose            // Close drains what the peer still sends
 )
@@ -121,7 +121,7 @@ type WireConn struct {
 	space     chan struct{} // closed when pending is taken; nil if no one waits
 	drained   chan struct{} // closed when the flush ends; Close waits on it
 	lastWrite int64         // monotime when the last flush ended
-	started   bool          // a Send or Serve ran: too late to Handshake
+	started   bool          // a handshake, Send or Serve ran: too late to handshake
 	closed    bool          // Close was called
 	broken    error         // why sending ended otherwise, if it did
 
@@ -133,7 +133,7 @@ type WireConn struct {
 	serving atomic.Bool
 	closing atomic.Bool // Close was called: Serve drops what it reads
 	reader  reader      // who reads the stream (guarded by mu)
-	fr      frameReader // owned by Handshake, then by Serve
+	fr      frameReader // owned by the handshake, then by Serve
 }
 
 // NewConn returns a connection that exchanges framed messages over rwc,
@@ -143,8 +143,10 @@ type WireConn struct {
 // [kind, cid, endpoint, mode, credit, payload]. Payloads arrive as a [Raw]
 // (or nil), decoded only when the runtime calls [Decode].
 //
-// Until [WireConn.Handshake] runs, frames are not compressed and are
-// limited to cfg.MaxFrame. Both sides must either handshake or not.
+// Until the handshake ([WireConn.Handshake] on the dialing side,
+// [WireConn.Answer] on the accepting side) runs, frames are not compressed
+// and are limited to cfg.MaxFrame. Both sides must either handshake or
+// not; with cfg.Secret set they must.
 //
 // If rwc has a SetDeadline method (as a net.Conn does), the handshake uses
 // it to honour its ctx; otherwise ctx ending closes the connection.
@@ -402,9 +404,9 @@ func (c *WireConn) sendErrLocked(kind Kind) error {
 // still arrives. After a local Close, Serve delivers nothing more but reads
 // on until the peer closes too (see [WireConn.Close]).
 //
-// Serve must be called at most once, after [WireConn.Handshake] has
-// returned if the connection uses one; it panics if called twice or during
-// the handshake.
+// Serve must be called at most once, after [WireConn.Handshake] or
+// [WireConn.Answer] has returned if the connection uses one; it panics if
+// called twice or during the handshake.
 func (c *WireConn) Serve(deliver func(Msg)) error {
 	if c.serving.Swap(true) {
 		panic("transport: Serve called twice")
