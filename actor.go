@@ -43,7 +43,7 @@ type Actor struct {
 	id     ActorID
 	parent ActorID // zero for the root
 	cfg    config
-	reg    *registry
+	node   *node
 	log    zerolog.Logger
 
 	exposed map[string]Endpoint
@@ -52,14 +52,27 @@ type Actor struct {
 	// cancelling it (with a *cancelCause naming who asked) tears it down.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// Connections with peers other than the parent: those this actor
+	// dialled (found through the registrar), kept by the peer's uid for
+	// reuse, and those peers dialled to reach it. The actor owns them and
+	// closes them when it ends.
+	dialMu      sync.Mutex // one dial at a time, so a peer is dialled once
+	peerMu      sync.Mutex
+	peers       map[*channel]struct{}
+	dialled     map[string]*channel
+	peersClosed bool
+	peerWG      sync.WaitGroup
 }
 
 type actorKey struct{}
 
 // newActor makes an actor whose lifetime derives from parent and records it
-// in reg. The caller must call a.end once the actor has stopped.
-func newActor(parent context.Context, id, parentID ActorID, cfg config, reg *registry) *Actor {
-	a := &Actor{id: id, parent: parentID, cfg: cfg, reg: reg}
+// in its process's node. The caller must call a.end once the actor has
+// stopped.
+func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node) *Actor {
+	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd,
+		peers: make(map[*channel]struct{}), dialled: make(map[string]*channel)}
 	a.log = zerolog.New(cfg.logOutput).Level(cfg.logLevel).With().Timestamp().
 		Str("actor", id.Name).Str("uid", id.UID).Logger()
 	a.exposed = make(map[string]Endpoint, len(cfg.expose))
@@ -69,7 +82,7 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, reg *reg
 	ctx, cancel := context.WithCancelCause(parent)
 	a.ctx = context.WithValue(ctx, actorKey{}, a)
 	a.cancel = cancel
-	reg.add(a.id)
+	nd.add(a)
 	a.log.Debug().Stringer("parent", &a.parent).Msg("actor started")
 	return a
 }
@@ -77,8 +90,19 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, reg *reg
 // end releases the actor's resources once everything it ran has returned.
 func (a *Actor) end() {
 	a.cancel(nil)
-	a.reg.remove(a.id)
+	a.node.remove(a)
 	a.log.Debug().Msg("actor ended")
+}
+
+// unregister takes the actor out of the registrar as it ends, before its
+// parent learns it has: once a portal's CancelActor returns, discovery no
+// longer finds the actor.
+func (a *Actor) unregister() {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if err := a.node.dir.unregister(ctx, a.id.UID); err != nil {
+		a.log.Warn().Err(err).Msg("actor not unregistered")
+	}
 }
 
 // CurrentActor returns the actor whose task ctx belongs to, or nil outside
@@ -93,6 +117,10 @@ func (a *Actor) ID() ActorID { return a.id }
 
 // Name returns the actor's name.
 func (a *Actor) Name() string { return a.id.Name }
+
+// Addr returns the host:port on which the actor's process accepts peers:
+// for a root, the address other programs give to [Registrar].
+func (a *Actor) Addr() string { return a.node.addr }
 
 // Parent returns the id of the actor's parent; it is zero for the root.
 func (a *Actor) Parent() ActorID { return a.parent }
@@ -155,6 +183,8 @@ func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
 		a.cancelBy(a.id, "parent connection lost")
 	}
 	ch.drain()
+	a.unregister()
+	a.closePeers()
 	a.end()
 	ch.close()
 	wg.Wait()

@@ -39,6 +39,7 @@ type channel struct {
 	refused    []uint64     // dialogs refused while closing; close answers them
 	goneReason error        // why the connection ended, once it has
 	gone       *RemoteError // the loss as dialogs see it; see goneErr
+	goneHooks  []func()     // run once the connection has ended
 
 	// workers run the callee tasks the peer starts. They are reused: a
 	// fresh goroutine per task paid for its creation and, above all, for
@@ -89,6 +90,8 @@ func (ch *channel) serve() {
 	for _, d := range ch.dialogs {
 		ds = append(ds, d)
 	}
+	hooks := ch.goneHooks
+	ch.goneHooks = nil
 	ch.mu.Unlock()
 	if len(ds) > 0 {
 		gone := ch.goneErr()
@@ -97,6 +100,22 @@ func (ch *channel) serve() {
 		}
 	}
 	close(ch.done)
+	for _, f := range hooks {
+		f()
+	}
+}
+
+// onGone runs f once the connection has ended: at once if it already has,
+// else from serve, after every dialog learned of the loss.
+func (ch *channel) onGone(f func()) {
+	ch.mu.Lock()
+	if ch.goneReason == nil {
+		ch.goneHooks = append(ch.goneHooks, f)
+		ch.mu.Unlock()
+		return
+	}
+	ch.mu.Unlock()
+	f()
 }
 
 // maxIdleWorkers bounds the task goroutines a channel keeps for reuse.

@@ -44,7 +44,7 @@ func TestGarbageFromPeer(t *testing.T) {
 	}
 	var logs lockedBuffer
 	cfg := defaultConfig().with([]Option{LogOutput(&logs)})
-	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, newRegistry())
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
 	defer a.end()
 	peer := newActorID("liar")
 	ch := newChannel(a, peer, conn, true)

@@ -41,6 +41,11 @@ var (
 	// ErrStreamClosed is returned by Send after this side closed its stream,
 	// or after the peer ended the dialog.
 	ErrStreamClosed = errors.New("tractor: stream closed")
+	// ErrActorNotFound is matched by [FindActor]'s error when no live
+	// actor of that name is registered, or none could be reached.
+	ErrActorNotFound = errors.New("tractor: actor not found")
+	// ErrRegistrar is matched when the registrar cannot be reached.
+	ErrRegistrar = errors.New("tractor: registrar unreachable")
 	// ErrMisuse is matched by errors of calls made on the wrong side or in
 	// the wrong state, such as Started twice or OpenStream before Started.
 	ErrMisuse = errors.New("tractor: invalid operation")

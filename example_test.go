@@ -78,7 +78,8 @@ func exWorker(body func(ctx context.Context, p *tractor.Portal) error, eps ...tr
 func ExampleRun() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
 		fmt.Println("running in actor", tractor.CurrentActor(ctx).Name())
-		fmt.Println("live actors:", len(tractor.LiveActors(ctx)))
+		actors, _ := tractor.Actors(ctx)
+		fmt.Println("live actors:", len(actors))
 		return nil
 	}, tractor.Name("main"))
 	fmt.Println("err:", err)
@@ -241,14 +242,16 @@ func ExamplePortal_CancelActor() {
 			if err != nil {
 				return err
 			}
-			fmt.Println("live actors:", len(tractor.LiveActors(ctx)))
+			actors, _ := tractor.Actors(ctx)
+			fmt.Println("live actors:", len(actors))
 
 			// CancelActor cancels every task of the actor and returns
 			// once the actor has ended.
 			if err := p.CancelActor(ctx); err != nil {
 				return err
 			}
-			fmt.Println("live actors:", len(tractor.LiveActors(ctx)))
+			actors, _ = tractor.Actors(ctx)
+			fmt.Println("live actors:", len(actors))
 
 			// The task was cancelled by a third party (the actor's
 			// cancellation), not by its dialog: its outcome is a

@@ -19,3 +19,13 @@ func OpenDialogs(p *Portal) int {
 	defer p.ch.mu.Unlock()
 	return len(p.ch.dialogs)
 }
+
+// Register records info in the registrar of the tree of ctx's actor, as a
+// program that died before unregistering would have left it.
+func Register(ctx context.Context, info ActorInfo) error {
+	a := CurrentActor(ctx)
+	if a == nil {
+		return ErrNoActor
+	}
+	return a.node.dir.register(ctx, info)
+}

@@ -192,6 +192,9 @@ func playRole() {
 		fmt.Fprintln(os.Stderr, "tree program:", err)
 		os.Exit(1)
 	}
+	if f, ok := programRoles[role]; ok {
+		os.Exit(f())
+	}
 	if rawRole(role) {
 		os.Exit(0)
 	}

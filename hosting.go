@@ -67,14 +67,16 @@ func (h processHost) reap(grace time.Duration) error {
 // spawnGoroutine starts a goroutine actor and returns the portal to it.
 // The child runs the same serving loop a process child runs, over an
 // in-memory connection.
-func (n *Nursery) spawnGoroutine(name string, cfg config) *Portal {
+func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	id := newActorID(name)
 	mine, theirs := transport.Pipe()
-	child := newActor(context.Background(), id, n.actor.id, cfg, n.actor.reg)
+	nd := n.actor.node
+	child := newActor(context.Background(), id, n.actor.id, cfg, nd)
 	ch := newChannel(n.actor, id, mine, true)
 	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
 	n.wg.Go(ch.serve)
-	return &Portal{ch: ch, host: goroutineHost{}}
+	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: os.Getpid(), Addr: nd.addr}
+	return &Portal{ch: ch, host: goroutineHost{}}, info
 }
 
 // spawnSpec is what a process child learns from its parent in the
@@ -91,6 +93,8 @@ type spawnSpec struct {
 	Wire     Wire
 	BindAddr string
 	Binary   string
+	// Where the registrar is.
+	Registrar registrarRef
 }
 
 // offerCompression says whether a parent offers frame compression to a
@@ -113,51 +117,76 @@ func offerCompression(cfg config) bool {
 
 // childHello is what a process child tells its parent in the handshake.
 type childHello struct {
-	PID int
+	PID  int
+	Addr string // where it accepts peers
 }
 
 // spawnProcess starts a process actor and completes the handshake, within
 // ctx. A child whose handshake does not complete (ctx ended, the parent
 // nursery was cancelled, the child died) is killed and reaped before
 // spawnProcess returns: tractor's near-zombie rule.
-func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, error) {
+//
+// The child learns the tree's secret and the host to listen on from its
+// environment, which only it and its user can read, and proves it knows the
+// secret before the parent tells it anything else.
+func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, ActorInfo, error) {
 	id := newActorID(name)
 	// One bound for the whole start: the child's dial-back (TCP) and the
 	// handshake, so a binary that never serves cannot hang the nursery.
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr})
+	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
+		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
+		Env: []string{envSecret + "=" + cfg.secret, envListen + "=" + listenHost(cfg.listenAddr)},
+	})
 	if err != nil {
-		return nil, err
+		return nil, ActorInfo{}, err
 	}
-	conn := transport.NewConn(nc, transport.DefaultConfig())
+	tcfg := transport.DefaultConfig()
+	tcfg.Secret = []byte(cfg.secret)
+	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
 		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
+		Registrar: n.actor.node.dir.ref(),
 	}
 	for _, ep := range cfg.expose {
 		spec.Expose = append(spec.Expose, ep.Name())
 	}
-	peer, err := conn.Handshake(hctx, transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec})
 	var hello childHello
-	if err == nil {
-		hello, err = decode[childHello](peer.Info)
-		if err == nil && hello.PID != proc.Pid() {
-			// Someone else dialled the listener first.
-			err = fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
+	_, err = conn.Answer(hctx, func(peer transport.Hello) (transport.Hello, error) {
+		var err error
+		if hello, err = decode[childHello](peer.Info); err != nil {
+			return transport.Hello{}, err
 		}
-	}
+		if hello.PID != proc.Pid() {
+			// Someone else dialled the listener first.
+			return transport.Hello{}, fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
+		}
+		return transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec}, nil
+	})
 	if err != nil {
 		conn.Close()
 		proc.Kill()
 		<-proc.Done()
-		return nil, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
+		return nil, ActorInfo{}, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
 	}
 	n.actor.log.Debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newChannel(n.actor, id, conn, true)
 	n.wg.Go(ch.serve)
-	return &Portal{ch: ch, host: processHost{proc: proc}}, nil
+	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
+	return &Portal{ch: ch, host: processHost{proc: proc}}, info, nil
+}
+
+// listenHost is where a process actor listens: the host of addr, on a fresh
+// port.
+func listenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, "0")
 }
 
 // ServeIfChild returns at once unless this process was spawned as a
@@ -166,24 +195,37 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 // end). [Run] calls it first, so a program that starts with Run needs
 // nothing else; call it yourself first in main (or TestMain) if anything
 // runs before Run.
-func ServeIfChild() {
+//
+// Of opts, a process child uses only those that cannot travel from its
+// parent: [TLS] and [LogOutput]; [Run] passes its own.
+func ServeIfChild(opts ...Option) {
 	if !spawnproc.IsChild() {
 		return
 	}
-	os.Exit(serveChild())
+	os.Exit(serveChild(defaultConfig().with(opts)))
 }
 
 // serveChild is a process child's whole life; it returns the exit status.
-func serveChild() int {
+func serveChild(local config) int {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
+	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
+	nd, err := newNode(listen, secret, local.tls)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tractor: child:", err)
+		return 3
+	}
+	defer nd.close()
 	nc, err := spawnproc.ConnectParent(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tractor: child:", err)
 		return 3
 	}
-	conn := transport.NewConn(nc, transport.DefaultConfig())
-	peer, err := conn.Handshake(ctx, transport.Hello{Version: protocolVersion, Compress: true, Info: childHello{PID: os.Getpid()}})
+	tcfg := transport.DefaultConfig()
+	tcfg.Secret = []byte(secret)
+	conn := transport.NewConn(nc, tcfg)
+	peer, err := conn.Handshake(ctx, transport.Hello{Version: protocolVersion, Compress: true,
+		Info: childHello{PID: os.Getpid(), Addr: nd.addr}})
 	if err != nil {
 		conn.Close()
 		fmt.Fprintln(os.Stderr, "tractor: child handshake:", err)
@@ -196,6 +238,9 @@ func serveChild() int {
 		return 3
 	}
 	cfg := defaultConfig()
+	cfg.logOutput, cfg.tls = local.logOutput, local.tls
+	cfg.secret, cfg.listenAddr = secret, listen
+	nd.dir = &remoteDirectory{node: nd, at: spec.Registrar}
 	cfg.name = spec.ID.Name
 	cfg.logLevel = zerolog.Level(spec.LogLevel)
 	cfg.cancelTimeout = spec.CancelTimeout
@@ -209,7 +254,7 @@ func serveChild() int {
 			missing = append(missing, name)
 		}
 	}
-	a := newActor(context.Background(), spec.ID, spec.Parent, cfg, newRegistry())
+	a := newActor(context.Background(), spec.ID, spec.Parent, cfg, nd)
 	if len(missing) > 0 {
 		a.log.Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
 	}

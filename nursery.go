@@ -54,14 +54,20 @@ func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option)
 
 	var bodyErr error
 	func() {
+		returned := false
 		defer func() {
 			if v := recover(); v != nil {
 				n.cancel(fmt.Errorf("tractor: nursery body panicked: %v", v))
 				n.close()
 				panic(v)
 			}
+			if !returned { // runtime.Goexit, as t.FailNow calls
+				n.cancel(errors.New("tractor: nursery body exited its goroutine"))
+				n.close()
+			}
 		}()
 		bodyErr = body(n)
+		returned = true
 	}()
 	if bodyErr != nil {
 		n.cancel(bodyErr)
@@ -155,17 +161,23 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	defer context.AfterFunc(n.ctx, stop)()
 
 	var p *Portal
+	var info ActorInfo
 	var err error
 	if cfg.hosting == Process {
-		p, err = n.spawnProcess(sctx, name, cfg)
+		p, info, err = n.spawnProcess(sctx, name, cfg)
 	} else {
-		p = n.spawnGoroutine(name, cfg)
+		p, info = n.spawnGoroutine(name, cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tractor: start actor %q: %w", name, err)
 	}
 	if inv != nil {
 		p.resultDone = make(chan struct{})
+	}
+	// Registered before StartActor returns, so the actor can be found at
+	// once; supervise unregisters it once it has ended.
+	if err := n.actor.node.dir.register(sctx, info); err != nil {
+		n.actor.log.Warn().Err(err).Stringer("child", &info.ID).Msg("actor not registered: discovery will not find it")
 	}
 	n.wg.Go(func() { n.supervise(p, inv) })
 	return p, nil
@@ -203,6 +215,12 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	p.ch.drain()
 	p.ch.close()
 	exit := p.host.reap(n.cfg.cancelTimeout)
+	if p.host.killable() {
+		// A process that died did not unregister itself.
+		uctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		_ = n.actor.node.dir.unregister(uctx, p.ch.peer.UID)
+		cancel()
+	}
 	switch {
 	case exit != nil && (!cancelled || lost != nil):
 		// It died without being asked: the nursery's failure, with the

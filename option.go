@@ -1,6 +1,7 @@
 package tractor
 
 import (
+	"crypto/tls"
 	"io"
 	"os"
 	"time"
@@ -67,6 +68,12 @@ type config struct {
 	wire          Wire
 	bindAddr      string
 	binary        string
+
+	// Discovery and peers; see ListenAddr, Registrar, Secret and TLS.
+	listenAddr    string
+	registrarAddr string
+	secret        string
+	tls           *tls.Config
 }
 
 // defaultConfig is the configuration of a root actor before options.
@@ -138,3 +145,40 @@ func BindAddr(addr string) Option { return optionFunc(func(c *config) { c.bindAd
 // program's own). It must be built with this library and call [Run] or
 // [ServeIfChild] first in main, and must declare the same endpoints.
 func Binary(path string) Option { return optionFunc(func(c *config) { c.binary = path }) }
+
+// ListenAddr sets where the actors of this program accept connections from
+// peers that found them through the registrar, as "host:port" (default
+// "127.0.0.1:0": loopback only, a fresh port). Given to [Run], it is the
+// address other programs join when this root is their registrar (see
+// [Registrar]); process actors listen on the same host, each on a fresh
+// port. Listening beyond loopback exposes the tree to the network: every
+// peer must prove it knows the tree's [Secret], and [TLS] encrypts.
+func ListenAddr(addr string) Option { return optionFunc(func(c *config) { c.listenAddr = addr }) }
+
+// Registrar makes [Run] join the tree whose registrar listens at addr (the
+// [ListenAddr] of another program's root) instead of being a registrar
+// itself: this program's actors register there, and discovery
+// ([FindActor], [WaitForActor], [Actors]) sees the actors of both
+// programs. Run fails if the registrar cannot be reached in a bounded
+// time. Without the option, Run reads the environment variable
+// TRACTOR_REGISTRAR.
+func Registrar(addr string) Option { return optionFunc(func(c *config) { c.registrarAddr = addr }) }
+
+// Secret sets the tree's shared secret: every connection between actors of
+// different processes starts with an HMAC challenge in which both sides
+// prove they know it, and a peer that fails is dropped before any endpoint
+// is reachable. Process actors receive it from their parent. Programs that
+// join one registrar must share it: give each the same Secret, or set the
+// environment variable TRACTOR_SECRET. Without either, Run draws a random
+// secret, so only the tree's own processes can connect.
+func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret = secret }) }
+
+// TLS encrypts connections between the processes of the tree with
+// crypto/tls. One config serves both sides, so it holds the certificate
+// (Certificates), the authorities that sign peers' certificates (RootCAs,
+// and ClientCAs with ClientAuth for mutual TLS); a dialer checks the
+// listener's certificate against the host it dials. A *tls.Config cannot
+// travel to a process actor: give the option to Run in main, which a
+// process actor runs too, and the child uses its own. TLS comes on top of
+// the secret's challenge, which it does not replace.
+func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg }) }

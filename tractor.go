@@ -68,21 +68,73 @@ package tractor
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
 )
 
 // Run starts the root actor (tractor's open_root_actor), runs body in it and
 // returns body's error once the root has ended. body's ctx carries the root
 // actor ([CurrentActor]) and is cancelled when ctx is, which cancels the
-// whole tree. The root owns the registry of the tree's live actors
-// ([LiveActors]).
+// whole tree.
+//
+// The root listens for peers ([ListenAddr]) and serves the tree's
+// registrar, through which any actor finds another by name ([FindActor],
+// [WaitForActor], [Actors]); with [Registrar], it joins another program's
+// registrar instead, and fails if that cannot be reached in bounded time.
 //
 // In a process spawned as an actor ([Process] hosting), Run does not run
 // body: it serves the parent and exits the process (see [ServeIfChild]).
 // Call it first in main.
-func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) error {
-	ServeIfChild()
+func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) (err error) {
+	ServeIfChild(opts...)
 	cfg := defaultConfig().with(opts)
-	root := newActor(ctx, newActorID(cfg.name), ActorID{}, cfg, newRegistry())
-	defer root.end()
+	if cfg.secret == "" {
+		cfg.secret = os.Getenv(envSecret)
+	}
+	if cfg.secret == "" {
+		cfg.secret = randomSecret()
+	}
+	if cfg.registrarAddr == "" {
+		cfg.registrarAddr = os.Getenv(envRegistrar)
+	}
+	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls)
+	if err != nil {
+		return fmt.Errorf("tractor: root actor: %w", err)
+	}
+	defer nd.close()
+	id := newActorID(cfg.name)
+	if cfg.registrarAddr == "" {
+		nd.served = newRegistrar()
+		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.addr, UID: id.UID}}
+		cfg.expose = append(cfg.expose, registrarEndpoints...)
+	} else {
+		nd.dir = &remoteDirectory{node: nd, at: registrarRef{Addr: cfg.registrarAddr}}
+	}
+	root := newActor(ctx, id, ActorID{}, cfg, nd)
+	registered := false
+	defer func() {
+		root.cancel(nil)
+		if registered {
+			root.unregister()
+		}
+		root.closePeers()
+		root.end()
+	}()
+	rctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	err = nd.dir.register(rctx, ActorInfo{ID: id, Hosting: Process, PID: os.Getpid(), Addr: nd.addr})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("tractor: root actor %s: joining the registrar: %w", id, err)
+	}
+	registered = true
 	return body(root.ctx)
+}
+
+// randomSecret draws a tree secret that only the tree's processes learn.
+func randomSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -97,7 +97,7 @@ func demo(ctx context.Context) error {
 		fmt.Println("the nursery is cancelled; OpenNursery waits for server and sleeper to end")
 		return nil // the failure is the nursery's to report
 	})
-	fmt.Println("OpenNursery returned; live actors:", names(tractor.LiveActors(ctx)))
+	fmt.Println("OpenNursery returned; live actors:", names(tractor.Actors(ctx)))
 	if err == nil {
 		return errors.New("OpenNursery: want the parser's error, got nil")
 	}
@@ -130,10 +130,13 @@ func countErrors(err error) int {
 	return 1
 }
 
-func names(ids []tractor.ActorID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.Name
+func names(infos []tractor.ActorInfo, err error) []string {
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(infos))
+	for i, in := range infos {
+		out[i] = in.ID.Name
 	}
 	return out
 }

@@ -169,7 +169,7 @@ func demo(ctx context.Context) error {
 		for _, l := range lines {
 			fmt.Println("  " + l)
 		}
-		fmt.Println("root: one-shot actors have ended; live actors:", names(tractor.LiveActors(ctx)))
+		fmt.Println("root: one-shot actors have ended; live actors:", names(tractor.Actors(ctx)))
 
 		// 2. Hold a tree of daemons open, then cancel it from the root.
 		c, err := holdTree.Open(ctx, trunk, 2)
@@ -181,7 +181,7 @@ func demo(ctx context.Context) error {
 			return err
 		}
 		fmt.Printf("root: trunk holds a tree of %d actors below it; live actors:\n", started)
-		for _, name := range names(tractor.LiveActors(ctx)) {
+		for _, name := range names(tractor.Actors(ctx)) {
 			fmt.Println("  " + name)
 		}
 
@@ -189,7 +189,7 @@ func demo(ctx context.Context) error {
 		if err := trunk.CancelActor(ctx); err != nil {
 			return err
 		}
-		fmt.Println("root: trunk has ended; live actors:", names(tractor.LiveActors(ctx)))
+		fmt.Println("root: trunk has ended; live actors:", names(tractor.Actors(ctx)))
 
 		// The dialog with trunk was not cancelled by its caller but by a
 		// third party (the root cancelled the whole actor), so its outcome
@@ -206,10 +206,13 @@ func demo(ctx context.Context) error {
 	})
 }
 
-func names(ids []tractor.ActorID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.Name
+func names(infos []tractor.ActorInfo, err error) []string {
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(infos))
+	for i, in := range infos {
+		out[i] = in.ID.Name
 	}
 	return out
 }

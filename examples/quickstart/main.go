@@ -116,7 +116,7 @@ func demo(ctx context.Context) error {
 			return err
 		}
 		fmt.Println("started daemon actor", p.Actor().Name, "exposing square, count, shout, ticks, wait")
-		fmt.Println("live actors:", names(tractor.LiveActors(ctx)))
+		fmt.Println("live actors:", names(tractor.Actors(ctx)))
 
 		// A function call: one argument, one result.
 		sq, err := square.Call(ctx, p, 7)
@@ -156,7 +156,7 @@ func demo(ctx context.Context) error {
 		if err := p.CancelActor(ctx); err != nil {
 			return err
 		}
-		fmt.Println("cancelled actor worker; live actors:", names(tractor.LiveActors(ctx)))
+		fmt.Println("cancelled actor worker; live actors:", names(tractor.Actors(ctx)))
 
 		// The same endpoints, with the actor in a child process: one
 		// option. The child is this binary re-executed; tractor.Run
@@ -287,10 +287,13 @@ func cancelDialog(ctx context.Context, p *tractor.Portal) error {
 	return nil
 }
 
-func names(ids []tractor.ActorID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.Name
+func names(infos []tractor.ActorInfo, err error) []string {
+	if err != nil {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(infos))
+	for i, in := range infos {
+		out[i] = in.ID.Name
 	}
 	return out
 }

@@ -1,0 +1,228 @@
+package tractor
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// Discovery's bounds and environment.
+const (
+	// dialTimeout bounds connecting to a peer or the registrar, handshake
+	// included, so an unreachable address fails in bounded time.
+	dialTimeout = 5 * time.Second
+	// envSecret and envRegistrar configure a root from the environment
+	// (see [Secret] and [Registrar]).
+	envSecret    = "TRACTOR_SECRET"
+	envRegistrar = "TRACTOR_REGISTRAR"
+	// envListen tells a process actor on which host to listen.
+	envListen = "TRACTOR_LISTEN"
+)
+
+// node is one process's share of a tree: the actors it hosts, by uid, so
+// that a connection from a peer reaches the one it asked for; the listener
+// on which peers of other processes connect; and the way to the registrar.
+// Every actor of a process shares the node of the process's main actor (the
+// root, or a process actor), which owns it and closes it last.
+type node struct {
+	tcp    transport.TCP
+	ln     transport.Listener
+	addr   string
+	served *registrar // the registrar, if this process serves it
+	dir    directory  // how this process reaches the registrar
+
+	mu     sync.Mutex
+	actors map[string]*Actor
+	first  *Actor        // the main actor: the first one added
+	ready  chan struct{} // closed once the main actor is added
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup // the accept loop and the handshakes in flight
+}
+
+// newNode starts listening on addr for peers that know secret.
+func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	cfg := transport.DefaultConfig()
+	cfg.Secret = []byte(secret)
+	cfg.Compress = !isLoopback(addr)
+	n := &node{tcp: transport.TCP{Config: cfg, TLS: tlsCfg}, actors: make(map[string]*Actor), ready: make(chan struct{})}
+	ctx, stop := context.WithCancel(context.Background())
+	ln, err := n.tcp.Listen(ctx, addr)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	n.ln, n.addr, n.stop = ln, ln.Addr(), stop
+	n.wg.Go(func() { n.acceptLoop(ctx) })
+	return n, nil
+}
+
+// isLoopback says whether host:port names a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() || host == "localhost"
+}
+
+// close stops accepting and waits for the handshakes in flight.
+func (n *node) close() {
+	n.stop()
+	_ = n.ln.Close()
+	n.wg.Wait()
+}
+
+func (n *node) add(a *Actor) {
+	n.mu.Lock()
+	n.actors[a.id.UID] = a
+	if n.first == nil {
+		n.first = a
+		close(n.ready)
+	}
+	n.mu.Unlock()
+}
+
+func (n *node) remove(a *Actor) {
+	n.mu.Lock()
+	delete(n.actors, a.id.UID)
+	n.mu.Unlock()
+}
+
+// actor returns the actor of this process with that uid, or the registrar's
+// actor for "", or nil.
+func (n *node) actor(uid string) *Actor {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if uid == "" {
+		if n.served == nil {
+			return nil
+		}
+		return n.first
+	}
+	return n.actors[uid]
+}
+
+// main returns the process's main actor.
+func (n *node) main() *Actor {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.first
+}
+
+func (n *node) acceptLoop(ctx context.Context) {
+	for {
+		conn, err := n.ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
+				if a := n.main(); a != nil {
+					a.log.Error().Err(err).Str("addr", n.addr).Msg("peer listener failed; no more peers will connect")
+				}
+			}
+			return
+		}
+		n.wg.Go(func() { n.admit(ctx, conn) })
+	}
+}
+
+// peerHello is what a dialer asks for: the actor it wants, by uid ("" for
+// the registrar), and who it is.
+type peerHello struct {
+	From ActorID
+	To   string
+	PID  int
+}
+
+// peerWelcome answers a peerHello: the actor reached, or why not.
+type peerWelcome struct {
+	ID      ActorID
+	PID     int
+	Refused string
+}
+
+// errNoSuchActor is a dialer's error when the process it dialled does not
+// host the actor it asked for (any more).
+var errNoSuchActor = errors.New("no such actor at that address")
+
+// admit authenticates a connection from a peer, answers its hello, and hands
+// the connection to the actor it asked for. A peer that fails the
+// handshake is dropped before any endpoint is reachable.
+func (n *node) admit(ctx context.Context, conn transport.Conn) {
+	wc, ok := conn.(*transport.WireConn)
+	if !ok {
+		conn.Close()
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	// A process actor listens before its parent tells it who it is, and
+	// is registered as soon as it knows: a peer may come first.
+	select {
+	case <-n.ready:
+	case <-hctx.Done():
+		conn.Close()
+		return
+	}
+	var target *Actor
+	var from ActorID
+	_, err := wc.Answer(hctx, func(peer transport.Hello) (transport.Hello, error) {
+		h, err := decode[peerHello](peer.Info)
+		if err != nil {
+			return transport.Hello{}, err
+		}
+		from = h.From
+		w := peerWelcome{PID: os.Getpid()}
+		if target = n.actor(h.To); target != nil {
+			w.ID = target.id
+		} else {
+			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, os.Getpid())
+		}
+		return transport.Hello{Version: protocolVersion, Info: w}, nil
+	})
+	if err != nil {
+		if a := n.main(); a != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("peer refused in handshake")
+		}
+		return
+	}
+	if target == nil || target.adopt(conn, from, false) == nil {
+		conn.Close()
+	}
+}
+
+// dialPeer connects to the actor uid ("" for the registrar) in the process
+// listening at addr, on behalf of local.
+func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, err := n.tcp.Dial(ctx, addr)
+	if err != nil {
+		return nil, ActorID{}, err
+	}
+	wc := conn.(*transport.WireConn)
+	peer, err := wc.Handshake(ctx, transport.Hello{Version: protocolVersion,
+		Info: peerHello{From: local.id, To: uid, PID: os.Getpid()}})
+	if err != nil {
+		return nil, ActorID{}, err
+	}
+	w, err := decode[peerWelcome](peer.Info)
+	if err == nil && w.Refused != "" {
+		err = fmt.Errorf("%w: %s", errNoSuchActor, w.Refused)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, ActorID{}, err
+	}
+	return conn, w.ID, nil
+}

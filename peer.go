@@ -1,0 +1,105 @@
+package tractor
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// dial returns a portal from a to the actor uid ("" for the registrar) in
+// the process listening at addr, connecting straight to it: through an
+// in-memory connection if it lives in this process, over TCP otherwise.
+// A connection a already has with that actor is reused.
+func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
+	if p := a.dialledPortal(uid); p != nil {
+		return p, nil
+	}
+	a.dialMu.Lock()
+	defer a.dialMu.Unlock()
+	if p := a.dialledPortal(uid); p != nil {
+		return p, nil
+	}
+	var conn transport.Conn
+	var id ActorID
+	if t := a.node.actor(uid); t != nil && uid != "" {
+		mine, theirs := transport.Pipe()
+		if t.adopt(theirs, a.id, false) == nil {
+			return nil, fmt.Errorf("%w: actor %s is ending", errNoSuchActor, t.id)
+		}
+		conn, id = mine, t.id
+	} else {
+		var err error
+		if conn, id, err = a.node.dialPeer(ctx, a, addr, uid); err != nil {
+			return nil, err
+		}
+	}
+	ch := a.adopt(conn, id, true)
+	if ch == nil {
+		conn.Close()
+		return nil, fmt.Errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
+	}
+	return &Portal{ch: ch}, nil
+}
+
+// dialledPortal returns a portal over a's live connection with uid, if any.
+func (a *Actor) dialledPortal(uid string) *Portal {
+	if uid == "" {
+		return nil
+	}
+	a.peerMu.Lock()
+	ch := a.dialled[uid]
+	a.peerMu.Unlock()
+	if ch == nil || ch.goneErr() != nil {
+		return nil
+	}
+	return &Portal{ch: ch}
+}
+
+// adopt makes conn a connection of a with peer and serves it until it
+// ends; a owns it from then on. It returns nil, leaving conn alone, once a
+// is ending.
+func (a *Actor) adopt(conn transport.Conn, peer ActorID, creator bool) *channel {
+	a.peerMu.Lock()
+	defer a.peerMu.Unlock()
+	if a.peersClosed {
+		return nil
+	}
+	ch := newChannel(a, peer, conn, creator)
+	a.peers[ch] = struct{}{}
+	if creator {
+		a.dialled[peer.UID] = ch
+	}
+	a.peerWG.Go(func() {
+		ch.serve()
+		// The peer went: its tasks here were cancelled with it.
+		ch.drain()
+		ch.close()
+		a.peerMu.Lock()
+		delete(a.peers, ch)
+		if a.dialled[peer.UID] == ch {
+			delete(a.dialled, peer.UID)
+		}
+		a.peerMu.Unlock()
+	})
+	return ch
+}
+
+// closePeers ends every peer connection of a, once its tasks have been
+// cancelled: they return, then the connections close.
+func (a *Actor) closePeers() {
+	a.peerMu.Lock()
+	a.peersClosed = true
+	chs := make([]*channel, 0, len(a.peers))
+	for ch := range a.peers {
+		chs = append(chs, ch)
+	}
+	a.peerMu.Unlock()
+	for _, ch := range chs {
+		ch.drain()
+	}
+	for _, ch := range chs {
+		ch.close()
+	}
+	a.peerWG.Wait()
+}

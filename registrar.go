@@ -1,0 +1,328 @@
+package tractor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ActorInfo is what the registrar knows of a live actor: who it is, how it
+// is hosted, and where its process accepts peers.
+type ActorInfo struct {
+	ID     ActorID
+	Parent ActorID // zero for a root
+	// Hosting is how the actor runs: [Goroutine] for an actor living in
+	// another actor's process, [Process] for a process actor and for the
+	// root of a program.
+	Hosting Hosting
+	PID     int
+	// Addr is the host:port of the listener of the actor's process, where
+	// peers that found it connect.
+	Addr string
+}
+
+// registrar is the tree's directory of live actors (tractor's arbiter). The
+// root of the first program serves it; every actor is registered when it
+// starts and unregistered when it ends. Entries registered over a
+// connection disappear with that connection, so a program that dies without
+// unregistering leaves nothing stale behind; the rest is purged when a peer
+// finds an entry unreachable.
+type registrar struct {
+	mu      sync.Mutex
+	seq     uint64
+	entries map[string]regEntry // by uid
+	byName  map[string][]string // uids, in the order they registered
+	changed chan struct{}       // closed, and replaced, on every registration
+	sources map[*channel]map[string]bool
+}
+
+type regEntry struct {
+	info   ActorInfo
+	seq    uint64
+	source *channel // the connection it was registered over; nil if local
+}
+
+func newRegistrar() *registrar {
+	return &registrar{
+		entries: make(map[string]regEntry),
+		byName:  make(map[string][]string),
+		changed: make(chan struct{}),
+		sources: make(map[*channel]map[string]bool),
+	}
+}
+
+// add records info, registered over source (nil for an actor of the
+// registrar's own process).
+func (r *registrar) add(info ActorInfo, source *channel) {
+	r.mu.Lock()
+	if old, ok := r.entries[info.ID.UID]; ok {
+		r.removeLocked(old.info.ID.UID)
+	}
+	r.seq++
+	r.entries[info.ID.UID] = regEntry{info: info, seq: r.seq, source: source}
+	r.byName[info.ID.Name] = append(r.byName[info.ID.Name], info.ID.UID)
+	watch := false
+	if source != nil {
+		set := r.sources[source]
+		if set == nil {
+			set = make(map[string]bool)
+			r.sources[source] = set
+			watch = true
+		}
+		set[info.ID.UID] = true
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	if watch {
+		source.onGone(func() { r.purgeSource(source) })
+	}
+}
+
+func (r *registrar) remove(uid string) {
+	r.mu.Lock()
+	r.removeLocked(uid)
+	r.mu.Unlock()
+}
+
+func (r *registrar) removeLocked(uid string) {
+	e, ok := r.entries[uid]
+	if !ok {
+		return
+	}
+	delete(r.entries, uid)
+	name := e.info.ID.Name
+	r.byName[name] = slices.DeleteFunc(r.byName[name], func(u string) bool { return u == uid })
+	if len(r.byName[name]) == 0 {
+		delete(r.byName, name)
+	}
+	if e.source != nil {
+		delete(r.sources[e.source], uid)
+	}
+}
+
+// purgeSource forgets every actor registered over a connection that ended.
+func (r *registrar) purgeSource(source *channel) {
+	r.mu.Lock()
+	for uid := range r.sources[source] {
+		r.removeLocked(uid)
+	}
+	delete(r.sources, source)
+	r.mu.Unlock()
+}
+
+// lookup returns the actors named name, oldest first, and a channel closed
+// at the next registration.
+func (r *registrar) lookup(name string) ([]ActorInfo, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	uids := r.byName[name]
+	out := make([]ActorInfo, 0, len(uids))
+	for _, uid := range uids {
+		out = append(out, r.entries[uid].info)
+	}
+	return out, r.changed
+}
+
+// wait returns the actors named name once there is at least one.
+func (r *registrar) wait(ctx context.Context, name string) ([]ActorInfo, error) {
+	for {
+		infos, changed := r.lookup(name)
+		if len(infos) > 0 {
+			return infos, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// list returns every entry, sorted by name, then by registration.
+func (r *registrar) list() []ActorInfo {
+	r.mu.Lock()
+	es := make([]regEntry, 0, len(r.entries))
+	for _, e := range r.entries {
+		es = append(es, e)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(es, func(a, b regEntry) int {
+		if c := strings.Compare(a.info.ID.Name, b.info.ID.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	out := make([]ActorInfo, len(es))
+	for i, e := range es {
+		out[i] = e.info
+	}
+	return out
+}
+
+// The registrar's endpoints, served by the root that hosts it to the
+// processes that joined it.
+var (
+	regAdd = Func("tractor.registrar.register", func(ctx context.Context, info ActorInfo) (bool, error) {
+		r, c, err := servedRegistrar(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.add(info, c.d.ch)
+		return true, nil
+	})
+	regRemove = Func("tractor.registrar.unregister", func(ctx context.Context, uid string) (bool, error) {
+		r, _, err := servedRegistrar(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.remove(uid)
+		return true, nil
+	})
+	regFind = Func("tractor.registrar.find", func(ctx context.Context, name string) ([]ActorInfo, error) {
+		r, _, err := servedRegistrar(ctx)
+		if err != nil {
+			return nil, err
+		}
+		infos, _ := r.lookup(name)
+		return infos, nil
+	})
+	regWait = Func("tractor.registrar.wait", func(ctx context.Context, name string) ([]ActorInfo, error) {
+		r, _, err := servedRegistrar(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r.wait(ctx, name)
+	})
+	regList = Func("tractor.registrar.list", func(ctx context.Context, _ bool) ([]ActorInfo, error) {
+		r, _, err := servedRegistrar(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r.list(), nil
+	})
+)
+
+// registrarEndpoints are exposed by a root that serves the registrar.
+var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regList}
+
+// servedRegistrar returns the registrar the task's actor serves.
+func servedRegistrar(ctx context.Context) (*registrar, *Context, error) {
+	c, _ := ctx.(*Context)
+	a := CurrentActor(ctx)
+	if c == nil || a == nil || a.node.served == nil {
+		return nil, nil, fmt.Errorf("tractor: this actor does not serve the registrar: %w", ErrMisuse)
+	}
+	return a.node.served, c, nil
+}
+
+// directory is how a process reaches the registrar: directly if it serves
+// it, through a peer connection of its main actor otherwise.
+type directory interface {
+	register(ctx context.Context, info ActorInfo) error
+	unregister(ctx context.Context, uid string) error
+	find(ctx context.Context, name string) ([]ActorInfo, error)
+	wait(ctx context.Context, name string) ([]ActorInfo, error)
+	list(ctx context.Context) ([]ActorInfo, error)
+	// ref says where the registrar is, for a process actor to reach it.
+	ref() registrarRef
+}
+
+// localDirectory is the registrar of this very process.
+type localDirectory struct {
+	r  *registrar
+	at registrarRef
+}
+
+func (d localDirectory) ref() registrarRef { return d.at }
+
+func (d localDirectory) register(_ context.Context, info ActorInfo) error {
+	d.r.add(info, nil)
+	return nil
+}
+
+func (d localDirectory) unregister(_ context.Context, uid string) error {
+	d.r.remove(uid)
+	return nil
+}
+
+func (d localDirectory) find(_ context.Context, name string) ([]ActorInfo, error) {
+	infos, _ := d.r.lookup(name)
+	return infos, nil
+}
+
+func (d localDirectory) wait(ctx context.Context, name string) ([]ActorInfo, error) {
+	return d.r.wait(ctx, name)
+}
+
+func (d localDirectory) list(context.Context) ([]ActorInfo, error) { return d.r.list(), nil }
+
+// remoteDirectory reaches the registrar of another process, over a peer
+// connection of the node's main actor.
+type remoteDirectory struct {
+	node *node
+
+	mu sync.Mutex
+	at registrarRef // its UID is learned on the first connection
+}
+
+func (d *remoteDirectory) ref() registrarRef {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.at
+}
+
+// registrarRef says where the registrar is: the address of its process and
+// the uid of the actor serving it ("" until a joining program learns it).
+type registrarRef struct {
+	Addr string
+	UID  string
+}
+
+func (d *remoteDirectory) portal(ctx context.Context) (*Portal, error) {
+	at := d.ref()
+	p, err := d.node.main().dial(ctx, at.Addr, at.UID)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %w", ErrRegistrar, at.Addr, err)
+	}
+	if at.UID == "" {
+		d.mu.Lock()
+		d.at.UID = p.Actor().UID
+		d.mu.Unlock()
+	}
+	return p, nil
+}
+
+func remoteCall[A, R any](ctx context.Context, d *remoteDirectory, ep *FuncEndpoint[A, R], arg A) (R, error) {
+	p, err := d.portal(ctx)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return ep.Call(ctx, p, arg)
+}
+
+func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
+	_, err := remoteCall(ctx, d, regAdd, info)
+	return err
+}
+
+func (d *remoteDirectory) unregister(ctx context.Context, uid string) error {
+	_, err := remoteCall(ctx, d, regRemove, uid)
+	return err
+}
+
+func (d *remoteDirectory) find(ctx context.Context, name string) ([]ActorInfo, error) {
+	return remoteCall(ctx, d, regFind, name)
+}
+
+func (d *remoteDirectory) wait(ctx context.Context, name string) ([]ActorInfo, error) {
+	return remoteCall(ctx, d, regWait, name)
+}
+
+func (d *remoteDirectory) list(ctx context.Context) ([]ActorInfo, error) {
+	return remoteCall(ctx, d, regList, true)
+}
