@@ -298,3 +298,80 @@ func ExampleContext_Cancel() {
 	// tractor: context cancelled true
 	// err: <nil>
 }
+
+// exAskCuber is a task that finds its sibling "cuber" by name and calls it
+// directly.
+var exAskCuber = tractor.Func("example.askCuber", func(ctx context.Context, x int) (int, error) {
+	p, err := tractor.FindActor(ctx, "cuber")
+	if err != nil {
+		return 0, err
+	}
+	return exCube.Call(ctx, p, x)
+})
+
+// Two siblings: one finds the other through the registrar and calls it
+// over a connection of their own.
+func ExampleFindActor() {
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			defer n.Cancel()
+			if _, err := n.StartActor(ctx, "cuber", tractor.Expose(exCube)); err != nil {
+				return err
+			}
+			asker, err := n.StartActor(ctx, "asker", tractor.Expose(exAskCuber))
+			if err != nil {
+				return err
+			}
+			v, err := exAskCuber.Call(ctx, asker, 3)
+			fmt.Println("asker got", v, err)
+
+			actors, err := tractor.Actors(ctx)
+			if err != nil {
+				return err
+			}
+			for _, a := range actors {
+				fmt.Println("registered:", a.ID.Name, a.Hosting)
+			}
+			_, err = tractor.FindActor(ctx, "nobody")
+			fmt.Println(errors.Is(err, tractor.ErrActorNotFound))
+			return nil
+		})
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// asker got 27 <nil>
+	// registered: asker goroutine
+	// registered: cuber goroutine
+	// registered: root process
+	// true
+	// err: <nil>
+}
+
+// A cluster of workers maps a function over inputs in parallel, and is
+// cancelled as a whole when the body returns.
+func ExampleOpenCluster() {
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenCluster(ctx, "cuber", 3, func(ctx context.Context, workers []*tractor.Portal) error {
+			out := make([]int, 6)
+			errs := make(chan error, len(out))
+			for i := range out {
+				go func() {
+					var err error
+					out[i], err = exCube.Call(ctx, workers[i%len(workers)], i)
+					errs <- err
+				}()
+			}
+			for range out {
+				if err := <-errs; err != nil {
+					return err
+				}
+			}
+			fmt.Println(out)
+			return nil
+		}, tractor.Expose(exCube))
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// [0 1 8 27 64 125]
+	// err: <nil>
+}

@@ -13,7 +13,7 @@ func TestMain(m *testing.M) {
 	// A test may re-execute the binary as a program of its own.
 	playRole()
 	// A process actor is this test binary re-executed: serve and exit.
-	tractor.ServeIfChild()
+	tractor.ServeIfChild(childOptions()...)
 	// Children built with -race would each sleep a second at exit.
 	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	goleak.VerifyTestMain(m)

@@ -59,6 +59,17 @@
 // messages are framed and encoded with msgpack, and payloads decode
 // lazily into the endpoint's types. The same code runs either way.
 //
+// # Discovery and several programs
+//
+// The root serves the tree's registrar (tractor's arbiter): every actor is
+// registered with its process's listen address from the moment it starts
+// until it ends. [FindActor] and [WaitForActor] return a portal that
+// reaches an actor by name directly, never through its parent, and
+// [Actors] lists them all. Another program joins the registrar by address
+// ([Registrar]) and sees, and is seen by, the whole tree. Every connection
+// between processes opens with an HMAC challenge on the tree's [Secret];
+// [TLS] encrypts them. [OpenCluster] starts a set of workers of one kind.
+//
 // # Logs
 //
 // The runtime logs with zerolog, each line carrying the actor's name and
