@@ -380,32 +380,46 @@ func (d *dialog) stopIfStreaming() {
 // receive takes the next stream item into dst. It returns io.EOF once the
 // peer has stopped or returned, and the outcome error if it failed.
 func (d *dialog) receive(ctx context.Context, dst any) error {
+	payload, err := d.receivePayload(ctx)
+	if err != nil {
+		return err
+	}
+	return d.decodeItem(payload, dst)
+}
+
+// decodeItem decodes a stream item's payload into dst.
+func (d *dialog) decodeItem(payload, dst any) error {
+	if err := transport.Decode(payload, dst); err != nil {
+		return fmt.Errorf("tractor: stream item from actor %s: %w: %w", d.ch.peer, ErrBadArgument, err)
+	}
+	return nil
+}
+
+// receivePayload takes the next stream item, undecoded; see receive.
+func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	for {
 		d.mu.Lock()
 		peerStop, final := d.peerStop, d.final
 		d.mu.Unlock()
 		if peerStop {
-			return io.EOF
+			return nil, io.EOF
 		}
 		if final.Kind != 0 {
 			if final.Kind == transport.KindError {
-				return d.errorOf(final)
+				return nil, d.errorOf(final)
 			}
-			return io.EOF
+			return nil, io.EOF
 		}
 		m, err := d.take(ctx, true)
 		if err == errEnded {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch m.Kind {
 		case transport.KindYield:
-			if err := transport.Decode(m.Payload, dst); err != nil {
-				return fmt.Errorf("tractor: stream item from actor %s: %w: %w", d.ch.peer, ErrBadArgument, err)
-			}
-			return nil
+			return m.Payload, nil
 		case transport.KindStop:
 			d.mu.Lock()
 			d.peerStop = true

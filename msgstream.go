@@ -3,6 +3,8 @@ package tractor
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // MsgStream is the stream of a dialog: a two-way stream of a context
@@ -17,6 +19,11 @@ import (
 type MsgStream struct {
 	d      *dialog
 	oneWay bool // the caller's end of a generator's stream
+
+	mu     sync.Mutex
+	closed bool                         // Close was called
+	bc     *broadcaster                 // set by the first Subscribe
+	own    atomic.Pointer[Subscription] // Receive's own, once broadcasting
 }
 
 // Send sends v to the peer, waiting for window credit. It returns
@@ -36,8 +43,46 @@ func (s *MsgStream) Send(ctx context.Context, v any) error {
 // error if it failed; an error matching [ErrBadArgument] if the item does
 // not fit dst (the item is consumed, the stream goes on); and ctx's error
 // if ctx ends first.
+//
+// After [MsgStream.Subscribe], Receive is one more subscriber, with the
+// same window, and may return a [*LaggedError].
 func (s *MsgStream) Receive(ctx context.Context, dst any) error {
+	if own := s.own.Load(); own != nil {
+		return own.Receive(ctx, dst)
+	}
 	return s.d.receive(ctx, dst)
+}
+
+// Subscribe adds a local receiver of the stream (tractor's
+// broadcast_receiver): each Subscription receives every item that arrives
+// from then on, in order, so several goroutines can each see all of it.
+// window (0 for [DefaultSubscribeWindow]) bounds how many items a
+// subscriber may fall behind the fastest one: beyond it, it loses the
+// oldest, and its next Receive returns a [*LaggedError] saying how many.
+// A slow subscriber therefore never holds the others back, nor grows
+// memory without bound; the fastest one's pace is the stream's, through
+// its flow control.
+//
+// Subscribe fails with an error matching [ErrStreamClosed] once the
+// receiving side has closed or the stream has ended. Closing a
+// Subscription leaves the stream open.
+func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.oneWay && s.closed {
+		return nil, fmt.Errorf("tractor: Subscribe after Close: %w", ErrStreamClosed)
+	}
+	if s.bc == nil {
+		s.bc = newBroadcaster(s.d.receivePayload)
+		s.own.Store(s.bc.subscribe(window, s.d.decodeItem))
+	}
+	s.bc.mu.Lock()
+	end := s.bc.end
+	s.bc.mu.Unlock()
+	if end != nil {
+		return nil, fmt.Errorf("tractor: Subscribe to a stream that has ended (%v): %w", end, ErrStreamClosed)
+	}
+	return s.bc.subscribe(window, s.d.decodeItem), nil
 }
 
 // Close ends this side's sending: the peer's Receive returns io.EOF after
@@ -46,6 +91,9 @@ func (s *MsgStream) Receive(ctx context.Context, dst any) error {
 // generator returned cancels the generator and waits a bounded time for it
 // to end. Close is idempotent and returns nil.
 func (s *MsgStream) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	if !s.oneWay {
 		s.d.closeSend()
 		return nil

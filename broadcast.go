@@ -1,0 +1,179 @@
+package tractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// DefaultSubscribeWindow is the window of a [MsgStream.Subscribe] given 0:
+// how far a subscriber may fall behind before it loses items.
+const DefaultSubscribeWindow = 256
+
+// ErrLagged is matched by the error a [Subscription] returns when it fell
+// more than its window behind and lost the oldest items; the error is a
+// [*LaggedError] saying how many.
+var ErrLagged = errors.New("tractor: subscriber lagged")
+
+// LaggedError reports items a subscriber lost because it fell more than
+// its window behind the fastest one. The next Receive continues with the
+// oldest item kept.
+type LaggedError struct {
+	Missed int
+}
+
+func (e *LaggedError) Error() string {
+	return fmt.Sprintf("tractor: subscriber lagged: %d items missed", e.Missed)
+}
+
+// Is makes a *LaggedError match [ErrLagged].
+func (e *LaggedError) Is(target error) bool { return target == ErrLagged }
+
+// broadcaster shares one stream among local subscribers (tractor's
+// broadcast_receiver). It runs no goroutine of its own: a subscriber whose
+// queue is empty pulls the next item from the stream and appends it to
+// every subscriber's queue, while the others wait for it. The fastest
+// subscriber thus sets the pace and consumes the stream's credit; a slower
+// one keeps at most its window of items and loses the oldest beyond it.
+type broadcaster struct {
+	pull func(context.Context) (any, error)
+
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	pulling bool
+	end     error         // the stream's end (io.EOF) or failure, once seen
+	wake    chan struct{} // closed, and replaced, whenever the state moves
+}
+
+func newBroadcaster(pull func(context.Context) (any, error)) *broadcaster {
+	return &broadcaster{pull: pull, subs: make(map[*Subscription]struct{}), wake: make(chan struct{})}
+}
+
+// subscribe adds a subscriber that receives every item pulled from now on.
+func (b *broadcaster) subscribe(window int, decode func(payload, dst any) error) *Subscription {
+	if window <= 0 {
+		window = DefaultSubscribeWindow
+	}
+	s := &Subscription{b: b, decode: decode, buf: make([]any, window)}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// wakeLocked tells every waiting subscriber that the state moved.
+func (b *broadcaster) wakeLocked() {
+	close(b.wake)
+	b.wake = make(chan struct{})
+}
+
+// Subscription is one local receiver of a stream shared with
+// [MsgStream.Subscribe]: it receives every item that arrives after it
+// subscribed, in order, unless it falls more than its window behind. It is
+// meant for one goroutine.
+type Subscription struct {
+	b      *broadcaster
+	decode func(payload, dst any) error
+
+	// Guarded by b.mu: a ring of the items not yet received.
+	buf      []any
+	first, n int
+	missed   int
+	closed   bool
+}
+
+// push appends an item, dropping the oldest one when the ring is full.
+func (s *Subscription) push(p any) {
+	if s.n == len(s.buf) {
+		s.buf[s.first] = nil
+		s.first = (s.first + 1) % len(s.buf)
+		s.n--
+		s.missed++
+	}
+	s.buf[(s.first+s.n)%len(s.buf)] = p
+	s.n++
+}
+
+func (s *Subscription) pop() any {
+	p := s.buf[s.first]
+	s.buf[s.first] = nil
+	s.first = (s.first + 1) % len(s.buf)
+	s.n--
+	return p
+}
+
+// Receive stores the next item into dst, a pointer to the item's type. If
+// the subscriber lost items since the last Receive it first returns a
+// [*LaggedError] saying how many (matching [ErrLagged]) and stores
+// nothing; the call after that returns the oldest item kept. Once the
+// stream has ended, Receive returns what the stream's Receive returned
+// (io.EOF, or the peer's error) after the items kept; after Close it
+// returns an error matching [ErrStreamClosed]; if ctx ends first, ctx's
+// error.
+func (s *Subscription) Receive(ctx context.Context, dst any) error {
+	b := s.b
+	for {
+		b.mu.Lock()
+		switch {
+		case s.closed:
+			b.mu.Unlock()
+			return fmt.Errorf("tractor: Receive on a closed subscription: %w", ErrStreamClosed)
+		case s.missed > 0:
+			missed := s.missed
+			s.missed = 0
+			b.mu.Unlock()
+			return &LaggedError{Missed: missed}
+		case s.n > 0:
+			p := s.pop()
+			b.mu.Unlock()
+			return s.decode(p, dst)
+		case b.end != nil:
+			b.mu.Unlock()
+			return b.end
+		case !b.pulling:
+			b.pulling = true
+			b.mu.Unlock()
+			p, err := b.pull(ctx)
+			b.mu.Lock()
+			b.pulling = false
+			switch {
+			case err == nil:
+				for sub := range b.subs {
+					sub.push(p)
+				}
+			case ctx.Err() != nil:
+				// Only this puller gave up; another one takes over.
+				b.wakeLocked()
+				b.mu.Unlock()
+				return ctx.Err()
+			default:
+				b.end = err
+			}
+			b.wakeLocked()
+			b.mu.Unlock()
+		default:
+			wake := b.wake
+			b.mu.Unlock()
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// Close ends the subscription: it receives no more, and its items are
+// released. It does not close the stream. Close is idempotent.
+func (s *Subscription) Close() error {
+	b := s.b
+	b.mu.Lock()
+	delete(b.subs, s)
+	s.closed = true
+	clear(s.buf)
+	s.n = 0
+	b.wakeLocked()
+	b.mu.Unlock()
+	return nil
+}
