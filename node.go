@@ -24,6 +24,11 @@ const (
 	envRegistrar = "TRACTOR_REGISTRAR"
 	// envListen tells a process actor on which host to listen.
 	envListen = "TRACTOR_LISTEN"
+	// maxHandshakes bounds the handshakes a listener runs at once. Anyone
+	// who can reach the listener can open connections and stay silent,
+	// each for up to dialTimeout: beyond the bound, further connections
+	// wait in the kernel's backlog, not in a goroutine and buffers each.
+	maxHandshakes = 64
 )
 
 // node is one process's share of a tree: the actors it hosts, by uid, so
@@ -43,8 +48,9 @@ type node struct {
 	first  *Actor        // the main actor: the first one added
 	ready  chan struct{} // closed once the main actor is added
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup // the accept loop and the handshakes in flight
+	stop  context.CancelFunc
+	wg    sync.WaitGroup // the accept loop and the handshakes in flight
+	slots chan struct{}  // one per handshake in flight; see maxHandshakes
 }
 
 // newNode starts listening on addr for peers that know secret.
@@ -55,7 +61,8 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	cfg := transport.DefaultConfig()
 	cfg.Secret = []byte(secret)
 	cfg.Compress = !isLoopback(addr)
-	n := &node{tcp: transport.TCP{Config: cfg, TLS: tlsCfg}, actors: make(map[string]*Actor), ready: make(chan struct{})}
+	n := &node{tcp: transport.TCP{Config: cfg, TLS: tlsCfg}, actors: make(map[string]*Actor), ready: make(chan struct{}),
+		slots: make(chan struct{}, maxHandshakes)}
 	ctx, stop := context.WithCancel(context.Background())
 	ln, err := n.tcp.Listen(ctx, addr)
 	if err != nil {
@@ -121,8 +128,15 @@ func (n *node) main() *Actor {
 	return n.first
 }
 
+// acceptLoop admits peers, at most maxHandshakes at a time: it accepts a
+// connection only once a handshake slot is free.
 func (n *node) acceptLoop(ctx context.Context) {
 	for {
+		select {
+		case n.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		conn, err := n.ln.Accept(ctx)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
@@ -157,8 +171,11 @@ var errNoSuchActor = errors.New("no such actor at that address")
 
 // admit authenticates a connection from a peer, answers its hello, and hands
 // the connection to the actor it asked for. A peer that fails the
-// handshake is dropped before any endpoint is reachable.
+// handshake is dropped before any endpoint is reachable. It frees its
+// handshake slot once the handshake is over.
 func (n *node) admit(ctx context.Context, conn transport.Conn) {
+	release := sync.OnceFunc(func() { <-n.slots })
+	defer release()
 	wc, ok := conn.(*transport.WireConn)
 	if !ok {
 		conn.Close()
@@ -190,6 +207,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		}
 		return transport.Hello{Version: protocolVersion, Info: w}, nil
 	})
+	release()
 	if err != nil {
 		if a := n.main(); a != nil && ctx.Err() == nil {
 			a.log.Warn().Err(err).Msg("peer refused in handshake")

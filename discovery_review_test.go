@@ -1,0 +1,70 @@
+package tractor_test
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/transport"
+)
+
+// TestSlowHandshakesBounded: connections that never complete the
+// handshake cost the listener a bounded amount, however many there are:
+// they do not get a goroutine each for the handshake's whole timeout. Once
+// they go, a peer with the secret is admitted.
+func TestSlowHandshakesBounded(t *testing.T) {
+	const (
+		secret = "slow-handshakes"
+		silent = 400 // connections that say nothing
+	)
+	err := run(t, goroutines, func(ctx context.Context) error {
+		addr := tractor.CurrentActor(ctx).Addr()
+		before := runtime.NumGoroutine()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for range silent {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatalf("dial %d: %v", len(conns), err)
+			}
+			conns = append(conns, c)
+		}
+		// Let the listener take in what it will.
+		peak := 0
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			peak = max(peak, runtime.NumGoroutine()-before)
+		}
+		if peak >= silent {
+			t.Errorf("%d silent connections cost %d goroutines; want a bound below one each", silent, peak)
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+
+		cfg := transport.DefaultConfig()
+		cfg.Secret = []byte(secret)
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := transport.TCP{Config: cfg}.Dial(hctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ask := transport.Hello{Info: peerHello{From: tractor.ActorID{Name: "peer", UID: "p"}, To: tractor.CurrentActor(ctx).ID().UID}}
+		if _, err := conn.(*transport.WireConn).Handshake(hctx, ask); err != nil {
+			t.Fatalf("handshake with the secret after the silent ones: %v", err)
+		}
+		return nil
+	}, tractor.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
