@@ -68,3 +68,29 @@ func TestSlowHandshakesBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRefusedPeersDoNotFloodTheLog: what unauthenticated peers do is not
+// worth a warning each: anyone who reaches the listener (a port scanner)
+// could otherwise fill the log at will.
+func TestRefusedPeersDoNotFloodTheLog(t *testing.T) {
+	var log syncBuffer
+	err := run(t, goroutines, func(ctx context.Context) error {
+		addr := tractor.CurrentActor(ctx).Addr()
+		for range 50 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+			closedByPeer(c)
+			c.Close()
+		}
+		return nil
+	}, tractor.LogOutput(&log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := log.lines(t); len(lines) > 1 {
+		t.Fatalf("50 refused connections logged %d lines at the default level; the first: %v", len(lines), lines[0])
+	}
+}

@@ -209,8 +209,10 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 	})
 	release()
 	if err != nil {
+		// At debug level: anyone who reaches the listener can fail a
+		// handshake, as often as they like.
 		if a := n.main(); a != nil && ctx.Err() == nil {
-			a.log.Warn().Err(err).Msg("peer refused in handshake")
+			a.log.Debug().Err(err).Msg("peer refused in handshake")
 		}
 		return
 	}
