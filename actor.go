@@ -57,10 +57,10 @@ type Actor struct {
 	// dialled (found through the registrar), kept by the peer's uid for
 	// reuse, and those peers dialled to reach it. The actor owns them and
 	// closes them when it ends.
-	dialMu      sync.Mutex // one dial at a time, so a peer is dialled once
 	peerMu      sync.Mutex
 	peers       map[*channel]struct{}
 	dialled     map[string]*channel
+	dialing     map[string]chan struct{} // by uid: closed when that dial ends
 	peersClosed bool
 	peerWG      sync.WaitGroup
 }
@@ -72,7 +72,8 @@ type actorKey struct{}
 // stopped.
 func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node) *Actor {
 	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd,
-		peers: make(map[*channel]struct{}), dialled: make(map[string]*channel)}
+		peers: make(map[*channel]struct{}), dialled: make(map[string]*channel),
+		dialing: make(map[string]chan struct{})}
 	a.log = zerolog.New(cfg.logOutput).Level(cfg.logLevel).With().Timestamp().
 		Str("actor", id.Name).Str("uid", id.UID).Logger()
 	a.exposed = make(map[string]Endpoint, len(cfg.expose))

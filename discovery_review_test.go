@@ -2,6 +2,7 @@ package tractor_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"testing"
@@ -92,5 +93,83 @@ func TestRefusedPeersDoNotFloodTheLog(t *testing.T) {
 	}
 	if lines := log.lines(t); len(lines) > 1 {
 		t.Fatalf("50 refused connections logged %d lines at the default level; the first: %v", len(lines), lines[0])
+	}
+}
+
+// silentListener accepts connections and never answers them, as a host
+// that hangs does; it closes them when the test ends.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case conns <- c:
+			default:
+				c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestSlowDialBlocksNoOtherLookup: while an actor dials a peer that does
+// not answer, its lookups of other actors are not held up behind it, and
+// a lookup's ctx bounds its wait.
+func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
+	hung := silentListener(t)
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			defer n.Cancel()
+			w, err := n.StartActor(ctx, "worker", tractor.Expose(square))
+			if err != nil {
+				return err
+			}
+			ghost := tractor.ActorInfo{ID: tractor.ActorID{Name: "ghost", UID: "ghost-uid"}, Hosting: tractor.Process, Addr: hung}
+			if err := tractor.Register(ctx, ghost); err != nil {
+				return err
+			}
+			slow := make(chan error, 1)
+			go func() {
+				_, err := tractor.FindActor(ctx, "ghost")
+				slow <- err
+			}()
+			time.Sleep(100 * time.Millisecond) // the ghost's dial is under way
+
+			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			p, err := tractor.FindActor(fctx, "worker")
+			if took := time.Since(start); err != nil || took > time.Second {
+				t.Errorf("find worker while a dial hangs = %v after %v; want it at once", err, took)
+			} else if p.Actor() != w.Actor() {
+				t.Errorf("found %v, want %v", p.Actor(), w.Actor())
+			}
+			if err := <-slow; !errors.Is(err, tractor.ErrActorNotFound) {
+				t.Errorf("find ghost = %v; want ErrActorNotFound", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,15 +10,34 @@ import (
 // dial returns a portal from a to the actor uid ("" for the registrar) in
 // the process listening at addr, connecting straight to it: through an
 // in-memory connection if it lives in this process, over TCP otherwise.
-// A connection a already has with that actor is reused.
+// A connection a already has with that actor is reused, and a dial to it
+// already under way is waited for, within ctx; dials to different actors
+// do not wait for each other.
 func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
-	if p := a.dialledPortal(uid); p != nil {
-		return p, nil
-	}
-	a.dialMu.Lock()
-	defer a.dialMu.Unlock()
-	if p := a.dialledPortal(uid); p != nil {
-		return p, nil
+	for {
+		if p := a.dialledPortal(uid); p != nil {
+			return p, nil
+		}
+		a.peerMu.Lock()
+		busy := a.dialing[uid]
+		if busy == nil {
+			done := make(chan struct{})
+			a.dialing[uid] = done
+			a.peerMu.Unlock()
+			defer func() {
+				a.peerMu.Lock()
+				delete(a.dialing, uid)
+				a.peerMu.Unlock()
+				close(done)
+			}()
+			break
+		}
+		a.peerMu.Unlock()
+		select {
+		case <-busy: // it connected, or failed: look again
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	var conn transport.Conn
 	var id ActorID
