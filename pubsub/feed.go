@@ -1,0 +1,264 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/tractor-go/tractor"
+)
+
+// Feed is a producer's side of a publisher: one per key, shared by every
+// subscribing actor.
+type Feed[T any] struct {
+	key string
+
+	mu      sync.Mutex
+	outs    map[*outbox[T]]struct{}
+	topics  map[string]int // how many subscribing actors want each topic
+	changed chan struct{}  // closed, and replaced, when topics change
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the producer has returned
+	err    error         // what it returned, once done is closed
+}
+
+// outbox holds what the producer published for one subscribing actor
+// until that actor's dialog task sends it: at most window values, the
+// oldest dropped (and counted by topic) beyond.
+type outbox[T any] struct {
+	window int
+	topics map[string]bool // guarded by the feed's mu, like the rest
+	queue  []frame[T]
+	lost   map[string]int
+	wake   chan struct{} // one pending wake-up for the dialog task
+}
+
+// Key returns the key the producer serves.
+func (f *Feed[T]) Key() string { return f.key }
+
+// Topics returns the topics at least one subscriber wants, sorted.
+func (f *Feed[T]) Topics() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.topics))
+}
+
+// Changed returns a channel closed at the next change of [Feed.Topics].
+func (f *Feed[T]) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+// Publish hands v to every subscriber of topic and returns how many
+// subscribing actors it reached. It never blocks: a subscriber that falls
+// more than its window behind loses its oldest values instead.
+func (f *Feed[T]) Publish(topic string, v T) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for o := range f.outs {
+		if !o.topics[topic] {
+			continue
+		}
+		if len(o.queue) == o.window {
+			o.lost[o.queue[0].Topic]++
+			o.queue = o.queue[1:]
+		}
+		o.queue = append(o.queue, frame[T]{Topic: topic, Value: v})
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+		n++
+	}
+	return n
+}
+
+// changedLocked tells the producer that the topics changed.
+func (f *Feed[T]) changedLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// setTopics replaces what a subscribing actor wants.
+func (f *Feed[T]) setTopics(o *outbox[T], topics []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropTopicsLocked(o)
+	f.addTopicsLocked(o, topics)
+	f.changedLocked()
+}
+
+func (f *Feed[T]) addTopicsLocked(o *outbox[T], topics []string) {
+	for _, t := range topics {
+		if !o.topics[t] {
+			o.topics[t] = true
+			f.topics[t]++
+		}
+	}
+}
+
+func (f *Feed[T]) dropTopicsLocked(o *outbox[T]) {
+	for t := range o.topics {
+		if f.topics[t]--; f.topics[t] == 0 {
+			delete(f.topics, t)
+		}
+	}
+	clear(o.topics)
+}
+
+// take returns what is queued for o: loss notices first, then values.
+func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(o.queue) == 0 && len(o.lost) == 0 {
+		return nil
+	}
+	out := make([]frame[T], 0, len(o.lost)+len(o.queue))
+	for _, t := range slices.Sorted(maps.Keys(o.lost)) {
+		out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
+	}
+	clear(o.lost)
+	out = append(out, o.queue...)
+	o.queue = o.queue[:0]
+	return out
+}
+
+// join adds a subscribing actor's outbox to the producer of k, starting it
+// if there is none (or the last one has returned).
+func (p *Publisher[T]) join(ctx context.Context, k feedKey, o *outbox[T], topics []string) *Feed[T] {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.feeds[k]
+	if f != nil {
+		select {
+		case <-f.done: // it has returned: the next subscriber starts anew
+			f = nil
+		default:
+		}
+	}
+	if f == nil {
+		f = &Feed[T]{key: k.key, outs: make(map[*outbox[T]]struct{}), topics: make(map[string]int),
+			changed: make(chan struct{}), done: make(chan struct{})}
+		// The producer outlives the subscriber that started it: its ctx
+		// keeps the actor's values but is cancelled only by the last
+		// subscriber to leave, which then waits for it.
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f.cancel = cancel
+		p.feeds[k] = f
+		go func() {
+			defer close(f.done)
+			f.err = p.runProducer(pctx, f)
+		}()
+	}
+	f.mu.Lock()
+	f.outs[o] = struct{}{}
+	f.addTopicsLocked(o, topics)
+	f.changedLocked()
+	f.mu.Unlock()
+	return f
+}
+
+// runProducer runs the producer, turning a panic into its error.
+func (p *Publisher[T]) runProducer(ctx context.Context, f *Feed[T]) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("pubsub: producer of %q (key %q) panicked: %v", p.name, f.key, v)
+		}
+	}()
+	return p.produce(ctx, f)
+}
+
+// leave removes a subscribing actor's outbox; the last one to leave stops
+// the producer and waits for it.
+func (p *Publisher[T]) leave(k feedKey, f *Feed[T], o *outbox[T]) {
+	p.mu.Lock()
+	f.mu.Lock()
+	delete(f.outs, o)
+	f.dropTopicsLocked(o)
+	f.changedLocked()
+	last := len(f.outs) == 0
+	f.mu.Unlock()
+	if last && p.feeds[k] == f {
+		delete(p.feeds, k)
+	}
+	p.mu.Unlock()
+	if last {
+		f.cancel()
+		<-f.done
+	}
+}
+
+// serve is the publisher's endpoint: the task serving one subscribing
+// actor. It sends what the producer publishes for that actor, and takes
+// the actor's topic changes, until the actor unsubscribes (closes its
+// side), the producer returns, or the dialog is cancelled.
+func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
+	if req.Window <= 0 {
+		req.Window = DefaultWindow
+	}
+	if req.Key == "" {
+		req.Key = p.name
+	}
+	k := feedKey{actor: tractor.CurrentActor(c).ID().UID, key: req.Key}
+	o := &outbox[T]{window: req.Window, topics: make(map[string]bool), lost: make(map[string]int), wake: make(chan struct{}, 1)}
+	f := p.join(c, k, o, req.Topics)
+	defer p.leave(k, f, o)
+	if err := c.Started(true); err != nil {
+		return false, err
+	}
+	// The stream is not closed here: returning closes it, after the
+	// final outcome (a producer's error) if there is one.
+	s, err := c.OpenStream()
+	if err != nil {
+		return false, err
+	}
+
+	// The subscribing actor's topic changes, until it closes its side.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	rctx, stop := context.WithCancel(c)
+	defer stop()
+	unsubscribed := make(chan struct{})
+	wg.Go(func() {
+		defer close(unsubscribed)
+		for {
+			var topics []string
+			if err := s.Receive(rctx, &topics); err != nil {
+				return
+			}
+			f.setTopics(o, topics)
+		}
+	})
+
+	send := func() error {
+		for _, fr := range f.take(o) {
+			if err := s.Send(c, fr); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for {
+		if err := send(); err != nil {
+			return false, err
+		}
+		select {
+		case <-o.wake:
+		case <-unsubscribed:
+			return true, nil
+		case <-f.done:
+			// What it published before returning still goes out.
+			if err := send(); err != nil {
+				return false, err
+			}
+			return false, f.err
+		case <-c.Done():
+			return false, c.Err()
+		}
+	}
+}

@@ -1,0 +1,112 @@
+// Package pubsub publishes values by topic from one producer to many
+// subscribers across actors (tractor's @msg.pub).
+//
+// A [Publisher] is an endpoint: expose it ([Publisher.Endpoint]) in the
+// actor that publishes. A subscriber in any actor, on any hosting, opens a
+// [Subscription] naming the topics it wants and receives, in order, every
+// value published on them from then on. One producer task per publisher
+// and key serves every subscriber: the first subscription starts it, the
+// last one leaving stops it. The key defaults to the publisher's name, so
+// two publishers of one actor never share a producer.
+//
+// All the subscriptions of one actor to one publisher share a single
+// dialog: each value crosses a connection, and is encoded, once, however
+// many local subscribers want it. Each subscriber has a window: one that
+// falls further behind loses the oldest values and is told how many with
+// a [*tractor.LaggedError], so a slow subscriber never holds back the
+// producer or the others.
+package pubsub
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tractor-go/tractor"
+)
+
+// DefaultWindow is how many values a subscriber may fall behind before it
+// loses the oldest, unless [Window] says otherwise.
+const DefaultWindow = 1024
+
+// Message is one published value with its topic.
+type Message[T any] struct {
+	Topic string
+	Value T
+}
+
+// Publisher is a topic publisher: an endpoint whose producer publishes
+// values of type T by topic. Declare it at package level with [Publish],
+// as endpoints are.
+type Publisher[T any] struct {
+	name    string
+	produce func(ctx context.Context, f *Feed[T]) error
+	ep      *tractor.CtxEndpoint[request, bool]
+
+	mu      sync.Mutex
+	feeds   map[feedKey]*Feed[T]     // publishing side: running producers
+	clients map[clientKey]*client[T] // subscribing side: shared dialogs
+}
+
+// feedKey names one producer: the publishing actor and the key.
+type feedKey struct{ actor, key string }
+
+// clientKey names one shared dialog: the subscribing actor, the publishing
+// actor and the key.
+type clientKey struct{ local, remote, key string }
+
+// request opens a subscription dialog.
+type request struct {
+	Key    string
+	Topics []string
+	Window int
+}
+
+// frame is what a publisher sends a subscribing actor: a value, or, with
+// Lost > 0, how many values of Topic it had to drop for that actor.
+type frame[T any] struct {
+	Topic string
+	Value T
+	Lost  int
+}
+
+// Publish declares a publisher named name (its endpoint's name). produce
+// runs once per key while the key has subscribers, in the publishing
+// actor; it publishes with [Feed.Publish], may follow the topics wanted
+// with [Feed.Topics] and [Feed.Changed], and must return once ctx ends
+// (the last subscriber left, or the actor is ending). Its error, or panic,
+// reaches every subscriber as a [*tractor.RemoteError]; returning nil ends
+// every subscription (io.EOF) after the values already published. Publish
+// panics if the name is taken.
+func Publish[T any](name string, produce func(ctx context.Context, f *Feed[T]) error) *Publisher[T] {
+	p := &Publisher[T]{
+		name:    name,
+		produce: produce,
+		feeds:   make(map[feedKey]*Feed[T]),
+		clients: make(map[clientKey]*client[T]),
+	}
+	p.ep = tractor.Ctx(name, p.serve)
+	return p
+}
+
+// Name returns the publisher's name.
+func (p *Publisher[T]) Name() string { return p.name }
+
+// Endpoint returns the endpoint to expose in the publishing actor.
+func (p *Publisher[T]) Endpoint() tractor.Endpoint { return p.ep }
+
+// Option configures a subscription.
+type Option func(*options)
+
+type options struct {
+	key    string
+	window int
+}
+
+// Key chooses which producer of the publisher to subscribe to (default:
+// the publisher's name). Subscriptions with the same key share one
+// producer; its function learns the key from [Feed.Key].
+func Key(key string) Option { return func(o *options) { o.key = key } }
+
+// Window sets how many values the subscription may fall behind before it
+// loses the oldest (default [DefaultWindow]).
+func Window(n int) Option { return func(o *options) { o.window = n } }

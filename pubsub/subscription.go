@@ -1,0 +1,323 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tractor-go/tractor"
+)
+
+// closeTimeout bounds how long the last subscription of an actor waits for
+// the publisher's task to end when it leaves.
+const closeTimeout = 5 * time.Second
+
+// client is the dialog that every subscription of one actor to one
+// publisher and key shares. It runs no goroutine: a subscription whose
+// queue is empty pulls the next frame and hands it to every subscription
+// of its topic, while the others wait.
+type client[T any] struct {
+	p *Publisher[T]
+	k clientKey
+
+	// setup is held while the dialog opens, while topics are sent, and
+	// while the last subscription closes it.
+	setup  sync.Mutex
+	c      *tractor.Context
+	s      *tractor.MsgStream
+	cancel context.CancelFunc
+	sent   []string // the topics the publisher was last told
+
+	mu      sync.Mutex
+	subs    map[*Subscription[T]]struct{}
+	closed  bool // the last subscription left; the client is retired
+	pulling bool
+	end     error
+	wake    chan struct{}
+}
+
+// Subscription receives what a publisher publishes on its topics.
+// Receive is meant for one goroutine; Close and SetTopics may be called
+// from another.
+type Subscription[T any] struct {
+	cl     *client[T]
+	window int
+
+	// Guarded by cl.mu.
+	topics map[string]bool
+	queue  []Message[T]
+	lost   int
+	closed bool
+}
+
+// Subscribe subscribes to topics of the publisher served by the actor
+// behind portal. The first subscription of this actor to that publisher
+// and key opens the dialog that the later ones share; it returns once the
+// publisher has taken the subscription, so every value published after
+// that on topics reaches it.
+func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, topics []string, opts ...Option) (*Subscription[T], error) {
+	o := options{key: p.name, window: DefaultWindow}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.window <= 0 {
+		o.window = DefaultWindow
+	}
+	a := tractor.CurrentActor(ctx)
+	if a == nil {
+		return nil, tractor.ErrNoActor
+	}
+	k := clientKey{local: a.ID().UID, remote: portal.Actor().UID, key: o.key}
+	for {
+		p.mu.Lock()
+		cl := p.clients[k]
+		if cl == nil {
+			cl = &client[T]{p: p, k: k, subs: make(map[*Subscription[T]]struct{}), wake: make(chan struct{})}
+			p.clients[k] = cl
+		}
+		p.mu.Unlock()
+
+		cl.setup.Lock()
+		cl.mu.Lock()
+		retired := cl.closed || cl.end != nil
+		cl.mu.Unlock()
+		if retired {
+			// Its last subscription left, or its stream ended: a new
+			// subscription needs a new dialog.
+			cl.setup.Unlock()
+			p.retire(cl)
+			continue
+		}
+		if cl.s == nil {
+			if err := cl.open(ctx, portal, o, topics); err != nil {
+				cl.mu.Lock()
+				cl.closed = true
+				cl.mu.Unlock()
+				cl.setup.Unlock()
+				p.retire(cl)
+				return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
+			}
+		}
+		sub := &Subscription[T]{cl: cl, window: o.window, topics: make(map[string]bool)}
+		for _, t := range topics {
+			sub.topics[t] = true
+		}
+		cl.mu.Lock()
+		cl.subs[sub] = struct{}{}
+		cl.mu.Unlock()
+		err := cl.syncTopics(ctx)
+		cl.setup.Unlock()
+		if err != nil {
+			sub.Close()
+			return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
+		}
+		return sub, nil
+	}
+}
+
+// retire forgets cl, if it is still the actor's client.
+func (p *Publisher[T]) retire(cl *client[T]) {
+	p.mu.Lock()
+	if p.clients[cl.k] == cl {
+		delete(p.clients, cl.k)
+	}
+	p.mu.Unlock()
+}
+
+// open starts the shared dialog. Its lifetime is the client's, not the
+// ctx of the subscription that happens to open it.
+func (cl *client[T]) open(ctx context.Context, portal *tractor.Portal, o options, topics []string) error {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c, err := cl.p.ep.Open(dctx, portal, request{Key: o.key, Topics: topics, Window: o.window})
+	if err == nil {
+		// Stop opening if the subscriber's own ctx ends meanwhile.
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		cl.s, err = c.OpenStream()
+	}
+	if err != nil {
+		cancel()
+		return err
+	}
+	cl.c, cl.cancel, cl.sent = c, cancel, slices.Clone(topics)
+	return nil
+}
+
+// syncTopics tells the publisher the union of the subscriptions' topics,
+// if it changed. setup is held.
+func (cl *client[T]) syncTopics(ctx context.Context) error {
+	cl.mu.Lock()
+	set := make(map[string]bool)
+	for sub := range cl.subs {
+		for t := range sub.topics {
+			set[t] = true
+		}
+	}
+	cl.mu.Unlock()
+	union := make([]string, 0, len(set))
+	for t := range set {
+		union = append(union, t)
+	}
+	slices.Sort(union)
+	sent := slices.Sorted(slices.Values(cl.sent))
+	if slices.Equal(union, sent) {
+		return nil
+	}
+	if err := cl.s.Send(ctx, union); err != nil {
+		return err
+	}
+	cl.sent = union
+	return nil
+}
+
+// Receive returns the next message on the subscription's topics. If it
+// lost messages since the last Receive (it fell more than its window
+// behind) it first returns a [*tractor.LaggedError] saying how many, then
+// continues with the oldest kept. Once the publisher's producer has
+// returned, Receive returns io.EOF after the messages kept, or the
+// producer's error as a [*tractor.RemoteError]; after Close, an error
+// matching [tractor.ErrStreamClosed]; if ctx ends first, ctx's error.
+func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
+	cl := s.cl
+	for {
+		cl.mu.Lock()
+		switch {
+		case s.closed:
+			cl.mu.Unlock()
+			return Message[T]{}, fmt.Errorf("pubsub: Receive on a closed subscription: %w", tractor.ErrStreamClosed)
+		case s.lost > 0:
+			lost := s.lost
+			s.lost = 0
+			cl.mu.Unlock()
+			return Message[T]{}, &tractor.LaggedError{Missed: lost}
+		case len(s.queue) > 0:
+			m := s.queue[0]
+			s.queue[0] = Message[T]{}
+			s.queue = s.queue[1:]
+			cl.mu.Unlock()
+			return m, nil
+		case cl.end != nil:
+			cl.mu.Unlock()
+			return Message[T]{}, cl.end
+		case !cl.pulling:
+			cl.pulling = true
+			cl.mu.Unlock()
+			var fr frame[T]
+			err := cl.s.Receive(ctx, &fr)
+			cl.mu.Lock()
+			cl.pulling = false
+			switch {
+			case err == nil:
+				cl.dispatchLocked(fr)
+			case ctx.Err() != nil:
+				// Only this subscription gave up; another pulls next.
+				cl.wakeLocked()
+				cl.mu.Unlock()
+				return Message[T]{}, ctx.Err()
+			case errors.Is(err, tractor.ErrBadArgument):
+				// A value that is no T: this frame is lost, the stream
+				// goes on.
+				cl.wakeLocked()
+				cl.mu.Unlock()
+				return Message[T]{}, err
+			default:
+				cl.end = err
+			}
+			cl.wakeLocked()
+			cl.mu.Unlock()
+		default:
+			wake := cl.wake
+			cl.mu.Unlock()
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return Message[T]{}, ctx.Err()
+			}
+		}
+	}
+}
+
+// dispatchLocked hands a frame to every subscription of its topic.
+func (cl *client[T]) dispatchLocked(fr frame[T]) {
+	for sub := range cl.subs {
+		if !sub.topics[fr.Topic] {
+			continue
+		}
+		if fr.Lost > 0 {
+			sub.lost += fr.Lost
+			continue
+		}
+		if len(sub.queue) == sub.window {
+			sub.queue[0] = Message[T]{}
+			sub.queue = sub.queue[1:]
+			sub.lost++
+		}
+		sub.queue = append(sub.queue, Message[T]{Topic: fr.Topic, Value: fr.Value})
+	}
+}
+
+func (cl *client[T]) wakeLocked() {
+	close(cl.wake)
+	cl.wake = make(chan struct{})
+}
+
+// SetTopics replaces the subscription's topics on the live stream: from
+// its return, Receive returns only messages of the new topics, and the
+// publisher sends this actor what its subscriptions now want.
+func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error {
+	cl := s.cl
+	cl.setup.Lock()
+	defer cl.setup.Unlock()
+	cl.mu.Lock()
+	if s.closed {
+		cl.mu.Unlock()
+		return fmt.Errorf("pubsub: SetTopics on a closed subscription: %w", tractor.ErrStreamClosed)
+	}
+	clear(s.topics)
+	for _, t := range topics {
+		s.topics[t] = true
+	}
+	s.queue = slices.DeleteFunc(s.queue, func(m Message[T]) bool { return !s.topics[m.Topic] })
+	cl.mu.Unlock()
+	return cl.syncTopics(ctx)
+}
+
+// Close ends the subscription. The last subscription of an actor to a
+// publisher closes their shared dialog and waits, within a bound, for the
+// publisher's task to end; the last subscriber of a producer stops it.
+// Close is idempotent.
+func (s *Subscription[T]) Close() error {
+	cl := s.cl
+	cl.setup.Lock()
+	defer cl.setup.Unlock()
+	cl.mu.Lock()
+	if s.closed {
+		cl.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.queue = nil
+	delete(cl.subs, s)
+	last := len(cl.subs) == 0
+	if last {
+		cl.closed = true
+	}
+	cl.wakeLocked()
+	cl.mu.Unlock()
+	if !last {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		_ = cl.syncTopics(ctx)
+		return nil
+	}
+	cl.p.retire(cl)
+	cl.s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	_ = cl.c.Result(ctx, nil) // the publisher's task has ended
+	cl.cancel()
+	return nil
+}
