@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -169,6 +170,46 @@ func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
 			return nil
 		})
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// envOf returns the value of an environment variable in the actor's
+// process.
+var envOf = tractor.Func("test.review.envOf", func(ctx context.Context, name string) (string, error) {
+	return os.Getenv(name), nil
+})
+
+// TestSecretStaysOutOfChildEnvironment: a process actor learns the tree's
+// secret from its environment, but does not leave it there, where every
+// program it runs in turn (exec.Command inherits the environment) would
+// learn it too.
+func TestSecretStaysOutOfChildEnvironment(t *testing.T) {
+	const secret = "not for grandchildren"
+	err := run(t, hostings[1], func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			defer n.Cancel()
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(envOf, square))
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{"TRACTOR_SECRET", "TRACTOR_LISTEN"} {
+				if v, err := envOf.Call(ctx, p, name); err != nil || v != "" {
+					t.Errorf("%s in the process actor's environment = %q, %v; want it unset", name, v, err)
+				}
+			}
+			// It still knows the secret: a peer can reach it.
+			found, err := tractor.FindActor(ctx, "worker")
+			if err != nil {
+				return err
+			}
+			if v, err := square.Call(ctx, found, 5); err != nil || v != 25 {
+				t.Errorf("square through a found portal = %d, %v", v, err)
+			}
+			return nil
+		})
+	}, tractor.Secret(secret))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,6 +210,10 @@ func serveChild(local config) int {
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
+	// Every program this process runs would inherit them: the secret is
+	// the tree's, not theirs.
+	os.Unsetenv(envSecret)
+	os.Unsetenv(envListen)
 	nd, err := newNode(listen, secret, local.tls)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tractor: child:", err)
