@@ -214,3 +214,50 @@ func TestSecretStaysOutOfChildEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRegistrarGoes: when the program serving the registrar ends, a joined
+// program's lookups fail with an error matching ErrRegistrar, whether they
+// were waiting in the registrar then or start afterwards, and the joined
+// program ends cleanly.
+func TestRegistrarGoes(t *testing.T) {
+	const secret = "registrar goes"
+	actx, stopA := context.WithCancel(context.Background())
+	defer stopA()
+	addrs := make(chan string, 1)
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- tractor.Run(actx, func(ctx context.Context) error {
+			addrs <- tractor.CurrentActor(ctx).Addr()
+			<-ctx.Done()
+			return nil
+		}, tractor.Secret(secret))
+	}()
+	addr := <-addrs
+	err := run(t, goroutines, func(ctx context.Context) error {
+		waitErr := make(chan error, 1)
+		go func() {
+			_, err := tractor.WaitForActor(ctx, "never")
+			waitErr <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // the wait is in the registrar
+		stopA()
+		if err := <-aDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("registrar's program: %v", err)
+		}
+		select {
+		case err := <-waitErr:
+			if !errors.Is(err, tractor.ErrRegistrar) {
+				t.Errorf("wait for actor as the registrar went = %v; want ErrRegistrar", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("WaitForActor still waiting for a registrar that is gone")
+		}
+		if _, err := tractor.FindActor(ctx, "never"); !errors.Is(err, tractor.ErrRegistrar) {
+			t.Errorf("find actor once the registrar is gone = %v; want ErrRegistrar", err)
+		}
+		return nil
+	}, tractor.Registrar(addr), tractor.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,6 +3,7 @@ package tractor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -296,13 +297,21 @@ func (d *remoteDirectory) portal(ctx context.Context) (*Portal, error) {
 	return p, nil
 }
 
+// remoteCall calls ep in the registrar. A call the registrar could not
+// answer because it went away (its connection was lost, or it cancelled
+// the call as it ended) fails with [ErrRegistrar], like one that could not
+// reach it.
 func remoteCall[A, R any](ctx context.Context, d *remoteDirectory, ep *FuncEndpoint[A, R], arg A) (R, error) {
 	p, err := d.portal(ctx)
 	if err != nil {
 		var zero R
 		return zero, err
 	}
-	return ep.Call(ctx, p, arg)
+	r, err := ep.Call(ctx, p, arg)
+	if err != nil && ctx.Err() == nil && (errors.Is(err, ErrActorGone) || errors.Is(err, ErrContextCancelled)) {
+		err = fmt.Errorf("%w at %s: %w", ErrRegistrar, d.ref().Addr, err)
+	}
+	return r, err
 }
 
 func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
