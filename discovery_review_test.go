@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,5 +260,27 @@ func TestRegistrarGoes(t *testing.T) {
 	}, tractor.Registrar(addr), tractor.Secret(secret))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestListenAddrUnspecifiedHost: an actor's address is what peers on
+// other hosts dial, so it cannot be an unspecified host ("0.0.0.0",
+// ":7000"): registered as "[::]:7000", a peer elsewhere would dial
+// itself, and purge the live entry when nothing answers there. Run says
+// so at once instead.
+func TestListenAddrUnspecifiedHost(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		ran := false
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			ran = true
+			infos, err := tractor.Actors(ctx)
+			if err == nil {
+				t.Logf("registered at %s", infos[0].Addr)
+			}
+			return nil
+		}, tractor.ListenAddr(addr))
+		if !errors.Is(err, tractor.ErrMisuse) || !strings.Contains(err.Error(), addr) || ran {
+			t.Errorf("Run with ListenAddr(%q) = %v (body ran: %v); want ErrMisuse naming the address", addr, err, ran)
+		}
 	}
 }

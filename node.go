@@ -58,6 +58,14 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			// The listener's address is registered for peers to dial: one
+			// elsewhere would dial "[::]:port" on its own host, and purge
+			// the live entry when nothing answers there.
+			return nil, fmt.Errorf("ListenAddr %q: peers are told the address to dial, and an unspecified host names none; give an interface's address (such as \"10.0.0.1:7000\"): %w", addr, ErrMisuse)
+		}
+	}
 	cfg := transport.DefaultConfig()
 	cfg.Secret = []byte(secret)
 	cfg.Compress = !isLoopback(addr)

@@ -151,8 +151,11 @@ func Binary(path string) Option { return optionFunc(func(c *config) { c.binary =
 // "127.0.0.1:0": loopback only, a fresh port). Given to [Run], it is the
 // address other programs join when this root is their registrar (see
 // [Registrar]); process actors listen on the same host, each on a fresh
-// port. Listening beyond loopback exposes the tree to the network: every
-// peer must prove it knows the tree's [Secret], and [TLS] encrypts.
+// port. The host must be one peers can dial, not an unspecified one
+// ("0.0.0.0", "[::]" or none, as in ":7000"): the address is what the
+// registrar tells them, and Run refuses those. Listening beyond loopback
+// exposes the tree to the network: every peer must prove it knows the
+// tree's [Secret], and [TLS] encrypts.
 func ListenAddr(addr string) Option { return optionFunc(func(c *config) { c.listenAddr = addr }) }
 
 // Registrar makes [Run] join the tree whose registrar listens at addr (the
