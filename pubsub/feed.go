@@ -29,9 +29,8 @@ type Feed[T any] struct {
 // until that actor's dialog task sends it: at most window values, the
 // oldest dropped (and counted by topic) beyond.
 type outbox[T any] struct {
-	window int
 	topics map[string]bool // guarded by the feed's mu, like the rest
-	queue  []frame[T]
+	queue  ring[frame[T]]
 	lost   map[string]int
 	wake   chan struct{} // one pending wake-up for the dialog task
 }
@@ -46,7 +45,16 @@ func (f *Feed[T]) Topics() []string {
 	return slices.Sorted(maps.Keys(f.topics))
 }
 
-// Changed returns a channel closed at the next change of [Feed.Topics].
+// Subscribers returns how many actors subscribe: several subscriptions of
+// one actor count once, as they share one dialog and get each value once.
+func (f *Feed[T]) Subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.outs)
+}
+
+// Changed returns a channel closed at the next change of [Feed.Topics] or
+// of [Feed.Subscribers].
 func (f *Feed[T]) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,11 +72,11 @@ func (f *Feed[T]) Publish(topic string, v T) int {
 		if !o.topics[topic] {
 			continue
 		}
-		if len(o.queue) == o.window {
-			o.lost[o.queue[0].Topic]++
-			o.queue = o.queue[1:]
+		if o.queue.len() == o.queue.max {
+			oldest, _ := o.queue.pop()
+			o.lost[oldest.Topic]++
 		}
-		o.queue = append(o.queue, frame[T]{Topic: topic, Value: v})
+		o.queue.push(frame[T]{Topic: topic, Value: v})
 		select {
 		case o.wake <- struct{}{}:
 		default:
@@ -115,17 +123,21 @@ func (f *Feed[T]) dropTopicsLocked(o *outbox[T]) {
 func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(o.queue) == 0 && len(o.lost) == 0 {
+	if o.queue.len() == 0 && len(o.lost) == 0 {
 		return nil
 	}
-	out := make([]frame[T], 0, len(o.lost)+len(o.queue))
+	out := make([]frame[T], 0, len(o.lost)+o.queue.len())
 	for _, t := range slices.Sorted(maps.Keys(o.lost)) {
 		out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
 	}
 	clear(o.lost)
-	out = append(out, o.queue...)
-	o.queue = o.queue[:0]
-	return out
+	for {
+		fr, ok := o.queue.pop()
+		if !ok {
+			return out
+		}
+		out = append(out, fr)
+	}
 }
 
 // join adds a subscribing actor's outbox to the producer of k, starting it
@@ -150,17 +162,24 @@ func (p *Publisher[T]) join(ctx context.Context, k feedKey, o *outbox[T], topics
 		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f.cancel = cancel
 		p.feeds[k] = f
+		// The first subscriber is in before the producer starts.
+		f.add(o, topics)
 		go func() {
 			defer close(f.done)
 			f.err = p.runProducer(pctx, f)
 		}()
+		return f
 	}
+	f.add(o, topics)
+	return f
+}
+
+func (f *Feed[T]) add(o *outbox[T], topics []string) {
 	f.mu.Lock()
 	f.outs[o] = struct{}{}
 	f.addTopicsLocked(o, topics)
 	f.changedLocked()
 	f.mu.Unlock()
-	return f
 }
 
 // runProducer runs the producer, turning a panic into its error.
@@ -205,7 +224,7 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 		req.Key = p.name
 	}
 	k := feedKey{actor: tractor.CurrentActor(c).ID().UID, key: req.Key}
-	o := &outbox[T]{window: req.Window, topics: make(map[string]bool), lost: make(map[string]int), wake: make(chan struct{}, 1)}
+	o := &outbox[T]{queue: ring[frame[T]]{max: req.Window}, topics: make(map[string]bool), lost: make(map[string]int), wake: make(chan struct{}, 1)}
 	f := p.join(c, k, o, req.Topics)
 	defer p.leave(k, f, o)
 	if err := c.Started(true); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,19 @@ var (
 			}
 		}
 	})
+	// census publishes, on topic "n", how many actors subscribe, each
+	// time that changes.
+	census = pubsub.Publish("test.census", func(ctx context.Context, f *pubsub.Feed[int]) error {
+		for {
+			changed := f.Changed()
+			f.Publish("n", f.Subscribers())
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
 	// other is a second publisher with the default key.
 	other = pubsub.Publish("test.other", func(ctx context.Context, f *pubsub.Feed[int]) error {
 		incr(ctx, "started:"+f.Key())
@@ -70,6 +84,21 @@ var (
 			time.Sleep(5 * time.Millisecond)
 		}
 		return errors.New("producer broke")
+	})
+	// finite publishes 0..key-1 on every topic wanted when it starts,
+	// then returns.
+	finite = pubsub.Publish("test.finite", func(ctx context.Context, f *pubsub.Feed[int]) error {
+		n, err := strconv.Atoi(f.Key())
+		if err != nil {
+			return err
+		}
+		topics := f.Topics()
+		for i := range n {
+			for _, t := range topics {
+				f.Publish(t, i)
+			}
+		}
+		return nil
 	})
 	// count reads a counter in the actor's process.
 	count = tractor.Func("pubsubtest.count", func(ctx context.Context, name string) (int64, error) {
@@ -172,7 +201,7 @@ func withPub(t *testing.T, h hosting, body func(ctx context.Context, n *tractor.
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			defer n.Cancel()
-			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), count))
+			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), finite.Endpoint(), count))
 			if err != nil {
 				return err
 			}
@@ -214,6 +243,7 @@ func TestPubSub(t *testing.T) {
 			t.Run("producer error", func(t *testing.T) { testProducerError(t, h) })
 			t.Run("cancelled subscriber", func(t *testing.T) { testCancelledSubscriber(t, h) })
 			t.Run("set topics", func(t *testing.T) { testSetTopics(t, h) })
+			t.Run("one dialog per actor", func(t *testing.T) { testOneDialogPerActor(t, h) })
 		})
 	}
 }
@@ -480,4 +510,52 @@ func testSetTopics(t *testing.T, h hosting) {
 	})
 }
 
-var _ = io.EOF
+// testOneDialogPerActor: the subscriptions of one actor share one dialog,
+// so the publisher sends each value once per subscribing actor, however
+// many subscriptions it has.
+func testOneDialogPerActor(t *testing.T, h hosting) {
+	withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		var subs []*pubsub.Subscription[int]
+		for range 10 {
+			sub, err := census.Subscribe(ctx, pub, []string{"n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			subs = append(subs, sub)
+		}
+		// Every subscription sees the publisher count one subscriber.
+		for i, sub := range subs {
+			m, err := sub.Receive(ctx)
+			if err != nil || m.Value != 1 {
+				t.Fatalf("subscription %d: %+v, %v; want 1 subscribing actor", i, m, err)
+			}
+		}
+	})
+}
+
+// TestEndOfStream: a producer that returns nil ends every subscription
+// with io.EOF after the values it published.
+func TestEndOfStream(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		sub, err := finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key("5"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		var got []int
+		for {
+			m, err := sub.Receive(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Value)
+		}
+		if fmt.Sprint(got) != "[0 1 2 3 4]" {
+			t.Fatalf("got %v", got)
+		}
+	})
+}

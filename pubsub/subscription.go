@@ -33,7 +33,8 @@ type client[T any] struct {
 
 	mu      sync.Mutex
 	subs    map[*Subscription[T]]struct{}
-	closed  bool // the last subscription left; the client is retired
+	byTopic map[string][]*Subscription[T] // subs, indexed for dispatch
+	closed  bool                          // the last subscription left; the client is retired
 	pulling bool
 	end     error
 	wake    chan struct{}
@@ -43,12 +44,11 @@ type client[T any] struct {
 // Receive is meant for one goroutine; Close and SetTopics may be called
 // from another.
 type Subscription[T any] struct {
-	cl     *client[T]
-	window int
+	cl *client[T]
 
 	// Guarded by cl.mu.
 	topics map[string]bool
-	queue  []Message[T]
+	queue  ring[Message[T]]
 	lost   int
 	closed bool
 }
@@ -75,7 +75,8 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		p.mu.Lock()
 		cl := p.clients[k]
 		if cl == nil {
-			cl = &client[T]{p: p, k: k, subs: make(map[*Subscription[T]]struct{}), wake: make(chan struct{})}
+			cl = &client[T]{p: p, k: k, subs: make(map[*Subscription[T]]struct{}),
+				byTopic: make(map[string][]*Subscription[T]), wake: make(chan struct{})}
 			p.clients[k] = cl
 		}
 		p.mu.Unlock()
@@ -101,12 +102,13 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 				return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
 			}
 		}
-		sub := &Subscription[T]{cl: cl, window: o.window, topics: make(map[string]bool)}
+		sub := &Subscription[T]{cl: cl, topics: make(map[string]bool), queue: ring[Message[T]]{max: o.window}}
 		for _, t := range topics {
 			sub.topics[t] = true
 		}
 		cl.mu.Lock()
 		cl.subs[sub] = struct{}{}
+		cl.indexLocked()
 		cl.mu.Unlock()
 		err := cl.syncTopics(ctx)
 		cl.setup.Unlock()
@@ -193,10 +195,8 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 			s.lost = 0
 			cl.mu.Unlock()
 			return Message[T]{}, &tractor.LaggedError{Missed: lost}
-		case len(s.queue) > 0:
-			m := s.queue[0]
-			s.queue[0] = Message[T]{}
-			s.queue = s.queue[1:]
+		case s.queue.len() > 0:
+			m, _ := s.queue.pop()
 			cl.mu.Unlock()
 			return m, nil
 		case cl.end != nil:
@@ -242,20 +242,22 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 
 // dispatchLocked hands a frame to every subscription of its topic.
 func (cl *client[T]) dispatchLocked(fr frame[T]) {
-	for sub := range cl.subs {
-		if !sub.topics[fr.Topic] {
-			continue
-		}
+	for _, sub := range cl.byTopic[fr.Topic] {
 		if fr.Lost > 0 {
 			sub.lost += fr.Lost
-			continue
-		}
-		if len(sub.queue) == sub.window {
-			sub.queue[0] = Message[T]{}
-			sub.queue = sub.queue[1:]
+		} else if sub.queue.push(Message[T]{Topic: fr.Topic, Value: fr.Value}) {
 			sub.lost++
 		}
-		sub.queue = append(sub.queue, Message[T]{Topic: fr.Topic, Value: fr.Value})
+	}
+}
+
+// indexLocked rebuilds the index of subscriptions by topic.
+func (cl *client[T]) indexLocked() {
+	clear(cl.byTopic)
+	for sub := range cl.subs {
+		for t := range sub.topics {
+			cl.byTopic[t] = append(cl.byTopic[t], sub)
+		}
 	}
 }
 
@@ -280,7 +282,8 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 	for _, t := range topics {
 		s.topics[t] = true
 	}
-	s.queue = slices.DeleteFunc(s.queue, func(m Message[T]) bool { return !s.topics[m.Topic] })
+	s.queue.keep(func(m Message[T]) bool { return s.topics[m.Topic] })
+	cl.indexLocked()
 	cl.mu.Unlock()
 	return cl.syncTopics(ctx)
 }
@@ -299,8 +302,9 @@ func (s *Subscription[T]) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.queue = nil
+	s.queue.reset()
 	delete(cl.subs, s)
+	cl.indexLocked()
 	last := len(cl.subs) == 0
 	if last {
 		cl.closed = true
