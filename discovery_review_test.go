@@ -3,9 +3,11 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +284,56 @@ func TestListenAddrUnspecifiedHost(t *testing.T) {
 		if !errors.Is(err, tractor.ErrMisuse) || !strings.Contains(err.Error(), addr) || ran {
 			t.Errorf("Run with ListenAddr(%q) = %v (body ran: %v); want ErrMisuse naming the address", addr, err, ran)
 		}
+	}
+}
+
+// TestSecretOptionBelowRun: the secret is the tree's. Given to a nursery
+// or an actor, Secret cannot open a process actor's listener to peers
+// without the tree's secret (an empty one would admit anyone), nor cut
+// the actor off from its own tree.
+func TestSecretOptionBelowRun(t *testing.T) {
+	const secret = "the tree's"
+	for _, below := range []string{"", "another"} {
+		t.Run(fmt.Sprintf("%q", below), func(t *testing.T) {
+			err := run(t, hostings[1], func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					defer n.Cancel()
+					w, err := n.StartActor(ctx, "worker", tractor.Expose(square, talkTo), tractor.Secret(below))
+					if err != nil {
+						return err
+					}
+					infos, err := tractor.Actors(ctx)
+					if err != nil {
+						return err
+					}
+					i := slices.IndexFunc(infos, func(i tractor.ActorInfo) bool { return i.ID == w.Actor() })
+					if i < 0 {
+						t.Fatalf("worker not registered: %v", infoNames(infos))
+					}
+					cfg := transport.DefaultConfig()
+					cfg.Secret = []byte(below)
+					conn, err := transport.TCP{Config: cfg}.Dial(ctx, infos[i].Addr)
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					ask := transport.Hello{Info: peerHello{From: tractor.ActorID{Name: "intruder", UID: "x"}, To: w.Actor().UID}}
+					if _, err := conn.(*transport.WireConn).Handshake(ctx, ask); !errors.Is(err, transport.ErrAuth) {
+						t.Errorf("handshake with secret %q = %v; want ErrAuth", below, err)
+					}
+					// The worker still reaches its tree: it finds the root.
+					r, err := talkTo.Call(ctx, w, "root")
+					if err != nil {
+						t.Errorf("worker to root: %v", err)
+					} else if r.SeenAs != w.Actor() {
+						t.Errorf("root saw %v", r.SeenAs)
+					}
+					return nil
+				})
+			}, tractor.Secret(secret), tractor.Expose(whoCalls, echo))
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -135,15 +135,19 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	// handshake, so a binary that never serves cannot hang the nursery.
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
+	// The tree's secret, which this process's listener holds: a Secret
+	// given to a nursery or an actor cannot change it, which would cut the
+	// child off from its tree, or, empty, open its listener to anyone.
+	secret := string(n.actor.node.tcp.Config.Secret)
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
-		Env: []string{envSecret + "=" + cfg.secret, envListen + "=" + listenHost(cfg.listenAddr)},
+		Env: []string{envSecret + "=" + secret, envListen + "=" + listenHost(cfg.listenAddr)},
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err
 	}
 	tcfg := transport.DefaultConfig()
-	tcfg.Secret = []byte(cfg.secret)
+	tcfg.Secret = []byte(secret)
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,

@@ -55,6 +55,10 @@ type node struct {
 
 // newNode starts listening on addr for peers that know secret.
 func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
+	if secret == "" {
+		// Fail closed: a listener without a secret admits anyone.
+		return nil, fmt.Errorf("no secret for the peer listener: %w", ErrMisuse)
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}

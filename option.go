@@ -173,7 +173,8 @@ func Registrar(addr string) Option { return optionFunc(func(c *config) { c.regis
 // is reachable. Process actors receive it from their parent. Programs that
 // join one registrar must share it: give each the same Secret, or set the
 // environment variable TRACTOR_SECRET. Without either, Run draws a random
-// secret, so only the tree's own processes can connect.
+// secret, so only the tree's own processes can connect. The secret is the
+// tree's: given to a nursery or an actor, Secret changes nothing.
 func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret = secret }) }
 
 // TLS encrypts connections between the processes of the tree with
