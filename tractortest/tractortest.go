@@ -1,0 +1,417 @@
+// Package tractortest property-tests endpoints against the runtime's
+// invariants, with pgregory.net/rapid: given endpoints and generators of
+// their arguments, [Check] starts actors on a chosen hosting, drives random
+// dialogs with them, cancels some, cancels or kills actors, and checks
+// after every step that each dialog ended in exactly one outcome, that
+// errors name the actor they came from, that nothing hangs, and at the end
+// that no actor, goroutine or process outlived its nursery, besides the
+// invariants the caller adds. A failure shrinks to a minimal sequence of
+// steps, which rapid prints.
+//
+// The number of runs and of steps per run are rapid's: the flags
+// -rapid.checks and -rapid.steps, or the environment variables
+// RAPID_CHECKS and RAPID_STEPS (defaults 100 and 30).
+package tractortest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"pgregory.net/rapid"
+
+	"github.com/tractor-go/tractor"
+)
+
+// StepTimeout bounds every step: a step that takes longer is a hang, and
+// fails the property with the steps that led to it.
+const StepTimeout = 10 * time.Second
+
+// Config says what [Check] tests and how.
+type Config struct {
+	// Options are given to the root (tractor.Run): they choose the
+	// workers' hosting, such as tractor.Spawn(tractor.Process).
+	Options []tractor.Option
+	// Cases are the dialogs drawn at random: see [Func] and [Stream].
+	Cases []Case
+	// Expose lists endpoints the workers serve besides the cases'.
+	Expose []tractor.Endpoint
+	// MaxWorkers bounds how many workers live at once (default 3).
+	MaxWorkers int
+	// Faults adds steps that cancel workers and, for process workers,
+	// kill them with SIGKILL.
+	Faults bool
+	// Invariant, if set, is checked after every step.
+	Invariant func(t *rapid.T, w *World)
+	// Actions are further steps, drawn like the built-in ones.
+	Actions map[string]func(t *rapid.T, w *World)
+}
+
+// World is the state a run builds: the root's ctx, the nursery the
+// workers live in, and the workers.
+type World struct {
+	Ctx     context.Context
+	Nursery *tractor.Nursery
+	Workers []*Worker
+	// Killed is set once a worker was killed: its death fails the nursery,
+	// which cancels everything, so the run stops drawing steps.
+	Killed *Worker
+
+	cfg    Config
+	serial int
+}
+
+// Worker is a daemon actor of the run.
+type Worker struct {
+	Portal *tractor.Portal
+	PID    int
+	// Ended is set once the worker was cancelled or killed: its dialogs
+	// must then fail with tractor.ErrActorGone.
+	Ended bool
+}
+
+// Case is a kind of dialog Check draws: make one with [Func] or [Stream].
+type Case interface {
+	endpoint() tractor.Endpoint
+	// run draws an argument, runs the dialog with w within ctx, checks its
+	// outcome, and returns an error describing a violation.
+	run(t *rapid.T, ctx context.Context, w *Worker) error
+}
+
+// Func is a [Case] that calls fn with arguments drawn from arg and checks
+// each successful result with check (which may be nil). A failure of the
+// endpoint is allowed, but must be a *tractor.RemoteError that comes from
+// the worker.
+func Func[A, R any](fn *tractor.FuncEndpoint[A, R], arg *rapid.Generator[A], check func(arg A, res R) error) Case {
+	return funcCase[A, R]{fn, arg, check}
+}
+
+type funcCase[A, R any] struct {
+	fn    *tractor.FuncEndpoint[A, R]
+	arg   *rapid.Generator[A]
+	check func(A, R) error
+}
+
+func (c funcCase[A, R]) endpoint() tractor.Endpoint { return c.fn }
+
+func (c funcCase[A, R]) run(t *rapid.T, ctx context.Context, w *Worker) error {
+	a := c.arg.Draw(t, c.fn.Name()+" argument")
+	res, err := c.fn.Call(ctx, w.Portal, a)
+	if err != nil {
+		return outcomeError(ctx, w, err)
+	}
+	if w.Ended {
+		return fmt.Errorf("call to ended actor %s succeeded", w.Portal.Actor())
+	}
+	if c.check != nil {
+		return c.check(a, res)
+	}
+	return nil
+}
+
+// Stream is a [Case] that opens a stream from gen with arguments drawn from
+// arg, receives its items (or, drawn at random, closes it early), and
+// checks the items of every stream received to its end with check (which
+// may be nil).
+func Stream[A, T any](gen *tractor.StreamEndpoint[A, T], arg *rapid.Generator[A], check func(arg A, items []T) error) Case {
+	return streamCase[A, T]{gen, arg, check}
+}
+
+type streamCase[A, T any] struct {
+	gen   *tractor.StreamEndpoint[A, T]
+	arg   *rapid.Generator[A]
+	check func(A, []T) error
+}
+
+func (c streamCase[A, T]) endpoint() tractor.Endpoint { return c.gen }
+
+func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error {
+	a := c.arg.Draw(t, c.gen.Name()+" argument")
+	stopAfter := rapid.IntRange(-1, 20).Draw(t, "close after (-1: never)")
+	s, err := c.gen.Open(ctx, w.Portal, a)
+	if err != nil {
+		return outcomeError(ctx, w, err)
+	}
+	defer s.Close()
+	var items []T
+	for {
+		if len(items) == stopAfter {
+			return s.Close() // closing early cancels the generator
+		}
+		var v T
+		err := s.Receive(ctx, &v)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return outcomeError(ctx, w, err)
+		}
+		items = append(items, v)
+	}
+	if w.Ended {
+		return fmt.Errorf("stream from ended actor %s ended cleanly", w.Portal.Actor())
+	}
+	if c.check != nil {
+		return c.check(a, items)
+	}
+	return nil
+}
+
+// outcomeError checks a dialog's failure: a cancellation the caller asked
+// for, or an error from the worker that names it.
+func outcomeError(ctx context.Context, w *Worker, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, tractor.ErrContextCancelled)) {
+		return nil // the caller's own cancellation
+	}
+	var re *tractor.RemoteError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("dialog with %s failed with %v (%T), not a *tractor.RemoteError", w.Portal.Actor(), err, err)
+	}
+	if last := re.RelayPath[len(re.RelayPath)-1]; last != w.Portal.Actor() {
+		return fmt.Errorf("error %v reached us from %s, not from %s", err, last, w.Portal.Actor())
+	}
+	if w.Ended && !errors.Is(err, tractor.ErrActorGone) && !errors.Is(err, tractor.ErrContextCancelled) {
+		return fmt.Errorf("dialog with ended actor %s: %v, which matches neither ErrActorGone nor ErrContextCancelled", w.Portal.Actor(), err)
+	}
+	return nil
+}
+
+// Check runs the property: rapid draws sequences of steps (start a
+// worker, run a case, run a case cancelled after a drawn delay, and with
+// Faults cancel or kill a worker, plus cfg.Actions) and checks the
+// invariants after each and at the end.
+func Check(t *testing.T, cfg Config) {
+	if cfg.MaxWorkers <= 0 {
+		cfg.MaxWorkers = 3
+	}
+	rapid.Check(t, func(rt *rapid.T) { run(rt, cfg) })
+}
+
+func run(rt *rapid.T, cfg Config) {
+	baseline := goleak.IgnoreCurrent()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*StepTimeout)
+	defer cancel()
+	w := &World{cfg: cfg}
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			w.Ctx, w.Nursery = ctx, n
+			rt.Repeat(w.actions())
+			n.Cancel()
+			return nil
+		})
+	}, cfg.Options...)
+	if ctx.Err() != nil {
+		rt.Fatalf("the tree did not end within %v", 10*StepTimeout)
+	}
+	if w.Killed != nil {
+		var re *tractor.RemoteError
+		if !errors.As(err, &re) || re.Actor != w.Killed.Portal.Actor() || !errors.Is(err, tractor.ErrActorGone) {
+			rt.Fatalf("nursery of killed actor %s returned %v; want its death, naming it", w.Killed.Portal.Actor(), err)
+		}
+	} else if err != nil {
+		rt.Fatalf("tree failed: %v", err)
+	}
+	if pids := Descendants(os.Getpid()); len(pids) > 0 {
+		rt.Fatalf("processes outlived their nursery: %v", pids)
+	}
+	if err := goleak.Find(baseline); err != nil {
+		rt.Fatalf("goroutines outlived their nursery: %v", err)
+	}
+}
+
+func (w *World) actions() map[string]func(*rapid.T) {
+	acts := map[string]func(*rapid.T){
+		"start worker": w.startWorker,
+		"call":         func(t *rapid.T) { w.call(t, false) },
+		"cancelled call": func(t *rapid.T) {
+			w.call(t, true)
+		},
+		// Always valid, so a run goes on (and lets time pass) once
+		// nothing else is.
+		"pause": func(t *rapid.T) {
+			time.Sleep(time.Duration(rapid.IntRange(0, 2000).Draw(t, "pause µs")) * time.Microsecond)
+		},
+		"": func(t *rapid.T) {
+			if w.cfg.Invariant != nil && w.Killed == nil {
+				w.cfg.Invariant(t, w)
+			}
+		},
+	}
+	if w.cfg.Faults {
+		acts["cancel worker"] = w.cancelWorker
+		acts["kill worker"] = w.killWorker
+	}
+	for name, f := range w.cfg.Actions {
+		acts[name] = func(t *rapid.T) {
+			if w.Killed != nil {
+				t.Skip("the nursery is failing")
+			}
+			f(t, w)
+		}
+	}
+	return acts
+}
+
+// Live returns the workers not ended.
+func (w *World) Live() []*Worker {
+	var out []*Worker
+	for _, wk := range w.Workers {
+		if !wk.Ended {
+			out = append(out, wk)
+		}
+	}
+	return out
+}
+
+// Pick draws one of workers, or skips the step if there is none.
+func Pick(t *rapid.T, workers []*Worker) *Worker {
+	if len(workers) == 0 {
+		t.Skip("no worker")
+	}
+	return rapid.SampledFrom(workers).Draw(t, "worker")
+}
+
+// StepContext returns a ctx bounded by StepTimeout, for one step.
+func (w *World) StepContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(w.Ctx, StepTimeout)
+}
+
+// Hung fails the property if ctx, from StepContext, timed out.
+func Hung(t *rapid.T, ctx context.Context, what string) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("%s hung: no outcome within %v", what, StepTimeout)
+	}
+}
+
+func (w *World) startWorker(t *rapid.T) {
+	if w.Killed != nil || len(w.Live()) >= w.cfg.MaxWorkers {
+		t.Skip("no room for a worker")
+	}
+	eps := append([]tractor.Endpoint(nil), w.cfg.Expose...)
+	for _, c := range w.cfg.Cases {
+		eps = append(eps, c.endpoint())
+	}
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	w.serial++
+	p, err := w.Nursery.StartActor(ctx, "worker-"+strconv.Itoa(w.serial), tractor.Expose(eps...))
+	Hung(t, ctx, "StartActor")
+	if err != nil {
+		t.Fatalf("StartActor: %v", err)
+	}
+	wk := &Worker{Portal: p}
+	infos, err := tractor.Actors(ctx)
+	if err != nil {
+		t.Fatalf("Actors: %v", err)
+	}
+	for _, in := range infos {
+		if in.ID == p.Actor() {
+			wk.PID = in.PID
+		}
+	}
+	w.Workers = append(w.Workers, wk)
+}
+
+func (w *World) call(t *rapid.T, cancelled bool) {
+	if w.Killed != nil || len(w.cfg.Cases) == 0 {
+		t.Skip("nothing to call")
+	}
+	wk := Pick(t, w.Workers)
+	c := rapid.SampledFrom(w.cfg.Cases).Draw(t, "case")
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	dctx := ctx
+	if cancelled {
+		after := time.Duration(rapid.IntRange(0, 2000).Draw(t, "cancel after µs")) * time.Microsecond
+		var stop context.CancelFunc
+		dctx, stop = context.WithCancel(ctx)
+		defer stop()
+		timer := time.AfterFunc(after, stop)
+		defer timer.Stop()
+	}
+	err := c.run(t, dctx, wk)
+	Hung(t, ctx, "dialog with "+wk.Portal.Actor().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *World) cancelWorker(t *rapid.T) {
+	if w.Killed != nil {
+		t.Skip("the nursery is failing")
+	}
+	wk := Pick(t, w.Live())
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	err := wk.Portal.CancelActor(ctx)
+	Hung(t, ctx, "CancelActor")
+	if err != nil {
+		t.Fatalf("CancelActor(%s): %v", wk.Portal.Actor(), err)
+	}
+	wk.Ended = true
+}
+
+func (w *World) killWorker(t *rapid.T) {
+	if w.Killed != nil {
+		t.Skip("the nursery is failing")
+	}
+	var procs []*Worker
+	for _, wk := range w.Live() {
+		if wk.PID != os.Getpid() && wk.PID != 0 {
+			procs = append(procs, wk)
+		}
+	}
+	wk := Pick(t, procs)
+	if err := syscall.Kill(wk.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %d: %v", wk.PID, err)
+	}
+	wk.Ended = true
+	w.Killed = wk
+	// Its death fails the nursery, which cancels itself.
+	select {
+	case <-w.Nursery.Context().Done():
+	case <-time.After(StepTimeout):
+		t.Fatalf("the nursery did not notice that %s (pid %d) was killed within %v", wk.Portal.Actor(), wk.PID, StepTimeout)
+	}
+}
+
+// Descendants lists the processes below pid that still exist, zombies
+// included, from /proc (Linux).
+func Descendants(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) >= 2 {
+			pp, _ := strconv.Atoi(fields[1])
+			parent[p] = pp
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
