@@ -1,0 +1,294 @@
+package rapid_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
+)
+
+var (
+	square = tractor.Func("rapid.square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+	fail   = tractor.Func("rapid.fail", func(ctx context.Context, msg string) (int, error) {
+		return 0, errors.New(msg)
+	})
+	boom = tractor.Func("rapid.panic", func(ctx context.Context, msg string) (int, error) { panic(msg) })
+	nap  = tractor.Func("rapid.nap", func(ctx context.Context, d time.Duration) (int, error) {
+		select {
+		case <-time.After(d):
+			return 1, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	count = tractor.Stream("rapid.count", func(ctx context.Context, n int, yield func(int) error) error {
+		for i := range n {
+			if err := yield(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// echo sends back every item of its two-way stream and returns how
+	// many; with selfCancel it cancels its own dialog after Started.
+	echo = tractor.Ctx("rapid.echo", func(c *tractor.Context, selfCancel bool) (int, error) {
+		if err := c.Started("ready"); err != nil {
+			return 0, err
+		}
+		if selfCancel {
+			c.Cancel()
+			<-c.Done()
+			return 0, c.Err()
+		}
+		s, err := c.OpenStream()
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for {
+			var v int
+			if err := s.Receive(c, &v); err == io.EOF {
+				return n, nil
+			} else if err != nil {
+				return n, err
+			}
+			if err := s.Send(c, v); err != nil {
+				return n, err
+			}
+			n++
+		}
+	})
+	// grow opens a nursery of k actors, each busy with a call that runs
+	// until cancelled, cancels the nursery, and reports how many of the
+	// calls ended by cancellation and how many of the actors are left.
+	grow = tractor.Func("rapid.grow", func(ctx context.Context, k int) (growReport, error) {
+		var r growReport
+		var mu sync.Mutex
+		var names []string
+		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			var wg sync.WaitGroup
+			for i := range k {
+				p, err := n.StartActor(ctx, "leaf-"+strconv.Itoa(i), tractor.Expose(nap))
+				if err != nil {
+					return err
+				}
+				names = append(names, p.Actor().UID)
+				wg.Go(func() {
+					_, err := nap.Call(n.Context(), p, time.Hour)
+					if errors.Is(err, tractor.ErrContextCancelled) || errors.Is(err, context.Canceled) {
+						mu.Lock()
+						r.Cancelled++
+						mu.Unlock()
+					}
+				})
+			}
+			n.Cancel()
+			wg.Wait()
+			return nil
+		})
+		if err != nil {
+			return r, err
+		}
+		infos, err := tractor.Actors(ctx)
+		if err != nil {
+			return r, err
+		}
+		for _, in := range infos {
+			if slices.Contains(names, in.ID.UID) {
+				r.Left++
+			}
+		}
+		return r, nil
+	})
+)
+
+type growReport struct{ Cancelled, Left int }
+
+var cases = []tractortest.Case{
+	tractortest.Func(square, rapid.IntRange(-1000, 1000), func(x, r int) error {
+		if r != x*x {
+			return fmt.Errorf("square(%d) = %d", x, r)
+		}
+		return nil
+	}),
+	tractortest.Func(fail, rapid.StringMatching(`[a-z]{1,8}`), func(string, int) error {
+		return errors.New("rapid.fail succeeded")
+	}),
+	tractortest.Func(boom, rapid.StringMatching(`[a-z]{1,8}`), func(string, int) error {
+		return errors.New("rapid.panic succeeded")
+	}),
+	tractortest.Func(nap, rapid.Map(rapid.IntRange(0, 3000), func(us int) time.Duration { return time.Duration(us) * time.Microsecond }), nil),
+	tractortest.Stream(count, rapid.IntRange(0, 3000), func(n int, items []int) error {
+		for i, v := range items {
+			if v != i {
+				return fmt.Errorf("count(%d): item %d is %d (lost or reordered)", n, i, v)
+			}
+		}
+		if len(items) != n {
+			return fmt.Errorf("count(%d): %d items", n, len(items))
+		}
+		return nil
+	}),
+}
+
+var hostings = []struct {
+	name string
+	opts []tractor.Option
+}{
+	{"goroutine", nil},
+	{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process)}},
+	{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}},
+}
+
+// TestProtocol is the state machine: the harness's steps (start, call,
+// stream, cancelled dialogs, cancel and kill workers) plus two-way
+// contexts cancelled from either side, starts cut short while the child
+// connects, and nested nurseries cancelled with their leaves.
+func TestProtocol(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			tractortest.Check(t, tractortest.Config{
+				Options:   h.opts,
+				Cases:     cases,
+				Expose:    []tractor.Endpoint{echo, grow, nap},
+				Faults:    true,
+				Invariant: processesMatchModel,
+				Actions: map[string]func(*rapid.T, *tractortest.World){
+					"context":                 contextDialog,
+					"start cut short":         startCutShort,
+					"nested nursery cancelled": nestedCancel,
+				},
+			})
+		})
+	}
+}
+
+// contextDialog opens an echo context, streams k items both ways, and ends
+// it one of three ways, checking the single outcome each must have.
+func contextDialog(t *rapid.T, w *tractortest.World) {
+	wk := tractortest.Pick(t, w.Live())
+	how := rapid.SampledFrom([]string{"result", "caller cancels", "callee cancels"}).Draw(t, "ending")
+	k := rapid.IntRange(0, 200).Draw(t, "items")
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	defer tractortest.Hung(t, ctx, "context with "+wk.Portal.Actor().String())
+	c, err := echo.Open(ctx, wk.Portal, how == "callee cancels")
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if how == "callee cancels" {
+		_, err := echo.Result(ctx, c)
+		var re *tractor.RemoteError
+		if !errors.As(err, &re) || !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != wk.Portal.Actor() {
+			t.Fatalf("self-cancelled callee: %v; want a RemoteError naming %s as canceller", err, wk.Portal.Actor())
+		}
+		return
+	}
+	s, err := c.OpenStream()
+	if err != nil {
+		t.Fatalf("open stream: %v", err)
+	}
+	for i := range k {
+		var v int
+		if err := s.Send(ctx, i); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if err := s.Receive(ctx, &v); err != nil || v != i {
+			t.Fatalf("echo of %d: %d, %v", i, v, err)
+		}
+	}
+	if how == "caller cancels" {
+		// One outcome: the cancellation, bare, or the result if the task
+		// returned before the cancel reached it.
+		c.Cancel()
+		if n, err := echo.Result(ctx, c); err != tractor.ErrContextCancelled && (err != nil || n != k) {
+			t.Fatalf("caller-cancelled context: %d, %v; want bare ErrContextCancelled or %d", n, err, k)
+		}
+		return
+	}
+	s.Close()
+	if n, err := echo.Result(ctx, c); err != nil || n != k {
+		t.Fatalf("result: %d, %v; want %d", n, err, k)
+	}
+}
+
+// startCutShort starts a worker with a ctx cancelled after a drawn delay:
+// the start either fails with that ctx's error, leaving no process, or
+// gives a working actor.
+func startCutShort(t *rapid.T, w *tractortest.World) {
+	if len(w.Live()) >= 3 {
+		t.Skip("no room for a worker")
+	}
+	after := time.Duration(rapid.IntRange(0, 5000).Draw(t, "cancel start after µs")) * time.Microsecond
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	timer := time.AfterFunc(after, stop)
+	defer timer.Stop()
+	defer stop()
+	p, err := w.Nursery.StartActor(sctx, "hasty", tractor.Expose(square))
+	tractortest.Hung(t, ctx, "StartActor cut short")
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("start cut short: %v; want context.Canceled", err)
+		}
+		return
+	}
+	if v, err := square.Call(ctx, p, 7); err != nil || v != 49 {
+		t.Fatalf("actor started despite the cut: square = %d, %v", v, err)
+	}
+	if err := p.CancelActor(ctx); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+}
+
+// nestedCancel has a worker open a nursery of leaves busy with calls,
+// cancel it, and report: every call must end cancelled, every leaf gone.
+func nestedCancel(t *rapid.T, w *tractortest.World) {
+	wk := tractortest.Pick(t, w.Live())
+	k := rapid.IntRange(1, 3).Draw(t, "leaves")
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	r, err := grow.Call(ctx, wk.Portal, k)
+	tractortest.Hung(t, ctx, "nested nursery")
+	if err != nil {
+		t.Fatalf("grow(%d): %v", k, err)
+	}
+	if r.Cancelled != k || r.Left != 0 {
+		t.Fatalf("grow(%d): %d calls cancelled, %d leaves left; want %d and 0", k, r.Cancelled, r.Left, k)
+	}
+}
+
+// processesMatchModel: the processes below this one are the live process
+// workers and nothing else, once the runtime has reaped what ended.
+func processesMatchModel(t *rapid.T, w *tractortest.World) {
+	want := map[int]bool{}
+	for _, wk := range w.Live() {
+		if wk.PID != os.Getpid() {
+			want[wk.PID] = true
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := tractortest.Descendants(os.Getpid())
+		extra := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return want[p] })
+		if len(extra) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v outlive the model (live workers %v)", extra, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
