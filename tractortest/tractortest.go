@@ -67,6 +67,7 @@ type World struct {
 
 	cfg    Config
 	serial int
+	steps  int
 }
 
 // Worker is a daemon actor of the run.
@@ -192,10 +193,16 @@ func Check(t *testing.T, cfg Config) {
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 3
 	}
-	rapid.Check(t, func(rt *rapid.T) { run(rt, cfg) })
+	runs, steps := 0, 0
+	rapid.Check(t, func(rt *rapid.T) {
+		runs++
+		steps += run(rt, cfg)
+	})
+	t.Logf("%d runs, %d steps taken (skipped draws not counted)", runs, steps)
 }
 
-func run(rt *rapid.T, cfg Config) {
+// run is one run of the property; it returns how many steps it took.
+func run(rt *rapid.T, cfg Config) int {
 	baseline := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*StepTimeout)
 	defer cancel()
@@ -225,6 +232,7 @@ func run(rt *rapid.T, cfg Config) {
 	if err := goleak.Find(baseline); err != nil {
 		rt.Fatalf("goroutines outlived their nursery: %v", err)
 	}
+	return w.steps
 }
 
 func (w *World) actions() map[string]func(*rapid.T) {
@@ -255,6 +263,14 @@ func (w *World) actions() map[string]func(*rapid.T) {
 				t.Skip("the nursery is failing")
 			}
 			f(t, w)
+		}
+	}
+	for name, f := range acts {
+		if name != "" {
+			acts[name] = func(t *rapid.T) {
+				f(t) // a skipped step does not return
+				w.steps++
+			}
 		}
 	}
 	return acts
