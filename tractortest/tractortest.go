@@ -68,7 +68,13 @@ type World struct {
 	cfg    Config
 	serial int
 	steps  int
+	idle   bool // the current step found nothing to do
 }
+
+// Idle marks the current step as one that found nothing to do (no worker
+// to pick, no room for one): it stays a valid step, as rapid gives up on
+// runs where too many steps in a row are skipped, but is not counted.
+func (w *World) Idle() { w.idle = true }
 
 // Worker is a daemon actor of the run.
 type Worker struct {
@@ -198,7 +204,7 @@ func Check(t *testing.T, cfg Config) {
 		runs++
 		steps += run(rt, cfg)
 	})
-	t.Logf("%d runs, %d steps taken (skipped draws not counted)", runs, steps)
+	t.Logf("%d runs, %d steps taken (idle ones not counted)", runs, steps)
 }
 
 // run is one run of the property; it returns how many steps it took.
@@ -260,7 +266,8 @@ func (w *World) actions() map[string]func(*rapid.T) {
 	for name, f := range w.cfg.Actions {
 		acts[name] = func(t *rapid.T) {
 			if w.Killed != nil {
-				t.Skip("the nursery is failing")
+				w.Idle() // the nursery is failing
+				return
 			}
 			f(t, w)
 		}
@@ -268,8 +275,11 @@ func (w *World) actions() map[string]func(*rapid.T) {
 	for name, f := range acts {
 		if name != "" {
 			acts[name] = func(t *rapid.T) {
-				f(t) // a skipped step does not return
-				w.steps++
+				w.idle = false
+				f(t)
+				if !w.idle {
+					w.steps++
+				}
 			}
 		}
 	}
@@ -287,10 +297,12 @@ func (w *World) Live() []*Worker {
 	return out
 }
 
-// Pick draws one of workers, or skips the step if there is none.
-func Pick(t *rapid.T, workers []*Worker) *Worker {
+// Pick draws one of workers; if there is none it returns nil and marks
+// the step idle (see [World.Idle]).
+func (w *World) Pick(t *rapid.T, workers []*Worker) *Worker {
 	if len(workers) == 0 {
-		t.Skip("no worker")
+		w.Idle()
+		return nil
 	}
 	return rapid.SampledFrom(workers).Draw(t, "worker")
 }
@@ -309,7 +321,8 @@ func Hung(t *rapid.T, ctx context.Context, what string) {
 
 func (w *World) startWorker(t *rapid.T) {
 	if w.Killed != nil || len(w.Live()) >= w.cfg.MaxWorkers {
-		t.Skip("no room for a worker")
+		w.Idle() // no room for a worker
+		return
 	}
 	eps := append([]tractor.Endpoint(nil), w.cfg.Expose...)
 	for _, c := range w.cfg.Cases {
@@ -338,9 +351,13 @@ func (w *World) startWorker(t *rapid.T) {
 
 func (w *World) call(t *rapid.T, cancelled bool) {
 	if w.Killed != nil || len(w.cfg.Cases) == 0 {
-		t.Skip("nothing to call")
+		w.Idle()
+		return
 	}
-	wk := Pick(t, w.Workers)
+	wk := w.Pick(t, w.Workers)
+	if wk == nil {
+		return
+	}
 	c := rapid.SampledFrom(w.cfg.Cases).Draw(t, "case")
 	ctx, cancel := w.StepContext()
 	defer cancel()
@@ -362,9 +379,13 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 
 func (w *World) cancelWorker(t *rapid.T) {
 	if w.Killed != nil {
-		t.Skip("the nursery is failing")
+		w.Idle()
+		return
 	}
-	wk := Pick(t, w.Live())
+	wk := w.Pick(t, w.Live())
+	if wk == nil {
+		return
+	}
 	ctx, cancel := w.StepContext()
 	defer cancel()
 	err := wk.Portal.CancelActor(ctx)
@@ -377,7 +398,8 @@ func (w *World) cancelWorker(t *rapid.T) {
 
 func (w *World) killWorker(t *rapid.T) {
 	if w.Killed != nil {
-		t.Skip("the nursery is failing")
+		w.Idle()
+		return
 	}
 	var procs []*Worker
 	for _, wk := range w.Live() {
@@ -385,7 +407,10 @@ func (w *World) killWorker(t *rapid.T) {
 			procs = append(procs, wk)
 		}
 	}
-	wk := Pick(t, procs)
+	wk := w.Pick(t, procs)
+	if wk == nil {
+		return
+	}
 	if err := syscall.Kill(wk.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %d: %v", wk.PID, err)
 	}
