@@ -5,11 +5,11 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
 // testTimeout bounds every test tree, so a hang fails instead of stalling.
@@ -104,37 +104,7 @@ func seenIn(ctx context.Context, t *testing.T, p *tractor.Portal, key string) in
 func descendants() []int { return descendantsOf(os.Getpid()) }
 
 // descendantsOf lists the live processes below pid, zombies included.
-func descendantsOf(self int) []int {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …: comm may hold spaces, so cut at ')'.
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) >= 2 {
-			ppid, _ := strconv.Atoi(fields[1])
-			parent[pid] = ppid
-		}
-	}
-	var out []int
-	for pid := range parent {
-		for p := parent[pid]; p > 1; p = parent[p] {
-			if p == self {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
-}
+func descendantsOf(self int) []int { return tractortest.Descendants(self) }
 
 // alive reports whether pid exists, zombie or not.
 func alive(pid int) bool {
