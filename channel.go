@@ -344,11 +344,27 @@ func (ch *channel) runTask(d *dialog, name string, arg any) {
 		d.stopIfStreaming()
 		final = transport.Msg{Kind: transport.KindReturn, CID: d.cid, Payload: res}
 	} else {
+		ch.taskFailed(c, name, err)
 		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: ch.boxTaskError(d, err)}
 		ch.local.log.Debug().Err(err).Str("endpoint", name).Msg("task failed")
 	}
 	d.finish()
 	ch.sendCtl(final)
+}
+
+// taskFailed calls the actor's OnTaskError hook for a failure that is not
+// the task's own cancellation.
+func (ch *channel) taskFailed(c *Context, name string, err error) {
+	f := ch.local.cfg.onTaskError
+	if f == nil || (c.d.ctx.Err() != nil && isCancellation(err)) {
+		return
+	}
+	stack := debug.Stack()
+	var pe *panicError
+	if errors.As(err, &pe) {
+		stack = pe.stack
+	}
+	f(c, name, err, stack)
 }
 
 // invoke looks the endpoint up and runs it, turning a panic into a

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	ossignal "os/signal"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -93,8 +95,9 @@ type spawnSpec struct {
 	Wire     Wire
 	BindAddr string
 	Binary   string
-	// Where the registrar is.
+	// Where the registrar is, and the program's root.
 	Registrar registrarRef
+	Root      registrarRef
 }
 
 // offerCompression says whether a parent offers frame compression to a
@@ -153,7 +156,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		ID: id, Parent: n.actor.id,
 		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
-		Registrar: n.actor.node.dir.ref(),
+		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
 	for _, ep := range cfg.expose {
 		spec.Expose = append(spec.Expose, ep.Name())
@@ -210,7 +213,10 @@ func ServeIfChild(opts ...Option) {
 }
 
 // serveChild is a process child's whole life; it returns the exit status.
+// A child ignores SIGINT: Ctrl-C in a terminal reaches the whole process
+// group, and it is the root's to decide what it means for the tree.
 func serveChild(local config) int {
+	ossignal.Ignore(syscall.SIGINT)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
@@ -247,6 +253,8 @@ func serveChild(local config) int {
 	}
 	cfg := defaultConfig()
 	cfg.logOutput, cfg.tls = local.logOutput, local.tls
+	cfg.beforeCancel, cfg.onTaskError = local.beforeCancel, local.onTaskError
+	cfg.root = spec.Root
 	cfg.secret, cfg.listenAddr = secret, listen
 	nd.dir = &remoteDirectory{node: nd, at: spec.Registrar}
 	cfg.name = spec.ID.Name

@@ -206,6 +206,7 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	} else {
 		select {
 		case <-n.ctx.Done():
+			n.beforeCancel(p)
 			n.sendCancelActor(p)
 			cancelled = true
 		case <-p.ch.done:
@@ -232,6 +233,19 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	case lost != nil:
 		n.childFailed(lost)
 	}
+}
+
+// beforeCancel runs the BeforeCancel hook, if any, for a child about to
+// be cancelled; it stops waiting once the child has ended anyway.
+func (n *Nursery) beforeCancel(p *Portal) {
+	f := n.cfg.beforeCancel
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.ch.onGone(cancel)
+	f(ctx, p.ch.peer)
 }
 
 // sendCancelActor asks a child to cancel itself, within the cancel

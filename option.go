@@ -1,6 +1,7 @@
 package tractor
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"os"
@@ -74,6 +75,11 @@ type config struct {
 	registrarAddr string
 	secret        string
 	tls           *tls.Config
+	root          registrarRef // where this program's root is
+
+	// Hooks, process-local like tls: see BeforeCancel and OnTaskError.
+	beforeCancel func(ctx context.Context, child ActorID)
+	onTaskError  func(ctx context.Context, endpoint string, err error, stack []byte)
 }
 
 // defaultConfig is the configuration of a root actor before options.
@@ -186,3 +192,23 @@ func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret
 // process actor runs too, and the child uses its own. TLS comes on top of
 // the secret's challenge, which it does not replace.
 func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg }) }
+
+// BeforeCancel sets a function that a nursery calls before it cancels a
+// child (because the nursery was cancelled or a sibling failed); the
+// cancellation waits until it returns, so it must honour ctx. Debuggers
+// use it to hold supervision back while a child owns the terminal
+// (debuglock's Enable). Children in this process inherit it; a process
+// actor takes it from its own Run or ServeIfChild options.
+func BeforeCancel(f func(ctx context.Context, child ActorID)) Option {
+	return optionFunc(func(c *config) { c.beforeCancel = f })
+}
+
+// OnTaskError sets a function called in the actor when one of its tasks
+// fails (returns an error other than its cancellation, or panics), before
+// the error goes to the caller: f gets the task's ctx, the endpoint's
+// name, the error and, for a panic, the panicking stack (else the
+// failing task's). The error propagates once f returns. Post-mortem
+// debuggers use it (debuglock's PostMortem). Inherited like BeforeCancel.
+func OnTaskError(f func(ctx context.Context, endpoint string, err error, stack []byte)) Option {
+	return optionFunc(func(c *config) { c.onTaskError = f })
+}

@@ -123,6 +123,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	} else {
 		nd.dir = &remoteDirectory{node: nd, at: registrarRef{Addr: cfg.registrarAddr}}
 	}
+	cfg.root = registrarRef{Addr: nd.addr, UID: id.UID}
 	root := newActor(ctx, id, ActorID{}, cfg, nd)
 	registered := false
 	defer func() {
@@ -141,6 +142,21 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	}
 	registered = true
 	return body(root.ctx)
+}
+
+// Root returns a portal to the root of this program's tree: the actor that
+// called [Run] in the program's first process. Tools that need one place
+// for the whole tree, such as a terminal lock, reach it so.
+func Root(ctx context.Context) (*Portal, error) {
+	a := CurrentActor(ctx)
+	if a == nil {
+		return nil, ErrNoActor
+	}
+	p, err := a.dial(ctx, a.cfg.root.Addr, a.cfg.root.UID)
+	if err != nil {
+		return nil, fmt.Errorf("tractor: reaching the root: %w", err)
+	}
+	return p, nil
 }
 
 // randomSecret draws a tree secret that only the tree's processes learn.

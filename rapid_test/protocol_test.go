@@ -165,8 +165,8 @@ func TestProtocol(t *testing.T) {
 				Faults:    true,
 				Invariant: processesMatchModel,
 				Actions: map[string]func(*rapid.T, *tractortest.World){
-					"context":                 contextDialog,
-					"start cut short":         startCutShort,
+					"context":                  contextDialog,
+					"start cut short":          startCutShort,
 					"nested nursery cancelled": nestedCancel,
 				},
 			})
