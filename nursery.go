@@ -242,7 +242,9 @@ func (n *Nursery) beforeCancel(p *Portal) {
 	if f == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// The nursery's values (its actor) without its cancellation, which is
+	// what is being held back.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(n.ctx))
 	defer cancel()
 	p.ch.onGone(cancel)
 	f(ctx, p.ch.peer)

@@ -1,0 +1,73 @@
+// Package debuglock gives a whole actor tree one terminal, as tractor's
+// debugger does: the root owns the terminal and lends it to one actor at a
+// time, in the order they asked, so that a breakpoint or a post-mortem in
+// any actor (goroutine or process, at any depth) gets a prompt of its own
+// instead of a garbled screen.
+//
+// Give [Enable]'s options to [tractor.Run] in main; a process actor runs
+// main too and takes its hooks from there (or from [tractor.ServeIfChild]).
+// Then call [Breakpoint] anywhere in an actor. Wrap Run's ctx with
+// [NotifyContext] so that Ctrl-C cancels the tree, except while an actor
+// holds the terminal.
+//
+// The lock is a context dialog with the root (see [Acquire]): its Started
+// value is the grant, the holder keeps the dialog open while it owns the
+// terminal and closes its stream to release it, and the root releases it
+// by itself when the holder's connection drops, so no crash can deadlock
+// the tree. Without a terminal (the root's stdin is not one, as in CI), a
+// breakpoint logs where it is and continues, and a post-mortem logs the
+// error and its stack: nothing blocks.
+package debuglock
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tractor-go/tractor"
+)
+
+// ErrQuit is returned by [Breakpoint] when the user quit at the prompt:
+// the actor is being cancelled.
+var ErrQuit = errors.New("debuglock: quit at the prompt")
+
+// DefaultWaitBound bounds how long supervision waits for the terminal to
+// be released before it cancels a child.
+const DefaultWaitBound = 10 * time.Minute
+
+// Option configures [Enable].
+type Option func(*options)
+
+type options struct {
+	postMortem bool
+	waitBound  time.Duration
+}
+
+// PostMortem makes an actor enter the prompt when one of its tasks fails
+// or panics, with the error and its stack, before the error propagates.
+func PostMortem() Option { return func(o *options) { o.postMortem = true } }
+
+// WaitBound sets how long a nursery waits for the terminal to be free
+// before it cancels a child (default [DefaultWaitBound]).
+func WaitBound(d time.Duration) Option { return func(o *options) { o.waitBound = d } }
+
+// Enable returns the options that give the tree one terminal: the root
+// serves the lock, and nurseries wait (within a bound) for an actor that
+// holds the terminal before cancelling children, as tractor's
+// maybe_wait_for_debugger does.
+func Enable(opts ...Option) []tractor.Option {
+	o := options{waitBound: DefaultWaitBound}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	out := []tractor.Option{
+		tractor.Expose(acquireEP, waitEP),
+		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) {
+			_ = waitFree(ctx, o.waitBound)
+		}),
+	}
+	if o.postMortem {
+		out = append(out, tractor.OnTaskError(postMortem))
+	}
+	return out
+}

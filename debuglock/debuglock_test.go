@@ -1,0 +1,451 @@
+package debuglock_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"go.uber.org/goleak"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/debuglock"
+)
+
+const roleEnv = "DEBUGLOCK_TEST_ROLE"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Unsetenv(roleEnv)
+		os.Exit(programs[role]())
+	}
+	// A process actor: with the hooks, as main would give them to Run.
+	tractor.ServeIfChild(debuglock.Enable(debuglock.PostMortem())...)
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
+	goleak.VerifyTestMain(m)
+}
+
+var (
+	// stopHere hits a breakpoint and reports how it ended.
+	stopHere = tractor.Func("debuglocktest.stopHere", func(ctx context.Context, _ struct{}) (string, error) {
+		if err := debuglock.Breakpoint(ctx); err != nil {
+			return "", err
+		}
+		return "continued", nil
+	})
+	// kaboom fails.
+	kaboom = tractor.Func("debuglocktest.kaboom", func(ctx context.Context, _ struct{}) (int, error) {
+		return 0, errors.New("kaboom")
+	})
+	// pid returns the actor's process id.
+	pid = tractor.Func("debuglocktest.pid", func(ctx context.Context, _ struct{}) (int, error) {
+		return os.Getpid(), nil
+	})
+)
+
+// programs are the test programs, run by re-executing the test binary.
+var programs = map[string]func() int{
+	"breakpoints": func() int { return program(3, "breakpoints") },
+	"postmortem":  func() int { return program(1, "postmortem") },
+	"idle":        func() int { return program(2, "idle") },
+	"mixed":       mixed,
+}
+
+// mixed has the root, a goroutine actor and a process actor hit
+// breakpoints at once: all take the same lock.
+func mixed() int {
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(nu *tractor.Nursery) error {
+			defer nu.Cancel()
+			g, err := nu.StartActor(ctx, "g0", tractor.Expose(stopHere))
+			if err != nil {
+				return err
+			}
+			p, err := nu.StartActor(ctx, "p0", tractor.Expose(stopHere), tractor.Spawn(tractor.Process))
+			if err != nil {
+				return err
+			}
+			var wg sync.WaitGroup
+			for _, w := range []*tractor.Portal{g, p} {
+				wg.Go(func() {
+					res, err := stopHere.Call(ctx, w, struct{}{})
+					fmt.Println("result", w.Actor().Name, res, err)
+				})
+			}
+			fmt.Println("result root", debuglock.Breakpoint(ctx))
+			wg.Wait()
+			return nil
+		})
+	}, debuglock.Enable()...)
+	fmt.Println("program ends:", err)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// program runs a root with n process actors and then, per what: has them
+// all hit breakpoints at once ("breakpoints"), has one fail under
+// post-mortem ("postmortem"), or waits to be interrupted ("idle").
+func program(n int, what string) int {
+	ctx, stop := debuglock.NotifyContext(context.Background())
+	defer stop()
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(nu *tractor.Nursery) error {
+			defer nu.Cancel()
+			var ps []*tractor.Portal
+			var pids []string
+			for i := range n {
+				p, err := nu.StartActor(ctx, fmt.Sprintf("w%d", i), tractor.Expose(stopHere, kaboom, pid))
+				if err != nil {
+					return err
+				}
+				id, err := pid.Call(ctx, p, struct{}{})
+				if err != nil {
+					return err
+				}
+				ps = append(ps, p)
+				pids = append(pids, strconv.Itoa(id))
+			}
+			fmt.Println("pids", strings.Join(pids, " "))
+			switch what {
+			case "breakpoints":
+				var wg sync.WaitGroup
+				for _, p := range ps {
+					wg.Go(func() {
+						res, err := stopHere.Call(ctx, p, struct{}{})
+						fmt.Println("result", p.Actor().Name, res, err)
+					})
+				}
+				wg.Wait()
+			case "postmortem":
+				_, err := kaboom.Call(ctx, ps[0], struct{}{})
+				fmt.Println("propagated:", err)
+			case "idle":
+				fmt.Println("idle")
+				<-ctx.Done()
+			}
+			return nil
+		})
+	}, append(debuglock.Enable(debuglock.PostMortem()), tractor.Spawn(tractor.Process))...)
+	fmt.Println("program ends:", err)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// term is a program running on a pseudo-terminal, and what it printed.
+type term struct {
+	t   *testing.T
+	cmd *exec.Cmd
+	pty *os.File
+
+	mu   sync.Mutex
+	out  bytes.Buffer
+	read int // how much of out expect has consumed
+	done chan struct{}
+}
+
+func startOnPty(t *testing.T, role string) *term {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := &term{t: t, cmd: cmd, pty: f, done: make(chan struct{})}
+	go func() {
+		defer close(tm.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			tm.mu.Lock()
+			tm.out.Write(buf[:n])
+			tm.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+		<-tm.done
+	})
+	return tm
+}
+
+// expect waits for re to match what the program printed since the last
+// match, and returns the submatches.
+func (tm *term) expect(re string) []string {
+	tm.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tm.mu.Lock()
+		rest := tm.out.String()[tm.read:]
+		if loc := rx.FindStringSubmatchIndex(rest); loc != nil {
+			m := rx.FindStringSubmatch(rest)
+			tm.read += loc[1]
+			tm.mu.Unlock()
+			return m
+		}
+		tm.mu.Unlock()
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("no %q within 20s; the terminal shows:\n%s", re, rest)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waiters waits until n actors have been told to wait for the terminal
+// and returns their names, in the order the root queued them.
+func (tm *term) waiters(n int) []string {
+	tm.t.Helper()
+	rx := regexp.MustCompile(`debuglock: (w\d)\[\w+\] \(pid \d+\) waits for the terminal`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tm.mu.Lock()
+		all := rx.FindAllStringSubmatch(tm.out.String(), -1)
+		tm.mu.Unlock()
+		if len(all) >= n {
+			var names []string
+			for _, m := range all[:n] {
+				names = append(names, m[1])
+			}
+			return names
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("%d waiters within 20s, want %d", len(all), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// count counts the matches of re in everything the program printed.
+func (tm *term) count(re string) int {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return len(regexp.MustCompile(re).FindAllString(tm.out.String(), -1))
+}
+
+func (tm *term) send(s string) {
+	if _, err := tm.pty.Write([]byte(s)); err != nil {
+		tm.t.Fatal(err)
+	}
+}
+
+// wait waits for the program to exit and returns its exit code.
+func (tm *term) wait() int {
+	tm.t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- tm.cmd.Wait() }()
+	select {
+	case err := <-errc:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			tm.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(20 * time.Second):
+		tm.t.Fatal("program did not exit within 20s")
+	}
+	return -1
+}
+
+func gone(pids ...string) bool {
+	for _, p := range pids {
+		n, _ := strconv.Atoi(p)
+		if syscall.Kill(n, 0) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestBreakpointsInTurn: three process actors hit breakpoints at once;
+// the first to ask gets the prompt, the others wait in the order they
+// asked and get it one after the other as each continues.
+func TestBreakpointsInTurn(t *testing.T) {
+	tm := startOnPty(t, "breakpoints")
+	tm.expect(`pids \d+ \d+ \d+`)
+	first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
+	tm.expect(`dlv attach \d+`)
+	tm.expect(`\(tractor ` + first + `\) `)
+	// The two others queue behind it, in the order they asked.
+	q := tm.waiters(2)
+	w1, w2 := q[0], q[1]
+	tm.send("where\n")
+	tm.expect(`debuglock_test.go:\d+ \(github.com/tractor-go/tractor/debuglock_test\.init`)
+	tm.send("actor\n")
+	tm.expect(`actor ` + first + ` uid \w+ pid \d+ parent root`)
+	tm.send("c\n")
+	tm.expect(`debuglock: breakpoint in actor ` + w1 + `\[`)
+	tm.expect(`\(tractor ` + w1 + `\) `)
+	tm.send("c\n")
+	tm.expect(`debuglock: breakpoint in actor ` + w2 + `\[`)
+	tm.expect(`\(tractor ` + w2 + `\) `)
+	tm.send("c\n")
+	tm.expect(`program ends: <nil>`)
+	if n := tm.count(`result w\d continued <nil>`); n != 3 {
+		t.Fatalf("%d breakpoints continued, want 3", n)
+	}
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestRootAndGoroutineActors: the root's own breakpoint and a goroutine
+// actor's take the same lock as a process actor's, one prompt at a time.
+func TestRootAndGoroutineActors(t *testing.T) {
+	tm := startOnPty(t, "mixed")
+	seen := map[string]bool{}
+	for range 3 {
+		name := tm.expect(`debuglock: breakpoint in actor (\w+)\[`)[1]
+		tm.expect(`\(tractor ` + name + `\) `)
+		if seen[name] {
+			t.Fatalf("%s prompted twice", name)
+		}
+		seen[name] = true
+		if tm.count(`\(tractor \w+\) `) != len(seen) {
+			t.Fatal("two prompts at once")
+		}
+		tm.send("c\n")
+	}
+	tm.expect(`program ends: <nil>`)
+	if !seen["root"] || !seen["g0"] || !seen["p0"] || tm.count(`continued <nil>`) != 2 || tm.count(`result root <nil>`) != 1 {
+		t.Fatalf("prompts for %v; the terminal shows:\n%s", seen, tm.out.String())
+	}
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestHolderKilled: the actor at the prompt is killed; the root releases
+// the lock by itself and the next waiter gets the prompt.
+func TestHolderKilled(t *testing.T) {
+	tm := startOnPty(t, "breakpoints")
+	tm.expect(`pids \d+ \d+ \d+`)
+	m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)
+	holder, holderPID := m[1], m[2]
+	q := tm.waiters(2)
+	next, last := q[0], q[1]
+	n, _ := strconv.Atoi(holderPID)
+	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tm.expect(`debuglock: breakpoint in actor ` + next + `\[`)
+	tm.expect(`\(tractor ` + next + `\) `)
+	tm.send("c\n")
+	// The killed actor fails the tree; supervision waits for the last
+	// one's prompt before cancelling it.
+	tm.expect(`\(tractor ` + last + `\) `)
+	tm.send("c\n")
+	tm.expect(`program ends: .*` + holder)
+	if code := tm.wait(); code != 1 {
+		t.Fatalf("program exited with %d; want 1 (an actor died)", code)
+	}
+}
+
+// TestPostMortem: a failing task enters the prompt with its error before
+// the error propagates; continuing lets it propagate.
+func TestPostMortem(t *testing.T) {
+	tm := startOnPty(t, "postmortem")
+	tm.expect(`pids \d+`)
+	tm.expect(`debuglock: post-mortem in actor w0\[`)
+	tm.expect(`endpoint "debuglocktest.kaboom" failed: kaboom`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("s\n")
+	tm.expect(`goroutine \d+`)
+	tm.send("c\n")
+	tm.expect(`propagated: .*kaboom`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestCtrlCWhileLocked: Ctrl-C while an actor holds the terminal does not
+// tear the tree down; the prompt keeps the terminal.
+func TestCtrlCWhileLocked(t *testing.T) {
+	tm := startOnPty(t, "postmortem")
+	tm.expect(`\(tractor w0\) `)
+	tm.send("\x03")
+	tm.expect(`Ctrl-C ignored: actor w0\[\w+\] holds the terminal`)
+	tm.send("\n") // a fresh prompt line: the prompt is still there
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`propagated: .*kaboom`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestCtrlCWhileUnlocked: Ctrl-C with nobody at a prompt cancels the
+// tree cleanly; nothing is left running.
+func TestCtrlCWhileUnlocked(t *testing.T) {
+	tm := startOnPty(t, "idle")
+	pids := strings.Fields(tm.expect(`pids (\d+ \d+)`)[1])
+	tm.expect(`idle`)
+	tm.send("\x03")
+	tm.expect(`program ends: context canceled`)
+	tm.wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for !gone(pids...) {
+		if time.Now().After(deadline) {
+			t.Fatalf("actor processes %v still exist after Ctrl-C", pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNoTerminal: without a terminal breakpoints log where they are and
+// continue, and post-mortem logs; nothing blocks.
+func TestNoTerminal(t *testing.T) {
+	for _, role := range []string{"breakpoints", "postmortem"} {
+		t.Run(role, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), roleEnv+"="+role)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if ctx.Err() != nil {
+				t.Fatalf("blocked without a terminal:\n%s\n%s", out, stderr.String())
+			}
+			if err != nil {
+				t.Fatalf("%v:\n%s\n%s", err, out, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "debuglock: no terminal; continuing") {
+				t.Fatalf("nothing logged:\n%s", stderr.String())
+			}
+			if role == "breakpoints" && strings.Count(string(out), "continued <nil>") != 3 {
+				t.Fatalf("breakpoints did not all continue:\n%s", out)
+			}
+			if role == "postmortem" && !strings.Contains(string(out), "propagated:") {
+				t.Fatalf("error did not propagate:\n%s", out)
+			}
+		})
+	}
+}
+
+var _ = io.EOF

@@ -1,0 +1,225 @@
+package debuglock
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/tractor-go/tractor"
+)
+
+// request asks the root for the terminal.
+type request struct {
+	ID  tractor.ActorID
+	PID int
+}
+
+// grant is the lock's first value: the terminal is the holder's until it
+// closes its stream. Interactive says whether the root has a terminal.
+type grant struct {
+	Interactive bool
+}
+
+// server is the root's side: one lock per root actor (a process normally
+// runs one root; tests run many, one after the other or at once).
+type server struct {
+	mu    sync.Mutex
+	locks map[string]*treeLock // by root uid
+}
+
+// treeLock is the terminal lock of one tree: a holder and a FIFO of
+// waiters.
+type treeLock struct {
+	holder *waiter
+	queue  []*waiter
+	free   chan struct{} // closed while nobody holds the lock
+}
+
+type waiter struct {
+	who   request
+	grant chan struct{}
+}
+
+var srv = &server{locks: make(map[string]*treeLock)}
+
+var (
+	acquireEP = tractor.Ctx("debuglock.acquire", srv.serveAcquire)
+	waitEP    = tractor.Func("debuglock.waitFree", srv.serveWaitFree)
+)
+
+func (s *server) lockOf(root string) *treeLock {
+	l := s.locks[root]
+	if l == nil {
+		free := make(chan struct{})
+		close(free)
+		l = &treeLock{free: free}
+		s.locks[root] = l
+	}
+	return l
+}
+
+// serveAcquire is the lock endpoint: it waits for the caller's turn,
+// grants the terminal with Started, and holds the lock until the holder
+// closes its stream or goes away (its actor ended, its process died, its
+// connection dropped), whichever comes first: no crash can keep the lock.
+func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
+	root := tractor.CurrentActor(c).ID().UID
+	w := &waiter{who: req, grant: make(chan struct{})}
+	s.mu.Lock()
+	l := s.lockOf(root)
+	if l.holder == nil {
+		s.takeLocked(l, w)
+	} else {
+		l.queue = append(l.queue, w)
+		fmt.Fprintf(os.Stderr, "debuglock: %s (pid %d) waits for the terminal; %s has it\n", req.ID, req.PID, l.holder.who.ID)
+	}
+	s.mu.Unlock()
+	defer s.release(root, w)
+
+	select {
+	case <-w.grant:
+	case <-c.Done():
+		return false, c.Err()
+	}
+	if err := c.Started(grant{Interactive: term.IsTerminal(int(os.Stdin.Fd()))}); err != nil {
+		return false, err
+	}
+	st, err := c.OpenStream()
+	if err != nil {
+		return false, err
+	}
+	var v int
+	_ = st.Receive(c, &v) // io.EOF once released; an error if the holder went
+	return true, nil
+}
+
+// takeLocked makes w the holder.
+func (s *server) takeLocked(l *treeLock, w *waiter) {
+	l.holder = w
+	l.free = make(chan struct{})
+	close(w.grant)
+}
+
+// release takes w out: off the queue if it still waits, or out of the
+// holder's seat, which goes to the first waiter.
+func (s *server) release(root string, w *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lockOf(root)
+	if l.holder != w {
+		for i, q := range l.queue {
+			if q == w {
+				l.queue = append(l.queue[:i], l.queue[i+1:]...)
+				break
+			}
+		}
+		return
+	}
+	l.holder = nil
+	if len(l.queue) > 0 {
+		next := l.queue[0]
+		l.queue = l.queue[1:]
+		l.holder = next
+		close(next.grant)
+		return
+	}
+	close(l.free)
+	delete(s.locks, root)
+}
+
+// serveWaitFree returns once nobody holds the terminal, or ctx ends.
+func (s *server) serveWaitFree(ctx context.Context, _ bool) (bool, error) {
+	root := tractor.CurrentActor(ctx).ID().UID
+	for {
+		s.mu.Lock()
+		l := s.locks[root]
+		if l == nil {
+			s.mu.Unlock()
+			return true, nil
+		}
+		free := l.free
+		s.mu.Unlock()
+		select {
+		case <-free:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// held returns who holds a terminal lock served by this process, if any.
+func (s *server) held() (tractor.ActorID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.locks {
+		if l.holder != nil {
+			return l.holder.who.ID, true
+		}
+	}
+	return tractor.ActorID{}, false
+}
+
+// Lease is the terminal, held: release it with Release.
+type Lease struct {
+	c           *tractor.Context
+	st          *tractor.MsgStream
+	interactive bool
+}
+
+// Acquire takes the tree's terminal lock, waiting in FIFO order behind
+// the actors that asked before, until ctx ends. The root (which must run
+// with [Enable]) grants it; release it with [Lease.Release]. If the
+// holder's actor or process dies, the root releases the lock by itself.
+func Acquire(ctx context.Context) (*Lease, error) {
+	a := tractor.CurrentActor(ctx)
+	if a == nil {
+		return nil, tractor.ErrNoActor
+	}
+	root, err := tractor.Root(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("debuglock: %w", err)
+	}
+	c, err := acquireEP.Open(ctx, root, request{ID: a.ID(), PID: os.Getpid()})
+	if err != nil {
+		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
+	}
+	var g grant
+	if err := c.First(&g); err != nil {
+		c.Cancel()
+		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
+	}
+	st, err := c.OpenStream()
+	if err != nil {
+		c.Cancel()
+		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
+	}
+	return &Lease{c: c, st: st, interactive: g.Interactive}, nil
+}
+
+// Interactive says whether the root has a terminal to lend: without one
+// (stdin not a terminal, as in CI) a holder should not prompt.
+func (l *Lease) Interactive() bool { return l.interactive }
+
+// Release gives the terminal back; the next waiter gets it.
+func (l *Lease) Release() {
+	l.st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = l.c.Result(ctx, nil)
+}
+
+// waitFree waits, up to bound, until nobody holds the tree's terminal.
+func waitFree(ctx context.Context, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	root, err := tractor.Root(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = waitEP.Call(ctx, root, true)
+	return err
+}

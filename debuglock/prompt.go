@@ -1,0 +1,167 @@
+package debuglock
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/tractor-go/tractor"
+)
+
+// Breakpoint pauses the calling task: it takes the tree's terminal (in
+// turn with the other actors that want it) and runs a prompt there that
+// shows where the task stopped, its stack, the goroutines of the process,
+// and the actor; it prints the command that attaches a real debugger
+// (delve). It returns nil when the user continues, and [ErrQuit] when the
+// user quits, which cancels the actor. Without a terminal it logs where it
+// is and returns nil at once.
+func Breakpoint(ctx context.Context) error {
+	where := caller(2)
+	stack := debug.Stack()
+	return session(ctx, func(out io.Writer) {
+		fmt.Fprintf(out, "\ndebuglock: breakpoint in actor %s\n  at %s\n", describe(ctx), where)
+	}, where, stack)
+}
+
+// postMortem is the OnTaskError hook of [PostMortem].
+func postMortem(ctx context.Context, endpoint string, err error, stack []byte) {
+	where := fmt.Sprintf("task of endpoint %q", endpoint)
+	_ = session(ctx, func(out io.Writer) {
+		fmt.Fprintf(out, "\ndebuglock: post-mortem in actor %s\n  endpoint %q failed: %v\n%s\n", describe(ctx), endpoint, err, stack)
+	}, where, stack)
+}
+
+// session takes the terminal and runs the prompt, or logs without one.
+func session(ctx context.Context, header func(io.Writer), where string, stack []byte) error {
+	a := tractor.CurrentActor(ctx)
+	if a == nil {
+		return tractor.ErrNoActor
+	}
+	// Waiting for the terminal ends with the task's ctx; the prompt, once
+	// it has the terminal, waits for the person at it.
+	lease, err := Acquire(ctx)
+	if err != nil {
+		a.Logger().Warn().Err(err).Str("at", where).Msg("debuglock: no terminal lock; continuing")
+		return nil
+	}
+	defer lease.Release()
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if !lease.Interactive() || err != nil {
+		if tty != nil {
+			tty.Close()
+		}
+		a.Logger().Warn().Str("at", where).Bytes("stack", stack).Msg("debuglock: no terminal; continuing")
+		return nil
+	}
+	defer tty.Close()
+	header(tty)
+	fmt.Fprintf(tty, "  for a real debugger: dlv attach %d\n", os.Getpid())
+	return prompt(a, tty, tty, where, stack)
+}
+
+// prompt reads commands until continue or quit.
+func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack []byte) error {
+	r := bufio.NewReader(in)
+	for {
+		fmt.Fprintf(out, "(tractor %s) ", a.Name())
+		line, err := r.ReadString('\n')
+		if err != nil && line == "" {
+			fmt.Fprintln(out, "continue")
+			return nil // the terminal went: carry on
+		}
+		switch strings.TrimSpace(line) {
+		case "c", "continue":
+			return nil
+		case "q", "quit":
+			fmt.Fprintf(out, "cancelling actor %s\n", a.ID())
+			a.CancelSoon()
+			return ErrQuit
+		case "w", "where":
+			fmt.Fprintf(out, "%s\n", where)
+		case "s", "stack":
+			fmt.Fprintf(out, "%s\n", stack)
+		case "g", "goroutines":
+			fmt.Fprintf(out, "goroutines of process %d:\n%s\n", os.Getpid(), allStacks())
+		case "a", "actor":
+			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
+		case "", "h", "help":
+			fmt.Fprintln(out, "commands: where (w), stack (s), goroutines (g), actor (a), continue (c), quit (q)")
+		default:
+			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", strings.TrimSpace(line))
+		}
+	}
+}
+
+// describe names the actor of ctx for a header.
+func describe(ctx context.Context) string {
+	a := tractor.CurrentActor(ctx)
+	return fmt.Sprintf("%s (pid %d, parent %s)", a.ID(), os.Getpid(), a.Parent())
+}
+
+// caller returns "file:line (function)" of the frame skip levels up.
+func caller(skip int) string {
+	pc, file, line, ok := runtime.Caller(skip)
+	if !ok {
+		return "unknown location"
+	}
+	name := "?"
+	if fn := runtime.FuncForPC(pc); fn != nil {
+		name = fn.Name()
+	}
+	return fmt.Sprintf("%s:%d (%s)", file, line, name)
+}
+
+// allStacks returns the stacks of every goroutine of the process.
+func allStacks() []byte {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return buf[:n]
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// NotifyContext returns a copy of ctx that Ctrl-C (SIGINT) cancels, as
+// signal.NotifyContext does, except while an actor holds the terminal:
+// then the prompt keeps it, and the signal is reported and ignored. Use
+// it for the ctx of [tractor.Run]; stop releases the signal.
+func NotifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-sigs:
+				if who, held := srv.held(); held {
+					fmt.Fprintf(os.Stderr, "\ndebuglock: Ctrl-C ignored: actor %s holds the terminal\n", who)
+					continue
+				}
+				cancel(fmt.Errorf("debuglock: interrupted: %w", context.Canceled))
+			case <-done:
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			wg.Wait()
+			cancel(nil)
+		})
+	}
+}
