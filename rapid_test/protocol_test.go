@@ -78,6 +78,22 @@ var (
 		var names []string
 		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			var wg sync.WaitGroup
+			if k < 0 {
+				// Cancel the nursery while its children are still
+				// connecting: each start fails or its actor is cancelled.
+				for i := range -k {
+					wg.Go(func() {
+						if p, err := n.StartActor(ctx, "leaf-"+strconv.Itoa(i), tractor.Expose(nap)); err == nil {
+							mu.Lock()
+							names = append(names, p.Actor().UID)
+							mu.Unlock()
+						}
+					})
+				}
+				n.Cancel()
+				wg.Wait()
+				return nil
+			}
 			for i := range k {
 				p, err := n.StartActor(ctx, "leaf-"+strconv.Itoa(i), tractor.Expose(nap))
 				if err != nil {
@@ -259,14 +275,26 @@ func startCutShort(t *rapid.T, w *tractortest.World) {
 
 // nestedCancel has a worker open a nursery of leaves busy with calls,
 // cancel it, and report: every call must end cancelled, every leaf gone.
+// Drawn at random, the nursery is instead cancelled while its leaves are
+// still connecting: no leaf may be left, no process either (the
+// invariant checks /proc after the step).
 func nestedCancel(t *rapid.T, w *tractortest.World) {
 	wk := w.Pick(t, w.Live())
 	if wk == nil {
 		return
 	}
 	k := rapid.IntRange(1, 3).Draw(t, "leaves")
+	during := rapid.Bool().Draw(t, "cancel while the leaves connect")
 	ctx, cancel := w.StepContext()
 	defer cancel()
+	if during {
+		r, err := grow.Call(ctx, wk.Portal, -k)
+		tractortest.Hung(t, ctx, "nursery cancelled during its starts")
+		if err != nil || r.Left != 0 {
+			t.Fatalf("grow(-%d): %+v, %v; want no leaf left", k, r, err)
+		}
+		return
+	}
 	r, err := grow.Call(ctx, wk.Portal, k)
 	tractortest.Hung(t, ctx, "nested nursery")
 	if err != nil {
