@@ -59,6 +59,7 @@ var programs = map[string]func() int{
 	"breakpoints": func() int { return program(3, "breakpoints") },
 	"postmortem":  func() int { return program(1, "postmortem") },
 	"idle":        func() int { return program(2, "idle") },
+	"quit":        func() int { return program(1, "quit") },
 	"mixed":       mixed,
 }
 
@@ -132,6 +133,9 @@ func program(n int, what string) int {
 			case "postmortem":
 				_, err := kaboom.Call(ctx, ps[0], struct{}{})
 				fmt.Println("propagated:", err)
+			case "quit":
+				res, err := stopHere.Call(ctx, ps[0], struct{}{})
+				fmt.Println("result", res, err)
 			case "idle":
 				fmt.Println("idle")
 				<-ctx.Done()
@@ -378,6 +382,21 @@ func TestPostMortem(t *testing.T) {
 	tm.expect(`propagated: .*kaboom`)
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestQuit: quit at a breakpoint cancels the actor, and is not taken for
+// a failure: no post-mortem prompt follows it.
+func TestQuit(t *testing.T) {
+	tm := startOnPty(t, "quit")
+	tm.expect(`\(tractor w0\) `)
+	tm.send("q\n")
+	tm.expect(`cancelling actor w0\[`)
+	tm.expect(`result  `)
+	tm.expect(`program ends: `)
+	tm.wait()
+	if n := tm.count(`post-mortem|no terminal lock`); n != 0 {
+		t.Fatalf("quit was taken for a failure (%d post-mortems); the terminal shows:\n%s", n, tm.out.String())
 	}
 }
 

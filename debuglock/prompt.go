@@ -3,6 +3,7 @@ package debuglock
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,8 +32,13 @@ func Breakpoint(ctx context.Context) error {
 	}, where, stack)
 }
 
-// postMortem is the OnTaskError hook of [PostMortem].
+// postMortem is the OnTaskError hook of [PostMortem]. A task that
+// returns [ErrQuit] did not fail: the user quit at its prompt, and a
+// second prompt about that would ask again what was just answered.
 func postMortem(ctx context.Context, endpoint string, err error, stack []byte) {
+	if errors.Is(err, ErrQuit) {
+		return
+	}
 	where := fmt.Sprintf("task of endpoint %q", endpoint)
 	_ = session(ctx, func(out io.Writer) {
 		fmt.Fprintf(out, "\ndebuglock: post-mortem in actor %s\n  endpoint %q failed: %v\n%s\n", describe(ctx), endpoint, err, stack)
