@@ -101,8 +101,11 @@ var (
 				}
 				names = append(names, p.Actor().UID)
 				wg.Go(func() {
+					// Cancelled, or refused because its actor was already
+					// ending: either way the nursery's cancellation.
 					_, err := nap.Call(n.Context(), p, time.Hour)
-					if errors.Is(err, tractor.ErrContextCancelled) || errors.Is(err, context.Canceled) {
+					if errors.Is(err, tractor.ErrContextCancelled) || errors.Is(err, context.Canceled) ||
+						errors.Is(err, tractor.ErrActorGone) {
 						mu.Lock()
 						r.Cancelled++
 						mu.Unlock()
