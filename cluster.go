@@ -22,18 +22,25 @@ func OpenCluster(ctx context.Context, name string, count int, body func(ctx cont
 	return OpenNursery(ctx, func(n *Nursery) error {
 		defer n.Cancel()
 		workers := make([]*Portal, count)
-		errs := make([]error, count)
+		var first error
+		var once sync.Once
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
 		var wg sync.WaitGroup
 		for i := range workers {
 			wg.Go(func() {
-				workers[i], errs[i] = n.StartActor(ctx, fmt.Sprintf("%s-%d", name, i), opts...)
+				var err error
+				workers[i], err = n.StartActor(sctx, fmt.Sprintf("%s-%d", name, i), opts...)
+				if err != nil {
+					// The first failure is the cluster's; the starts
+					// still under way stop at once.
+					once.Do(func() { first = err; stop() })
+				}
 			})
 		}
 		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
+		if first != nil {
+			return first
 		}
 		return body(n.Context(), workers)
 	})

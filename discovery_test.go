@@ -366,3 +366,28 @@ func testCluster(t *testing.T, h hosting) {
 		t.Fatal(err)
 	}
 }
+
+// TestClusterStartFails: a worker that cannot start fails the cluster at
+// once, with its error, and the other starts are cut short.
+func TestClusterStartFails(t *testing.T) {
+	err := run(t, hostings[1], func(ctx context.Context) error {
+		start := time.Now()
+		err := tractor.OpenCluster(ctx, "bad", 3, func(ctx context.Context, ps []*tractor.Portal) error {
+			t.Error("body ran without its workers")
+			return nil
+		}, tractor.Expose(square), tractor.Binary("/nonexistent/tractor-worker"))
+		if err == nil || !strings.Contains(err.Error(), "/nonexistent/tractor-worker") {
+			t.Fatalf("cluster = %v; want the failed start", err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("took %v", took)
+		}
+		if d := descendants(); len(d) != 0 {
+			t.Fatalf("processes left: %v", d)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
