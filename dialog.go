@@ -73,11 +73,15 @@ func newDialog(ch *channel, cid uint64, md mode, caller bool) *dialog {
 	return d
 }
 
-// setFinal records the peer's final message once taken from the inbox.
+// setFinal records the peer's final message once taken from the inbox,
+// and wakes the other takers: a Receive and a Close (or Result) may wait
+// on one dialog at once, and whichever takes the final message must let
+// the other see it (see take).
 func (d *dialog) setFinal(m transport.Msg) {
 	d.mu.Lock()
 	d.final = m
 	d.mu.Unlock()
+	signal(d.wake)
 }
 
 // getFinal returns the peer's final message, if taken from the inbox.
@@ -216,8 +220,11 @@ var errEnded = errors.New("tractor: stream ended")
 
 // take is next; for a stream receiver (forReceive) it also returns errEnded
 // once another receiver has taken the stream's end, so concurrent
-// receivers all see it. End states are sticky: whoever observes one passes
-// the wake-up on.
+// receivers all see it. For the others (awaiting the outcome) it returns
+// the final message again once a concurrent receiver has taken it, so a
+// Close racing a Receive does not wait out its bound for a message that
+// already came. End states are sticky: whoever observes one passes the
+// wake-up on.
 func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, error) {
 	for {
 		d.mu.Lock()
@@ -251,7 +258,12 @@ func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, erro
 		}
 		gone := d.gone
 		ended := forReceive && (d.peerStop || d.final.Kind != 0)
+		final := d.final
 		d.mu.Unlock()
+		if !forReceive && final.Kind != 0 {
+			signal(d.wake)
+			return final, nil
+		}
 		if gone != nil {
 			signal(d.wake)
 			return transport.Msg{}, gone
