@@ -60,6 +60,7 @@ var programs = map[string]func() int{
 	"postmortem":  func() int { return program(1, "postmortem") },
 	"idle":        func() int { return program(2, "idle") },
 	"quit":        func() int { return program(1, "quit") },
+	"abandoned":   func() int { return program(1, "abandoned") },
 	"mixed":       mixed,
 }
 
@@ -136,6 +137,14 @@ func program(n int, what string) int {
 			case "quit":
 				res, err := stopHere.Call(ctx, ps[0], struct{}{})
 				fmt.Println("result", res, err)
+			case "abandoned":
+				// The caller gives up on w0 while it is at its prompt,
+				// then stops at a breakpoint of its own.
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				res, err := stopHere.Call(cctx, ps[0], struct{}{})
+				cancel()
+				fmt.Println("result", res, err)
+				fmt.Println("result root", debuglock.Breakpoint(ctx))
 			case "idle":
 				fmt.Println("idle")
 				<-ctx.Done()
@@ -397,6 +406,27 @@ func TestQuit(t *testing.T) {
 	tm.wait()
 	if n := tm.count(`post-mortem|no terminal lock`); n != 0 {
 		t.Fatalf("quit was taken for a failure (%d post-mortems); the terminal shows:\n%s", n, tm.out.String())
+	}
+}
+
+// TestPromptOutlivesItsCtx: a task whose ctx ends while it is at the
+// prompt keeps the terminal until the user continues: nobody else gets a
+// prompt on the same terminal meanwhile.
+func TestPromptOutlivesItsCtx(t *testing.T) {
+	tm := startOnPty(t, "abandoned")
+	tm.expect(`\(tractor w0\) `)
+	tm.expect(`result  .*`) // the caller gave up
+	time.Sleep(time.Second)
+	if n := tm.count(`breakpoint in actor root`); n != 0 {
+		t.Fatalf("the root prompted while w0 was at its prompt; the terminal shows:\n%s", tm.out.String())
+	}
+	tm.send("c\n")
+	tm.expect(`\(tractor root\) `)
+	tm.send("c\n")
+	tm.expect(`result root <nil>`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
 	}
 }
 

@@ -167,11 +167,13 @@ func (s *server) held() (tractor.ActorID, bool) {
 type Lease struct {
 	c           *tractor.Context
 	st          *tractor.MsgStream
+	stop        context.CancelFunc // ends the dialog, if Result did not
 	interactive bool
 }
 
 // Acquire takes the tree's terminal lock, waiting in FIFO order behind
-// the actors that asked before, until ctx ends. The root (which must run
+// the actors that asked before, until ctx ends; once granted, the lease
+// no longer depends on ctx. The root (which must run
 // with [Enable]) grants it; release it with [Lease.Release]. If the
 // holder's actor or process dies, the root releases the lock by itself.
 func Acquire(ctx context.Context) (*Lease, error) {
@@ -183,21 +185,33 @@ func Acquire(ctx context.Context) (*Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("debuglock: %w", err)
 	}
-	c, err := acquireEP.Open(ctx, root, request{ID: a.ID(), PID: os.Getpid()})
+	// Waiting for the grant ends with ctx; the lease does not: the dialog
+	// lives until Release (or the holder's end), else a prompt that
+	// outlives its task's ctx would lose the terminal while still on it.
+	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(ctx, stop)
+	c, err := acquireEP.Open(dctx, root, request{ID: a.ID(), PID: os.Getpid()})
+	if err == nil && !unhook() {
+		c.Cancel()
+		err = ctx.Err()
+	}
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
 	var g grant
 	if err := c.First(&g); err != nil {
 		c.Cancel()
+		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
 	st, err := c.OpenStream()
 	if err != nil {
 		c.Cancel()
+		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
-	return &Lease{c: c, st: st, interactive: g.Interactive}, nil
+	return &Lease{c: c, st: st, stop: stop, interactive: g.Interactive}, nil
 }
 
 // Interactive says whether the root has a terminal to lend: without one
@@ -206,6 +220,7 @@ func (l *Lease) Interactive() bool { return l.interactive }
 
 // Release gives the terminal back; the next waiter gets it.
 func (l *Lease) Release() {
+	defer l.stop()
 	l.st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
