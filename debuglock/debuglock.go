@@ -54,7 +54,8 @@ func WaitBound(d time.Duration) Option { return func(o *options) { o.waitBound =
 // Enable returns the options that give the tree one terminal: the root
 // serves the lock, and nurseries wait (within a bound) for an actor that
 // holds the terminal before cancelling children, as tractor's
-// maybe_wait_for_debugger does.
+// maybe_wait_for_debugger does; a nursery whose own actor holds it does
+// not wait for itself.
 func Enable(opts ...Option) []tractor.Option {
 	o := options{waitBound: DefaultWaitBound}
 	for _, opt := range opts {

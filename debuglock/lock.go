@@ -34,9 +34,9 @@ type server struct {
 // treeLock is the terminal lock of one tree: a holder and a FIFO of
 // waiters.
 type treeLock struct {
-	holder *waiter
-	queue  []*waiter
-	free   chan struct{} // closed while nobody holds the lock
+	holder  *waiter
+	queue   []*waiter
+	changed chan struct{} // closed (and replaced) when the holder changes
 }
 
 type waiter struct {
@@ -54,9 +54,7 @@ var (
 func (s *server) lockOf(root string) *treeLock {
 	l := s.locks[root]
 	if l == nil {
-		free := make(chan struct{})
-		close(free)
-		l = &treeLock{free: free}
+		l = &treeLock{changed: make(chan struct{})}
 		s.locks[root] = l
 	}
 	return l
@@ -100,8 +98,14 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 // takeLocked makes w the holder.
 func (s *server) takeLocked(l *treeLock, w *waiter) {
 	l.holder = w
-	l.free = make(chan struct{})
 	close(w.grant)
+	l.changedLocked()
+}
+
+// changedLocked wakes the waitFree calls that watch l.
+func (l *treeLock) changedLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // release takes w out: off the queue if it still waits, or out of the
@@ -125,26 +129,29 @@ func (s *server) release(root string, w *waiter) {
 		l.queue = l.queue[1:]
 		l.holder = next
 		close(next.grant)
+		l.changedLocked()
 		return
 	}
-	close(l.free)
+	l.changedLocked()
 	delete(s.locks, root)
 }
 
-// serveWaitFree returns once nobody holds the terminal, or ctx ends.
-func (s *server) serveWaitFree(ctx context.Context, _ bool) (bool, error) {
+// serveWaitFree returns once nobody holds the terminal, or the holder is
+// the actor by that asks (an actor cancelling its children while it holds
+// the terminal must not wait for itself), or ctx ends.
+func (s *server) serveWaitFree(ctx context.Context, by tractor.ActorID) (bool, error) {
 	root := tractor.CurrentActor(ctx).ID().UID
 	for {
 		s.mu.Lock()
 		l := s.locks[root]
-		if l == nil {
+		if l == nil || l.holder == nil || l.holder.who.ID == by {
 			s.mu.Unlock()
 			return true, nil
 		}
-		free := l.free
+		changed := l.changed
 		s.mu.Unlock()
 		select {
-		case <-free:
+		case <-changed:
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
@@ -227,14 +234,19 @@ func (l *Lease) Release() {
 	_ = l.c.Result(ctx, nil)
 }
 
-// waitFree waits, up to bound, until nobody holds the tree's terminal.
+// waitFree waits, up to bound, until nobody but the actor of ctx holds
+// the tree's terminal.
 func waitFree(ctx context.Context, bound time.Duration) error {
+	a := tractor.CurrentActor(ctx)
+	if a == nil {
+		return tractor.ErrNoActor
+	}
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	root, err := tractor.Root(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = waitEP.Call(ctx, root, true)
+	_, err = waitEP.Call(ctx, root, a.ID())
 	return err
 }
