@@ -493,6 +493,9 @@ func TestNoTerminal(t *testing.T) {
 			if role == "postmortem" && !strings.Contains(string(out), "propagated:") {
 				t.Fatalf("error did not propagate:\n%s", out)
 			}
+			if role == "postmortem" && !strings.Contains(stderr.String(), `"failure":"kaboom"`) {
+				t.Fatalf("post-mortem did not log the error:\n%s", stderr.String())
+			}
 		})
 	}
 }

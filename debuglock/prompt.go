@@ -29,7 +29,7 @@ func Breakpoint(ctx context.Context) error {
 	stack := debug.Stack()
 	return session(ctx, func(out io.Writer) {
 		fmt.Fprintf(out, "\ndebuglock: breakpoint in actor %s\n  at %s\n", describe(ctx), where)
-	}, where, stack)
+	}, where, nil, stack)
 }
 
 // postMortem is the OnTaskError hook of [PostMortem]. A task that
@@ -42,11 +42,13 @@ func postMortem(ctx context.Context, endpoint string, err error, stack []byte) {
 	where := fmt.Sprintf("task of endpoint %q", endpoint)
 	_ = session(ctx, func(out io.Writer) {
 		fmt.Fprintf(out, "\ndebuglock: post-mortem in actor %s\n  endpoint %q failed: %v\n%s\n", describe(ctx), endpoint, err, stack)
-	}, where, stack)
+	}, where, err, stack)
 }
 
-// session takes the terminal and runs the prompt, or logs without one.
-func session(ctx context.Context, header func(io.Writer), where string, stack []byte) error {
+// session takes the terminal and runs the prompt, or logs without one:
+// where, the failure (nil for a breakpoint) and the stack, so that the
+// log says what the prompt would have.
+func session(ctx context.Context, header func(io.Writer), where string, failure error, stack []byte) error {
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
 		return tractor.ErrNoActor
@@ -55,7 +57,7 @@ func session(ctx context.Context, header func(io.Writer), where string, stack []
 	// it has the terminal, waits for the person at it.
 	lease, err := Acquire(ctx)
 	if err != nil {
-		a.Logger().Warn().Err(err).Str("at", where).Msg("debuglock: no terminal lock; continuing")
+		a.Logger().Warn().Err(err).Str("at", where).AnErr("failure", failure).Bytes("stack", stack).Msg("debuglock: no terminal lock; continuing")
 		return nil
 	}
 	defer lease.Release()
@@ -64,7 +66,7 @@ func session(ctx context.Context, header func(io.Writer), where string, stack []
 		if tty != nil {
 			tty.Close()
 		}
-		a.Logger().Warn().Str("at", where).Bytes("stack", stack).Msg("debuglock: no terminal; continuing")
+		a.Logger().Warn().Str("at", where).AnErr("failure", failure).Bytes("stack", stack).Msg("debuglock: no terminal; continuing")
 		return nil
 	}
 	defer tty.Close()
