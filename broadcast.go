@@ -81,6 +81,10 @@ type Subscription struct {
 	first, n int
 	missed   int
 	closed   bool
+	// stopPull, while this subscriber pulls for all, cancels that pull:
+	// Close calls it so that a Receive it interrupts returns at once
+	// rather than at the stream's next item, however far off.
+	stopPull context.CancelFunc
 }
 
 // push appends an item, dropping the oldest one when the ring is full.
@@ -133,10 +137,15 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 			return b.end
 		case !b.pulling:
 			b.pulling = true
+			pctx, stop := context.WithCancel(ctx)
+			s.stopPull = stop
 			b.mu.Unlock()
-			p, err := b.pull(ctx)
+			p, err := b.pull(pctx)
+			interrupted := pctx.Err() != nil
+			stop()
 			b.mu.Lock()
 			b.pulling = false
+			s.stopPull = nil
 			switch {
 			case err == nil:
 				for sub := range b.subs {
@@ -147,6 +156,12 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 				b.wakeLocked()
 				b.mu.Unlock()
 				return ctx.Err()
+			case interrupted:
+				// Closed while pulling: another one takes over, and
+				// this Receive returns as closed (the loop's first case).
+				b.wakeLocked()
+				b.mu.Unlock()
+				continue
 			default:
 				b.end = err
 			}
@@ -165,12 +180,18 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 }
 
 // Close ends the subscription: it receives no more, and its items are
-// released. It does not close the stream. Close is idempotent.
+// released; a Receive of it waiting in another goroutine returns an error
+// matching [ErrStreamClosed], even one pulling the stream for all (another
+// subscriber then takes over). It does not close the stream. Close is
+// idempotent.
 func (s *Subscription) Close() error {
 	b := s.b
 	b.mu.Lock()
 	delete(b.subs, s)
 	s.closed = true
+	if s.stopPull != nil {
+		s.stopPull()
+	}
 	clear(s.buf)
 	s.n = 0
 	b.wakeLocked()

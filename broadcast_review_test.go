@@ -67,3 +67,37 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 		})
 	}
 }
+// TestSubscriptionCloseWhilePulling: a Subscription closed while its own
+// Receive pulls the stream for everyone ends that Receive with
+// ErrStreamClosed, and another subscriber takes over the pull.
+func TestSubscriptionCloseWhilePulling(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(quiet, count), func(ctx context.Context, p *tractor.Portal) {
+				s, err := quiet.Open(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				a, _ := s.Subscribe(0)
+				b, _ := s.Subscribe(0)
+				defer b.Close()
+				done := make(chan error, 1)
+				go func() {
+					var v int
+					done <- a.Receive(ctx, &v)
+				}()
+				time.Sleep(50 * time.Millisecond) // a is pulling
+				a.Close()
+				select {
+				case err := <-done:
+					if !errors.Is(err, tractor.ErrStreamClosed) {
+						t.Fatalf("Receive = %v; want ErrStreamClosed", err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("Receive of a closed subscription still blocked")
+				}
+			})
+		})
+	}
+}
