@@ -62,6 +62,15 @@ var programs = map[string]func() int{
 	"quit":        func() int { return program(1, "quit") },
 	"abandoned":   func() int { return program(1, "abandoned") },
 	"mixed":       mixed,
+	"lonely": func() int {
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			fmt.Println("outside", debuglock.Breakpoint(context.Background()))
+			fmt.Println("result root", debuglock.Breakpoint(ctx))
+			return nil
+		}, debuglock.Enable()...)
+		fmt.Println("program ends:", err)
+		return 0
+	},
 }
 
 // mixed has the root, a goroutine actor and a process actor hit
@@ -428,6 +437,18 @@ func TestPromptOutlivesItsCtx(t *testing.T) {
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("program exited with %d", code)
 	}
+}
+
+// TestLonelyRoot: the root stops at a breakpoint before it has any
+// child; outside an actor Breakpoint says so at once.
+func TestLonelyRoot(t *testing.T) {
+	tm := startOnPty(t, "lonely")
+	tm.expect(`outside .*no actor`)
+	tm.expect(`\(tractor root\) `)
+	tm.send("c\n")
+	tm.expect(`result root <nil>`)
+	tm.expect(`program ends: <nil>`)
+	tm.wait()
 }
 
 // TestCtrlCWhileLocked: Ctrl-C while an actor holds the terminal does not

@@ -23,7 +23,8 @@ import (
 // and the actor; it prints the command that attaches a real debugger
 // (delve). It returns nil when the user continues, and [ErrQuit] when the
 // user quits, which cancels the actor. Without a terminal it logs where it
-// is and returns nil at once.
+// is and returns nil at once; outside an actor it returns
+// [tractor.ErrNoActor].
 func Breakpoint(ctx context.Context) error {
 	where := caller(2)
 	stack := debug.Stack()
