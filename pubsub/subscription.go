@@ -51,6 +51,10 @@ type Subscription[T any] struct {
 	queue  ring[Message[T]]
 	lost   int
 	closed bool
+	// stopPull, while this subscription pulls for all, cancels that pull:
+	// Close calls it so that a Receive it interrupts returns at once
+	// rather than at the publisher's next frame, however far off.
+	stopPull context.CancelFunc
 }
 
 // Subscribe subscribes to topics of the publisher served by the actor
@@ -204,11 +208,16 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 			return Message[T]{}, cl.end
 		case !cl.pulling:
 			cl.pulling = true
+			pctx, stop := context.WithCancel(ctx)
+			s.stopPull = stop
 			cl.mu.Unlock()
 			var fr frame[T]
-			err := cl.s.Receive(ctx, &fr)
+			err := cl.s.Receive(pctx, &fr)
+			interrupted := pctx.Err() != nil
+			stop()
 			cl.mu.Lock()
 			cl.pulling = false
+			s.stopPull = nil
 			switch {
 			case err == nil:
 				cl.dispatchLocked(fr)
@@ -217,6 +226,12 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 				cl.wakeLocked()
 				cl.mu.Unlock()
 				return Message[T]{}, ctx.Err()
+			case interrupted:
+				// Closed while pulling: another pulls next, and this
+				// Receive returns as closed (the loop's first case).
+				cl.wakeLocked()
+				cl.mu.Unlock()
+				continue
 			case errors.Is(err, tractor.ErrBadArgument):
 				// A value that is no T: this frame is lost, the stream
 				// goes on.
@@ -288,10 +303,12 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 	return cl.syncTopics(ctx)
 }
 
-// Close ends the subscription. The last subscription of an actor to a
-// publisher closes their shared dialog and waits, within a bound, for the
-// publisher's task to end; the last subscriber of a producer stops it.
-// Close is idempotent.
+// Close ends the subscription; a Receive of it waiting in another
+// goroutine returns an error matching [tractor.ErrStreamClosed], even one
+// pulling the shared dialog for the others. The last subscription of an
+// actor to a publisher closes their shared dialog and waits, within a
+// bound, for the publisher's task to end; the last subscriber of a
+// producer stops it. Close is idempotent.
 func (s *Subscription[T]) Close() error {
 	cl := s.cl
 	cl.setup.Lock()
@@ -302,6 +319,9 @@ func (s *Subscription[T]) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.stopPull != nil {
+		s.stopPull()
+	}
 	s.queue.reset()
 	delete(cl.subs, s)
 	cl.indexLocked()
