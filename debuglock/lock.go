@@ -198,7 +198,7 @@ func Acquire(ctx context.Context) (*Lease, error) {
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	unhook := context.AfterFunc(ctx, stop)
 	c, err := acquireEP.Open(dctx, root, request{ID: a.ID(), PID: os.Getpid()})
-	if err == nil && !unhook() {
+	if hooked := unhook(); err == nil && !hooked {
 		c.Cancel()
 		err = ctx.Err()
 	}
