@@ -3,7 +3,10 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +139,28 @@ func TestOnTaskError(t *testing.T) {
 	if len(got) != 2 || got[1].endpoint != "test.panic" || !strings.Contains(got[1].stack, "endpoints_test.go") {
 		t.Fatalf("hook saw %d failures (a cancellation must not count): %+v", len(got), got)
 	}
+}
+
+// sigIgn returns the SigIgn mask of a program the actor runs.
+var sigIgn = tractor.Func("test.sigIgn", func(ctx context.Context, _ struct{}) (string, error) {
+	out, err := exec.CommandContext(ctx, "grep", "SigIgn", "/proc/self/status").Output()
+	return strings.TrimSpace(string(out)), err
+})
+
+// TestInterruptInChildrenOfActors: a process actor disregards SIGINT (the
+// root decides), but the programs it runs do not inherit that.
+func TestInterruptInChildrenOfActors(t *testing.T) {
+	withWorker(t, hostings[1], eps(sigIgn), func(ctx context.Context, p *tractor.Portal) {
+		line, err := sigIgn.Call(ctx, p, struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if mask&(1<<(syscall.SIGINT-1)) != 0 {
+			t.Fatalf("a program run by a process actor ignores SIGINT (%s)", line)
+		}
+	})
 }

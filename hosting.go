@@ -213,10 +213,13 @@ func ServeIfChild(opts ...Option) {
 }
 
 // serveChild is a process child's whole life; it returns the exit status.
-// A child ignores SIGINT: Ctrl-C in a terminal reaches the whole process
-// group, and it is the root's to decide what it means for the tree.
+// A child disregards SIGINT: Ctrl-C in a terminal reaches the whole
+// process group, and it is the root's to decide what it means for the
+// tree. The signal is caught into a channel nobody reads (a full channel
+// drops it) rather than ignored, because an ignored signal stays ignored
+// in the programs the actor runs, and Ctrl-C must still stop those.
 func serveChild(local config) int {
-	ossignal.Ignore(syscall.SIGINT)
+	ossignal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
