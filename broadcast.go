@@ -110,11 +110,12 @@ func (s *Subscription) pop() any {
 // Receive stores the next item into dst, a pointer to the item's type. If
 // the subscriber lost items since the last Receive it first returns a
 // [*LaggedError] saying how many (matching [ErrLagged]) and stores
-// nothing; the call after that returns the oldest item kept. Once the
-// stream has ended, Receive returns what the stream's Receive returned
-// (io.EOF, or the peer's error) after the items kept; after Close it
-// returns an error matching [ErrStreamClosed]; if ctx ends first, ctx's
-// error.
+// nothing; the call after that returns the oldest item kept, unless the
+// subscriber lost more meanwhile (each LaggedError counts the items lost
+// just before the next one it returns). Once the stream has ended,
+// Receive returns what the stream's Receive returned (io.EOF, or the
+// peer's error) after the items kept; after Close it returns an error
+// matching [ErrStreamClosed]; if ctx ends first, ctx's error.
 func (s *Subscription) Receive(ctx context.Context, dst any) error {
 	b := s.b
 	for {

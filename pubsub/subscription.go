@@ -182,7 +182,8 @@ func (cl *client[T]) syncTopics(ctx context.Context) error {
 // Receive returns the next message on the subscription's topics. If it
 // lost messages since the last Receive (it fell more than its window
 // behind) it first returns a [*tractor.LaggedError] saying how many, then
-// continues with the oldest kept. Once the publisher's producer has
+// continues with the oldest kept (unless it lost more meanwhile: each
+// LaggedError counts what was lost just before the next message). Once the publisher's producer has
 // returned, Receive returns io.EOF after the messages kept, or the
 // producer's error as a [*tractor.RemoteError]; after Close, an error
 // matching [tractor.ErrStreamClosed]; if ctx ends first, ctx's error.
