@@ -564,5 +564,8 @@ func TestEndOfStream(t *testing.T) {
 		if fmt.Sprint(got) != "[0 1 2 3 4]" {
 			t.Fatalf("got %v", got)
 		}
+		if n := finite.Clients(); n != 0 {
+			t.Fatalf("%d shared dialogs kept after the end, before Close", n)
+		}
 	})
 }

@@ -44,3 +44,43 @@ func TestCloseWhilePulling(t *testing.T) {
 		})
 	}
 }
+
+// subscribeAndLeave subscribes to the ticker of the actor named by its
+// argument, receives one message and returns without closing.
+var subscribeAndLeave = tractor.Func("pubsubtest.subscribeAndLeave", func(ctx context.Context, pub string) (int, error) {
+	p, err := tractor.FindActor(ctx, pub)
+	if err != nil {
+		return 0, err
+	}
+	sub, err := ticker.Subscribe(ctx, p, []string{"a"})
+	if err != nil {
+		return 0, err
+	}
+	m, err := sub.Receive(ctx)
+	return m.Value, err
+})
+
+// TestSubscriberEndsWithoutClose: a subscribing actor that ends without
+// closing its subscription leaves nothing behind: the publisher's task
+// and producer end, and the shared dialog is forgotten in its process.
+func TestSubscriberEndsWithoutClose(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+				before := ticker.Clients() // goroutine actors share this process's
+				f, err := n.StartActor(ctx, "f", tractor.Expose(subscribeAndLeave))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := subscribeAndLeave.Call(ctx, f, "pub"); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.CancelActor(ctx); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, "the producer stopped", func() bool { return countIn(ctx, t, pub, "stopped:test.ticker") == 1 })
+				eventually(t, "the dialog forgotten", func() bool { return ticker.Clients() == before })
+			})
+		})
+	}
+}

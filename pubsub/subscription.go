@@ -149,6 +149,12 @@ func (cl *client[T]) open(ctx context.Context, portal *tractor.Portal, o options
 		return err
 	}
 	cl.c, cl.cancel, cl.sent = c, cancel, slices.Clone(topics)
+	// The dialog outlives the ctx that opened it but not its connection:
+	// when it ends (the subscribing actor ended without Close and its
+	// connections closed, the publisher failed or went away), forget the
+	// client, so that p.clients holds no dead entry and the next
+	// Subscribe opens a new dialog.
+	context.AfterFunc(c, func() { cl.p.retire(cl) })
 	return nil
 }
 
@@ -242,8 +248,14 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 			default:
 				cl.end = err
 			}
+			ended := cl.end != nil
 			cl.wakeLocked()
 			cl.mu.Unlock()
+			if ended {
+				// Its subscriptions drain what they hold; a new one
+				// needs a new dialog.
+				cl.p.retire(cl)
+			}
 		default:
 			wake := cl.wake
 			cl.mu.Unlock()
