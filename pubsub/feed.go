@@ -182,11 +182,13 @@ func (f *Feed[T]) add(o *outbox[T], topics []string) {
 	f.mu.Unlock()
 }
 
-// runProducer runs the producer, turning a panic into its error.
+// runProducer runs the producer, turning a panic into its error. That
+// error matches [tractor.ErrPanic], so subscribers see the producer's
+// panic as they would any actor task's.
 func (p *Publisher[T]) runProducer(ctx context.Context, f *Feed[T]) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("pubsub: producer of %q (key %q) panicked: %v", p.name, f.key, v)
+			err = fmt.Errorf("pubsub: producer of %q (key %q) panicked: %v: %w", p.name, f.key, v, tractor.ErrPanic)
 		}
 	}()
 	return p.produce(ctx, f)

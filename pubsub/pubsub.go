@@ -73,8 +73,9 @@ type frame[T any] struct {
 // runs once per key while the key has subscribers, in the publishing
 // actor; it publishes with [Feed.Publish], may follow the topics wanted
 // with [Feed.Topics] and [Feed.Changed], and must return once ctx ends
-// (the last subscriber left, or the actor is ending). Its error, or panic,
-// reaches every subscriber as a [*tractor.RemoteError]; returning nil ends
+// (the last subscriber left, or the actor is ending). Its error, or panic
+// (matching [tractor.ErrPanic]), reaches every subscriber as a
+// [*tractor.RemoteError]; returning nil ends
 // every subscription (io.EOF) after the values already published. Publish
 // panics if the name is taken.
 func Publish[T any](name string, produce func(ctx context.Context, f *Feed[T]) error) *Publisher[T] {

@@ -3,10 +3,12 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/pubsub"
 )
 
 // TestCloseWhilePulling: a subscription closed while its own Receive pulls
@@ -80,6 +82,37 @@ func TestSubscriberEndsWithoutClose(t *testing.T) {
 				}
 				eventually(t, "the producer stopped", func() bool { return countIn(ctx, t, pub, "stopped:test.ticker") == 1 })
 				eventually(t, "the dialog forgotten", func() bool { return ticker.Clients() == before })
+			})
+		})
+	}
+}
+
+// panicky's producer panics once it has a subscriber.
+var panicky = pubsub.Publish("test.panicky", func(ctx context.Context, f *pubsub.Feed[int]) error {
+	panic("producer blew up")
+})
+
+// TestProducerPanic: a producer's panic reaches every subscriber as a
+// *RemoteError from the publishing actor that matches ErrPanic, as any
+// actor task's panic does.
+func TestProducerPanic(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+				for i := range 2 {
+					// The producer may fail before the subscription is
+					// in: Subscribe then returns its error.
+					sub, err := panicky.Subscribe(ctx, pub, []string{"a"})
+					if err == nil {
+						defer sub.Close()
+						_, err = sub.Receive(ctx)
+					}
+					var re *tractor.RemoteError
+					if !errors.As(err, &re) || re.Actor != pub.Actor() || !errors.Is(err, tractor.ErrPanic) ||
+						!strings.Contains(re.Message, "producer blew up") {
+						t.Fatalf("subscriber %d ended with %v; want the producer's panic from pub", i, err)
+					}
+				}
 			})
 		})
 	}
