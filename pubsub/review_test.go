@@ -117,3 +117,62 @@ func TestProducerPanic(t *testing.T) {
 		})
 	}
 }
+
+// TestLagPosition: values the publisher dropped for an actor whose
+// subscriptions all stalled are reported to each subscription where they
+// were lost: a subscription that still holds older values gets them first,
+// and then the LaggedError, so that the next value after a LaggedError is
+// always the last one before it plus the count plus one.
+func TestLagPosition(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		// The first subscription sets the publisher's window for this
+		// actor: 5 values, so a stall soon loses some there.
+		a, err := ticker.Subscribe(ctx, pub, []string{"a"}, pubsub.Window(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := ticker.Subscribe(ctx, pub, []string{"a"}, pubsub.Window(100000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		m, err := b.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := m.Value
+		// Nobody pulls: the stream's window (1024) fills, then the
+		// publisher drops for this actor.
+		time.Sleep(3 * time.Second)
+		// a pulls for both, well past the stall.
+		lagged := false
+		for i := 0; !lagged || i < 100; i++ {
+			if i > 10000 {
+				t.Fatal("the publisher never dropped for a stalled actor")
+			}
+			_, err := a.Receive(ctx)
+			if errors.Is(err, tractor.ErrLagged) {
+				lagged = true
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		missed := 0
+		for range 200 {
+			m, err := b.Receive(ctx)
+			var lag *tractor.LaggedError
+			if errors.As(err, &lag) {
+				missed += lag.Missed
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Value != last+missed+1 {
+				t.Fatalf("after %d and %d lost, %d", last, missed, m.Value)
+			}
+			last, missed = m.Value, 0
+		}
+	})
+}

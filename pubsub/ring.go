@@ -9,10 +9,11 @@ type ring[T any] struct {
 	max      int
 }
 
-// push appends v and says whether the oldest value was dropped for it.
-func (r *ring[T]) push(v T) (dropped bool) {
+// push appends v and returns the oldest value if it was dropped for it.
+func (r *ring[T]) push(v T) (old T, dropped bool) {
 	if r.n == r.max {
 		var zero T
+		old = r.buf[r.first]
 		r.buf[r.first] = zero
 		r.first = (r.first + 1) % len(r.buf)
 		r.n--
@@ -22,7 +23,7 @@ func (r *ring[T]) push(v T) (dropped bool) {
 	}
 	r.buf[(r.first+r.n)%len(r.buf)] = v
 	r.n++
-	return dropped
+	return old, dropped
 }
 
 func (r *ring[T]) grow() {

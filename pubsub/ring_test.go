@@ -20,7 +20,7 @@ func TestRing(t *testing.T) {
 	r := ring[int]{max: 40}
 	dropped := 0
 	for i := range 100 {
-		if r.push(i) {
+		if old, ok := r.push(i); ok && old == i-40 {
 			dropped++
 		}
 	}

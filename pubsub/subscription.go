@@ -48,13 +48,22 @@ type Subscription[T any] struct {
 
 	// Guarded by cl.mu.
 	topics map[string]bool
-	queue  ring[Message[T]]
-	lost   int
+	queue  ring[entry[T]]
+	lost   int // lost before the oldest entry of queue
 	closed bool
 	// stopPull, while this subscription pulls for all, cancels that pull:
 	// Close calls it so that a Receive it interrupts returns at once
 	// rather than at the publisher's next frame, however far off.
 	stopPull context.CancelFunc
+}
+
+// entry is a queued message or, with lost > 0, the publisher's notice
+// that it dropped that many values of the topic for this actor at this
+// point: a subscription that still holds older messages learns of the loss
+// after them, where it happened.
+type entry[T any] struct {
+	m    Message[T]
+	lost int
 }
 
 // Subscribe subscribes to topics of the publisher served by the actor
@@ -106,7 +115,7 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 				return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
 			}
 		}
-		sub := &Subscription[T]{cl: cl, topics: make(map[string]bool), queue: ring[Message[T]]{max: o.window}}
+		sub := &Subscription[T]{cl: cl, topics: make(map[string]bool), queue: ring[entry[T]]{max: o.window}}
 		for _, t := range topics {
 			sub.topics[t] = true
 		}
@@ -207,9 +216,12 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 			cl.mu.Unlock()
 			return Message[T]{}, &tractor.LaggedError{Missed: lost}
 		case s.queue.len() > 0:
-			m, _ := s.queue.pop()
+			e, _ := s.queue.pop()
 			cl.mu.Unlock()
-			return m, nil
+			if e.lost > 0 {
+				return Message[T]{}, &tractor.LaggedError{Missed: e.lost}
+			}
+			return e.m, nil
 		case cl.end != nil:
 			cl.mu.Unlock()
 			return Message[T]{}, cl.end
@@ -268,12 +280,22 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 	}
 }
 
-// dispatchLocked hands a frame to every subscription of its topic.
+// dispatchLocked hands a frame to every subscription of its topic. A
+// loss notice is queued behind the messages a subscription still holds,
+// so that its LaggedError comes where the values went missing; a message
+// or notice dropped from a full queue counts before the oldest kept.
 func (cl *client[T]) dispatchLocked(fr frame[T]) {
 	for _, sub := range cl.byTopic[fr.Topic] {
-		if fr.Lost > 0 {
+		if fr.Lost > 0 && sub.queue.len() == 0 {
 			sub.lost += fr.Lost
-		} else if sub.queue.push(Message[T]{Topic: fr.Topic, Value: fr.Value}) {
+			continue
+		}
+		old, dropped := sub.queue.push(entry[T]{m: Message[T]{Topic: fr.Topic, Value: fr.Value}, lost: fr.Lost})
+		switch {
+		case !dropped:
+		case old.lost > 0:
+			sub.lost += old.lost
+		default:
 			sub.lost++
 		}
 	}
@@ -310,7 +332,7 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 	for _, t := range topics {
 		s.topics[t] = true
 	}
-	s.queue.keep(func(m Message[T]) bool { return s.topics[m.Topic] })
+	s.queue.keep(func(e entry[T]) bool { return s.topics[e.m.Topic] })
 	cl.indexLocked()
 	cl.mu.Unlock()
 	return cl.syncTopics(ctx)
