@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,5 +175,49 @@ func TestLagPosition(t *testing.T) {
 			}
 			last, missed = m.Value, 0
 		}
+	})
+}
+
+
+// TestChurn: subscriptions of one actor opened, retargeted, received from
+// and closed at once from many goroutines share and retire their dialogs
+// without races, deadlocks or leaks.
+func TestChurn(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		before := ticker.Clients()
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 30 {
+					sub, err := ticker.Subscribe(ctx, pub, []string{"a"})
+					if err != nil {
+						errs <- err
+						return
+					}
+					rctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+					for range 3 {
+						if _, err := sub.Receive(rctx); err != nil && !errors.Is(err, tractor.ErrLagged) &&
+							!errors.Is(err, context.DeadlineExceeded) {
+							errs <- err
+						}
+					}
+					cancel()
+					if (g+i)%2 == 0 {
+						if err := sub.SetTopics(ctx, "b", "c"); err != nil {
+							errs <- err
+						}
+					}
+					go sub.Receive(ctx) // may be pulling as it closes
+					sub.Close()
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		eventually(t, "every dialog forgotten", func() bool { return ticker.Clients() == before })
 	})
 }
