@@ -92,10 +92,19 @@ func (f *Feed[T]) changedLocked() {
 	f.changed = make(chan struct{})
 }
 
-// setTopics replaces what a subscribing actor wants.
+// setTopics replaces what a subscribing actor wants. The same set again
+// (a subscribing actor checks its dialog so) changes nothing and tells
+// the producer nothing.
 func (f *Feed[T]) setTopics(o *outbox[T], topics []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	same := len(topics) == len(o.topics)
+	for _, t := range topics {
+		same = same && o.topics[t]
+	}
+	if same {
+		return
+	}
 	f.dropTopicsLocked(o)
 	f.addTopicsLocked(o, topics)
 	f.changedLocked()

@@ -178,7 +178,6 @@ func TestLagPosition(t *testing.T) {
 	})
 }
 
-
 // TestChurn: subscriptions of one actor opened, retargeted, received from
 // and closed at once from many goroutines share and retire their dialogs
 // without races, deadlocks or leaks.
@@ -219,5 +218,33 @@ func TestChurn(t *testing.T) {
 			t.Error(err)
 		}
 		eventually(t, "every dialog forgotten", func() bool { return ticker.Clients() == before })
+	})
+}
+
+// TestSubscribeAfterProducerReturned: once a producer has returned, a new
+// subscription starts a new one, even while the actor's earlier
+// subscriptions have not yet read to the end.
+func TestSubscribeAfterProducerReturned(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		first, err := finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key("3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		for range 3 {
+			if _, err := first.Receive(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the producer has returned
+		second, err := finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key("3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer second.Close()
+		m, err := second.Receive(ctx)
+		if err != nil || m.Value != 0 {
+			t.Fatalf("second subscription: %v, %v; want 0 from a new producer", m, err)
+		}
 	})
 }

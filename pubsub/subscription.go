@@ -105,7 +105,8 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 			p.retire(cl)
 			continue
 		}
-		if cl.s == nil {
+		joined := cl.s != nil
+		if !joined {
 			if err := cl.open(ctx, portal, o, topics); err != nil {
 				cl.mu.Lock()
 				cl.closed = true
@@ -123,10 +124,18 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		cl.subs[sub] = struct{}{}
 		cl.indexLocked()
 		cl.mu.Unlock()
-		err := cl.syncTopics(ctx)
+		// Joining a dialog, tell the publisher even an unchanged union:
+		// the send fails if the dialog has ended unseen (its producer
+		// returned, say, and the others have not read to the end), and
+		// then this subscription needs a new dialog and a new producer.
+		err := cl.syncTopics(ctx, joined)
 		cl.setup.Unlock()
 		if err != nil {
 			sub.Close()
+			if joined && ctx.Err() == nil {
+				p.retire(cl)
+				continue
+			}
 			return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
 		}
 		return sub, nil
@@ -168,8 +177,8 @@ func (cl *client[T]) open(ctx context.Context, portal *tractor.Portal, o options
 }
 
 // syncTopics tells the publisher the union of the subscriptions' topics,
-// if it changed. setup is held.
-func (cl *client[T]) syncTopics(ctx context.Context) error {
+// if it changed or always says so. setup is held.
+func (cl *client[T]) syncTopics(ctx context.Context, always bool) error {
 	cl.mu.Lock()
 	set := make(map[string]bool)
 	for sub := range cl.subs {
@@ -184,7 +193,7 @@ func (cl *client[T]) syncTopics(ctx context.Context) error {
 	}
 	slices.Sort(union)
 	sent := slices.Sorted(slices.Values(cl.sent))
-	if slices.Equal(union, sent) {
+	if !always && slices.Equal(union, sent) {
 		return nil
 	}
 	if err := cl.s.Send(ctx, union); err != nil {
@@ -335,7 +344,7 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 	s.queue.keep(func(e entry[T]) bool { return s.topics[e.m.Topic] })
 	cl.indexLocked()
 	cl.mu.Unlock()
-	return cl.syncTopics(ctx)
+	return cl.syncTopics(ctx, false)
 }
 
 // Close ends the subscription; a Receive of it waiting in another
@@ -369,7 +378,7 @@ func (s *Subscription[T]) Close() error {
 	if !last {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
-		_ = cl.syncTopics(ctx)
+		_ = cl.syncTopics(ctx, false)
 		return nil
 	}
 	cl.p.retire(cl)
