@@ -67,6 +67,7 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 		})
 	}
 }
+
 // TestSubscriptionCloseWhilePulling: a Subscription closed while its own
 // Receive pulls the stream for everyone ends that Receive with
 // ErrStreamClosed, and another subscriber takes over the pull.

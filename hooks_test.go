@@ -6,8 +6,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,7 +100,7 @@ func TestBeforeCancel(t *testing.T) {
 func TestOnTaskError(t *testing.T) {
 	type failure struct {
 		endpoint, err string
-		stack     string
+		stack         string
 	}
 	var mu sync.Mutex
 	var got []failure
