@@ -18,7 +18,7 @@ import (
 // when it ends.
 //
 // With no such actor registered, the error matches [ErrActorNotFound]; an
-// entry whose process cannot be reached is purged from the registrar. If
+// entry that neither this actor nor the registrar can reach is purged. If
 // the registrar cannot be reached, the error matches [ErrRegistrar].
 func FindActor(ctx context.Context, name string) (*Portal, error) {
 	a := CurrentActor(ctx)
@@ -77,8 +77,8 @@ func Actors(ctx context.Context) ([]ActorInfo, error) {
 }
 
 // reach connects a to the first of infos it can reach, purging from the
-// registrar those whose process is gone. stale says every entry failed
-// that way (or there were none).
+// registrar those it finds gone too. stale says every entry was purged
+// (or there were none).
 func (a *Actor) reach(ctx context.Context, infos []ActorInfo) (p *Portal, stale bool, err error) {
 	var errs []error
 	stale = true
@@ -91,10 +91,12 @@ func (a *Actor) reach(ctx context.Context, infos []ActorInfo) (p *Portal, stale 
 			return nil, false, ctx.Err()
 		}
 		errs = append(errs, fmt.Errorf("actor %s at %s: %w", info.ID, info.Addr, err))
+		purged := false
 		if errors.Is(err, transport.ErrNoListener) || errors.Is(err, errNoSuchActor) {
-			a.log.Debug().Err(err).Stringer("peer", &info.ID).Msg("purging unreachable actor from the registrar")
-			_ = a.node.dir.unregister(ctx, info.ID.UID)
-		} else {
+			// The registrar checks for itself before it purges.
+			purged, _ = a.node.dir.suspect(ctx, info)
+		}
+		if !purged {
 			stale = false
 		}
 	}

@@ -29,3 +29,9 @@ func Register(ctx context.Context, info ActorInfo) error {
 	}
 	return a.node.dir.register(ctx, info)
 }
+
+// Suspect reports info to the registrar as unreachable, as a peer that
+// could not reach it does, and returns whether the registrar purged it.
+func Suspect(ctx context.Context, info ActorInfo) (bool, error) {
+	return CurrentActor(ctx).node.dir.suspect(ctx, info)
+}

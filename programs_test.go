@@ -323,3 +323,41 @@ func TestStaleEntriesPurged(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSuspectLiveActorKept: an actor a peer reports as unreachable stays
+// registered while the registrar can reach it; a ghost goes.
+func TestSuspectLiveActorKept(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(square), func(ctx context.Context, w *tractor.Portal) {
+				infos, err := tractor.Actors(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wi tractor.ActorInfo
+				for _, in := range infos {
+					if in.ID == w.Actor() {
+						wi = in
+					}
+				}
+				if purged, err := tractor.Suspect(ctx, wi); err != nil || purged {
+					t.Fatalf("live worker suspected: purged %v, %v", purged, err)
+				}
+				ghost := tractor.ActorInfo{ID: tractor.ActorID{Name: "ghost", UID: "g"}, Addr: wi.Addr}
+				if err := tractor.Register(ctx, ghost); err != nil {
+					t.Fatal(err)
+				}
+				if purged, err := tractor.Suspect(ctx, ghost); err != nil || !purged {
+					t.Fatalf("ghost suspected: purged %v, %v", purged, err)
+				}
+				after, err := tractor.Actors(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(infoNames(after), infoNames(infos)) {
+					t.Fatalf("registry %v, then %v", infoNames(infos), infoNames(after))
+				}
+			})
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/tractor-go/tractor/transport"
 )
 
 // ActorInfo is what the registrar knows of a live actor: who it is, how it
@@ -30,7 +32,7 @@ type ActorInfo struct {
 // starts and unregistered when it ends. Entries registered over a
 // connection disappear with that connection, so a program that dies without
 // unregistering leaves nothing stale behind; the rest is purged when a peer
-// finds an entry unreachable.
+// finds an entry unreachable and the registrar, checking, does too.
 type registrar struct {
 	mu      sync.Mutex
 	seq     uint64
@@ -143,6 +145,31 @@ func (r *registrar) wait(ctx context.Context, name string) ([]ActorInfo, error) 
 	}
 }
 
+// verify checks, from the registrar's own process, an entry a peer could
+// not reach, and purges it only if the registrar cannot reach it either
+// (nothing listens there, or the process no longer hosts the actor): one
+// peer's broken route must not hide a live actor from everyone. It says
+// whether the entry was purged.
+func (r *registrar) verify(ctx context.Context, self *Actor, info ActorInfo) bool {
+	r.mu.Lock()
+	_, known := r.entries[info.ID.UID]
+	r.mu.Unlock()
+	if !known {
+		return true
+	}
+	conn, _, err := self.node.dialPeer(ctx, self, info.Addr, info.ID.UID)
+	if err == nil {
+		conn.Close()
+		return false
+	}
+	if !errors.Is(err, transport.ErrNoListener) && !errors.Is(err, errNoSuchActor) {
+		return false
+	}
+	self.log.Debug().Err(err).Stringer("peer", &info.ID).Msg("registrar: purging an actor nobody can reach")
+	r.remove(info.ID.UID)
+	return true
+}
+
 // list returns every entry, sorted by name, then by registration.
 func (r *registrar) list() []ActorInfo {
 	r.mu.Lock()
@@ -198,6 +225,13 @@ var (
 		}
 		return r.wait(ctx, name)
 	})
+	regSuspect = Func("tractor.registrar.suspect", func(ctx context.Context, info ActorInfo) (bool, error) {
+		r, _, err := servedRegistrar(ctx)
+		if err != nil {
+			return false, err
+		}
+		return r.verify(ctx, CurrentActor(ctx), info), nil
+	})
 	regList = Func("tractor.registrar.list", func(ctx context.Context, _ bool) ([]ActorInfo, error) {
 		r, _, err := servedRegistrar(ctx)
 		if err != nil {
@@ -208,7 +242,7 @@ var (
 )
 
 // registrarEndpoints are exposed by a root that serves the registrar.
-var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regList}
+var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regSuspect, regList}
 
 // servedRegistrar returns the registrar the task's actor serves.
 func servedRegistrar(ctx context.Context) (*registrar, *Context, error) {
@@ -225,6 +259,9 @@ func servedRegistrar(ctx context.Context) (*registrar, *Context, error) {
 type directory interface {
 	register(ctx context.Context, info ActorInfo) error
 	unregister(ctx context.Context, uid string) error
+	// suspect reports an entry a peer could not reach; the registrar
+	// purges it if it cannot reach it either, and says whether it did.
+	suspect(ctx context.Context, info ActorInfo) (bool, error)
 	find(ctx context.Context, name string) ([]ActorInfo, error)
 	wait(ctx context.Context, name string) ([]ActorInfo, error)
 	list(ctx context.Context) ([]ActorInfo, error)
@@ -234,8 +271,13 @@ type directory interface {
 
 // localDirectory is the registrar of this very process.
 type localDirectory struct {
-	r  *registrar
-	at registrarRef
+	r    *registrar
+	at   registrarRef
+	node *node
+}
+
+func (d localDirectory) suspect(ctx context.Context, info ActorInfo) (bool, error) {
+	return d.r.verify(ctx, d.node.main(), info), nil
 }
 
 func (d localDirectory) ref() registrarRef { return d.at }
@@ -322,6 +364,10 @@ func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
 func (d *remoteDirectory) unregister(ctx context.Context, uid string) error {
 	_, err := remoteCall(ctx, d, regRemove, uid)
 	return err
+}
+
+func (d *remoteDirectory) suspect(ctx context.Context, info ActorInfo) (bool, error) {
+	return remoteCall(ctx, d, regSuspect, info)
 }
 
 func (d *remoteDirectory) find(ctx context.Context, name string) ([]ActorInfo, error) {

@@ -118,7 +118,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	id := newActorID(cfg.name)
 	if cfg.registrarAddr == "" {
 		nd.served = newRegistrar()
-		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.addr, UID: id.UID}}
+		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.addr, UID: id.UID}, node: nd}
 		cfg.expose = append(cfg.expose, registrarEndpoints...)
 	} else {
 		nd.dir = &remoteDirectory{node: nd, at: registrarRef{Addr: cfg.registrarAddr}}
