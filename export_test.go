@@ -35,3 +35,15 @@ func Register(ctx context.Context, info ActorInfo) error {
 func Suspect(ctx context.Context, info ActorInfo) (bool, error) {
 	return CurrentActor(ctx).node.dir.suspect(ctx, info)
 }
+
+// DropRegistrarConnection closes the connection over which the process of
+// ctx's actor reaches its registrar, as a network fault would.
+func DropRegistrarConnection(ctx context.Context) {
+	d := CurrentActor(ctx).node.dir.(*remoteDirectory)
+	d.mu.Lock()
+	ch := d.conn
+	d.mu.Unlock()
+	if ch != nil {
+		ch.conn.Close()
+	}
+}

@@ -43,10 +43,11 @@ type node struct {
 	served *registrar // the registrar, if this process serves it
 	dir    directory  // how this process reaches the registrar
 
-	mu     sync.Mutex
-	actors map[string]*Actor
-	first  *Actor        // the main actor: the first one added
-	ready  chan struct{} // closed once the main actor is added
+	mu      sync.Mutex
+	actors  map[string]*Actor
+	first   *Actor        // the main actor: the first one added
+	ready   chan struct{} // closed once the main actor is added
+	closing bool
 
 	stop  context.CancelFunc
 	wg    sync.WaitGroup // the accept loop and the handshakes in flight
@@ -96,8 +97,22 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback() || host == "localhost"
 }
 
+// spawn runs f in a goroutine the node waits for when it closes, unless
+// it is closing already.
+func (n *node) spawn(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return
+	}
+	n.wg.Go(f)
+}
+
 // close stops accepting and waits for the handshakes in flight.
 func (n *node) close() {
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
 	n.stop()
 	_ = n.ln.Close()
 	n.wg.Wait()

@@ -361,3 +361,50 @@ func TestSuspectLiveActorKept(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrarConnectionLost: when a joined program's connection to the
+// registrar breaks while both live, the registrar forgets its actors with
+// the connection, and the program reconnects by itself and registers them
+// again.
+func TestRegistrarConnectionLost(t *testing.T) {
+	err := run(t, goroutines, func(ctx context.Context) error {
+		addr := tractor.CurrentActor(ctx).Addr()
+		names := func() []string {
+			infos, err := tractor.Actors(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return infoNames(infos)
+		}
+		return tractor.Run(ctx, func(bctx context.Context) error {
+			return tractor.OpenNursery(bctx, func(n *tractor.Nursery) error {
+				defer n.Cancel()
+				if _, err := n.StartActor(bctx, "b-worker", tractor.Expose(square)); err != nil {
+					return err
+				}
+				want := []string{"b-worker", "root", "root-b"}
+				if got := names(); !slices.Equal(got, want) {
+					t.Fatalf("registry = %v", got)
+				}
+				tractor.DropRegistrarConnection(bctx)
+				eventually(t, 5*time.Second, "the registrar forgot program b", func() bool {
+					return slices.Equal(names(), []string{"root"})
+				})
+				eventually(t, 10*time.Second, "program b registered again", func() bool {
+					return slices.Equal(names(), want)
+				})
+				p, err := tractor.FindActor(ctx, "b-worker")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, err := square.Call(ctx, p, 5); err != nil || v != 25 {
+					t.Fatalf("square = %d, %v", v, err)
+				}
+				return nil
+			})
+		}, tractor.Registrar(addr), tractor.Name("root-b"), tractor.Secret("shared"))
+	}, tractor.Secret("shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -308,9 +309,15 @@ func (d localDirectory) list(context.Context) ([]ActorInfo, error) { return d.r.
 type remoteDirectory struct {
 	node *node
 
-	mu sync.Mutex
-	at registrarRef // its UID is learned on the first connection
+	mu   sync.Mutex
+	at   registrarRef         // its UID is learned on the first connection
+	mine map[string]ActorInfo // registered from this process, not since unregistered
+	conn *channel             // the connection to the registrar last used
 }
+
+// reconnectBackoff bounds the pause between attempts to reach a registrar
+// whose connection was lost.
+const reconnectBackoff = 5 * time.Second
 
 func (d *remoteDirectory) ref() registrarRef {
 	d.mu.Lock()
@@ -325,18 +332,64 @@ type registrarRef struct {
 	UID  string
 }
 
+// portal returns a portal to the registrar over the main actor's
+// connection. On a new connection after a lost one, it first registers
+// again what this process had registered: the registrar forgot it with
+// the old connection.
 func (d *remoteDirectory) portal(ctx context.Context) (*Portal, error) {
 	at := d.ref()
 	p, err := d.node.main().dial(ctx, at.Addr, at.UID)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %w", ErrRegistrar, at.Addr, err)
 	}
+	d.mu.Lock()
 	if at.UID == "" {
-		d.mu.Lock()
 		d.at.UID = p.Actor().UID
-		d.mu.Unlock()
+	}
+	fresh, again := p.ch != d.conn, d.conn != nil
+	if fresh {
+		d.conn = p.ch
+	}
+	var redo []ActorInfo
+	if fresh && again {
+		for _, info := range d.mine {
+			redo = append(redo, info)
+		}
+	}
+	d.mu.Unlock()
+	if fresh {
+		p.ch.onGone(func() { d.lost(p.ch) })
+	}
+	for _, info := range redo {
+		if _, err := regAdd.Call(ctx, p, info); err != nil {
+			return nil, fmt.Errorf("%w at %s: registering again: %w", ErrRegistrar, at.Addr, err)
+		}
 	}
 	return p, nil
+}
+
+// lost starts reconnecting once the connection to the registrar ends while
+// the process goes on, so its actors are found again without waiting for
+// it to need the registrar.
+func (d *remoteDirectory) lost(ch *channel) {
+	a := d.node.main()
+	if a == nil || a.ctx.Err() != nil {
+		return // the process is ending
+	}
+	d.node.spawn(func() {
+		pause := 50 * time.Millisecond
+		for {
+			select {
+			case <-time.After(pause):
+			case <-a.ctx.Done():
+				return
+			}
+			if _, err := d.portal(a.ctx); err == nil {
+				return
+			}
+			pause = min(2*pause, reconnectBackoff)
+		}
+	})
 }
 
 // remoteCall calls ep in the registrar. A call the registrar could not
@@ -357,13 +410,30 @@ func remoteCall[A, R any](ctx context.Context, d *remoteDirectory, ep *FuncEndpo
 }
 
 func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
+	d.remember(info.ID.UID, &info)
 	_, err := remoteCall(ctx, d, regAdd, info)
 	return err
 }
 
 func (d *remoteDirectory) unregister(ctx context.Context, uid string) error {
+	d.remember(uid, nil)
 	_, err := remoteCall(ctx, d, regRemove, uid)
 	return err
+}
+
+// remember records a registration (info) or its end (nil), to be made
+// again on a new connection.
+func (d *remoteDirectory) remember(uid string, info *ActorInfo) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if info == nil {
+		delete(d.mine, uid)
+		return
+	}
+	if d.mine == nil {
+		d.mine = make(map[string]ActorInfo)
+	}
+	d.mine[uid] = *info
 }
 
 func (d *remoteDirectory) suspect(ctx context.Context, info ActorInfo) (bool, error) {
