@@ -248,3 +248,35 @@ func TestSubscribeAfterProducerReturned(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitsHonourCtx: a Subscribe or a SetTopics waiting for the shared
+// dialog (another goroutine is opening, retargeting or closing it) gives
+// up when its ctx ends.
+func TestWaitsHonourCtx(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		sub, err := ticker.Subscribe(ctx, pub, []string{"a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		release := pubsub.HoldSetup(sub)
+		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if _, err := ticker.Subscribe(wctx, pub, []string{"b"}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Subscribe = %v; want DeadlineExceeded", err)
+		}
+		if err := sub.SetTopics(wctx, "c"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SetTopics = %v; want DeadlineExceeded", err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("took %v", took)
+		}
+		release()
+		other, err := ticker.Subscribe(ctx, pub, []string{"b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+	})
+}

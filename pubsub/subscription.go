@@ -23,9 +23,10 @@ type client[T any] struct {
 	p *Publisher[T]
 	k clientKey
 
-	// setup is held while the dialog opens, while topics are sent, and
-	// while the last subscription closes it.
-	setup  sync.Mutex
+	// setup is held (a token in it) while the dialog opens, while topics
+	// are sent, and while the last subscription closes it: a channel, so
+	// that a Subscribe or SetTopics waiting for it honours its ctx.
+	setup  chan struct{}
 	c      *tractor.Context
 	s      *tractor.MsgStream
 	cancel context.CancelFunc
@@ -88,20 +89,22 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		p.mu.Lock()
 		cl := p.clients[k]
 		if cl == nil {
-			cl = &client[T]{p: p, k: k, subs: make(map[*Subscription[T]]struct{}),
+			cl = &client[T]{p: p, k: k, setup: make(chan struct{}, 1), subs: make(map[*Subscription[T]]struct{}),
 				byTopic: make(map[string][]*Subscription[T]), wake: make(chan struct{})}
 			p.clients[k] = cl
 		}
 		p.mu.Unlock()
 
-		cl.setup.Lock()
+		if err := cl.lock(ctx); err != nil {
+			return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
+		}
 		cl.mu.Lock()
 		retired := cl.closed || cl.end != nil
 		cl.mu.Unlock()
 		if retired {
 			// Its last subscription left, or its stream ended: a new
 			// subscription needs a new dialog.
-			cl.setup.Unlock()
+			cl.unlock()
 			p.retire(cl)
 			continue
 		}
@@ -111,7 +114,7 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 				cl.mu.Lock()
 				cl.closed = true
 				cl.mu.Unlock()
-				cl.setup.Unlock()
+				cl.unlock()
 				p.retire(cl)
 				return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
 			}
@@ -129,7 +132,7 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		// returned, say, and the others have not read to the end), and
 		// then this subscription needs a new dialog and a new producer.
 		err := cl.syncTopics(ctx, joined)
-		cl.setup.Unlock()
+		cl.unlock()
 		if err != nil {
 			sub.Close()
 			if joined && ctx.Err() == nil {
@@ -141,6 +144,18 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		return sub, nil
 	}
 }
+
+// lock takes cl's setup, or gives up with ctx's error.
+func (cl *client[T]) lock(ctx context.Context) error {
+	select {
+	case cl.setup <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (cl *client[T]) unlock() { <-cl.setup }
 
 // retire forgets cl, if it is still the actor's client.
 func (p *Publisher[T]) retire(cl *client[T]) {
@@ -330,8 +345,10 @@ func (cl *client[T]) wakeLocked() {
 // publisher sends this actor what its subscriptions now want.
 func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error {
 	cl := s.cl
-	cl.setup.Lock()
-	defer cl.setup.Unlock()
+	if err := cl.lock(ctx); err != nil {
+		return fmt.Errorf("pubsub: SetTopics: %w", err)
+	}
+	defer cl.unlock()
 	cl.mu.Lock()
 	if s.closed {
 		cl.mu.Unlock()
@@ -355,8 +372,8 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 // producer stops it. Close is idempotent.
 func (s *Subscription[T]) Close() error {
 	cl := s.cl
-	cl.setup.Lock()
-	defer cl.setup.Unlock()
+	_ = cl.lock(context.Background())
+	defer cl.unlock()
 	cl.mu.Lock()
 	if s.closed {
 		cl.mu.Unlock()
