@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/hex"
 	"math/rand/v2"
+	"runtime/pprof"
 	"sync"
 
 	"github.com/rs/zerolog"
 
 	"github.com/tractor-go/tractor/transport"
 )
+
+// LabelActor is the pprof label that marks the goroutines running an
+// actor's tasks (and the goroutines they start) with the actor's UID.
+const LabelActor = "tractor.actor"
 
 // ActorID names an actor: the name it was given and a unique id drawn when
 // it started. Names may repeat within a tree; UIDs do not.
@@ -52,6 +57,10 @@ type Actor struct {
 	// cancelling it (with a *cancelCause naming who asked) tears it down.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// labels carries the pprof labels of the actor's goroutines, made
+	// when its first task runs.
+	labelsOnce sync.Once
+	labels     context.Context
 
 	// Connections with peers other than the parent: those this actor
 	// dialled (found through the registrar), kept by the peer's uid for
@@ -86,6 +95,14 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node
 	nd.add(a)
 	a.log.Debug().Stringer("parent", &a.parent).Msg("actor started")
 	return a
+}
+
+// goroutineLabels returns the pprof labels of the actor's goroutines.
+func (a *Actor) goroutineLabels() context.Context {
+	a.labelsOnce.Do(func() {
+		a.labels = pprof.WithLabels(context.Background(), pprof.Labels(LabelActor, a.id.UID, "tractor.name", a.id.Name))
+	})
+	return a.labels
 }
 
 // end releases the actor's resources once everything it ran has returned.

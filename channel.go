@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 
@@ -145,6 +146,10 @@ func (ch *channel) spawnTask(task func()) {
 
 func (ch *channel) worker(task func()) {
 	defer ch.workers.Done()
+	// Label the worker, and so every goroutine its tasks start, with its
+	// actor: a goroutine dump (pprof, or a debugger's prompt) can then tell
+	// the actors of one process apart.
+	pprof.SetGoroutineLabels(ch.local.goroutineLabels())
 	for {
 		task()
 		if ch.idle.Add(1) > maxIdleWorkers {

@@ -339,6 +339,7 @@ func TestBreakpointsInTurn(t *testing.T) {
 func TestRootAndGoroutineActors(t *testing.T) {
 	tm := startOnPty(t, "mixed")
 	seen := map[string]bool{}
+	extra := 0 // prompts after a command
 	for range 3 {
 		name := tm.expect(`debuglock: breakpoint in actor (\w+)\[`)[1]
 		tm.expect(`\(tractor ` + name + `\) `)
@@ -346,8 +347,18 @@ func TestRootAndGoroutineActors(t *testing.T) {
 			t.Fatalf("%s prompted twice", name)
 		}
 		seen[name] = true
-		if tm.count(`\(tractor \w+\) `) != len(seen) {
+		if tm.count(`\(tractor \w+\) `) != len(seen)+extra {
 			t.Fatal("two prompts at once")
+		}
+		if name == "g0" {
+			// The goroutines of this actor: its task, stopped in
+			// Breakpoint, and not the root's body, in the same process.
+			tm.send("g\n")
+			out := tm.expect(`(?s)goroutines of actor g0\[\w+\].*?\(tractor g0\) `)[0]
+			extra++
+			if !strings.Contains(out, "debuglock.Breakpoint") || strings.Contains(out, "debuglock_test.mixed") {
+				t.Fatalf("goroutines of g0:\n%s", out)
+			}
 		}
 		tm.send("c\n")
 	}

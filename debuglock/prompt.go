@@ -2,6 +2,7 @@ package debuglock
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,11 +100,13 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack [
 		case "s", "stack":
 			fmt.Fprintf(out, "%s\n", stack)
 		case "g", "goroutines":
-			fmt.Fprintf(out, "goroutines of process %d:\n%s\n", os.Getpid(), allStacks())
+			fmt.Fprintf(out, "goroutines of actor %s (its tasks and what they started), in process %d:\n%s", a.ID(), os.Getpid(), actorGoroutines(a.ID().UID))
+		case "G", "all":
+			fmt.Fprintf(out, "every goroutine of process %d:\n%s\n", os.Getpid(), allStacks())
 		case "a", "actor":
 			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
 		case "", "h", "help":
-			fmt.Fprintln(out, "commands: where (w), stack (s), goroutines (g), actor (a), continue (c), quit (q)")
+			fmt.Fprintln(out, "commands: where (w), stack (s), goroutines of this actor (g), of the process (G), actor (a), continue (c), quit (q)")
 		default:
 			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", strings.TrimSpace(line))
 		}
@@ -126,6 +130,25 @@ func caller(skip int) string {
 		name = fn.Name()
 	}
 	return fmt.Sprintf("%s:%d (%s)", file, line, name)
+}
+
+// actorGoroutines returns the goroutines of the process labelled with the
+// actor's uid (see [tractor.LabelActor]): the goroutines running its tasks
+// and those they started, grouped by stack as pprof prints them.
+func actorGoroutines(uid string) string {
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		return err.Error()
+	}
+	want := fmt.Sprintf("%q:%q", tractor.LabelActor, uid)
+	var out strings.Builder
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(rec, want) {
+			out.WriteString(rec)
+			out.WriteString("\n\n")
+		}
+	}
+	return out.String()
 }
 
 // allStacks returns the stacks of every goroutine of the process.
