@@ -309,7 +309,8 @@ func nestedCancel(t *rapid.T, w *tractortest.World) {
 }
 
 // processesMatchModel: the processes below this one are the live process
-// workers and nothing else, once the runtime has reaped what ended.
+// workers and nothing else, once the runtime has reaped what ended. A live
+// worker's process is there at once: nothing may end it unasked.
 func processesMatchModel(t *rapid.T, w *tractortest.World) {
 	want := map[int]bool{}
 	for _, wk := range w.Live() {
@@ -320,6 +321,11 @@ func processesMatchModel(t *rapid.T, w *tractortest.World) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got := tractortest.Descendants(os.Getpid())
+		for p := range want {
+			if !slices.Contains(got, p) {
+				t.Fatalf("process %d of a live worker is gone (processes below us: %v)", p, got)
+			}
+		}
 		extra := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return want[p] })
 		if len(extra) == 0 {
 			return

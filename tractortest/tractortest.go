@@ -49,9 +49,14 @@ type Config struct {
 	// Faults adds steps that cancel workers and, for process workers,
 	// kill them with SIGKILL.
 	Faults bool
-	// Invariant, if set, is checked after every step.
+	// Invariant, if set, is checked before the first step and after every
+	// step, until a worker is killed (see [World.Killed]). It fails the
+	// property with t.Fatalf.
 	Invariant func(t *rapid.T, w *World)
-	// Actions are further steps, drawn like the built-in ones.
+	// Actions are further steps, drawn like the built-in ones, by name.
+	// Each runs between steps, with nothing else running; one that finds
+	// nothing to do calls [World.Idle]. None is drawn once a worker is
+	// killed.
 	Actions map[string]func(t *rapid.T, w *World)
 }
 
@@ -79,10 +84,17 @@ func (w *World) Idle() { w.idle = true }
 // Worker is a daemon actor of the run.
 type Worker struct {
 	Portal *tractor.Portal
-	PID    int
+	// PID is the process the worker runs in, from the registry: this
+	// process's for a goroutine worker.
+	PID int
 	// Ended is set once the worker was cancelled or killed: its dialogs
 	// must then fail with tractor.ErrActorGone.
 	Ended bool
+}
+
+// GoString names the worker in the steps rapid prints.
+func (wk *Worker) GoString() string {
+	return fmt.Sprintf("worker %s (pid %d, ended %v)", wk.Portal.Actor(), wk.PID, wk.Ended)
 }
 
 // Case is a kind of dialog Check draws: make one with [Func] or [Stream].
@@ -96,7 +108,8 @@ type Case interface {
 // Func is a [Case] that calls fn with arguments drawn from arg and checks
 // each successful result with check (which may be nil). A failure of the
 // endpoint is allowed, but must be a *tractor.RemoteError that comes from
-// the worker.
+// the worker, and not the runtime's report of a lost connection
+// (tractor.ErrActorGone) or of a cancellation nobody asked for.
 func Func[A, R any](fn *tractor.FuncEndpoint[A, R], arg *rapid.Generator[A], check func(arg A, res R) error) Case {
 	return funcCase[A, R]{fn, arg, check}
 }
@@ -108,6 +121,9 @@ type funcCase[A, R any] struct {
 }
 
 func (c funcCase[A, R]) endpoint() tractor.Endpoint { return c.fn }
+
+// GoString names the case in the steps rapid prints.
+func (c funcCase[A, R]) GoString() string { return "call " + c.fn.Name() }
 
 func (c funcCase[A, R]) run(t *rapid.T, ctx context.Context, w *Worker) error {
 	a := c.arg.Draw(t, c.fn.Name()+" argument")
@@ -139,6 +155,9 @@ type streamCase[A, T any] struct {
 }
 
 func (c streamCase[A, T]) endpoint() tractor.Endpoint { return c.gen }
+
+// GoString names the case in the steps rapid prints.
+func (c streamCase[A, T]) GoString() string { return "stream " + c.gen.Name() }
 
 func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error {
 	a := c.arg.Draw(t, c.gen.Name()+" argument")
@@ -173,20 +192,42 @@ func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error 
 }
 
 // outcomeError checks a dialog's failure: a cancellation the caller asked
-// for, or an error from the worker that names it.
+// for, or an error from the worker that names it. An ended worker's dialogs
+// (all opened after its end) must fail with ErrActorGone. A live worker's
+// may fail only with the endpoint's own error: the runtime's reports of a
+// lost connection, a missing endpoint or a cancellation nobody but the
+// worker itself asked for are violations.
 func outcomeError(ctx context.Context, w *Worker, err error) error {
+	return checkOutcome(ctx, w.Portal.Actor(), w.Ended, err)
+}
+
+func checkOutcome(ctx context.Context, actor tractor.ActorID, ended bool, err error) error {
 	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, tractor.ErrContextCancelled)) {
 		return nil // the caller's own cancellation
 	}
 	var re *tractor.RemoteError
 	if !errors.As(err, &re) {
-		return fmt.Errorf("dialog with %s failed with %v (%T), not a *tractor.RemoteError", w.Portal.Actor(), err, err)
+		return fmt.Errorf("dialog with %s failed with %v (%T), not a *tractor.RemoteError", actor, err, err)
 	}
-	if last := re.RelayPath[len(re.RelayPath)-1]; last != w.Portal.Actor() {
-		return fmt.Errorf("error %v reached us from %s, not from %s", err, last, w.Portal.Actor())
+	if len(re.RelayPath) == 0 {
+		return fmt.Errorf("error %v from %s has an empty relay path", err, actor)
 	}
-	if w.Ended && !errors.Is(err, tractor.ErrActorGone) && !errors.Is(err, tractor.ErrContextCancelled) {
-		return fmt.Errorf("dialog with ended actor %s: %v, which matches neither ErrActorGone nor ErrContextCancelled", w.Portal.Actor(), err)
+	if last := re.RelayPath[len(re.RelayPath)-1]; last != actor {
+		return fmt.Errorf("error %v reached us from %s, not from %s", err, last, actor)
+	}
+	if ended {
+		if !errors.Is(err, tractor.ErrActorGone) {
+			return fmt.Errorf("dialog with ended actor %s: %v, which does not match ErrActorGone", actor, err)
+		}
+		return nil
+	}
+	for _, sentinel := range []error{tractor.ErrActorGone, tractor.ErrNotExposed, tractor.ErrUnknownEndpoint} {
+		if errors.Is(err, sentinel) {
+			return fmt.Errorf("dialog with live actor %s: %v, which matches %v", actor, err, sentinel)
+		}
+	}
+	if errors.Is(err, tractor.ErrContextCancelled) && re.Canceller != actor {
+		return fmt.Errorf("dialog with live actor %s: %v: cancelled by %s, though neither the caller nor the worker cancelled it", actor, err, re.Canceller)
 	}
 	return nil
 }
@@ -208,21 +249,53 @@ func Check(t *testing.T, cfg Config) {
 }
 
 // run is one run of the property; it returns how many steps it took.
+//
+// The tree runs in a goroutine of its own and the steps in rapid's, so
+// that a tree that does not end fails the property within a bound instead
+// of hanging the test: a nursery awaits a goroutine actor whose task
+// ignores its ctx forever, and it would also hold back a failed step's
+// report, which unwinds through the nursery. For the same reason only the
+// tree's end is bounded, not the whole run, whose length grows with the
+// number of steps.
 func run(rt *rapid.T, cfg Config) int {
 	baseline := goleak.IgnoreCurrent()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*StepTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &World{cfg: cfg}
-	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			w.Ctx, w.Nursery = ctx, n
-			rt.Repeat(w.actions())
-			n.Cancel()
-			return nil
-		})
-	}, cfg.Options...)
-	if ctx.Err() != nil {
-		rt.Fatalf("the tree did not end within %v", 10*StepTimeout)
+	ready, stop, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- tractor.Run(ctx, func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				w.Ctx, w.Nursery = ctx, n
+				close(ready)
+				<-stop
+				n.Cancel()
+				return nil
+			})
+		}, cfg.Options...)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		rt.Fatalf("tractor.Run: %v", err)
+	}
+	var err error
+	ended := false
+	func() {
+		// Also when a step failed: end the tree, within the bound.
+		defer func() {
+			close(stop)
+			select {
+			case err = <-done:
+				ended = true
+			case <-time.After(StepTimeout):
+				rt.Logf("the tree did not end within %v once its nursery was cancelled", StepTimeout)
+			}
+		}()
+		rt.Repeat(w.actions())
+	}()
+	if !ended {
+		rt.Fatalf("the tree did not end within %v once its nursery was cancelled", StepTimeout)
 	}
 	if w.Killed != nil {
 		var re *tractor.RemoteError
@@ -345,6 +418,10 @@ func (w *World) startWorker(t *rapid.T) {
 		if in.ID == p.Actor() {
 			wk.PID = in.PID
 		}
+	}
+	if wk.PID == 0 {
+		// An actor is registered from the moment StartActor returns.
+		t.Fatalf("started actor %s is not in the registry (Actors: %v)", p.Actor(), infos)
 	}
 	w.Workers = append(w.Workers, wk)
 }
