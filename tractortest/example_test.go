@@ -1,3 +1,7 @@
+// A whole-file example: the documentation shows the endpoints, the cases
+// and the call to Check together. TestUserEndpoints, in check_test.go, runs
+// the same cases.
+
 package tractortest_test
 
 import (
@@ -51,18 +55,6 @@ var cases = []tractortest.Case{
 		}
 		return nil
 	}),
-}
-
-func TestUserEndpoints(t *testing.T) {
-	t.Run("goroutine", func(t *testing.T) {
-		tractortest.Check(t, tractortest.Config{Cases: cases, Faults: true})
-	})
-	t.Run("process", func(t *testing.T) {
-		tractortest.Check(t, tractortest.Config{
-			Cases: cases, Faults: true,
-			Options: []tractor.Option{tractor.Spawn(tractor.Process)},
-		})
-	})
 }
 
 // Property-test a user's endpoints: random calls, streams, cancellations
