@@ -116,11 +116,17 @@ func (a *Actor) end() {
 // parent learns it has: once a portal's CancelActor returns, discovery no
 // longer finds the actor.
 func (a *Actor) unregister() {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	if err := a.node.dir.unregister(ctx, a.id.UID); err != nil {
+	if err := a.unregisterUID(a.id.UID); err != nil {
 		a.log.Warn().Err(err).Msg("actor not unregistered")
 	}
+}
+
+// unregisterUID takes the actor uid out of the registrar, within the
+// bound of a dial.
+func (a *Actor) unregisterUID(uid string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	return a.node.dir.unregister(ctx, uid)
 }
 
 // CurrentActor returns the actor whose task ctx belongs to, or nil outside

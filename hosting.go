@@ -107,15 +107,7 @@ type spawnSpec struct {
 // offered for TCP children bound beyond loopback. The child accepts
 // whatever its parent offers.
 func offerCompression(cfg config) bool {
-	if cfg.wire != TCP || cfg.bindAddr == "" {
-		return false
-	}
-	host, _, err := net.SplitHostPort(cfg.bindAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	return cfg.wire == TCP && cfg.bindAddr != "" && !isLoopback(cfg.bindAddr)
 }
 
 // childHello is what a process child tells its parent in the handshake.

@@ -218,9 +218,7 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	exit := p.host.reap(n.cfg.cancelTimeout)
 	if p.host.killable() {
 		// A process that died did not unregister itself.
-		uctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-		_ = n.actor.node.dir.unregister(uctx, p.ch.peer.UID)
-		cancel()
+		_ = n.actor.unregisterUID(p.ch.peer.UID)
 	}
 	switch {
 	case exit != nil && (!cancelled || lost != nil):
