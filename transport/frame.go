@@ -19,14 +19,19 @@ import (
 //	body    length-1 bytes: a message as the codec encodes it
 //
 // The length counts the flags byte, so it is at least 1, and at most the
-// connection's frame limit. A compressed body must also decompress to at
-// most the limit. Other flag bits are reserved and must be zero.
+// connection's frame limit. The limit bounds a frame as it is before
+// compression: the flags byte plus the message's encoding must fit in it,
+// so a compressed body must decompress to at most the limit less one. The
+// sender checks that quantity before it compresses, and the receiver
+// checks the same one, so a message either fails its Send or is accepted;
+// compression never decides. Other flag bits are reserved and must be zero.
 
 // ErrFrameTooLarge is returned (wrapped) when a frame is over the frame
-// limit: by Send for a message whose encoding is over the limit the peer
-// accepts (only that Send fails), and by Serve for an incoming frame that
-// declares a length, or a decompressed length, over the local limit (the
-// connection is closed).
+// limit, counted before compression: by Send for a message whose encoding
+// is over the limit the peer accepts, however well it compresses (only
+// that Send fails), and by Serve for an incoming frame that declares a
+// length, or decompresses to a length, over the local limit (the
+// connection is closed: the peer broke the protocol).
 var ErrFrameTooLarge = errors.New("transport: frame too large")
 
 const (
@@ -77,14 +82,19 @@ const (
 
 // finishFrame completes the frame that starts at e.buf[start]: the caller
 // reserved frameHeader bytes there and appended the body after them. It
+// checks the frame, as it is before compression, against maxFrame (the
+// quantity the receiver checks too, see [frameReader.next]); then it
 // compresses the body when compress is set and the body is at least
-// threshold bytes (keeping the compressed form only if it is smaller), then
-// checks the frame against maxFrame and writes the header. If the frame is
-// too large it truncates e.buf to start and returns an error wrapping
-// [ErrFrameTooLarge].
+// threshold bytes (keeping the compressed form only if it is smaller), and
+// writes the header. If the frame is too large it truncates e.buf to start
+// and returns an error wrapping [ErrFrameTooLarge].
 func (e *encoder) finishFrame(start int, compress bool, threshold, maxFrame int) error {
 	flags := byte(0)
 	body := e.buf[start+frameHeader:]
+	if n := 1 + len(body); n > maxFrame {
+		e.buf = e.buf[:start]
+		return fmt.Errorf("%w: %d bytes before compression, limit %d", ErrFrameTooLarge, n, maxFrame)
+	}
 	if compress && len(body) >= threshold {
 		if n := s2.MaxEncodedLen(len(body)); cap(e.zbuf) < n {
 			e.zbuf = make([]byte, n)
@@ -95,11 +105,7 @@ func (e *encoder) finishFrame(start int, compress bool, threshold, maxFrame int)
 			flags |= flagS2
 		}
 	}
-	n := len(e.buf) - start - 4
-	if n > maxFrame {
-		e.buf = e.buf[:start]
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, maxFrame)
-	}
+	n := len(e.buf) - start - 4 // at most the length checked above
 	binary.LittleEndian.PutUint32(e.buf[start:], uint32(n))
 	e.buf[start+4] = flags
 	return nil
@@ -191,8 +197,9 @@ func (fr *frameReader) next() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: compressed body: %w", ErrMalformed, err)
 	}
-	if dlen > fr.max {
-		return nil, fmt.Errorf("%w: body decompresses to %d bytes, limit %d", ErrFrameTooLarge, dlen, fr.max)
+	if 1+dlen > fr.max {
+		// The sender checked the frame before compression: so does this.
+		return nil, fmt.Errorf("%w: frame decompresses to %d bytes, limit %d", ErrFrameTooLarge, 1+dlen, fr.max)
 	}
 	if cap(fr.zbuf) < dlen {
 		fr.zbuf = make([]byte, dlen)

@@ -18,8 +18,10 @@ import (
 // not offered.
 type Config struct {
 	// MaxFrame is the largest frame this side accepts, counted after the
-	// length prefix, and the largest size a compressed body may decompress
-	// to. The handshake lowers it to the smaller of both sides' limits,
+	// length prefix and before compression: a frame's flags byte plus its
+	// uncompressed body. Senders check it before they compress, so a
+	// message over it fails its Send however well it compresses. The
+	// handshake lowers it to the smaller of both sides' limits,
 	// which then bounds frames in both directions. 0 means
 	// [DefaultMaxFrame].
 	MaxFrame int
