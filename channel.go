@@ -247,7 +247,7 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		return nil, err
 	}
 	d := newDialog(ch, ch.nextCID.Add(2), md, true)
-	d.opener = ctx
+	d.opener, d.endpoint = ctx, endpoint
 	if md == modeFunc {
 		// A function call blocks its caller until the outcome, so the
 		// caller's own ctx is the dialog's lifetime: no watcher needed.
@@ -267,6 +267,12 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 		Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg,
 	})
 	if err != nil {
+		if uerr := ch.unsendable(err, endpoint, "argument"); uerr != nil {
+			// Nothing was written: this call fails, the connection is
+			// fine, and the actor behind it is not gone.
+			d.finish()
+			return nil, uerr
+		}
 		if ctx.Err() != nil {
 			// A wire Send may have written the cmd before it noticed:
 			// make sure no task is left running for nobody.
@@ -321,6 +327,7 @@ func (ch *channel) goneLocked() error {
 // channel owns.
 func (ch *channel) startTask(m transport.Msg) {
 	d := newDialog(ch, m.CID, mode(m.Mode), false)
+	d.endpoint = m.Endpoint
 	d.ctx, d.cancel = context.WithCancelCause(ch.local.ctx)
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -354,7 +361,62 @@ func (ch *channel) runTask(d *dialog, name string, arg any) {
 		ch.local.log.Debug().Err(err).Str("endpoint", name).Msg("task failed")
 	}
 	d.finish()
-	ch.sendCtl(final)
+	ch.sendFinal(final, name)
+}
+
+// sendFinal sends a task's final message. One that cannot go because of
+// its payload (a result over the frame limit or holding a chan, an error
+// whose text is 20 MiB) is replaced by a small error message saying so:
+// the caller is waiting for the dialog's one outcome, and this is it.
+func (ch *channel) sendFinal(final transport.Msg, name string) {
+	err := ch.conn.Send(context.Background(), final)
+	if err == nil {
+		return
+	}
+	what := "result"
+	if final.Kind == transport.KindError {
+		what = "error"
+	}
+	if uerr := ch.unsendable(err, name, what); uerr != nil {
+		ch.local.log.Debug().Err(uerr).Str("endpoint", name).Msg("final message replaced by an error")
+		final = transport.Msg{Kind: transport.KindError, CID: final.CID, Payload: boxUnsendable(uerr, ch.local.id)}
+		err = ch.conn.Send(context.Background(), final)
+	}
+	if err != nil {
+		// The peer is gone: every dialog learns it from serve.
+		ch.local.log.Debug().Err(err).Stringer("kind", final.Kind).Uint64("cid", final.CID).
+			Stringer("peer", &ch.peer).Msg("final message not sent")
+	}
+}
+
+// unsendable returns the error for a message of the dialog with endpoint
+// that could not be sent because of its payload, over the frame limit or
+// not encodable, naming what it was (argument, result, stream item...), the
+// endpoint and the peer; or nil if err says something else, such as that
+// the connection ended. After such a failure nothing was written: the
+// connection is intact and only that message failed.
+func (ch *channel) unsendable(err error, endpoint, what string) error {
+	var sentinel error
+	switch {
+	case errors.Is(err, transport.ErrFrameTooLarge):
+		sentinel = ErrMessageTooLarge
+	case errors.Is(err, transport.ErrEncode):
+		sentinel = ErrUnencodable
+	default:
+		return nil
+	}
+	return fmt.Errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
+}
+
+// boxUnsendable boxes an error of unsendable for the caller, who matches
+// it with the same sentinel. Unlike boxError it carries no stack: the
+// runtime's own would say nothing about the task.
+func boxUnsendable(err error, self ActorID) RemoteError {
+	code, typ := codeOf(err), "tractor.MessageTooLarge"
+	if errors.Is(err, ErrUnencodable) {
+		typ = "tractor.Unencodable"
+	}
+	return RemoteError{Actor: self, Type: typ, Message: err.Error(), RelayPath: []ActorID{self}, Code: code}
 }
 
 // taskFailed calls the actor's OnTaskError hook for a failure that is not

@@ -50,7 +50,9 @@ func (c *Context) Peer() ActorID { return c.d.ch.peer }
 
 // Started sends the dialog's first value to the caller, whose Open is
 // waiting for it (tractor's Context.started). Only the callee of a context
-// endpoint calls it, once, before opening a stream.
+// endpoint calls it, once, before opening a stream. A value that cannot
+// be sent, over the frame limit or not encodable, gives an error matching
+// [ErrMessageTooLarge] or [ErrUnencodable] and counts as no call.
 func (c *Context) Started(v any) error {
 	if c.d.caller || c.d.mode != modeCtx {
 		return fmt.Errorf("tractor: Started is for the callee of a context endpoint: %w", ErrMisuse)
@@ -65,7 +67,16 @@ func (c *Context) Started(v any) error {
 	if err := c.d.ctx.Err(); err != nil {
 		return ctxErr(c.d.ctx)
 	}
-	return c.d.ch.conn.Send(c.d.ctx, transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v})
+	err := c.d.ch.conn.Send(c.d.ctx, transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v})
+	if uerr := c.d.ch.unsendable(err, c.d.endpoint, "started value"); uerr != nil {
+		// Nothing was sent: the task may return the error (its caller
+		// then sees it) or call Started again with a value that fits.
+		c.mu.Lock()
+		c.started = false
+		c.mu.Unlock()
+		return uerr
+	}
+	return err
 }
 
 // awaitStarted waits, on the caller, for the callee's first value.

@@ -18,10 +18,11 @@ import (
 // queue is therefore bounded by the window for a well-behaved peer, a
 // stalled receiver stalls only its own sender, and nothing is ever dropped.
 type dialog struct {
-	ch     *channel
-	cid    uint64
-	mode   mode
-	caller bool
+	ch       *channel
+	cid      uint64
+	mode     mode
+	caller   bool
+	endpoint string // the endpoint the dialog calls, for errors
 
 	// ctx is the dialog's lifetime. On the callee it is the task's ctx; on
 	// the caller of a stream or context dialog it derives from the opener's
@@ -336,6 +337,12 @@ func (d *dialog) send(ctx context.Context, v any) error {
 	}
 	err := d.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
 	d.sendMu.Unlock()
+	if uerr := d.ch.unsendable(err, d.endpoint, "stream item"); uerr != nil {
+		// Only this item failed, and it never left: its credit is
+		// still this side's to spend, and the stream goes on.
+		d.addCredit(1)
+		return uerr
+	}
 	if err != nil {
 		if g := d.ch.goneErr(); g != nil {
 			return g

@@ -164,8 +164,9 @@ type StreamEndpoint[A, T any] struct {
 
 // Stream declares a remote generator named name. fn sends each value with
 // yield, which blocks while the caller's window is full and returns an error
-// once the dialog is cancelled; returning ends the stream. It panics if the
-// name is already taken.
+// once the dialog is cancelled (or, for a value that cannot be sent, one
+// matching [ErrMessageTooLarge] or [ErrUnencodable]); returning ends the
+// stream. It panics if the name is already taken.
 func Stream[A, T any](name string, fn func(ctx context.Context, arg A, yield func(T) error) error) *StreamEndpoint[A, T] {
 	e := &StreamEndpoint[A, T]{name: name, fn: fn}
 	register(e)

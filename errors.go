@@ -49,6 +49,21 @@ var (
 	// ErrMisuse is matched by errors of calls made on the wrong side or in
 	// the wrong state, such as Started twice or OpenStream before Started.
 	ErrMisuse = errors.New("tractor: invalid operation")
+	// ErrMessageTooLarge is matched when a message of a dialog (an
+	// argument, a result or error, a Started value, a stream item) is,
+	// encoded, over the connection's frame limit (16 MiB by default;
+	// counted before compression, however well the message compresses).
+	// It fails only the call, the dialog or the Send it belongs to: the
+	// connection and both actors go on. Raised locally, the error also
+	// matches [transport.ErrFrameTooLarge].
+	ErrMessageTooLarge = errors.New("tractor: message too large")
+	// ErrUnencodable is matched when a message of a dialog cannot be
+	// encoded for the wire, such as a value holding a chan or a func. It
+	// fails what ErrMessageTooLarge fails. Raised locally, the error also
+	// matches [transport.ErrEncode]. Actors hosted on goroutines exchange
+	// Go values without encoding them, so their messages never fail this
+	// way (nor for their size).
+	ErrUnencodable = errors.New("tractor: message cannot be encoded")
 )
 
 // codes name the sentinels that cross actor boundaries.
@@ -63,6 +78,8 @@ var codes = []struct {
 	{"panic", ErrPanic},
 	{"actor_gone", ErrActorGone},
 	{"misuse", ErrMisuse},
+	{"message_too_large", ErrMessageTooLarge},
+	{"unencodable", ErrUnencodable},
 	{"canceled", context.Canceled},
 	{"deadline_exceeded", context.DeadlineExceeded},
 }

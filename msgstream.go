@@ -29,7 +29,9 @@ type MsgStream struct {
 // Send sends v to the peer, waiting for window credit. It returns
 // [ErrStreamClosed] after Close or once the peer has returned, the peer's
 // error if it failed, [ErrContextCancelled] once this side cancelled, and
-// ctx's error if ctx ends while waiting.
+// ctx's error if ctx ends while waiting. An item that cannot be sent,
+// over the frame limit or not encodable, fails with an error matching
+// [ErrMessageTooLarge] or [ErrUnencodable]; the stream goes on.
 func (s *MsgStream) Send(ctx context.Context, v any) error {
 	if s.oneWay {
 		return fmt.Errorf("tractor: Send on the receiving end of a one-way stream: %w", ErrMisuse)
