@@ -175,6 +175,12 @@ var pid = tractor.Func("test.pid", func(ctx context.Context, _ struct{}) (int, e
 
 // countRecv counts the items it receives until EOF.
 var countRecv = tractor.Ctx("test.countRecv", func(c *tractor.Context, _ struct{}) (int, error) {
+	return receiveCount[int](c)
+})
+
+// receiveCount is the body of a context endpoint that sends Started, opens
+// its stream and counts the items, each decoded as a T, until EOF.
+func receiveCount[T any](c *tractor.Context) (int, error) {
 	if err := c.Started(nil); err != nil {
 		return 0, err
 	}
@@ -184,7 +190,7 @@ var countRecv = tractor.Ctx("test.countRecv", func(c *tractor.Context, _ struct{
 	}
 	n := 0
 	for {
-		var v int
+		var v T
 		if err := s.Receive(c, &v); err != nil {
 			if errors.Is(err, io.EOF) {
 				return n, nil
@@ -193,7 +199,7 @@ var countRecv = tractor.Ctx("test.countRecv", func(c *tractor.Context, _ struct{
 		}
 		n++
 	}
-})
+}
 
 // quitEarly opens its stream and returns without reading it.
 var quitEarly = tractor.Ctx("test.quitEarly", func(c *tractor.Context, _ struct{}) (int, error) {

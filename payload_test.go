@@ -72,25 +72,7 @@ var (
 	})
 	// payloadSink counts the items its caller streams to it.
 	payloadSink = tractor.Ctx("test.payload.sink", func(c *tractor.Context, _ struct{}) (int, error) {
-		if err := c.Started(nil); err != nil {
-			return 0, err
-		}
-		s, err := c.OpenStream()
-		if err != nil {
-			return 0, err
-		}
-		n := 0
-		for {
-			var v any
-			err := s.Receive(c, &v)
-			if err == io.EOF {
-				return n, nil
-			}
-			if err != nil {
-				return n, err
-			}
-			n++
-		}
+		return receiveCount[any](c)
 	})
 )
 

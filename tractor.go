@@ -57,7 +57,12 @@
 // Go values without encoding. [Spawn]([Process]) runs actors as this
 // binary re-executed, reached over a socketpair ([Pipe]) or TCP ([TCP]):
 // messages are framed and encoded with msgpack, and payloads decode
-// lazily into the endpoint's types. The same code runs either way.
+// lazily into the endpoint's types. The same code runs either way, but for
+// the messages that cannot travel: one over the frame limit (16 MiB once
+// encoded, however well it compresses) or one that msgpack cannot encode,
+// such as a value holding a chan, fails only its call, its dialog or its
+// Send, with an error matching [ErrMessageTooLarge] or [ErrUnencodable],
+// where goroutine actors would pass the Go value as it is.
 //
 // # Discovery and several programs
 //
