@@ -231,7 +231,7 @@ func (ch *channel) remove(d *dialog) {
 	ch.mu.Unlock()
 }
 
-// sendCtl sends a control message (stop, cancel, credit, a final result).
+// sendCtl sends a control message (stop, cancel, credit, a refusal).
 // These need no credit; a failure means the peer is gone, which every
 // dialog learns from serve, so it is only logged.
 func (ch *channel) sendCtl(m transport.Msg) {

@@ -18,11 +18,10 @@ import (
 // queue is therefore bounded by the window for a well-behaved peer, a
 // stalled receiver stalls only its own sender, and nothing is ever dropped.
 type dialog struct {
-	ch       *channel
-	cid      uint64
-	mode     mode
-	caller   bool
-	endpoint string // the endpoint the dialog calls, for errors
+	ch     *channel
+	cid    uint64
+	mode   mode
+	caller bool
 
 	// ctx is the dialog's lifetime. On the callee it is the task's ctx; on
 	// the caller of a stream or context dialog it derives from the opener's
@@ -32,6 +31,8 @@ type dialog struct {
 	// opener is the ctx the caller opened the dialog with: once it has
 	// ended, a cancellation by this actor is this side's own.
 	opener context.Context
+	// endpoint is the endpoint the dialog calls, named in its errors.
+	endpoint string
 
 	stopWatch func() bool
 	watchDone chan struct{}
