@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +50,10 @@ type Config struct {
 	// Faults adds steps that cancel workers and, for process workers,
 	// kill them with SIGKILL.
 	Faults bool
+	// Hostile adds [HostilePayloads] and [HostileEndpoints] to the cases
+	// drawn: dialogs carrying messages that cannot travel between
+	// processes, and endpoints whose errors panic when boxed.
+	Hostile bool
 	// Invariant, if set, is checked before the first step and after every
 	// step, until a worker is killed (see [World.Killed]). It fails the
 	// property with t.Fatalf.
@@ -99,7 +104,8 @@ func (wk *Worker) GoString() string {
 
 // Case is a kind of dialog Check draws: make one with [Func] or [Stream].
 type Case interface {
-	endpoint() tractor.Endpoint
+	// endpoints are the endpoints its dialogs need a worker to expose.
+	endpoints() []tractor.Endpoint
 	// run draws an argument, runs the dialog with w within ctx, checks its
 	// outcome, and returns an error describing a violation.
 	run(t *rapid.T, ctx context.Context, w *Worker) error
@@ -120,7 +126,7 @@ type funcCase[A, R any] struct {
 	check func(A, R) error
 }
 
-func (c funcCase[A, R]) endpoint() tractor.Endpoint { return c.fn }
+func (c funcCase[A, R]) endpoints() []tractor.Endpoint { return []tractor.Endpoint{c.fn} }
 
 // GoString names the case in the steps rapid prints.
 func (c funcCase[A, R]) GoString() string { return "call " + c.fn.Name() }
@@ -154,7 +160,7 @@ type streamCase[A, T any] struct {
 	check func(A, []T) error
 }
 
-func (c streamCase[A, T]) endpoint() tractor.Endpoint { return c.gen }
+func (c streamCase[A, T]) endpoints() []tractor.Endpoint { return []tractor.Endpoint{c.gen} }
 
 // GoString names the case in the steps rapid prints.
 func (c streamCase[A, T]) GoString() string { return "stream " + c.gen.Name() }
@@ -239,6 +245,9 @@ func checkOutcome(ctx context.Context, actor tractor.ActorID, ended bool, err er
 func Check(t *testing.T, cfg Config) {
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 3
+	}
+	if cfg.Hostile {
+		cfg.Cases = append(slices.Clone(cfg.Cases), HostilePayloads(), HostileEndpoints())
 	}
 	runs, steps := 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
@@ -399,7 +408,11 @@ func (w *World) startWorker(t *rapid.T) {
 	}
 	eps := append([]tractor.Endpoint(nil), w.cfg.Expose...)
 	for _, c := range w.cfg.Cases {
-		eps = append(eps, c.endpoint())
+		for _, ep := range c.endpoints() {
+			if !slices.ContainsFunc(eps, func(e tractor.Endpoint) bool { return e.Name() == ep.Name() }) {
+				eps = append(eps, ep)
+			}
+		}
 	}
 	ctx, cancel := w.StepContext()
 	defer cancel()
