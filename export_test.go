@@ -1,6 +1,10 @@
 package tractor
 
-import "context"
+import (
+	"context"
+
+	"github.com/tractor-go/tractor/transport"
+)
 
 // CallRaw calls endpoint name in the actor behind p with an untyped
 // argument, as a peer built from another binary could: the tests use it to
@@ -46,4 +50,11 @@ func DropRegistrarConnection(ctx context.Context) {
 	if ch != nil {
 		ch.conn.Close()
 	}
+}
+
+// Compressed reports whether frames on the connection behind p are
+// compressed, as its handshake agreed.
+func Compressed(p *Portal) bool {
+	wc, ok := p.ch.conn.(*transport.WireConn)
+	return ok && wc.Compressing()
 }

@@ -143,6 +143,8 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	tcfg := transport.DefaultConfig()
 	tcfg.Secret = []byte(secret)
+	// The child accepts whatever its parent offers: the offer decides.
+	tcfg.Compress = offerCompression(cfg)
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
@@ -163,7 +165,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 			// Someone else dialled the listener first.
 			return transport.Hello{}, fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
 		}
-		return transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec}, nil
+		return transport.Hello{Version: protocolVersion, Compress: tcfg.Compress, Info: spec}, nil
 	})
 	if err != nil {
 		conn.Close()
