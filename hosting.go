@@ -121,9 +121,11 @@ type childHello struct {
 // nursery was cancelled, the child died) is killed and reaped before
 // spawnProcess returns: tractor's near-zombie rule.
 //
-// The child learns the tree's secret and the host to listen on from its
-// environment, which only it and its user can read, and proves it knows the
-// secret before the parent tells it anything else.
+// The child learns the host to listen on from its environment, and the
+// tree's secret from a pipe it inherits (never its environment or command
+// line, which /proc shows for as long as it runs; it does not inherit
+// TRACTOR_SECRET either), and proves it knows the secret before the parent
+// tells it anything else.
 func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, ActorInfo, error) {
 	id := newActorID(name)
 	// One bound for the whole start: the child's dial-back (TCP) and the
@@ -136,7 +138,9 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	secret := string(n.actor.node.tcp.Config.Secret)
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
-		Env: []string{envSecret + "=" + secret, envListen + "=" + listenHost(cfg.listenAddr)},
+		Env:    []string{envListen + "=" + listenHost(cfg.listenAddr)},
+		Unset:  []string{envSecret},
+		Secret: []byte(secret),
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err
@@ -216,10 +220,14 @@ func serveChild(local config) int {
 	ossignal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
-	// Every program this process runs would inherit them: the secret is
-	// the tree's, not theirs.
-	os.Unsetenv(envSecret)
+	// First, before anything could start a program that inherits its
+	// descriptor: the tree's secret, not theirs.
+	key, err := spawnproc.ReadSecret()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tractor: child:", err)
+		return 3
+	}
+	secret, listen := string(key), os.Getenv(envListen)
 	os.Unsetenv(envListen)
 	nd, err := newNode(listen, secret, local.tls)
 	if err != nil {

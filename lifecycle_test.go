@@ -1,8 +1,11 @@
 package tractor_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/tractor-go/tractor"
@@ -50,4 +53,93 @@ func outsideAddr(t *testing.T) string {
 	}
 	t.Skip("this host has no IPv4 address beyond loopback")
 	return ""
+}
+
+// holdGrandchild starts a grandchild process actor, sends its pid as its
+// first value, and holds it until cancelled.
+var holdGrandchild = tractor.Ctx("test.holdGrandchild", func(c *tractor.Context, _ struct{}) (int, error) {
+	err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+		defer n.Cancel()
+		g, err := n.StartActor(c, "grandchild", tractor.Expose(pid, square))
+		if err != nil {
+			return err
+		}
+		gp, err := pid.Call(c, g, struct{}{})
+		if err != nil {
+			return err
+		}
+		if err := c.Started(gp); err != nil {
+			return err
+		}
+		<-c.Done()
+		return nil
+	})
+	return 0, err
+})
+
+// TestSecretNotInProc: the tree's secret, given with the Secret option or
+// TRACTOR_SECRET, is in neither the environment nor the command line of
+// any process actor (children and grandchildren), as /proc shows them to
+// anyone of the same user; and every process still knows it: the
+// grandchild's listener admits the root.
+func TestSecretNotInProc(t *testing.T) {
+	const secret = "s3cret-of-the-tree-9f2c41d7"
+	for _, h := range processHostings {
+		for _, how := range []string{"option", "env"} {
+			t.Run(h.name+"/"+how, func(t *testing.T) {
+				var opts []tractor.Option
+				if how == "env" {
+					t.Setenv("TRACTOR_SECRET", secret)
+				} else {
+					opts = append(opts, tractor.Secret(secret))
+				}
+				err := run(t, h, func(ctx context.Context) error {
+					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+						defer n.Cancel()
+						p, err := n.StartActor(ctx, "child", tractor.Expose(pid, holdGrandchild))
+						if err != nil {
+							return err
+						}
+						child, err := pid.Call(ctx, p, struct{}{})
+						if err != nil {
+							return err
+						}
+						c, err := holdGrandchild.Open(ctx, p, struct{}{})
+						if err != nil {
+							return err
+						}
+						var grandchild int
+						if err := c.First(&grandchild); err != nil {
+							return err
+						}
+						for who, pid := range map[string]int{"child": child, "grandchild": grandchild} {
+							for _, file := range []string{"environ", "cmdline"} {
+								b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+								if err != nil {
+									t.Fatalf("%s: %v", who, err)
+								}
+								if file == "environ" && !bytes.Contains(b, []byte("TRACTOR_SPAWN=")) {
+									t.Fatalf("%s's environment %q is not a spawned actor's", who, b)
+								}
+								if bytes.Contains(b, []byte(secret)) {
+									t.Errorf("the secret is in the %s's /proc/%d/%s", who, pid, file)
+								}
+							}
+						}
+						g, err := tractor.FindActor(ctx, "grandchild")
+						if err != nil {
+							return err
+						}
+						if v, err := square.Call(ctx, g, 5); err != nil || v != 25 {
+							t.Errorf("grandchild reached directly: %v, %v", v, err)
+						}
+						return nil
+					})
+				}, opts...)
+				if err != nil {
+					t.Fatalf("tree: %v", err)
+				}
+			})
+		}
+	}
 }

@@ -180,7 +180,10 @@ func Registrar(addr string) Option { return optionFunc(func(c *config) { c.regis
 // join one registrar must share it: give each the same Secret, or set the
 // environment variable TRACTOR_SECRET. Without either, Run draws a random
 // secret, so only the tree's own processes can connect. The secret is the
-// tree's: given to a nursery or an actor, Secret changes nothing.
+// tree's: given to a nursery or an actor, Secret changes nothing. It is at
+// most 4096 bytes. A process actor is handed it through an inherited pipe,
+// never its environment or command line, and TRACTOR_SECRET is not passed
+// on to it.
 func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret = secret }) }
 
 // TLS encrypts connections between the processes of the tree with
