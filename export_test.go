@@ -58,3 +58,15 @@ func Compressed(p *Portal) bool {
 	wc, ok := p.ch.conn.(*transport.WireConn)
 	return ok && wc.Compressing()
 }
+
+// DropParentConnection closes the connection of ctx's actor to its parent,
+// as a broken link would.
+func DropParentConnection(ctx context.Context) {
+	if ch := CurrentActor(ctx).toParent.Load(); ch != nil {
+		ch.conn.Close()
+	}
+}
+
+// SetBeforeExit makes this process, a process actor, run f once its actor
+// has ended, before it exits: a slow exit, or a crash while exiting.
+func SetBeforeExit(f func()) { beforeExit.Store(&f) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	ossignal "os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,9 @@ type host interface {
 	// exit. A process still running after its connection closed is given
 	// grace, then terminated.
 	reap(grace time.Duration) error
+	// forced says whether the runtime signalled the actor's process: the
+	// ladder's SIGTERM or SIGKILL, not a death of its own.
+	forced() bool
 }
 
 // goroutineHost hosts a child as goroutines of this process; the nursery's
@@ -47,6 +51,7 @@ func (goroutineHost) terminate(time.Duration) {}
 func (goroutineHost) reap(time.Duration) error {
 	return nil
 }
+func (goroutineHost) forced() bool { return false }
 
 // processHost hosts a child in a process of its own.
 type processHost struct{ proc *spawnproc.Proc }
@@ -65,6 +70,8 @@ func (h processHost) reap(grace time.Duration) error {
 	}
 	return h.proc.ExitErr()
 }
+
+func (h processHost) forced() bool { return len(h.proc.Signals()) > 0 }
 
 // spawnGoroutine starts a goroutine actor and returns the portal to it.
 // The child runs the same serving loop a process child runs, over an
@@ -89,6 +96,7 @@ type spawnSpec struct {
 	Expose        []string
 	LogLevel      int8
 	CancelTimeout time.Duration
+	ExitGrace     time.Duration
 	Window        int
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
@@ -152,7 +160,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
-		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
+		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace, Window: cfg.window,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
@@ -207,8 +215,17 @@ func ServeIfChild(opts ...Option) {
 	if !spawnproc.IsChild() {
 		return
 	}
-	os.Exit(serveChild(defaultConfig().with(opts)))
+	code := serveChild(defaultConfig().with(opts))
+	if f := beforeExit.Load(); f != nil {
+		(*f)()
+	}
+	os.Exit(code)
 }
+
+// beforeExit, if set, runs in a process actor once it has ended, before
+// the process exits. The tests set it to exit slowly, as a process built
+// with -race does (it sleeps at exit), or to crash while exiting.
+var beforeExit atomic.Pointer[func()]
 
 // serveChild is a process child's whole life; it returns the exit status.
 // A child disregards SIGINT: Ctrl-C in a terminal reaches the whole
@@ -265,6 +282,9 @@ func serveChild(local config) int {
 	cfg.name = spec.ID.Name
 	cfg.logLevel = zerolog.Level(spec.LogLevel)
 	cfg.cancelTimeout = spec.CancelTimeout
+	if spec.ExitGrace > 0 {
+		cfg.exitGrace = spec.ExitGrace
+	}
 	cfg.window = spec.Window
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string

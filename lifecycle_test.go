@@ -3,9 +3,13 @@ package tractor_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/tractor-go/tractor"
@@ -141,5 +145,178 @@ func TestSecretNotInProc(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// breakLink breaks its actor's connection to its parent and returns.
+var breakLink = tractor.Func("test.breakLink", func(ctx context.Context, _ struct{}) (int, error) {
+	tractor.DropParentConnection(ctx)
+	return 0, nil
+})
+
+// exitPlan says how a process actor exits once it has ended.
+type exitPlan struct {
+	Delay  time.Duration // how long it takes; negative: forever
+	Mark   string        // a file written once the delay is over, if set
+	Status int           // then exit with this status, if not 0
+}
+
+// slowExit makes its process actor exit as plan says, as a process built
+// with -race sleeps at exit.
+var slowExit = tractor.Func("test.slowExit", func(ctx context.Context, plan exitPlan) (int, error) {
+	tractor.SetBeforeExit(func() {
+		if plan.Delay < 0 {
+			select {}
+		}
+		time.Sleep(plan.Delay)
+		if plan.Mark != "" {
+			os.WriteFile(plan.Mark, nil, 0o644)
+		}
+		if plan.Status != 0 {
+			os.Exit(plan.Status)
+		}
+	})
+	return 0, nil
+})
+
+// wantDeath checks that err reports the death of the actor named name,
+// matching ErrActorDied and ErrActorGone, with how in its message, and
+// nothing else.
+func wantDeath(t *testing.T, err error, name, how string) {
+	t.Helper()
+	re := asRemote(t, err)
+	if re.Actor.Name != name || re.Type != "tractor.ActorDied" || !strings.Contains(re.Message, how) {
+		t.Errorf("nursery error %v, want %s's death with %q", err, name, how)
+	}
+	if !errors.Is(err, tractor.ErrActorDied) || !errors.Is(err, tractor.ErrActorGone) {
+		t.Errorf("nursery error %v matches neither ErrActorDied nor ErrActorGone", err)
+	}
+	if u, ok := err.(interface{ Unwrap() []error }); ok && len(u.Unwrap()) != 1 {
+		t.Errorf("reported %d errors, want 1: %v", len(u.Unwrap()), err)
+	}
+}
+
+// TestDeathAfterBrokenLink: a child whose connection to its parent breaks
+// ends, as it must, without having been asked to: its nursery reports it
+// (a process exits 0 then, and the report says so) and is cancelled.
+func TestDeathAfterBrokenLink(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			var nursery *tractor.Nursery
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					nursery = n
+					p, err := n.StartActor(ctx, "victim", tractor.Expose(breakLink))
+					if err != nil {
+						return err
+					}
+					if _, err := breakLink.Call(ctx, p, struct{}{}); !errors.Is(err, tractor.ErrActorGone) {
+						t.Errorf("call that broke the link: %v, want ErrActorGone", err)
+					}
+					return nil
+				})
+			})
+			how := "exit status 0"
+			if h.name == "goroutine" {
+				how = "connection was lost"
+			}
+			wantDeath(t, err, "victim", how)
+			if cause := context.Cause(nursery.Context()); !errors.Is(cause, tractor.ErrActorDied) {
+				t.Errorf("the nursery was cancelled by %v, not by the death", cause)
+			}
+		})
+	}
+}
+
+// TestCrashBeforeCancel: a child that crashes just before its nursery is
+// cancelled is reported with its exit status, not taken for a child that
+// ended because of the cancellation.
+func TestCrashBeforeCancel(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			for range 3 {
+				err := run(t, h, func(ctx context.Context) error {
+					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+						p, err := n.StartActor(ctx, "crasher", tractor.Expose(exit))
+						if err != nil {
+							return err
+						}
+						if _, err := exit.Call(ctx, p, 2); !errors.Is(err, tractor.ErrActorGone) {
+							t.Errorf("call that crashed the child: %v, want ErrActorGone", err)
+						}
+						n.Cancel()
+						return nil
+					})
+				})
+				wantDeath(t, err, "crasher", "exit status 2")
+			}
+		})
+	}
+}
+
+// TestCancelActorSlowExit: a daemon torn down with CancelActor that takes
+// long to exit, as a process built with -race does, ended as asked: it is
+// given ExitGrace to exit, and even the ladder's SIGTERM beyond it is not an
+// error. One that crashes while exiting did not end as asked.
+func TestCancelActorSlowExit(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			cases := []struct {
+				name string
+				plan exitPlan
+				opts []tractor.Option
+				want string // the death reported, if any
+			}{
+				{name: "within grace", plan: exitPlan{Delay: time.Second}},
+				{name: "beyond grace", plan: exitPlan{Delay: -1}, opts: []tractor.Option{tractor.ExitGrace(50 * time.Millisecond)}},
+				{name: "crash while exiting", plan: exitPlan{Status: 2}, want: "exit status 2"},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					if tc.plan.Delay > 0 {
+						tc.plan.Mark = filepath.Join(t.TempDir(), "exited")
+					}
+					err := run(t, h, func(ctx context.Context) error {
+						return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+							p, err := n.StartActor(ctx, "daemon", tractor.Expose(slowExit))
+							if err != nil {
+								return err
+							}
+							if _, err := slowExit.Call(ctx, p, tc.plan); err != nil {
+								return err
+							}
+							return p.CancelActor(ctx)
+						}, tc.opts...)
+					})
+					if tc.want != "" {
+						wantDeath(t, err, "daemon", tc.want)
+						return
+					}
+					if err != nil {
+						t.Fatalf("nursery: %v", err)
+					}
+					if tc.plan.Mark != "" {
+						if _, err := os.Stat(tc.plan.Mark); err != nil {
+							t.Errorf("the process did not finish its exit: %v", err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestExitGraceValidated: a grace that is not positive is a mistake, named
+// where it is made.
+func TestExitGraceValidated(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "ExitGrace") {
+					t.Errorf("ExitGrace(%v) panicked with %v", d, v)
+				}
+			}()
+			tractor.ExitGrace(d)
+		}()
 	}
 }

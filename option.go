@@ -3,6 +3,7 @@ package tractor
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -65,6 +66,7 @@ type config struct {
 	logLevel      zerolog.Level
 	logOutput     io.Writer
 	cancelTimeout time.Duration
+	exitGrace     time.Duration
 	window        int
 	wire          Wire
 	bindAddr      string
@@ -89,6 +91,7 @@ func defaultConfig() config {
 		logLevel:      zerolog.WarnLevel,
 		logOutput:     os.Stderr,
 		cancelTimeout: 500 * time.Millisecond,
+		exitGrace:     defaultExitGrace,
 		window:        defaultWindow,
 	}
 }
@@ -136,6 +139,24 @@ func LogOutput(w io.Writer) Option { return optionFunc(func(c *config) { c.logOu
 // 500ms, tractor's Portal.cancel_timeout). Children inherit it.
 func CancelTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.cancelTimeout = d })
+}
+
+// defaultExitGrace is ExitGrace's default: three times the race
+// detector's exit sleep (one second, GORACE's atexit_sleep_ms).
+const defaultExitGrace = 3 * time.Second
+
+// ExitGrace bounds how long a process actor whose connection has ended
+// (it acknowledged its cancellation, or died) is given to exit before its
+// nursery terminates it: SIGTERM, then SIGKILL (default 3s). A process
+// built with -race sleeps a second at exit. An actor that acknowledged
+// its cancellation and is then terminated ended as asked: its nursery
+// reports no error. Children inherit it. d must be positive: ExitGrace
+// panics otherwise, naming the mistake.
+func ExitGrace(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("tractor: ExitGrace(%v): the grace must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.exitGrace = d })
 }
 
 // Transport chooses how the runtime reaches process actors (default
