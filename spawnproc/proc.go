@@ -396,23 +396,33 @@ func ReadSecret() ([]byte, error) {
 		return nil, nil
 	}
 	os.Unsetenv(secretFDVar)
-	fd, err := strconv.Atoi(v)
+	f, err := inherited(secretFDVar, v, v, "secret")
 	if err != nil {
-		return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", secretFDVar, v, err)
-	}
-	f := os.NewFile(uintptr(fd), "secret")
-	if f == nil {
-		return nil, fmt.Errorf("spawnproc: secret's fd %d is not open", fd)
+		return nil, err
 	}
 	defer f.Close()
 	secret, err := io.ReadAll(io.LimitReader(f, MaxSecret+1))
 	if err != nil {
-		return nil, fmt.Errorf("spawnproc: read secret from fd %d: %w", fd, err)
+		return nil, fmt.Errorf("spawnproc: read secret from fd %s: %w", v, err)
 	}
 	if len(secret) > MaxSecret {
-		return nil, fmt.Errorf("spawnproc: secret on fd %d is over %d bytes", fd, MaxSecret)
+		return nil, fmt.Errorf("spawnproc: secret on fd %s is over %d bytes", v, MaxSecret)
 	}
 	return secret, nil
+}
+
+// inherited returns the file of the descriptor number fd, which the
+// variable name set to v.
+func inherited(name, v, fd, what string) (*os.File, error) {
+	n, err := strconv.Atoi(fd)
+	if err != nil {
+		return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", name, v, err)
+	}
+	f := os.NewFile(uintptr(n), what)
+	if f == nil {
+		return nil, fmt.Errorf("spawnproc: %s's fd %d is not open", what, n)
+	}
+	return f, nil
 }
 
 // ConnectParent returns this child's connection to its parent, from the
@@ -427,18 +437,14 @@ func ConnectParent(ctx context.Context) (net.Conn, error) {
 	kind, rest, _ := strings.Cut(v, ":")
 	switch kind {
 	case "pipe":
-		fd, err := strconv.Atoi(rest)
+		f, err := inherited(EnvVar, v, rest, "parent")
 		if err != nil {
-			return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", EnvVar, v, err)
-		}
-		f := os.NewFile(uintptr(fd), "parent")
-		if f == nil {
-			return nil, fmt.Errorf("spawnproc: fd %d is not open", fd)
+			return nil, err
 		}
 		defer f.Close()
 		c, err := net.FileConn(f)
 		if err != nil {
-			return nil, fmt.Errorf("spawnproc: parent connection on fd %d: %w", fd, err)
+			return nil, fmt.Errorf("spawnproc: parent connection on fd %s: %w", rest, err)
 		}
 		return c, nil
 	case "tcp":
