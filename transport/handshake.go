@@ -321,6 +321,10 @@ func (c *WireConn) agree(local, peer Hello) error {
 	return nil
 }
 
+// Compressing reports whether the handshake agreed to compress frames
+// (both hellos offered it); it is false before the handshake.
+func (c *WireConn) Compressing() bool { return c.compress.Load() }
+
 // bound makes blocked reads and writes on the stream return once ctx
 // ends: through deadlines if the stream has them, else by closing it. The
 // returned function undoes this, once ctx can no longer interfere.
