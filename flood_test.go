@@ -152,3 +152,79 @@ func (f *idleFlood) stop() {
 	f.cancel()
 	f.wg.Wait()
 }
+
+// TestDialRetriesDroppedHandshake: a listener that drops a peer's first
+// connections before authenticating them, as one under a flood may, does
+// not fail the peer, which dials again. Here a new program reaches the
+// registrar through a proxy that drops its first two connections.
+func TestDialRetriesDroppedHandshake(t *testing.T) {
+	const secret = "dropped"
+	err := run(t, goroutines, func(ctx context.Context) error {
+		proxy := droppingProxy(t, tractor.CurrentActor(ctx).Addr(), 2)
+		return tractor.Run(ctx, func(ctx context.Context) error {
+			infos, err := tractor.Actors(ctx)
+			if err != nil {
+				t.Fatalf("the registrar, dialled through a listener that drops: %v", err)
+			}
+			if len(infos) != 2 {
+				t.Fatalf("registry = %+v, want the root and the newcomer", infos)
+			}
+			return nil
+		}, tractor.Registrar(proxy), tractor.Name("newcomer"), tractor.Secret(secret))
+	}, tractor.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// droppingProxy listens on a fresh loopback port, closes the first drop
+// connections at once and passes the others on to target. Its goroutines
+// end with the test.
+func droppingProxy(t *testing.T, target string, drop int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if i < drop {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(c)
+			track(up)
+			wg.Go(func() { io.Copy(up, c); up.Close() })
+			wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}

@@ -251,11 +251,31 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 	}
 }
 
+// dialAttempts bounds how often dialPeer dials a listener that drops the
+// connection before authenticating it.
+const dialAttempts = 4
+
 // dialPeer connects to the actor uid ("" for the registrar) in the process
-// listening at addr, on behalf of local.
+// listening at addr, on behalf of local. A listener under a flood may drop
+// the connection before it has heard this side's proof (see maxPending;
+// this process may be slow too): dialPeer then dials again, a few times,
+// within dialTimeout.
 func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		conn, id, err := n.dialPeerOnce(ctx, local, addr, uid)
+		if err == nil || attempt == dialAttempts || !errors.Is(err, transport.ErrDropped) {
+			return conn, id, err
+		}
+		if a := n.main(); a != nil {
+			a.log.Debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
+		}
+	}
+}
+
+// dialPeerOnce is one attempt of dialPeer.
+func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
 	conn, err := n.tcp.Dial(ctx, addr)
 	if err != nil {
 		return nil, ActorID{}, err

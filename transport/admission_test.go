@@ -261,3 +261,41 @@ func TestTCPMaxPendingPerHost(t *testing.T) {
 		}
 	})
 }
+
+// TestHandshakeDropped: a dialer whose acceptor closes the connection
+// before the authentication is done, without refusing anything (as one
+// does under a flood), gets ErrDropped, a cue to dial again; a refusal is
+// not a drop.
+func TestHandshakeDropped(t *testing.T) {
+	nA := []byte("an acceptor's nonce, 32 bytes...")
+	for _, tc := range []struct {
+		name     string
+		acceptor func(raw net.Conn)
+	}{
+		{"before its challenge", func(raw net.Conn) {
+			readAuthFrame(t, raw)
+		}},
+		{"before its proof", func(raw net.Conn) {
+			readAuthFrame(t, raw)
+			raw.Write(frame(0, authBody("accept", nA)))
+			readAuthFrame(t, raw)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, raw := rawPair(t, withSecret(testSecret))
+			done := handshakeAsync(t, boundedCtx(t), a, transport.Hello{})
+			tc.acceptor(raw)
+			raw.Close()
+			if s := <-done; !errors.Is(s.err, transport.ErrDropped) || errors.Is(s.err, transport.ErrAuth) {
+				t.Fatalf("Handshake returned %v, want ErrDropped", s.err)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		a, b := socketpairConns(t, withSecret(testSecret), withSecret(otherSecret))
+		ra, _ := dialAnswer(boundedCtx(t), a, b, transport.Hello{}, (&replier{}).reply)
+		if !errors.Is(ra.err, transport.ErrAuth) || errors.Is(ra.err, transport.ErrDropped) {
+			t.Fatalf("Handshake returned %v, want ErrAuth and no ErrDropped", ra.err)
+		}
+	})
+}
