@@ -176,10 +176,9 @@ func (c *WireConn) Answer(ctx context.Context, reply func(peer Hello) (Hello, er
 // no read waits for a write that waits for the peer to read (a net.Pipe
 // buffers nothing, and both sides may write before they read).
 type shake struct {
-	c *WireConn
-	// ctx is the caller's ctx, parent, which authBy's bound can also end.
-	ctx     context.Context
-	parent  context.Context
+	c       *WireConn
+	ctx     context.Context // ends with parent, or at authBy's bound
+	parent  context.Context // the caller's
 	cancel  context.CancelCauseFunc
 	late    *time.Timer // authBy's bound, until authenticated stops it
 	lateErr error       // why the handshake fails once late fires

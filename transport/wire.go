@@ -39,17 +39,17 @@ type Config struct {
 	// It does not encrypt the connection; see [TCP.TLS] for that. The
 	// connection keeps a copy.
 	Secret []byte
-	// AuthTimeout, when positive, bounds the accepting side's wait for a
-	// peer it does not know yet: [WireConn.Answer] fails unless the
-	// dialer has proved that it knows the Secret (without a Secret: has
-	// sent its hello) within AuthTimeout of Answer's start. The error
-	// matches [ErrAuth] and [context.DeadlineExceeded]. What follows the
-	// proof is bounded only by Answer's ctx. Anyone who reaches a
-	// listener can open a connection and say nothing: this frees what it
-	// holds in well under the ctx's bound, which must leave a slow
-	// authenticated peer time to send a large hello. Zero means no bound
-	// but ctx's; it suits a connection whose peer is known to be slow to
-	// start, such as a child process that dials back once it runs.
+	// AuthTimeout, when positive, bounds how long [WireConn.Answer] waits
+	// for a dialer it does not know yet: unless the dialer has proved that
+	// it knows the Secret (without a Secret: has sent its hello) within
+	// AuthTimeout of Answer's start, Answer fails with an error matching
+	// [ErrAuth] and [context.DeadlineExceeded]. Anyone who can reach a
+	// listener can open connections and say nothing; this frees what each
+	// holds long before Answer's ctx would, whose bound must leave an
+	// authenticated peer time to send a large hello over a slow link. A
+	// dialer proves itself in one round trip, two over TLS. Zero means no
+	// bound but ctx's, which suits a peer known to be slow to start, such
+	// as a child process that dials back once it runs.
 	AuthTimeout time.Duration
 }
 
