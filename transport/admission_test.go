@@ -26,50 +26,44 @@ func TestAnswerAuthTimeout(t *testing.T) {
 	}
 	// answer runs Answer on one end of a net.Pipe, with peer on the other
 	// end, and returns its error and how long it took.
-	answer := func(t *testing.T, cfg transport.Config, peer func(raw net.Conn)) (error, time.Duration) {
+	answer := func(t *testing.T, cfg transport.Config, peer func(t *testing.T, raw net.Conn)) (error, time.Duration) {
 		pa, pb := net.Pipe()
 		b := transport.NewConn(pb, cfg)
 		var wg sync.WaitGroup
 		defer func() { pa.Close(); b.Close(); wg.Wait() }()
-		wg.Go(func() { peer(pa) })
+		wg.Go(func() { peer(t, pa) })
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
 		start := time.Now()
 		_, err := b.Answer(ctx, (&replier{}).reply)
 		return err, time.Since(start)
 	}
-	silent := func(net.Conn) {}
-	late := func(t *testing.T, err error, took time.Duration, what string) {
-		t.Helper()
-		if !errors.Is(err, transport.ErrAuth) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), what) {
-			t.Fatalf("Answer returned %v, want ErrAuth and DeadlineExceeded for a late %s", err, what)
-		}
-		if took != bound {
-			t.Fatalf("Answer returned after %v, want the AuthTimeout, %v", took, bound)
-		}
-	}
-
-	t.Run("silent dialer", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			err, took := answer(t, config(testSecret, bound), silent)
-			late(t, err, took, "proof")
-		})
-	})
-	t.Run("dialer stalls after its challenge", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			err, took := answer(t, config(testSecret, bound), func(raw net.Conn) {
-				readAuthFrame(t, raw)
-				raw.Write(frame(0, authBody("dial", []byte("a dialer's nonce, of 32 bytes..."))))
+	silent := func(*testing.T, net.Conn) {}
+	for _, tc := range []struct {
+		name   string
+		secret []byte
+		peer   func(t *testing.T, raw net.Conn)
+		what   string // what the error says is missing
+	}{
+		{"silent dialer", testSecret, silent, "proof"},
+		{"dialer stalls after its challenge", testSecret, func(t *testing.T, raw net.Conn) {
+			readAuthFrame(t, raw)
+			raw.Write(frame(0, authBody("dial", []byte("a dialer's nonce, of 32 bytes..."))))
+		}, "proof"},
+		{"silent dialer without a secret", nil, silent, "hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				err, took := answer(t, config(tc.secret, bound), tc.peer)
+				if !errors.Is(err, transport.ErrAuth) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), tc.what) {
+					t.Fatalf("Answer returned %v, want ErrAuth and DeadlineExceeded for a late %s", err, tc.what)
+				}
+				if took != bound {
+					t.Fatalf("Answer returned after %v, want the AuthTimeout, %v", took, bound)
+				}
 			})
-			late(t, err, took, "proof")
 		})
-	})
-	t.Run("silent dialer without a secret", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			err, took := answer(t, config(nil, bound), silent)
-			late(t, err, took, "hello")
-		})
-	})
+	}
 	t.Run("no bound but ctx", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			err, took := answer(t, config(testSecret, 0), silent)
@@ -81,7 +75,7 @@ func TestAnswerAuthTimeout(t *testing.T) {
 	t.Run("dialer proves in time, says hello later", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			const start, helloDelay = 400 * time.Millisecond, 2 * time.Second
-			err, took := answer(t, config(testSecret, bound), func(raw net.Conn) {
+			err, took := answer(t, config(testSecret, bound), func(t *testing.T, raw net.Conn) {
 				time.Sleep(start)
 				// Its third write is the hello, after the challenge and
 				// the proof.
@@ -111,35 +105,15 @@ func (s *slowWrite) Write(b []byte) (int, error) {
 	return s.Conn.Write(b)
 }
 
-// answering listens with tr and answers every connection it accepts, each
-// in a goroutine that the test's cleanup waits for; the outcomes arrive
-// on the channel returned.
-func answering(t *testing.T, tr transport.TCP) (transport.Listener, <-chan error) {
+// listenTCP listens with tr on a fresh loopback port until the test ends.
+func listenTCP(t *testing.T, tr transport.TCP) transport.Listener {
 	t.Helper()
 	l, err := tr.Listen(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No deadline: a handshake ends when the test makes it end, or at the
-	// test's end.
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan error, 1024)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := l.Accept(ctx)
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_, err := c.(*transport.WireConn).Answer(ctx, (&replier{}).reply)
-				out <- err
-			})
-		}
-	})
-	t.Cleanup(func() { l.Close(); cancel(); wg.Wait() })
-	return l, out
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // dialFrom connects to addr from the local address ip, and closes the
@@ -197,7 +171,8 @@ func crowdedOut(t *testing.T, out <-chan error, n int) {
 // and its handshake completes.
 func TestTCPMaxPendingMakesRoom(t *testing.T) {
 	const max, silent = 8, 40
-	l, out := answering(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
+	l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
+	ok, out := answerLoop(t, l, (&replier{}).reply)
 	peer := dialFrom(t, "127.0.0.1", l.Addr())
 	speak(peer)
 	waitPending(t, l, 1, 1)
@@ -215,9 +190,7 @@ func TestTCPMaxPendingMakesRoom(t *testing.T) {
 		t.Fatalf("acceptor sent %q, want its proof", step)
 	}
 	peer.Write(frame(0, helloBody(transport.ProtocolVersion, false, 1<<20)))
-	if err := <-out; err != nil {
-		t.Fatalf("the peer that spoke: %v, want its handshake done", err)
-	}
+	receive(t, ok)
 	waitPending(t, l, max-1, 0)
 }
 
@@ -228,7 +201,8 @@ func TestTCPMaxPendingMakesRoom(t *testing.T) {
 func TestTCPMaxPendingPerHost(t *testing.T) {
 	t.Run("per host", func(t *testing.T) {
 		const perHost, flood = 4, 30
-		l, out := answering(t, transport.TCP{Config: withSecret(testSecret), MaxPending: 64, MaxPendingPerHost: perHost})
+		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: 64, MaxPendingPerHost: perHost})
+		_, out := answerLoop(t, l, (&replier{}).reply)
 		dialFrom(t, "127.0.0.1", l.Addr()) // silent, but alone on its host
 		waitPending(t, l, 1, 0)
 		for range flood {
@@ -239,7 +213,8 @@ func TestTCPMaxPendingPerHost(t *testing.T) {
 	})
 	t.Run("all spoke", func(t *testing.T) {
 		const max = 5
-		l, out := answering(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
+		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
+		_, out := answerLoop(t, l, (&replier{}).reply)
 		oldest := dialFrom(t, "127.0.0.2", l.Addr())
 		speak(oldest)
 		waitPending(t, l, 1, 1)
@@ -256,9 +231,10 @@ func TestTCPMaxPendingPerHost(t *testing.T) {
 		crowdedOut(t, out, 1)
 		waitPending(t, l, max, max-1)
 		// The one closed is 127.0.0.1's oldest, not the oldest of all:
-		// it reads the acceptor's challenge, then the end.
+		// it reads the acceptor's challenge, then the end, long before
+		// the answers' ctx ends.
 		readAuthFrame(t, first)
-		first.SetReadDeadline(time.Now().Add(waitLimit))
+		first.SetReadDeadline(time.Now().Add(waitLimit / 2))
 		var ne net.Error
 		if n, err := first.Read(make([]byte, 1)); n != 0 || err == nil || errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("oldest connection of the busiest host: read %d bytes, %v; want it closed", n, err)
