@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -72,6 +73,9 @@ type Actor struct {
 	dialing     map[string]chan struct{} // by uid: closed when that dial ends
 	peersClosed bool
 	peerWG      sync.WaitGroup
+
+	// toParent is the connection to the parent, once serveParent runs.
+	toParent atomic.Pointer[channel]
 }
 
 type actorKey struct{}
@@ -197,12 +201,19 @@ func (e *endpointError) Unwrap() error { return e.err }
 // (each cancelled through its ctx), the actor leaves the registry, and the
 // connection closes, which is how the parent learns the actor has ended.
 // A subprocess child runs the same loop over a wire connection.
+//
+// An actor that ends because it was cancelled (by its parent, or by itself
+// with CancelSoon) says so in its last message, a stop for dialog 0: its
+// nursery takes an end without it for a death.
 func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
 	ch := newChannel(a, parent, conn, false)
+	a.toParent.Store(ch)
 	var wg sync.WaitGroup
 	wg.Go(ch.serve)
+	asked := false
 	select {
 	case <-a.ctx.Done():
+		asked = true
 	case <-ch.done:
 		a.cancelBy(a.id, "parent connection lost")
 	}
@@ -210,6 +221,9 @@ func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
 	a.unregister()
 	a.closePeers()
 	a.end()
+	if asked {
+		ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: 0})
+	}
 	ch.close()
 	wg.Wait()
 }

@@ -52,6 +52,11 @@ type channel struct {
 	work    chan func()
 	idle    atomic.Int32
 	done    chan struct{} // closed once serve has returned
+
+	// ended is set once the peer said that it ends because it was
+	// cancelled (a stop for dialog 0, its last message): a connection
+	// that closes without it is a death.
+	ended atomic.Bool
 }
 
 func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *channel {
@@ -204,6 +209,11 @@ func (ch *channel) deliver(m transport.Msg) {
 		}
 	case transport.KindStarted, transport.KindYield, transport.KindStop,
 		transport.KindReturn, transport.KindError:
+		if m.CID == 0 && m.Kind == transport.KindStop {
+			// The peer's last message: it ends, as it was asked to.
+			ch.ended.Store(true)
+			return
+		}
 		if d := ch.dialog(m.CID); d != nil {
 			d.push(m)
 			return

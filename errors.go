@@ -32,6 +32,13 @@ var (
 	// ErrActorGone is matched when the connection to an actor was lost
 	// before a dialog with it ended: the actor died or was torn down.
 	ErrActorGone = errors.New("tractor: actor gone")
+	// ErrActorDied is matched by a nursery's report of a child that ended
+	// without being asked to: its process crashed, exited or was killed,
+	// or its connection broke, before it acknowledged a cancellation. The
+	// report names the actor and says how its process ended. It also
+	// matches ErrActorGone; unlike the loss of an actor torn down by a
+	// cancellation, a death is never taken for a consequence of one.
+	ErrActorDied = fmt.Errorf("%w: it ended without being asked to", ErrActorGone)
 	// ErrNoActor is returned when a ctx carries no actor: the call was made
 	// outside [Run].
 	ErrNoActor = errors.New("tractor: no actor in context (call inside tractor.Run)")
@@ -76,6 +83,7 @@ var codes = []struct {
 	{"unknown_endpoint", ErrUnknownEndpoint},
 	{"bad_argument", ErrBadArgument},
 	{"panic", ErrPanic},
+	{"actor_died", ErrActorDied}, // before actor_gone, which it matches too
 	{"actor_gone", ErrActorGone},
 	{"misuse", ErrMisuse},
 	{"message_too_large", ErrMessageTooLarge},
@@ -150,7 +158,7 @@ func (e *RemoteError) Is(target error) bool {
 	}
 	for _, c := range codes {
 		if c.code == e.Code {
-			return c.err == target
+			return errors.Is(c.err, target)
 		}
 	}
 	return false
@@ -216,8 +224,11 @@ func (c *cancelCause) Is(target error) bool {
 }
 
 // isCancellation reports whether err says only that something was cancelled
-// (locally or remotely) or went away because of it.
+// (locally or remotely) or went away because of it. A death is not.
 func isCancellation(err error) bool {
+	if errors.Is(err, ErrActorDied) {
+		return false
+	}
 	return errors.Is(err, ErrContextCancelled) || errors.Is(err, context.Canceled) ||
 		errors.Is(err, ErrActorGone)
 }

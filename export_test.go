@@ -1,6 +1,10 @@
 package tractor
 
-import "context"
+import (
+	"context"
+
+	"github.com/tractor-go/tractor/transport"
+)
 
 // CallRaw calls endpoint name in the actor behind p with an untyped
 // argument, as a peer built from another binary could: the tests use it to
@@ -47,3 +51,22 @@ func DropRegistrarConnection(ctx context.Context) {
 		ch.conn.Close()
 	}
 }
+
+// Compressed reports whether frames on the connection behind p are
+// compressed, as its handshake agreed.
+func Compressed(p *Portal) bool {
+	wc, ok := p.ch.conn.(*transport.WireConn)
+	return ok && wc.Compressing()
+}
+
+// DropParentConnection closes the connection of ctx's actor to its parent,
+// as a broken link would.
+func DropParentConnection(ctx context.Context) {
+	if ch := CurrentActor(ctx).toParent.Load(); ch != nil {
+		ch.conn.Close()
+	}
+}
+
+// SetBeforeExit makes this process, a process actor, run f once its actor
+// has ended, before it exits: a slow exit, or a crash while exiting.
+func SetBeforeExit(f func()) { beforeExit.Store(&f) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	ossignal "os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,9 @@ type host interface {
 	// exit. A process still running after its connection closed is given
 	// grace, then terminated.
 	reap(grace time.Duration) error
+	// forced says whether the runtime signalled the actor's process: the
+	// ladder's SIGTERM or SIGKILL, not a death of its own.
+	forced() bool
 }
 
 // goroutineHost hosts a child as goroutines of this process; the nursery's
@@ -47,6 +51,7 @@ func (goroutineHost) terminate(time.Duration) {}
 func (goroutineHost) reap(time.Duration) error {
 	return nil
 }
+func (goroutineHost) forced() bool { return false }
 
 // processHost hosts a child in a process of its own.
 type processHost struct{ proc *spawnproc.Proc }
@@ -65,6 +70,8 @@ func (h processHost) reap(grace time.Duration) error {
 	}
 	return h.proc.ExitErr()
 }
+
+func (h processHost) forced() bool { return len(h.proc.Signals()) > 0 }
 
 // spawnGoroutine starts a goroutine actor and returns the portal to it.
 // The child runs the same serving loop a process child runs, over an
@@ -89,6 +96,7 @@ type spawnSpec struct {
 	Expose        []string
 	LogLevel      int8
 	CancelTimeout time.Duration
+	ExitGrace     time.Duration
 	Window        int
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
@@ -121,9 +129,11 @@ type childHello struct {
 // nursery was cancelled, the child died) is killed and reaped before
 // spawnProcess returns: tractor's near-zombie rule.
 //
-// The child learns the tree's secret and the host to listen on from its
-// environment, which only it and its user can read, and proves it knows the
-// secret before the parent tells it anything else.
+// The child learns the host to listen on from its environment, and the
+// tree's secret from a pipe it inherits (never its environment or command
+// line, which /proc shows for as long as it runs; it does not inherit
+// TRACTOR_SECRET either), and proves it knows the secret before the parent
+// tells it anything else.
 func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*Portal, ActorInfo, error) {
 	id := newActorID(name)
 	// One bound for the whole start: the child's dial-back (TCP) and the
@@ -136,17 +146,21 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	secret := string(n.actor.node.tcp.Config.Secret)
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
-		Env: []string{envSecret + "=" + secret, envListen + "=" + listenHost(cfg.listenAddr)},
+		Env:    []string{envListen + "=" + listenHost(cfg.listenAddr)},
+		Unset:  []string{envSecret},
+		Secret: []byte(secret),
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err
 	}
 	tcfg := transport.DefaultConfig()
 	tcfg.Secret = []byte(secret)
+	// The child accepts whatever its parent offers: the offer decides.
+	tcfg.Compress = offerCompression(cfg)
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
-		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
+		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace, Window: cfg.window,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
@@ -163,7 +177,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 			// Someone else dialled the listener first.
 			return transport.Hello{}, fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
 		}
-		return transport.Hello{Version: protocolVersion, Compress: offerCompression(cfg), Info: spec}, nil
+		return transport.Hello{Version: protocolVersion, Compress: tcfg.Compress, Info: spec}, nil
 	})
 	if err != nil {
 		conn.Close()
@@ -201,8 +215,17 @@ func ServeIfChild(opts ...Option) {
 	if !spawnproc.IsChild() {
 		return
 	}
-	os.Exit(serveChild(defaultConfig().with(opts)))
+	code := serveChild(defaultConfig().with(opts))
+	if f := beforeExit.Load(); f != nil {
+		(*f)()
+	}
+	os.Exit(code)
 }
+
+// beforeExit, if set, runs in a process actor once it has ended, before
+// the process exits. The tests set it to exit slowly, as a process built
+// with -race does (it sleeps at exit), or to crash while exiting.
+var beforeExit atomic.Pointer[func()]
 
 // serveChild is a process child's whole life; it returns the exit status.
 // A child disregards SIGINT: Ctrl-C in a terminal reaches the whole
@@ -214,10 +237,14 @@ func serveChild(local config) int {
 	ossignal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	secret, listen := os.Getenv(envSecret), os.Getenv(envListen)
-	// Every program this process runs would inherit them: the secret is
-	// the tree's, not theirs.
-	os.Unsetenv(envSecret)
+	// First, before anything could start a program that inherits its
+	// descriptor: the tree's secret, not theirs.
+	key, err := spawnproc.ReadSecret()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tractor: child:", err)
+		return 3
+	}
+	secret, listen := string(key), os.Getenv(envListen)
 	os.Unsetenv(envListen)
 	nd, err := newNode(listen, secret, local.tls)
 	if err != nil {
@@ -255,6 +282,9 @@ func serveChild(local config) int {
 	cfg.name = spec.ID.Name
 	cfg.logLevel = zerolog.Level(spec.LogLevel)
 	cfg.cancelTimeout = spec.CancelTimeout
+	if spec.ExitGrace > 0 {
+		cfg.exitGrace = spec.ExitGrace
+	}
 	cfg.window = spec.Window
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string

@@ -24,11 +24,19 @@ const (
 	envRegistrar = "TRACTOR_REGISTRAR"
 	// envListen tells a process actor on which host to listen.
 	envListen = "TRACTOR_LISTEN"
-	// maxHandshakes bounds the handshakes a listener runs at once. Anyone
-	// who can reach the listener can open connections and stay silent,
-	// each for up to dialTimeout: beyond the bound, further connections
-	// wait in the kernel's backlog, not in a goroutine and buffers each.
-	maxHandshakes = 64
+	// Anyone who can reach a peer listener can open connections and stay
+	// silent, or stall halfway through the authentication. Each such
+	// connection is dropped after authTimeout, well before dialTimeout
+	// (a peer that knows the secret proves it in a round trip). At most
+	// maxPending unauthenticated connections are held at once, a
+	// goroutine and buffers each, and at most maxPendingPerHost from one
+	// host. Beyond either bound the listener drops the oldest silent one
+	// to make room, never the newcomer: connections held open by a flood
+	// cannot lock a peer out, even one from the flood's own address,
+	// since a dialer speaks at once (see transport.TCP.MaxPending).
+	authTimeout       = 500 * time.Millisecond
+	maxPending        = 128
+	maxPendingPerHost = 64
 )
 
 // node is one process's share of a tree: the actors it hosts, by uid, so
@@ -49,9 +57,8 @@ type node struct {
 	ready   chan struct{} // closed once the main actor is added
 	closing bool
 
-	stop  context.CancelFunc
-	wg    sync.WaitGroup // the accept loop and the handshakes in flight
-	slots chan struct{}  // one per handshake in flight; see maxHandshakes
+	stop context.CancelFunc
+	wg   sync.WaitGroup // the accept loop and the handshakes in flight
 }
 
 // newNode starts listening on addr for peers that know secret.
@@ -74,8 +81,11 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	cfg := transport.DefaultConfig()
 	cfg.Secret = []byte(secret)
 	cfg.Compress = !isLoopback(addr)
-	n := &node{tcp: transport.TCP{Config: cfg, TLS: tlsCfg}, actors: make(map[string]*Actor), ready: make(chan struct{}),
-		slots: make(chan struct{}, maxHandshakes)}
+	cfg.AuthTimeout = authTimeout
+	n := &node{
+		tcp:    transport.TCP{Config: cfg, TLS: tlsCfg, MaxPending: maxPending, MaxPendingPerHost: maxPendingPerHost},
+		actors: make(map[string]*Actor), ready: make(chan struct{}),
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	ln, err := n.tcp.Listen(ctx, addr)
 	if err != nil {
@@ -155,15 +165,11 @@ func (n *node) main() *Actor {
 	return n.first
 }
 
-// acceptLoop admits peers, at most maxHandshakes at a time: it accepts a
-// connection only once a handshake slot is free.
+// acceptLoop admits peers. It accepts every connection at once, so that a
+// peer never waits behind a flood in the kernel's backlog; the listener
+// bounds those not yet authenticated (see maxPending).
 func (n *node) acceptLoop(ctx context.Context) {
 	for {
-		select {
-		case n.slots <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
 		conn, err := n.ln.Accept(ctx)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
@@ -198,11 +204,9 @@ var errNoSuchActor = errors.New("no such actor at that address")
 
 // admit authenticates a connection from a peer, answers its hello, and hands
 // the connection to the actor it asked for. A peer that fails the
-// handshake is dropped before any endpoint is reachable. It frees its
-// handshake slot once the handshake is over.
+// handshake is dropped before any endpoint is reachable, by authTimeout if
+// it does not prove that it knows the secret.
 func (n *node) admit(ctx context.Context, conn transport.Conn) {
-	release := sync.OnceFunc(func() { <-n.slots })
-	defer release()
 	wc, ok := conn.(*transport.WireConn)
 	if !ok {
 		conn.Close()
@@ -234,7 +238,6 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		}
 		return transport.Hello{Version: protocolVersion, Info: w}, nil
 	})
-	release()
 	if err != nil {
 		// At debug level: anyone who reaches the listener can fail a
 		// handshake, as often as they like.
@@ -248,11 +251,31 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 	}
 }
 
+// dialAttempts bounds how often dialPeer dials a listener that drops the
+// connection before authenticating it.
+const dialAttempts = 4
+
 // dialPeer connects to the actor uid ("" for the registrar) in the process
-// listening at addr, on behalf of local.
+// listening at addr, on behalf of local. A listener under a flood may drop
+// the connection before it has heard this side's proof (see maxPending;
+// this process may be slow too): dialPeer then dials again, a few times,
+// within dialTimeout.
 func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		conn, id, err := n.dialPeerOnce(ctx, local, addr, uid)
+		if err == nil || attempt == dialAttempts || !errors.Is(err, transport.ErrDropped) {
+			return conn, id, err
+		}
+		if a := n.main(); a != nil {
+			a.log.Debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
+		}
+	}
+}
+
+// dialPeerOnce is one attempt of dialPeer.
+func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
 	conn, err := n.tcp.Dial(ctx, addr)
 	if err != nil {
 		return nil, ActorID{}, err

@@ -196,8 +196,8 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 		}
 		p.result, p.resultErr = res, err
 		close(p.resultDone)
-		if errors.Is(err, ErrActorGone) && p.host.killable() {
-			lost = err // reported once its exit status is known
+		if errors.Is(err, ErrActorGone) {
+			lost = err // unless it is a death, reported once it has ended
 		} else if err != nil {
 			n.childFailed(err)
 		}
@@ -212,24 +212,54 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 		case <-p.ch.done:
 		}
 	}
-	n.awaitEnd(p, cancelled)
+	ignored := n.awaitEnd(p, cancelled)
 	p.ch.drain()
 	p.ch.close()
-	exit := p.host.reap(n.cfg.cancelTimeout)
+	exit := p.host.reap(n.cfg.exitGrace)
 	if p.host.killable() {
 		// A process that died did not unregister itself.
 		_ = n.actor.unregisterUID(p.ch.peer.UID)
 	}
-	switch {
-	case exit != nil && (!cancelled || lost != nil):
-		// It died without being asked: the nursery's failure, with the
-		// exit status saying how.
-		n.childFailed(&RemoteError{
-			Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
-			Message: fmt.Sprintf("actor process died: %v", exit), Code: "actor_gone",
-		})
-	case lost != nil:
+	if err := n.death(p, exit, ignored); err != nil {
+		n.childFailed(err)
+	} else if lost != nil {
 		n.childFailed(lost)
+	}
+}
+
+// death returns the report of a child that ended without being asked to,
+// matching ErrActorDied, or nil if it ended as asked. A child asked to end
+// (by its nursery, a portal's CancelActor or its own CancelSoon) says so
+// in its last message; with that acknowledgement its end is not an error,
+// even if its process was slow to exit and the ladder ended it. Without
+// it the child died, whatever was asked of it after: its crash is never
+// taken for the cancellation that followed. A child that ignored its
+// nursery's cancellation (ignored) and was ended by the ladder ended as
+// asked, too.
+func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
+	acked, forced := p.ch.ended.Load(), p.host.forced()
+	if forced && (acked || ignored) || acked && exit == nil {
+		return nil
+	}
+	var msg string
+	switch {
+	case !p.host.killable():
+		p.ch.mu.Lock()
+		reason := p.ch.goneReason
+		p.ch.mu.Unlock()
+		msg = fmt.Sprintf("actor ended without being asked to: its connection was lost: %v", reason)
+	case acked:
+		msg = fmt.Sprintf("actor process died after it acknowledged its cancellation: %v", exit)
+	case forced:
+		msg = fmt.Sprintf("actor process died: its connection ended unasked and it did not exit within %v, so it was ended: %v", n.cfg.exitGrace, exit)
+	case exit == nil:
+		msg = "actor process ended without being asked to: exit status 0"
+	default:
+		msg = fmt.Sprintf("actor process died: %v", exit)
+	}
+	return &RemoteError{
+		Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
+		Message: msg, Code: "actor_died",
 	}
 }
 
@@ -275,13 +305,14 @@ func (n *Nursery) childFailed(err error) {
 
 // awaitEnd waits for a child to end. A cancelled process actor that does
 // not acknowledge within the cancel timeout climbs the ladder: SIGTERM, a
-// bounded wait, SIGKILL. A cancelled goroutine actor cannot be killed: if
-// it does not end within the bound, a task of it ignores its ctx; the
-// nursery says so, by name, and keeps waiting, so the bug is visible.
-func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
+// bounded wait, SIGKILL; awaitEnd then reports that it ignored its
+// cancellation. A cancelled goroutine actor cannot be killed: if it does
+// not end within the bound, a task of it ignores its ctx; the nursery says
+// so, by name, and keeps waiting, so the bug is visible.
+func (n *Nursery) awaitEnd(p *Portal, cancelled bool) (ignored bool) {
 	if !cancelled {
 		<-p.ch.done
-		return
+		return false
 	}
 	if p.host.killable() {
 		t := time.NewTimer(n.cfg.cancelTimeout)
@@ -295,8 +326,9 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 			// its end of the connection, do not wait for that.
 			_ = p.ch.conn.Close()
 			<-p.ch.done
+			return true
 		}
-		return
+		return false
 	}
 	bound := 6 * n.cfg.cancelTimeout // tractor's ActorNursery.cancel bound: 3s
 	t := time.NewTimer(bound)
@@ -304,7 +336,7 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 	for {
 		select {
 		case <-p.ch.done:
-			return
+			return false
 		case <-t.C:
 			n.actor.log.Warn().Stringer("child", &p.ch.peer).Dur("waited", bound).
 				Msg("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting")

@@ -3,6 +3,7 @@ package tractor
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -65,6 +66,7 @@ type config struct {
 	logLevel      zerolog.Level
 	logOutput     io.Writer
 	cancelTimeout time.Duration
+	exitGrace     time.Duration
 	window        int
 	wire          Wire
 	bindAddr      string
@@ -89,6 +91,7 @@ func defaultConfig() config {
 		logLevel:      zerolog.WarnLevel,
 		logOutput:     os.Stderr,
 		cancelTimeout: 500 * time.Millisecond,
+		exitGrace:     defaultExitGrace,
 		window:        defaultWindow,
 	}
 }
@@ -138,6 +141,24 @@ func CancelTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.cancelTimeout = d })
 }
 
+// defaultExitGrace is ExitGrace's default: three times the race
+// detector's exit sleep (one second, GORACE's atexit_sleep_ms).
+const defaultExitGrace = 3 * time.Second
+
+// ExitGrace bounds how long a process actor whose connection has ended
+// (it acknowledged its cancellation, or died) is given to exit before its
+// nursery terminates it: SIGTERM, then SIGKILL (default 3s). A process
+// built with -race sleeps a second at exit. An actor that acknowledged
+// its cancellation and is then terminated ended as asked: its nursery
+// reports no error. Children inherit it. d must be positive: ExitGrace
+// panics otherwise, naming the mistake.
+func ExitGrace(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("tractor: ExitGrace(%v): the grace must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.exitGrace = d })
+}
+
 // Transport chooses how the runtime reaches process actors (default
 // [Pipe]). It is inherited like [Spawn].
 func Transport(w Wire) Option { return optionFunc(func(c *config) { c.wire = w }) }
@@ -180,7 +201,10 @@ func Registrar(addr string) Option { return optionFunc(func(c *config) { c.regis
 // join one registrar must share it: give each the same Secret, or set the
 // environment variable TRACTOR_SECRET. Without either, Run draws a random
 // secret, so only the tree's own processes can connect. The secret is the
-// tree's: given to a nursery or an actor, Secret changes nothing.
+// tree's: given to a nursery or an actor, Secret changes nothing. It is at
+// most 4096 bytes. A process actor is handed it through an inherited pipe,
+// never its environment or command line, and TRACTOR_SECRET is not passed
+// on to it.
 func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret = secret }) }
 
 // TLS encrypts connections between the processes of the tree with

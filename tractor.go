@@ -88,6 +88,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+
+	"github.com/tractor-go/tractor/spawnproc"
 )
 
 // Run starts the root actor (tractor's open_root_actor), runs body in it and
@@ -111,6 +113,10 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	}
 	if cfg.secret == "" {
 		cfg.secret = randomSecret()
+	}
+	if len(cfg.secret) > spawnproc.MaxSecret {
+		// Process actors could not be handed it.
+		return fmt.Errorf("tractor: root actor: a Secret of %d bytes: at most %d: %w", len(cfg.secret), spawnproc.MaxSecret, ErrMisuse)
 	}
 	if cfg.registrarAddr == "" {
 		cfg.registrarAddr = os.Getenv(envRegistrar)

@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,14 @@ import (
 // EnvVar is the environment variable that marks a spawned child and says
 // how it reaches its parent: "pipe:FD" or "tcp:HOST:PORT".
 const EnvVar = "TRACTOR_SPAWN"
+
+// secretFDVar names the descriptor from which a child reads its secret
+// (see [Spec.Secret] and [ReadSecret]); the number is no secret.
+const secretFDVar = "TRACTOR_SPAWN_SECRET_FD"
+
+// MaxSecret is the longest [Spec.Secret]: what a pipe holds before its
+// reader reads, so that handing the secret over never blocks.
+const MaxSecret = 4096
 
 // Wire is how a child reaches its parent.
 type Wire uint8
@@ -71,6 +80,15 @@ type Spec struct {
 	Args []string
 	// Env is added to this process's environment for the child.
 	Env []string
+	// Unset names variables of this process's environment that the child
+	// does not inherit.
+	Unset []string
+	// Secret, if not empty, is handed to the child through a pipe it
+	// inherits and reads once with [ReadSecret]: never through its
+	// environment or command line, which stay readable in
+	// /proc/<pid>/environ and /proc/<pid>/cmdline for as long as it runs,
+	// whatever it unsets. At most [MaxSecret] bytes.
+	Secret []byte
 	// Wire chooses the connection; BindAddr is the host the parent
 	// listens on for a TCP child (default "127.0.0.1": loopback only);
 	// its port is ignored, each child gets a fresh one.
@@ -124,10 +142,20 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 	cmd.SysProcAttr = sysProcAttr()
 
 	var (
-		parentEnd net.Conn
-		listener  net.Listener
-		childFile *os.File
+		parentEnd  net.Conn
+		listener   net.Listener
+		childFile  *os.File
+		secretFile *os.File
 	)
+	env := environ(spec.Unset)
+	if len(spec.Secret) > 0 {
+		f, err := secretPipe(spec.Secret)
+		if err != nil {
+			return nil, nil, err
+		}
+		secretFile = f
+		defer secretFile.Close() // the child has its copy
+	}
 	switch spec.Wire {
 	case Pipe:
 		pf, cf, err := transport.Socketpair()
@@ -142,7 +170,7 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		}
 		parentEnd, childFile = c, cf
 		cmd.ExtraFiles = []*os.File{cf}
-		cmd.Env = append(append(os.Environ(), spec.Env...), EnvVar+"=pipe:3")
+		cmd.Env = append(append(env, spec.Env...), EnvVar+"=pipe:3")
 	case TCP:
 		// Each child gets a fresh port on the configured host: a fixed
 		// port would collide between siblings started together.
@@ -160,9 +188,14 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 			return nil, nil, fmt.Errorf("spawnproc: listen for child on %s: %w", addr, err)
 		}
 		listener = l
-		cmd.Env = append(append(os.Environ(), spec.Env...), EnvVar+"=tcp:"+l.Addr().String())
+		cmd.Env = append(append(env, spec.Env...), EnvVar+"=tcp:"+l.Addr().String())
 	default:
 		return nil, nil, fmt.Errorf("spawnproc: unknown wire %v", spec.Wire)
+	}
+	if secretFile != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, secretFile)
+		// ExtraFiles[i] is the child's descriptor 3+i.
+		cmd.Env = append(cmd.Env, secretFDVar+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
 	}
 
 	// Start the child from a fresh goroutine: Linux sends the parent-death
@@ -198,6 +231,41 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		parentEnd = c
 	}
 	return p, parentEnd, nil
+}
+
+// environ returns this process's environment without the variables named
+// in unset.
+func environ(unset []string) []string {
+	env := os.Environ()
+	if len(unset) == 0 {
+		return env
+	}
+	return slices.DeleteFunc(env, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(unset, name)
+	})
+}
+
+// secretPipe returns the read end of a pipe that holds secret, its write
+// end closed, so that a child reading it gets the secret and then EOF. A
+// pipe holds MaxSecret bytes at least, so writing does not block.
+func secretPipe(secret []byte) (*os.File, error) {
+	if len(secret) > MaxSecret {
+		return nil, fmt.Errorf("spawnproc: secret of %d bytes: a child is handed at most %d", len(secret), MaxSecret)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("spawnproc: pipe for the child's secret: %w", err)
+	}
+	_, err = w.Write(secret)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("spawnproc: hand the child its secret: %w", err)
+	}
+	return r, nil
 }
 
 // acceptChild waits for the child to dial back, for ctx to end, or for the
@@ -318,6 +386,45 @@ func (p *Proc) Signals() []os.Signal {
 // IsChild reports whether this process was spawned as a child actor.
 func IsChild() bool { _, ok := os.LookupEnv(EnvVar); return ok }
 
+// ReadSecret returns the secret this child's parent handed it (see
+// [Spec.Secret]), or nil if it handed none. It reads it once: call it
+// first, before starting any program, and once; the descriptor is closed
+// after.
+func ReadSecret() ([]byte, error) {
+	v, ok := os.LookupEnv(secretFDVar)
+	if !ok {
+		return nil, nil
+	}
+	os.Unsetenv(secretFDVar)
+	f, err := inherited(secretFDVar, v, v, "secret")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	secret, err := io.ReadAll(io.LimitReader(f, MaxSecret+1))
+	if err != nil {
+		return nil, fmt.Errorf("spawnproc: read secret from fd %s: %w", v, err)
+	}
+	if len(secret) > MaxSecret {
+		return nil, fmt.Errorf("spawnproc: secret on fd %s is over %d bytes", v, MaxSecret)
+	}
+	return secret, nil
+}
+
+// inherited returns the file of the descriptor number fd, which the
+// variable name set to v.
+func inherited(name, v, fd, what string) (*os.File, error) {
+	n, err := strconv.Atoi(fd)
+	if err != nil {
+		return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", name, v, err)
+	}
+	f := os.NewFile(uintptr(n), what)
+	if f == nil {
+		return nil, fmt.Errorf("spawnproc: %s's fd %d is not open", what, n)
+	}
+	return f, nil
+}
+
 // ConnectParent returns this child's connection to its parent, from the
 // environment the parent set. It unsets the variable, so the child's own
 // children are spawned afresh.
@@ -330,18 +437,14 @@ func ConnectParent(ctx context.Context) (net.Conn, error) {
 	kind, rest, _ := strings.Cut(v, ":")
 	switch kind {
 	case "pipe":
-		fd, err := strconv.Atoi(rest)
+		f, err := inherited(EnvVar, v, rest, "parent")
 		if err != nil {
-			return nil, fmt.Errorf("spawnproc: bad %s=%q: %w", EnvVar, v, err)
-		}
-		f := os.NewFile(uintptr(fd), "parent")
-		if f == nil {
-			return nil, fmt.Errorf("spawnproc: fd %d is not open", fd)
+			return nil, err
 		}
 		defer f.Close()
 		c, err := net.FileConn(f)
 		if err != nil {
-			return nil, fmt.Errorf("spawnproc: parent connection on fd %d: %w", fd, err)
+			return nil, fmt.Errorf("spawnproc: parent connection on fd %s: %w", rest, err)
 		}
 		return c, nil
 	case "tcp":

@@ -48,6 +48,20 @@ func child(role string) int {
 		}
 		fmt.Fprintf(c, "echo %d %s", os.Getpid(), line)
 		return 0
+	case "secret": // send the parent the secret it handed over, and the environment
+		secret, err := spawnproc.ReadSecret()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		c, err := spawnproc.ConnectParent(ctx)
+		if err != nil {
+			return 2
+		}
+		defer c.Close()
+		env, _ := os.ReadFile("/proc/self/environ")
+		fmt.Fprintf(c, "%q %q\n", secret, env)
+		return 0
 	case "stubborn": // ignore SIGTERM, connect, wait forever
 		signal.Ignore(syscall.SIGTERM)
 		c, err := spawnproc.ConnectParent(ctx)
@@ -201,6 +215,48 @@ func TestParentKilledLeavesNoChild(t *testing.T) {
 			t.Fatalf("grandchild %d outlived its killed parent", gpid)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSecret: a child reads the secret its parent handed it, on either
+// wire, and finds it neither in its environment nor, unset, a variable of
+// its parent's; a secret over MaxSecret is refused before any child runs.
+func TestSecret(t *testing.T) {
+	const secret = "a secret 7e3d\x00\n with any bytes"
+	t.Setenv("UNSET_ME", "inherited")
+	for _, w := range []spawnproc.Wire{spawnproc.Pipe, spawnproc.TCP} {
+		t.Run(w.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: w, Env: []string{roleEnv + "=secret"},
+				Unset: []string{"UNSET_ME"}, Secret: []byte(secret)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Wait(ctx); err != nil {
+				t.Fatalf("child: %v", err)
+			}
+			var got, env string
+			if _, err := fmt.Sscanf(line, "%q %q", &got, &env); err != nil {
+				t.Fatalf("child said %q: %v", line, err)
+			}
+			if got != secret {
+				t.Errorf("child read secret %q, want %q", got, secret)
+			}
+			if strings.Contains(env, "7e3d") || strings.Contains(env, "UNSET_ME") || !strings.Contains(env, roleEnv) {
+				t.Errorf("child's environment %q", env)
+			}
+		})
+	}
+	_, _, err := spawnproc.Start(context.Background(), spawnproc.Spec{Env: []string{roleEnv + "=secret"},
+		Secret: make([]byte, spawnproc.MaxSecret+1)})
+	if err == nil {
+		t.Fatal("a secret over MaxSecret was handed over")
 	}
 }
 

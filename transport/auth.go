@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 )
 
 // Authentication opens the handshake of a connection whose Config has a
@@ -53,6 +54,15 @@ import (
 // or challenge. The connection is closed.
 var ErrAuth = errors.New("transport: authentication failed")
 
+// ErrDropped is returned (wrapped) by the dialer's Handshake, with a
+// [Config.Secret], when the acceptor closed the connection before the
+// authentication was done, without refusing anything: it did not hear
+// this side's proof within its [Config.AuthTimeout], or closed the
+// connection to make room for others (see [TCP.MaxPending]), or went
+// away. A listener under a flood of connections does so; dialing again
+// may succeed.
+var ErrDropped = errors.New("transport: dropped by the acceptor before authentication")
+
 const (
 	// authFields is the length of an authentication frame's array:
 	// [magic, version, step, bytes].
@@ -81,7 +91,7 @@ func (s *shake) authDial() error {
 	s.send(authFrame(stepDial, nD))
 	nA, err := s.readAuth(stepAccept)
 	if err != nil {
-		return err
+		return s.dropped(err)
 	}
 	if bytes.Equal(nA, nD) {
 		return s.fail(fmt.Errorf("transport: handshake: %w: the peer's challenge repeats ours", ErrAuth))
@@ -89,13 +99,22 @@ func (s *shake) authDial() error {
 	s.send(authFrame(stepProof, authProof(s.c.cfg.Secret, labelDial, nD, nA)))
 	proof, err := s.readAuth(stepProof)
 	if err != nil {
-		return err
+		return s.dropped(err)
 	}
 	if !hmac.Equal(proof, authProof(s.c.cfg.Secret, labelAccept, nD, nA)) {
 		return s.fail(fmt.Errorf("transport: handshake: %w: wrong proof from the peer", ErrAuth))
 	}
 	s.c.fr.max = s.c.cfg.MaxFrame
 	return nil
+}
+
+// dropped returns the dialer's err, wrapping [ErrDropped] too if the
+// acceptor closed the stream, or reset it, while ctx lasts.
+func (s *shake) dropped(err error) error {
+	if s.ctx.Err() == nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return fmt.Errorf("%w: %w", ErrDropped, err)
+	}
+	return err
 }
 
 // authAccept runs the acceptor's side of the authentication.

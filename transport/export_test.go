@@ -54,3 +54,20 @@ func SetCloseLinger(d time.Duration) (restore func()) {
 // UsesDescriptor reports whether c's flushing Send writes through the
 // stream's file descriptor, bypassing the stream's Write.
 func UsesDescriptor(c *WireConn) bool { return c.raw != nil }
+
+// ErrCrowdedOut is the error of a pending connection closed to make room.
+var ErrCrowdedOut = errCrowdedOut
+
+// PendingConns reports how many connections the TCP listener l holds
+// pending, and how many of those have sent a byte.
+func PendingConns(l Listener) (pending, heard int) {
+	a := l.(*tcpListener).pending
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range a.queue {
+		if p.heard.Load() {
+			heard++
+		}
+	}
+	return len(a.queue), heard
+}

@@ -128,18 +128,26 @@ func (c *WireConn) Handshake(ctx context.Context, local Hello) (Hello, error) {
 // should not block.
 //
 // Call it once, before Serve and before any Send. ctx bounds it: if it
-// ends first, Answer returns ctx's error. Any failure closes the
-// connection. Two sides that both call Answer wait for each other until
+// ends first, Answer returns ctx's error. [Config.AuthTimeout], if set,
+// bounds the part before the dialer has proved itself. Any failure closes
+// the connection. Two sides that both call Answer wait for each other until
 // ctx ends (with a secret, they fail at once with [ErrAuth]).
 func (c *WireConn) Answer(ctx context.Context, reply func(peer Hello) (Hello, error)) (Hello, error) {
 	return c.shakeHands(ctx, func(s *shake) (Hello, error) {
+		s.authBy(c.cfg.AuthTimeout)
 		if len(c.cfg.Secret) > 0 {
 			if err := s.authAccept(); err != nil {
+				return Hello{}, err
+			}
+			if err := s.authenticated(); err != nil {
 				return Hello{}, err
 			}
 		}
 		peer, readable, err := s.readHello(anyVersion)
 		if err != nil {
+			return Hello{}, err
+		}
+		if err := s.authenticated(); err != nil {
 			return Hello{}, err
 		}
 		var local Hello
@@ -169,7 +177,11 @@ func (c *WireConn) Answer(ctx context.Context, reply func(peer Hello) (Hello, er
 // buffers nothing, and both sides may write before they read).
 type shake struct {
 	c       *WireConn
-	ctx     context.Context
+	ctx     context.Context // ends with parent, or at authBy's bound
+	parent  context.Context // the caller's
+	cancel  context.CancelCauseFunc
+	late    *time.Timer // authBy's bound, until authenticated stops it
+	lateErr error       // why the handshake fails once late fires
 	e       *encoder    // holds the local hello until it is written
 	frames  chan []byte // to the writer; closed by flush
 	wrote   chan error  // the writer's error, once it has returned
@@ -201,6 +213,9 @@ func (c *WireConn) shakeHands(ctx context.Context, run func(*shake) (Hello, erro
 	} else {
 		peer, err = c.runShake(ctx, run)
 	}
+	if c.settle != nil {
+		c.settle()
+	}
 	c.mu.Lock()
 	c.reader = readerNone
 	closed := c.closed
@@ -220,14 +235,19 @@ func (c *WireConn) shakeHands(ctx context.Context, run func(*shake) (Hello, erro
 // stream.
 func (c *WireConn) runShake(ctx context.Context, run func(*shake) (Hello, error)) (peer Hello, err error) {
 	s := &shake{
-		c: c, ctx: ctx, e: getEncoder(),
+		c: c, parent: ctx, e: getEncoder(),
 		frames: make(chan []byte, shakeFrames),
 		wrote:  make(chan error, 1),
 	}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	defer s.cancel(nil) // after release: ctx no longer affects the stream
 	go s.writeLoop()
-	release := c.bound(ctx)
+	release := c.bound(s.ctx)
 	returned := false
 	defer func() {
+		if s.late != nil {
+			s.late.Stop()
+		}
 		if !returned || err != nil {
 			c.closeStream() // unblocks a write the peer does not read
 		}
@@ -240,6 +260,42 @@ func (c *WireConn) runShake(ctx context.Context, run func(*shake) (Hello, error)
 	peer, err = run(s)
 	returned = true
 	return peer, err
+}
+
+// authBy makes the handshake fail unless authenticated is called within
+// d; a d of 0 sets no bound. It is [Config.AuthTimeout]'s bound.
+func (s *shake) authBy(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	what := "proof that it knows the secret"
+	if len(s.c.cfg.Secret) == 0 {
+		what = "hello"
+	}
+	s.lateErr = fmt.Errorf("%w: no %s from the peer within %v: %w", ErrAuth, what, d, context.DeadlineExceeded)
+	s.late = time.AfterFunc(d, func() { s.cancel(s.lateErr) })
+}
+
+// authenticated lifts authBy's bound, now that the peer has proved itself;
+// it fails if the bound has passed already.
+func (s *shake) authenticated() error {
+	if s.late == nil {
+		return nil
+	}
+	fired := !s.late.Stop()
+	s.late = nil
+	if fired {
+		return fmt.Errorf("transport: handshake: %w", s.lateErr)
+	}
+	return nil
+}
+
+// ended returns why s.ctx ended: the caller's ctx's error, or authBy's.
+func (s *shake) ended() error {
+	if err := s.parent.Err(); err != nil {
+		return err
+	}
+	return context.Cause(s.ctx)
 }
 
 // writeLoop writes the frames sent, in order, until flush; after a failed
@@ -269,7 +325,7 @@ func (s *shake) flush() error {
 	case s.werr == nil:
 		return nil
 	case s.ctx.Err() != nil:
-		return fmt.Errorf("transport: handshake: %w", s.ctx.Err())
+		return fmt.Errorf("transport: handshake: %w", s.ended())
 	}
 	return fmt.Errorf("transport: handshake: write: %w", s.werr)
 }
@@ -288,7 +344,7 @@ func (s *shake) read(what string) ([]byte, error) {
 func (s *shake) readErr(what string, err error) error {
 	switch {
 	case s.ctx.Err() != nil:
-		return fmt.Errorf("transport: handshake: %w", s.ctx.Err())
+		return fmt.Errorf("transport: handshake: %w", s.ended())
 	case err == io.EOF:
 		return fmt.Errorf("transport: handshake: peer closed before its %s: %w", what, io.ErrUnexpectedEOF)
 	}
@@ -320,6 +376,10 @@ func (c *WireConn) agree(local, peer Hello) error {
 	c.compress.Store(compress)
 	return nil
 }
+
+// Compressing reports whether the handshake agreed to compress frames
+// (both hellos offered it); it is false before the handshake.
+func (c *WireConn) Compressing() bool { return c.compress.Load() }
 
 // bound makes blocked reads and writes on the stream return once ctx
 // ends: through deadlines if the stream has them, else by closing it. The

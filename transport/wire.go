@@ -41,6 +41,18 @@ type Config struct {
 	// It does not encrypt the connection; see [TCP.TLS] for that. The
 	// connection keeps a copy.
 	Secret []byte
+	// AuthTimeout, when positive, bounds how long [WireConn.Answer] waits
+	// for a dialer it does not know yet: unless the dialer has proved that
+	// it knows the Secret (without a Secret: has sent its hello) within
+	// AuthTimeout of Answer's start, Answer fails with an error matching
+	// [ErrAuth] and [context.DeadlineExceeded]. Anyone who can reach a
+	// listener can open connections and say nothing; this frees what each
+	// holds long before Answer's ctx would, whose bound must leave an
+	// authenticated peer time to send a large hello over a slow link. A
+	// dialer proves itself in one round trip, two over TLS. Zero means no
+	// bound but ctx's, which suits a peer known to be slow to start, such
+	// as a child process that dials back once it runs.
+	AuthTimeout time.Duration
 }
 
 // String describes c with its Secret left out, so that logging a Config,
@@ -50,8 +62,8 @@ func (c Config) String() string {
 	if len(c.Secret) > 0 {
 		secret = "set"
 	}
-	return fmt.Sprintf("{MaxFrame:%d CompressThreshold:%d Compress:%v Secret:%s}",
-		c.MaxFrame, c.CompressThreshold, c.Compress, secret)
+	return fmt.Sprintf("{MaxFrame:%d CompressThreshold:%d Compress:%v Secret:%s AuthTimeout:%v}",
+		c.MaxFrame, c.CompressThreshold, c.Compress, secret, c.AuthTimeout)
 }
 
 // DefaultConfig returns the configuration wire backends use unless told
@@ -71,6 +83,7 @@ func (c Config) withDefaults() Config {
 		c.CompressThreshold = DefaultCompressThreshold
 	}
 	c.Secret = bytes.Clone(c.Secret)
+	c.AuthTimeout = max(c.AuthTimeout, 0)
 	return c
 }
 
@@ -136,6 +149,11 @@ type WireConn struct {
 	closing atomic.Bool // Close was called: Serve drops what it reads
 	reader  reader      // who reads the stream (guarded by mu)
 	fr      frameReader // owned by the handshake, then by Serve
+
+	// settle, if set, tells the listener that accepted the connection
+	// that it is no longer pending (see [TCP.MaxPending]): its handshake
+	// ended, or it started without one. It may be called more than once.
+	settle func()
 }
 
 // NewConn returns a connection that exchanges framed messages over rwc,
@@ -220,6 +238,9 @@ func (c *WireConn) Send(ctx context.Context, m Msg) error {
 	if err := c.sendErrLocked(m.Kind); err != nil {
 		c.mu.Unlock()
 		return err
+	}
+	if !c.started && c.settle != nil {
+		c.settle()
 	}
 	c.started = true
 	if c.flushing {
@@ -417,6 +438,9 @@ func (c *WireConn) Serve(deliver func(Msg)) error {
 	if c.reader == readerHandshake {
 		c.mu.Unlock()
 		panic("transport: Serve called during Handshake")
+	}
+	if !c.started && c.settle != nil {
+		c.settle()
 	}
 	c.started = true
 	closed, failed := c.closed, c.streamClosed && c.broken != nil
