@@ -171,9 +171,10 @@ var hostings = []struct {
 }
 
 // TestProtocol is the state machine: the harness's steps (start, call,
-// stream, cancelled dialogs, cancel and kill workers) plus two-way
-// contexts cancelled from either side, starts cut short while the child
-// connects, and nested nurseries cancelled with their leaves.
+// stream, cancelled dialogs, cancel and kill workers) with hostile
+// payloads, endpoints and exits among them, plus two-way contexts
+// cancelled from either side, starts cut short while the child connects,
+// and nested nurseries cancelled with their leaves.
 func TestProtocol(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
@@ -182,6 +183,7 @@ func TestProtocol(t *testing.T) {
 				Cases:     cases,
 				Expose:    []tractor.Endpoint{echo, grow, nap},
 				Faults:    true,
+				Hostile:   true,
 				Invariant: processesMatchModel,
 				Actions: map[string]func(*rapid.T, *tractortest.World){
 					"context":                  contextDialog,

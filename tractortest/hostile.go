@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -454,6 +455,11 @@ func probe(ctx context.Context, w *Worker) error {
 	}
 	return nil
 }
+
+// slowExitGraces are the exit graces a hostile run draws among (see
+// [Config.Hostile]): far below the milliseconds a process takes to exit
+// after its actor ended, and the default (0).
+var slowExitGraces = []time.Duration{time.Nanosecond, 100 * time.Microsecond, 0}
 
 // HostileEndpoints returns a [Case] whose dialogs each run an endpoint
 // that fails in a way the runtime must survive: it returns an error, or

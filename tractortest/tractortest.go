@@ -52,7 +52,14 @@ type Config struct {
 	Faults bool
 	// Hostile adds [HostilePayloads] and [HostileEndpoints] to the cases
 	// drawn: dialogs carrying messages that cannot travel between
-	// processes, and endpoints whose errors panic when boxed.
+	// processes, and endpoints whose errors panic when boxed. It also
+	// makes process actors exit slowly: each run draws the tree's
+	// [tractor.ExitGrace] among the default and graces far shorter than
+	// a process takes to exit, so that actors that acknowledged their
+	// cancellation are still running when their nursery's grace is over
+	// and are ended by its SIGTERM, as a child built with -race (which
+	// sleeps a second at exit) may be under the default grace. Such an
+	// end is no failure: the user asked for it.
 	Hostile bool
 	// Invariant, if set, is checked before the first step and after every
 	// step, until a worker is killed (see [World.Killed]). It fails the
@@ -271,6 +278,14 @@ func run(rt *rapid.T, cfg Config) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &World{cfg: cfg}
+	opts := cfg.Options
+	if cfg.Hostile {
+		// 0 stands for the default grace.
+		grace := rapid.SampledFrom(slowExitGraces).Draw(rt, "exit grace")
+		if grace > 0 {
+			opts = append(slices.Clip(opts), tractor.ExitGrace(grace))
+		}
+	}
 	ready, stop, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		done <- tractor.Run(ctx, func(ctx context.Context) error {
@@ -281,7 +296,7 @@ func run(rt *rapid.T, cfg Config) int {
 				n.Cancel()
 				return nil
 			})
-		}, cfg.Options...)
+		}, opts...)
 	}()
 	select {
 	case <-ready:
@@ -336,7 +351,13 @@ func (w *World) actions() map[string]func(*rapid.T) {
 			time.Sleep(time.Duration(rapid.IntRange(0, 2000).Draw(t, "pause µs")) * time.Microsecond)
 		},
 		"": func(t *rapid.T) {
-			if w.cfg.Invariant != nil && w.Killed == nil {
+			if w.Killed != nil {
+				return
+			}
+			if why := w.unasked(); why != nil {
+				t.Fatal(why)
+			}
+			if w.cfg.Invariant != nil {
 				w.cfg.Invariant(t, w)
 			}
 		},
@@ -366,6 +387,25 @@ func (w *World) actions() map[string]func(*rapid.T) {
 		}
 	}
 	return acts
+}
+
+// unasked returns, if the nursery was cancelled though no worker was
+// killed, why: only a death may cancel it. It returns nil otherwise.
+func (w *World) unasked() error {
+	if w.Killed != nil || w.Nursery.Context().Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("the nursery was cancelled, though no worker was killed: %w", context.Cause(w.Nursery.Context()))
+}
+
+// fail fails the property with a step's failure, led by the nursery's
+// unasked cancellation if there was one: the steps after it fail because
+// of it, and it is the violation to report.
+func (w *World) fail(t *rapid.T, format string, args ...any) {
+	if why := w.unasked(); why != nil {
+		t.Fatalf("%v (then: %s)", why, fmt.Sprintf(format, args...))
+	}
+	t.Fatalf(format, args...)
 }
 
 // Live returns the workers not ended.
@@ -420,7 +460,7 @@ func (w *World) startWorker(t *rapid.T) {
 	p, err := w.Nursery.StartActor(ctx, "worker-"+strconv.Itoa(w.serial), tractor.Expose(eps...))
 	Hung(t, ctx, "StartActor")
 	if err != nil {
-		t.Fatalf("StartActor: %v", err)
+		w.fail(t, "StartActor: %v", err)
 	}
 	wk := &Worker{Portal: p}
 	infos, err := tractor.Actors(ctx)
@@ -463,7 +503,7 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 	err := c.run(t, dctx, wk)
 	Hung(t, ctx, "dialog with "+wk.Portal.Actor().String())
 	if err != nil {
-		t.Fatal(err)
+		w.fail(t, "%v", err)
 	}
 }
 
@@ -481,7 +521,7 @@ func (w *World) cancelWorker(t *rapid.T) {
 	err := wk.Portal.CancelActor(ctx)
 	Hung(t, ctx, "CancelActor")
 	if err != nil {
-		t.Fatalf("CancelActor(%s): %v", wk.Portal.Actor(), err)
+		w.fail(t, "CancelActor(%s): %v", wk.Portal.Actor(), err)
 	}
 	wk.Ended = true
 }
