@@ -21,8 +21,10 @@ const (
 	hardKillAfter = 1600 * time.Millisecond
 	// handshakeTimeout bounds a child's handshake with its parent.
 	handshakeTimeout = 10 * time.Second
-	// protocolVersion is checked in every wire handshake.
-	protocolVersion = 1
+	// protocolVersion is checked in every wire handshake. Version 2
+	// announces each side's flow-control window, items and bytes, in the
+	// cmd and started messages.
+	protocolVersion = 2
 )
 
 // host is where a child actor runs. The nursery that spawned it owns it.
