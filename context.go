@@ -65,7 +65,11 @@ func (c *Context) Started(v any) error {
 	if err := c.d.ctx.Err(); err != nil {
 		return ctxErr(c.d.ctx)
 	}
-	return c.d.ch.conn.Send(c.d.ctx, transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v})
+	// It announces the window this side receives the caller's stream
+	// items with: the actor's.
+	m := transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v}
+	m.Credit, m.CreditBytes = c.d.announce()
+	return c.d.ch.conn.Send(c.d.ctx, m)
 }
 
 // awaitStarted waits, on the caller, for the callee's first value.
@@ -82,6 +86,7 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 	switch m.Kind {
 	case transport.KindStarted:
 		c.first = m.Payload
+		c.d.addCredit(m) // the callee's window: what this side may send
 	case transport.KindReturn:
 		// The task returned without calling Started: the first value is
 		// nil and the result is ready.

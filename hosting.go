@@ -91,7 +91,8 @@ type spawnSpec struct {
 	Expose        []string
 	LogLevel      int8
 	CancelTimeout time.Duration
-	Window        int
+	Window        int // the flow-control window: items,
+	WindowBytes   int // and bytes
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
 	Wire     Wire
@@ -148,7 +149,8 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
-		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, Window: cfg.window,
+		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout,
+		Window: cfg.window.items, WindowBytes: cfg.window.bytes,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
@@ -257,7 +259,7 @@ func serveChild(local config) int {
 	cfg.name = spec.ID.Name
 	cfg.logLevel = zerolog.Level(spec.LogLevel)
 	cfg.cancelTimeout = spec.CancelTimeout
-	cfg.window = spec.Window
+	cfg.window = flowWindow{items: spec.Window, bytes: spec.WindowBytes}
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string
 	for _, name := range spec.Expose {
