@@ -84,22 +84,29 @@ var (
 	})
 )
 
-// awaitStall waits until the bigFlood task with key has run out of credit
-// and everything it sent has arrived on s, failing the test as soon as the
-// items queued on s hold more than bound bytes. It returns what is queued.
-func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream, key string, bound int) (items, size int) {
+// awaitStall waits until s, whose receiver reads nothing, holds its whole
+// window (windowItems items, or windowBytes bytes: the last item it lets
+// through has arrived) and the bigFlood task with key behind it has run out
+// of credit. It fails the test as soon as the items queued on s hold more
+// than bound bytes, or if the task ends without running out of credit. It
+// returns what is queued.
+func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream, key string, windowItems, windowBytes, bound int) (items, size int) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the producer stalls on its credit", func() bool {
+	eventually(t, 15*time.Second, "the producer stalls on its credit", func() bool {
 		items, size = tractor.Queued(s)
 		if size > bound {
 			t.Fatalf("a stalled receiver holds %d items, %d bytes: over the bound of %d bytes", items, size, bound)
 		}
+		sent := seenIn(ctx, t, p, key+".sent") // before the credit: the task is known by then
 		credit, err := floodCredit.Call(ctx, p, key)
 		if err != nil {
 			t.Fatalf("floodCredit: %v", err)
 		}
-		out := credit.OK && (credit.Items <= 0 || credit.Bytes <= 0)
-		return out && int64(items) == seenIn(ctx, t, p, key+".sent")
+		if !credit.OK && sent > 0 {
+			t.Fatalf("the producer sent all its %d items without running out of credit", sent)
+		}
+		full := items >= windowItems || size >= windowBytes
+		return full && credit.OK && (credit.Items <= 0 || credit.Bytes <= 0)
 	})
 	return items, size
 }
@@ -133,7 +140,7 @@ func testStalledBigItems(t *testing.T, h hosting) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		items, held := awaitStall(ctx, t, p, s, "big", 2*defaultWindowBytes+size+1024)
+		items, held := awaitStall(ctx, t, p, s, "big", defaultWindowItems, defaultWindowBytes, 2*defaultWindowBytes+size+1024)
 		// Exactly the items that fill the window, each a little over 1 MiB
 		// with its envelope: the sender stops once the window is spent.
 		if want := defaultWindowBytes / size; items != want || held < defaultWindowBytes || held > defaultWindowBytes+size {
@@ -154,23 +161,24 @@ func testStalledBigItems(t *testing.T, h hosting) {
 func testDialogWindow(t *testing.T, h hosting) {
 	withWorker(t, h, eps(bigFlood, floodCredit, seen), func(ctx context.Context, p *tractor.Portal) {
 		for _, tc := range []struct {
-			name        string
-			window      tractor.WindowOption
-			size, items int // the items' size and how many fill the window
+			name                     string
+			windowItems, windowBytes int
+			size, items              int // the items' size and how many fill the window
 		}{
-			{"items", tractor.Window(4, defaultWindowBytes), 10, 4},
-			{"bytes", tractor.Window(defaultWindowItems, 3<<20), 1 << 20, 3},
-			{"one item over the window", tractor.Window(defaultWindowItems, 1000), 4000, 1},
+			{"items", 4, defaultWindowBytes, 10, 4},
+			{"bytes", defaultWindowItems, 3 << 20, 1 << 20, 3},
+			{"one item over the window", defaultWindowItems, 1000, 4000, 1},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				const n = 12
 				key := "window." + tc.name
-				s, err := bigFlood.Open(ctx, p, bigFloodArg{Key: key, N: n, Size: tc.size}, tc.window)
+				window := tractor.Window(tc.windowItems, tc.windowBytes)
+				s, err := bigFlood.Open(ctx, p, bigFloodArg{Key: key, N: n, Size: tc.size}, window)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer s.Close()
-				if items, _ := awaitStall(ctx, t, p, s, key, 1<<30); items != tc.items {
+				if items, _ := awaitStall(ctx, t, p, s, key, tc.windowItems, tc.windowBytes, 1<<30); items != tc.items {
 					t.Errorf("the producer stalled after %d items, want %d", items, tc.items)
 				}
 				receiveAll(ctx, t, s, n, tc.size)
@@ -241,7 +249,7 @@ func testPeerPastByteWindow(t *testing.T, h hosting) {
 			defer s.Close()
 			// Nothing is read until the receiver has refused the peer,
 			// for reading would grant it credit.
-			eventually(t, 30*time.Second, "the receiver refuses the rogue peer", func() bool {
+			eventually(t, 15*time.Second, "the receiver refuses the rogue peer", func() bool {
 				return protocolErrorLogged(t, &logs)
 			})
 			got := 0
