@@ -12,8 +12,9 @@ import (
 // ([StreamEndpoint.Open]).
 //
 // Streams are ordered, lossless and flow-controlled per dialog: Send waits
-// while the receiver's window is full, so a slow receiver slows only its
-// own sender. Send, Receive and Close may be called concurrently with each
+// while the receiver's window, of items and of bytes (see [Window]), is
+// full, so a slow receiver slows only its own sender and holds at most its
+// window. Send, Receive and Close may be called concurrently with each
 // other; items sent concurrently by several goroutines interleave in some
 // order.
 type MsgStream struct {

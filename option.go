@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -67,7 +68,7 @@ type config struct {
 	logOutput     io.Writer
 	cancelTimeout time.Duration
 	exitGrace     time.Duration
-	window        int
+	window        flowWindow
 	wire          Wire
 	bindAddr      string
 	binary        string
@@ -92,7 +93,7 @@ func defaultConfig() config {
 		logOutput:     os.Stderr,
 		cancelTimeout: 500 * time.Millisecond,
 		exitGrace:     defaultExitGrace,
-		window:        defaultWindow,
+		window:        flowWindow{items: defaultWindow, bytes: defaultWindowBytes},
 	}
 }
 
@@ -157,6 +158,50 @@ func ExitGrace(d time.Duration) Option {
 		panic(fmt.Sprintf("tractor: ExitGrace(%v): the grace must be positive", d))
 	}
 	return optionFunc(func(c *config) { c.exitGrace = d })
+}
+
+// Window sets the flow-control window of streams: how many items, and how
+// many bytes of them, a receiver lets its sender have in flight before the
+// sender waits for credit, whichever limit comes first (default 1024 items
+// and 4 MiB). The receiver grants credit back as it consumes, so a
+// receiver that stops reading holds at most the window: at most items
+// items, and under bytes bytes plus one item, for one item larger than the
+// whole window still goes through, alone. Bytes are counted as the
+// transport measures them ([transport.Msg.Size]): between processes the
+// encoded size of each item, before compression; between goroutine actors,
+// which pass values by reference, an estimate of each item's memory
+// ([transport.PayloadSize]: a string's or a slice's contents are counted,
+// what they point to further is not).
+//
+// The window is the receiver's: each side of a dialog announces its own
+// when the dialog opens, and its peer keeps to it. Given to [Run], a
+// nursery or an actor, Window sets the window of the actor's dialogs,
+// and is inherited; given to [StreamEndpoint.Open] or [CtxEndpoint.Open]
+// it sets the window of the stream that caller receives on that one
+// dialog. It panics if items or bytes is not positive, or if items is over
+// 2^32-1.
+func Window(items, bytes int) WindowOption {
+	if items <= 0 || bytes <= 0 || uint64(items) > math.MaxUint32 {
+		panic(fmt.Sprintf("tractor: Window(%d, %d): want 1 to 2^32-1 items and a positive number of bytes", items, bytes))
+	}
+	return WindowOption{flowWindow{items: items, bytes: bytes}}
+}
+
+// WindowOption is a flow-control window, made by [Window]: an [Option] for
+// actors and a [DialogOption] for one dialog.
+type WindowOption struct{ w flowWindow }
+
+func (o WindowOption) apply(c *config)             { c.window = o.w }
+func (o WindowOption) applyDialog(c *dialogConfig) { c.window = o.w }
+
+// DialogOption configures one dialog, given to [StreamEndpoint.Open] or
+// [CtxEndpoint.Open]. [Window] makes one.
+type DialogOption interface{ applyDialog(*dialogConfig) }
+
+// dialogConfig is the resolved set of options for one dialog, on the side
+// that opens it.
+type dialogConfig struct {
+	window flowWindow // what this side receives
 }
 
 // Transport chooses how the runtime reaches process actors (default

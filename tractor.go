@@ -46,9 +46,12 @@
 // # Flow control
 //
 // Streams are flow-controlled per dialog with credit, as HTTP/2 and yamux
-// windows are: a receiver grants its sender a window of items and more as
-// it consumes them. A slow receiver therefore slows only its own sender,
-// never another dialog on the same connection, and no message is dropped.
+// windows are: a receiver grants its sender a window of items and of bytes
+// (1024 and 4 MiB unless [Window] says otherwise), and more as it consumes
+// them. A slow receiver therefore slows only its own sender, never another
+// dialog on the same connection, no message is dropped, and a receiver
+// that stops reading holds at most its window (plus one item, since one
+// larger than the whole window still goes through alone).
 //
 // # Hosting and transports
 //
