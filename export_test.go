@@ -47,3 +47,10 @@ func DropRegistrarConnection(ctx context.Context) {
 		ch.conn.Close()
 	}
 }
+
+// SetCancelSendHook makes f run just before each cancel request is sent,
+// as a late-scheduled sending goroutine would, until restore is called.
+func SetCancelSendHook(f func()) (restore func()) {
+	testHookCancelSend = f
+	return func() { testHookCancelSend = nil }
+}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/tractor-go/tractor/transport"
 )
 
 // Nursery spawns actors and supervises them (tractor's ActorNursery). Get
@@ -248,14 +246,10 @@ func (n *Nursery) beforeCancel(p *Portal) {
 	f(ctx, p.ch.peer)
 }
 
-// sendCancelActor asks a child to cancel itself, within the cancel
-// timeout: a child that stopped reading must not block the ladder that
-// follows.
-func (n *Nursery) sendCancelActor(p *Portal) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.cancelTimeout)
-	defer cancel()
-	_ = p.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: n.actor.id})
-}
+// sendCancelActor asks a child to cancel itself. The request always goes
+// out (see [Portal.requestCancel]); the cancel timeout bounds only the
+// wait for its acknowledgement, in awaitEnd.
+func (n *Nursery) sendCancelActor(p *Portal) { p.requestCancel() }
 
 // childFailed records a child's error and cancels the nursery, unless the
 // error only reports that cancellation.
@@ -298,7 +292,9 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 		}
 		return
 	}
-	bound := 6 * n.cfg.cancelTimeout // tractor's ActorNursery.cancel bound: 3s
+	// tractor's ActorNursery.cancel bound (3s by default), and never so
+	// short that the warnings would spin.
+	bound := max(6*n.cfg.cancelTimeout, time.Second)
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	for {
