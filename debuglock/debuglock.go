@@ -28,8 +28,8 @@ import (
 )
 
 // ErrQuit is returned by [Breakpoint] when the user quit at the prompt:
-// the actor is being cancelled.
-var ErrQuit = errors.New("debuglock: quit at the prompt")
+// the actor is being cancelled. It matches wherever the error is relayed.
+var ErrQuit = tractor.RegisterSentinel("debuglock.quit", errors.New("debuglock: quit at the prompt"))
 
 // DefaultWaitBound bounds how long supervision waits for the terminal to
 // be released before it cancels a child.
