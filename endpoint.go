@@ -122,6 +122,8 @@ func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // Call waits a bounded time for it to acknowledge, and returns ctx's cause.
 // A failure in the remote task is a [*RemoteError].
 func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
+	mustCtx("Call", ctx)
+	mustPortal("Call", p)
 	var zero R
 	d, err := p.ch.open(ctx, e.name, modeFunc, arg)
 	if err != nil {
@@ -189,6 +191,8 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // a *T; it returns io.EOF once the generator has returned. Close the stream
 // when done: closing early cancels the remote generator.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A) (*MsgStream, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
 	d, err := p.ch.open(ctx, e.name, modeStream, arg)
 	if err != nil {
 		return nil, err
@@ -229,6 +233,8 @@ func (e *CtxEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // returned Context must be ended with [Context.Result] or [Context.Cancel];
 // cancelling ctx cancels the remote task.
 func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A) (*Context, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
 	d, err := p.ch.open(ctx, e.name, modeCtx, arg)
 	if err != nil {
 		return nil, err

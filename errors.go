@@ -235,6 +235,23 @@ func boxPanic(v any, stack []byte, self ActorID) RemoteError {
 	}
 }
 
+// mustCtx panics, naming the call, if ctx is nil: a programmer's error,
+// as it is to the standard library, reported where it was made rather than
+// as a nil dereference deep in the runtime.
+func mustCtx(call string, ctx context.Context) {
+	if ctx == nil {
+		panic("tractor: " + call + ": nil context.Context (use context.Background or context.TODO)")
+	}
+}
+
+// mustPortal panics, naming the call, if p is nil or was not made by the
+// runtime (a Portal comes from StartActor, RunInActor or FindActor).
+func mustPortal(call string, p *Portal) {
+	if p == nil || p.ch == nil {
+		panic("tractor: " + call + ": nil *Portal (or one not made by the runtime)")
+	}
+}
+
 // cancelCause is the cause of a task's or an actor's cancellation: who asked.
 type cancelCause struct {
 	by     ActorID

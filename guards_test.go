@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/debuglock"
+	"github.com/tractor-go/tractor/pubsub"
 )
 
 // errorPanics is an error whose Error method panics.
@@ -251,6 +253,212 @@ func TestSentinelsCrossActors(t *testing.T) {
 				if re := asRemote(t, err); !errors.Is(err, tractor.ErrRegistrar) {
 					t.Errorf("registrar failure relayed: %v (code %q), want ErrRegistrar", err, re.Code)
 				}
+			})
+		})
+	}
+}
+
+// guardsCount yields 0, 1, … n-1.
+var guardsCount = tractor.Stream("guards.count", func(ctx context.Context, n int, yield func(int) error) error {
+	for i := range n {
+		if err := yield(i); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// guardsCtx starts and returns.
+var guardsCtx = tractor.Ctx("guards.ctx", func(c *tractor.Context, _ int) (int, error) {
+	return 0, c.Started(0)
+})
+
+// misuseEnv is what the cases of TestInvalidInputs call into: a live
+// tree's ctx, a nursery, a portal to a worker and a stream from it.
+type misuseEnv struct {
+	ctx context.Context
+	n   *tractor.Nursery
+	p   *tractor.Portal
+	s   *tractor.MsgStream
+}
+
+// TestInvalidInputs goes through every option and public entry point
+// with nil, zero, negative or out-of-range inputs. Each fails at once and
+// says what was wrong: a programmer's error (a nil ctx, a non-positive
+// timeout, a nil endpoint) panics where it was made with a message naming
+// the call and the mistake, never as a nil dereference deep in the
+// runtime; a runtime input (an empty actor name, a negative window) is an
+// error matching ErrMisuse. None hangs, spins or allocates its argument.
+func TestInvalidInputs(t *testing.T) {
+	var nilCtx context.Context
+	body := func(context.Context) error { return nil }
+	opt := func(o tractor.Option) error { return nil }
+	cases := []struct {
+		name   string
+		panics string // a panic whose message holds this; "" for an error matching ErrMisuse
+		call   func(e misuseEnv) error
+	}{
+		{"CancelTimeout(0)", "CancelTimeout(0s)", func(misuseEnv) error { return opt(tractor.CancelTimeout(0)) }},
+		{"CancelTimeout(-1s)", "CancelTimeout(-1s)", func(misuseEnv) error { return opt(tractor.CancelTimeout(-time.Second)) }},
+		{"Name(empty)", "Name(\"\")", func(misuseEnv) error { return opt(tractor.Name("")) }},
+		{"Expose(nil)", "Expose: endpoint 1 of 2 is nil", func(misuseEnv) error { return opt(tractor.Expose(guardsEcho, nil)) }},
+		{"Expose(typed nil)", "Expose: endpoint 0 of 1 is nil", func(misuseEnv) error {
+			var ep *tractor.FuncEndpoint[int, int]
+			return opt(tractor.Expose(ep))
+		}},
+		{"Spawn(7)", "Spawn(7)", func(misuseEnv) error { return opt(tractor.Spawn(7)) }},
+		{"Transport(9)", "Transport(9)", func(misuseEnv) error { return opt(tractor.Transport(9)) }},
+		{"LogLevel(100)", "LogLevel(100)", func(misuseEnv) error { return opt(tractor.LogLevel(100)) }},
+		{"LogOutput(nil)", "LogOutput(nil)", func(misuseEnv) error { return opt(tractor.LogOutput(nil)) }},
+		{"Run(nil ctx)", "Run: nil context", func(misuseEnv) error { return tractor.Run(nilCtx, body) }},
+		{"Run(nil body)", "Run: nil body", func(e misuseEnv) error { return tractor.Run(e.ctx, nil) }},
+		{"OpenNursery(nil ctx)", "OpenNursery: nil context", func(misuseEnv) error {
+			return tractor.OpenNursery(nilCtx, func(*tractor.Nursery) error { return nil })
+		}},
+		{"OpenNursery(nil body)", "OpenNursery: nil body", func(e misuseEnv) error { return tractor.OpenNursery(e.ctx, nil) }},
+		{"OpenCluster(nil ctx)", "OpenCluster: nil context", func(misuseEnv) error {
+			return tractor.OpenCluster(nilCtx, "c", 1, func(context.Context, []*tractor.Portal) error { return nil })
+		}},
+		{"OpenCluster(nil body)", "OpenCluster: nil body", func(e misuseEnv) error { return tractor.OpenCluster(e.ctx, "c", 1, nil) }},
+		{"nil Nursery StartActor", "StartActor: nil *Nursery", func(e misuseEnv) error {
+			var n *tractor.Nursery
+			_, err := n.StartActor(e.ctx, "a")
+			return err
+		}},
+		{"StartActor(nil ctx)", "StartActor: nil context", func(e misuseEnv) error { _, err := e.n.StartActor(nilCtx, "a"); return err }},
+		{"StartActor(empty name)", "", func(e misuseEnv) error { _, err := e.n.StartActor(e.ctx, ""); return err }},
+		{"RunInActor(nil ctx)", "RunInActor: nil context", func(e misuseEnv) error {
+			_, err := e.n.RunInActor(nilCtx, "a", guardsEcho.Bind(1))
+			return err
+		}},
+		{"RunInActor(empty name)", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "", guardsEcho.Bind(1)); return err }},
+		{"RunInActor(empty Invocation)", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "a", tractor.Invocation{}); return err }},
+		{"Call(nil ctx)", "Call: nil context", func(e misuseEnv) error { _, err := guardsEcho.Call(nilCtx, e.p, 1); return err }},
+		{"Call(nil portal)", "Call: nil *Portal", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, nil, 1); return err }},
+		{"Call(zero portal)", "Call: nil *Portal", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, &tractor.Portal{}, 1); return err }},
+		{"Stream.Open(nil ctx)", "Open: nil context", func(e misuseEnv) error { _, err := guardsCount.Open(nilCtx, e.p, 1); return err }},
+		{"Stream.Open(nil portal)", "Open: nil *Portal", func(e misuseEnv) error { _, err := guardsCount.Open(e.ctx, nil, 1); return err }},
+		{"Ctx.Open(nil ctx)", "Open: nil context", func(e misuseEnv) error { _, err := guardsCtx.Open(nilCtx, e.p, 1); return err }},
+		{"Ctx.Open(nil portal)", "Open: nil *Portal", func(e misuseEnv) error { _, err := guardsCtx.Open(e.ctx, nil, 1); return err }},
+		{"CancelActor(nil ctx)", "CancelActor: nil context", func(e misuseEnv) error { return e.p.CancelActor(nilCtx) }},
+		{"nil Portal CancelActor", "CancelActor: nil *Portal", func(e misuseEnv) error {
+			var p *tractor.Portal
+			return p.CancelActor(e.ctx)
+		}},
+		{"Result(nil ctx)", "Result: nil context", func(e misuseEnv) error { return e.p.Result(nilCtx, new(int)) }},
+		{"FindActor(nil ctx)", "FindActor: nil context", func(misuseEnv) error { _, err := tractor.FindActor(nilCtx, "a"); return err }},
+		{"WaitForActor(nil ctx)", "WaitForActor: nil context", func(misuseEnv) error { _, err := tractor.WaitForActor(nilCtx, "a"); return err }},
+		{"Actors(nil ctx)", "Actors: nil context", func(misuseEnv) error { _, err := tractor.Actors(nilCtx); return err }},
+		{"Root(nil ctx)", "Root: nil context", func(misuseEnv) error { _, err := tractor.Root(nilCtx); return err }},
+		{"MsgStream.Send(nil ctx)", "Send: nil context", func(e misuseEnv) error { return e.s.Send(nilCtx, 1) }},
+		{"MsgStream.Receive(nil ctx)", "Receive: nil context", func(e misuseEnv) error { return e.s.Receive(nilCtx, new(int)) }},
+		{"MsgStream.Subscribe(-1)", "", func(e misuseEnv) error { _, err := e.s.Subscribe(-1); return err }},
+		{"RegisterSentinel(empty)", "RegisterSentinel(\"\"", func(misuseEnv) error { return tractor.RegisterSentinel("", errors.New("x")) }},
+		{"RegisterSentinel(taken code)", "already registered", func(misuseEnv) error { return tractor.RegisterSentinel("panic", errors.New("x")) }},
+		{"RegisterSentinel(taken error)", "already registered", func(misuseEnv) error { return tractor.RegisterSentinel("guards.x", tractor.ErrPanic) }},
+		{"pubsub.Publish(nil)", "Publish(\"guards.pub\"): nil produce", func(misuseEnv) error {
+			pubsub.Publish[int]("guards.pub", nil)
+			return nil
+		}},
+		{"pubsub.Window(0)", "Window(0)", func(misuseEnv) error { pubsub.Window(0); return nil }},
+		{"pubsub.Window(-1)", "Window(-1)", func(misuseEnv) error { pubsub.Window(-1); return nil }},
+		{"pubsub.Subscribe(nil ctx)", "Subscribe to \"guards.pubsub\": nil ctx", func(e misuseEnv) error {
+			_, err := guardsPublisher.Subscribe(nilCtx, e.p, nil)
+			return err
+		}},
+		{"pubsub.Subscribe(nil portal)", "Subscribe to \"guards.pubsub\": nil ctx or portal", func(e misuseEnv) error {
+			_, err := guardsPublisher.Subscribe(e.ctx, nil, nil)
+			return err
+		}},
+		{"debuglock.WaitBound(0)", "WaitBound(0s)", func(misuseEnv) error { debuglock.WaitBound(0); return nil }},
+		{"debuglock.Acquire(nil ctx)", "Acquire: nil context", func(misuseEnv) error { _, err := debuglock.Acquire(nilCtx); return err }},
+		{"debuglock.Breakpoint(nil ctx)", "Breakpoint: nil context", func(misuseEnv) error { return debuglock.Breakpoint(nilCtx) }},
+	}
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx))
+			if err != nil {
+				return err
+			}
+			s, err := guardsCount.Open(ctx, p, 1)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			e := misuseEnv{ctx: ctx, n: n, p: p, s: s}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					var err error
+					v := func() (v any) {
+						defer func() { v = recover() }()
+						err = c.call(e)
+						return nil
+					}()
+					switch {
+					case c.panics != "":
+						if msg, _ := v.(string); !strings.Contains(msg, c.panics) {
+							t.Errorf("panicked with %v (%T), returned %v; want a panic saying %q", v, v, err, c.panics)
+						}
+					case v != nil:
+						t.Errorf("panicked with %v; want an error matching ErrMisuse", v)
+					case !errors.Is(err, tractor.ErrMisuse):
+						t.Errorf("returned %v; want an error matching ErrMisuse", err)
+					}
+				})
+			}
+			n.Cancel()
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatalf("tree: %v", err)
+	}
+}
+
+// guardsPublisher publishes nothing until its subscribers leave.
+var guardsPublisher = pubsub.Publish("guards.pubsub", func(ctx context.Context, f *pubsub.Feed[int]) error {
+	<-ctx.Done()
+	return nil
+})
+
+// TestSubscribeHugeWindow: a subscriber's window bounds how far it may
+// fall behind, not what it allocates: a window of 1<<26 items costs
+// nothing up front (it cost 1 GiB), one of 1<<40 works (it killed the
+// program), and the queue grows as items arrive.
+func TestSubscribeHugeWindow(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(guardsCount), func(ctx context.Context, p *tractor.Portal) {
+				const items = 100
+				s, err := guardsCount.Open(ctx, p, items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				sub, err := s.Subscribe(1 << 26)
+				runtime.ReadMemStats(&after)
+				if err != nil {
+					t.Fatalf("Subscribe(1<<26): %v", err)
+				}
+				if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+					t.Errorf("Subscribe(1<<26) allocated %d bytes up front", grew)
+				}
+				huge, err := s.Subscribe(1 << 40)
+				if err != nil {
+					t.Fatalf("Subscribe(1<<40): %v", err)
+				}
+				for i := range items {
+					for _, sb := range []*tractor.Subscription{sub, huge} {
+						var v int
+						if err := sb.Receive(ctx, &v); err != nil || v != i {
+							t.Fatalf("item %d: %v, %v", i, v, err)
+						}
+					}
+				}
+				sub.Close()
+				huge.Close()
 			})
 		})
 	}

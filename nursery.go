@@ -42,6 +42,10 @@ type Nursery struct {
 // If body panics, the children are cancelled and awaited, then the panic
 // continues. Options given here are inherited by the nursery's children.
 func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option) (err error) {
+	mustCtx("OpenNursery", ctx)
+	if body == nil {
+		panic("tractor: OpenNursery: nil body")
+	}
 	a := CurrentActor(ctx)
 	if a == nil {
 		return ErrNoActor
@@ -122,6 +126,7 @@ func (n *Nursery) Cancel() {
 // given with [Expose] until it is cancelled, and returns a portal to it.
 // ctx bounds only the start; the actor's lifetime is the nursery's.
 func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (*Portal, error) {
+	n.must("StartActor", ctx)
 	return n.start(ctx, name, nil, opts)
 }
 
@@ -130,13 +135,25 @@ func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (
 // nursery's: it cancels the siblings. inv's endpoint is exposed to the
 // actor without listing it.
 func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
+	n.must("RunInActor", ctx)
 	if inv.ep == nil {
 		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
 	}
 	return n.start(ctx, name, &inv, append(opts, Expose(inv.ep)))
 }
 
+// must panics, naming the call, on a nil nursery or ctx.
+func (n *Nursery) must(call string, ctx context.Context) {
+	if n == nil {
+		panic("tractor: " + call + ": nil *Nursery (use the one OpenNursery gives its body)")
+	}
+	mustCtx(call, ctx)
+}
+
 func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
+	if name == "" {
+		return nil, fmt.Errorf("tractor: start actor: empty name: %w", ErrMisuse)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,8 @@ func (p *Portal) Actor() ActorID { return p.ch.peer }
 // and returns nil, or returns ctx's error if ctx ends first (the
 // cancellation still proceeds). It is idempotent.
 func (p *Portal) CancelActor(ctx context.Context) error {
+	mustCtx("CancelActor", ctx)
+	mustPortal("CancelActor", p)
 	p.requestCancel()
 	select {
 	case <-p.ch.done:
@@ -78,6 +80,8 @@ func (p *Portal) requestCancel() {
 // [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the
 // actor's *RemoteError, which the nursery also reports.
 func (p *Portal) Result(ctx context.Context, dst any) error {
+	mustCtx("Result", ctx)
+	mustPortal("Result", p)
 	if p.resultDone == nil {
 		return fmt.Errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
 	}

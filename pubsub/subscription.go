@@ -73,6 +73,9 @@ type entry[T any] struct {
 // publisher has taken the subscription, so every value published after
 // that on topics reaches it.
 func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, topics []string, opts ...Option) (*Subscription[T], error) {
+	if ctx == nil || portal == nil {
+		panic(fmt.Sprintf("pubsub: Subscribe to %q: nil ctx or portal", p.name))
+	}
 	o := options{key: p.name, window: DefaultWindow}
 	for _, opt := range opts {
 		opt(&o)
