@@ -34,6 +34,22 @@ var (
 	guardsEcho = tractor.Func("guards.echo", func(ctx context.Context, v int) (int, error) { return v, nil })
 )
 
+// cancelDaemons is a tree body that opens a nursery with opts, starts
+// count daemon actors in it and cancels it.
+func cancelDaemons(count int, opts ...tractor.Option) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			for i := range count {
+				if _, err := n.StartActor(ctx, fmt.Sprintf("daemon-%d", i)); err != nil {
+					return err
+				}
+			}
+			n.Cancel()
+			return nil
+		}, opts...)
+	}
+}
+
 // TestNurseryCancelSentPastItsTimeout: a nursery whose cancel requests are
 // sent only after the cancel timeout has passed, as on a loaded machine
 // where the sending goroutine runs late, still cancels its children and
@@ -45,17 +61,7 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	defer tractor.SetCancelSendHook(func() { <-time.After(5 * timeout) })()
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-					for i := range 3 {
-						if _, err := n.StartActor(ctx, fmt.Sprintf("daemon-%d", i)); err != nil {
-							return err
-						}
-					}
-					n.Cancel()
-					return nil
-				}, tractor.CancelTimeout(timeout))
-			})
+			err := run(t, h, cancelDaemons(3, tractor.CancelTimeout(timeout)))
 			if err != nil {
 				t.Fatalf("nursery cancelled with late cancel requests: %v", err)
 			}
@@ -67,17 +73,7 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 // start before it expires still cancels every child, and the nursery
 // returns without spinning.
 func TestNurseryTinyCancelTimeout(t *testing.T) {
-	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			for i := range 50 {
-				if _, err := n.StartActor(ctx, fmt.Sprintf("daemon-%d", i)); err != nil {
-					return err
-				}
-			}
-			n.Cancel()
-			return nil
-		}, tractor.CancelTimeout(time.Nanosecond))
-	})
+	err := run(t, goroutines, cancelDaemons(50, tractor.CancelTimeout(time.Nanosecond)))
 	if err != nil {
 		t.Fatalf("nursery with a 1ns cancel timeout: %v", err)
 	}

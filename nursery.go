@@ -284,6 +284,10 @@ func (n *Nursery) childFailed(err error) {
 	n.cancel(err)
 }
 
+// minStuckWarning is the shortest interval between two warnings about a
+// goroutine actor that has not ended after its cancellation.
+const minStuckWarning = 100 * time.Millisecond
+
 // awaitEnd waits for a child to end. A cancelled process actor that does
 // not acknowledge within the cancel timeout climbs the ladder: SIGTERM, a
 // bounded wait, SIGKILL. A cancelled goroutine actor cannot be killed: if
@@ -311,7 +315,7 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) {
 	}
 	// tractor's ActorNursery.cancel bound (3s by default), and never so
 	// short that the warnings would spin.
-	bound := max(6*n.cfg.cancelTimeout, time.Second)
+	bound := max(6*n.cfg.cancelTimeout, minStuckWarning)
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	for {
