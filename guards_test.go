@@ -291,84 +291,99 @@ func TestInvalidInputs(t *testing.T) {
 	opt := func(o tractor.Option) error { return nil }
 	cases := []struct {
 		name   string
-		panics string // a panic whose message holds this; "" for an error matching ErrMisuse
+		panics string // a panic whose message holds this; "" for an error…
+		fails  string // … whose text holds this; "" for one matching ErrMisuse
 		call   func(e misuseEnv) error
 	}{
-		{"CancelTimeout(0)", "CancelTimeout(0s)", func(misuseEnv) error { return opt(tractor.CancelTimeout(0)) }},
-		{"CancelTimeout(-1s)", "CancelTimeout(-1s)", func(misuseEnv) error { return opt(tractor.CancelTimeout(-time.Second)) }},
-		{"Name(empty)", "Name(\"\")", func(misuseEnv) error { return opt(tractor.Name("")) }},
-		{"Expose(nil)", "Expose: endpoint 1 of 2 is nil", func(misuseEnv) error { return opt(tractor.Expose(guardsEcho, nil)) }},
-		{"Expose(typed nil)", "Expose: endpoint 0 of 1 is nil", func(misuseEnv) error {
+		{"CancelTimeout(0)", "CancelTimeout(0s)", "", func(misuseEnv) error { return opt(tractor.CancelTimeout(0)) }},
+		{"CancelTimeout(-1s)", "CancelTimeout(-1s)", "", func(misuseEnv) error { return opt(tractor.CancelTimeout(-time.Second)) }},
+		{"Name(empty)", "Name(\"\")", "", func(misuseEnv) error { return opt(tractor.Name("")) }},
+		{"Expose(nil)", "Expose: endpoint 1 of 2 is nil", "", func(misuseEnv) error { return opt(tractor.Expose(guardsEcho, nil)) }},
+		{"Expose(typed nil)", "Expose: endpoint 0 of 1 is nil", "", func(misuseEnv) error {
 			var ep *tractor.FuncEndpoint[int, int]
 			return opt(tractor.Expose(ep))
 		}},
-		{"Spawn(7)", "Spawn(7)", func(misuseEnv) error { return opt(tractor.Spawn(7)) }},
-		{"Transport(9)", "Transport(9)", func(misuseEnv) error { return opt(tractor.Transport(9)) }},
-		{"LogLevel(100)", "LogLevel(100)", func(misuseEnv) error { return opt(tractor.LogLevel(100)) }},
-		{"LogOutput(nil)", "LogOutput(nil)", func(misuseEnv) error { return opt(tractor.LogOutput(nil)) }},
-		{"Run(nil ctx)", "Run: nil context", func(misuseEnv) error { return tractor.Run(nilCtx, body) }},
-		{"Run(nil body)", "Run: nil body", func(e misuseEnv) error { return tractor.Run(e.ctx, nil) }},
-		{"OpenNursery(nil ctx)", "OpenNursery: nil context", func(misuseEnv) error {
+		{"Spawn(7)", "Spawn(7)", "", func(misuseEnv) error { return opt(tractor.Spawn(7)) }},
+		{"Transport(9)", "Transport(9)", "", func(misuseEnv) error { return opt(tractor.Transport(9)) }},
+		{"LogLevel(100)", "LogLevel(100)", "", func(misuseEnv) error { return opt(tractor.LogLevel(100)) }},
+		{"LogOutput(nil)", "LogOutput(nil)", "", func(misuseEnv) error { return opt(tractor.LogOutput(nil)) }},
+		{"ListenAddr(nonsense)", "", "listen tcp nonsense", func(misuseEnv) error {
+			return tractor.Run(context.Background(), body, tractor.ListenAddr("nonsense"))
+		}},
+		{"Registrar(nonsense)", "", "registrar unreachable at nonsense", func(misuseEnv) error {
+			return tractor.Run(context.Background(), body, tractor.Registrar("nonsense"))
+		}},
+		{"BindAddr(nonsense)", "", `bind address "nonsense"`, func(e misuseEnv) error {
+			_, err := e.n.StartActor(e.ctx, "a", tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP), tractor.BindAddr("nonsense"))
+			return err
+		}},
+		{"Binary(nonexistent)", "", "/nonexistent", func(e misuseEnv) error {
+			_, err := e.n.StartActor(e.ctx, "a", tractor.Spawn(tractor.Process), tractor.Binary("/nonexistent"))
+			return err
+		}},
+		{"Run(nil ctx)", "Run: nil context", "", func(misuseEnv) error { return tractor.Run(nilCtx, body) }},
+		{"Run(nil body)", "Run: nil body", "", func(e misuseEnv) error { return tractor.Run(e.ctx, nil) }},
+		{"OpenNursery(nil ctx)", "OpenNursery: nil context", "", func(misuseEnv) error {
 			return tractor.OpenNursery(nilCtx, func(*tractor.Nursery) error { return nil })
 		}},
-		{"OpenNursery(nil body)", "OpenNursery: nil body", func(e misuseEnv) error { return tractor.OpenNursery(e.ctx, nil) }},
-		{"OpenCluster(nil ctx)", "OpenCluster: nil context", func(misuseEnv) error {
+		{"OpenNursery(nil body)", "OpenNursery: nil body", "", func(e misuseEnv) error { return tractor.OpenNursery(e.ctx, nil) }},
+		{"OpenCluster(nil ctx)", "OpenCluster: nil context", "", func(misuseEnv) error {
 			return tractor.OpenCluster(nilCtx, "c", 1, func(context.Context, []*tractor.Portal) error { return nil })
 		}},
-		{"OpenCluster(nil body)", "OpenCluster: nil body", func(e misuseEnv) error { return tractor.OpenCluster(e.ctx, "c", 1, nil) }},
-		{"nil Nursery StartActor", "StartActor: nil *Nursery", func(e misuseEnv) error {
+		{"OpenCluster(nil body)", "OpenCluster: nil body", "", func(e misuseEnv) error { return tractor.OpenCluster(e.ctx, "c", 1, nil) }},
+		{"nil Nursery StartActor", "StartActor: nil *Nursery", "", func(e misuseEnv) error {
 			var n *tractor.Nursery
 			_, err := n.StartActor(e.ctx, "a")
 			return err
 		}},
-		{"StartActor(nil ctx)", "StartActor: nil context", func(e misuseEnv) error { _, err := e.n.StartActor(nilCtx, "a"); return err }},
-		{"StartActor(empty name)", "", func(e misuseEnv) error { _, err := e.n.StartActor(e.ctx, ""); return err }},
-		{"RunInActor(nil ctx)", "RunInActor: nil context", func(e misuseEnv) error {
+		{"StartActor(nil ctx)", "StartActor: nil context", "", func(e misuseEnv) error { _, err := e.n.StartActor(nilCtx, "a"); return err }},
+		{"StartActor(empty name)", "", "", func(e misuseEnv) error { _, err := e.n.StartActor(e.ctx, ""); return err }},
+		{"RunInActor(nil ctx)", "RunInActor: nil context", "", func(e misuseEnv) error {
 			_, err := e.n.RunInActor(nilCtx, "a", guardsEcho.Bind(1))
 			return err
 		}},
-		{"RunInActor(empty name)", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "", guardsEcho.Bind(1)); return err }},
-		{"RunInActor(empty Invocation)", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "a", tractor.Invocation{}); return err }},
-		{"Call(nil ctx)", "Call: nil context", func(e misuseEnv) error { _, err := guardsEcho.Call(nilCtx, e.p, 1); return err }},
-		{"Call(nil portal)", "Call: nil *Portal", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, nil, 1); return err }},
-		{"Call(zero portal)", "Call: nil *Portal", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, &tractor.Portal{}, 1); return err }},
-		{"Stream.Open(nil ctx)", "Open: nil context", func(e misuseEnv) error { _, err := guardsCount.Open(nilCtx, e.p, 1); return err }},
-		{"Stream.Open(nil portal)", "Open: nil *Portal", func(e misuseEnv) error { _, err := guardsCount.Open(e.ctx, nil, 1); return err }},
-		{"Ctx.Open(nil ctx)", "Open: nil context", func(e misuseEnv) error { _, err := guardsCtx.Open(nilCtx, e.p, 1); return err }},
-		{"Ctx.Open(nil portal)", "Open: nil *Portal", func(e misuseEnv) error { _, err := guardsCtx.Open(e.ctx, nil, 1); return err }},
-		{"CancelActor(nil ctx)", "CancelActor: nil context", func(e misuseEnv) error { return e.p.CancelActor(nilCtx) }},
-		{"nil Portal CancelActor", "CancelActor: nil *Portal", func(e misuseEnv) error {
+		{"RunInActor(empty name)", "", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "", guardsEcho.Bind(1)); return err }},
+		{"RunInActor(empty Invocation)", "", "", func(e misuseEnv) error { _, err := e.n.RunInActor(e.ctx, "a", tractor.Invocation{}); return err }},
+		{"Call(nil ctx)", "Call: nil context", "", func(e misuseEnv) error { _, err := guardsEcho.Call(nilCtx, e.p, 1); return err }},
+		{"Call(nil portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, nil, 1); return err }},
+		{"Call(zero portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, &tractor.Portal{}, 1); return err }},
+		{"Stream.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCount.Open(nilCtx, e.p, 1); return err }},
+		{"Stream.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCount.Open(e.ctx, nil, 1); return err }},
+		{"Ctx.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCtx.Open(nilCtx, e.p, 1); return err }},
+		{"Ctx.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCtx.Open(e.ctx, nil, 1); return err }},
+		{"CancelActor(nil ctx)", "CancelActor: nil context", "", func(e misuseEnv) error { return e.p.CancelActor(nilCtx) }},
+		{"nil Portal CancelActor", "CancelActor: nil *Portal", "", func(e misuseEnv) error {
 			var p *tractor.Portal
 			return p.CancelActor(e.ctx)
 		}},
-		{"Result(nil ctx)", "Result: nil context", func(e misuseEnv) error { return e.p.Result(nilCtx, new(int)) }},
-		{"FindActor(nil ctx)", "FindActor: nil context", func(misuseEnv) error { _, err := tractor.FindActor(nilCtx, "a"); return err }},
-		{"WaitForActor(nil ctx)", "WaitForActor: nil context", func(misuseEnv) error { _, err := tractor.WaitForActor(nilCtx, "a"); return err }},
-		{"Actors(nil ctx)", "Actors: nil context", func(misuseEnv) error { _, err := tractor.Actors(nilCtx); return err }},
-		{"Root(nil ctx)", "Root: nil context", func(misuseEnv) error { _, err := tractor.Root(nilCtx); return err }},
-		{"MsgStream.Send(nil ctx)", "Send: nil context", func(e misuseEnv) error { return e.s.Send(nilCtx, 1) }},
-		{"MsgStream.Receive(nil ctx)", "Receive: nil context", func(e misuseEnv) error { return e.s.Receive(nilCtx, new(int)) }},
-		{"MsgStream.Subscribe(-1)", "", func(e misuseEnv) error { _, err := e.s.Subscribe(-1); return err }},
-		{"RegisterSentinel(empty)", "RegisterSentinel(\"\"", func(misuseEnv) error { return tractor.RegisterSentinel("", errors.New("x")) }},
-		{"RegisterSentinel(taken code)", "already registered", func(misuseEnv) error { return tractor.RegisterSentinel("panic", errors.New("x")) }},
-		{"RegisterSentinel(taken error)", "already registered", func(misuseEnv) error { return tractor.RegisterSentinel("guards.x", tractor.ErrPanic) }},
-		{"pubsub.Publish(nil)", "Publish(\"guards.pub\"): nil produce", func(misuseEnv) error {
+		{"Result(nil ctx)", "Result: nil context", "", func(e misuseEnv) error { return e.p.Result(nilCtx, new(int)) }},
+		{"FindActor(nil ctx)", "FindActor: nil context", "", func(misuseEnv) error { _, err := tractor.FindActor(nilCtx, "a"); return err }},
+		{"WaitForActor(nil ctx)", "WaitForActor: nil context", "", func(misuseEnv) error { _, err := tractor.WaitForActor(nilCtx, "a"); return err }},
+		{"Actors(nil ctx)", "Actors: nil context", "", func(misuseEnv) error { _, err := tractor.Actors(nilCtx); return err }},
+		{"Root(nil ctx)", "Root: nil context", "", func(misuseEnv) error { _, err := tractor.Root(nilCtx); return err }},
+		{"MsgStream.Send(nil ctx)", "Send: nil context", "", func(e misuseEnv) error { return e.s.Send(nilCtx, 1) }},
+		{"MsgStream.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error { return e.s.Receive(nilCtx, new(int)) }},
+		{"MsgStream.Subscribe(-1)", "", "", func(e misuseEnv) error { _, err := e.s.Subscribe(-1); return err }},
+		{"RegisterSentinel(empty)", "RegisterSentinel(\"\"", "", func(misuseEnv) error { return tractor.RegisterSentinel("", errors.New("x")) }},
+		{"RegisterSentinel(taken code)", "already registered", "", func(misuseEnv) error { return tractor.RegisterSentinel("panic", errors.New("x")) }},
+		{"RegisterSentinel(taken error)", "already registered", "", func(misuseEnv) error { return tractor.RegisterSentinel("guards.x", tractor.ErrPanic) }},
+		{"pubsub.Publish(nil)", "Publish(\"guards.pub\"): nil produce", "", func(misuseEnv) error {
 			pubsub.Publish[int]("guards.pub", nil)
 			return nil
 		}},
-		{"pubsub.Window(0)", "Window(0)", func(misuseEnv) error { pubsub.Window(0); return nil }},
-		{"pubsub.Window(-1)", "Window(-1)", func(misuseEnv) error { pubsub.Window(-1); return nil }},
-		{"pubsub.Subscribe(nil ctx)", "Subscribe to \"guards.pubsub\": nil ctx", func(e misuseEnv) error {
+		{"pubsub.Window(0)", "Window(0)", "", func(misuseEnv) error { pubsub.Window(0); return nil }},
+		{"pubsub.Window(-1)", "Window(-1)", "", func(misuseEnv) error { pubsub.Window(-1); return nil }},
+		{"pubsub.Subscribe(nil ctx)", "Subscribe to \"guards.pubsub\": nil ctx", "", func(e misuseEnv) error {
 			_, err := guardsPublisher.Subscribe(nilCtx, e.p, nil)
 			return err
 		}},
-		{"pubsub.Subscribe(nil portal)", "Subscribe to \"guards.pubsub\": nil ctx or portal", func(e misuseEnv) error {
+		{"pubsub.Subscribe(nil portal)", "Subscribe to \"guards.pubsub\": nil ctx or portal", "", func(e misuseEnv) error {
 			_, err := guardsPublisher.Subscribe(e.ctx, nil, nil)
 			return err
 		}},
-		{"debuglock.WaitBound(0)", "WaitBound(0s)", func(misuseEnv) error { debuglock.WaitBound(0); return nil }},
-		{"debuglock.Acquire(nil ctx)", "Acquire: nil context", func(misuseEnv) error { _, err := debuglock.Acquire(nilCtx); return err }},
-		{"debuglock.Breakpoint(nil ctx)", "Breakpoint: nil context", func(misuseEnv) error { return debuglock.Breakpoint(nilCtx) }},
+		{"debuglock.WaitBound(0)", "WaitBound(0s)", "", func(misuseEnv) error { debuglock.WaitBound(0); return nil }},
+		{"debuglock.Acquire(nil ctx)", "Acquire: nil context", "", func(misuseEnv) error { _, err := debuglock.Acquire(nilCtx); return err }},
+		{"debuglock.Breakpoint(nil ctx)", "Breakpoint: nil context", "", func(misuseEnv) error { return debuglock.Breakpoint(nilCtx) }},
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
@@ -396,7 +411,11 @@ func TestInvalidInputs(t *testing.T) {
 							t.Errorf("panicked with %v (%T), returned %v; want a panic saying %q", v, v, err, c.panics)
 						}
 					case v != nil:
-						t.Errorf("panicked with %v; want an error matching ErrMisuse", v)
+						t.Errorf("panicked with %v; want an error", v)
+					case c.fails != "":
+						if err == nil || !strings.Contains(err.Error(), c.fails) {
+							t.Errorf("returned %v; want an error saying %q", err, c.fails)
+						}
 					case !errors.Is(err, tractor.ErrMisuse):
 						t.Errorf("returned %v; want an error matching ErrMisuse", err)
 					}
