@@ -457,7 +457,9 @@ func TestSubscribeHugeWindow(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Subscribe(1<<26): %v", err)
 				}
-				if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+				grew := after.TotalAlloc - before.TotalAlloc
+				t.Logf("Subscribe(1<<26) allocated %d bytes", grew)
+				if grew > 16<<20 { // 1 GiB when the window was allocated up front
 					t.Errorf("Subscribe(1<<26) allocated %d bytes up front", grew)
 				}
 				huge, err := s.Subscribe(1 << 40)
