@@ -126,6 +126,7 @@ func (s *Subscription) pop() any {
 // peer's error) after the items kept; after Close it returns an error
 // matching [ErrStreamClosed]; if ctx ends first, ctx's error.
 func (s *Subscription) Receive(ctx context.Context, dst any) error {
+	mustCtx("Receive", ctx)
 	b := s.b
 	for {
 		b.mu.Lock()

@@ -364,6 +364,14 @@ func TestInvalidInputs(t *testing.T) {
 		{"MsgStream.Send(nil ctx)", "Send: nil context", "", func(e misuseEnv) error { return e.s.Send(nilCtx, 1) }},
 		{"MsgStream.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error { return e.s.Receive(nilCtx, new(int)) }},
 		{"MsgStream.Subscribe(-1)", "", "", func(e misuseEnv) error { _, err := e.s.Subscribe(-1); return err }},
+		{"Subscription.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error {
+			sub, err := e.s.Subscribe(0)
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+			return sub.Receive(nilCtx, new(int))
+		}},
 		{"RegisterSentinel(empty)", "RegisterSentinel(\"\"", "", func(misuseEnv) error { return tractor.RegisterSentinel("", errors.New("x")) }},
 		{"RegisterSentinel(taken code)", "already registered", "", func(misuseEnv) error { return tractor.RegisterSentinel("panic", errors.New("x")) }},
 		{"RegisterSentinel(taken error)", "already registered", "", func(misuseEnv) error { return tractor.RegisterSentinel("guards.x", tractor.ErrPanic) }},
@@ -373,13 +381,30 @@ func TestInvalidInputs(t *testing.T) {
 		}},
 		{"pubsub.Window(0)", "Window(0)", "", func(misuseEnv) error { pubsub.Window(0); return nil }},
 		{"pubsub.Window(-1)", "Window(-1)", "", func(misuseEnv) error { pubsub.Window(-1); return nil }},
-		{"pubsub.Subscribe(nil ctx)", "Subscribe to \"guards.pubsub\": nil ctx", "", func(e misuseEnv) error {
+		{"pubsub.Subscribe(nil ctx)", "Subscribe: nil context", "", func(e misuseEnv) error {
 			_, err := guardsPublisher.Subscribe(nilCtx, e.p, nil)
 			return err
 		}},
-		{"pubsub.Subscribe(nil portal)", "Subscribe to \"guards.pubsub\": nil ctx or portal", "", func(e misuseEnv) error {
+		{"pubsub.Subscribe(nil portal)", "Subscribe to \"guards.pubsub\": nil *tractor.Portal", "", func(e misuseEnv) error {
 			_, err := guardsPublisher.Subscribe(e.ctx, nil, nil)
 			return err
+		}},
+		{"pubsub Subscription.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error {
+			sub, err := guardsPublisher.Subscribe(e.ctx, e.p, []string{"t"})
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+			_, err = sub.Receive(nilCtx)
+			return err
+		}},
+		{"pubsub SetTopics(nil ctx)", "SetTopics: nil context", "", func(e misuseEnv) error {
+			sub, err := guardsPublisher.Subscribe(e.ctx, e.p, []string{"t"})
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+			return sub.SetTopics(nilCtx, "u")
 		}},
 		{"debuglock.WaitBound(0)", "WaitBound(0s)", "", func(misuseEnv) error { debuglock.WaitBound(0); return nil }},
 		{"debuglock.Acquire(nil ctx)", "Acquire: nil context", "", func(misuseEnv) error { _, err := debuglock.Acquire(nilCtx); return err }},
@@ -387,7 +412,7 @@ func TestInvalidInputs(t *testing.T) {
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx))
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx, guardsPublisher.Endpoint()))
 			if err != nil {
 				return err
 			}
