@@ -69,6 +69,35 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	}
 }
 
+// TestCancelActorWithEndedCtx: CancelActor given a ctx that has already
+// ended returns at once, and the cancellation still proceeds, as
+// documented: the daemon ends, so its nursery (which never cancels it)
+// returns.
+func TestCancelActorWithEndedCtx(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "daemon")
+					if err != nil {
+						return err
+					}
+					ended, cancel := context.WithCancel(ctx)
+					cancel()
+					// nil if the actor has ended already, else ctx's error.
+					if err := p.CancelActor(ended); err != nil && !errors.Is(err, context.Canceled) {
+						t.Errorf("CancelActor with an ended ctx: %v, want context.Canceled", err)
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+		})
+	}
+}
+
 // TestNurseryTinyCancelTimeout: a cancel timeout too short for any send to
 // start before it expires still cancels every child, and the nursery
 // returns without spinning.
