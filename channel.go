@@ -401,9 +401,9 @@ func (ch *channel) runTask(d *dialog, name string, arg any) {
 		d.stopIfStreaming()
 		final = transport.Msg{Kind: transport.KindReturn, CID: d.cid, Payload: res}
 	} else {
-		ch.taskFailed(c, name, err)
-		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: ch.boxTaskError(d, err)}
-		ch.local.log.Debug().Err(err).Str("endpoint", name).Msg("task failed")
+		re := ch.failTask(c, name, err)
+		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: re}
+		ch.local.log.Debug().Str("error", re.Message).Str("endpoint", name).Msg("task failed")
 	}
 	d.finish()
 	ch.sendFinal(final, name)
@@ -462,6 +462,20 @@ func boxUnsendable(err error, self ActorID) RemoteError {
 		typ = "tractor.Unencodable"
 	}
 	return RemoteError{Actor: self, Type: typ, Message: err.Error(), RelayPath: []ActorID{self}, Code: code}
+}
+
+// failTask handles a task's failure, err, and returns its boxed error.
+// Both call code of the task's: err's methods (Error, Is, As, Unwrap) and
+// the OnTaskError hook. If that code panics, the task's outcome is that
+// panic, boxed as one: the actor and its other tasks go on.
+func (ch *channel) failTask(c *Context, name string, err error) (re RemoteError) {
+	defer func() {
+		if v := recover(); v != nil {
+			re = boxPanic(fmt.Sprintf("handling the task's error: %v", v), debug.Stack(), ch.local.id)
+		}
+	}()
+	ch.taskFailed(c, name, err)
+	return ch.boxTaskError(c.d, err)
 }
 
 // taskFailed calls the actor's OnTaskError hook for a failure that is not

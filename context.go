@@ -166,6 +166,7 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 // callee cancelled itself or its actor was cancelled by anyone, a
 // *RemoteError that matches ErrContextCancelled and names the canceller.
 func (c *Context) Result(ctx context.Context, dst any) error {
+	mustCtx("Result", ctx)
 	if !c.d.caller {
 		return fmt.Errorf("tractor: Result is for the caller: %w", ErrMisuse)
 	}

@@ -394,6 +394,11 @@ func (d *dialog) send(ctx context.Context, v any) error {
 		if g := d.ch.goneErr(); g != nil {
 			return g
 		}
+		if errors.Is(err, transport.ErrClosed) {
+			// The link broke before serve saw it: the same loss, as
+			// Receive will report it, never the transport's error.
+			return d.ch.lost(err)
+		}
 		return err
 	}
 	return nil

@@ -122,6 +122,8 @@ func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // Call waits a bounded time for it to acknowledge, and returns ctx's cause.
 // A failure in the remote task is a [*RemoteError].
 func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
+	mustCtx("Call", ctx)
+	mustPortal("Call", p)
 	var zero R
 	d, err := p.ch.open(ctx, e.name, modeFunc, arg)
 	if err != nil {
@@ -191,6 +193,8 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // when done: closing early cancels the remote generator. A [Window] among
 // opts sets the stream's flow-control window instead of this actor's.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
 	d, err := p.ch.open(ctx, e.name, modeStream, arg, opts...)
 	if err != nil {
 		return nil, err
@@ -233,6 +237,8 @@ func (e *CtxEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // flow-control window with which this side receives the dialog's stream,
 // instead of this actor's; the callee receives with its actor's.
 func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*Context, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
 	d, err := p.ch.open(ctx, e.name, modeCtx, arg, opts...)
 	if err != nil {
 		return nil, err

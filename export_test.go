@@ -106,3 +106,10 @@ func IgnoreCredit(c *Context) {
 	c.d.credit, c.d.creditBytes = math.MaxInt32, maxCreditBytes
 	c.d.mu.Unlock()
 }
+
+// SetCancelSendHook makes f run just before each cancel request is sent,
+// as a late-scheduled sending goroutine would, until restore is called.
+func SetCancelSendHook(f func()) (restore func()) {
+	testHookCancelSend = f
+	return func() { testHookCancelSend = nil }
+}

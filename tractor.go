@@ -109,6 +109,10 @@ import (
 // body: it serves the parent and exits the process (see [ServeIfChild]).
 // Call it first in main.
 func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) (err error) {
+	mustCtx("Run", ctx)
+	if body == nil {
+		panic("tractor: Run: nil body")
+	}
 	ServeIfChild(opts...)
 	cfg := defaultConfig().with(opts)
 	if cfg.secret == "" {
@@ -162,6 +166,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 // called [Run] in the program's first process. Tools that need one place
 // for the whole tree, such as a terminal lock, reach it so.
 func Root(ctx context.Context) (*Portal, error) {
+	mustCtx("Root", ctx)
 	a := CurrentActor(ctx)
 	if a == nil {
 		return nil, ErrNoActor
