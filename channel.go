@@ -453,6 +453,20 @@ func (ch *channel) unsendable(err error, endpoint, what string) error {
 	return fmt.Errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
 }
 
+// sendFailure is the error a dialog's user sees for a message of theirs
+// that the connection did not take: the connection's loss, as Receive
+// reports it, once the link broke (even before serve has seen it), never
+// the transport's own error; anything else as it is.
+func (ch *channel) sendFailure(err error) error {
+	if g := ch.goneErr(); g != nil {
+		return g
+	}
+	if errors.Is(err, transport.ErrClosed) {
+		return ch.lost(err)
+	}
+	return err
+}
+
 // boxUnsendable boxes an error of unsendable for the caller, who matches
 // it with the same sentinel. Unlike boxError it carries no stack: the
 // runtime's own would say nothing about the task.

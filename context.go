@@ -80,7 +80,10 @@ func (c *Context) Started(v any) error {
 		c.mu.Unlock()
 		return uerr
 	}
-	return err
+	if err != nil {
+		return c.d.ch.sendFailure(err)
+	}
+	return nil
 }
 
 // awaitStarted waits, on the caller, for the callee's first value.

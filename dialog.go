@@ -391,15 +391,7 @@ func (d *dialog) send(ctx context.Context, v any) error {
 		return uerr
 	}
 	if err != nil {
-		if g := d.ch.goneErr(); g != nil {
-			return g
-		}
-		if errors.Is(err, transport.ErrClosed) {
-			// The link broke before serve saw it: the same loss, as
-			// Receive will report it, never the transport's error.
-			return d.ch.lost(err)
-		}
-		return err
+		return d.ch.sendFailure(err)
 	}
 	return nil
 }

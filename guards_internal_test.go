@@ -19,7 +19,7 @@ type brokenLink struct {
 }
 
 func (c *brokenLink) Send(_ context.Context, m transport.Msg) error {
-	if m.Kind == transport.KindYield {
+	if m.Kind == transport.KindYield || m.Kind == transport.KindStarted {
 		return fmt.Errorf("transport: send %s: %w (write: broken pipe)", m.Kind, transport.ErrClosed)
 	}
 	return nil
@@ -58,9 +58,37 @@ func TestSendOnBrokenLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.finish()
+	// The callee's window, as its started message would announce it.
+	d.addCredit(transport.Msg{Kind: transport.KindStarted, Credit: 8, CreditBytes: 1 << 20})
 	err = d.send(ctx, 1)
 	var re *RemoteError
 	if !errors.As(err, &re) || !errors.Is(err, ErrActorGone) || re.Actor != peer || errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("Send on a broken link: %v (%T), want a *RemoteError from %v matching ErrActorGone", err, err, peer)
+	}
+}
+
+// TestStartedOnBrokenLink: a Started that the broken connection refuses
+// returns the loss as a *RemoteError matching ErrActorGone, as a stream
+// Send does, never the transport's raw error.
+func TestStartedOnBrokenLink(t *testing.T) {
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	defer a.end()
+	peer := newActorID("peer")
+	ch := newChannel(a, peer, &brokenLink{closed: make(chan struct{})}, false)
+	var wg sync.WaitGroup
+	wg.Go(ch.serve)
+	defer func() {
+		ch.drain()
+		ch.close()
+		wg.Wait()
+	}()
+
+	d := newDialog(ch, 1, modeCtx, false, ch.window)
+	d.ctx, d.cancel = context.WithCancelCause(context.Background())
+	defer d.finish()
+	err := (&Context{d: d}).Started("first")
+	var re *RemoteError
+	if !errors.As(err, &re) || !errors.Is(err, ErrActorGone) || re.Actor != peer || errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Started on a broken link: %v (%T), want a *RemoteError from %v matching ErrActorGone", err, err, peer)
 	}
 }
