@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -248,4 +249,33 @@ func rawRole(role string) bool {
 		return true
 	}
 	return false
+}
+
+// BenchmarkProcessStreamLarge: large stream items from a process actor,
+// with the default window (1024 items and 4 MiB) and with the items alone
+// bounding it (as before the byte window): the byte window must not slow
+// a stream of large items down.
+func BenchmarkProcessStreamLarge(b *testing.B) {
+	for _, w := range wires {
+		for _, size := range []int{64 << 10, 1 << 20} {
+			for _, win := range []struct {
+				name string
+				opt  tractor.WindowOption
+			}{
+				{"window=default", tractor.Window(1024, 4<<20)},
+				{"window=items-only", tractor.Window(1024, 1<<40)},
+			} {
+				b.Run(fmt.Sprintf("tractor=MsgStream-%dKiB-%s-%s", size>>10, win.name, w.name), func(b *testing.B) {
+					benchWorkerOn(b, w.host, eps(bigFlood), func(ctx context.Context, p *tractor.Portal) {
+						b.SetBytes(int64(size))
+						s, err := bigFlood.Open(ctx, p, bigFloodArg{N: b.N, Size: size}, win.opt)
+						if err != nil {
+							b.Fatal(err)
+						}
+						drain[[]byte](ctx, b, s)
+					})
+				})
+			}
+		}
+	}
 }

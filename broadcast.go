@@ -52,10 +52,10 @@ func newBroadcaster(pull func(context.Context) (any, error)) *broadcaster {
 
 // subscribe adds a subscriber that receives every item pulled from now on.
 func (b *broadcaster) subscribe(window int, decode func(payload, dst any) error) *Subscription {
-	if window <= 0 {
+	if window == 0 {
 		window = DefaultSubscribeWindow
 	}
-	s := &Subscription{b: b, decode: decode, buf: make([]any, window)}
+	s := &Subscription{b: b, decode: decode, window: window}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
@@ -76,9 +76,12 @@ type Subscription struct {
 	b      *broadcaster
 	decode func(payload, dst any) error
 
-	// Guarded by b.mu: a ring of the items not yet received.
+	// Guarded by b.mu: a ring of the items not yet received, at most
+	// window of them. It grows by doubling as items queue, so a large
+	// window costs memory only when the subscriber falls that far behind.
 	buf      []any
 	first, n int
+	window   int
 	missed   int
 	closed   bool
 	// stopPull, while this subscriber pulls for all, cancels that pull:
@@ -89,11 +92,17 @@ type Subscription struct {
 
 // push appends an item, dropping the oldest one when the ring is full.
 func (s *Subscription) push(p any) {
-	if s.n == len(s.buf) {
+	if s.n == s.window {
 		s.buf[s.first] = nil
 		s.first = (s.first + 1) % len(s.buf)
 		s.n--
 		s.missed++
+	} else if s.n == len(s.buf) {
+		buf := make([]any, min(max(2*len(s.buf), 16), s.window))
+		for i := range s.n {
+			buf[i] = s.buf[(s.first+i)%len(s.buf)]
+		}
+		s.buf, s.first = buf, 0
 	}
 	s.buf[(s.first+s.n)%len(s.buf)] = p
 	s.n++
@@ -117,6 +126,7 @@ func (s *Subscription) pop() any {
 // peer's error) after the items kept; after Close it returns an error
 // matching [ErrStreamClosed]; if ctx ends first, ctx's error.
 func (s *Subscription) Receive(ctx context.Context, dst any) error {
+	mustCtx("Receive", ctx)
 	b := s.b
 	for {
 		b.mu.Lock()
@@ -193,8 +203,7 @@ func (s *Subscription) Close() error {
 	if s.stopPull != nil {
 		s.stopPull()
 	}
-	clear(s.buf)
-	s.n = 0
+	s.buf, s.first, s.n = nil, 0, 0
 	b.wakeLocked()
 	b.mu.Unlock()
 	return nil

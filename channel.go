@@ -21,6 +21,21 @@ import (
 // with 1024 it no longer does (0.9 µs, bound by encoding and decoding).
 const defaultWindow = 1024
 
+// defaultWindowBytes bounds the bytes of the yields in flight on a dialog,
+// alongside defaultWindow: a receiver that stops reading holds less than
+// this plus one item (at most the 16 MiB frame limit between processes),
+// where the item window alone let it hold 1024 items of any size, up to
+// 16 GiB. Half of it, the grant batch, is 2 MiB: a grant's round trip
+// (under half a millisecond) is shorter than the time a sender takes to
+// send the batch, so large items stream as fast as with the item window
+// alone (BenchmarkProcessStreamLarge: 64 KiB and 1 MiB items, the same
+// rate within the noise of a loaded machine).
+const defaultWindowBytes = 4 << 20
+
+// flowWindow is a flow-control window: the yields, and the bytes of them,
+// that a receiver lets its sender have in flight.
+type flowWindow struct{ items, bytes int }
+
 // channel is the local end of one connection to a peer actor: it multiplexes
 // the dialogs either side opens, runs the tasks the peer asks for, and fails
 // every pending dialog with an error naming the peer if the connection is
@@ -30,7 +45,8 @@ type channel struct {
 	local  *Actor
 	peer   ActorID
 	conn   transport.Conn
-	window int
+	sized  transport.SizedSender // conn, if it measures what it sends
+	window flowWindow            // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
 
@@ -69,6 +85,7 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 		work:    make(chan func()),
 		done:    make(chan struct{}),
 	}
+	ch.sized, _ = conn.(transport.SizedSender)
 	if !creator {
 		ch.nextCID.Store(0) // ids 2, 4, 6…; the creator's are 1, 3, 5…
 	} else {
@@ -205,7 +222,7 @@ func (ch *channel) deliver(m transport.Msg) {
 		}
 	case transport.KindCredit:
 		if d := ch.dialog(m.CID); d != nil {
-			d.addCredit(int(m.Credit))
+			d.addCredit(m)
 		}
 	case transport.KindStarted, transport.KindYield, transport.KindStop,
 		transport.KindReturn, transport.KindError:
@@ -251,12 +268,27 @@ func (ch *channel) sendCtl(m transport.Msg) {
 	}
 }
 
-// open starts a dialog with the peer: the caller's side of every call.
-func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) (*dialog, error) {
+// sendSized sends m and returns its size as the peer measures it, 0 over
+// a connection that does not measure (see transport.SizedSender).
+func (ch *channel) sendSized(ctx context.Context, m transport.Msg) (int, error) {
+	if ch.sized != nil {
+		return ch.sized.SendSized(ctx, m)
+	}
+	return 0, ch.conn.Send(ctx, m)
+}
+
+// open starts a dialog with the peer: the caller's side of every call. For
+// a stream or context dialog, its cmd announces the window this side
+// receives with: the actor's, or the one opts give.
+func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any, opts ...DialogOption) (*dialog, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d := newDialog(ch, ch.nextCID.Add(2), md, true)
+	dc := dialogConfig{window: ch.window}
+	for _, o := range opts {
+		o.applyDialog(&dc)
+	}
+	d := newDialog(ch, ch.nextCID.Add(2), md, true, dc.window)
 	d.opener, d.endpoint = ctx, endpoint
 	if md == modeFunc {
 		// A function call blocks its caller until the outcome, so the
@@ -273,9 +305,11 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any) 
 	}
 	ch.dialogs[d.cid] = d
 	ch.mu.Unlock()
-	err := ch.conn.Send(ctx, transport.Msg{
-		Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg,
-	})
+	cmd := transport.Msg{Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg}
+	if md != modeFunc {
+		cmd.Credit, cmd.CreditBytes = d.announce()
+	}
+	err := ch.conn.Send(ctx, cmd)
 	if err != nil {
 		if uerr := ch.unsendable(err, endpoint, "argument"); uerr != nil {
 			// Nothing was written: this call fails, the connection is
@@ -336,7 +370,8 @@ func (ch *channel) goneLocked() error {
 // startTask runs the task a peer's cmd message asks for, in a goroutine the
 // channel owns.
 func (ch *channel) startTask(m transport.Msg) {
-	d := newDialog(ch, m.CID, mode(m.Mode), false)
+	d := newDialog(ch, m.CID, mode(m.Mode), false, ch.window)
+	d.grant(m) // the caller's window: what this task may yield to it
 	d.endpoint = m.Endpoint
 	d.ctx, d.cancel = context.WithCancelCause(ch.local.ctx)
 	ch.mu.Lock()
@@ -366,9 +401,9 @@ func (ch *channel) runTask(d *dialog, name string, arg any) {
 		d.stopIfStreaming()
 		final = transport.Msg{Kind: transport.KindReturn, CID: d.cid, Payload: res}
 	} else {
-		ch.taskFailed(c, name, err)
-		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: ch.boxTaskError(d, err)}
-		ch.local.log.Debug().Err(err).Str("endpoint", name).Msg("task failed")
+		re := ch.failTask(c, name, err)
+		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: re}
+		ch.local.log.Debug().Str("error", re.Message).Str("endpoint", name).Msg("task failed")
 	}
 	d.finish()
 	ch.sendFinal(final, name)
@@ -418,6 +453,20 @@ func (ch *channel) unsendable(err error, endpoint, what string) error {
 	return fmt.Errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
 }
 
+// sendFailure is the error a dialog's user sees for a message of theirs
+// that the connection did not take: the connection's loss, as Receive
+// reports it, once the link broke (even before serve has seen it), never
+// the transport's own error; anything else as it is.
+func (ch *channel) sendFailure(err error) error {
+	if g := ch.goneErr(); g != nil {
+		return g
+	}
+	if errors.Is(err, transport.ErrClosed) {
+		return ch.lost(err)
+	}
+	return err
+}
+
 // boxUnsendable boxes an error of unsendable for the caller, who matches
 // it with the same sentinel. Unlike boxError it carries no stack: the
 // runtime's own would say nothing about the task.
@@ -427,6 +476,20 @@ func boxUnsendable(err error, self ActorID) RemoteError {
 		typ = "tractor.Unencodable"
 	}
 	return RemoteError{Actor: self, Type: typ, Message: err.Error(), RelayPath: []ActorID{self}, Code: code}
+}
+
+// failTask handles a task's failure, err, and returns its boxed error.
+// Both call code of the task's: err's methods (Error, Is, As, Unwrap) and
+// the OnTaskError hook. If that code panics, the task's outcome is that
+// panic, boxed as one: the actor and its other tasks go on.
+func (ch *channel) failTask(c *Context, name string, err error) (re RemoteError) {
+	defer func() {
+		if v := recover(); v != nil {
+			re = boxPanic(fmt.Sprintf("handling the task's error: %v", v), debug.Stack(), ch.local.id)
+		}
+	}()
+	ch.taskFailed(c, name, err)
+	return ch.boxTaskError(c.d, err)
 }
 
 // taskFailed calls the actor's OnTaskError hook for a failure that is not

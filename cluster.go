@@ -16,6 +16,10 @@ import (
 // ctx, and the returned error joins every failure. opts apply to every
 // worker, and usually include [Expose] and [Spawn].
 func OpenCluster(ctx context.Context, name string, count int, body func(ctx context.Context, workers []*Portal) error, opts ...Option) error {
+	mustCtx("OpenCluster", ctx)
+	if body == nil {
+		panic("tractor: OpenCluster: nil body")
+	}
 	if count <= 0 {
 		count = runtime.NumCPU()
 	}

@@ -67,7 +67,11 @@ func (c *Context) Started(v any) error {
 	if err := c.d.ctx.Err(); err != nil {
 		return ctxErr(c.d.ctx)
 	}
-	err := c.d.ch.conn.Send(c.d.ctx, transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v})
+	// It announces the window this side receives the caller's stream
+	// items with: the actor's.
+	m := transport.Msg{Kind: transport.KindStarted, CID: c.d.cid, Payload: v}
+	m.Credit, m.CreditBytes = c.d.announce()
+	err := c.d.ch.conn.Send(c.d.ctx, m)
 	if uerr := c.d.ch.unsendable(err, c.d.endpoint, "started value"); uerr != nil {
 		// Nothing was sent: the task may return the error (its caller
 		// then sees it) or call Started again with a value that fits.
@@ -76,7 +80,10 @@ func (c *Context) Started(v any) error {
 		c.mu.Unlock()
 		return uerr
 	}
-	return err
+	if err != nil {
+		return c.d.ch.sendFailure(err)
+	}
+	return nil
 }
 
 // awaitStarted waits, on the caller, for the callee's first value.
@@ -93,6 +100,7 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 	switch m.Kind {
 	case transport.KindStarted:
 		c.first = m.Payload
+		c.d.addCredit(m) // the callee's window: what this side may send
 	case transport.KindReturn:
 		// The task returned without calling Started: the first value is
 		// nil and the result is ready.
@@ -161,6 +169,7 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 // callee cancelled itself or its actor was cancelled by anyone, a
 // *RemoteError that matches ErrContextCancelled and names the canceller.
 func (c *Context) Result(ctx context.Context, dst any) error {
+	mustCtx("Result", ctx)
 	if !c.d.caller {
 		return fmt.Errorf("tractor: Result is for the caller: %w", ErrMisuse)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/tractor-go/tractor/transport"
@@ -13,10 +14,17 @@ import (
 // dialog is one side of one dialog: the queue of messages the peer sent on
 // it, the credit this side may still spend on yields, and how it ended.
 //
-// Flow control: each side may send window yields before the receiver grants
-// more; the receiver grants credit as its user consumes, in batches. The
-// queue is therefore bounded by the window for a well-behaved peer, a
-// stalled receiver stalls only its own sender, and nothing is ever dropped.
+// Flow control: each side announces the window it receives with, items and
+// bytes, when the dialog opens (the caller in its cmd, the callee of a
+// context dialog in its started message). The peer may send yields while
+// it has credit for at least one item and one byte, and spends an item's
+// size once it is sent; the receiver grants credit back as its user
+// consumes, in batches. A yield larger than the whole byte window thus
+// still goes, alone, and the queue of a well-behaved peer's yields stays
+// under the window plus one item; a receiver fails the dialog of a peer
+// that sends beyond it. A stalled receiver stalls only its own sender, and
+// nothing is ever dropped. Sizes are the transport's (transport.Msg.Size),
+// measured alike on both sides.
 type dialog struct {
 	ch     *channel
 	cid    uint64
@@ -48,9 +56,14 @@ type dialog struct {
 	inbox        []transport.Msg
 	inboxBuf     [2]transport.Msg // the inbox of most dialogs, in place
 	head         int
+	recv         flowWindow    // the window this side receives with
 	credit       int           // yields this side may still send
+	creditBytes  int64         // … and bytes; may go below 0 by one item
+	sending      bool          // a yield is between its credit and its size
 	consumed     int           // yields taken since the last grant
+	consumedSize int           // … and their bytes
 	inFlight     int           // yields received and not yet credited back
+	inFlightSize int           // … and their bytes
 	finalSeen    bool          // the peer's return or error has arrived
 	finalErr     error         // … the error it carried, as the caller sees it
 	final        transport.Msg // … and was taken from the inbox (Kind != 0)
@@ -62,11 +75,10 @@ type dialog struct {
 	finished     bool
 }
 
-func newDialog(ch *channel, cid uint64, md mode, caller bool) *dialog {
+func newDialog(ch *channel, cid uint64, md mode, caller bool, recv flowWindow) *dialog {
 	d := &dialog{
-		ch: ch, cid: cid, mode: md, caller: caller,
-		credit: ch.window,
-		wake:   make(chan struct{}, 1),
+		ch: ch, cid: cid, mode: md, caller: caller, recv: recv,
+		wake: make(chan struct{}, 1),
 	}
 	d.inbox = d.inboxBuf[:0]
 	if md != modeFunc { // only streams spend credit
@@ -138,8 +150,19 @@ func (d *dialog) finish() {
 // push files a message from the peer (the delivery path: never blocks).
 func (d *dialog) push(m transport.Msg) {
 	d.mu.Lock()
+	if d.gone != nil {
+		// Failed for a protocol error: what follows, the peer's outcome
+		// included, must not read as the dialog's end.
+		d.mu.Unlock()
+		return
+	}
 	if m.Kind == transport.KindYield {
-		if d.inFlight++; d.inFlight > d.ch.window {
+		// The peer may send while it has credit for one item and one
+		// byte: the bytes already in flight must be under the window.
+		over := d.inFlightSize >= d.recv.bytes
+		d.inFlight++
+		d.inFlightSize += m.Size
+		if over || d.inFlight > d.recv.items {
 			d.mu.Unlock()
 			// The peer ignored flow control: fail this dialog, not the
 			// connection, and never queue without bound.
@@ -147,7 +170,8 @@ func (d *dialog) push(m transport.Msg) {
 				Msg("protocol error: peer sent past its credit window")
 			d.peerGone(&RemoteError{
 				Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
-				Message: fmt.Sprintf("peer sent more than the %d-item window without credit", d.ch.window),
+				Message: fmt.Sprintf("peer sent more than the window of %d items and %d bytes without credit",
+					d.recv.items, d.recv.bytes),
 			})
 			return
 		}
@@ -175,11 +199,29 @@ func (d *dialog) push(m transport.Msg) {
 	}
 }
 
-func (d *dialog) addCredit(n int) {
+// maxCreditBytes caps the byte credit a peer can grant, so that no sum
+// of grants overflows.
+const maxCreditBytes = math.MaxInt64 / 4
+
+// grant adds the credit that m (a credit message, or the peer's cmd or
+// started message announcing its window) grants this side.
+func (d *dialog) grant(m transport.Msg) {
+	d.credit = min(d.credit+int(m.Credit), math.MaxInt32)
+	d.creditBytes = min(d.creditBytes+int64(min(m.CreditBytes, maxCreditBytes)), maxCreditBytes)
+}
+
+// addCredit takes a credit message from the peer.
+func (d *dialog) addCredit(m transport.Msg) {
 	d.mu.Lock()
-	d.credit += n
+	d.grant(m)
 	d.mu.Unlock()
 	signalIf(d.creditWake)
+}
+
+// announce is the window this side receives with, as a cmd or started
+// message announces it.
+func (d *dialog) announce() (items uint32, bytes uint64) {
+	return uint32(d.recv.items), uint64(d.recv.bytes)
 }
 
 // peerGone ends the dialog because the connection was lost.
@@ -237,24 +279,28 @@ func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, erro
 			more := d.head < len(d.inbox)
 			if !more {
 				d.inbox, d.head = d.inbox[:0], 0
-				if cap(d.inbox) > 4*d.ch.window {
+				if cap(d.inbox) > 4*d.recv.items {
 					d.inbox = d.inboxBuf[:0] // let a burst's backing go
 				}
 			}
-			grant := 0
+			var grant transport.Msg
 			if m.Kind == transport.KindYield {
 				d.consumed++
-				if d.consumed >= d.ch.window/2 && !d.finalSeen {
-					grant, d.consumed = d.consumed, 0
-					d.inFlight -= grant
+				d.consumedSize += m.Size
+				if (d.consumed >= d.recv.items/2 || d.consumedSize >= d.recv.bytes/2) && !d.finalSeen {
+					grant = transport.Msg{Kind: transport.KindCredit, CID: d.cid,
+						Credit: uint32(d.consumed), CreditBytes: uint64(d.consumedSize)}
+					d.inFlight -= d.consumed
+					d.inFlightSize -= d.consumedSize
+					d.consumed, d.consumedSize = 0, 0
 				}
 			}
 			d.mu.Unlock()
 			if more {
 				signal(d.wake) // pass the wake-up on to another receiver
 			}
-			if grant > 0 {
-				d.ch.sendCtl(transport.Msg{Kind: transport.KindCredit, CID: d.cid, Credit: uint32(grant)})
+			if grant.Kind != 0 {
+				d.ch.sendCtl(grant)
 			}
 			return m, nil
 		}
@@ -292,7 +338,9 @@ func ctxErr(ctx context.Context) error {
 	return err
 }
 
-// send sends one stream item, waiting for credit.
+// send sends one stream item, waiting for credit. Yields go one at a
+// time, each once the previous one's size is spent, so that no two are
+// sent on the same byte credit.
 func (d *dialog) send(ctx context.Context, v any) error {
 	d.mu.Lock()
 	for {
@@ -301,13 +349,10 @@ func (d *dialog) send(ctx context.Context, v any) error {
 			signalIf(d.creditWake) // sticky: wake the next sender too
 			return err
 		}
-		if d.credit > 0 {
+		if d.credit > 0 && d.creditBytes > 0 && !d.sending {
 			d.credit--
-			more := d.credit > 0
+			d.sending = true
 			d.mu.Unlock()
-			if more {
-				signal(d.creditWake) // pass the wake-up on to another sender
-			}
 			break
 		}
 		d.mu.Unlock()
@@ -334,23 +379,38 @@ func (d *dialog) send(ctx context.Context, v any) error {
 	d.mu.Unlock()
 	if stopped { // Close ran while this Send waited: the credit is moot
 		d.sendMu.Unlock()
+		d.sent(0, false)
 		return ErrStreamClosed
 	}
-	err := d.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
+	size, err := d.ch.sendSized(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
 	d.sendMu.Unlock()
+	d.sent(size, err == nil)
 	if uerr := d.ch.unsendable(err, d.endpoint, "stream item"); uerr != nil {
-		// Only this item failed, and it never left: its credit is
-		// still this side's to spend, and the stream goes on.
-		d.addCredit(1)
+		// Only this item failed, and it never left: sent gave its credit
+		// back, and the stream goes on.
 		return uerr
 	}
 	if err != nil {
-		if g := d.ch.goneErr(); g != nil {
-			return g
-		}
-		return err
+		return d.ch.sendFailure(err)
 	}
 	return nil
+}
+
+// sent ends a yield's turn to send: it spends the yield's size, or gives
+// its item credit back if it was not sent, and lets the next sender go.
+func (d *dialog) sent(size int, ok bool) {
+	d.mu.Lock()
+	if ok {
+		d.creditBytes -= int64(size)
+	} else {
+		d.credit++
+	}
+	d.sending = false
+	more := d.credit > 0 && d.creditBytes > 0
+	d.mu.Unlock()
+	if more {
+		signal(d.creditWake)
+	}
 }
 
 // sendErrLocked says why this side may not send a yield now, if it may not.

@@ -21,6 +21,7 @@ import (
 // entry that neither this actor nor the registrar can reach is purged. If
 // the registrar cannot be reached, the error matches [ErrRegistrar].
 func FindActor(ctx context.Context, name string) (*Portal, error) {
+	mustCtx("FindActor", ctx)
 	a := CurrentActor(ctx)
 	if a == nil {
 		return nil, ErrNoActor
@@ -39,6 +40,7 @@ func FindActor(ctx context.Context, name string) (*Portal, error) {
 // WaitForActor is [FindActor] that waits, until ctx ends, for an actor
 // named name to register (tractor's wait_for_actor).
 func WaitForActor(ctx context.Context, name string) (*Portal, error) {
+	mustCtx("WaitForActor", ctx)
 	a := CurrentActor(ctx)
 	if a == nil {
 		return nil, ErrNoActor
@@ -65,6 +67,7 @@ func WaitForActor(ctx context.Context, name string) (*Portal, error) {
 // Actors returns every actor the registrar knows: those of this tree and of
 // the programs that joined it, sorted by name, then by age.
 func Actors(ctx context.Context) ([]ActorInfo, error) {
+	mustCtx("Actors", ctx)
 	a := CurrentActor(ctx)
 	if a == nil {
 		return nil, ErrNoActor

@@ -122,6 +122,8 @@ func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // Call waits a bounded time for it to acknowledge, and returns ctx's cause.
 // A failure in the remote task is a [*RemoteError].
 func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
+	mustCtx("Call", ctx)
+	mustPortal("Call", p)
 	var zero R
 	d, err := p.ch.open(ctx, e.name, modeFunc, arg)
 	if err != nil {
@@ -188,9 +190,12 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // Open starts the generator in the actor behind p and returns the stream of
 // its values (tractor's Portal.open_stream_from). Receive decodes each into
 // a *T; it returns io.EOF once the generator has returned. Close the stream
-// when done: closing early cancels the remote generator.
-func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A) (*MsgStream, error) {
-	d, err := p.ch.open(ctx, e.name, modeStream, arg)
+// when done: closing early cancels the remote generator. A [Window] among
+// opts sets the stream's flow-control window instead of this actor's.
+func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
+	d, err := p.ch.open(ctx, e.name, modeStream, arg, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -228,9 +233,13 @@ func (e *CtxEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // Open starts the task in the actor behind p and waits for its first value
 // (tractor's Portal.open_context): read it with [Context.First]. The
 // returned Context must be ended with [Context.Result] or [Context.Cancel];
-// cancelling ctx cancels the remote task.
-func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A) (*Context, error) {
-	d, err := p.ch.open(ctx, e.name, modeCtx, arg)
+// cancelling ctx cancels the remote task. A [Window] among opts sets the
+// flow-control window with which this side receives the dialog's stream,
+// instead of this actor's; the callee receives with its actor's.
+func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*Context, error) {
+	mustCtx("Open", ctx)
+	mustPortal("Open", p)
+	d, err := p.ch.open(ctx, e.name, modeCtx, arg, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Sentinel errors. Each is matchable with [errors.Is] on the error a caller
@@ -73,29 +75,75 @@ var (
 	ErrUnencodable = errors.New("tractor: message cannot be encoded")
 )
 
-// codes name the sentinels that cross actor boundaries.
-var codes = []struct {
+// sentinel is an error that crosses actor boundaries under its code.
+type sentinel struct {
 	code string
 	err  error
-}{
-	{"context_cancelled", ErrContextCancelled},
-	{"not_exposed", ErrNotExposed},
-	{"unknown_endpoint", ErrUnknownEndpoint},
-	{"bad_argument", ErrBadArgument},
-	{"panic", ErrPanic},
-	{"actor_died", ErrActorDied}, // before actor_gone, which it matches too
-	{"actor_gone", ErrActorGone},
-	{"misuse", ErrMisuse},
-	{"message_too_large", ErrMessageTooLarge},
-	{"unencodable", ErrUnencodable},
-	{"canceled", context.Canceled},
-	{"deadline_exceeded", context.DeadlineExceeded},
+}
+
+// sentinels lists, most specific first, the sentinels that cross actor
+// boundaries: the library's own, then those registered with
+// [RegisterSentinel]. An error that matches several gets the code of the
+// first: a failure of the registrar that was reached through a lost
+// connection is a registrar failure before it is a lost actor.
+var sentinels atomic.Pointer[[]sentinel]
+
+func init() {
+	sentinels.Store(&[]sentinel{
+		{"context_cancelled", ErrContextCancelled},
+		{"not_exposed", ErrNotExposed},
+		{"unknown_endpoint", ErrUnknownEndpoint},
+		{"bad_argument", ErrBadArgument},
+		{"panic", ErrPanic},
+		{"message_too_large", ErrMessageTooLarge},
+		{"unencodable", ErrUnencodable},
+		{"no_actor", ErrNoActor},
+		{"nursery_closed", ErrNurseryClosed},
+		{"stream_closed", ErrStreamClosed},
+		{"actor_not_found", ErrActorNotFound},
+		{"registrar", ErrRegistrar},
+		{"lagged", ErrLagged},
+		{"actor_died", ErrActorDied}, // before actor_gone, which it matches too
+		{"actor_gone", ErrActorGone},
+		{"misuse", ErrMisuse},
+		{"canceled", context.Canceled},
+		{"deadline_exceeded", context.DeadlineExceeded},
+	})
+}
+
+// sentinelsMu serialises RegisterSentinel's copy-on-write of sentinels.
+var sentinelsMu sync.Mutex
+
+// RegisterSentinel makes err, a sentinel error of another package, match
+// with [errors.Is] wherever it is relayed, as the library's own sentinels
+// do: an error wrapping it that a task returns reaches the caller as a
+// [*RemoteError] carrying code, which every process of the tree maps
+// back to err. Call it where err is declared, at package initialisation
+// (as endpoints are declared), so that every process built from the binary
+// knows the code; name the code after the package ("debuglock.quit").
+// RegisterSentinel returns err. It panics if code or err is already
+// registered, or either is empty.
+func RegisterSentinel(code string, err error) error {
+	if code == "" || err == nil {
+		panic(fmt.Sprintf("tractor: RegisterSentinel(%q, %v): the code and the error must be given", code, err))
+	}
+	sentinelsMu.Lock()
+	defer sentinelsMu.Unlock()
+	old := *sentinels.Load()
+	for _, s := range old {
+		if s.code == code || s.err == err {
+			panic(fmt.Sprintf("tractor: RegisterSentinel(%q, %v): already registered as %q, %v", code, err, s.code, s.err))
+		}
+	}
+	list := append(old[:len(old):len(old)], sentinel{code, err})
+	sentinels.Store(&list)
+	return err
 }
 
 func codeOf(err error) string {
-	for _, c := range codes {
-		if errors.Is(err, c.err) {
-			return c.code
+	for _, s := range *sentinels.Load() {
+		if errors.Is(err, s.err) {
+			return s.code
 		}
 	}
 	return ""
@@ -156,9 +204,9 @@ func (e *RemoteError) Is(target error) bool {
 	if e.Code == "" {
 		return false
 	}
-	for _, c := range codes {
-		if c.code == e.Code {
-			return errors.Is(c.err, target)
+	for _, s := range *sentinels.Load() {
+		if s.code == e.Code {
+			return errors.Is(s.err, target)
 		}
 	}
 	return false
@@ -174,8 +222,12 @@ func boxError(err error, self ActorID) RemoteError {
 		out := *re
 		out.RelayPath = append(append([]ActorID(nil), re.RelayPath...), self)
 		if err != error(re) {
-			// Keep the context the relaying actor wrapped around it.
+			// Keep the context the relaying actor wrapped around it, and
+			// the sentinel it named, if more specific.
 			out.Message = strings.Replace(err.Error(), re.Error(), re.Message, 1)
+			if code := codeOf(err); code != "" {
+				out.Code = code
+			}
 		}
 		return out
 	}
@@ -205,6 +257,23 @@ func boxPanic(v any, stack []byte, self ActorID) RemoteError {
 		Stack:     string(stack),
 		RelayPath: []ActorID{self},
 		Code:      "panic",
+	}
+}
+
+// mustCtx panics, naming the call, if ctx is nil: a programmer's error,
+// as it is to the standard library, reported where it was made rather than
+// as a nil dereference deep in the runtime.
+func mustCtx(call string, ctx context.Context) {
+	if ctx == nil {
+		panic("tractor: " + call + ": nil context.Context (use context.Background or context.TODO)")
+	}
+}
+
+// mustPortal panics, naming the call, if p is nil or was not made by the
+// runtime (a Portal comes from StartActor, RunInActor or FindActor).
+func mustPortal(call string, p *Portal) {
+	if p == nil || p.ch == nil {
+		panic("tractor: " + call + ": nil *Portal (or one not made by the runtime)")
 	}
 }
 

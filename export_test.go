@@ -2,6 +2,7 @@ package tractor
 
 import (
 	"context"
+	"math"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -70,3 +71,45 @@ func DropParentConnection(ctx context.Context) {
 // SetBeforeExit makes this process, a process actor, run f once its actor
 // has ended, before it exits: a slow exit, or a crash while exiting.
 func SetBeforeExit(f func()) { beforeExit.Store(&f) }
+
+// Queued counts the stream items that have arrived on s and wait to be
+// received, and adds up their sizes: what a stalled receiver holds.
+func Queued(s *MsgStream) (items, bytes int) {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.inbox[d.head:] {
+		if m.Kind == transport.KindYield {
+			items++
+			bytes += m.Size
+		}
+	}
+	return items, bytes
+}
+
+// SendCredit returns the credit the task of c has left to yield with.
+func SendCredit(c *Context) (items int, bytes int64) { return c.d.sendCredit() }
+
+// StreamSendCredit returns the credit s has left to send with.
+func StreamSendCredit(s *MsgStream) (items int, bytes int64) { return s.d.sendCredit() }
+
+func (d *dialog) sendCredit() (int, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.credit, d.creditBytes
+}
+
+// IgnoreCredit makes the task of c yield as if its peer had granted it
+// unbounded credit: a peer that ignores flow control.
+func IgnoreCredit(c *Context) {
+	c.d.mu.Lock()
+	c.d.credit, c.d.creditBytes = math.MaxInt32, maxCreditBytes
+	c.d.mu.Unlock()
+}
+
+// SetCancelSendHook makes f run just before each cancel request is sent,
+// as a late-scheduled sending goroutine would, until restore is called.
+func SetCancelSendHook(f func()) (restore func()) {
+	testHookCancelSend = f
+	return func() { testHookCancelSend = nil }
+}

@@ -22,8 +22,10 @@ const (
 	hardKillAfter = 1600 * time.Millisecond
 	// handshakeTimeout bounds a child's handshake with its parent.
 	handshakeTimeout = 10 * time.Second
-	// protocolVersion is checked in every wire handshake.
-	protocolVersion = 1
+	// protocolVersion is checked in every wire handshake. Version 2
+	// announces each side's flow-control window, items and bytes, in the
+	// cmd and started messages.
+	protocolVersion = 2
 )
 
 // host is where a child actor runs. The nursery that spawned it owns it.
@@ -97,7 +99,8 @@ type spawnSpec struct {
 	LogLevel      int8
 	CancelTimeout time.Duration
 	ExitGrace     time.Duration
-	Window        int
+	Window        int // the flow-control window: items,
+	WindowBytes   int // and bytes
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
 	Wire     Wire
@@ -160,7 +163,8 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
-		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace, Window: cfg.window,
+		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
+		Window: cfg.window.items, WindowBytes: cfg.window.bytes,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
@@ -285,7 +289,7 @@ func serveChild(local config) int {
 	if spec.ExitGrace > 0 {
 		cfg.exitGrace = spec.ExitGrace
 	}
-	cfg.window = spec.Window
+	cfg.window = flowWindow{items: spec.Window, bytes: spec.WindowBytes}
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string
 	for _, name := range spec.Expose {

@@ -12,8 +12,9 @@ import (
 // ([StreamEndpoint.Open]).
 //
 // Streams are ordered, lossless and flow-controlled per dialog: Send waits
-// while the receiver's window is full, so a slow receiver slows only its
-// own sender. Send, Receive and Close may be called concurrently with each
+// while the receiver's window, of items and of bytes (see [Window]), is
+// full, so a slow receiver slows only its own sender and holds at most its
+// window. Send, Receive and Close may be called concurrently with each
 // other; items sent concurrently by several goroutines interleave in some
 // order.
 type MsgStream struct {
@@ -33,6 +34,7 @@ type MsgStream struct {
 // over the frame limit or not encodable, fails with an error matching
 // [ErrMessageTooLarge] or [ErrUnencodable]; the stream goes on.
 func (s *MsgStream) Send(ctx context.Context, v any) error {
+	mustCtx("Send", ctx)
 	if s.oneWay {
 		return fmt.Errorf("tractor: Send on the receiving end of a one-way stream: %w", ErrMisuse)
 	}
@@ -49,6 +51,7 @@ func (s *MsgStream) Send(ctx context.Context, v any) error {
 // After [MsgStream.Subscribe], Receive is one more subscriber, with the
 // same window, and may return a [*LaggedError].
 func (s *MsgStream) Receive(ctx context.Context, dst any) error {
+	mustCtx("Receive", ctx)
 	if own := s.own.Load(); own != nil {
 		return own.Receive(ctx, dst)
 	}
@@ -65,10 +68,15 @@ func (s *MsgStream) Receive(ctx context.Context, dst any) error {
 // memory without bound; the fastest one's pace is the stream's, through
 // its flow control.
 //
-// Subscribe fails with an error matching [ErrStreamClosed] once the
-// receiving side has closed or the stream has ended. Closing a
-// Subscription leaves the stream open.
+// A subscriber's queue grows as it falls behind, up to its window: a large
+// window costs memory only when used. Subscribe fails with an error
+// matching [ErrMisuse] for a negative window, and with one matching
+// [ErrStreamClosed] once the receiving side has closed or the stream has
+// ended. Closing a Subscription leaves the stream open.
 func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
+	if window < 0 {
+		return nil, fmt.Errorf("tractor: Subscribe(%d): negative window: %w", window, ErrMisuse)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.oneWay && s.closed {

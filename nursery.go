@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/tractor-go/tractor/transport"
 )
 
 // Nursery spawns actors and supervises them (tractor's ActorNursery). Get
@@ -44,6 +42,10 @@ type Nursery struct {
 // If body panics, the children are cancelled and awaited, then the panic
 // continues. Options given here are inherited by the nursery's children.
 func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option) (err error) {
+	mustCtx("OpenNursery", ctx)
+	if body == nil {
+		panic("tractor: OpenNursery: nil body")
+	}
 	a := CurrentActor(ctx)
 	if a == nil {
 		return ErrNoActor
@@ -124,6 +126,7 @@ func (n *Nursery) Cancel() {
 // given with [Expose] until it is cancelled, and returns a portal to it.
 // ctx bounds only the start; the actor's lifetime is the nursery's.
 func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (*Portal, error) {
+	n.must("StartActor", ctx)
 	return n.start(ctx, name, nil, opts)
 }
 
@@ -132,13 +135,25 @@ func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (
 // nursery's: it cancels the siblings. inv's endpoint is exposed to the
 // actor without listing it.
 func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
+	n.must("RunInActor", ctx)
 	if inv.ep == nil {
 		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
 	}
 	return n.start(ctx, name, &inv, append(opts, Expose(inv.ep)))
 }
 
+// must panics, naming the call, on a nil nursery or ctx.
+func (n *Nursery) must(call string, ctx context.Context) {
+	if n == nil {
+		panic("tractor: " + call + ": nil *Nursery (use the one OpenNursery gives its body)")
+	}
+	mustCtx(call, ctx)
+}
+
 func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
+	if name == "" {
+		return nil, fmt.Errorf("tractor: start actor: empty name: %w", ErrMisuse)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -278,14 +293,10 @@ func (n *Nursery) beforeCancel(p *Portal) {
 	f(ctx, p.ch.peer)
 }
 
-// sendCancelActor asks a child to cancel itself, within the cancel
-// timeout: a child that stopped reading must not block the ladder that
-// follows.
-func (n *Nursery) sendCancelActor(p *Portal) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.cancelTimeout)
-	defer cancel()
-	_ = p.ch.conn.Send(ctx, transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: n.actor.id})
-}
+// sendCancelActor asks a child to cancel itself. The request always goes
+// out (see [Portal.requestCancel]); the cancel timeout bounds only the
+// wait for its acknowledgement, in awaitEnd.
+func (n *Nursery) sendCancelActor(p *Portal) { p.requestCancel() }
 
 // childFailed records a child's error and cancels the nursery, unless the
 // error only reports that cancellation.
@@ -302,6 +313,10 @@ func (n *Nursery) childFailed(err error) {
 	n.mu.Unlock()
 	n.cancel(err)
 }
+
+// minStuckWarning is the shortest interval between two warnings about a
+// goroutine actor that has not ended after its cancellation.
+const minStuckWarning = 100 * time.Millisecond
 
 // awaitEnd waits for a child to end. A cancelled process actor that does
 // not acknowledge within the cancel timeout climbs the ladder: SIGTERM, a
@@ -330,7 +345,9 @@ func (n *Nursery) awaitEnd(p *Portal, cancelled bool) (ignored bool) {
 		}
 		return false
 	}
-	bound := 6 * n.cfg.cancelTimeout // tractor's ActorNursery.cancel bound: 3s
+	// tractor's ActorNursery.cancel bound (3s by default), and never so
+	// short that the warnings would spin.
+	bound := max(6*n.cfg.cancelTimeout, minStuckWarning)
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	for {

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,7 +19,17 @@ import (
 // [Nursery.RunInActor]. Options given to Run or to a nursery are inherited
 // by the actors started below them; an option given to one actor applies to
 // that actor and is inherited by its own nurseries.
+//
+// Each option checks its value where it is made and panics, naming the
+// option and the mistake, on one that could only hang or break the tree
+// (a non-positive timeout, a nil endpoint): options are declared in code,
+// as endpoints are, and such a value is a programmer's error.
 type Option interface{ apply(*config) }
+
+// badOption panics with the mistake made in an option.
+func badOption(format string, args ...any) {
+	panic(fmt.Sprintf("tractor: "+format, args...))
+}
 
 type optionFunc func(*config)
 
@@ -67,7 +79,7 @@ type config struct {
 	logOutput     io.Writer
 	cancelTimeout time.Duration
 	exitGrace     time.Duration
-	window        int
+	window        flowWindow
 	wire          Wire
 	bindAddr      string
 	binary        string
@@ -92,7 +104,7 @@ func defaultConfig() config {
 		logOutput:     os.Stderr,
 		cancelTimeout: 500 * time.Millisecond,
 		exitGrace:     defaultExitGrace,
-		window:        defaultWindow,
+		window:        flowWindow{items: defaultWindow, bytes: defaultWindowBytes},
 	}
 }
 
@@ -111,33 +123,66 @@ func (c config) with(opts []Option) config {
 	return c
 }
 
-// Name names the root actor started by [Run] (default "root").
-func Name(name string) Option { return optionFunc(func(c *config) { c.name = name }) }
+// Name names the root actor started by [Run] (default "root"). It panics
+// if name is empty.
+func Name(name string) Option {
+	if name == "" {
+		badOption("Name(\"\"): an actor needs a name")
+	}
+	return optionFunc(func(c *config) { c.name = name })
+}
 
 // Expose lists the endpoints an actor serves. An actor refuses a call to any
 // other endpoint with an error matching [ErrNotExposed], naming endpoint and
-// actor, and keeps serving.
+// actor, and keeps serving. It panics if an endpoint is nil.
 func Expose(endpoints ...Endpoint) Option {
+	for i, ep := range endpoints {
+		if ep == nil || reflect.ValueOf(ep).IsNil() {
+			badOption("Expose: endpoint %d of %d is nil", i, len(endpoints))
+		}
+	}
 	return optionFunc(func(c *config) { c.expose = append(c.expose[:len(c.expose):len(c.expose)], endpoints...) })
 }
 
 // Spawn chooses where actors run (default [Goroutine]). Given to Run or a
 // nursery it applies to every actor below; a process actor's own nurseries
-// inherit it.
-func Spawn(h Hosting) Option { return optionFunc(func(c *config) { c.hosting = h }) }
+// inherit it. It panics if h is neither.
+func Spawn(h Hosting) Option {
+	if h != Goroutine && h != Process {
+		badOption("Spawn(%d): no such hosting (Goroutine or Process)", h)
+	}
+	return optionFunc(func(c *config) { c.hosting = h })
+}
 
 // LogLevel sets the level of the runtime's logs (default warn, so a healthy
-// tree is quiet). Children inherit it.
-func LogLevel(l zerolog.Level) Option { return optionFunc(func(c *config) { c.logLevel = l }) }
+// tree is quiet). Children inherit it. It panics if l is not one of
+// zerolog's levels (TraceLevel to Disabled).
+func LogLevel(l zerolog.Level) Option {
+	if l < zerolog.TraceLevel || l > zerolog.Disabled {
+		badOption("LogLevel(%d): not a zerolog level", l)
+	}
+	return optionFunc(func(c *config) { c.logLevel = l })
+}
 
-// LogOutput sets where the runtime's logs go (default os.Stderr). Children
-// in the same process inherit it.
-func LogOutput(w io.Writer) Option { return optionFunc(func(c *config) { c.logOutput = w }) }
+// LogOutput sets where the runtime's logs go (default os.Stderr; use
+// io.Discard to drop them). Children in the same process inherit it. It
+// panics if w is nil.
+func LogOutput(w io.Writer) Option {
+	if w == nil {
+		badOption("LogOutput(nil): give io.Discard to drop the logs")
+	}
+	return optionFunc(func(c *config) { c.logOutput = w })
+}
 
 // CancelTimeout bounds how long a cancellation waits for its
 // acknowledgement before the runtime reports the actor as slow (default
-// 500ms, tractor's Portal.cancel_timeout). Children inherit it.
+// 500ms, tractor's Portal.cancel_timeout). It bounds waiting only: a
+// cancellation is always sent. Children inherit it. It panics if d is not
+// positive.
 func CancelTimeout(d time.Duration) Option {
+	if d <= 0 {
+		badOption("CancelTimeout(%v): the timeout must be positive", d)
+	}
 	return optionFunc(func(c *config) { c.cancelTimeout = d })
 }
 
@@ -159,9 +204,59 @@ func ExitGrace(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.exitGrace = d })
 }
 
+// Window sets the flow-control window of streams: how many items, and how
+// many bytes of them, a receiver lets its sender have in flight before the
+// sender waits for credit, whichever limit comes first (default 1024 items
+// and 4 MiB). The receiver grants credit back as it consumes, so a
+// receiver that stops reading holds at most the window: at most items
+// items, and under bytes bytes plus one item, for one item larger than the
+// whole window still goes through, alone. Bytes are counted as the
+// transport measures them ([transport.Msg.Size]): between processes the
+// encoded size of each item, before compression; between goroutine actors,
+// which pass values by reference, an estimate of each item's memory
+// ([transport.PayloadSize]: a string's or a slice's contents are counted,
+// what they point to further is not).
+//
+// The window is the receiver's: each side of a dialog announces its own
+// when the dialog opens, and its peer keeps to it. Given to [Run], a
+// nursery or an actor, Window sets the window of the actor's dialogs,
+// and is inherited; given to [StreamEndpoint.Open] or [CtxEndpoint.Open]
+// it sets the window of the stream that caller receives on that one
+// dialog. It panics if items or bytes is not positive, or if items is over
+// 2^32-1.
+func Window(items, bytes int) WindowOption {
+	if items <= 0 || bytes <= 0 || uint64(items) > math.MaxUint32 {
+		panic(fmt.Sprintf("tractor: Window(%d, %d): want 1 to 2^32-1 items and a positive number of bytes", items, bytes))
+	}
+	return WindowOption{flowWindow{items: items, bytes: bytes}}
+}
+
+// WindowOption is a flow-control window, made by [Window]: an [Option] for
+// actors and a [DialogOption] for one dialog.
+type WindowOption struct{ w flowWindow }
+
+func (o WindowOption) apply(c *config)             { c.window = o.w }
+func (o WindowOption) applyDialog(c *dialogConfig) { c.window = o.w }
+
+// DialogOption configures one dialog, given to [StreamEndpoint.Open] or
+// [CtxEndpoint.Open]. [Window] makes one.
+type DialogOption interface{ applyDialog(*dialogConfig) }
+
+// dialogConfig is the resolved set of options for one dialog, on the side
+// that opens it.
+type dialogConfig struct {
+	window flowWindow // what this side receives
+}
+
 // Transport chooses how the runtime reaches process actors (default
-// [Pipe]). It is inherited like [Spawn].
-func Transport(w Wire) Option { return optionFunc(func(c *config) { c.wire = w }) }
+// [Pipe]). It is inherited like [Spawn]. It panics if w is neither Pipe
+// nor TCP.
+func Transport(w Wire) Option {
+	if w != Pipe && w != TCP {
+		badOption("Transport(%d): no such wire (Pipe or TCP)", w)
+	}
+	return optionFunc(func(c *config) { c.wire = w })
+}
 
 // BindAddr sets the host a parent listens on for [TCP] children (default
 // "127.0.0.1": loopback only), as "host:port"; the port is ignored, each
@@ -222,7 +317,8 @@ func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = c
 // cancellation waits until it returns, so it must honour ctx. Debuggers
 // use it to hold supervision back while a child owns the terminal
 // (debuglock's Enable). Children in this process inherit it; a process
-// actor takes it from its own Run or ServeIfChild options.
+// actor takes it from its own Run or ServeIfChild options. A nil f
+// removes the hook.
 func BeforeCancel(f func(ctx context.Context, child ActorID)) Option {
 	return optionFunc(func(c *config) { c.beforeCancel = f })
 }
@@ -232,7 +328,8 @@ func BeforeCancel(f func(ctx context.Context, child ActorID)) Option {
 // the error goes to the caller: f gets the task's ctx, the endpoint's
 // name, the error and, for a panic, the panicking stack (else the
 // failing task's). The error propagates once f returns. Post-mortem
-// debuggers use it (debuglock's PostMortem). Inherited like BeforeCancel.
+// debuggers use it (debuglock's PostMortem). Inherited like BeforeCancel;
+// a nil f removes the hook.
 func OnTaskError(f func(ctx context.Context, endpoint string, err error, stack []byte)) Option {
 	return optionFunc(func(c *config) { c.onTaskError = f })
 }

@@ -46,9 +46,12 @@
 // # Flow control
 //
 // Streams are flow-controlled per dialog with credit, as HTTP/2 and yamux
-// windows are: a receiver grants its sender a window of items and more as
-// it consumes them. A slow receiver therefore slows only its own sender,
-// never another dialog on the same connection, and no message is dropped.
+// windows are: a receiver grants its sender a window of items and of bytes
+// (1024 and 4 MiB unless [Window] says otherwise), and more as it consumes
+// them. A slow receiver therefore slows only its own sender, never another
+// dialog on the same connection, no message is dropped, and a receiver
+// that stops reading holds at most its window (plus one item, since one
+// larger than the whole window still goes through alone).
 //
 // # Hosting and transports
 //
@@ -106,6 +109,10 @@ import (
 // body: it serves the parent and exits the process (see [ServeIfChild]).
 // Call it first in main.
 func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Option) (err error) {
+	mustCtx("Run", ctx)
+	if body == nil {
+		panic("tractor: Run: nil body")
+	}
 	ServeIfChild(opts...)
 	cfg := defaultConfig().with(opts)
 	if cfg.secret == "" {
@@ -159,6 +166,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 // called [Run] in the program's first process. Tools that need one place
 // for the whole tree, such as a terminal lock, reach it so.
 func Root(ctx context.Context) (*Portal, error) {
+	mustCtx("Root", ctx)
 	a := CurrentActor(ctx)
 	if a == nil {
 		return nil, ErrNoActor

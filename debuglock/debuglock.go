@@ -22,14 +22,15 @@ package debuglock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tractor-go/tractor"
 )
 
 // ErrQuit is returned by [Breakpoint] when the user quit at the prompt:
-// the actor is being cancelled.
-var ErrQuit = errors.New("debuglock: quit at the prompt")
+// the actor is being cancelled. It matches wherever the error is relayed.
+var ErrQuit = tractor.RegisterSentinel("debuglock.quit", errors.New("debuglock: quit at the prompt"))
 
 // DefaultWaitBound bounds how long supervision waits for the terminal to
 // be released before it cancels a child.
@@ -48,8 +49,14 @@ type options struct {
 func PostMortem() Option { return func(o *options) { o.postMortem = true } }
 
 // WaitBound sets how long a nursery waits for the terminal to be free
-// before it cancels a child (default [DefaultWaitBound]).
-func WaitBound(d time.Duration) Option { return func(o *options) { o.waitBound = d } }
+// before it cancels a child (default [DefaultWaitBound]). It panics if d
+// is not positive.
+func WaitBound(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("debuglock: WaitBound(%v): the bound must be positive", d))
+	}
+	return func(o *options) { o.waitBound = d }
+}
 
 // Enable returns the options that give the tree one terminal: the root
 // serves the lock, and nurseries wait (within a bound) for an actor that

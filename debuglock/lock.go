@@ -184,6 +184,9 @@ type Lease struct {
 // with [Enable]) grants it; release it with [Lease.Release]. If the
 // holder's actor or process dies, the root releases the lock by itself.
 func Acquire(ctx context.Context) (*Lease, error) {
+	if ctx == nil {
+		panic("debuglock: Acquire: nil context.Context")
+	}
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
 		return nil, tractor.ErrNoActor

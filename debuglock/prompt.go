@@ -28,6 +28,9 @@ import (
 // is and returns nil at once; outside an actor it returns
 // [tractor.ErrNoActor].
 func Breakpoint(ctx context.Context) error {
+	if ctx == nil {
+		panic("debuglock: Breakpoint: nil context.Context")
+	}
 	where := caller(2)
 	stack := debug.Stack()
 	return session(ctx, func(out io.Writer) {

@@ -19,6 +19,7 @@ package pubsub
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/tractor-go/tractor"
@@ -77,8 +78,11 @@ type frame[T any] struct {
 // (matching [tractor.ErrPanic]), reaches every subscriber as a
 // [*tractor.RemoteError]; returning nil ends
 // every subscription (io.EOF) after the values already published. Publish
-// panics if the name is taken.
+// panics if the name is taken or produce is nil.
 func Publish[T any](name string, produce func(ctx context.Context, f *Feed[T]) error) *Publisher[T] {
+	if produce == nil {
+		panic(fmt.Sprintf("pubsub: Publish(%q): nil produce function", name))
+	}
 	p := &Publisher[T]{
 		name:    name,
 		produce: produce,
@@ -109,5 +113,12 @@ type options struct {
 func Key(key string) Option { return func(o *options) { o.key = key } }
 
 // Window sets how many values the subscription may fall behind before it
-// loses the oldest (default [DefaultWindow]).
-func Window(n int) Option { return func(o *options) { o.window = n } }
+// loses the oldest (default [DefaultWindow]). The queue grows as the
+// subscription falls behind, so a large window costs memory only when
+// used. Window panics if n is not positive.
+func Window(n int) Option {
+	if n <= 0 {
+		panic(fmt.Sprintf("pubsub: Window(%d): the window must be positive", n))
+	}
+	return func(o *options) { o.window = n }
+}

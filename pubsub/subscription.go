@@ -73,6 +73,10 @@ type entry[T any] struct {
 // publisher has taken the subscription, so every value published after
 // that on topics reaches it.
 func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, topics []string, opts ...Option) (*Subscription[T], error) {
+	mustCtx("Subscribe", ctx)
+	if portal == nil {
+		panic(fmt.Sprintf("pubsub: Subscribe to %q: nil *tractor.Portal", p.name))
+	}
 	o := options{key: p.name, window: DefaultWindow}
 	for _, opt := range opts {
 		opt(&o)
@@ -142,6 +146,14 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 			return nil, fmt.Errorf("pubsub: subscribe to %q of actor %s: %w", p.name, portal.Actor(), err)
 		}
 		return sub, nil
+	}
+}
+
+// mustCtx panics, naming the call, if ctx is nil: a programmer's error,
+// reported where it was made rather than as a nil dereference.
+func mustCtx(call string, ctx context.Context) {
+	if ctx == nil {
+		panic("pubsub: " + call + ": nil context.Context")
 	}
 }
 
@@ -227,6 +239,7 @@ func (cl *client[T]) syncTopics(ctx context.Context, always bool) error {
 // producer's error as a [*tractor.RemoteError]; after Close, an error
 // matching [tractor.ErrStreamClosed]; if ctx ends first, ctx's error.
 func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
+	mustCtx("Receive", ctx)
 	cl := s.cl
 	for {
 		cl.mu.Lock()
@@ -344,6 +357,7 @@ func (cl *client[T]) wakeLocked() {
 // its return, Receive returns only messages of the new topics, and the
 // publisher sends this actor what its subscriptions now want.
 func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error {
+	mustCtx("SetTopics", ctx)
 	cl := s.cl
 	if err := cl.lock(ctx); err != nil {
 		return fmt.Errorf("pubsub: SetTopics: %w", err)

@@ -547,7 +547,7 @@ func TestAuthGarbage(t *testing.T) {
 		{"wrong magic", frame(0, []byte{0x94, 0xa3, 'f', 'o', 'o', 1, 0xa4, 'd', 'i', 'a', 'l', 0xc4, 0}), transport.ErrMalformed},
 		{"short nonce", frame(0, authBody("dial", []byte("short"))), transport.ErrMalformed},
 		{"unknown step", frame(0, authBody("hello", make([]byte, 32))), transport.ErrMalformed},
-		{"nonce as string", frame(0, []byte("\x94\xaatractor-go\x01\xa4dial\xa4abcd")), transport.ErrMalformed},
+		{"nonce as string", frame(0, []byte("\x94\xaatractor-go"+string(rune(transport.ProtocolVersion))+"\xa4dial\xa4abcd")), transport.ErrMalformed},
 		{"extra field", frame(0, append(authBody("dial", make([]byte, 32)), 0xc0)), transport.ErrMalformed},
 		{"plain hello", rawHello(t, false, 1<<20), transport.ErrAuth},
 		{"big plain hello", frame(0, bigHello), transport.ErrFrameTooLarge},

@@ -14,8 +14,11 @@ import (
 // msgpack array
 //
 //	[kind, cid, endpoint, mode, credit, payload]
+//	[kind, cid, endpoint, mode, credit, creditBytes, payload]
 //
-// whose payload is any Go value as msgpack encodes it (structs as maps keyed
+// the second form only when creditBytes (the byte credit a message grants
+// or announces, [Msg.CreditBytes]) is not zero, so the messages that carry
+// none, stream items among them, pay nothing for it. The payload is any Go value as msgpack encodes it (structs as maps keyed
 // by field name). The envelope is written and read by hand rather than by
 // msgpack's reflection: it is on every message's path, and reading it by hand
 // lets the reader refuse what msgpack would trust. msgpack v5.4.1 sizes
@@ -32,7 +35,7 @@ import (
 var (
 	// ErrMalformed is returned (wrapped) when bytes from the peer are not a
 	// well-formed frame or message: a bad header, an envelope that is not
-	// [kind, cid, endpoint, mode, credit, payload], a payload that is not
+	// [kind, cid, endpoint, mode, credit, (creditBytes,) payload], a payload that is not
 	// exactly one valid msgpack value, or a compressed body that does not
 	// decompress. The connection that received it is closed.
 	ErrMalformed = errors.New("transport: malformed frame")
@@ -86,8 +89,12 @@ const (
 	mpNegFixIntMin = 0xe0
 )
 
-// msgFields is the length of the envelope array.
-const msgFields = 6
+// msgFields is the length of the envelope array; msgFieldsBytes with the
+// byte credit.
+const (
+	msgFields      = 6
+	msgFieldsBytes = 7
+)
 
 // encoder appends msgpack encodings to a byte slice. Encoders are pooled:
 // msgpack's Encoder keeps scratch buffers worth reusing.
@@ -95,6 +102,7 @@ type encoder struct {
 	buf  []byte
 	zbuf []byte // compression scratch space
 	enc  *msgpack.Encoder
+	body int // the length of the body appendMsg encoded last: [Msg.Size]
 }
 
 var encoders = sync.Pool{New: func() any {
@@ -136,14 +144,26 @@ func (e *encoder) WriteString(s string) (int, error) {
 // be encoded it returns an error wrapping [ErrEncode] and e.buf may hold a
 // partial encoding past its old length, for the caller to drop.
 func (e *encoder) appendMsg(m Msg) error {
-	b := append(e.buf, mpFixArray|msgFields)
+	start := len(e.buf)
+	fields := byte(msgFields)
+	if m.CreditBytes != 0 {
+		fields = msgFieldsBytes
+	}
+	b := append(e.buf, mpFixArray|fields)
 	b = appendUint(b, uint64(m.Kind))
 	b = appendUint(b, m.CID)
 	b = appendStr(b, m.Endpoint)
 	b = appendUint(b, uint64(m.Mode))
 	b = appendUint(b, uint64(m.Credit))
+	if m.CreditBytes != 0 {
+		b = appendUint(b, m.CreditBytes)
+	}
 	e.buf = b
-	return e.appendPayload(m.Payload)
+	if err := e.appendPayload(m.Payload); err != nil {
+		return err
+	}
+	e.body = len(e.buf) - start
+	return nil
 }
 
 // appendPayload appends the msgpack encoding of v to e.buf. A [Raw] that a
@@ -255,8 +275,8 @@ func decodeMsg(body []byte, a *payloadAlloc) (Msg, error) {
 	if err != nil {
 		return Msg{}, err
 	}
-	if n != msgFields {
-		return Msg{}, fmt.Errorf("%w: message has %d fields, want %d", ErrMalformed, n, msgFields)
+	if n != msgFields && n != msgFieldsBytes {
+		return Msg{}, fmt.Errorf("%w: message has %d fields, want %d or %d", ErrMalformed, n, msgFields, msgFieldsBytes)
 	}
 	var m Msg
 	kind, err := r.uint(math.MaxUint8)
@@ -280,6 +300,14 @@ func decodeMsg(body []byte, a *payloadAlloc) (Msg, error) {
 		return Msg{}, err
 	}
 	m.Credit = uint32(credit)
+	if n == msgFieldsBytes {
+		if m.CreditBytes, err = r.uint(math.MaxUint64); err != nil {
+			return Msg{}, err
+		}
+		if m.CreditBytes == 0 { // the short form says that
+			return Msg{}, r.malformed("zero byte credit in the long envelope")
+		}
+	}
 	if m.Payload, err = r.payload(); err != nil {
 		return Msg{}, err
 	}

@@ -142,7 +142,7 @@ func FuzzDecodeMsg(f *testing.F) {
 		}
 		third, _ := transport.EncodeMsg(m2)
 		if m2.Kind != m.Kind || m2.CID != m.CID || m2.Endpoint != m.Endpoint || m2.Mode != m.Mode ||
-			m2.Credit != m.Credit || !bytes.Equal(third, again) {
+			m2.Credit != m.Credit || m2.CreditBytes != m.CreditBytes || !bytes.Equal(third, again) {
 			t.Fatalf("round trip changed the message: %+v, then %+v", m, m2)
 		}
 		decodeAll(t, m.Payload)
@@ -170,7 +170,7 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 	cmd := transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: "demo.square", Mode: 1, Payload: 7}
 	yieldRec := transport.Msg{Kind: transport.KindYield, CID: 1 << 40, Payload: rec}
 	big := transport.Msg{Kind: transport.KindYield, CID: 2, Payload: bytes.Repeat([]byte("abc"), 100)}
-	credit := transport.Msg{Kind: transport.KindCredit, CID: 1<<64 - 1, Credit: 1<<32 - 1, Mode: 255}
+	credit := transport.Msg{Kind: transport.KindCredit, CID: 1<<64 - 1, Credit: 1<<32 - 1, CreditBytes: 1<<64 - 1, Mode: 255}
 	deep := append(bytes.Repeat([]byte{0x91}, transport.MaxNesting+1), 0xc0)
 	envelope := []byte{0x96, 3, 1, 0xa0, 0, 0}
 	nonce := []byte("a dialer's nonce, of 32 bytes...")
@@ -183,6 +183,7 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 			"cmd":              {msg(cmd)},
 			"struct":           {msg(yieldRec)},
 			"max-fields":       {msg(credit)},
+			"byte-credit":      {msg(transport.Msg{Kind: transport.KindCredit, CID: 5, Credit: 512, CreditBytes: 2 << 20})},
 			"nil-payload":      {msg(transport.Msg{Kind: transport.KindStop, CID: 3})},
 			"time-ext":         {msg(transport.Msg{Kind: transport.KindReturn, Payload: time.Unix(1e9, 5).UTC()})},
 			"empty":            {[]byte{}},

@@ -25,8 +25,9 @@ import (
 
 // ProtocolVersion is the version of the wire protocol (framing, envelope
 // and handshake) that this package speaks. Peers with different versions
-// refuse each other in the handshake.
-const ProtocolVersion = 1
+// refuse each other in the handshake. Version 2 added the byte credit to
+// the envelope ([Msg.CreditBytes]).
+const ProtocolVersion = 2
 
 // helloMagic opens every handshake frame, so that a peer speaking something
 // else is told apart from one speaking another version.

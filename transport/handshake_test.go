@@ -278,7 +278,7 @@ func TestHandshakeRefusesBadHello(t *testing.T) {
 	}{
 		{"not a hello", frame(0, []byte{0x96, 1, 2, 0xa0, 0, 0, 0xc0}), transport.ErrMalformed},
 		{"wrong magic", frame(0, []byte{0x95, 0xa3, 'f', 'o', 'o', 1, 0xc3, 0x10, 0xc0}), transport.ErrMalformed},
-		{"zero max frame", frame(0, helloBody(1, true, 0)), transport.ErrMalformed},
+		{"zero max frame", frame(0, helloBody(transport.ProtocolVersion, true, 0)), transport.ErrMalformed},
 		{"oversized", []byte{0xff, 0xff, 0xff, 0x7f}, transport.ErrFrameTooLarge},
 		{"peer closes", nil, io.ErrUnexpectedEOF},
 		{"garbage", []byte("GET / HTTP/1.1\r\n\r\n"), transport.ErrFrameTooLarge},

@@ -34,21 +34,29 @@ type memConn struct {
 
 // Send implements [Conn].
 func (c *memConn) Send(ctx context.Context, m Msg) error {
+	_, err := c.SendSized(ctx, m)
+	return err
+}
+
+// SendSized implements [SizedSender]: m's size is [PayloadSize] of its
+// payload.
+func (c *memConn) SendSized(ctx context.Context, m Msg) (int, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
+	m.Size = PayloadSize(m.Payload)
 	p := c.peer
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended != nil {
-		return fmt.Errorf("send %s: %w", m.Kind, ErrClosed)
+		return 0, fmt.Errorf("send %s: %w", m.Kind, ErrClosed)
 	}
 	if p.deliver == nil {
 		p.pending = append(p.pending, m)
-		return nil
+		return m.Size, nil
 	}
 	p.deliver(m)
-	return nil
+	return m.Size, nil
 }
 
 // Serve implements [Conn].

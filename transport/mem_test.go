@@ -205,6 +205,7 @@ func TestMemDialAcceptRoundTrip(t *testing.T) {
 	if err := dialer.Send(ctx, req); err != nil {
 		t.Fatalf("dialer Send: %v", err)
 	}
+	req.Size = transport.PayloadSize(req.Payload) // as Serve measures it
 	if got := sa.col.waitN(t, 1); got[0] != req {
 		t.Fatalf("accepted side got %+v, want %+v", got[0], req)
 	}
@@ -212,6 +213,7 @@ func TestMemDialAcceptRoundTrip(t *testing.T) {
 	if err := accepted.Send(ctx, resp); err != nil {
 		t.Fatalf("accepted Send: %v", err)
 	}
+	resp.Size = transport.PayloadSize(resp.Payload)
 	if got := sd.col.waitN(t, 1); got[0] != resp {
 		t.Fatalf("dialer got %+v, want %+v", got[0], resp)
 	}

@@ -18,16 +18,25 @@ func TestPipeDeliversEveryField(t *testing.T) {
 	defer a.Close()
 	sb := serve(t, b)
 	sent := transport.Msg{
-		Kind:     transport.KindCmd,
-		CID:      42,
-		Endpoint: "pkg.square",
-		Mode:     2,
-		Credit:   7,
-		Payload:  []string{"x", "y"},
+		Kind:        transport.KindCmd,
+		CID:         42,
+		Endpoint:    "pkg.square",
+		Mode:        2,
+		Credit:      7,
+		CreditBytes: 1 << 40,
+		Payload:     []string{"x", "y"},
 	}
-	if err := a.Send(context.Background(), sent); err != nil {
+	size, err := a.(transport.SizedSender).SendSized(context.Background(), sent)
+	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
+	// Serve reports the size SendSized returned: the estimate of the
+	// payload's memory: the slice's header and its two strings' headers
+	// (what the strings point to is a level deeper, not counted).
+	if want := 24 + 2*16; size != want {
+		t.Errorf("SendSized returned size %d, want %d", size, want)
+	}
+	sent.Size = size
 	got := sb.col.waitN(t, 1)
 	if len(got) != 1 || !reflect.DeepEqual(got[0], sent) {
 		t.Fatalf("delivered %+v, want [%+v]", got, sent)

@@ -66,7 +66,8 @@ const (
 	// KindCancel asks the peer to cancel one dialog, or with CID 0 the
 	// whole actor. Payload names the canceller.
 	KindCancel
-	// KindCredit grants the peer Credit more yields on a dialog.
+	// KindCredit grants the peer Credit more yields and CreditBytes more
+	// bytes of yields on a dialog.
 	KindCredit
 )
 
@@ -93,11 +94,89 @@ type Msg struct {
 	// Mode is the dialog kind of a KindCmd message (function, stream or
 	// context), as the runtime numbers them.
 	Mode uint8
-	// Credit is the number of yields granted by a KindCredit message.
+	// Credit is the number of yields granted by a KindCredit message. On
+	// a KindCmd or KindStarted message it is the window the sender grants
+	// the peer from the start: its yields allowed before the first grant.
 	Credit uint32
+	// CreditBytes is the byte credit that goes with Credit, in the unit
+	// of [Msg.Size]: the yields' sizes added up. A sender of yields may send
+	// while it has any byte credit left, so that one yield larger than the
+	// whole window still goes through (alone).
+	CreditBytes uint64
 	// Payload is the message's value: a Go value on the in-memory backend,
 	// a [Raw] encoding on wire backends. Use [Decode] to read it.
 	Payload any
+	// Size is the message's size as its connection measures it, for flow
+	// control; Serve sets it on each message it delivers, and Send ignores
+	// it. On a wire connection it is the length of the encoded message
+	// before compression (the same for both sides, whatever the
+	// compression); on the in-memory backend, an estimate of the payload's
+	// memory, [PayloadSize]. See [SizedSender].
+	Size int
+}
+
+// SizedSender is implemented by a [Conn] that measures what it sends:
+// SendSized is Send, and also returns the message's size, the one the
+// peer's Serve reports in [Msg.Size]. Both backends implement it. The
+// runtime bounds the bytes a dialog has in flight with these sizes; over a
+// Conn that does not implement it (whose Serve must then leave Size 0), it
+// bounds only the number of items.
+type SizedSender interface {
+	SendSized(ctx context.Context, m Msg) (int, error)
+}
+
+// PayloadSize is the in-memory backend's estimate of the memory a payload
+// holds, a cheap one (no walk of the value): the length of a string, the
+// length times the element size of a slice or array, the number of entries
+// times the key and element sizes of a map, the size of anything else;
+// through one pointer, and for the strings and slices among a struct's own
+// fields, the same. Memory reached any deeper is not counted: a stalled
+// in-memory receiver holds only references to values its sender made.
+// A [Raw] payload counts its encoded length.
+func PayloadSize(v any) int {
+	switch p := v.(type) {
+	case nil:
+		return 0
+	case int, int64, float64:
+		return 8
+	case string:
+		return len(p)
+	case []byte:
+		return len(p)
+	case *rawPayload:
+		return len(p.b)
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return 0
+		}
+		rv = rv.Elem()
+	}
+	n := int(rv.Type().Size())
+	switch rv.Kind() {
+	case reflect.Struct:
+		for i := range rv.NumField() {
+			n += backing(rv.Field(i))
+		}
+	default:
+		n += backing(rv)
+	}
+	return n
+}
+
+// backing is the size of what a string, slice or map value v refers to,
+// one level down; 0 for other kinds.
+func backing(v reflect.Value) int {
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Slice:
+		return v.Len() * int(v.Type().Elem().Size())
+	case reflect.Map:
+		return v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size())
+	}
+	return 0
 }
 
 // Conn is one bidirectional message connection between two actors.

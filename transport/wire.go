@@ -211,7 +211,19 @@ func NewConn(rwc io.ReadWriteCloser, cfg Config) *WireConn {
 // On a stream with no file descriptor (no SyscallConn method), writes
 // cannot be tried without blocking, so a flushing Send may block in its
 // write while the peer is slow, without regard to ctx.
-func (c *WireConn) Send(ctx context.Context, m Msg) error {
+func (c *WireConn) Send(ctx context.Context, m Msg) error { return c.send(ctx, m, nil) }
+
+// SendSized implements [SizedSender]: it is Send, and returns the length of
+// m's encoded body, before compression, which the peer's Serve reports in
+// [Msg.Size].
+func (c *WireConn) SendSized(ctx context.Context, m Msg) (int, error) {
+	var size int
+	err := c.send(ctx, m, &size)
+	return size, err
+}
+
+// send is Send; it stores the body's length in *size, if size is not nil.
+func (c *WireConn) send(ctx context.Context, m Msg, size *int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -219,6 +231,9 @@ func (c *WireConn) Send(ctx context.Context, m Msg) error {
 	defer putEncoder(e)
 	if err := e.appendFrame(m, c.compress.Load(), c.cfg.CompressThreshold, int(c.sendMax.Load())); err != nil {
 		return fmt.Errorf("transport: send %s: %w", m.Kind, err)
+	}
+	if size != nil {
+		*size = e.body
 	}
 
 	c.mu.Lock()
@@ -467,6 +482,7 @@ func (c *WireConn) Serve(deliver func(Msg)) error {
 		if c.closing.Load() {
 			continue // closed locally: read on until the peer closes, but drop
 		}
+		m.Size = len(body)
 		deliver(m)
 	}
 }

@@ -45,20 +45,30 @@ func TestWireDeliversEveryField(t *testing.T) {
 		a, _, _, sb := connected(t, ct)
 		sent := []transport.Msg{
 			{Kind: transport.KindCmd, CID: 42, Endpoint: "pkg.square", Mode: 2, Credit: 7, Payload: 7},
-			{Kind: transport.KindCredit, CID: math.MaxUint64, Mode: math.MaxUint8, Credit: math.MaxUint32},
+			{Kind: transport.KindCredit, CID: math.MaxUint64, Mode: math.MaxUint8, Credit: math.MaxUint32, CreditBytes: math.MaxUint64},
+			{Kind: transport.KindStarted, CID: 3, Credit: 1, CreditBytes: 1, Payload: "first"},
+			{Kind: transport.KindYield, CID: 3, Payload: strings.Repeat("compressible ", 1000)},
 			{Kind: transport.KindYield, CID: 1 << 40, Endpoint: strings.Repeat("e", 300), Credit: 1 << 16},
 			{Kind: transport.Kind(math.MaxUint8), CID: 0},
 		}
-		for _, m := range sent {
-			if err := a.Send(context.Background(), m); err != nil {
+		sizes := make([]int, len(sent))
+		for i, m := range sent {
+			size, err := a.SendSized(context.Background(), m)
+			if err != nil {
 				t.Fatalf("Send %+v: %v", m, err)
 			}
+			sizes[i] = size
 		}
 		got := sb.col.waitN(t, len(sent))
 		for i, m := range got {
 			want := sent[i]
-			if m.Kind != want.Kind || m.CID != want.CID || m.Endpoint != want.Endpoint || m.Mode != want.Mode || m.Credit != want.Credit {
+			if m.Kind != want.Kind || m.CID != want.CID || m.Endpoint != want.Endpoint || m.Mode != want.Mode ||
+				m.Credit != want.Credit || m.CreditBytes != want.CreditBytes {
 				t.Errorf("message %d: got %+v, want %+v", i, m, want)
+			}
+			// Both sides measure the encoded message alike.
+			if m.Size != sizes[i] || m.Size <= 0 {
+				t.Errorf("message %d: delivered with size %d, SendSized said %d", i, m.Size, sizes[i])
 			}
 			if want.Payload == nil && m.Payload != nil {
 				t.Errorf("message %d: nil payload arrived as %#v", i, m.Payload)
