@@ -337,8 +337,8 @@ func refusal(err error) bool {
 // goroutines the message is delivered, whole. Either way the worker then
 // serves its next dialog on the same portal.
 //
-// Its payloads are tens of MiB: drawn as one case among the others, as
-// Check does with [Config.Hostile], they stay a modest share of a run.
+// Its payloads are tens of MiB: draw it as one case among others, as
+// [Config.Hostile] does, not weighted up.
 func HostilePayloads() Case { return hostilePayloads{} }
 
 type hostilePayloads struct{}
@@ -495,3 +495,17 @@ func (hostileEndpoints) run(t *rapid.T, ctx context.Context, w *Worker) error {
 
 // GoString names the position in the steps rapid prints.
 func (p position) GoString() string { return p.name }
+
+// hostileCase is the case [Config.Hostile] adds: a hostile payload or a
+// hostile endpoint, drawn each time.
+type hostileCase struct{}
+
+func (hostileCase) endpoints() []tractor.Endpoint { return hostilePayloads{}.endpoints() }
+
+// GoString names the case in the steps rapid prints.
+func (hostileCase) GoString() string { return "hostile dialog" }
+
+func (hostileCase) run(t *rapid.T, ctx context.Context, w *Worker) error {
+	c := rapid.SampledFrom([]Case{hostilePayloads{}, hostileEndpoints{}}).Draw(t, "hostile case")
+	return c.run(t, ctx, w)
+}
