@@ -357,24 +357,23 @@ func (hostilePayloads) run(t *rapid.T, ctx context.Context, w *Worker) error {
 	if violation != nil {
 		return fmt.Errorf("%s %s of %s: %w", kind, pos.name, w.Portal.Actor(), violation)
 	}
-	if err := checkHostile(ctx, w, pos, kind, n, err); err != nil {
+	if err := checkHostile(ctx, w.Portal.Actor(), w.PID != os.Getpid(), w.Ended, pos, kind, n, err); err != nil {
 		return fmt.Errorf("%s %s of %s: %w", kind, pos.name, w.Portal.Actor(), err)
 	}
 	return probe(ctx, w)
 }
 
-// checkHostile checks the outcome of a dialog with w that carried a
-// hostile payload of kind at pos: n is the payload's measure as the far
-// side got it, err the dialog's error.
-func checkHostile(ctx context.Context, w *Worker, pos position, kind string, n int, err error) error {
-	actor := w.Portal.Actor()
-	wire := w.PID != os.Getpid()
+// checkHostile checks the outcome of a dialog with actor, over a wire or
+// between goroutines, ended or not, that carried a hostile payload of kind
+// at pos: n is the payload's measure as the far side got it, err the
+// dialog's error.
+func checkHostile(ctx context.Context, actor tractor.ActorID, wire, ended bool, pos position, kind string, n int, err error) error {
 	sentinel, transportErr := hostileSentinel(kind)
 	ownCancel := ctx.Err() != nil && err != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, tractor.ErrContextCancelled))
 	switch {
 	case ownCancel:
 		return nil
-	case wire && pos.caller && (!w.Ended || refusal(err)):
+	case wire && pos.caller && (!ended || refusal(err)):
 		// Refused before anything was written: an ended worker's
 		// dialog may fail so too, as the message could not go anyway.
 		if err == nil {
@@ -390,7 +389,7 @@ func checkHostile(ctx context.Context, w *Worker, pos position, kind string, n i
 			return fmt.Errorf("refused, yet the far side measured %d", n)
 		}
 		return nil
-	case w.Ended:
+	case ended:
 		return checkOutcome(ctx, actor, true, err)
 	case wire:
 		// Refused by the worker, which tells the caller: the dialog's

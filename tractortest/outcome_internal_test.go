@@ -3,9 +3,12 @@ package tractortest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/transport"
 )
 
 // TestCheckOutcome: the outcomes a dialog may and may not end with, by
@@ -49,6 +52,79 @@ func TestCheckOutcome(t *testing.T) {
 		err := checkOutcome(c.ctx, worker, c.ended, c.err)
 		if (err == nil) != c.ok {
 			t.Errorf("%s: checkOutcome(%v) = %v; want ok %v", c.name, c.err, err, c.ok)
+		}
+	}
+}
+
+// TestCheckHostile: the outcomes a dialog that carried a hostile payload
+// may and may not end with, over a wire or between goroutines, for a
+// worker live or ended.
+func TestCheckHostile(t *testing.T) {
+	worker := tractor.ActorID{Name: "worker-1", UID: "w1"}
+	at := func(name string) position {
+		for _, p := range positions {
+			if p.name == name {
+				return p
+			}
+		}
+		t.Fatalf("no position %q", name)
+		return position{}
+	}
+	// refusedBy is the callee's refusal of its message, as its caller gets it.
+	refusedBy := func(code, endpoint string) error {
+		msg := fmt.Sprintf("tractor: result of endpoint %q not sent to actor root[r]: %s", endpoint, code)
+		return &tractor.RemoteError{Actor: worker, RelayPath: []tractor.ActorID{worker}, Code: code, Message: msg}
+	}
+	// refusedHere is the caller's own refusal of its message.
+	refusedHere := func(sentinel, transportErr error, endpoint string, actor tractor.ActorID, pad int) error {
+		return fmt.Errorf("tractor: a message of endpoint %q not sent to actor %s%s: %w: %w",
+			endpoint, actor, strings.Repeat(" ", pad), sentinel, transportErr)
+	}
+	gone := &tractor.RemoteError{Actor: worker, RelayPath: []tractor.ActorID{worker}, Code: "actor_gone", Message: "connection lost"}
+	failed := &tractor.RemoteError{Actor: worker, RelayPath: []tractor.ActorID{worker}, Message: "boom"}
+	live := context.Background()
+	cancelled, cancel := context.WithCancel(live)
+	cancel()
+	call, toCallee := hostileCall.Name(), hostileCtx.Name()
+	for _, c := range []struct {
+		name        string
+		ctx         context.Context
+		wire, ended bool
+		pos, kind   string
+		n           int
+		err         error
+		ok          bool
+	}{
+		{"result refused by the callee", live, true, false, "result", compressible, 0, refusedBy("message_too_large", call), true},
+		{"unencodable result refused by the callee", live, true, false, "result", unencodableChan, 0, refusedBy("unencodable", call), true},
+		{"argument refused by the caller", live, true, false, "argument", oversized, 0, refusedHere(tractor.ErrMessageTooLarge, transport.ErrFrameTooLarge, call, worker, 0), true},
+		{"stream item refused by the caller", live, true, false, "stream item to the callee", unencodableFunc, 0, refusedHere(tractor.ErrUnencodable, transport.ErrEncode, toCallee, worker, 0), true},
+		{"delivered between goroutines", live, false, false, "result", compressible, compressibleLen, nil, true},
+		{"error text delivered between goroutines", live, false, false, "error", oversized, oversizedLen, failed, true},
+		{"own cancellation", cancelled, true, false, "result", compressible, 0, tractor.ErrContextCancelled, true},
+		{"ended worker gone", live, true, true, "result", compressible, 0, gone, true},
+		{"ended worker, argument refused first", live, true, true, "argument", compressible, 0, refusedHere(tractor.ErrMessageTooLarge, transport.ErrFrameTooLarge, call, worker, 0), true},
+		{"ended worker, argument, gone", live, true, true, "argument", compressible, 0, gone, true},
+
+		{"result refused as a lost actor", live, true, false, "result", compressible, 0, gone, false},
+		{"result delivered over a wire", live, true, false, "result", compressible, compressibleLen, nil, false},
+		{"result hung up on", live, true, false, "result", compressible, 0, failed, false},
+		{"wrong sentinel", live, true, false, "result", unencodableChan, 0, refusedBy("message_too_large", call), false},
+		{"refusal not naming the endpoint", live, true, false, "stream item from the callee", compressible, 0, refusedBy("message_too_large", call), false},
+		{"caller's refusal boxed as the callee's", live, true, false, "argument", oversized, 0, refusedBy("message_too_large", call), false},
+		{"caller's refusal not naming the actor", live, true, false, "argument", oversized, 0, refusedHere(tractor.ErrMessageTooLarge, transport.ErrFrameTooLarge, call, tractor.ActorID{Name: "other"}, 0), false},
+		{"payload leaked into the refusal", live, true, false, "argument", oversized, 0, refusedHere(tractor.ErrMessageTooLarge, transport.ErrFrameTooLarge, call, worker, 5000), false},
+		{"refused item delivered all the same", live, true, false, "stream item to the callee", unencodableChan, 1, refusedHere(tractor.ErrUnencodable, transport.ErrEncode, toCallee, worker, 0), false},
+		{"refused between goroutines", live, false, false, "result", compressible, 0, refusedBy("message_too_large", call), false},
+		{"error text refused between goroutines", live, false, false, "error", compressible, 0, refusedBy("message_too_large", call), false},
+		{"truncated between goroutines", live, false, false, "started value", compressible, 5, nil, false},
+		{"stream item cut short between goroutines", live, false, false, "stream item to the callee", unencodableChan, 0, nil, false},
+		{"ended worker answered", live, true, true, "result", compressible, 0, refusedBy("message_too_large", call), false},
+		{"ended worker, item refused naming another endpoint", live, true, true, "stream item to the callee", compressible, 0, refusedHere(tractor.ErrMessageTooLarge, transport.ErrFrameTooLarge, call, worker, 0), false},
+	} {
+		err := checkHostile(c.ctx, worker, c.wire, c.ended, at(c.pos), c.kind, c.n, c.err)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: checkHostile(%.200v) = %v; want ok %v", c.name, c.err, err, c.ok)
 		}
 	}
 }
