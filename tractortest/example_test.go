@@ -57,9 +57,10 @@ var cases = []tractortest.Case{
 	}),
 }
 
-// Property-test a user's endpoints: random calls, streams, cancellations
-// and faults against workers hosted as the options say, with the results
-// checked by the cases and the runtime's invariants by Check.
+// Property-test a user's endpoints: random calls, streams, cancellations,
+// faults and hostile dialogs and exits against workers hosted as the
+// options say, with the results checked by the cases and the runtime's
+// invariants by Check.
 func ExampleCheck() {
 	// In a test function, with t its *testing.T:
 	var t *testing.T
@@ -69,6 +70,7 @@ func ExampleCheck() {
 	tractortest.Check(t, tractortest.Config{
 		Cases:   cases,
 		Faults:  true,
+		Hostile: true,
 		Options: []tractor.Option{tractor.Spawn(tractor.Process)},
 	})
 }

@@ -5,8 +5,12 @@
 // after every step that each dialog ended in exactly one outcome, that
 // errors name the actor they came from, that nothing hangs, and at the end
 // that no actor, goroutine or process outlived its nursery, besides the
-// invariants the caller adds. A failure shrinks to a minimal sequence of
-// steps, which rapid prints.
+// invariants the caller adds. With [Config.Hostile] it also draws what
+// the runtime must survive from its users: messages that cannot travel
+// between processes (over the frame limit, however well they compress, or
+// not encodable), endpoints whose errors panic, and process actors that
+// exit slowly. A failure shrinks to a minimal sequence of steps, which
+// rapid prints.
 //
 // The number of runs and of steps per run are rapid's: the flags
 // -rapid.checks and -rapid.steps, or the environment variables
