@@ -91,7 +91,9 @@ type World struct {
 	cfg    Config
 	serial int
 	steps  int
-	idle   bool // the current step found nothing to do
+	// hostile counts the hostile dialogs run (see Config.Hostile).
+	hostile int
+	idle    bool // the current step found nothing to do
 }
 
 // Idle marks the current step as one that found nothing to do (no worker
@@ -262,15 +264,18 @@ func Check(t *testing.T, cfg Config) {
 	if cfg.Hostile {
 		cfg.Cases = append(slices.Clone(cfg.Cases), hostileCase{})
 	}
-	runs, steps := 0, 0
+	runs, steps, hostile := 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		runs++
-		steps += run(rt, cfg)
+		w := run(rt, cfg)
+		steps += w.steps
+		hostile += w.hostile
 	})
-	t.Logf("%d runs, %d steps taken (idle ones not counted)", runs, steps)
+	t.Logf("%d runs, %d steps taken (idle ones not counted), %d of them hostile dialogs", runs, steps, hostile)
 }
 
-// run is one run of the property; it returns how many steps it took.
+// run is one run of the property; it returns the world it built, which
+// counts the steps it took.
 //
 // The tree runs in a goroutine of its own and the steps in rapid's, so
 // that a tree that does not end fails the property within a bound instead
@@ -279,7 +284,7 @@ func Check(t *testing.T, cfg Config) {
 // report, which unwinds through the nursery. For the same reason only the
 // tree's end is bounded, not the whole run, whose length grows with the
 // number of steps.
-func run(rt *rapid.T, cfg Config) int {
+func run(rt *rapid.T, cfg Config) *World {
 	baseline := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -341,7 +346,7 @@ func run(rt *rapid.T, cfg Config) int {
 	if err := goleak.Find(baseline); err != nil {
 		rt.Fatalf("goroutines outlived their nursery: %v", err)
 	}
-	return w.steps
+	return w
 }
 
 func (w *World) actions() map[string]func(*rapid.T) {
@@ -495,6 +500,9 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 		return
 	}
 	c := rapid.SampledFrom(w.cfg.Cases).Draw(t, "case")
+	if _, ok := c.(hostileCase); ok {
+		w.hostile++
+	}
 	ctx, cancel := w.StepContext()
 	defer cancel()
 	dctx := ctx
