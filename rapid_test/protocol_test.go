@@ -172,15 +172,16 @@ var hostings = []struct {
 
 // TestProtocol is the state machine: the harness's steps (start, call,
 // stream, cancelled dialogs, cancel and kill workers) with hostile
-// payloads, endpoints and exits among them, plus two-way contexts
-// cancelled from either side, starts cut short while the child connects,
-// and nested nurseries cancelled with their leaves.
+// payloads, endpoints and exits among them (payloads drawn twice as often
+// as Hostile alone draws them), plus two-way contexts cancelled from
+// either side, starts cut short while the child connects, and nested
+// nurseries cancelled with their leaves.
 func TestProtocol(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			tractortest.Check(t, tractortest.Config{
 				Options:   h.opts,
-				Cases:     cases,
+				Cases:     append(slices.Clip(cases), tractortest.HostilePayloads()),
 				Expose:    []tractor.Endpoint{echo, grow, nap},
 				Faults:    true,
 				Hostile:   true,

@@ -500,7 +500,8 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 		return
 	}
 	c := rapid.SampledFrom(w.cfg.Cases).Draw(t, "case")
-	if _, ok := c.(hostileCase); ok {
+	switch c.(type) {
+	case hostileCase, hostilePayloads, hostileEndpoints:
 		w.hostile++
 	}
 	ctx, cancel := w.StepContext()
