@@ -16,6 +16,10 @@
 //     itself when its parent connection closes.
 //   - The cancellation ladder is a request the runtime makes, then
 //     [Proc.Terminate]: SIGTERM, a bounded wait, SIGKILL, reap.
+//   - A TCP child is told from anyone else who connects to its port: it
+//     sends first a random token its parent handed it through an
+//     inherited pipe, and the parent drops every connection that does not,
+//     holding a bounded number of them at once.
 package spawnproc
 
 import (
