@@ -41,7 +41,8 @@ func TestSlowHandshakesBounded(t *testing.T) {
 			}
 			conns = append(conns, c)
 		}
-		// Let the listener take in what it will.
+		// Let the listener take in what it will, for a second: a window for
+		// what must not happen (a goroutine each), not a synchronisation.
 		peak := 0
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			peak = max(peak, runtime.NumGoroutine()-before)

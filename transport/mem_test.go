@@ -183,10 +183,11 @@ func TestMemDialBlockedUntilListenerCloses(t *testing.T) {
 	m := transport.NewMem()
 	l := listen(t, m, "closing")
 	ch := dialAsync(context.Background(), m, "closing")
+	waitBlocked(t, "transport.(*Mem).Dial")
 	select {
 	case r := <-ch:
 		t.Fatalf("Dial returned (%v, %v) before any Accept", r.conn, r.err)
-	case <-time.After(20 * time.Millisecond):
+	default:
 	}
 	l.Close()
 	if r := recvDial(t, ch); !errors.Is(r.err, transport.ErrNoListener) {
