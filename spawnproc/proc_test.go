@@ -222,7 +222,7 @@ func TestDialBackIntruders(t *testing.T) {
 		{"hundreds", 200, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 			defer cancel()
 			var conns []net.Conn
 			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: spawnproc.TCP, Env: []string{roleEnv + "=echo"},
@@ -237,7 +237,7 @@ func TestDialBackIntruders(t *testing.T) {
 					t.Fatalf("Start returned the connection from %v, an intruder's", ic.LocalAddr())
 				}
 			}
-			c.SetDeadline(time.Now().Add(20 * time.Second))
+			c.SetDeadline(time.Now().Add(hangBound))
 			fmt.Fprintln(c, "hello")
 			line, err := bufio.NewReader(c).ReadString('\n')
 			if want := fmt.Sprintf("echo %d hello\n", p.Pid()); err != nil || line != want {
@@ -280,7 +280,7 @@ func intrude(t *testing.T, addr net.Addr, silent, wrong int) []net.Conn {
 func wantDropped(t *testing.T, conns []net.Conn) {
 	t.Helper()
 	for i, c := range conns {
-		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.SetReadDeadline(time.Now().Add(hangBound))
 		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Errorf("intruder %d still connected", i)
 		}
@@ -337,7 +337,7 @@ func TestSecret(t *testing.T) {
 	t.Setenv("UNSET_ME", "inherited")
 	for _, w := range []spawnproc.Wire{spawnproc.Pipe, spawnproc.TCP} {
 		t.Run(w.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 			defer cancel()
 			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: w, Env: []string{roleEnv + "=secret"},
 				Unset: []string{"UNSET_ME"}, Secret: []byte(secret)})
