@@ -99,7 +99,7 @@ func TestPeerAuthentication(t *testing.T) {
 				defer c.Close()
 				wc := transport.NewConn(c, cfg)
 				defer wc.Close()
-				hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				hctx, cancel := context.WithTimeout(ctx, hangBound)
 				defer cancel()
 				if _, err := wc.Handshake(hctx, ask); !errors.Is(err, transport.ErrAuth) {
 					t.Fatalf("handshake = %v; want ErrAuth", err)
@@ -155,7 +155,7 @@ func TestPeerAuthentication(t *testing.T) {
 func TestProgramsNeedTheSameSecret(t *testing.T) {
 	err := run(t, goroutines, func(ctx context.Context) error {
 		addr := tractor.CurrentActor(ctx).Addr()
-		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		jctx, cancel := context.WithTimeout(ctx, hangBound)
 		defer cancel()
 		err := tractor.Run(jctx, func(context.Context) error {
 			t.Error("joined with the wrong secret")

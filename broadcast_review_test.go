@@ -43,24 +43,31 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 							var v int
 							done <- sub.Receive(ctx, &v)
 						}()
-						time.Sleep(20 * time.Millisecond) // sub is pulling
-						t0 := time.Now()
-						s.Close()
-						if d := time.Since(t0); d > 2*time.Second {
-							t.Errorf("round %d: Close took %v; the acknowledgement came at once", i, d)
+						waitBlocked(t, "tractor.(*Subscription).Receive") // sub is pulling
+						// The bound is a minute: a Close that waits it out
+						// is caught long before, without measuring time.
+						closed := make(chan struct{})
+						go func() {
+							defer close(closed)
+							s.Close()
+						}()
+						select {
+						case <-closed:
+						case <-time.After(hangBound):
+							t.Fatalf("round %d: Close still waiting after %v; the acknowledgement came at once", i, hangBound)
 						}
 						select {
 						case err := <-done:
 							if !errors.Is(err, tractor.ErrContextCancelled) {
 								t.Errorf("round %d: Receive = %v; want ErrContextCancelled", i, err)
 							}
-						case <-time.After(5 * time.Second):
+						case <-time.After(hangBound):
 							t.Fatalf("round %d: Receive still blocked after the stream's Close", i)
 						}
 					}
 					return nil
 				})
-			}, tractor.CancelTimeout(5*time.Second))
+			}, tractor.CancelTimeout(time.Minute))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,14 +95,14 @@ func TestSubscriptionCloseWhilePulling(t *testing.T) {
 					var v int
 					done <- a.Receive(ctx, &v)
 				}()
-				time.Sleep(50 * time.Millisecond) // a is pulling
+				waitBlocked(t, "tractor.(*Subscription).Receive") // a is pulling
 				a.Close()
 				select {
 				case err := <-done:
 					if !errors.Is(err, tractor.ErrStreamClosed) {
 						t.Fatalf("Receive = %v; want ErrStreamClosed", err)
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(hangBound):
 					t.Fatal("Receive of a closed subscription still blocked")
 				}
 			})

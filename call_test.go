@@ -59,13 +59,9 @@ func testCall(t *testing.T, h hosting) {
 		t.Run("ctx cancel reaches the remote task", func(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
-			start := time.Now()
 			_, err := sleepForever.Call(cctx, p, struct{}{})
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v, want DeadlineExceeded", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("call returned after %v", d)
 			}
 			// Call waited for the acknowledgement: the task has seen it.
 			if n := seenIn(ctx, t, p, "sleep.cancelled"); n != 1 {

@@ -51,7 +51,7 @@ func TestGarbageFromPeer(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(ch.serve)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	d, err := ch.open(ctx, "test.any", modeFunc, 1)
 	if err != nil {

@@ -118,7 +118,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			c.Cancel()
 			select {
 			case <-c.Done():
-			case <-time.After(time.Second):
+			case <-time.After(hangBound):
 				t.Fatal("caller's Context not done after Cancel")
 			}
 			err = c.Result(ctx, nil)

@@ -41,7 +41,8 @@ func TestSlowHandshakesBounded(t *testing.T) {
 			}
 			conns = append(conns, c)
 		}
-		// Let the listener take in what it will.
+		// Let the listener take in what it will, for a second: a window for
+		// what must not happen (a goroutine each), not a synchronisation.
 		peak := 0
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			peak = max(peak, runtime.NumGoroutine()-before)
@@ -101,14 +102,16 @@ func TestRefusedPeersDoNotFloodTheLog(t *testing.T) {
 }
 
 // silentListener accepts connections and never answers them, as a host
-// that hangs does; it closes them when the test ends.
-func silentListener(t *testing.T) string {
+// that hangs does; it closes them when the test ends. Its channel has a
+// value for each connection accepted.
+func silentListener(t *testing.T) (string, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	conns := make(chan net.Conn, 16)
+	accepted := make(chan struct{}, 16)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -122,6 +125,10 @@ func silentListener(t *testing.T) string {
 			default:
 				c.Close()
 			}
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -132,14 +139,14 @@ func silentListener(t *testing.T) string {
 			c.Close()
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), accepted
 }
 
 // TestSlowDialBlocksNoOtherLookup: while an actor dials a peer that does
 // not answer, its lookups of other actors are not held up behind it, and
 // a lookup's ctx bounds its wait.
 func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
-	hung := silentListener(t)
+	hung, accepted := silentListener(t)
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			defer n.Cancel()
@@ -156,14 +163,24 @@ func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
 				_, err := tractor.FindActor(ctx, "ghost")
 				slow <- err
 			}()
-			time.Sleep(100 * time.Millisecond) // the ghost's dial is under way
-
-			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			select {
+			case <-accepted: // the ghost's dial is under way
+			case <-time.After(hangBound):
+				t.Fatal("FindActor of the ghost did not dial it")
+			}
+			// The ghost's dial lasts the dial bound (5 s): a lookup held up
+			// behind it would end after the ghost's, or with its own ctx.
+			fctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 			defer cancel()
-			start := time.Now()
 			p, err := tractor.FindActor(fctx, "worker")
-			if took := time.Since(start); err != nil || took > time.Second {
-				t.Errorf("find worker while a dial hangs = %v after %v; want it at once", err, took)
+			select {
+			case err := <-slow:
+				t.Errorf("find ghost ended (%v) before find worker; want worker found while the dial hangs", err)
+				slow <- err
+			default:
+			}
+			if err != nil {
+				t.Errorf("find worker while a dial hangs = %v; want it at once", err)
 			} else if p.Actor() != w.Actor() {
 				t.Errorf("found %v, want %v", p.Actor(), w.Actor())
 			}
@@ -242,7 +259,7 @@ func TestRegistrarGoes(t *testing.T) {
 			_, err := tractor.WaitForActor(ctx, "never")
 			waitErr <- err
 		}()
-		time.Sleep(100 * time.Millisecond) // the wait is in the registrar
+		waitBlocked(t, "tractor.(*registrar).wait")
 		stopA()
 		if err := <-aDone; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("registrar's program: %v", err)

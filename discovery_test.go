@@ -133,13 +133,13 @@ func testFind(t *testing.T, h hosting) {
 		if err != nil || again.Actor() != w.Actor() {
 			t.Fatalf("second find: %v, %v", again, err)
 		}
-		start := time.Now()
-		_, err = tractor.FindActor(ctx, "nobody")
+		// Not found at once: a FindActor that waited for the name to
+		// appear would end with its ctx instead.
+		fctx, cancel := context.WithTimeout(ctx, hangBound)
+		defer cancel()
+		_, err = tractor.FindActor(fctx, "nobody")
 		if !errors.Is(err, tractor.ErrActorNotFound) {
 			t.Fatalf("find nobody: %v, want ErrActorNotFound", err)
-		}
-		if took := time.Since(start); took > time.Second {
-			t.Fatalf("not-found took %v", took)
 		}
 	})
 }
@@ -156,7 +156,7 @@ func testWaitFor(t *testing.T, h hosting) {
 				found <- p
 				waitErr <- err
 			}()
-			time.Sleep(50 * time.Millisecond) // let the waiter wait
+			waitBlocked(t, "tractor.(*registrar).wait")
 			select {
 			case <-found:
 				t.Fatal("WaitForActor returned before the actor started")
@@ -293,7 +293,7 @@ func testSiblings(t *testing.T, h hosting) {
 			if err != nil || v != 1 {
 				t.Fatalf("sibling call past its deadline = %d, %v; want DeadlineExceeded in a", v, err)
 			}
-			eventually(t, 5*time.Second, "sibling task cancelled", func() bool {
+			eventually(t, hangBound, "sibling task cancelled", func() bool {
 				return seenIn(ctx, t, b, "sleep.cancelled") == 1
 			})
 			return nil
@@ -371,16 +371,12 @@ func testCluster(t *testing.T, h hosting) {
 // once, with its error, and the other starts are cut short.
 func TestClusterStartFails(t *testing.T) {
 	err := run(t, hostings[1], func(ctx context.Context) error {
-		start := time.Now()
 		err := tractor.OpenCluster(ctx, "bad", 3, func(ctx context.Context, ps []*tractor.Portal) error {
 			t.Error("body ran without its workers")
 			return nil
 		}, tractor.Expose(square), tractor.Binary("/nonexistent/tractor-worker"))
 		if err == nil || !strings.Contains(err.Error(), "/nonexistent/tractor-worker") {
 			t.Fatalf("cluster = %v; want the failed start", err)
-		}
-		if took := time.Since(start); took > 5*time.Second {
-			t.Fatalf("took %v", took)
 		}
 		if d := descendants(); len(d) != 0 {
 			t.Fatalf("processes left: %v", d)

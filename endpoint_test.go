@@ -1,8 +1,11 @@
 package tractor_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,37 +23,73 @@ func TestDuplicateEndpointPanics(t *testing.T) {
 	t.Error("a duplicate endpoint name did not panic")
 }
 
+// gate holds a stubborn task: it closes entered when it starts, then
+// ignores its cancellation until release closes, and sets ended as it
+// returns.
+type gate struct {
+	entered, release chan struct{}
+	ended            atomic.Bool
+}
+
+// stubbornGate is the gate of the one stubborn task running. It is package
+// state, so stubborn runs in goroutine actors only.
+var stubbornGate atomic.Pointer[gate]
+
+// stubborn ignores cancellation until the test releases it.
+var stubborn = tractor.Func("test.stubborn", func(ctx context.Context, _ struct{}) (int, error) {
+	g := stubbornGate.Load()
+	defer g.ended.Store(true)
+	close(g.entered)
+	<-g.release
+	return 0, ctx.Err()
+})
+
+// warnWatch keeps a tree's log and calls onWarn once, at the first warning
+// whose text contains match.
+type warnWatch struct {
+	syncBuffer
+	match  string
+	once   sync.Once
+	onWarn func()
+}
+
+func (w *warnWatch) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"level":"warn"`)) && bytes.Contains(p, []byte(w.match)) {
+		w.once.Do(w.onWarn)
+	}
+	return w.syncBuffer.Write(p)
+}
+
 // TestStubbornActorReported: a goroutine actor whose task ignores its ctx
 // cannot be killed; the nursery names it after the bound, keeps waiting,
-// and returns once it has ended.
+// and returns once it has ended. The task ends only once the warning is
+// out, so the order is the test: warning, then the task's end, then the
+// nursery's return.
 func TestStubbornActorReported(t *testing.T) {
-	var buf syncBuffer
-	start := time.Now()
+	g := &gate{entered: make(chan struct{}), release: make(chan struct{})}
+	stubbornGate.Store(g)
+	warned := false
+	buf := &warnWatch{match: `"child":"stubborn[`, onWarn: func() { warned = true; close(g.release) }}
+	// Without the warning the task would never end, nor the nursery.
+	unstick := time.AfterFunc(hangBound, func() { buf.once.Do(func() { close(g.release) }) })
+	defer unstick.Stop()
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			_, err := n.RunInActor(ctx, "stubborn", stubborn.Bind(400*time.Millisecond))
-			if err != nil {
+			if _, err := n.RunInActor(ctx, "stubborn", stubborn.Bind(struct{}{})); err != nil {
 				return err
 			}
-			time.Sleep(10 * time.Millisecond)
+			<-g.entered
 			n.Cancel()
 			return nil
 		})
-	}, tractor.CancelTimeout(20*time.Millisecond), tractor.LogOutput(&buf))
+	}, tractor.CancelTimeout(20*time.Millisecond), tractor.LogOutput(buf))
 	if err != nil {
 		t.Fatalf("nursery: %v", err)
 	}
-	if d := time.Since(start); d < 400*time.Millisecond {
-		t.Errorf("nursery returned after %v, before its child ended", d)
+	if !warned {
+		t.Fatalf("no warning naming the stubborn actor within %v in:\n%s", hangBound, buf.b.String())
 	}
-	found := false
-	for _, l := range buf.lines(t) {
-		child, _ := l["child"].(string)
-		if l["level"] == "warn" && strings.HasPrefix(child, "stubborn[") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no warning naming the stubborn actor in:\n%s", buf.b.String())
+	if !g.ended.Load() {
+		t.Error("the nursery returned before its stubborn child ended")
 	}
 }

@@ -162,12 +162,6 @@ func counter(ctx context.Context, key string) *atomic.Int64 {
 
 func mark(ctx context.Context, key string) { counter(ctx, key).Add(1) }
 
-// stubborn ignores cancellation for the duration it is given.
-var stubborn = tractor.Func("test.stubborn", func(ctx context.Context, d time.Duration) (int, error) {
-	time.Sleep(d)
-	return 0, ctx.Err()
-})
-
 // pid returns the process id of the actor that runs it.
 var pid = tractor.Func("test.pid", func(ctx context.Context, _ struct{}) (int, error) {
 	return os.Getpid(), nil

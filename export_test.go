@@ -3,6 +3,7 @@ package tractor
 import (
 	"context"
 	"math"
+	"net"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -105,6 +106,13 @@ func IgnoreCredit(c *Context) {
 	c.d.mu.Lock()
 	c.d.credit, c.d.creditBytes = math.MaxInt32, maxCreditBytes
 	c.d.mu.Unlock()
+}
+
+// SetChildListenHook makes f run with the address each TCP process actor
+// will dial back, before the child starts; restore removes it.
+func SetChildListenHook(f func(addr net.Addr)) (restore func()) {
+	testHookChildListen = f
+	return func() { testHookChildListen = nil }
 }
 
 // SetCancelSendHook makes f run just before each cancel request is sent,

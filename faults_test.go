@@ -26,13 +26,12 @@ func TestChildKilledMidStream(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			var streamErr, callErr error
 			var victim tractor.ActorID
-			start := time.Now()
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 					if _, err := n.StartActor(ctx, "bystander", tractor.Expose(square)); err != nil {
 						return err
 					}
-					p, err := n.StartActor(ctx, "victim", tractor.Expose(flood, sleepForever, pid))
+					p, err := n.StartActor(ctx, "victim", tractor.Expose(flood, sleepForever, pid, seen))
 					if err != nil {
 						return err
 					}
@@ -54,8 +53,8 @@ func TestChildKilledMidStream(t *testing.T) {
 						_, err := sleepForever.Call(ctx, p, struct{}{})
 						pending <- err
 					}()
-					time.Sleep(20 * time.Millisecond)
-					start = time.Now()
+					// The call is under way in the victim.
+					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
 					syscall.Kill(child, syscall.SIGKILL)
 					for streamErr == nil {
 						streamErr = s.Receive(ctx, &v)
@@ -64,9 +63,6 @@ func TestChildKilledMidStream(t *testing.T) {
 					return nil
 				})
 			})
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("took %v after the kill", d)
-			}
 			for what, e := range map[string]error{"stream": streamErr, "call": callErr} {
 				if !errors.Is(e, tractor.ErrActorGone) || asRemote(t, e).Actor != victim {
 					t.Errorf("%s after the kill: %v, want ErrActorGone from %v", what, e, victim)
@@ -143,7 +139,7 @@ func TestParentKilled(t *testing.T) {
 			}
 			cmd.Process.Kill()
 			cmd.Wait()
-			eventually(t, 5*time.Second, "every process of the killed tree gone", func() bool {
+			eventually(t, hangBound, "every process of the killed tree gone", func() bool {
 				for _, pid := range below {
 					if alive(pid) {
 						return false

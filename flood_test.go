@@ -2,8 +2,10 @@ package tractor_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,4 +229,51 @@ func droppingProxy(t *testing.T, target string, drop int) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
+}
+
+// TestDialBackIntruders: connections made to a TCP process actor's
+// dial-back port before the child reaches it, silent or sending what is
+// not its token, do not stop the child from starting and serving, and
+// are dropped.
+func TestDialBackIntruders(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	defer tractor.SetChildListenHook(func(addr net.Addr) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range 100 {
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Errorf("intruder %d: %v", i, err)
+				return
+			}
+			conns = append(conns, c)
+			if i%2 == 1 {
+				c.Write([]byte("not the child's token, 32 bytes."))
+			}
+		}
+	})()
+	withWorker(t, hostings[2], eps(square), func(ctx context.Context, p *tractor.Portal) {
+		if v, err := square.Call(ctx, p, 7); err != nil || v != 49 {
+			t.Errorf("square(7) = %v, %v; want 49", v, err)
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) == 0 {
+		t.Fatal("no intruder connected")
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("intruder %d still connected", i)
+		}
+	}
 }

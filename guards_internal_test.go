@@ -35,21 +35,28 @@ func (c *brokenLink) Close() error {
 	return nil
 }
 
+// brokenChannel returns a channel, served until the test ends, whose
+// connection is a brokenLink to an actor it names.
+func brokenChannel(t *testing.T, creator bool) (*channel, ActorID) {
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	peer := newActorID("peer")
+	ch := newChannel(a, peer, &brokenLink{closed: make(chan struct{})}, creator)
+	var wg sync.WaitGroup
+	wg.Go(ch.serve)
+	t.Cleanup(func() {
+		ch.drain()
+		ch.close()
+		wg.Wait()
+		a.end()
+	})
+	return ch, peer
+}
+
 // TestSendOnBrokenLink: a stream Send that the broken connection refuses
 // returns a *RemoteError naming the peer and matching ErrActorGone, as
 // Receive reports the loss, never the transport's raw error.
 func TestSendOnBrokenLink(t *testing.T) {
-	a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
-	defer a.end()
-	peer := newActorID("peer")
-	ch := newChannel(a, peer, &brokenLink{closed: make(chan struct{})}, true)
-	var wg sync.WaitGroup
-	wg.Go(ch.serve)
-	defer func() {
-		ch.drain()
-		ch.close()
-		wg.Wait()
-	}()
+	ch, peer := brokenChannel(t, true)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -71,17 +78,7 @@ func TestSendOnBrokenLink(t *testing.T) {
 // returns the loss as a *RemoteError matching ErrActorGone, as a stream
 // Send does, never the transport's raw error.
 func TestStartedOnBrokenLink(t *testing.T) {
-	a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
-	defer a.end()
-	peer := newActorID("peer")
-	ch := newChannel(a, peer, &brokenLink{closed: make(chan struct{})}, false)
-	var wg sync.WaitGroup
-	wg.Go(ch.serve)
-	defer func() {
-		ch.drain()
-		ch.close()
-		wg.Wait()
-	}()
+	ch, peer := brokenChannel(t, false)
 
 	d := newDialog(ch, 1, modeCtx, false, ch.window)
 	d.ctx, d.cancel = context.WithCancelCause(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,12 @@ import (
 
 // testTimeout bounds every test tree, so a hang fails instead of stalling.
 const testTimeout = 20 * time.Second
+
+// hangBound bounds a wait inside a test tree for something that happens at
+// once when the runtime works: it only catches a hang, so it is generous
+// (a loaded machine running the race detector is slow), and shorter than
+// testTimeout so the test says what it was waiting for.
+const hangBound = 10 * time.Second
 
 // hosting is one way to run the core suite's actors.
 type hosting struct {
@@ -37,7 +44,10 @@ func run(t *testing.T, h hosting, body func(ctx context.Context) error, opts ...
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	err := tractor.Run(ctx, body, append(append([]tractor.Option(nil), h.opts...), opts...)...)
+	// The tree's logs go to the test's log, shown with -v or on failure,
+	// not to stderr; a test that reads them passes its own LogOutput.
+	all := append([]tractor.Option{tractor.LogOutput(testLog{t})}, h.opts...)
+	err := tractor.Run(ctx, body, append(all, opts...)...)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatalf("test tree did not finish within %v", testTimeout)
 	}
@@ -76,7 +86,25 @@ func asRemote(t *testing.T, err error) *tractor.RemoteError {
 	return re
 }
 
-// eventually polls cond until it holds or the bound passes.
+// testLog writes a tree's log lines to the test's log. The tree has ended
+// when run returns, so no line comes after the test.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitBlocked waits until a goroutine of this process is parked in fn (see
+// [tractortest.BlockedIn]): the way to act once another goroutine waits
+// there, without sleeping for it.
+func waitBlocked(t *testing.T, fn string) {
+	t.Helper()
+	eventually(t, hangBound, "a goroutine waiting in "+fn, func() bool { return tractortest.BlockedIn(fn) })
+}
+
+// eventually polls cond until it holds or the bound passes; the bound only
+// catches a hang, so make it generous ([hangBound]).
 func eventually(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(bound)

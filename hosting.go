@@ -149,9 +149,10 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	secret := string(n.actor.node.tcp.Config.Secret)
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
-		Env:    []string{envListen + "=" + listenHost(cfg.listenAddr)},
-		Unset:  []string{envSecret},
-		Secret: []byte(secret),
+		Env:      []string{envListen + "=" + listenHost(cfg.listenAddr)},
+		Unset:    []string{envSecret},
+		Secret:   []byte(secret),
+		OnListen: testHookChildListen,
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err
@@ -195,6 +196,10 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
 	return &Portal{ch: ch, host: processHost{proc: proc}}, info, nil
 }
+
+// testHookChildListen, set by tests, is called with the address a TCP
+// process actor will dial back, before the child starts.
+var testHookChildListen func(addr net.Addr)
 
 // listenHost is where a process actor listens: the host of addr, on a fresh
 // port.

@@ -117,7 +117,6 @@ func testRunInActor(t *testing.T, h hosting) {
 }
 
 func testOneCancelsAll(t *testing.T, h hosting) {
-	start := time.Now()
 	var sibling *tractor.Portal
 	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
@@ -133,9 +132,8 @@ func testOneCancelsAll(t *testing.T, h hosting) {
 			return err
 		})
 	})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("nursery took %v to cancel its children", d)
-	}
+	// run bounds a nursery that fails to cancel its children; one that had
+	// to kill them would report their deaths beside the failure (below).
 	re := asRemote(t, err)
 	if re.Actor.Name != "failer" || re.Message != "custom: failed on purpose" {
 		t.Errorf("error from %v: %q", re.Actor, re.Message)
@@ -219,7 +217,6 @@ func testRelayPath(t *testing.T, h hosting) {
 func testCancelTree(t *testing.T, h hosting) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var cancelledAt time.Time
 	done := make(chan error, 1)
 	go func() {
 		done <- tractor.Run(ctx, func(ctx context.Context) error {
@@ -237,7 +234,6 @@ func testCancelTree(t *testing.T, h hosting) {
 				if err := c.First(&size); err != nil || size != 13 {
 					t.Errorf("tree of %d actors (%v), want 13", size, err)
 				}
-				cancelledAt = time.Now()
 				cancel()
 				return c.Result(context.Background(), nil)
 			})
@@ -247,9 +243,6 @@ func testCancelTree(t *testing.T, h hosting) {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Run returned %v, want context.Canceled", err)
-		}
-		if d := time.Since(cancelledAt); d > 3*time.Second {
-			t.Errorf("tree took %v to cancel", d)
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("tree did not end after cancellation")
@@ -273,7 +266,7 @@ func testCancelSoon(t *testing.T, h hosting) {
 				t.Errorf("err = %v (canceller %v), want cancelled by the actor itself", err, re.Canceller)
 			}
 			// The actor tears itself down: further calls find it gone.
-			eventually(t, 3*time.Second, "actor gone", func() bool {
+			eventually(t, hangBound, "actor gone", func() bool {
 				_, err := square.Call(ctx, p, 2)
 				return errors.Is(err, tractor.ErrActorGone)
 			})
@@ -307,8 +300,11 @@ func TestStartActorErrors(t *testing.T) {
 	}
 }
 
+// testNurseryCancel: Nursery.Cancel ends every child, daemon and one-shot,
+// gracefully: none is reported as an error. run bounds a hang; a child
+// killed by the ladder instead of ending on its cancellation would be
+// reported as a death.
 func testNurseryCancel(t *testing.T, h hosting) {
-	start := time.Now()
 	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			for i := range 4 {
@@ -326,9 +322,6 @@ func testNurseryCancel(t *testing.T, h hosting) {
 	})
 	if err != nil {
 		t.Errorf("Nursery.Cancel: %v, want nil", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
 	}
 }
 

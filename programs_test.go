@@ -218,7 +218,7 @@ func TestTwoPrograms(t *testing.T) {
 			if err := a.cmd.Wait(); err != nil {
 				t.Fatalf("program a: %v", err)
 			}
-			eventually(t, 5*time.Second, "no processes left", func() bool { return len(descendants()) == 0 })
+			eventually(t, hangBound, "no processes left", func() bool { return len(descendants()) == 0 })
 		})
 	}
 }
@@ -237,27 +237,31 @@ func TestRegistrarUnreachable(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		ln.Close() // nothing listens there now
-		start := time.Now()
-		err = tractor.Run(context.Background(), body, tractor.Registrar(addr))
+		// Refused at once: a Run still trying would end with this ctx.
+		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+		defer cancel()
+		err = tractor.Run(ctx, body, tractor.Registrar(addr))
 		if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, transport.ErrNoListener) || !strings.Contains(err.Error(), addr) {
 			t.Fatalf("Run = %v; want ErrRegistrar naming %s", err, addr)
 		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Fatalf("took %v", took)
-		}
 	})
 	t.Run("silent", func(t *testing.T) {
-		// Accepts, then never answers the handshake.
+		// Accepts, then never answers the handshake; the caller gives
+		// up once the handshake is under way. Run's own bound (the dial
+		// bound, 5 s) would end it with DeadlineExceeded instead.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 		accepted := make(chan net.Conn, 1)
 		go func() {
 			c, err := ln.Accept()
 			if err == nil {
 				accepted <- c
+				cancel()
 			}
 			close(accepted)
 		}()
@@ -266,15 +270,9 @@ func TestRegistrarUnreachable(t *testing.T) {
 				c.Close()
 			}
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		start := time.Now()
 		err = tractor.Run(ctx, body, tractor.Registrar(ln.Addr().String()))
-		if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Run = %v; want ErrRegistrar and DeadlineExceeded", err)
-		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Fatalf("took %v", took)
+		if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v; want ErrRegistrar and context.Canceled", err)
 		}
 	})
 	if ran {
@@ -387,10 +385,10 @@ func TestRegistrarConnectionLost(t *testing.T) {
 					t.Fatalf("registry = %v", got)
 				}
 				tractor.DropRegistrarConnection(bctx)
-				eventually(t, 5*time.Second, "the registrar forgot program b", func() bool {
+				eventually(t, hangBound, "the registrar forgot program b", func() bool {
 					return slices.Equal(names(), []string{"root"})
 				})
-				eventually(t, 10*time.Second, "program b registered again", func() bool {
+				eventually(t, hangBound, "program b registered again", func() bool {
 					return slices.Equal(names(), want)
 				})
 				p, err := tractor.FindActor(ctx, "b-worker")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // concurrent Close sends the stop (the stop never overtakes it).
 func testSendRacingClose(t *testing.T, h hosting) {
 	withWorker(t, h, eps(countRecv), func(ctx context.Context, p *tractor.Portal) {
-		for range 100 {
+		for round := range 100 {
 			c, err := countRecv.Open(ctx, p, struct{}{})
 			if err != nil {
 				t.Fatal(err)
@@ -29,7 +30,11 @@ func testSendRacingClose(t *testing.T, h hosting) {
 					sent.Add(1)
 				}
 			})
-			time.Sleep(50 * time.Microsecond)
+			// Close races a sender that is under way, after a few items
+			// (0 to 7: the round's own number of them).
+			for sent.Load() < int64(round%8) {
+				runtime.Gosched()
+			}
 			s.Close()
 			wg.Wait()
 			got, err := countRecv.Result(ctx, c)
@@ -117,7 +122,7 @@ func testCancelRacingOpen(t *testing.T, h hosting) {
 			_, _ = sleepForever.Call(octx, p, struct{}{})
 			cancel()
 		}
-		eventually(t, 5*time.Second, "every started task cancelled", func() bool {
+		eventually(t, hangBound, "every started task cancelled", func() bool {
 			return seenIn(ctx, t, p, "sleep.start") == seenIn(ctx, t, p, "sleep.cancelled")
 		})
 	})
@@ -220,7 +225,7 @@ func testNoDialogLeaks(t *testing.T, h hosting) {
 				}
 			}
 		}
-		eventually(t, 3*time.Second, "no dialog left open", func() bool { return tractor.OpenDialogs(p) == 0 })
+		eventually(t, hangBound, "no dialog left open", func() bool { return tractor.OpenDialogs(p) == 0 })
 
 		c, err := countRecv.Open(ctx, p, struct{}{})
 		if err != nil {
@@ -230,7 +235,7 @@ func testNoDialogLeaks(t *testing.T, h hosting) {
 		for range 3 {
 			s.Send(ctx, 1)
 		}
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, hangBound)
 		defer cancel()
 		if n, err := countRecv.Result(rctx, c); err != nil || n != 3 {
 			t.Errorf("Result without Close: %d, %v; want 3", n, err)

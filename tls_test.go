@@ -148,7 +148,7 @@ func TestTLS(t *testing.T) {
 			tcfg := transport.DefaultConfig()
 			tcfg.Secret = []byte(secret)
 			ask := transport.Hello{Info: peerHello{To: a.Actor().UID}}
-			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			hctx, cancel := context.WithTimeout(ctx, hangBound)
 			defer cancel()
 			// Without TLS: refused, even with the secret.
 			if conn, err := (transport.TCP{Config: tcfg}).Dial(hctx, addr); err == nil {

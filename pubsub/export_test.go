@@ -16,3 +16,26 @@ func HoldSetup[T any](sub *Subscription[T]) (release func()) {
 	sub.cl.lock(context.Background())
 	return sub.cl.unlock
 }
+
+// Lost returns how many values the feed dropped for its subscribing actors
+// and has not yet reported to them.
+func Lost[T any](f *Feed[T]) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for o := range f.outs {
+		for _, k := range o.lost {
+			n += k
+		}
+	}
+	return n
+}
+
+// Producing reports whether the publisher runs a producer of key for the
+// actor with uid in this process: from the first subscription until the
+// producer has returned and its last subscribing actor's task has left.
+func Producing[T any](p *Publisher[T], uid, key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.feeds[feedKey{actor: uid, key: key}] != nil
+}

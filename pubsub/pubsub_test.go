@@ -28,6 +28,13 @@ func incr(ctx context.Context, name string) {
 	c.(*atomic.Int64).Add(1)
 }
 
+// gauge sets a counter of the actor of ctx to v.
+func gauge(ctx context.Context, name string, v int64) {
+	name = tractor.CurrentActor(ctx).ID().UID + ":" + name
+	c, _ := counters.LoadOrStore(name, new(atomic.Int64))
+	c.(*atomic.Int64).Store(v)
+}
+
 func load(ctx context.Context, name string) int64 {
 	name = tractor.CurrentActor(ctx).ID().UID + ":" + name
 	if c, ok := counters.Load(name); ok {
@@ -55,6 +62,7 @@ var (
 				f.Publish(topic, seq[topic])
 				seq[topic]++
 			}
+			gauge(ctx, "lost:"+f.Key(), int64(pubsub.Lost(f)))
 		}
 	})
 	// census publishes, on topic "n", how many actors subscribe, each
@@ -81,7 +89,6 @@ var (
 	broken = pubsub.Publish("test.broken", func(ctx context.Context, f *pubsub.Feed[int]) error {
 		for i := range 3 {
 			f.Publish("a", i)
-			time.Sleep(5 * time.Millisecond)
 		}
 		return errors.New("producer broke")
 	})
@@ -133,20 +140,20 @@ var (
 		if err != nil {
 			return "", err
 		}
+		// The producer may fail before the subscription is in:
+		// Subscribe then returns its error.
 		sub, err := broken.Subscribe(ctx, p, []string{"a"})
-		if err != nil {
-			return "", err
-		}
-		defer sub.Close()
-		for {
-			if _, err := sub.Receive(ctx); err != nil {
-				var re *tractor.RemoteError
-				if errors.As(err, &re) {
-					return re.Actor.Name + ": " + re.Message, nil
-				}
-				return "", err
+		if err == nil {
+			defer sub.Close()
+			for err == nil {
+				_, err = sub.Receive(ctx)
 			}
 		}
+		var re *tractor.RemoteError
+		if errors.As(err, &re) {
+			return re.Actor.Name + ": " + re.Message, nil
+		}
+		return "", err
 	})
 )
 
@@ -158,6 +165,12 @@ type followArg struct {
 // consecutive receives n messages and checks they are all of topic and
 // consecutive numbers; it returns the last.
 func consecutive(ctx context.Context, sub *pubsub.Subscription[int], n int, topics ...string) (int, error) {
+	return consecutiveAt(ctx, sub, n, nil, topics...)
+}
+
+// consecutiveAt is consecutive that also stores each value received in at,
+// if not nil, for the test to see how far it got.
+func consecutiveAt(ctx context.Context, sub *pubsub.Subscription[int], n int, at *atomic.Int64, topics ...string) (int, error) {
 	last := map[string]int{}
 	v := 0
 	for i := range n {
@@ -177,6 +190,9 @@ func consecutive(ctx context.Context, sub *pubsub.Subscription[int], n int, topi
 		}
 		last[m.Topic] = m.Value
 		v = m.Value
+		if at != nil {
+			at.Store(int64(v))
+		}
 	}
 	return v, nil
 }
@@ -374,16 +390,19 @@ func testLagging(t *testing.T, h hosting) {
 			t.Fatal(err)
 		}
 		defer slow.Close()
+		var fastAt atomic.Int64
 		fastErr := make(chan error, 1)
 		go func() {
-			_, err := consecutive(ctx, fast, 300, "a")
+			_, err := consecutiveAt(ctx, fast, 300, &fastAt, "a")
 			fastErr <- err
 		}()
 		m0, err := slow.Receive(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond) // about 100 messages go by
+		// Messages go by: the fast subscriber is 25 past the slow one,
+		// whose window holds 5.
+		eventually(t, "the fast subscriber 25 messages ahead", func() bool { return fastAt.Load() >= int64(m0.Value+25) })
 		_, err = slow.Receive(ctx)
 		var lag *tractor.LaggedError
 		if !errors.As(err, &lag) || !errors.Is(err, tractor.ErrLagged) || lag.Missed < 10 {
@@ -413,13 +432,14 @@ func testLagging(t *testing.T, h hosting) {
 // actor, as a *RemoteError from the publishing actor.
 func testProducerError(t *testing.T, h hosting) {
 	withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		// The producer may fail before a subscription is in: Subscribe
+		// then returns its error, which is the outcome checked below.
 		subs := make([]*pubsub.Subscription[int], 2)
+		errs := make([]error, 2)
 		for i := range subs {
-			var err error
-			if subs[i], err = broken.Subscribe(ctx, pub, []string{"a"}); err != nil {
-				t.Fatal(err)
+			if subs[i], errs[i] = broken.Subscribe(ctx, pub, []string{"a"}); errs[i] == nil {
+				defer subs[i].Close()
 			}
-			defer subs[i].Close()
 		}
 		f, err := n.StartActor(ctx, "f", tractor.Expose(expectFailure))
 		if err != nil {
@@ -434,16 +454,13 @@ func testProducerError(t *testing.T, h hosting) {
 			remote <- msg
 		}()
 		for i, sub := range subs {
-			for {
-				_, err := sub.Receive(ctx)
-				if err == nil {
-					continue
-				}
-				var re *tractor.RemoteError
-				if !errors.As(err, &re) || re.Actor != pub.Actor() || !strings.Contains(re.Message, "producer broke") {
-					t.Fatalf("subscriber %d ended with %v; want the producer's error from pub", i, err)
-				}
-				break
+			err := errs[i]
+			for err == nil {
+				_, err = sub.Receive(ctx)
+			}
+			var re *tractor.RemoteError
+			if !errors.As(err, &re) || re.Actor != pub.Actor() || !strings.Contains(re.Message, "producer broke") {
+				t.Fatalf("subscriber %d ended with %v; want the producer's error from pub", i, err)
 			}
 		}
 		if msg := <-remote; !strings.HasPrefix(msg, "pub: ") || !strings.Contains(msg, "producer broke") {

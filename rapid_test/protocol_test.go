@@ -321,7 +321,7 @@ func processesMatchModel(t *rapid.T, w *tractortest.World) {
 			want[wk.PID] = true
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(tractortest.StepTimeout)
 	for {
 		got := tractortest.Descendants(os.Getpid())
 		for p := range want {

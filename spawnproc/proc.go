@@ -16,10 +16,16 @@
 //     itself when its parent connection closes.
 //   - The cancellation ladder is a request the runtime makes, then
 //     [Proc.Terminate]: SIGTERM, a bounded wait, SIGKILL, reap.
+//   - A TCP child is told from anyone else who connects to its port: it
+//     sends first a random token its parent handed it through an
+//     inherited pipe, and the parent drops every connection that does not,
+//     holding a bounded number of them at once.
 package spawnproc
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -40,13 +46,37 @@ import (
 // how it reaches its parent: "pipe:FD" or "tcp:HOST:PORT".
 const EnvVar = "TRACTOR_SPAWN"
 
-// secretFDVar names the descriptor from which a child reads its secret
-// (see [Spec.Secret] and [ReadSecret]); the number is no secret.
-const secretFDVar = "TRACTOR_SPAWN_SECRET_FD"
+// handoverFDVar names the descriptor of the handover: a pipe from which a
+// child reads, once, what its parent hands it out of sight of /proc (see
+// [Spec.Secret]). The number is no secret.
+const handoverFDVar = "TRACTOR_SPAWN_HANDOVER_FD"
 
-// MaxSecret is the longest [Spec.Secret]: what a pipe holds before its
-// reader reads, so that handing the secret over never blocks.
-const MaxSecret = 4096
+// The handover holds a byte giving the length of the dial-back token, the
+// token, then the secret. A TCP child writes its token first on the
+// connection it dials back, which tells it from anyone else who connects
+// to the parent's port; a pipe child has none.
+const (
+	tokenSize = 32
+	// minPipe is what any pipe holds before its reader reads: a page.
+	minPipe = 4096
+)
+
+// MaxSecret is the longest [Spec.Secret]: with the dial-back token, what a
+// pipe holds before its reader reads, so that handing them over never
+// blocks.
+const MaxSecret = minPipe - 1 - tokenSize
+
+// The parent's side of the dial-back: anyone who can reach its port may
+// connect first, and stay silent, send anything, or keep connecting.
+// Each connection has tokenTimeout to send the child's token (which the
+// child writes as soon as it is connected) and is dropped if it does not
+// or sends another; at most maxDialBack are read at once, and a new
+// connection beyond that drops the oldest, so that a flood costs bounded
+// memory and cannot hold the child out.
+const (
+	tokenTimeout = time.Second
+	maxDialBack  = 64
+)
 
 // Wire is how a child reaches its parent.
 type Wire uint8
@@ -94,6 +124,10 @@ type Spec struct {
 	// its port is ignored, each child gets a fresh one.
 	Wire     Wire
 	BindAddr string
+	// OnListen, if set, is called with the address a TCP child will dial
+	// back, before the child starts: to log it, or for a test to connect
+	// there first, as an intruder could.
+	OnListen func(addr net.Addr)
 	// Stdout and Stderr receive the child's output (default: this
 	// process's own, so the user sees it).
 	Stdout, Stderr io.Writer
@@ -142,19 +176,24 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 	cmd.SysProcAttr = sysProcAttr()
 
 	var (
-		parentEnd  net.Conn
-		listener   net.Listener
-		childFile  *os.File
-		secretFile *os.File
+		parentEnd    net.Conn
+		listener     net.Listener
+		childFile    *os.File
+		handoverFile *os.File
+		token        []byte
 	)
 	env := environ(spec.Unset)
-	if len(spec.Secret) > 0 {
-		f, err := secretPipe(spec.Secret)
+	if spec.Wire == TCP {
+		token = make([]byte, tokenSize)
+		rand.Read(token) // never fails: it crashes the program instead
+	}
+	if len(token) > 0 || len(spec.Secret) > 0 {
+		f, err := handoverPipe(token, spec.Secret)
 		if err != nil {
 			return nil, nil, err
 		}
-		secretFile = f
-		defer secretFile.Close() // the child has its copy
+		handoverFile = f
+		defer handoverFile.Close() // the child has its copy
 	}
 	switch spec.Wire {
 	case Pipe:
@@ -189,13 +228,16 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		}
 		listener = l
 		cmd.Env = append(append(env, spec.Env...), EnvVar+"=tcp:"+l.Addr().String())
+		if spec.OnListen != nil {
+			spec.OnListen(l.Addr())
+		}
 	default:
 		return nil, nil, fmt.Errorf("spawnproc: unknown wire %v", spec.Wire)
 	}
-	if secretFile != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, secretFile)
+	if handoverFile != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, handoverFile)
 		// ExtraFiles[i] is the child's descriptor 3+i.
-		cmd.Env = append(cmd.Env, secretFDVar+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+		cmd.Env = append(cmd.Env, handoverFDVar+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
 	}
 
 	// Start the child from a fresh goroutine: Linux sends the parent-death
@@ -221,7 +263,7 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 	go p.reap()
 
 	if listener != nil {
-		c, err := acceptChild(ctx, listener, p)
+		c, err := acceptChild(ctx, listener, p, token)
 		listener.Close()
 		if err != nil {
 			p.Kill()
@@ -246,59 +288,171 @@ func environ(unset []string) []string {
 	})
 }
 
-// secretPipe returns the read end of a pipe that holds secret, its write
-// end closed, so that a child reading it gets the secret and then EOF. A
-// pipe holds MaxSecret bytes at least, so writing does not block.
-func secretPipe(secret []byte) (*os.File, error) {
+// handoverPipe returns the read end of a pipe that holds the handover of
+// token and secret (see [handoverFDVar]), its write end closed, so that a
+// child reading it gets them and then EOF. A pipe holds a page at least,
+// so writing does not block.
+func handoverPipe(token, secret []byte) (*os.File, error) {
 	if len(secret) > MaxSecret {
 		return nil, fmt.Errorf("spawnproc: secret of %d bytes: a child is handed at most %d", len(secret), MaxSecret)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("spawnproc: pipe for the child's secret: %w", err)
+		return nil, fmt.Errorf("spawnproc: pipe for the child's handover: %w", err)
 	}
-	_, err = w.Write(secret)
+	b := make([]byte, 0, 1+len(token)+len(secret))
+	b = append(append(append(b, byte(len(token))), token...), secret...)
+	_, err = w.Write(b)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		r.Close()
-		return nil, fmt.Errorf("spawnproc: hand the child its secret: %w", err)
+		return nil, fmt.Errorf("spawnproc: hand the child its secret and token: %w", err)
 	}
 	return r, nil
 }
 
-// acceptChild waits for the child to dial back, for ctx to end, or for the
-// child to exit first.
-func acceptChild(ctx context.Context, l net.Listener, p *Proc) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
+// acceptChild waits for the child to dial back and send its token, for
+// ctx to end, or for the child to exit first. Until then it accepts
+// anyone and drops whoever does not send the token in time (see
+// [tokenTimeout]); when it returns, every other connection it accepted is
+// closed and every goroutine it started has ended.
+func acceptChild(ctx context.Context, l net.Listener, p *Proc, token []byte) (net.Conn, error) {
+	d := &dialBack{
+		l: l, token: token,
+		slots: make(chan struct{}, maxDialBack),
+		found: make(chan net.Conn),
+		stop:  make(chan struct{}),
 	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := l.Accept()
-		got <- result{c, err}
-	}()
+	failed := make(chan error, 1)
+	d.wg.Go(func() { failed <- d.accept() })
+	defer d.close()
 	select {
-	case r := <-got:
-		if r.err != nil {
-			return nil, fmt.Errorf("spawnproc: accept child: %w", r.err)
-		}
-		return r.c, nil
+	case c := <-d.found:
+		return c, nil
+	case err := <-failed:
+		return nil, fmt.Errorf("spawnproc: accept child on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
-		l.Close()
-		if r := <-got; r.c != nil {
-			r.c.Close()
-		}
 		return nil, fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err())
 	case <-p.done:
-		l.Close()
-		if r := <-got; r.c != nil {
-			r.c.Close()
-		}
 		return nil, fmt.Errorf("spawnproc: child exited before connecting back: %w", p.err)
 	}
+}
+
+// dialBack is the parent's side of a TCP child's dial-back: its listener
+// and the connections accepted on it whose token is being read.
+type dialBack struct {
+	l     net.Listener
+	token []byte
+	slots chan struct{} // one per goroutine reading a token
+	found chan net.Conn // the child's connection, token read
+	stop  chan struct{} // closed once acceptChild returns
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	pending []net.Conn // whose token is being read, oldest first
+	closed  bool
+}
+
+// accept accepts connections until the listener is closed, and reads the
+// token from each in its own goroutine, at most maxDialBack at once.
+func (d *dialBack) accept() error {
+	for {
+		c, err := d.l.Accept()
+		if err != nil {
+			return err
+		}
+		select {
+		case d.slots <- struct{}{}:
+		default:
+			d.dropOldest()
+			select {
+			case d.slots <- struct{}{}:
+			case <-d.stop:
+				c.Close()
+				return nil
+			}
+		}
+		if !d.add(c) {
+			c.Close()
+			<-d.slots
+			return nil
+		}
+		d.wg.Go(func() {
+			defer func() { <-d.slots }()
+			d.check(c)
+		})
+	}
+}
+
+// check reads the token from c and hands c over if it is the child's; it
+// closes c otherwise.
+func (d *dialBack) check(c net.Conn) {
+	got := make([]byte, len(d.token))
+	c.SetReadDeadline(time.Now().Add(tokenTimeout))
+	_, err := io.ReadFull(c, got)
+	// Taken out of pending, c is no longer dropped to make room nor
+	// closed by close: this goroutine closes it or hands it over.
+	if !d.remove(c) || err != nil || subtle.ConstantTimeCompare(got, d.token) != 1 {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	select {
+	case d.found <- c:
+	case <-d.stop:
+		c.Close()
+	}
+}
+
+// add makes c pending, unless close has run.
+func (d *dialBack) add(c net.Conn) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.pending = append(d.pending, c)
+	return true
+}
+
+// remove takes c out of pending, and reports whether it was there.
+func (d *dialBack) remove(c net.Conn) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := slices.Index(d.pending, c)
+	if i < 0 {
+		return false
+	}
+	d.pending = slices.Delete(d.pending, i, i+1)
+	return true
+}
+
+// dropOldest closes the oldest pending connection, which ends the
+// goroutine reading its token.
+func (d *dialBack) dropOldest() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.pending) > 0 {
+		d.pending[0].Close()
+		d.pending = slices.Delete(d.pending, 0, 1)
+	}
+}
+
+// close stops accepting, closes every pending connection, and waits for
+// the goroutines of d.
+func (d *dialBack) close() {
+	close(d.stop)
+	d.l.Close()
+	d.mu.Lock()
+	d.closed = true
+	for _, c := range d.pending {
+		c.Close()
+	}
+	d.pending = nil
+	d.mu.Unlock()
+	d.wg.Wait()
 }
 
 // reap waits for the process and records its status. Start runs it in a
@@ -387,29 +541,47 @@ func (p *Proc) Signals() []os.Signal {
 func IsChild() bool { _, ok := os.LookupEnv(EnvVar); return ok }
 
 // ReadSecret returns the secret this child's parent handed it (see
-// [Spec.Secret]), or nil if it handed none. It reads it once: call it
-// first, before starting any program, and once; the descriptor is closed
-// after.
+// [Spec.Secret]), or nil if it handed none. Call it first, before
+// starting any program: the descriptor it is read from, which such a
+// program would inherit, is closed once read.
 func ReadSecret() ([]byte, error) {
-	v, ok := os.LookupEnv(secretFDVar)
+	h, err := handedOver()
+	return h.secret, err
+}
+
+// handover is what a child's parent handed it through the pipe named by
+// [handoverFDVar].
+type handover struct {
+	token, secret []byte
+}
+
+// handedOver reads the handover, once, and closes its descriptor; nothing
+// if the parent handed none.
+var handedOver = sync.OnceValues(func() (handover, error) {
+	v, ok := os.LookupEnv(handoverFDVar)
 	if !ok {
-		return nil, nil
+		return handover{}, nil
 	}
-	os.Unsetenv(secretFDVar)
-	f, err := inherited(secretFDVar, v, v, "secret")
+	os.Unsetenv(handoverFDVar)
+	f, err := inherited(handoverFDVar, v, v, "handover")
 	if err != nil {
-		return nil, err
+		return handover{}, err
 	}
 	defer f.Close()
-	secret, err := io.ReadAll(io.LimitReader(f, MaxSecret+1))
+	b, err := io.ReadAll(io.LimitReader(f, minPipe+1))
 	if err != nil {
-		return nil, fmt.Errorf("spawnproc: read secret from fd %s: %w", v, err)
+		return handover{}, fmt.Errorf("spawnproc: read the handover from fd %s: %w", v, err)
 	}
-	if len(secret) > MaxSecret {
-		return nil, fmt.Errorf("spawnproc: secret on fd %s is over %d bytes", v, MaxSecret)
+	if len(b) == 0 || 1+int(b[0]) > len(b) || len(b)-1-int(b[0]) > MaxSecret {
+		return handover{}, fmt.Errorf("spawnproc: malformed handover of %d bytes on fd %s", len(b), v)
 	}
-	return secret, nil
-}
+	n := 1 + int(b[0])
+	h := handover{token: b[1:n:n]}
+	if n < len(b) {
+		h.secret = b[n:]
+	}
+	return h, nil
+})
 
 // inherited returns the file of the descriptor number fd, which the
 // variable name set to v.
@@ -448,10 +620,22 @@ func ConnectParent(ctx context.Context) (net.Conn, error) {
 		}
 		return c, nil
 	case "tcp":
+		h, err := handedOver()
+		if err != nil {
+			return nil, err
+		}
+		if len(h.token) == 0 {
+			return nil, fmt.Errorf("spawnproc: no dial-back token handed over to reach the parent at %s", rest)
+		}
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", rest)
 		if err != nil {
 			return nil, fmt.Errorf("spawnproc: dial parent at %s: %w", rest, err)
+		}
+		// First, the token that tells the parent this is its child.
+		if _, err := c.Write(h.token); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("spawnproc: send token to parent at %s: %w", rest, err)
 		}
 		return c, nil
 	}

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,11 +74,8 @@ func child(role string) int {
 		defer c.Close()
 		fmt.Fprintln(c, "ready")
 		select {}
-	case "slow": // record the pid, then take too long to connect back
-		// Written whole, then renamed, so the test never reads it half-done.
-		tmp := os.Getenv("PIDFILE") + ".tmp"
-		os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644)
-		os.Rename(tmp, os.Getenv("PIDFILE"))
+	case "slow": // print the pid, then take too long to connect back
+		fmt.Println(os.Getpid())
 		time.Sleep(time.Minute)
 		return 0
 	case "middle": // spawn a grandchild that waits forever, print its pid, wait
@@ -122,6 +122,10 @@ func TestStartEchoes(t *testing.T) {
 	}
 }
 
+// hangBound bounds a wait for something that happens at once when the
+// code works: it only catches a hang, generously.
+const hangBound = 20 * time.Second
+
 func TestTerminateEscalates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -133,9 +137,11 @@ func TestTerminateEscalates(t *testing.T) {
 	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
+	// The grace is a lower bound, which a slow machine only lengthens;
+	// the upper bound only catches a hang.
 	start := time.Now()
 	p.Terminate(100 * time.Millisecond)
-	if d := time.Since(start); d < 100*time.Millisecond || d > 5*time.Second {
+	if d := time.Since(start); d < 100*time.Millisecond || d > hangBound {
 		t.Errorf("Terminate took %v", d)
 	}
 	if got := fmt.Sprint(p.Signals()); got != "[terminated killed]" {
@@ -154,31 +160,136 @@ func TestTerminateEscalates(t *testing.T) {
 }
 
 // TestCancelledBeforeConnect: a parent cancelled before its child connects
-// back kills and reaps that child at once.
+// back kills and reaps that child at once, and closes the connections
+// others made to the child's port meanwhile.
 func TestCancelledBeforeConnect(t *testing.T) {
-	pidFile := t.TempDir() + "/pid"
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			if _, err := os.Stat(pidFile); err == nil {
-				cancel()
-				return
+	for _, intruders := range []int{0, 100} {
+		t.Run(fmt.Sprintf("intruders=%d", intruders), func(t *testing.T) {
+			out, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(2 * time.Millisecond)
+			defer out.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Cancel once the child runs: it prints its pid.
+			pid := make(chan int, 1)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				var n int
+				fmt.Fscan(out, &n)
+				pid <- n
+				cancel()
+			})
+			var conns []net.Conn
+			start := time.Now()
+			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: spawnproc.TCP, Env: []string{roleEnv + "=slow"}, Stdout: w,
+				OnListen: func(addr net.Addr) { conns = intrude(t, addr, intruders/2, intruders/2) }})
+			w.Close()
+			wg.Wait()
+			defer closeAll(conns)
+			if err == nil {
+				c.Close()
+				p.Kill()
+				p.Wait(context.Background())
+				t.Fatalf("Start returned a connection from %v, not the child's", c.RemoteAddr())
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Start = %v, want context.Canceled", err)
+			}
+			if d := time.Since(start); d > hangBound {
+				t.Errorf("Start returned after %v", d)
+			}
+			if n := <-pid; n == 0 || alive(n) {
+				t.Errorf("child %d still exists after a cancelled Start", n)
+			}
+			wantDropped(t, conns)
+		})
+	}
+}
+
+// TestDialBackIntruders: connections made to a TCP child's port before it
+// dials back, silent or sending a wrong token, one or hundreds, are not
+// taken for the child's: Start returns the child's, which serves, and
+// closes theirs, leaving no goroutine.
+func TestDialBackIntruders(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		silent, wrong int
+	}{
+		{"silent", 1, 0},
+		{"wrong-token", 0, 1},
+		{"hundreds", 200, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+			defer cancel()
+			var conns []net.Conn
+			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: spawnproc.TCP, Env: []string{roleEnv + "=echo"},
+				OnListen: func(addr net.Addr) { conns = intrude(t, addr, tc.silent, tc.wrong) }})
+			defer closeAll(conns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for _, ic := range conns {
+				if c.RemoteAddr().String() == ic.LocalAddr().String() {
+					t.Fatalf("Start returned the connection from %v, an intruder's", ic.LocalAddr())
+				}
+			}
+			c.SetDeadline(time.Now().Add(hangBound))
+			fmt.Fprintln(c, "hello")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if want := fmt.Sprintf("echo %d hello\n", p.Pid()); err != nil || line != want {
+				t.Fatalf("the child said %q, %v; want %q", line, err, want)
+			}
+			if err := p.Wait(ctx); err != nil {
+				t.Errorf("exit: %v", err)
+			}
+			wantDropped(t, conns)
+			closeAll(conns)
+			c.Close()
+			goleak.VerifyNone(t)
+		})
+	}
+}
+
+// intrude connects to addr as anyone on the host could before a child
+// dials back there: silent times saying nothing, then wrong times sending
+// as many bytes as a token, not the child's.
+func intrude(t *testing.T, addr net.Addr, silent, wrong int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for i := range silent + wrong {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Errorf("intruder %d: %v", i, err)
+			break
 		}
-	}()
-	start := time.Now()
-	_, _, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: spawnproc.TCP, Env: []string{roleEnv + "=slow", "PIDFILE=" + pidFile}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Start = %v, want context.Canceled", err)
+		conns = append(conns, c)
+		if i >= silent {
+			if _, err := c.Write([]byte("not the token, though 32 bytes.\n")); err != nil {
+				t.Errorf("intruder %d: %v", i, err)
+			}
+		}
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Start returned after %v", d)
+	return conns
+}
+
+// wantDropped checks that the other end of each of conns was closed.
+func wantDropped(t *testing.T, conns []net.Conn) {
+	t.Helper()
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(hangBound))
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("intruder %d still connected", i)
+		}
 	}
-	b, _ := os.ReadFile(pidFile)
-	pid, _ := strconv.Atoi(string(b))
-	if pid == 0 || alive(pid) {
-		t.Errorf("child %d still exists after a cancelled Start", pid)
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
@@ -209,7 +320,7 @@ func TestParentKilledLeavesNoChild(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangBound)
 	for alive(gpid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("grandchild %d outlived its killed parent", gpid)
@@ -226,7 +337,7 @@ func TestSecret(t *testing.T) {
 	t.Setenv("UNSET_ME", "inherited")
 	for _, w := range []spawnproc.Wire{spawnproc.Pipe, spawnproc.TCP} {
 		t.Run(w.String(), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 			defer cancel()
 			p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Wire: w, Env: []string{roleEnv + "=secret"},
 				Unset: []string{"UNSET_ME"}, Secret: []byte(secret)})

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -600,4 +601,34 @@ func Descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// BlockedIn reports whether a goroutine of this process is parked (on a
+// channel, a select, a lock, a condition, I/O or a sleep) with a function
+// whose qualified name contains fn on its stack, as
+// "tractor.(*registrar).wait" or "transport.(*tcpListener).Accept". A test
+// that must act once another goroutine waits somewhere polls it, with a
+// generous bound, instead of sleeping and hoping the goroutine got there.
+func BlockedIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		header, stack, _ := strings.Cut(g, "\n")
+		// "goroutine 7 [chan receive]:": running and runnable goroutines
+		// have not parked yet.
+		if strings.Contains(header, "[running]") || strings.Contains(header, "[runnable]") {
+			continue
+		}
+		if strings.Contains(stack, fn+"(") {
+			return true
+		}
+	}
+	return false
 }

@@ -592,7 +592,7 @@ func TestAuthCancel(t *testing.T) {
 		done := answerAsync(t, ctx, b, &replier{})
 		readAuthFrame(t, raw)
 		raw.Write(frame(0, authBody("dial", nD)))
-		time.Sleep(20 * time.Millisecond)
+		waitBlocked(t, "transport.(*WireConn).Answer")
 		cancel()
 		if s := <-done; !errors.Is(s.err, context.Canceled) {
 			t.Fatalf("Answer returned %v, want context.Canceled", s.err)
@@ -608,7 +608,7 @@ func TestAuthCancel(t *testing.T) {
 		if step, _ := readAuthFrame(t, raw); step != "proof" {
 			t.Fatalf("dialer sent %q, want its proof", step)
 		}
-		time.Sleep(20 * time.Millisecond)
+		waitBlocked(t, "transport.(*WireConn).Handshake")
 		cancel()
 		if s := <-done; !errors.Is(s.err, context.Canceled) {
 			t.Fatalf("Handshake returned %v, want context.Canceled", s.err)

@@ -250,6 +250,9 @@ func TestHandshakeSucceedsDespiteLateCtx(t *testing.T) {
 	shakeCtx()
 	cancel()
 	sb := serve(t, b)
+	// A window for a deadline the cancelled ctx might still set (what
+	// must not happen), not a synchronisation: a slow machine only makes
+	// it weaker.
 	time.Sleep(10 * time.Millisecond)
 	if err := a.Send(context.Background(), yield(1, "after")); err != nil {
 		t.Fatal(err)

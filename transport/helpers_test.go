@@ -6,12 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
 )
 
 // waitLimit bounds every wait in this package's tests. It is generous: it
 // only turns a hang into a failure, it asserts no timing.
 const waitLimit = 10 * time.Second
+
+// waitBlocked waits until a goroutine of this process is parked in fn (see
+// [tractortest.BlockedIn]): the way to act once another goroutine waits
+// there, without sleeping for it.
+func waitBlocked(t *testing.T, fn string) {
+	t.Helper()
+	for deadline := time.Now().Add(waitLimit); !tractortest.BlockedIn(fn); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine waiting in %s within %v", fn, waitLimit)
+		}
+	}
+}
 
 // collector is a non-blocking deliver function that records what arrives.
 type collector struct {

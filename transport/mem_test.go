@@ -183,10 +183,11 @@ func TestMemDialBlockedUntilListenerCloses(t *testing.T) {
 	m := transport.NewMem()
 	l := listen(t, m, "closing")
 	ch := dialAsync(context.Background(), m, "closing")
+	waitBlocked(t, "transport.(*Mem).Dial")
 	select {
 	case r := <-ch:
 		t.Fatalf("Dial returned (%v, %v) before any Accept", r.conn, r.err)
-	case <-time.After(20 * time.Millisecond):
+	default:
 	}
 	l.Close()
 	if r := recvDial(t, ch); !errors.Is(r.err, transport.ErrNoListener) {
@@ -320,7 +321,7 @@ func TestMemAcceptUnblockedByListenerClose(t *testing.T) {
 		_, err := l.Accept(context.Background())
 		errc <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // let Accept block; the outcome does not depend on it
+	waitBlocked(t, "transport.(*memListener).Accept")
 	l.Close()
 	select {
 	case err := <-errc:
@@ -346,7 +347,7 @@ func TestMemDialHonoursContext(t *testing.T) {
 	t.Run("cancelled while waiting", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := dialAsync(ctx, m, "slow")
-		time.Sleep(10 * time.Millisecond)
+		waitBlocked(t, "transport.(*Mem).Dial")
 		cancel()
 		if r := recvDial(t, ch); !errors.Is(r.err, context.Canceled) || r.conn != nil {
 			t.Fatalf("Dial returned (%v, %v), want (nil, context.Canceled)", r.conn, r.err)
@@ -379,7 +380,7 @@ func TestMemAcceptHonoursContext(t *testing.T) {
 			_, err := l.Accept(ctx)
 			errc <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		waitBlocked(t, "transport.(*memListener).Accept")
 		cancel()
 		select {
 		case err := <-errc:

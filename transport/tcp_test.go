@@ -62,7 +62,7 @@ func TestTCPAcceptHonoursCtxAndClose(t *testing.T) {
 		_, err := l.Accept(context.Background())
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	waitBlocked(t, "transport.(*tcpListener).Accept")
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestTCPUnacceptedConnectionClosesWithListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := serve(t, c)
-	time.Sleep(10 * time.Millisecond) // let the listener take the connection in
+	waitBlocked(t, "transport.(*tcpListener).acceptLoop") // it took the connection in, and waits to hand it over
 	l.Close()
 	if err := s.wait(t); err != io.EOF {
 		t.Fatalf("Serve of a connection the listener dropped returned %v, want io.EOF", err)

@@ -418,7 +418,9 @@ func TestWireConcurrentCloseAndSend(t *testing.T) {
 					}
 				})
 			}
-			time.Sleep(time.Millisecond)
+			// Close races Sends under way: each side has received some.
+			sa.col.waitN(t, 1)
+			sb.col.waitN(t, 1)
 			wg.Go(func() { a.Close() })
 			wg.Go(func() { b.Close() })
 			wg.Wait()
@@ -538,7 +540,7 @@ func TestWireSendWaitsForSlowPeer(t *testing.T) {
 	for range 4 {
 		go func() { done <- c.Send(context.Background(), yield(1, payload)) }()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitBlocked(t, "transport.(*WireConn).Send")
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -655,12 +657,18 @@ func TestWireCloseWithoutServe(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		start := time.Now()
-		if err := a.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("Close took %v with a responsive peer", d)
+		// Close waits for the peer's close, not out its linger (here far
+		// beyond the test's bound).
+		defer transport.SetCloseLinger(time.Hour)()
+		closed := make(chan error, 1)
+		go func() { closed <- a.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("Close still waiting after %v with a responsive peer", waitLimit)
 		}
 		if err := sb.wait(t); err != io.EOF {
 			t.Fatalf("peer's Serve returned %v, want io.EOF", err)

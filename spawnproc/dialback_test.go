@@ -1,0 +1,185 @@
+package spawnproc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// pipeListener is a listener whose connections are made with net.Pipe, so
+// that a test runs acceptChild in a synctest bubble.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial returns the client's end of a new connection, once accepted.
+func (l *pipeListener) dial() net.Conn {
+	server, client := net.Pipe()
+	l.conns <- server
+	return client
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// dropped reports whether the other end of c has been closed; it does not
+// wait.
+func dropped(c net.Conn) bool {
+	c.SetReadDeadline(time.Now())
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF)
+}
+
+// accepting runs acceptChild on l in a goroutine and returns what it
+// returns.
+func accepting(ctx context.Context, l net.Listener, p *Proc, token []byte) <-chan acceptResult {
+	res := make(chan acceptResult, 1)
+	go func() {
+		c, err := acceptChild(ctx, l, p, token)
+		res <- acceptResult{c, err}
+	}()
+	return res
+}
+
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+// TestDialBackBoundsPending: hundreds of silent connections made before
+// the child's hold at most maxDialBack connections and goroutines, the
+// oldest dropped first; a wrong token is dropped at once, silence after
+// tokenTimeout; the child's connection, sent the token, is returned and
+// every other one closed, no goroutine left.
+func TestDialBackBoundsPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		token := bytes.Repeat([]byte{7}, tokenSize)
+		l := newPipeListener()
+		base := runtime.NumGoroutine()
+		res := accepting(t.Context(), l, &Proc{done: make(chan struct{})}, token)
+
+		const n = 300
+		start := time.Now()
+		intruders := make([]net.Conn, n)
+		for i := range intruders {
+			intruders[i] = l.dial()
+		}
+		synctest.Wait()
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("accepting %d connections waited %v for some to time out", n, d)
+		}
+		for i, c := range intruders {
+			if got, want := dropped(c), i < n-maxDialBack; got != want {
+				t.Fatalf("intruder %d of %d dropped: %v, want %v", i, n, got, want)
+			}
+		}
+		// acceptChild's, accept's, and one a connection.
+		if g := runtime.NumGoroutine() - base; g > 2+maxDialBack {
+			t.Errorf("%d goroutines for %d pending connections", g, n)
+		}
+
+		wrong := l.dial()
+		go wrong.Write(bytes.Repeat([]byte{8}, tokenSize))
+		synctest.Wait()
+		if !dropped(wrong) {
+			t.Error("a connection that sent a wrong token was kept")
+		}
+
+		time.Sleep(tokenTimeout)
+		synctest.Wait()
+		for i, c := range intruders {
+			if !dropped(c) {
+				t.Fatalf("intruder %d silent for %v was kept", i, tokenTimeout)
+			}
+		}
+
+		silent := l.dial()
+		child := l.dial()
+		go child.Write(token)
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("acceptChild: %v", r.err)
+		}
+		go r.c.Write([]byte("x"))
+		if _, err := io.ReadFull(child, make([]byte, 1)); err != nil {
+			t.Fatalf("acceptChild returned another connection than the child's: %v", err)
+		}
+		synctest.Wait()
+		if !dropped(silent) {
+			t.Error("a pending connection was left open")
+		}
+		r.c.Close()
+	})
+}
+
+// TestDialBackEnds: acceptChild ends on ctx's end or the child's exit with
+// connections pending, and closes them.
+func TestDialBackEnds(t *testing.T) {
+	exited := errors.New("exit status 3")
+	for _, end := range []string{"ctx", "exit"} {
+		t.Run(end, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				l := newPipeListener()
+				p := &Proc{done: make(chan struct{})}
+				res := accepting(ctx, l, p, bytes.Repeat([]byte{7}, tokenSize))
+				var intruders []net.Conn
+				for range 10 {
+					intruders = append(intruders, l.dial())
+				}
+				half := l.dial()
+				go half.Write([]byte{7})
+				synctest.Wait()
+				want := context.Canceled
+				if end == "ctx" {
+					cancel()
+				} else {
+					want = exited
+					p.err = exited
+					close(p.done)
+				}
+				if r := <-res; !errors.Is(r.err, want) {
+					t.Fatalf("acceptChild = %v, %v; want %v", r.c, r.err, want)
+				}
+				synctest.Wait()
+				for i, c := range append(intruders, half) {
+					if !dropped(c) {
+						t.Errorf("connection %d left open", i)
+					}
+				}
+			})
+		})
+	}
+}
