@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -290,7 +291,12 @@ func run(rt *rapid.T, cfg Config) *World {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &World{cfg: cfg}
-	opts := cfg.Options
+	// The tree logs to the run's log (given Options may say otherwise), so
+	// a warning shows beside the run it belongs to, and only if it fails
+	// or under -v. A tree that outlives its bound logs nowhere after.
+	logs := &runLog{t: rt}
+	defer logs.close()
+	opts := append([]tractor.Option{tractor.LogOutput(logs)}, cfg.Options...)
 	if cfg.Hostile {
 		// 0 stands for the default grace.
 		grace := rapid.SampledFrom(slowExitGraces).Draw(rt, "exit grace")
@@ -631,4 +637,26 @@ func BlockedIn(fn string) bool {
 		}
 	}
 	return false
+}
+
+// runLog writes a tree's log lines to a run's log until the run ends.
+type runLog struct {
+	t      *rapid.T
+	mu     sync.Mutex
+	closed bool
+}
+
+func (l *runLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.t.Logf("%s", strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (l *runLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 }
