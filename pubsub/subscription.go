@@ -270,14 +270,24 @@ func (cl *client[T]) awaitJoin(ctx context.Context, n int) error {
 				return err
 			}
 		default:
-			wake := cl.wake
-			cl.mu.Unlock()
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := cl.waitLocked(ctx); err != nil {
+				return err
 			}
 		}
+	}
+}
+
+// waitLocked releases cl.mu and waits for the next frame handed out, the
+// dialog's end or a change of pullers, or returns ctx's error if ctx
+// ends first.
+func (cl *client[T]) waitLocked(ctx context.Context) error {
+	wake := cl.wake
+	cl.mu.Unlock()
+	select {
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -371,12 +381,8 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 				return Message[T]{}, err
 			}
 		default:
-			wake := cl.wake
-			cl.mu.Unlock()
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return Message[T]{}, ctx.Err()
+			if err := cl.waitLocked(ctx); err != nil {
+				return Message[T]{}, err
 			}
 		}
 	}
