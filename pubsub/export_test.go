@@ -1,6 +1,9 @@
 package pubsub
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Clients returns how many shared dialogs the publisher's subscribing side
 // holds in this process.
@@ -38,4 +41,35 @@ func Producing[T any](p *Publisher[T], uid, key string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.feeds[feedKey{actor: uid, key: key}] != nil
+}
+
+// SetProducerDoneHook makes f run in every dialog task of a publisher once
+// it has seen its producer return, before its final frames go out: a
+// dialog whose teardown a loaded machine delays. restore removes it.
+func SetProducerDoneHook(f func()) (restore func()) {
+	testHookProducerDone = f
+	return func() { testHookProducerDone = nil }
+}
+
+// SetJoinHook makes f run in the publisher once it has taken (accepted)
+// or refused a subscription joining a shared dialog. restore removes it.
+func SetJoinHook(f func(accepted bool)) (restore func()) {
+	testHookJoin = f
+	return func() { testHookJoin = nil }
+}
+
+// SetTopicsSendHook makes f run just before a subscribing actor sends its
+// publisher its topics, as a sending goroutine that a loaded machine
+// schedules late would. restore removes it.
+func SetTopicsSendHook(f func()) (restore func()) {
+	testHookTopicsSend = f
+	return func() { testHookTopicsSend = nil }
+}
+
+// SetCloseTimeout sets how long Close waits for the publisher, so that a
+// test can pass it quickly. restore puts the default back.
+func SetCloseTimeout(d time.Duration) (restore func()) {
+	old := closeTimeout
+	closeTimeout = d
+	return func() { closeTimeout = old }
 }

@@ -32,6 +32,7 @@ type outbox[T any] struct {
 	topics map[string]bool // guarded by the feed's mu, like the rest
 	queue  ring[frame[T]]
 	lost   map[string]int
+	ack    int           // the subscribing actor's last join taken, to acknowledge
 	wake   chan struct{} // one pending wake-up for the dialog task
 }
 
@@ -128,14 +129,15 @@ func (f *Feed[T]) dropTopicsLocked(o *outbox[T]) {
 	clear(o.topics)
 }
 
-// take returns what is queued for o: loss notices first, then values.
+// take returns what is queued for o: loss notices first, then values,
+// then the acknowledgement of a join.
 func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if o.queue.len() == 0 && len(o.lost) == 0 {
+	if o.queue.len() == 0 && len(o.lost) == 0 && o.ack == 0 {
 		return nil
 	}
-	out := make([]frame[T], 0, len(o.lost)+o.queue.len())
+	out := make([]frame[T], 0, len(o.lost)+o.queue.len()+1)
 	for _, t := range slices.Sorted(maps.Keys(o.lost)) {
 		out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
 	}
@@ -143,10 +145,38 @@ func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
 	for {
 		fr, ok := o.queue.pop()
 		if !ok {
-			return out
+			break
 		}
 		out = append(out, fr)
 	}
+	if o.ack > 0 {
+		out = append(out, frame[T]{Ack: o.ack})
+		o.ack = 0
+	}
+	return out
+}
+
+// acceptJoin takes join n of a subscribing actor's subscriptions, to be
+// acknowledged to it, unless the producer has returned: a subscription
+// joining then must start a new producer, not receive the end of this
+// one. The check and the acknowledgement are one step under f's lock,
+// and the dialog task takes its final frames, after it has seen the
+// producer return, under that lock too: a join is either acknowledged
+// before the dialog ends or refused.
+func (f *Feed[T]) acceptJoin(o *outbox[T], n int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.done:
+		return false
+	default:
+	}
+	o.ack = n
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // join adds a subscribing actor's outbox to the producer of k, starting it
@@ -257,11 +287,17 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 	wg.Go(func() {
 		defer close(unsubscribed)
 		for {
-			var topics []string
-			if err := s.Receive(rctx, &topics); err != nil {
+			var u update
+			if err := s.Receive(rctx, &u); err != nil {
 				return
 			}
-			f.setTopics(o, topics)
+			f.setTopics(o, u.Topics)
+			if u.Join > 0 {
+				accepted := f.acceptJoin(o, u.Join)
+				if testHookJoin != nil {
+					testHookJoin(accepted)
+				}
+			}
 		}
 	})
 
@@ -282,6 +318,9 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 		case <-unsubscribed:
 			return true, nil
 		case <-f.done:
+			if testHookProducerDone != nil {
+				testHookProducerDone()
+			}
 			// What it published before returning still goes out.
 			if err := send(); err != nil {
 				return false, err

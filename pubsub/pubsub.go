@@ -62,13 +62,34 @@ type request struct {
 	Window int
 }
 
-// frame is what a publisher sends a subscribing actor: a value, or, with
-// Lost > 0, how many values of Topic it had to drop for that actor.
+// update is what a subscribing actor sends its publisher: the topics its
+// subscriptions now want, and, with Join > 0, that a new subscription
+// joins the dialog and waits for the publisher to take it.
+type update struct {
+	Topics []string
+	Join   int
+}
+
+// frame is what a publisher sends a subscribing actor: a value; with
+// Lost > 0, how many values of Topic it had to drop for that actor; with
+// Ack > 0, that it took the actor's join numbered Ack.
 type frame[T any] struct {
 	Topic string
 	Value T
 	Lost  int
+	Ack   int
 }
+
+// Hooks, set by tests: testHookProducerDone runs in a publisher's dialog
+// task once it has seen its producer return, before its final frames go
+// out; testHookJoin runs in the publisher once it has judged a join;
+// testHookTopicsSend runs just before a subscribing actor sends its
+// topics, as a sending goroutine that a loaded machine schedules late.
+var (
+	testHookProducerDone func()
+	testHookJoin         func(accepted bool)
+	testHookTopicsSend   func()
+)
 
 // Publish declares a publisher named name (its endpoint's name). produce
 // runs once per key while the key has subscribers, in the publishing

@@ -107,6 +107,20 @@ var (
 		}
 		return nil
 	})
+	// watcher publishes, on topic "topics", the topics its subscribers
+	// want, comma-separated, each time they change: what the producer
+	// was told.
+	watcher = pubsub.Publish("test.watcher", func(ctx context.Context, f *pubsub.Feed[string]) error {
+		for {
+			changed := f.Changed()
+			f.Publish("topics", strings.Join(f.Topics(), ","))
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
 	// count reads a counter in the actor's process.
 	count = tractor.Func("pubsubtest.count", func(ctx context.Context, name string) (int64, error) {
 		return load(ctx, name), nil
@@ -217,7 +231,7 @@ func withPub(t *testing.T, h hosting, body func(ctx context.Context, n *tractor.
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			defer n.Cancel()
-			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), panicky.Endpoint(), finite.Endpoint(), count))
+			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), panicky.Endpoint(), finite.Endpoint(), watcher.Endpoint(), count))
 			if err != nil {
 				return err
 			}
@@ -547,6 +561,11 @@ func testOneDialogPerActor(t *testing.T, h hosting) {
 			}
 			defer sub.Close()
 			subs = append(subs, sub)
+		}
+		// A subscription is promised only the values published once it
+		// is in: have census count again, now that all are.
+		if err := subs[0].SetTopics(ctx, "n", "again"); err != nil {
+			t.Fatal(err)
 		}
 		// Every subscription sees the publisher count one subscriber.
 		for i, sub := range subs {

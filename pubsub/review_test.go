@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -250,6 +251,127 @@ func TestSubscribeAfterProducerReturned(t *testing.T) {
 			t.Fatalf("second subscription: %v, %v; want 0 from a new producer", m, err)
 		}
 	})
+}
+
+// TestJoinWhileDialogEnds: a subscription joining the actor's shared
+// dialog after its producer has returned, while the dialog's task is
+// still sending its last frames, is refused by the publisher and starts a
+// new producer, instead of receiving the old one's end. The window is held
+// open: the dialog task waits, once it has seen its producer return, until
+// the publisher has judged the join.
+func TestJoinWhileDialogEnds(t *testing.T) {
+	withPub(t, hostings[0], func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+		paused, release := make(chan struct{}), make(chan struct{})
+		var pauseOnce, releaseOnce sync.Once
+		defer releaseOnce.Do(func() { close(release) })
+		defer pubsub.SetProducerDoneHook(func() {
+			pauseOnce.Do(func() { close(paused) })
+			<-release
+		})()
+		judged := make(chan bool, 1)
+		defer pubsub.SetJoinHook(func(accepted bool) {
+			select {
+			case judged <- accepted:
+			default:
+			}
+		})()
+
+		first, err := finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key("3"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		for i := range 3 {
+			if m, err := first.Receive(ctx); err != nil || m.Value != i {
+				t.Fatalf("first subscription, message %d: %v, %v", i, m, err)
+			}
+		}
+		await(ctx, t, "the producer's return", paused)
+
+		type result struct {
+			sub *pubsub.Subscription[int]
+			err error
+		}
+		joined := make(chan result, 1)
+		go func() {
+			sub, err := finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key("3"))
+			joined <- result{sub, err}
+		}()
+		select {
+		case <-judged:
+		case <-ctx.Done():
+			t.Fatal("the publisher never judged the join")
+		}
+		releaseOnce.Do(func() { close(release) })
+
+		var r result
+		select {
+		case r = <-joined:
+		case <-ctx.Done():
+			t.Fatal("Subscribe did not return")
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		defer r.sub.Close()
+		if m, err := r.sub.Receive(ctx); err != nil || m.Value != 0 {
+			t.Fatalf("second subscription: %v, %v; want 0 from a new producer", m, err)
+		}
+		if _, err := first.Receive(ctx); err != io.EOF {
+			t.Fatalf("first subscription after its producer returned: %v; want io.EOF", err)
+		}
+	})
+}
+
+// await waits for ch to close, or fails the test when ctx ends.
+func await(ctx context.Context, t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatalf("waiting for %s: %v", what, ctx.Err())
+	}
+}
+
+// TestCloseSendsTopicsLate: the update that a Close (not the actor's last)
+// sends its publisher is sent however late its goroutine runs, past the
+// bound Close waits: the producer learns that the closed subscription's
+// topics are no longer wanted.
+func TestCloseSendsTopicsLate(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
+				w, err := watcher.Subscribe(ctx, pub, []string{"topics"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer w.Close()
+				x, err := watcher.Subscribe(ctx, pub, []string{"x"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				told := func(want string) {
+					t.Helper()
+					for {
+						m, err := w.Receive(ctx)
+						if err != nil {
+							t.Fatalf("waiting for the producer to be told %q: %v", want, err)
+						}
+						if m.Value == want {
+							return
+						}
+					}
+				}
+				told("topics,x")
+
+				const timeout = 20 * time.Millisecond
+				defer pubsub.SetCloseTimeout(timeout)()
+				defer pubsub.SetTopicsSendHook(func() { <-time.After(5 * timeout) })()
+				x.Close()
+				told("topics")
+			})
+		})
+	}
 }
 
 // TestWaitsHonourCtx: a Subscribe or a SetTopics waiting for the shared

@@ -13,7 +13,7 @@ import (
 
 // closeTimeout bounds how long the last subscription of an actor waits for
 // the publisher's task to end when it leaves.
-const closeTimeout = 5 * time.Second
+var closeTimeout = 5 * time.Second
 
 // client is the dialog that every subscription of one actor to one
 // publisher and key shares. It runs no goroutine: a subscription whose
@@ -31,11 +31,13 @@ type client[T any] struct {
 	s      *tractor.MsgStream
 	cancel context.CancelFunc
 	sent   []string // the topics the publisher was last told
+	joins  int      // how many joins were sent
 
 	mu      sync.Mutex
 	subs    map[*Subscription[T]]struct{}
 	byTopic map[string][]*Subscription[T] // subs, indexed for dispatch
 	closed  bool                          // the last subscription left; the client is retired
+	acked   int                           // the last join the publisher acknowledged
 	pulling bool
 	end     error
 	wake    chan struct{}
@@ -131,11 +133,16 @@ func (p *Publisher[T]) Subscribe(ctx context.Context, portal *tractor.Portal, to
 		cl.subs[sub] = struct{}{}
 		cl.indexLocked()
 		cl.mu.Unlock()
-		// Joining a dialog, tell the publisher even an unchanged union:
-		// the send fails if the dialog has ended unseen (its producer
-		// returned, say, and the others have not read to the end), and
-		// then this subscription needs a new dialog and a new producer.
-		err := cl.syncTopics(ctx, joined)
+		// Joining a dialog, tell the publisher even an unchanged union,
+		// and wait until it takes the join: it refuses it once its
+		// producer has returned (the others have not read to the end
+		// yet), and the dialog ends without a word for it; the send
+		// fails if the dialog has already ended unseen. Then this
+		// subscription needs a new dialog and a new producer.
+		n, err := cl.syncTopics(ctx, joined)
+		if err == nil && joined {
+			err = cl.awaitJoin(ctx, n)
+		}
 		cl.unlock()
 		if err != nil {
 			sub.Close()
@@ -203,9 +210,15 @@ func (cl *client[T]) open(ctx context.Context, portal *tractor.Portal, o options
 	return nil
 }
 
+// errRefused says that the shared dialog ended before its publisher took
+// a join: its producer had returned.
+var errRefused = errors.New("the shared dialog ended before the publisher took the subscription")
+
 // syncTopics tells the publisher the union of the subscriptions' topics,
-// if it changed or always says so. setup is held.
-func (cl *client[T]) syncTopics(ctx context.Context, always bool) error {
+// if it changed or a subscription joins: then it returns the number of
+// the join, which the publisher acknowledges ([client.awaitJoin]). setup
+// is held.
+func (cl *client[T]) syncTopics(ctx context.Context, join bool) (int, error) {
 	cl.mu.Lock()
 	set := make(map[string]bool)
 	for sub := range cl.subs {
@@ -220,14 +233,113 @@ func (cl *client[T]) syncTopics(ctx context.Context, always bool) error {
 	}
 	slices.Sort(union)
 	sent := slices.Sorted(slices.Values(cl.sent))
-	if !always && slices.Equal(union, sent) {
-		return nil
+	if !join && slices.Equal(union, sent) {
+		return 0, nil
 	}
-	if err := cl.s.Send(ctx, union); err != nil {
-		return err
+	u := update{Topics: union}
+	if join {
+		cl.joins++
+		u.Join = cl.joins
+	}
+	if testHookTopicsSend != nil {
+		testHookTopicsSend()
+	}
+	if err := cl.s.Send(ctx, u); err != nil {
+		return 0, err
 	}
 	cl.sent = union
-	return nil
+	return u.Join, nil
+}
+
+// awaitJoin waits until the publisher acknowledges join n, pulling the
+// shared dialog if no subscription is: it returns errRefused if the
+// dialog ends first, and ctx's error if ctx ends first. A frame that is no
+// T, pulled here, is lost without a subscription hearing of it.
+func (cl *client[T]) awaitJoin(ctx context.Context, n int) error {
+	for {
+		cl.mu.Lock()
+		switch {
+		case cl.acked >= n:
+			cl.mu.Unlock()
+			return nil
+		case cl.end != nil:
+			cl.mu.Unlock()
+			return errRefused
+		case !cl.pulling:
+			if err := cl.pullLocked(ctx, nil); err != nil && !errors.Is(err, tractor.ErrBadArgument) {
+				return err
+			}
+		default:
+			if err := cl.waitLocked(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// waitLocked releases cl.mu and waits for the next frame handed out, the
+// dialog's end or a change of pullers, or returns ctx's error if ctx
+// ends first.
+func (cl *client[T]) waitLocked(ctx context.Context) error {
+	wake := cl.wake
+	cl.mu.Unlock()
+	select {
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errInterrupted says that Close interrupted a subscription's pull.
+var errInterrupted = errors.New("pull interrupted by Close")
+
+// pullLocked takes the next frame of the shared dialog and hands it to
+// the subscriptions, or records the dialog's end in cl.end. The caller
+// holds cl.mu, released on return, and no one else pulls. s, if not nil,
+// is the subscription pulling, whose Close interrupts the pull. It
+// returns ctx's error if ctx ended first, errInterrupted if Close
+// interrupted it, and an error matching [tractor.ErrBadArgument] for a
+// value that is no T: that frame is lost, the stream goes on.
+func (cl *client[T]) pullLocked(ctx context.Context, s *Subscription[T]) error {
+	cl.pulling = true
+	pctx, stop := context.WithCancel(ctx)
+	if s != nil {
+		s.stopPull = stop
+	}
+	cl.mu.Unlock()
+	var fr frame[T]
+	err := cl.s.Receive(pctx, &fr)
+	interrupted := pctx.Err() != nil
+	stop()
+	cl.mu.Lock()
+	cl.pulling = false
+	if s != nil {
+		s.stopPull = nil
+	}
+	switch {
+	case err == nil:
+		cl.dispatchLocked(fr)
+		err = nil
+	case ctx.Err() != nil:
+		// Only this puller gave up; another pulls next.
+		err = ctx.Err()
+	case interrupted:
+		err = errInterrupted
+	case errors.Is(err, tractor.ErrBadArgument):
+	default:
+		cl.end = err
+		err = nil
+	}
+	ended := cl.end != nil
+	cl.wakeLocked()
+	cl.mu.Unlock()
+	if ended {
+		// Its subscriptions drain what they hold; a new one needs a new
+		// dialog.
+		cl.p.retire(cl)
+	}
+	return err
 }
 
 // Receive returns the next message on the subscription's topics. If it
@@ -263,55 +375,14 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 			cl.mu.Unlock()
 			return Message[T]{}, cl.end
 		case !cl.pulling:
-			cl.pulling = true
-			pctx, stop := context.WithCancel(ctx)
-			s.stopPull = stop
-			cl.mu.Unlock()
-			var fr frame[T]
-			err := cl.s.Receive(pctx, &fr)
-			interrupted := pctx.Err() != nil
-			stop()
-			cl.mu.Lock()
-			cl.pulling = false
-			s.stopPull = nil
-			switch {
-			case err == nil:
-				cl.dispatchLocked(fr)
-			case ctx.Err() != nil:
-				// Only this subscription gave up; another pulls next.
-				cl.wakeLocked()
-				cl.mu.Unlock()
-				return Message[T]{}, ctx.Err()
-			case interrupted:
-				// Closed while pulling: another pulls next, and this
-				// Receive returns as closed (the loop's first case).
-				cl.wakeLocked()
-				cl.mu.Unlock()
-				continue
-			case errors.Is(err, tractor.ErrBadArgument):
-				// A value that is no T: this frame is lost, the stream
-				// goes on.
-				cl.wakeLocked()
-				cl.mu.Unlock()
+			// Closed while pulling (errInterrupted), this Receive
+			// returns as closed: the loop's first case.
+			if err := cl.pullLocked(ctx, s); err != nil && err != errInterrupted {
 				return Message[T]{}, err
-			default:
-				cl.end = err
-			}
-			ended := cl.end != nil
-			cl.wakeLocked()
-			cl.mu.Unlock()
-			if ended {
-				// Its subscriptions drain what they hold; a new one
-				// needs a new dialog.
-				cl.p.retire(cl)
 			}
 		default:
-			wake := cl.wake
-			cl.mu.Unlock()
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return Message[T]{}, ctx.Err()
+			if err := cl.waitLocked(ctx); err != nil {
+				return Message[T]{}, err
 			}
 		}
 	}
@@ -322,6 +393,10 @@ func (s *Subscription[T]) Receive(ctx context.Context) (Message[T], error) {
 // so that its LaggedError comes where the values went missing; a message
 // or notice dropped from a full queue counts before the oldest kept.
 func (cl *client[T]) dispatchLocked(fr frame[T]) {
+	if fr.Ack > 0 {
+		cl.acked = max(cl.acked, fr.Ack)
+		return
+	}
 	for _, sub := range cl.byTopic[fr.Topic] {
 		if fr.Lost > 0 && sub.queue.len() == 0 {
 			sub.lost += fr.Lost
@@ -375,7 +450,8 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 	s.queue.keep(func(e entry[T]) bool { return s.topics[e.m.Topic] })
 	cl.indexLocked()
 	cl.mu.Unlock()
-	return cl.syncTopics(ctx, false)
+	_, err := cl.syncTopics(ctx, false)
+	return err
 }
 
 // Close ends the subscription; a Receive of it waiting in another
@@ -387,10 +463,10 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 func (s *Subscription[T]) Close() error {
 	cl := s.cl
 	_ = cl.lock(context.Background())
-	defer cl.unlock()
 	cl.mu.Lock()
 	if s.closed {
 		cl.mu.Unlock()
+		cl.unlock()
 		return nil
 	}
 	s.closed = true
@@ -404,14 +480,18 @@ func (s *Subscription[T]) Close() error {
 	if last {
 		cl.closed = true
 	}
+	ended := cl.end != nil
 	cl.wakeLocked()
 	cl.mu.Unlock()
 	if !last {
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancel()
-		_ = cl.syncTopics(ctx, false)
+		if ended {
+			cl.unlock()
+			return nil
+		}
+		cl.leave()
 		return nil
 	}
+	defer cl.unlock()
 	cl.p.retire(cl)
 	cl.s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -419,4 +499,28 @@ func (s *Subscription[T]) Close() error {
 	_ = cl.c.Result(ctx, nil) // the publisher's task has ended
 	cl.cancel()
 	return nil
+}
+
+// leave tells the publisher the topics left once a subscription, not the
+// last, has closed, and releases setup. No deadline decides whether the
+// update is sent, or the publisher would go on sending the closed
+// subscription's topics for as long as the dialog lasts: it is sent
+// under the dialog's own context, which ends with the dialog (its
+// connection's end included), and closeTimeout bounds only how long
+// Close waits for it. The sending goroutine holds setup until it has
+// sent, so whoever takes setup next (a Subscribe, a SetTopics, the last
+// Close, which ends the dialog) waits for it.
+func (cl *client[T]) leave() {
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		defer cl.unlock()
+		_, _ = cl.syncTopics(cl.c, false)
+	}()
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case <-sent:
+	case <-t.C:
+	}
 }
