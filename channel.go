@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -265,6 +266,59 @@ func (ch *channel) sendCtl(m transport.Msg) {
 	if err := ch.conn.Send(context.Background(), m); err != nil {
 		ch.local.log.Debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
 			Stringer("peer", &ch.peer).Msg("control message not sent")
+	}
+}
+
+// testHookDetachedSend, set by tests, runs with the ctx a detached request
+// is sent under, just before it is sent: it stands for a sending goroutine
+// that a loaded machine schedules late.
+var testHookDetachedSend func(ctx context.Context)
+
+// detach runs send, which sends a request to the peer and may wait for its
+// reply, so that no deadline decides whether the request goes out: a
+// timeout bounds how long the runtime waits for an answer, never whether
+// it asks. A deadline that expired before a loaded machine ran the send
+// would drop the request: a cancel never asked, an actor left listed in
+// the registrar. Whoever asks waits on the returned channel, closed once
+// send has returned, within its own bound.
+//
+// In memory a send never waits, so send runs inline; it must then not wait
+// for a reply. Over a wire a send waits while the peer is not reading, so
+// it runs in a goroutine the node owns, under a ctx that ends with the
+// connection (which ends every wait of send), or inline if the node is
+// closing (its connections are closed or closing then).
+func (ch *channel) detach(send func(ctx context.Context)) <-chan struct{} {
+	done := make(chan struct{})
+	run := func() {
+		defer close(done)
+		ctx := connCtx{ch.done}
+		if testHookDetachedSend != nil {
+			testHookDetachedSend(ctx)
+		}
+		send(ctx)
+	}
+	if _, wire := ch.conn.(*transport.WireConn); !wire || !ch.local.node.spawn(run) {
+		run()
+	}
+	return done
+}
+
+// connCtx is a context that ends when its connection does (done is the
+// channel's): the lifetime of a request no deadline may stop. Unlike one
+// cancelled from onGone, it leaves nothing behind on a long-lived
+// connection, such as the registrar's, for each request.
+type connCtx struct{ done <-chan struct{} }
+
+func (c connCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c connCtx) Done() <-chan struct{}       { return c.done }
+func (c connCtx) Value(any) any               { return nil }
+
+func (c connCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
 	}
 }
 

@@ -387,3 +387,117 @@ func TestClusterStartFails(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// lateSendsEnv, set by a test, has every process of its tree send its
+// detached requests late (see lateSend).
+const lateSendsEnv = "TRACTOR_TEST_LATE_SENDS"
+
+// lateSend stands for a loaded machine scheduling a request's sending
+// goroutine late: past the deadline the request is sent under, if it has
+// one, else a little later than at once.
+func lateSend(ctx context.Context) {
+	if _, ok := ctx.Deadline(); ok {
+		<-ctx.Done()
+		return
+	}
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-ctx.Done():
+	}
+}
+
+// discovered is what discovery finds of an actor after its CancelActor
+// returned.
+type discovered struct {
+	Listed   []string // the names Actors lists
+	NotFound bool     // FindActor's error matches ErrActorNotFound
+	FindErr  string   // FindActor's error otherwise, "" if it found it
+}
+
+// leaveAndLook starts a goroutine actor named name, cancels it with
+// CancelActor and looks for it at once.
+func leaveAndLook(ctx context.Context, name string) (discovered, error) {
+	var seen discovered
+	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		p, err := n.StartActor(ctx, name, tractor.Spawn(tractor.Goroutine))
+		if err != nil {
+			return err
+		}
+		if err := p.CancelActor(ctx); err != nil {
+			return err
+		}
+		infos, err := tractor.Actors(ctx)
+		if err != nil {
+			return err
+		}
+		seen.Listed = infoNames(infos)
+		_, err = tractor.FindActor(ctx, name)
+		seen.NotFound = errors.Is(err, tractor.ErrActorNotFound)
+		if !seen.NotFound {
+			seen.FindErr = fmt.Sprint(err)
+		}
+		return nil
+	})
+	return seen, err
+}
+
+var leaveAndLookEp = tractor.Func("test.leaveAndLook", leaveAndLook)
+
+// TestRegistrarUnregisterSentPastItsTimeout: an actor's unregistration is
+// made however late its sending goroutine runs, and its end waits for it:
+// once CancelActor returns, neither Actors nor FindActor finds the actor,
+// though every request left past the deadline it used to be sent under.
+// The goroutine actor lives in a process of its own, a process actor
+// (over each wire) or a second program joined to the registrar, whose
+// registrar is in another process; with goroutine hosting it is the
+// registrar's own (in memory).
+func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
+	t.Setenv(lateSendsEnv, "1")
+	defer tractor.SetDetachedSendHook(lateSend)()
+	check := func(t *testing.T, seen discovered) {
+		t.Helper()
+		if slices.Contains(seen.Listed, "leaver") {
+			t.Errorf("after CancelActor returned, Actors lists it: %v", seen.Listed)
+		}
+		if !seen.NotFound {
+			t.Errorf("after CancelActor returned, FindActor: %s, want ErrActorNotFound", seen.FindErr)
+		}
+	}
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					defer n.Cancel()
+					p, err := n.StartActor(ctx, "program", tractor.Expose(leaveAndLookEp))
+					if err != nil {
+						return err
+					}
+					seen, err := leaveAndLookEp.Call(ctx, p, "leaver")
+					if err != nil {
+						return err
+					}
+					check(t, seen)
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("joined-program", func(t *testing.T) {
+		err := run(t, goroutines, func(ctx context.Context) error {
+			return tractor.Run(ctx, func(ctx context.Context) error {
+				seen, err := leaveAndLook(ctx, "leaver")
+				if err != nil {
+					return err
+				}
+				check(t, seen)
+				return nil
+			}, tractor.Registrar(tractor.CurrentActor(ctx).Addr()), tractor.Name("root-b"), tractor.Secret("shared"))
+		}, tractor.Secret("shared"))
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -115,9 +115,11 @@ func SetChildListenHook(f func(addr net.Addr)) (restore func()) {
 	return func() { testHookChildListen = nil }
 }
 
-// SetCancelSendHook makes f run just before each cancel request is sent,
-// as a late-scheduled sending goroutine would, until restore is called.
-func SetCancelSendHook(f func()) (restore func()) {
-	testHookCancelSend = f
-	return func() { testHookCancelSend = nil }
+// SetDetachedSendHook makes f run, with the ctx the request is sent
+// under, just before each request that no deadline may stop (a cancel, a
+// registration, an unregistration) is sent, as a late-scheduled sending
+// goroutine would, until restore is called.
+func SetDetachedSendHook(f func(ctx context.Context)) (restore func()) {
+	testHookDetachedSend = f
+	return func() { testHookDetachedSend = nil }
 }

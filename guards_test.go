@@ -58,7 +58,7 @@ func cancelDaemons(count int, opts ...tractor.Option) func(ctx context.Context) 
 func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	const timeout = 10 * time.Millisecond
 	// The sending goroutine, descheduled for several cancel timeouts.
-	defer tractor.SetCancelSendHook(func() { <-time.After(5 * timeout) })()
+	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(5 * timeout) })()
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, cancelDaemons(3, tractor.CancelTimeout(timeout)))

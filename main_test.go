@@ -12,6 +12,10 @@ import (
 func TestMain(m *testing.M) {
 	// A test may re-execute the binary as a program of its own.
 	playRole()
+	// A test may have every process of its tree send late.
+	if os.Getenv(lateSendsEnv) != "" {
+		tractor.SetDetachedSendHook(lateSend)
+	}
 	// A process actor is this test binary re-executed: serve and exit.
 	tractor.ServeIfChild(childOptions()...)
 	// Children built with -race would each sleep a second at exit.

@@ -108,14 +108,15 @@ func isLoopback(addr string) bool {
 }
 
 // spawn runs f in a goroutine the node waits for when it closes, unless
-// it is closing already.
-func (n *node) spawn(f func()) {
+// it is closing already; it says whether it did.
+func (n *node) spawn(f func()) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closing {
-		return
+		return false
 	}
 	n.wg.Go(f)
+	return true
 }
 
 // close stops accepting and waits for the handshakes in flight.

@@ -41,39 +41,16 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 	}
 }
 
-// testHookCancelSend, set by tests, runs just before a cancel request is
-// sent: it stands for a sending goroutine that a loaded machine schedules
-// late.
-var testHookCancelSend func()
-
 // requestCancel asks the actor behind p to cancel itself, as this actor.
-// No deadline decides whether the request goes out: one that expired
-// before a loaded machine ran the send would leave a goroutine actor
-// serving and its nursery waiting forever, and a process actor
-// terminated without having been asked. Whoever asks bounds only its wait
-// for the acknowledgement. In memory a send never waits. Over a wire it
-// waits while the peer is not reading, so it runs in a goroutine the node
-// owns, which the connection's end releases; any failure means the
-// connection is gone, and so is the actor.
+// The request is detached (see [channel.detach]): one dropped because a
+// deadline expired first would leave a goroutine actor serving and its
+// nursery waiting forever, and a process actor terminated without having
+// been asked. Whoever asks bounds only its wait for the acknowledgement;
+// any failure to send means the connection is gone, and so is the actor.
 func (p *Portal) requestCancel() {
 	ch := p.ch
 	m := transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: ch.local.id}
-	send := func(ctx context.Context) {
-		if testHookCancelSend != nil {
-			testHookCancelSend()
-		}
-		_ = ch.conn.Send(ctx, m)
-	}
-	if _, wire := ch.conn.(*transport.WireConn); !wire {
-		send(context.Background())
-		return
-	}
-	ch.local.node.spawn(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		ch.onGone(cancel)
-		send(ctx)
-	})
+	ch.detach(func(ctx context.Context) { _ = ch.conn.Send(ctx, m) })
 }
 
 // Result waits for the result of a one-shot actor started with

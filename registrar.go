@@ -360,8 +360,16 @@ func (d *remoteDirectory) portal(ctx context.Context) (*Portal, error) {
 	if fresh {
 		p.ch.onGone(func() { d.lost(p.ch) })
 	}
-	for _, info := range redo {
-		if _, err := regAdd.Call(ctx, p, info); err != nil {
+	if len(redo) > 0 {
+		err := detached(ctx, p, func(ctx context.Context) error {
+			for _, info := range redo {
+				if err := d.add(ctx, p, info); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, fmt.Errorf("%w at %s: registering again: %w", ErrRegistrar, at.Addr, err)
 		}
 	}
@@ -403,22 +411,71 @@ func remoteCall[A, R any](ctx context.Context, d *remoteDirectory, ep *FuncEndpo
 		return zero, err
 	}
 	r, err := ep.Call(ctx, p, arg)
+	return r, d.lostErr(ctx, err)
+}
+
+// lostErr makes a call's failure because the registrar went away match
+// [ErrRegistrar].
+func (d *remoteDirectory) lostErr(ctx context.Context, err error) error {
 	if err != nil && ctx.Err() == nil && (errors.Is(err, ErrActorGone) || errors.Is(err, ErrContextCancelled)) {
 		err = fmt.Errorf("%w at %s: %w", ErrRegistrar, d.ref().Addr, err)
 	}
-	return r, err
+	return err
+}
+
+// detached makes call, a request to the registrar through p, detached
+// (see [channel.detach]): it is made whatever ctx, which bounds only the
+// wait for it. Registrations and their ends go so: one dropped because a
+// deadline expired on a loaded machine would leave an actor unlisted, or
+// listed after it ended. p is a wire connection (the registrar is another
+// process's actor), so call runs in a goroutine of its own.
+func detached(ctx context.Context, p *Portal, call func(ctx context.Context) error) error {
+	var err error
+	done := p.ch.detach(func(ctx context.Context) { err = call(ctx) })
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// add registers info through p. The registrar runs each call as a task of
+// its own, so an unregistration made meanwhile may have overtaken it: then
+// it unregisters again, and no entry outlives its actor.
+func (d *remoteDirectory) add(ctx context.Context, p *Portal, info ActorInfo) error {
+	if _, err := regAdd.Call(ctx, p, info); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	_, mine := d.mine[info.ID.UID]
+	d.mu.Unlock()
+	if !mine {
+		_, err := regRemove.Call(ctx, p, info.ID.UID)
+		return err
+	}
+	return nil
 }
 
 func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
 	d.remember(info.ID.UID, &info)
-	_, err := remoteCall(ctx, d, regAdd, info)
-	return err
+	p, err := d.portal(ctx)
+	if err != nil {
+		return err
+	}
+	return d.lostErr(ctx, detached(ctx, p, func(ctx context.Context) error { return d.add(ctx, p, info) }))
 }
 
 func (d *remoteDirectory) unregister(ctx context.Context, uid string) error {
 	d.remember(uid, nil)
-	_, err := remoteCall(ctx, d, regRemove, uid)
-	return err
+	p, err := d.portal(ctx)
+	if err != nil {
+		return err
+	}
+	return d.lostErr(ctx, detached(ctx, p, func(ctx context.Context) error {
+		_, err := regRemove.Call(ctx, p, uid)
+		return err
+	}))
 }
 
 // remember records a registration (info) or its end (nil), to be made
