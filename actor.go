@@ -125,8 +125,9 @@ func (a *Actor) unregister() {
 	}
 }
 
-// unregisterUID takes the actor uid out of the registrar, within the
-// bound of a dial.
+// unregisterUID takes the actor uid out of the registrar, waiting for its
+// answer within the bound of a dial; the request is made however late
+// (see [channel.detach]).
 func (a *Actor) unregisterUID(uid string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
