@@ -501,3 +501,44 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestChildEndedBeforeRegistered: a child that ends between its start and
+// its registration (cancelled at once, or crashed) unregistered itself
+// before its nursery registered it; once StartActor returns, discovery
+// must not find it all the same.
+func TestChildEndedBeforeRegistered(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				defer tractor.SetBeforeRegisterHook(func(p *tractor.Portal) {
+					// CancelActor returns once the child has ended, its
+					// own unregister made.
+					if err := p.CancelActor(ctx); err != nil {
+						t.Errorf("CancelActor: %v", err)
+					}
+				})()
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					if _, err := n.StartActor(ctx, "ephemeral"); err != nil {
+						return err
+					}
+					all, err := tractor.Actors(ctx)
+					if err != nil {
+						return err
+					}
+					for _, info := range all {
+						if info.ID.Name == "ephemeral" {
+							t.Errorf("after StartActor returned, the ended child is listed: %v", info)
+						}
+					}
+					if _, err := tractor.FindActor(ctx, "ephemeral"); !errors.Is(err, tractor.ErrActorNotFound) {
+						t.Errorf("FindActor of the ended child: %v, want ErrActorNotFound", err)
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -123,3 +123,10 @@ func SetDetachedSendHook(f func(ctx context.Context)) (restore func()) {
 	testHookDetachedSend = f
 	return func() { testHookDetachedSend = nil }
 }
+
+// SetBeforeRegisterHook makes f run with each new child's portal just
+// before its nursery registers it, until restore is called.
+func SetBeforeRegisterHook(f func(p *Portal)) (restore func()) {
+	testHookBeforeRegister = f
+	return func() { testHookBeforeRegister = nil }
+}

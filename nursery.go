@@ -191,12 +191,28 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	}
 	// Registered before StartActor returns, so the actor can be found at
 	// once; supervise unregisters it once it has ended.
+	if testHookBeforeRegister != nil {
+		testHookBeforeRegister(p)
+	}
 	if err := n.actor.node.dir.register(sctx, info); err != nil {
 		n.actor.log.Warn().Err(err).Stringer("child", &info.ID).Msg("actor not registered: discovery will not find it")
+	}
+	select {
+	case <-p.ch.done:
+		// The child ended before it was registered (cancelled at once, or
+		// it crashed): its own unregister, made as it ended, came first,
+		// and would leave this registration behind.
+		_ = n.actor.unregisterUID(info.ID.UID)
+	default:
+		// Its own unregister is still to come, after this registration.
 	}
 	n.wg.Go(func() { n.supervise(p, inv) })
 	return p, nil
 }
+
+// testHookBeforeRegister, set by tests, runs as a child has started, just
+// before its nursery registers it.
+var testHookBeforeRegister func(p *Portal)
 
 // supervise owns one child: it runs a one-shot's invocation, cancels the
 // child when the nursery is cancelled, and waits for it to end.
