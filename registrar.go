@@ -2,6 +2,7 @@ package tractor
 
 import (
 	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -37,9 +38,9 @@ type ActorInfo struct {
 type registrar struct {
 	mu      sync.Mutex
 	seq     uint64
-	entries map[string]regEntry // by uid
-	byName  map[string][]string // uids, in the order they registered
-	changed chan struct{}       // closed, and replaced, on every registration
+	entries map[string]regEntry   // by uid
+	byName  map[string]*list.List // uids, in the order they registered
+	changed chan struct{}         // closed, and replaced, on every registration
 	sources map[*channel]map[string]bool
 }
 
@@ -47,12 +48,16 @@ type regEntry struct {
 	info   ActorInfo
 	seq    uint64
 	source *channel // the connection it was registered over; nil if local
+	// named is the entry's place among the actors of its name, so that
+	// removing one of many same-named actors (a million one-shot workers
+	// called "sky") takes constant time, not a scan of its namesakes.
+	named *list.Element
 }
 
 func newRegistrar() *registrar {
 	return &registrar{
 		entries: make(map[string]regEntry),
-		byName:  make(map[string][]string),
+		byName:  make(map[string]*list.List),
 		changed: make(chan struct{}),
 		sources: make(map[*channel]map[string]bool),
 	}
@@ -66,8 +71,12 @@ func (r *registrar) add(info ActorInfo, source *channel) {
 		r.removeLocked(old.info.ID.UID)
 	}
 	r.seq++
-	r.entries[info.ID.UID] = regEntry{info: info, seq: r.seq, source: source}
-	r.byName[info.ID.Name] = append(r.byName[info.ID.Name], info.ID.UID)
+	named := r.byName[info.ID.Name]
+	if named == nil {
+		named = list.New()
+		r.byName[info.ID.Name] = named
+	}
+	r.entries[info.ID.UID] = regEntry{info: info, seq: r.seq, source: source, named: named.PushBack(info.ID.UID)}
 	watch := false
 	if source != nil {
 		set := r.sources[source]
@@ -99,9 +108,11 @@ func (r *registrar) removeLocked(uid string) {
 	}
 	delete(r.entries, uid)
 	name := e.info.ID.Name
-	r.byName[name] = slices.DeleteFunc(r.byName[name], func(u string) bool { return u == uid })
-	if len(r.byName[name]) == 0 {
-		delete(r.byName, name)
+	if named := r.byName[name]; named != nil {
+		named.Remove(e.named)
+		if named.Len() == 0 {
+			delete(r.byName, name)
+		}
 	}
 	if e.source != nil {
 		delete(r.sources[e.source], uid)
@@ -123,10 +134,13 @@ func (r *registrar) purgeSource(source *channel) {
 func (r *registrar) lookup(name string) ([]ActorInfo, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	uids := r.byName[name]
-	out := make([]ActorInfo, 0, len(uids))
-	for _, uid := range uids {
-		out = append(out, r.entries[uid].info)
+	named := r.byName[name]
+	if named == nil {
+		return nil, r.changed
+	}
+	out := make([]ActorInfo, 0, named.Len())
+	for el := named.Front(); el != nil; el = el.Next() {
+		out = append(out, r.entries[el.Value.(string)].info)
 	}
 	return out, r.changed
 }
