@@ -86,7 +86,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	ch := newChannel(n.actor, id, mine, true)
 	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
 	n.wg.Go(ch.serve)
-	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: os.Getpid(), Addr: nd.addr}
+	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}
 	return &Portal{ch: ch, host: goroutineHost{}}, info
 }
 

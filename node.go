@@ -48,6 +48,7 @@ type node struct {
 	tcp    transport.TCP
 	ln     transport.Listener
 	addr   string
+	pid    int        // this process's, asked once: a spawn need not ask again
 	served *registrar // the registrar, if this process serves it
 	dir    directory  // how this process reaches the registrar
 
@@ -85,6 +86,7 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	n := &node{
 		tcp:    transport.TCP{Config: cfg, TLS: tlsCfg, MaxPending: maxPending, MaxPendingPerHost: maxPendingPerHost},
 		actors: make(map[string]*Actor), ready: make(chan struct{}),
+		pid: os.Getpid(),
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	ln, err := n.tcp.Listen(ctx, addr)
@@ -231,11 +233,11 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 			return transport.Hello{}, err
 		}
 		from = h.From
-		w := peerWelcome{PID: os.Getpid()}
+		w := peerWelcome{PID: n.pid}
 		if target = n.actor(h.To); target != nil {
 			w.ID = target.id
 		} else {
-			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, os.Getpid())
+			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, n.pid)
 		}
 		return transport.Hello{Version: protocolVersion, Info: w}, nil
 	})
@@ -283,7 +285,7 @@ func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string)
 	}
 	wc := conn.(*transport.WireConn)
 	peer, err := wc.Handshake(ctx, transport.Hello{Version: protocolVersion,
-		Info: peerHello{From: local.id, To: uid, PID: os.Getpid()}})
+		Info: peerHello{From: local.id, To: uid, PID: n.pid}})
 	if err != nil {
 		return nil, ActorID{}, err
 	}
