@@ -130,3 +130,7 @@ func SetBeforeRegisterHook(f func(p *Portal)) (restore func()) {
 	testHookBeforeRegister = f
 	return func() { testHookBeforeRegister = nil }
 }
+
+// Acknowledged reports whether the actor behind p said, in its last
+// message, that it ended because it was asked to.
+func Acknowledged(p *Portal) bool { return p.ch.ended.Load() }

@@ -69,6 +69,36 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	}
 }
 
+// TestLateCancelStillGraceful: a cancel request that goes out late is
+// still the child's cancellation: the ladder's clock starts once it is
+// out, so the child acknowledges it and ends, rather than being
+// terminated unasked by SIGTERM while the request waited to be sent.
+func TestLateCancelStillGraceful(t *testing.T) {
+	// The default timeout, which an acknowledgement meets on a loaded
+	// machine; the request goes out three of them late.
+	const timeout = 500 * time.Millisecond
+	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(3 * timeout) })()
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			var p *tractor.Portal
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					var err error
+					p, err = n.StartActor(ctx, "daemon")
+					n.Cancel()
+					return err
+				}, tractor.CancelTimeout(timeout))
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+			if !tractor.Acknowledged(p) {
+				t.Error("the child did not acknowledge its cancellation: it was terminated before the late request went out")
+			}
+		})
+	}
+}
+
 // TestCancelActorWithEndedCtx: CancelActor given a ctx that has already
 // ended returns at once, and the cancellation still proceeds, as
 // documented: the daemon ends, so its nursery (which never cancels it)

@@ -217,8 +217,8 @@ var testHookBeforeRegister func(p *Portal)
 // supervise owns one child: it runs a one-shot's invocation, cancels the
 // child when the nursery is cancelled, and waits for it to end.
 func (n *Nursery) supervise(p *Portal, inv *Invocation) {
-	cancelled := false
-	var lost error // a one-shot's failure because its connection went
+	var sent <-chan struct{} // closed once a cancel request is out; nil if none was asked
+	var lost error           // a one-shot's failure because its connection went
 	if inv != nil {
 		var res any
 		d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
@@ -232,18 +232,16 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 		} else if err != nil {
 			n.childFailed(err)
 		}
-		n.sendCancelActor(p) // a one-shot actor ends with its result
-		cancelled = true
+		sent = n.sendCancelActor(p) // a one-shot actor ends with its result
 	} else {
 		select {
 		case <-n.ctx.Done():
 			n.beforeCancel(p)
-			n.sendCancelActor(p)
-			cancelled = true
+			sent = n.sendCancelActor(p)
 		case <-p.ch.done:
 		}
 	}
-	ignored := n.awaitEnd(p, cancelled)
+	ignored := n.awaitEnd(p, sent)
 	p.ch.drain()
 	p.ch.close()
 	exit := p.host.reap(n.cfg.exitGrace)
@@ -309,10 +307,11 @@ func (n *Nursery) beforeCancel(p *Portal) {
 	f(ctx, p.ch.peer)
 }
 
-// sendCancelActor asks a child to cancel itself. The request always goes
-// out (see [Portal.requestCancel]); the cancel timeout bounds only the
-// wait for its acknowledgement, in awaitEnd.
-func (n *Nursery) sendCancelActor(p *Portal) { p.requestCancel() }
+// sendCancelActor asks a child to cancel itself, and returns a channel
+// closed once the request is out. The request always goes out (see
+// [Portal.requestCancel]); the cancel timeout bounds only the wait for its
+// acknowledgement, in awaitEnd.
+func (n *Nursery) sendCancelActor(p *Portal) <-chan struct{} { return p.requestCancel() }
 
 // childFailed records a child's error and cancels the nursery, unless the
 // error only reports that cancellation.
@@ -334,18 +333,32 @@ func (n *Nursery) childFailed(err error) {
 // goroutine actor that has not ended after its cancellation.
 const minStuckWarning = 100 * time.Millisecond
 
-// awaitEnd waits for a child to end. A cancelled process actor that does
-// not acknowledge within the cancel timeout climbs the ladder: SIGTERM, a
-// bounded wait, SIGKILL; awaitEnd then reports that it ignored its
-// cancellation. A cancelled goroutine actor cannot be killed: if it does
-// not end within the bound, a task of it ignores its ctx; the nursery says
-// so, by name, and keeps waiting, so the bug is visible.
-func (n *Nursery) awaitEnd(p *Portal, cancelled bool) (ignored bool) {
-	if !cancelled {
+// awaitEnd waits for a child to end; sent, if the child was asked to
+// cancel, is closed once that request went out. A cancelled process actor
+// that does not acknowledge within the cancel timeout of its request
+// climbs the ladder: SIGTERM, a bounded wait, SIGKILL; awaitEnd then
+// reports that it ignored its cancellation. A cancelled goroutine actor
+// cannot be killed: if it does not end within the bound, a task of it
+// ignores its ctx; the nursery says so, by name, and keeps waiting, so the
+// bug is visible.
+func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
+	if sent == nil {
 		<-p.ch.done
 		return false
 	}
 	if p.host.killable() {
+		// The clock starts once the request is out: a sending goroutine
+		// that a loaded machine runs late must not turn a cancellation
+		// into a SIGTERM the child was never asked before. A child that
+		// reads nothing at all, so that the request cannot go out, gets
+		// the ladder after a dial's bound.
+		wait := time.NewTimer(dialTimeout)
+		select {
+		case <-sent:
+		case <-p.ch.done:
+		case <-wait.C:
+		}
+		wait.Stop()
 		t := time.NewTimer(n.cfg.cancelTimeout)
 		defer t.Stop()
 		select {

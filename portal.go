@@ -47,10 +47,12 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 // nursery waiting forever, and a process actor terminated without having
 // been asked. Whoever asks bounds only its wait for the acknowledgement;
 // any failure to send means the connection is gone, and so is the actor.
-func (p *Portal) requestCancel() {
+// The returned channel is closed once the request has gone out (or could
+// not): a wait for the acknowledgement starts there.
+func (p *Portal) requestCancel() <-chan struct{} {
 	ch := p.ch
 	m := transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: ch.local.id}
-	ch.detach(func(ctx context.Context) { _ = ch.conn.Send(ctx, m) })
+	return ch.detach(func(ctx context.Context) { _ = ch.conn.Send(ctx, m) })
 }
 
 // Result waits for the result of a one-shot actor started with
