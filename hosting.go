@@ -2,10 +2,13 @@ package tractor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	ossignal "os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,9 +42,11 @@ type host interface {
 	// exit. A process still running after its connection closed is given
 	// grace, then terminated.
 	reap(grace time.Duration) error
-	// forced says whether the runtime signalled the actor's process: the
-	// ladder's SIGTERM or SIGKILL, not a death of its own.
-	forced() bool
+	// forced says whether exit, the status reap returned, is the end the
+	// runtime forced on the actor's process: death by a signal the ladder
+	// sent (SIGTERM or SIGKILL), not a death of its own, such as a crash
+	// that came just before the signal.
+	forced(exit error) bool
 }
 
 // goroutineHost hosts a child as goroutines of this process; the nursery's
@@ -53,7 +58,7 @@ func (goroutineHost) terminate(time.Duration) {}
 func (goroutineHost) reap(time.Duration) error {
 	return nil
 }
-func (goroutineHost) forced() bool { return false }
+func (goroutineHost) forced(error) bool { return false }
 
 // processHost hosts a child in a process of its own.
 type processHost struct{ proc *spawnproc.Proc }
@@ -73,7 +78,14 @@ func (h processHost) reap(grace time.Duration) error {
 	return h.proc.ExitErr()
 }
 
-func (h processHost) forced() bool { return len(h.proc.Signals()) > 0 }
+func (h processHost) forced(exit error) bool {
+	var ee *exec.ExitError
+	if !errors.As(exit, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && slices.Contains(h.proc.Signals(), os.Signal(ws.Signal()))
+}
 
 // spawnGoroutine starts a goroutine actor and returns the portal to it.
 // The child runs the same serving loop a process child runs, over an

@@ -266,7 +266,7 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 // nursery's cancellation (ignored) and was ended by the ladder ended as
 // asked, too.
 func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
-	acked, forced := p.ch.ended.Load(), p.host.forced()
+	acked, forced := p.ch.ended.Load(), p.host.forced(exit)
 	if forced && (acked || ignored) || acked && exit == nil {
 		return nil
 	}
