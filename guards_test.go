@@ -567,3 +567,19 @@ func TestSubscribeHugeWindow(t *testing.T) {
 		})
 	}
 }
+
+// wrappedEndpoint is a user's endpoint type that embeds a library one: a
+// struct, which no nil check may call IsNil on.
+type wrappedEndpoint struct {
+	*tractor.FuncEndpoint[int, int]
+}
+
+// TestExposeWrappedEndpoint: Expose takes an endpoint of a non-pointer type
+// that embeds a library endpoint, and the actor serves it.
+func TestExposeWrappedEndpoint(t *testing.T) {
+	withWorker(t, goroutines, eps(wrappedEndpoint{guardsEcho}), func(ctx context.Context, p *tractor.Portal) {
+		if v, err := guardsEcho.Call(ctx, p, 7); err != nil || v != 7 {
+			t.Errorf("call through a wrapped endpoint: %v, %v; want 7", v, err)
+		}
+	})
+}

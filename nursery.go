@@ -195,7 +195,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		testHookBeforeRegister(p)
 	}
 	if err := n.actor.node.dir.register(sctx, info); err != nil {
-		n.actor.log.Warn().Err(err).Stringer("child", &info.ID).Msg("actor not registered: discovery will not find it")
+		n.actor.log.Warn().Err(err).Stringer("child", &info.ID).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
 	}
 	select {
 	case <-p.ch.done:

@@ -137,11 +137,22 @@ func Name(name string) Option {
 // actor, and keeps serving. It panics if an endpoint is nil.
 func Expose(endpoints ...Endpoint) Option {
 	for i, ep := range endpoints {
-		if ep == nil || reflect.ValueOf(ep).IsNil() {
+		if ep == nil || isNilValue(reflect.ValueOf(ep)) {
 			badOption("Expose: endpoint %d of %d is nil", i, len(endpoints))
 		}
 	}
 	return optionFunc(func(c *config) { c.expose = append(c.expose[:len(c.expose):len(c.expose)], endpoints...) })
+}
+
+// isNilValue says whether v is a nil pointer, map, func, chan, slice or
+// interface: a typed nil in an interface. Values of other kinds are never
+// nil.
+func isNilValue(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // Spawn chooses where actors run (default [Goroutine]). Given to Run or a
@@ -297,7 +308,8 @@ func Registrar(addr string) Option { return optionFunc(func(c *config) { c.regis
 // environment variable TRACTOR_SECRET. Without either, Run draws a random
 // secret, so only the tree's own processes can connect. The secret is the
 // tree's: given to a nursery or an actor, Secret changes nothing. It is at
-// most 4096 bytes. A process actor is handed it through an inherited pipe,
+// most [spawnproc.MaxSecret] bytes (4063): Run refuses a longer one with
+// an error matching [ErrMisuse]. A process actor is handed it through an inherited pipe,
 // never its environment or command line, and TRACTOR_SECRET is not passed
 // on to it.
 func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret = secret }) }
