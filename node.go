@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -274,8 +275,23 @@ func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (tr
 		if a := n.main(); a != nil {
 			a.log.Debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
 		}
+		// A listener drops pending handshakes when too many arrive at
+		// once, legitimate ones among them (a tree's processes all dial
+		// from one host): spread the next attempts out, at random, so that
+		// a burst does not come back as the same burst.
+		t := time.NewTimer(rand.N(time.Duration(attempt) * redialSpread))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ActorID{}, fmt.Errorf("dialing %s again after a dropped handshake: %w", addr, ctx.Err())
+		}
 	}
 }
+
+// redialSpread is how far apart, at random, dialPeer spreads the next
+// attempt after a dropped handshake, times the attempts made.
+const redialSpread = 50 * time.Millisecond
 
 // dialPeerOnce is one attempt of dialPeer.
 func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
