@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -168,7 +169,8 @@ func (e *encoder) appendMsg(m Msg) error {
 
 // appendPayload appends the msgpack encoding of v to e.buf. A [Raw] that a
 // wire connection delivered is copied verbatim, so a runtime can forward a
-// payload it never decoded.
+// payload it never decoded. Types with a codec of their own (typecodec.go)
+// are written by it, with the bytes msgpack would write.
 func (e *encoder) appendPayload(v any) error {
 	switch p := v.(type) {
 	case nil:
@@ -185,6 +187,13 @@ func (e *encoder) appendPayload(v any) error {
 		return nil
 	case string:
 		e.buf = appendStr(e.buf, p)
+		return nil
+	}
+	// Arrays, slices and structs of plain fields have a codec built once
+	// for their type (typecodec.go), rather than msgpack's reflection per
+	// value.
+	if c := codecFor(reflect.TypeOf(v)); c != nil {
+		e.buf = c.enc(e.buf, ifaceData(v))
 		return nil
 	}
 	start := len(e.buf)
@@ -715,8 +724,9 @@ type rawPayload struct {
 func (r *rawPayload) Decode(dst any) (err error) {
 	// The commonest small payloads skip msgpack's reflective machinery
 	// (a pooled decoder and a type lookup per value, a third of a
-	// receiver's time per item); anything else, or any doubt, falls
-	// through to it.
+	// receiver's time per item): ints and strings here, arrays, slices
+	// and structs of plain fields through their type's codec
+	// (typecodec.go); anything else, or any doubt, falls through to it.
 	switch d := dst.(type) {
 	case *int:
 		if v, ok := fastInt(r.b); ok && d != nil && int64(int(v)) == v {
@@ -732,6 +742,15 @@ func (r *rawPayload) Decode(dst any) (err error) {
 		if v, ok := fastStr(r.b); ok && d != nil {
 			*d = v
 			return nil
+		}
+	}
+	if t := reflect.TypeOf(dst); t != nil && t.Kind() == reflect.Pointer {
+		if c := codecFor(t.Elem()); c != nil {
+			if p := reflect.ValueOf(dst).UnsafePointer(); p != nil {
+				if rest, ok := c.dec(r.b, p); ok && len(rest) == 0 {
+					return nil
+				}
+			}
 		}
 	}
 	return r.decodeSlow(dst)
