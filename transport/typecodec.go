@@ -106,35 +106,25 @@ func buildCodec(t reflect.Type, depth int) *typeCodec {
 			dec: decBool,
 		}
 	case reflect.Int:
-		return intCodec(func(p unsafe.Pointer) int64 { return int64(*(*int)(p)) },
-			func(p unsafe.Pointer, v int64) { *(*int)(p) = int(v) }, math.MinInt, math.MaxInt)
+		return &typeCodec{enc: encSigned[int], dec: decSigned[int]}
 	case reflect.Int8:
-		return intCodec(func(p unsafe.Pointer) int64 { return int64(*(*int8)(p)) },
-			func(p unsafe.Pointer, v int64) { *(*int8)(p) = int8(v) }, math.MinInt8, math.MaxInt8)
+		return &typeCodec{enc: encSigned[int8], dec: decSigned[int8]}
 	case reflect.Int16:
-		return intCodec(func(p unsafe.Pointer) int64 { return int64(*(*int16)(p)) },
-			func(p unsafe.Pointer, v int64) { *(*int16)(p) = int16(v) }, math.MinInt16, math.MaxInt16)
+		return &typeCodec{enc: encSigned[int16], dec: decSigned[int16]}
 	case reflect.Int32:
-		return intCodec(func(p unsafe.Pointer) int64 { return int64(*(*int32)(p)) },
-			func(p unsafe.Pointer, v int64) { *(*int32)(p) = int32(v) }, math.MinInt32, math.MaxInt32)
+		return &typeCodec{enc: encSigned[int32], dec: decSigned[int32]}
 	case reflect.Int64:
-		return intCodec(func(p unsafe.Pointer) int64 { return *(*int64)(p) },
-			func(p unsafe.Pointer, v int64) { *(*int64)(p) = v }, math.MinInt64, math.MaxInt64)
+		return &typeCodec{enc: encSigned[int64], dec: decSigned[int64]}
 	case reflect.Uint:
-		return uintCodec(func(p unsafe.Pointer) uint64 { return uint64(*(*uint)(p)) },
-			func(p unsafe.Pointer, v uint64) { *(*uint)(p) = uint(v) }, math.MaxUint)
+		return &typeCodec{enc: encUnsigned[uint], dec: decUnsigned[uint]}
 	case reflect.Uint8:
-		return uintCodec(func(p unsafe.Pointer) uint64 { return uint64(*(*uint8)(p)) },
-			func(p unsafe.Pointer, v uint64) { *(*uint8)(p) = uint8(v) }, math.MaxUint8)
+		return &typeCodec{enc: encUnsigned[uint8], dec: decUnsigned[uint8]}
 	case reflect.Uint16:
-		return uintCodec(func(p unsafe.Pointer) uint64 { return uint64(*(*uint16)(p)) },
-			func(p unsafe.Pointer, v uint64) { *(*uint16)(p) = uint16(v) }, math.MaxUint16)
+		return &typeCodec{enc: encUnsigned[uint16], dec: decUnsigned[uint16]}
 	case reflect.Uint32:
-		return uintCodec(func(p unsafe.Pointer) uint64 { return uint64(*(*uint32)(p)) },
-			func(p unsafe.Pointer, v uint64) { *(*uint32)(p) = uint32(v) }, math.MaxUint32)
+		return &typeCodec{enc: encUnsigned[uint32], dec: decUnsigned[uint32]}
 	case reflect.Uint64:
-		return uintCodec(func(p unsafe.Pointer) uint64 { return *(*uint64)(p) },
-			func(p unsafe.Pointer, v uint64) { *(*uint64)(p) = v }, math.MaxUint64)
+		return &typeCodec{enc: encUnsigned[uint64], dec: decUnsigned[uint64]}
 	case reflect.Float32:
 		return &typeCodec{
 			enc: func(b []byte, p unsafe.Pointer) []byte {
@@ -361,32 +351,34 @@ func plainTag(tag string) bool {
 	return true
 }
 
-func intCodec(get func(unsafe.Pointer) int64, set func(unsafe.Pointer, int64), lo, hi int64) *typeCodec {
-	return &typeCodec{
-		enc: func(b []byte, p unsafe.Pointer) []byte { return appendInt(b, get(p)) },
-		dec: func(b []byte, p unsafe.Pointer) ([]byte, bool) {
-			v, neg, b, ok := readInt(b)
-			if !ok || neg && v < lo || !neg && (uint64(v) > uint64(hi)) {
-				return nil, false
-			}
-			set(p, v)
-			return b, true
-		},
-	}
+// encSigned and encUnsigned write an integer of any width as msgpack
+// with compact integers does: in its shortest encoding.
+func encSigned[T int | int8 | int16 | int32 | int64](b []byte, p unsafe.Pointer) []byte {
+	return appendInt(b, int64(*(*T)(p)))
 }
 
-func uintCodec(get func(unsafe.Pointer) uint64, set func(unsafe.Pointer, uint64), hi uint64) *typeCodec {
-	return &typeCodec{
-		enc: func(b []byte, p unsafe.Pointer) []byte { return appendUint(b, get(p)) },
-		dec: func(b []byte, p unsafe.Pointer) ([]byte, bool) {
-			v, neg, b, ok := readInt(b)
-			if !ok || neg || uint64(v) > hi {
-				return nil, false
-			}
-			set(p, uint64(v))
-			return b, true
-		},
+func encUnsigned[T uint | uint8 | uint16 | uint32 | uint64](b []byte, p unsafe.Pointer) []byte {
+	return appendUint(b, uint64(*(*T)(p)))
+}
+
+// decSigned and decUnsigned read an integer in any encoding that fits
+// the destination; msgpack decides about one that does not.
+func decSigned[T int | int8 | int16 | int32 | int64](b []byte, p unsafe.Pointer) ([]byte, bool) {
+	v, neg, b, ok := readInt(b)
+	if !ok || !neg && v < 0 || int64(T(v)) != v { // v < 0: a uint64 over MaxInt64
+		return nil, false
 	}
+	*(*T)(p) = T(v)
+	return b, true
+}
+
+func decUnsigned[T uint | uint8 | uint16 | uint32 | uint64](b []byte, p unsafe.Pointer) ([]byte, bool) {
+	v, neg, b, ok := readInt(b)
+	if !ok || neg || uint64(T(uint64(v))) != uint64(v) {
+		return nil, false
+	}
+	*(*T)(p) = T(uint64(v))
+	return b, true
 }
 
 func appendArrayLen(b []byte, n int) []byte {
