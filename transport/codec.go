@@ -759,60 +759,17 @@ func (r *rawPayload) Decode(dst any) (err error) {
 // fastInt decodes b if it is exactly one msgpack integer that fits an
 // int64.
 func fastInt(b []byte) (int64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	c, p := b[0], b[1:]
-	switch {
-	case c <= 0x7f:
-		return int64(c), len(p) == 0
-	case c >= 0xe0:
-		return int64(int8(c)), len(p) == 0
-	case c >= mpInt8 && c <= mpInt64, c >= mpUint8 && c <= mpUint64:
-		signed := c >= mpInt8
-		n := 1 << (c - mpUint8)
-		if signed {
-			n = 1 << (c - mpInt8)
-		}
-		if len(p) != n {
-			return 0, false
-		}
-		var u uint64
-		for _, x := range p {
-			u = u<<8 | uint64(x)
-		}
-		if !signed {
-			return int64(u), u <= 1<<63-1
-		}
-		shift := 64 - 8*uint(n)
-		return int64(u<<shift) >> shift, true
-	}
-	return 0, false
+	v, neg, rest, ok := readInt(b)
+	return v, ok && len(rest) == 0 && (neg || v >= 0)
 }
 
 // fastStr decodes b if it is exactly one msgpack string.
 func fastStr(b []byte) (string, bool) {
-	if len(b) == 0 {
+	s, rest, ok := readStr(b)
+	if !ok || len(rest) != 0 {
 		return "", false
 	}
-	c, p := b[0], b[1:]
-	var n int
-	switch {
-	case c >= 0xa0 && c <= 0xbf:
-		n = int(c & 0x1f)
-	case c == 0xd9 && len(p) >= 1:
-		n, p = int(p[0]), p[1:]
-	case c == 0xda && len(p) >= 2:
-		n, p = int(binary.BigEndian.Uint16(p)), p[2:]
-	case c == 0xdb && len(p) >= 4:
-		n, p = int(binary.BigEndian.Uint32(p)), p[4:]
-	default:
-		return "", false
-	}
-	if len(p) != n {
-		return "", false
-	}
-	return string(p), true
+	return string(s), true
 }
 
 // decodeSlow decodes with msgpack, for any destination.
