@@ -1,8 +1,11 @@
 package transport_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -76,5 +79,50 @@ func BenchmarkChanBaseline(b *testing.B) {
 	b.StopTimer()
 	if r.n != uint64(b.N) || r.sum != uint64(b.N) {
 		b.Fatalf("received %d messages (cid sum %d), want %d", r.n, r.sum, b.N)
+	}
+}
+
+// BenchmarkPayloadCodec: encoding a payload as a message carries it and
+// decoding it into its type, through the per-type codec (the payload types
+// here have one) beside msgpack doing the same by reflection.
+func BenchmarkPayloadCodec(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		v    any
+		dst  func() any
+	}{
+		{"[4]int64", [4]int64{1, -300, 1 << 40, 7}, func() any { return new([4]int64) }},
+		{"struct", pcInner{X: 3, Y: 1.5, Tags: []string{"a", "bc"}}, func() any { return new(pcInner) }},
+	} {
+		b.Run(c.name+"/typecodec", func(b *testing.B) {
+			dst := c.dst()
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := transport.EncodePayload(c.v)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := transport.Decode(transport.RawPayload(p), dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/baseline=msgpack", func(b *testing.B) {
+			dst := c.dst()
+			var buf bytes.Buffer
+			enc := msgpack.NewEncoder(&buf)
+			enc.UseCompactInts(true)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				if err := enc.Encode(c.v); err != nil {
+					b.Fatal(err)
+				}
+				p := append([]byte(nil), buf.Bytes()...)
+				if err := msgpack.Unmarshal(p, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

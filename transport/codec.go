@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -168,7 +169,8 @@ func (e *encoder) appendMsg(m Msg) error {
 
 // appendPayload appends the msgpack encoding of v to e.buf. A [Raw] that a
 // wire connection delivered is copied verbatim, so a runtime can forward a
-// payload it never decoded.
+// payload it never decoded. Types with a codec of their own (typecodec.go)
+// are written by it, with the bytes msgpack would write.
 func (e *encoder) appendPayload(v any) error {
 	switch p := v.(type) {
 	case nil:
@@ -185,6 +187,13 @@ func (e *encoder) appendPayload(v any) error {
 		return nil
 	case string:
 		e.buf = appendStr(e.buf, p)
+		return nil
+	}
+	// Arrays, slices and structs of plain fields have a codec built once
+	// for their type (typecodec.go), rather than msgpack's reflection per
+	// value.
+	if c := codecFor(reflect.TypeOf(v)); c != nil {
+		e.buf = c.enc(e.buf, ifaceData(v))
 		return nil
 	}
 	start := len(e.buf)
@@ -715,8 +724,9 @@ type rawPayload struct {
 func (r *rawPayload) Decode(dst any) (err error) {
 	// The commonest small payloads skip msgpack's reflective machinery
 	// (a pooled decoder and a type lookup per value, a third of a
-	// receiver's time per item); anything else, or any doubt, falls
-	// through to it.
+	// receiver's time per item): ints and strings here, arrays, slices
+	// and structs of plain fields through their type's codec
+	// (typecodec.go); anything else, or any doubt, falls through to it.
 	switch d := dst.(type) {
 	case *int:
 		if v, ok := fastInt(r.b); ok && d != nil && int64(int(v)) == v {
@@ -734,66 +744,32 @@ func (r *rawPayload) Decode(dst any) (err error) {
 			return nil
 		}
 	}
+	if t := reflect.TypeOf(dst); t != nil && t.Kind() == reflect.Pointer {
+		if c := codecFor(t.Elem()); c != nil {
+			if p := reflect.ValueOf(dst).UnsafePointer(); p != nil {
+				if rest, ok := c.dec(r.b, p); ok && len(rest) == 0 {
+					return nil
+				}
+			}
+		}
+	}
 	return r.decodeSlow(dst)
 }
 
 // fastInt decodes b if it is exactly one msgpack integer that fits an
 // int64.
 func fastInt(b []byte) (int64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	c, p := b[0], b[1:]
-	switch {
-	case c <= 0x7f:
-		return int64(c), len(p) == 0
-	case c >= 0xe0:
-		return int64(int8(c)), len(p) == 0
-	case c >= mpInt8 && c <= mpInt64, c >= mpUint8 && c <= mpUint64:
-		signed := c >= mpInt8
-		n := 1 << (c - mpUint8)
-		if signed {
-			n = 1 << (c - mpInt8)
-		}
-		if len(p) != n {
-			return 0, false
-		}
-		var u uint64
-		for _, x := range p {
-			u = u<<8 | uint64(x)
-		}
-		if !signed {
-			return int64(u), u <= 1<<63-1
-		}
-		shift := 64 - 8*uint(n)
-		return int64(u<<shift) >> shift, true
-	}
-	return 0, false
+	v, neg, rest, ok := readInt(b)
+	return v, ok && len(rest) == 0 && (neg || v >= 0)
 }
 
 // fastStr decodes b if it is exactly one msgpack string.
 func fastStr(b []byte) (string, bool) {
-	if len(b) == 0 {
+	s, rest, ok := readStr(b)
+	if !ok || len(rest) != 0 {
 		return "", false
 	}
-	c, p := b[0], b[1:]
-	var n int
-	switch {
-	case c >= 0xa0 && c <= 0xbf:
-		n = int(c & 0x1f)
-	case c == 0xd9 && len(p) >= 1:
-		n, p = int(p[0]), p[1:]
-	case c == 0xda && len(p) >= 2:
-		n, p = int(binary.BigEndian.Uint16(p)), p[2:]
-	case c == 0xdb && len(p) >= 4:
-		n, p = int(binary.BigEndian.Uint32(p)), p[4:]
-	default:
-		return "", false
-	}
-	if len(p) != n {
-		return "", false
-	}
-	return string(p), true
+	return string(s), true
 }
 
 // decodeSlow decodes with msgpack, for any destination.

@@ -1,6 +1,9 @@
 package transport
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
 // Internals exposed to this package's external tests.
 
@@ -70,4 +73,30 @@ func PendingConns(l Listener) (pending, heard int) {
 		}
 	}
 	return len(a.queue), heard
+}
+
+// HasTypeCodec reports whether payloads of type t skip msgpack's reflection.
+func HasTypeCodec(t reflect.Type) bool { return codecFor(t) != nil }
+
+// TypeCodecDecode decodes b into dst, a non-nil pointer to a type with a
+// codec, with that codec alone: ok is false if the codec gave up (and
+// Decode would hand the payload to msgpack).
+func TypeCodecDecode(b []byte, dst any) (ok bool) {
+	v := reflect.ValueOf(dst)
+	rest, ok := codecFor(v.Type().Elem()).dec(b, v.UnsafePointer())
+	return ok && len(rest) == 0
+}
+
+// RawPayload returns the payload whose encoding is b, as a connection
+// delivers it.
+func RawPayload(b []byte) Raw { return &rawPayload{b: b} }
+
+// EncodePayload returns the encoding of v as a message carries it.
+func EncodePayload(v any) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendPayload(v); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), e.buf...), nil
 }

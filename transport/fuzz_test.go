@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -31,6 +33,7 @@ func decodeTargets() []any {
 		new(any), new(int), new(uint8), new(string), new([]byte), new(float64),
 		new([]any), new([]int), new([]string), new(map[string]any), new(map[any]any),
 		new(record), new(*record), new([]record), new(time.Time),
+		new([4]int64), new(pcItem), new([]pcInner),
 	}
 }
 
@@ -41,6 +44,32 @@ func decodeAll(t *testing.T, payload any) {
 		if err := transport.Decode(payload, dst); err != nil && !errors.Is(err, transport.ErrType) {
 			t.Fatalf("Decode into %T: %v, want nil or ErrType", dst, err)
 		}
+	}
+	if b, err := transport.EncodePayload(payload); err == nil {
+		sameAsMsgpack[[4]int64](t, payload, b)
+		sameAsMsgpack[pcItem](t, payload, b)
+		sameAsMsgpack[[]pcInner](t, payload, b)
+	}
+}
+
+// sameAsMsgpack checks that Decode into a T, which has a type codec, gives
+// what msgpack gives from the payload's encoding b.
+func sameAsMsgpack[T any](t *testing.T, payload any, b []byte) {
+	var viaDecode, viaMsgpack T
+	errDecode := transport.Decode(payload, &viaDecode)
+	errMsgpack := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return msgpack.Unmarshal(b, &viaMsgpack)
+	}()
+	if (errDecode == nil) != (errMsgpack == nil) {
+		t.Fatalf("Decode of % x into %T: %v, msgpack: %v", b, &viaDecode, errDecode, errMsgpack)
+	}
+	if errDecode == nil && !bytes.Equal(refEncode(t, viaDecode), refEncode(t, viaMsgpack)) {
+		t.Fatalf("Decode of % x gives %#v, msgpack %#v", b, viaDecode, viaMsgpack)
 	}
 }
 
@@ -195,6 +224,8 @@ func fuzzSeeds(t *testing.T) map[string]map[string][]any {
 			// extension's data when decoding it into a map, here one
 			// holding an array32 of 3.7 billion elements.
 			"ext-read-as-map":   {[]byte("\x9600\xa000\xd70\x8908\xdd\xdd\xdd00")},
+			"array-item":        {msg(transport.Msg{Kind: transport.KindYield, CID: 4, Payload: [4]int64{1, -300, 1 << 40, -1 << 62}})},
+			"plain-struct":      {msg(transport.Msg{Kind: transport.KindYield, CID: 4, Payload: pcItem{ID: 1, Name: "n", Vals: [3]uint16{1, 2, 3}, Ins: []pcInner{{X: -1, Tags: []string{"t"}}}, Temps: []pcCelsius{1.5}}})},
 			"non-canonical-int": {[]byte{0xdc, 0, 6, 0xd3, 0, 0, 0, 0, 0, 0, 0, 3, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0, 0xcc, 0, 0xce, 0, 0, 0, 0, 0xc0}},
 		},
 		"FuzzFrameReader": {
