@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +46,8 @@ func TestProcessChildCompression(t *testing.T) {
 }
 
 // outsideAddr returns "ip:0" for an IPv4 address of this host beyond
-// loopback, or skips the test if it has none.
+// loopback or, on a host with none, the unspecified address, which binds
+// every interface: beyond loopback either way.
 func outsideAddr(t *testing.T) string {
 	t.Helper()
 	addrs, err := net.InterfaceAddrs()
@@ -55,8 +59,7 @@ func outsideAddr(t *testing.T) string {
 			return net.JoinHostPort(ipn.IP.String(), "0")
 		}
 	}
-	t.Skip("this host has no IPv4 address beyond loopback")
-	return ""
+	return "0.0.0.0:0"
 }
 
 // holdGrandchild starts a grandchild process actor, sends its pid as its
@@ -156,19 +159,26 @@ var breakLink = tractor.Func("test.breakLink", func(ctx context.Context, _ struc
 
 // exitPlan says how a process actor exits once it has ended.
 type exitPlan struct {
-	Delay  time.Duration // how long it takes; negative: forever
-	Mark   string        // a file written once the delay is over, if set
-	Status int           // then exit with this status, if not 0
+	Hold   bool   // never, on its own
+	OnUSR1 bool   // once it gets SIGUSR1
+	Mark   string // a file written once it may go on, if set
+	Status int    // then exit with this status, if not 0
 }
 
-// slowExit makes its process actor exit as plan says, as a process built
-// with -race sleeps at exit.
+// slowExit makes its process actor exit as plan says: late, as a process
+// built with -race does, sleeping at exit.
 var slowExit = tractor.Func("test.slowExit", func(ctx context.Context, plan exitPlan) (int, error) {
+	usr1 := make(chan os.Signal, 1)
+	if plan.OnUSR1 {
+		signal.Notify(usr1, syscall.SIGUSR1)
+	}
 	tractor.SetBeforeExit(func() {
-		if plan.Delay < 0 {
+		switch {
+		case plan.Hold:
 			select {}
+		case plan.OnUSR1:
+			<-usr1
 		}
-		time.Sleep(plan.Delay)
 		if plan.Mark != "" {
 			os.WriteFile(plan.Mark, nil, 0o644)
 		}
@@ -176,7 +186,7 @@ var slowExit = tractor.Func("test.slowExit", func(ctx context.Context, plan exit
 			os.Exit(plan.Status)
 		}
 	})
-	return 0, nil
+	return os.Getpid(), nil
 })
 
 // wantDeath checks that err reports the death of the actor named name,
@@ -267,25 +277,41 @@ func TestCancelActorSlowExit(t *testing.T) {
 				opts []tractor.Option
 				want string // the death reported, if any
 			}{
-				{name: "within grace", plan: exitPlan{Delay: time.Second}},
-				{name: "beyond grace", plan: exitPlan{Delay: -1}, opts: []tractor.Option{tractor.ExitGrace(50 * time.Millisecond)}},
+				// It exits once its nursery waits for its process, well
+				// after the cancel timeout: the wait is the grace's.
+				{name: "within grace", plan: exitPlan{OnUSR1: true}, opts: []tractor.Option{tractor.CancelTimeout(time.Nanosecond), tractor.ExitGrace(hangBound)}},
+				{name: "beyond grace", plan: exitPlan{Hold: true}, opts: []tractor.Option{tractor.ExitGrace(50 * time.Millisecond)}},
 				{name: "crash while exiting", plan: exitPlan{Status: 2}, want: "exit status 2"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					if tc.plan.Delay > 0 {
+					if tc.plan.OnUSR1 {
 						tc.plan.Mark = filepath.Join(t.TempDir(), "exited")
 					}
+					var release sync.WaitGroup
+					defer release.Wait()
 					err := run(t, h, func(ctx context.Context) error {
 						return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 							p, err := n.StartActor(ctx, "daemon", tractor.Expose(slowExit))
 							if err != nil {
 								return err
 							}
-							if _, err := slowExit.Call(ctx, p, tc.plan); err != nil {
+							child, err := slowExit.Call(ctx, p, tc.plan)
+							if err != nil {
 								return err
 							}
-							return p.CancelActor(ctx)
+							if err := p.CancelActor(ctx); err != nil {
+								return err
+							}
+							if tc.plan.OnUSR1 {
+								// Let it go once its nursery waits for
+								// its exit.
+								release.Go(func() {
+									waitBlocked(t, "tractor.processHost.reap")
+									syscall.Kill(child, syscall.SIGUSR1)
+								})
+							}
+							return nil
 						}, tc.opts...)
 					})
 					if tc.want != "" {
