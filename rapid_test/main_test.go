@@ -1,5 +1,5 @@
-// Package rapid_test property-tests the runtime's protocol invariants
-// (DESIGN.md, "Semantics that must hold") with state machines drawn by
+// Package rapid_test property-tests the runtime's protocol invariants (the
+// README's "Semantics") with state machines drawn by
 // pgregory.net/rapid, over every hosting. The default run is sized for CI;
 // RAPID_CHECKS and RAPID_STEPS raise it.
 package rapid_test
