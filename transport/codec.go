@@ -19,8 +19,10 @@ import (
 //
 // the second form only when creditBytes (the byte credit a message grants
 // or announces, [Msg.CreditBytes]) is not zero, so the messages that carry
-// none, stream items among them, pay nothing for it. The payload is any Go value as msgpack encodes it (structs as maps keyed
-// by field name). The envelope is written and read by hand rather than by
+// none, stream items among them, pay nothing for it. The payload is any
+// Go value as msgpack encodes it (structs as maps keyed by field name;
+// plain types through their own codec, typecodec.go, with the same
+// bytes), and arrives as a rawPayload (rawpayload.go). The envelope is written and read by hand rather than by
 // msgpack's reflection: it is on every message's path, and reading it by hand
 // lets the reader refuse what msgpack would trust. msgpack v5.4.1 sizes
 // slices and maps from the lengths the input declares: an array32 header
@@ -516,47 +518,6 @@ func (r *mpReader) payload() (any, error) {
 	return p, nil
 }
 
-// payloadAlloc hands out the payloads of one connection's messages. Small
-// payloads are carved, with their rawPayload, from chunks shared by many
-// messages: a message then costs no allocation of its own, where it would
-// cost two. A payload that is kept keeps its chunk alive, at most
-// payloadChunk bytes and a few kilobytes of rawPayloads; larger payloads
-// get their own allocation.
-type payloadAlloc struct {
-	bytes []byte
-	raws  []rawPayload
-}
-
-const (
-	payloadChunk = 16 << 10 // bytes per chunk
-	payloadSmall = 512      // largest payload carved from a chunk
-	rawsChunk    = 128      // rawPayloads per chunk
-)
-
-// payload returns a rawPayload whose b has length size, from a if a is not
-// nil.
-func (a *payloadAlloc) payload(size int) *rawPayload {
-	if a == nil {
-		return &rawPayload{b: make([]byte, size)}
-	}
-	if len(a.raws) == 0 {
-		a.raws = make([]rawPayload, rawsChunk)
-	}
-	p := &a.raws[0]
-	a.raws = a.raws[1:]
-	if size > payloadSmall {
-		p.b = make([]byte, size)
-		return p
-	}
-	if len(a.bytes) < size {
-		a.bytes = make([]byte, payloadChunk)
-	}
-	// The capacity is cut to size: appending to one payload must not
-	// spill into the next.
-	p.b, a.bytes = a.bytes[:size:size], a.bytes[size:]
-	return p
-}
-
 // A fixup replaces b[start:end] of a payload with the equivalent encoding
 // with, when the payload is copied out.
 type fixup struct {
@@ -707,117 +668,3 @@ func checkValue(b []byte) error {
 	}
 	return nil
 }
-
-// rawPayload is a payload as wire connections deliver it: the msgpack
-// encoding of one value, checked by [mpReader.skip] and owned by this value
-// (never a view of a read buffer). It is decoded only when the runtime asks,
-// into the type the runtime expects, so a payload of the wrong type fails
-// the one dialog it belongs to.
-type rawPayload struct {
-	b []byte
-}
-
-// Decode implements [Raw]: it decodes the payload into dst, a non-nil
-// pointer, with msgpack's rules (a map decodes into a struct by field name;
-// missing fields stay zero, unknown ones are ignored). Failures wrap
-// [ErrType] and name dst's type.
-func (r *rawPayload) Decode(dst any) (err error) {
-	// The commonest small payloads skip msgpack's reflective machinery
-	// (a pooled decoder and a type lookup per value, a third of a
-	// receiver's time per item): ints and strings here, arrays, slices
-	// and structs of plain fields through their type's codec
-	// (typecodec.go); anything else, or any doubt, falls through to it.
-	switch d := dst.(type) {
-	case *int:
-		if v, ok := fastInt(r.b); ok && d != nil && int64(int(v)) == v {
-			*d = int(v)
-			return nil
-		}
-	case *int64:
-		if v, ok := fastInt(r.b); ok && d != nil {
-			*d = v
-			return nil
-		}
-	case *string:
-		if v, ok := fastStr(r.b); ok && d != nil {
-			*d = v
-			return nil
-		}
-	}
-	if t := reflect.TypeOf(dst); t != nil && t.Kind() == reflect.Pointer {
-		if c := codecFor(t.Elem()); c != nil {
-			if p := reflect.ValueOf(dst).UnsafePointer(); p != nil {
-				if rest, ok := c.dec(r.b, p); ok && len(rest) == 0 {
-					return nil
-				}
-			}
-		}
-	}
-	return r.decodeSlow(dst)
-}
-
-// fastInt decodes b if it is exactly one msgpack integer that fits an
-// int64.
-func fastInt(b []byte) (int64, bool) {
-	v, neg, rest, ok := readInt(b)
-	return v, ok && len(rest) == 0 && (neg || v >= 0)
-}
-
-// fastStr decodes b if it is exactly one msgpack string.
-func fastStr(b []byte) (string, bool) {
-	s, rest, ok := readStr(b)
-	if !ok || len(rest) != 0 {
-		return "", false
-	}
-	return string(s), true
-}
-
-// decodeSlow decodes with msgpack, for any destination.
-func (r *rawPayload) decodeSlow(dst any) (err error) {
-	// msgpack can panic on input it was not written to expect, such as a
-	// map key that is itself a slice (unhashable) decoded into map[any]any.
-	// The bytes come from a peer, so that is a decoding failure, not a bug.
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: decode payload into %T: %v", ErrType, dst, p)
-		}
-	}()
-	if err := msgpack.Unmarshal(r.b, dst); err != nil {
-		return fmt.Errorf("%w: want %T, got %s: %w", ErrType, dst, encodedKind(r.b), err)
-	}
-	return nil
-}
-
-// encodedKind names the kind of value a msgpack encoding holds, by its first
-// byte, for errors that say what arrived instead of what was wanted.
-func encodedKind(b []byte) string {
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch c := b[0]; {
-	case c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xd3):
-		return "an encoded int"
-	case c <= 0x8f || c == 0xde || c == 0xdf:
-		return "an encoded map"
-	case c <= 0x9f || c == 0xdc || c == 0xdd:
-		return "an encoded array"
-	case c <= 0xbf || (c >= 0xd9 && c <= 0xdb):
-		return "an encoded string"
-	case c == 0xc0:
-		return "an encoded nil"
-	case c == 0xc2 || c == 0xc3:
-		return "an encoded bool"
-	case c == 0xca || c == 0xcb:
-		return "an encoded float"
-	case c >= 0xc4 && c <= 0xc6:
-		return "encoded bytes"
-	}
-	return "an encoded extension"
-}
-
-// MarshalMsgpack makes a rawPayload encode as the value it holds, even when
-// it is nested inside another payload.
-func (r *rawPayload) MarshalMsgpack() ([]byte, error) { return r.b, nil }
-
-// String describes the payload without decoding it.
-func (r *rawPayload) String() string { return fmt.Sprintf("msgpack(%d bytes)", len(r.b)) }
