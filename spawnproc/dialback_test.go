@@ -116,6 +116,8 @@ func TestDialBackBoundsPending(t *testing.T) {
 			t.Error("a connection that sent a wrong token was kept")
 		}
 
+		// In the bubble this moves the fake clock past the token's
+		// deadline at once; nothing real is waited for.
 		time.Sleep(tokenTimeout)
 		synctest.Wait()
 		for i, c := range intruders {

@@ -76,7 +76,7 @@ func TestAnswerAuthTimeout(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			const start, helloDelay = 400 * time.Millisecond, 2 * time.Second
 			err, took := answer(t, config(testSecret, bound), func(t *testing.T, raw net.Conn) {
-				time.Sleep(start)
+				time.Sleep(start) // fake time: the bubble's clock moves at once
 				// Its third write is the hello, after the challenge and
 				// the proof.
 				a := transport.NewConn(&slowWrite{Conn: raw, nth: 3, delay: helloDelay}, withSecret(testSecret))
@@ -91,7 +91,8 @@ func TestAnswerAuthTimeout(t *testing.T) {
 	})
 }
 
-// slowWrite is a stream whose nth write waits for delay first.
+// slowWrite is a stream whose nth write waits for delay first. It is used
+// in synctest bubbles, where the wait is on the fake clock.
 type slowWrite struct {
 	net.Conn
 	nth, n int
