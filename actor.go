@@ -74,8 +74,12 @@ type Actor struct {
 	peersClosed bool
 	peerWG      sync.WaitGroup
 
-	// toParent is the connection to the parent, once serveParent runs.
+	// toParent is the connection to the parent, once linkParent made it.
 	toParent atomic.Pointer[channel]
+
+	// inline counts the function tasks running on their callers'
+	// goroutines (see callInline).
+	inline taskGate
 }
 
 type actorKey struct{}
@@ -141,6 +145,17 @@ func CurrentActor(ctx context.Context) *Actor {
 	return a
 }
 
+// callerKey is the ctx key under which a task's ctx holds its caller.
+type callerKey struct{}
+
+// Caller returns the actor that called the task ctx belongs to: the peer
+// of a function, generator or context task, within the task and whatever
+// it derives from its ctx. It returns false outside a task.
+func Caller(ctx context.Context) (ActorID, bool) {
+	id, ok := ctx.Value(callerKey{}).(ActorID)
+	return id, ok
+}
+
 // ID returns the actor's name and unique id.
 func (a *Actor) ID() ActorID { return a.id }
 
@@ -197,7 +212,18 @@ func (e *endpointError) Error() string {
 
 func (e *endpointError) Unwrap() error { return e.err }
 
-// serveParent serves the actor's parent over conn until the actor is
+// linkParent makes conn the actor's connection to its parent, which
+// serveParent serves; parentActor is the parent itself if it lives in this
+// process, else nil. It is made before the actor runs: a call from a
+// parent in this process runs inline, and may come first.
+func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Actor) *channel {
+	ch := newChannel(a, parent, conn, false)
+	ch.peerActor = parentActor
+	a.toParent.Store(ch)
+	return ch
+}
+
+// serveParent serves the actor's parent over its connection until the actor is
 // cancelled or the parent goes away, then winds down: every task returns
 // (each cancelled through its ctx), the actor leaves the registry, and the
 // connection closes, which is how the parent learns the actor has ended.
@@ -206,9 +232,7 @@ func (e *endpointError) Unwrap() error { return e.err }
 // An actor that ends because it was cancelled (by its parent, or by itself
 // with CancelSoon) says so in its last message, a stop for dialog 0: its
 // nursery takes an end without it for a death.
-func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
-	ch := newChannel(a, parent, conn, false)
-	a.toParent.Store(ch)
+func (a *Actor) serveParent(ch *channel) {
 	var wg sync.WaitGroup
 	wg.Go(ch.serve)
 	asked := false
@@ -219,6 +243,7 @@ func (a *Actor) serveParent(conn transport.Conn, parent ActorID) {
 		a.cancelBy(a.id, "parent connection lost")
 	}
 	ch.drain()
+	a.inline.closeAndWait()
 	a.unregister()
 	a.closePeers()
 	a.end()

@@ -47,6 +47,9 @@ type channel struct {
 	peer   ActorID
 	conn   transport.Conn
 	sized  transport.SizedSender // conn, if it measures what it sends
+	// peerActor is the peer itself when it lives in this process: function
+	// calls to it then run inline (see callInline), not as dialogs.
+	peerActor *Actor
 	window flowWindow            // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
@@ -196,10 +199,7 @@ func (ch *channel) close() {
 	ch.refused = nil
 	ch.mu.Unlock()
 	for _, cid := range refused {
-		ch.sendCtl(transport.Msg{Kind: transport.KindError, CID: cid, Payload: RemoteError{
-			Actor: ch.local.id, Type: "tractor.ActorEnding", RelayPath: []ActorID{ch.local.id},
-			Message: "call refused: actor " + ch.local.id.String() + " is ending", Code: "actor_gone",
-		}})
+		ch.sendCtl(transport.Msg{Kind: transport.KindError, CID: cid, Payload: refusal(ch.local.id)})
 	}
 	_ = ch.conn.Close()
 	<-ch.done
@@ -409,6 +409,20 @@ func (ch *channel) lost(reason error) *RemoteError {
 	}
 }
 
+// linkErr is goneErr, known as soon as the connection has ended: an
+// in-memory connection says so at once, before serve has seen it.
+func (ch *channel) linkErr() error {
+	if g := ch.goneErr(); g != nil {
+		return g
+	}
+	if e, ok := ch.conn.(interface{ Ended() error }); ok {
+		if reason := e.Ended(); reason != nil {
+			return ch.lost(reason)
+		}
+	}
+	return nil
+}
+
 // goneErr returns the connection's loss once serve has returned, built on
 // first use (most channels end with no dialog left to tell), else nil.
 func (ch *channel) goneErr() error {
@@ -527,6 +541,15 @@ func (ch *channel) sendFailure(err error) error {
 	return err
 }
 
+// refusal is the error of a call that actor self refused because it is
+// ending.
+func refusal(self ActorID) RemoteError {
+	return RemoteError{
+		Actor: self, Type: "tractor.ActorEnding", RelayPath: []ActorID{self},
+		Message: "call refused: actor " + self.String() + " is ending", Code: "actor_gone",
+	}
+}
+
 // boxUnsendable boxes an error of unsendable for the caller, who matches
 // it with the same sentinel. Unlike boxError it carries no stack: the
 // runtime's own would say nothing about the task.
@@ -539,32 +562,32 @@ func boxUnsendable(err error, self ActorID) RemoteError {
 }
 
 // failTask handles a task's failure, err, and returns its boxed error.
-// Both call code of the task's: err's methods (Error, Is, As, Unwrap) and
-// the OnTaskError hook. If that code panics, the task's outcome is that
-// panic, boxed as one: the actor and its other tasks go on.
-func (ch *channel) failTask(c *Context, name string, err error) (re RemoteError) {
-	defer func() {
-		if v := recover(); v != nil {
-			re = boxPanic(fmt.Sprintf("handling the task's error: %v", v), debug.Stack(), ch.local.id)
-		}
-	}()
-	ch.taskFailed(c, name, err)
-	return ch.boxTaskError(c.d, err)
+func (ch *channel) failTask(c *Context, name string, err error) RemoteError {
+	return ch.local.taskFailure(c, name, err, context.Cause(c.d.ctx))
 }
 
-// taskFailed calls the actor's OnTaskError hook for a failure that is not
-// the task's own cancellation.
-func (ch *channel) taskFailed(c *Context, name string, err error) {
-	f := ch.local.cfg.onTaskError
-	if f == nil || (c.d.ctx.Err() != nil && isCancellation(err)) {
-		return
+// taskFailure handles the failure err of a task of endpoint whose ctx is
+// ctx (and cause, its cancellation's) and returns its boxed error, the
+// one its caller gets. Both call code of the task's: err's methods (Error,
+// Is, As, Unwrap) and the OnTaskError hook, which a task's own
+// cancellation does not call. If that code panics, the task's outcome is
+// that panic, boxed as one: the actor and its other tasks go on.
+func (a *Actor) taskFailure(ctx context.Context, endpoint string, err, cause error) (re RemoteError) {
+	defer func() {
+		if v := recover(); v != nil {
+			re = boxPanic(fmt.Sprintf("handling the task's error: %v", v), debug.Stack(), a.id)
+		}
+	}()
+	cancelled := ctx.Err() != nil && isCancellation(err)
+	if f := a.cfg.onTaskError; f != nil && !cancelled {
+		stack := debug.Stack()
+		var pe *panicError
+		if errors.As(err, &pe) {
+			stack = pe.stack
+		}
+		f(ctx, endpoint, err, stack)
 	}
-	stack := debug.Stack()
-	var pe *panicError
-	if errors.As(err, &pe) {
-		stack = pe.stack
-	}
-	f(c, name, err, stack)
+	return boxFailure(err, cancelled, cause, a.id)
 }
 
 // invoke looks the endpoint up and runs it, turning a panic into a
@@ -588,19 +611,20 @@ func invoke(c *Context, name string, md mode, arg any) (res any, err error) {
 	return ep.serve(c, arg)
 }
 
-// boxTaskError makes the error message for a failed task. A task that ended
-// because it was cancelled reports ErrContextCancelled with the actor that
-// asked for it, as tractor's ContextCancelled does.
-func (ch *channel) boxTaskError(d *dialog, err error) RemoteError {
-	self := ch.local.id
+// boxFailure makes the error message for a failed task of actor self:
+// its panic, its cancellation if it was cancelled (cause says by whom), or
+// its error. A task that ended because it was cancelled reports
+// ErrContextCancelled with the actor that asked for it, as tractor's
+// ContextCancelled does.
+func boxFailure(err error, cancelled bool, cause error, self ActorID) RemoteError {
 	var pe *panicError
 	if errors.As(err, &pe) {
 		return boxPanic(pe.value, pe.stack, self)
 	}
-	if d.ctx.Err() != nil && isCancellation(err) {
+	if cancelled {
 		canceller := self
 		var cc *cancelCause
-		if errors.As(context.Cause(d.ctx), &cc) {
+		if errors.As(cause, &cc) {
 			canceller = cc.by
 		}
 		return RemoteError{

@@ -43,7 +43,12 @@ func (c *Context) Err() error { return c.d.ctx.Err() }
 
 // Value implements [context.Context]: the values of the task's actor (the
 // callee) or of the opener's ctx (the caller).
-func (c *Context) Value(key any) any { return c.d.ctx.Value(key) }
+func (c *Context) Value(key any) any {
+	if _, ok := key.(callerKey); ok && !c.d.caller {
+		return c.d.ch.peer
+	}
+	return c.d.ctx.Value(key)
+}
 
 // Peer returns the actor on the other side of the dialog.
 func (c *Context) Peer() ActorID { return c.d.ch.peer }

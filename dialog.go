@@ -600,7 +600,15 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 	// request is on its way. A race with an actor-wide cancel by this same
 	// actor then yields the same outcome.
 	selfCancel := d.cancelCalled || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
-	if selfCancel && re.Code == "context_cancelled" && re.Canceller == d.ch.local.id {
+	return callerError(re, selfCancel, d.ch.local.id)
+}
+
+// callerError is the error a caller, self, gets for its callee's boxed
+// error re: ErrContextCancelled for the acknowledgement of a cancellation
+// it asked for (selfCancel), an outcome rather than a failure; re
+// itself otherwise.
+func callerError(re RemoteError, selfCancel bool, self ActorID) error {
+	if selfCancel && re.Code == "context_cancelled" && re.Canceller == self {
 		return ErrContextCancelled
 	}
 	return &re

@@ -25,7 +25,11 @@ var (
 	// whoCalls returns the actor on the other side of its dialog: the
 	// proof of where a call came from.
 	whoCalls = tractor.Func("test.whoCalls", func(ctx context.Context, _ struct{}) (tractor.ActorID, error) {
-		return ctx.(*tractor.Context).Peer(), nil
+		id, ok := tractor.Caller(ctx)
+		if !ok {
+			return id, errors.New("no caller in the task's ctx")
+		}
+		return id, nil
 	})
 	// talkTo finds the actor named name, asks it who is calling, and
 	// holds an echo context with a two-way stream of 1..10 with it.

@@ -124,6 +124,9 @@ func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
 	mustCtx("Call", ctx)
 	mustPortal("Call", p)
+	if callee := p.ch.peerActor; callee != nil {
+		return e.callInline(ctx, p.ch, callee, arg)
+	}
 	var zero R
 	d, err := p.ch.open(ctx, e.name, modeFunc, arg)
 	if err != nil {
@@ -131,18 +134,23 @@ func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, err
 	}
 	payload, err := d.result(ctx)
 	if err != nil {
-		if err == ErrContextCancelled && ctx.Err() != nil {
-			// ctx ended and the task acknowledged: say both, as
-			// ctx-bound calls do and as the dialog outcome is.
-			return zero, fmt.Errorf("%w: %w", ctx.Err(), ErrContextCancelled)
-		}
-		return zero, err
+		return zero, callOutcome(ctx, err)
 	}
 	r, err := decode[R](payload)
 	if err != nil {
 		return zero, fmt.Errorf("endpoint %q: result: %w", e.name, err)
 	}
 	return r, nil
+}
+
+// callOutcome is the error of a call made with ctx whose dialog ended
+// with err: when ctx ended and the task acknowledged, both, as ctx-bound
+// calls say it and as the dialog's outcome is.
+func callOutcome(ctx context.Context, err error) error {
+	if err == ErrContextCancelled && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ctx.Err(), ErrContextCancelled)
+	}
+	return err
 }
 
 // Bind pairs the function with an argument, for [Nursery.RunInActor].

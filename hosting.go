@@ -96,7 +96,9 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	nd := n.actor.node
 	child := newActor(context.Background(), id, n.actor.id, cfg, nd)
 	ch := newChannel(n.actor, id, mine, true)
-	n.wg.Go(func() { child.serveParent(theirs, n.actor.id) })
+	ch.peerActor = child
+	up := child.linkParent(theirs, n.actor.id, n.actor)
+	n.wg.Go(func() { child.serveParent(up) })
 	n.wg.Go(ch.serve)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}
 	return &Portal{ch: ch, host: goroutineHost{}}, info
@@ -320,6 +322,6 @@ func serveChild(local config) int {
 	if len(missing) > 0 {
 		a.log.Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
 	}
-	a.serveParent(conn, spec.Parent)
+	a.serveParent(a.linkParent(conn, spec.Parent, nil))
 	return 0
 }

@@ -250,7 +250,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		}
 		return
 	}
-	if target == nil || target.adopt(conn, from, false) == nil {
+	if target == nil || target.adopt(conn, from, nil, false) == nil {
 		conn.Close()
 	}
 }

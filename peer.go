@@ -41,19 +41,20 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 	}
 	var conn transport.Conn
 	var id ActorID
+	var near *Actor
 	if t := a.node.actor(uid); t != nil && uid != "" {
 		mine, theirs := transport.Pipe()
-		if t.adopt(theirs, a.id, false) == nil {
+		if t.adopt(theirs, a.id, a, false) == nil {
 			return nil, fmt.Errorf("%w: actor %s is ending", errNoSuchActor, t.id)
 		}
-		conn, id = mine, t.id
+		conn, id, near = mine, t.id, t
 	} else {
 		var err error
 		if conn, id, err = a.node.dialPeer(ctx, a, addr, uid); err != nil {
 			return nil, err
 		}
 	}
-	ch := a.adopt(conn, id, true)
+	ch := a.adopt(conn, id, near, true)
 	if ch == nil {
 		conn.Close()
 		return nil, fmt.Errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
@@ -77,14 +78,15 @@ func (a *Actor) dialledPortal(uid string) *Portal {
 
 // adopt makes conn a connection of a with peer and serves it until it
 // ends; a owns it from then on. It returns nil, leaving conn alone, once a
-// is ending.
-func (a *Actor) adopt(conn transport.Conn, peer ActorID, creator bool) *channel {
+// is ending. peerActor is the peer itself if it lives in this process.
+func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool) *channel {
 	a.peerMu.Lock()
 	defer a.peerMu.Unlock()
 	if a.peersClosed {
 		return nil
 	}
 	ch := newChannel(a, peer, conn, creator)
+	ch.peerActor = peerActor
 	a.peers[ch] = struct{}{}
 	if creator {
 		a.dialled[peer.UID] = ch

@@ -210,11 +210,11 @@ func (r *registrar) list() []ActorInfo {
 // processes that joined it.
 var (
 	regAdd = Func("tractor.registrar.register", func(ctx context.Context, info ActorInfo) (bool, error) {
-		r, c, err := servedRegistrar(ctx)
+		r, source, err := servedRegistrar(ctx)
 		if err != nil {
 			return false, err
 		}
-		r.add(info, c.d.ch)
+		r.add(info, source)
 		return true, nil
 	})
 	regRemove = Func("tractor.registrar.unregister", func(ctx context.Context, uid string) (bool, error) {
@@ -259,14 +259,19 @@ var (
 // registrarEndpoints are exposed by a root that serves the registrar.
 var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regSuspect, regList}
 
-// servedRegistrar returns the registrar the task's actor serves.
-func servedRegistrar(ctx context.Context) (*registrar, *Context, error) {
-	c, _ := ctx.(*Context)
+// servedRegistrar returns the registrar the task's actor serves, and the
+// connection the task's call came over (nil for a call from this process,
+// which runs inline: its actors leave the registrar as they end).
+func servedRegistrar(ctx context.Context) (*registrar, *channel, error) {
 	a := CurrentActor(ctx)
-	if c == nil || a == nil || a.node.served == nil {
+	if a == nil || a.node.served == nil {
 		return nil, nil, fmt.Errorf("tractor: this actor does not serve the registrar: %w", ErrMisuse)
 	}
-	return a.node.served, c, nil
+	var source *channel
+	if c, ok := ctx.(*Context); ok {
+		source = c.d.ch
+	}
+	return a.node.served, source, nil
 }
 
 // directory is how a process reaches the registrar: directly if it serves

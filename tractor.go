@@ -146,6 +146,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	registered := false
 	defer func() {
 		root.cancel(nil)
+		root.inline.closeAndWait()
 		if registered {
 			root.unregister()
 		}

@@ -147,11 +147,30 @@ func actorGoroutines(uid string) string {
 	var out strings.Builder
 	for _, rec := range strings.Split(buf.String(), "\n\n") {
 		if strings.Contains(rec, want) {
-			out.WriteString(rec)
+			out.WriteString(trimInline(rec))
 			out.WriteString("\n\n")
 		}
 	}
 	return out.String()
+}
+
+// inlineFrame is the frame in which a function task called from this
+// process starts: it runs on its caller's goroutine, whose frames below
+// it belong to the caller (see tractor's inline.go).
+const inlineFrame = "github.com/tractor-go/tractor.(*FuncEndpoint[...]).runInline+"
+
+// trimInline cuts a goroutine's record after the frame where an inline
+// task starts: what lies below is the caller's, not the actor's.
+func trimInline(rec string) string {
+	i := strings.Index(rec, inlineFrame)
+	if i < 0 {
+		return rec
+	}
+	end := strings.IndexByte(rec[i:], '\n')
+	if end < 0 {
+		return rec
+	}
+	return rec[:i+end] + "\n#\t(a call from another actor of this process: the frames below are the caller's)"
 }
 
 // allStacks returns the stacks of every goroutine of the process.

@@ -78,6 +78,16 @@ func (c *memConn) Serve(deliver func(Msg)) error {
 	return c.ended
 }
 
+// Ended returns why c's inbound side ended (io.EOF once the peer closed,
+// ErrClosed once c was closed), or nil while it is open: an in-memory
+// connection knows at once, where Serve's return comes later, from
+// another goroutine.
+func (c *memConn) Ended() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
+}
+
 // end records why c's inbound side ended, once. A local Close drops what
 // was not yet delivered; the peer's Close keeps it for Serve.
 func (c *memConn) end(reason error) {

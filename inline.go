@@ -1,0 +1,266 @@
+package tractor
+
+import (
+	"context"
+	"runtime/debug"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A function call to an actor of this process runs on the caller's
+// goroutine, as a task of the callee: the callee counts it among its tasks
+// (its end waits for it, and refuses new ones), its ctx is the callee's
+// (CurrentActor names the callee, and the callee's cancellation reaches
+// it) joined with the caller's (whose end cancels it, as a cancel message
+// would), and its outcome is the one a dialog would deliver. Nothing is
+// sent, queued or handed to another goroutine: a call costs about what a
+// direct call costs, where a dialog costs two goroutine hand-offs. The
+// one difference a caller can see is that it waits for the function to
+// return, where a dialog's caller whose ctx ended stops waiting for an
+// acknowledgement after the cancel timeout: a task that ignores its ctx
+// holds its caller, as a Go function would.
+
+// callInline runs e in callee, an actor of this process, with arg, on the
+// caller's goroutine; ch is the caller's connection to it, for what a
+// dialog over it would report.
+func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *channel, callee *Actor, arg A) (R, error) {
+	var zero R
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	if err := ch.linkErr(); err != nil {
+		return zero, err
+	}
+	if !callee.inline.enter() {
+		re := refusal(callee.id)
+		return zero, &re
+	}
+	t := &inlineTask{callee: callee, caller: ctx, by: ch.local.id}
+	pprof.SetGoroutineLabels(callee.goroutineLabels())
+	res, err := e.runInline(t, arg)
+	restoreLabels(ctx, ch.local)
+	if err != nil {
+		err = t.failure(e.name, err)
+	} else if lerr := ch.linkErr(); lerr != nil {
+		// The link broke while the task ran, so a dialog's result
+		// would not have come: the caller learns the loss instead.
+		err = lerr
+	}
+	t.end()
+	callee.inline.leave()
+	if err != nil {
+		return zero, callOutcome(ctx, err)
+	}
+	return res, nil
+}
+
+// runInline runs the endpoint's function as the task t, if its actor
+// exposes it, turning a panic into a *panicError as invoke does.
+func (e *FuncEndpoint[A, R]) runInline(t *inlineTask, arg A) (res R, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	if _, ok := t.callee.exposed[e.name]; !ok {
+		// Names are unique in a process: exposing the name exposes e.
+		_, err := t.callee.lookup(e.name)
+		return res, err
+	}
+	return e.fn(t, arg)
+}
+
+// restoreLabels gives the caller's goroutine its pprof labels back after
+// an inline task: those of ctx if it carries any (the caller set them with
+// pprof.Do), else those of its actor, which label every goroutine running
+// the actor's tasks.
+func restoreLabels(ctx context.Context, caller *Actor) {
+	labelled := false
+	pprof.ForLabels(ctx, func(string, string) bool { labelled = true; return false })
+	if labelled {
+		pprof.SetGoroutineLabels(ctx)
+		return
+	}
+	pprof.SetGoroutineLabels(caller.goroutineLabels())
+}
+
+// inlineTask is the ctx of a function task that runs on its caller's
+// goroutine. It is what the ctx of a task started by a dialog is, without
+// its cost: cancelled when the callee actor is, when the caller's ctx
+// ends (the caller then names the canceller), and once the task has
+// returned; its values are the callee actor's. A context that can be
+// waited on (Done) and that knows its cause is made only when one is asked
+// for: most functions only ever check Err, or nothing.
+type inlineTask struct {
+	callee *Actor
+	caller context.Context
+	by     ActorID // the calling actor
+
+	ended atomic.Bool
+
+	mu     sync.Mutex
+	ctx    context.Context // made by full, once
+	cancel context.CancelCauseFunc
+	stop   func() bool // stops the AfterFunc on caller
+}
+
+var _ context.Context = (*inlineTask)(nil)
+
+// Deadline implements context.Context: a task has its actor's deadline,
+// not its caller's, as over a connection.
+func (t *inlineTask) Deadline() (time.Time, bool) { return t.callee.ctx.Deadline() }
+
+// Done implements context.Context.
+func (t *inlineTask) Done() <-chan struct{} { return t.full().Done() }
+
+// Err implements context.Context.
+func (t *inlineTask) Err() error {
+	if ctx := t.made(); ctx != nil {
+		return ctx.Err()
+	}
+	if t.ended.Load() || t.caller.Err() != nil || t.callee.ctx.Err() != nil {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Value implements context.Context: the actor's values. Every key but the
+// actor's goes through the full context, whose cancellation
+// context.Cause reads.
+func (t *inlineTask) Value(key any) any {
+	switch key.(type) {
+	case actorKey:
+		return t.callee
+	case callerKey:
+		return t.by
+	}
+	return t.full().Value(key)
+}
+
+// made returns the full context, if it has been made.
+func (t *inlineTask) made() context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ctx
+}
+
+// full returns the task's context as a cancellable one, made on first use.
+func (t *inlineTask) full() context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx != nil {
+		return t.ctx
+	}
+	ctx, cancel := context.WithCancelCause(t.callee.ctx)
+	t.ctx, t.cancel = ctx, cancel
+	switch {
+	case t.ended.Load():
+		cancel(context.Canceled)
+	case t.caller.Err() != nil:
+		cancel(t.callerCause())
+	default:
+		t.stop = context.AfterFunc(t.caller, func() { cancel(t.callerCause()) })
+	}
+	return ctx
+}
+
+// callerCause is the cause of a cancellation by the caller.
+func (t *inlineTask) callerCause() error {
+	return &cancelCause{by: t.by, reason: "cancelled by its caller"}
+}
+
+// cause is why the task was cancelled, as context.Cause would say.
+func (t *inlineTask) cause() error {
+	if ctx := t.made(); ctx != nil {
+		return context.Cause(ctx)
+	}
+	if t.caller.Err() != nil {
+		return t.callerCause()
+	}
+	return context.Cause(t.callee.ctx)
+}
+
+// end cancels the task once it has returned, as a dialog's end cancels
+// its task's ctx: anything that kept it sees it done.
+func (t *inlineTask) end() {
+	t.ended.Store(true)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx == nil {
+		return
+	}
+	if t.stop != nil {
+		t.stop()
+	}
+	t.cancel(context.Canceled)
+}
+
+// failure is what the caller of the task gets for its error err: what the
+// task's dialog would have carried, its cancellation included.
+func (t *inlineTask) failure(endpoint string, err error) error {
+	a := t.callee
+	re := a.taskFailure(t, endpoint, err, t.cause())
+	a.log.Debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
+	return callerError(re, t.caller.Err() != nil, t.by)
+}
+
+// taskGate counts an actor's inline tasks: its end closes the gate, which
+// refuses new ones, and waits for those running.
+type taskGate struct {
+	n      atomic.Int64 // running tasks, plus gateClosed once closed
+	mu     sync.Mutex
+	idle   chan struct{} // closed once closed and no task runs
+	isIdle bool
+}
+
+const gateClosed = 1 << 62
+
+// enter counts a task in, unless the gate is closed.
+func (g *taskGate) enter() bool {
+	if g.n.Add(1)&gateClosed != 0 {
+		g.leave()
+		return false
+	}
+	return true
+}
+
+// leave counts a task out.
+func (g *taskGate) leave() {
+	if g.n.Add(-1) == gateClosed {
+		g.setIdle()
+	}
+}
+
+func (g *taskGate) setIdle() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.isIdle {
+		g.isIdle = true
+		close(g.idle)
+	}
+}
+
+// closeAndWait refuses new tasks and waits for the running ones to return.
+func (g *taskGate) closeAndWait() {
+	g.mu.Lock()
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+	}
+	idle := g.idle
+	g.mu.Unlock()
+	for {
+		n := g.n.Load()
+		if n&gateClosed != 0 {
+			break // closed already
+		}
+		if g.n.CompareAndSwap(n, n|gateClosed) {
+			if n == 0 {
+				g.setIdle()
+			}
+			break
+		}
+	}
+	<-idle
+}

@@ -1,0 +1,254 @@
+package tractor_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tractor-go/tractor"
+)
+
+// inlineProbe is what the inline tests' endpoints report to, and wait on.
+type inlineProbe struct {
+	entered   chan struct{} // the task started
+	cancelled chan struct{} // the task saw its ctx end
+	release   chan struct{} // the task may return
+	ended     atomic.Bool   // the task returned
+	cause     error         // context.Cause of the task's ctx, once ended
+	kept      context.Context
+}
+
+func newInlineProbe() *inlineProbe {
+	return &inlineProbe{entered: make(chan struct{}), cancelled: make(chan struct{}), release: make(chan struct{})}
+}
+
+var theInlineProbe atomic.Pointer[inlineProbe]
+
+var (
+	// inlineGoroutine returns the id of the goroutine it runs on.
+	inlineGoroutine = tractor.Func("test.inline.goroutine", func(ctx context.Context, _ struct{}) (string, error) {
+		return goroutineID(), nil
+	})
+	// inlineHold waits for its ctx to end, reports why, then waits for
+	// the test's release.
+	inlineHold = tractor.Func("test.inline.hold", func(ctx context.Context, _ struct{}) (int, error) {
+		pr := theInlineProbe.Load()
+		if pr == nil { // in a process actor
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+		close(pr.entered)
+		<-ctx.Done()
+		pr.cause = context.Cause(ctx)
+		close(pr.cancelled)
+		<-pr.release
+		pr.ended.Store(true)
+		return 0, ctx.Err()
+	})
+	// inlineKeep keeps its ctx past its return; with wait set it asks
+	// for Done first, which makes the full context.
+	inlineKeep = tractor.Func("test.inline.keep", func(ctx context.Context, wait bool) (bool, error) {
+		if wait {
+			select {
+			case <-ctx.Done():
+				return false, errors.New("done while running")
+			default:
+			}
+		}
+		theInlineProbe.Load().kept = ctx
+		return ctx.Err() == nil, nil
+	})
+)
+
+// goroutineID is the number in the first line of this goroutine's stack.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	return strings.Fields(string(buf))[1]
+}
+
+// TestInlineCall: a call to a goroutine actor runs on the caller's
+// goroutine, with one allocation (its ctx) and no hand-off; a call to a
+// process actor does not.
+func TestInlineCall(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(inlineGoroutine, square), func(ctx context.Context, p *tractor.Portal) {
+				g, err := inlineGoroutine.Call(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inline := g == goroutineID(); inline != (h.name == "goroutine") {
+					t.Errorf("%s: ran on the caller's goroutine: %v", h.name, inline)
+				}
+				if h.name != "goroutine" {
+					return
+				}
+				if n := testing.AllocsPerRun(100, func() { _, _ = square.Call(ctx, p, 3) }); n > 1 {
+					t.Errorf("a local call allocates %v times, want at most 1 (its task's ctx)", n)
+				}
+			})
+		})
+	}
+}
+
+// TestInlineTaskCancelledWithItsActor: cancelling the callee actor while
+// its task runs on the caller's goroutine cancels the task, names the
+// canceller, and the actor's end waits for the task; meanwhile new calls
+// are refused as by an ending actor. Over processes the same calls give
+// the same outcomes, through dialogs.
+func TestInlineTaskCancelledWithItsActor(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			pr := newInlineProbe()
+			theInlineProbe.Store(pr)
+			err := run(t, h, func(ctx context.Context) error {
+				root := tractor.CurrentActor(ctx).ID()
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "worker", tractor.Expose(inlineHold, square))
+					if err != nil {
+						return err
+					}
+					callErr := make(chan error, 1)
+					go func() {
+						_, err := inlineHold.Call(ctx, p, struct{}{})
+						callErr <- err
+					}()
+					if h.name == "goroutine" {
+						<-pr.entered
+					} else {
+						waitBlocked(t, "tractor.(*dialog).take")
+					}
+					cancelled := make(chan error, 1)
+					go func() { cancelled <- p.CancelActor(ctx) }()
+					if h.name == "goroutine" {
+						<-pr.cancelled
+						// The actor's end waits for the task.
+						waitBlocked(t, "tractor.(*taskGate).closeAndWait")
+						if _, err := square.Call(ctx, p, 2); !errors.Is(err, tractor.ErrActorGone) {
+							t.Errorf("call to an ending actor: %v, want ErrActorGone", err)
+						}
+						var cc interface{ Error() string }
+						if !errors.As(pr.cause, &cc) || !strings.Contains(pr.cause.Error(), root.String()) {
+							t.Errorf("task's cause %v, want a cancellation by %s", pr.cause, root)
+						}
+						close(pr.release)
+					}
+					if err := <-cancelled; err != nil {
+						t.Errorf("CancelActor: %v", err)
+					}
+					if h.name == "goroutine" && !pr.ended.Load() {
+						t.Error("the actor ended before its inline task returned")
+					}
+					err = <-callErr
+					re := asRemote(t, err)
+					if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != root || re.Actor != p.Actor() {
+						t.Errorf("call: %v (canceller %v, actor %v), want a cancellation of %v by %v",
+							err, re.Canceller, re.Actor, p.Actor(), root)
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+		})
+	}
+}
+
+// TestInlineCallerCancels: the end of the caller's ctx cancels the inline
+// task, whose cause names the caller; the call returns the caller's
+// cancellation, as a dialog's acknowledged one.
+func TestInlineCallerCancels(t *testing.T) {
+	pr := newInlineProbe()
+	theInlineProbe.Store(pr)
+	close(pr.release)
+	withWorker(t, goroutines, eps(inlineHold), func(ctx context.Context, p *tractor.Portal) {
+		cctx, cancel := context.WithCancel(ctx)
+		go func() {
+			<-pr.entered
+			cancel()
+		}()
+		_, err := inlineHold.Call(cctx, p, struct{}{})
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, tractor.ErrContextCancelled) {
+			t.Errorf("call: %v, want context.Canceled and ErrContextCancelled", err)
+		}
+		me := tractor.CurrentActor(ctx).ID().String()
+		if pr.cause == nil || !strings.Contains(pr.cause.Error(), me) {
+			t.Errorf("task's cause %v, want a cancellation by %s", pr.cause, me)
+		}
+	})
+}
+
+// TestInlineCtxEndsWithTask: a task's ctx kept past its return is done,
+// as a dialog's task's is, whether or not the task asked for Done.
+func TestInlineCtxEndsWithTask(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		pr := newInlineProbe()
+		theInlineProbe.Store(pr)
+		withWorker(t, goroutines, eps(inlineKeep), func(ctx context.Context, p *tractor.Portal) {
+			live, err := inlineKeep.Call(ctx, p, wait)
+			if err != nil || !live {
+				t.Fatalf("wait=%v: %v, %v: the task's ctx was not live while it ran", wait, live, err)
+			}
+			if pr.kept.Err() == nil {
+				t.Errorf("wait=%v: the task's ctx is live after its return", wait)
+			}
+			select {
+			case <-pr.kept.Done():
+			default:
+				t.Errorf("wait=%v: the task's ctx is not done after its return", wait)
+			}
+			if tractor.CurrentActor(pr.kept).ID() != p.Actor() {
+				t.Errorf("wait=%v: the task's ctx names actor %v, want %v", wait, tractor.CurrentActor(pr.kept).ID(), p.Actor())
+			}
+		})
+	}
+}
+
+// TestInlineLabels: while an inline task runs, its goroutine carries the
+// callee's pprof labels; after the call, the caller's own again.
+func TestInlineLabels(t *testing.T) {
+	withWorker(t, goroutines, eps(inlineGoroutine), func(ctx context.Context, p *tractor.Portal) {
+		pprof.Do(ctx, pprof.Labels("test.caller", "me"), func(ctx context.Context) {
+			before := goroutineLabels(t)
+			if !strings.Contains(before, `"test.caller":"me"`) {
+				t.Fatalf("labels before the call: %s", before)
+			}
+			if _, err := inlineGoroutine.Call(ctx, p, struct{}{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := goroutineLabels(t); after != before {
+				t.Errorf("labels after the call %s, want %s", after, before)
+			}
+		})
+	})
+}
+
+// goroutineLabels returns the pprof labels of the calling goroutine, as
+// a goroutine profile prints them: the record whose stack passes here.
+func goroutineLabels(t *testing.T) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		if !strings.Contains(rec, "tractor_test.goroutineLabels") {
+			continue
+		}
+		for _, line := range strings.Split(rec, "\n") {
+			if labels, ok := strings.CutPrefix(line, "# labels: "); ok {
+				return labels
+			}
+		}
+		return ""
+	}
+	t.Fatal("this goroutine is not in the profile")
+	return ""
+}
