@@ -223,33 +223,47 @@ func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Act
 	return ch
 }
 
-// serveParent serves the actor's parent over its connection until the actor is
-// cancelled or the parent goes away, then winds down: every task returns
-// (each cancelled through its ctx), the actor leaves the registry, and the
-// connection closes, which is how the parent learns the actor has ended.
-// A subprocess child runs the same loop over a wire connection.
-//
-// An actor that ends because it was cancelled (by its parent, or by itself
-// with CancelSoon) says so in its last message, a stop for dialog 0: its
-// nursery takes an end without it for a death.
+// serveParent serves the actor's parent over its connection until the
+// actor is cancelled or the parent goes away, then winds down (see
+// watchParent). A process child runs it, and exits once it returns.
 func (a *Actor) serveParent(ch *channel) {
 	var wg sync.WaitGroup
-	wg.Go(ch.serve)
-	asked := false
-	select {
-	case <-a.ctx.Done():
-		asked = true
-	case <-ch.done:
-		a.cancelBy(a.id, "parent connection lost")
-	}
-	ch.drain()
-	a.inline.closeAndWait()
-	a.unregister()
-	a.closePeers()
-	a.end()
-	if asked {
-		ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: 0})
-	}
-	ch.close()
+	done := make(chan struct{})
+	a.watchParent(ch, &wg, func() { close(done) })
+	<-done
 	wg.Wait()
+}
+
+// watchParent serves the actor's parent over ch, from a goroutine of wg
+// if its connection needs a reader, and arranges for the actor to wind
+// down, then call ended, once it is cancelled or the parent goes away. An
+// idle goroutine actor thus costs no goroutine.
+//
+// Winding down: every task returns (each cancelled through its ctx), the
+// actor leaves the registry, and the connection closes, which is how the
+// parent learns the actor has ended. An actor that ends because it was
+// cancelled (by its parent, or by itself with CancelSoon) says so in its
+// last message, a stop for dialog 0: its nursery takes an end without it
+// for a death.
+func (a *Actor) watchParent(ch *channel, wg *sync.WaitGroup, ended func()) {
+	var lost atomic.Bool
+	ch.onGone(func() {
+		if a.ctx.Err() == nil {
+			lost.Store(true)
+			a.cancelBy(a.id, "parent connection lost")
+		}
+	})
+	context.AfterFunc(a.ctx, func() {
+		ch.drain()
+		a.inline.closeAndWait()
+		a.unregister()
+		a.closePeers()
+		a.end()
+		if !lost.Load() {
+			ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: 0})
+		}
+		ch.close()
+		ended()
+	})
+	ch.start(wg)
 }

@@ -101,8 +101,24 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 // serve delivers the peer's messages until the connection ends, then fails
 // every dialog still open with an error naming the peer. Its owner runs it
 // in a goroutine and waits for it.
-func (ch *channel) serve() {
-	reason := ch.conn.Serve(ch.deliver)
+func (ch *channel) serve() { ch.served(ch.conn.Serve(ch.deliver)) }
+
+// start serves the connection: without a goroutine if it needs no reader
+// (an in-memory one, see transport's Attach), else in a goroutine of wg.
+func (ch *channel) start(wg *sync.WaitGroup) {
+	if a, ok := ch.conn.(interface {
+		Attach(deliver func(transport.Msg), ended func(error))
+	}); ok {
+		a.Attach(ch.deliver, ch.served)
+		return
+	}
+	wg.Go(ch.serve)
+}
+
+// served ends the channel once its connection has ended, for reason:
+// every dialog still open learns the loss, done closes, and the onGone
+// hooks run.
+func (ch *channel) served(reason error) {
 	if reason == nil {
 		reason = io.EOF // a Conn must say why; a nil would read as "still open"
 	}

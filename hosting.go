@@ -98,8 +98,9 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	ch := newChannel(n.actor, id, mine, true)
 	ch.peerActor = child
 	up := child.linkParent(theirs, n.actor.id, n.actor)
-	n.wg.Go(func() { child.serveParent(up) })
-	n.wg.Go(ch.serve)
+	ch.start(&n.wg)
+	n.wg.Add(1)
+	child.watchParent(up, &n.wg, n.wg.Done)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}
 	return &Portal{ch: ch, host: goroutineHost{}}, info
 }
@@ -206,7 +207,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	n.actor.log.Debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newChannel(n.actor, id, conn, true)
-	n.wg.Go(ch.serve)
+	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
 	return &Portal{ch: ch, host: processHost{proc: proc}}, info, nil
 }

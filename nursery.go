@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -206,7 +207,11 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	default:
 		// Its own unregister is still to come, after this registration.
 	}
-	n.wg.Go(func() { n.supervise(p, inv) })
+	if inv != nil {
+		n.wg.Go(func() { n.supervise(p, inv) })
+	} else {
+		n.watch(p)
+	}
 	return p, nil
 }
 
@@ -214,33 +219,58 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 // before its nursery registers it.
 var testHookBeforeRegister func(p *Portal)
 
-// supervise owns one child: it runs a one-shot's invocation, cancels the
-// child when the nursery is cancelled, and waits for it to end.
+// supervise owns a one-shot child: it runs the invocation, which ends
+// the child, and settles its end.
 func (n *Nursery) supervise(p *Portal, inv *Invocation) {
-	var sent <-chan struct{} // closed once a cancel request is out; nil if none was asked
-	var lost error           // a one-shot's failure because its connection went
-	if inv != nil {
-		var res any
-		d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
-		if err == nil {
-			res, err = d.result(n.ctx)
-		}
-		p.result, p.resultErr = res, err
-		close(p.resultDone)
-		if errors.Is(err, ErrActorGone) {
-			lost = err // unless it is a death, reported once it has ended
-		} else if err != nil {
-			n.childFailed(err)
-		}
-		sent = n.sendCancelActor(p) // a one-shot actor ends with its result
-	} else {
-		select {
-		case <-n.ctx.Done():
-			n.beforeCancel(p)
-			sent = n.sendCancelActor(p)
-		case <-p.ch.done:
-		}
+	var res any
+	d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
+	if err == nil {
+		res, err = d.result(n.ctx)
 	}
+	p.result, p.resultErr = res, err
+	close(p.resultDone)
+	var lost error // a failure because its connection went
+	if errors.Is(err, ErrActorGone) {
+		lost = err // unless it is a death, reported once it has ended
+	} else if err != nil {
+		n.childFailed(err)
+	}
+	n.settle(p, n.sendCancelActor(p), lost) // a one-shot actor ends with its result
+}
+
+// watch owns a daemon child without a goroutine while it serves: the
+// nursery's cancellation cancels it, and settles its end; so does its
+// ending on its own (CancelActor, or a death), whichever comes first.
+// The nursery's WaitGroup counts the child until it is settled.
+func (n *Nursery) watch(p *Portal) {
+	n.wg.Add(1)
+	var claimed atomic.Bool
+	stop := context.AfterFunc(n.ctx, func() {
+		if claimed.CompareAndSwap(false, true) {
+			defer n.wg.Done()
+			n.beforeCancel(p)
+			n.settle(p, n.sendCancelActor(p), nil)
+		}
+	})
+	p.ch.onGone(func() {
+		if claimed.CompareAndSwap(false, true) {
+			stop()
+			// This runs where the connection ended, maybe in the
+			// child's own last steps: settle from a goroutine of the
+			// nursery's.
+			go func() {
+				defer n.wg.Done()
+				n.settle(p, nil, nil)
+			}()
+		}
+	})
+}
+
+// settle waits for a child to end, once a cancel request went out (sent
+// is closed then; nil if none was asked), releases its connection and
+// host, and reports a death, or lost, the failure of a one-shot whose
+// connection went.
+func (n *Nursery) settle(p *Portal, sent <-chan struct{}, lost error) {
 	ignored := n.awaitEnd(p, sent)
 	p.ch.drain()
 	p.ch.close()

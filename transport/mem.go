@@ -30,6 +30,7 @@ type memConn struct {
 	pending []Msg
 	ended   error // why Serve returns; set once
 	done    chan struct{}
+	onEnd   func(error) // Attach's, run once ended is set
 }
 
 // Send implements [Conn].
@@ -61,6 +62,17 @@ func (c *memConn) SendSized(ctx context.Context, m Msg) (int, error) {
 
 // Serve implements [Conn].
 func (c *memConn) Serve(deliver func(Msg)) error {
+	c.Attach(deliver, nil)
+	<-c.done
+	return c.ended
+}
+
+// Attach is Serve without a goroutine to wait in: it delivers what came
+// before it, files deliver for what follows, and returns; ended runs once
+// with what Serve would return, when the connection ends, from the
+// goroutine that ended it (a Close of either end). An in-memory
+// connection needs no reader, so an idle one costs no goroutine.
+func (c *memConn) Attach(deliver func(Msg), ended func(error)) {
 	c.mu.Lock()
 	if c.deliver != nil {
 		c.mu.Unlock()
@@ -73,9 +85,14 @@ func (c *memConn) Serve(deliver func(Msg)) error {
 		deliver(m)
 	}
 	c.pending = nil
+	reason := c.ended
+	if reason == nil {
+		c.onEnd = ended
+	}
 	c.mu.Unlock()
-	<-c.done
-	return c.ended
+	if reason != nil && ended != nil {
+		ended(reason)
+	}
 }
 
 // Ended returns why c's inbound side ended (io.EOF once the peer closed,
@@ -92,13 +109,20 @@ func (c *memConn) Ended() error {
 // was not yet delivered; the peer's Close keeps it for Serve.
 func (c *memConn) end(reason error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended == nil {
-		c.ended = reason
-		if reason == ErrClosed {
-			c.pending = nil
-		}
-		close(c.done)
+	if c.ended != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = reason
+	if reason == ErrClosed {
+		c.pending = nil
+	}
+	close(c.done)
+	onEnd := c.onEnd
+	c.onEnd = nil
+	c.mu.Unlock()
+	if onEnd != nil {
+		onEnd(reason)
 	}
 }
 
