@@ -50,9 +50,14 @@ type Actor struct {
 	parent ActorID // zero for the root
 	cfg    config
 	node   *node
-	log    zerolog.Logger
 
+	// exposed indexes cfg.expose by name when it is long; a few are
+	// scanned (see exposes).
 	exposed map[string]Endpoint
+	// log is the actor's logger, made on first use (see logger): most
+	// actors of a quiet tree never write a line, and a logger with the
+	// actor's fields costs half a KiB.
+	log atomic.Pointer[zerolog.Logger]
 
 	// ctx is the actor's lifetime: every task it runs derives from it, and
 	// cancelling it (with a *cancelCause naming who asked) tears it down.
@@ -91,17 +96,17 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node
 	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd,
 		peers: make(map[*channel]struct{}), dialled: make(map[string]*channel),
 		dialing: make(map[string]chan struct{})}
-	a.log = zerolog.New(cfg.logOutput).Level(cfg.logLevel).With().Timestamp().
-		Str("actor", id.Name).Str("uid", id.UID).Logger()
-	a.exposed = make(map[string]Endpoint, len(cfg.expose))
-	for _, ep := range cfg.expose {
-		a.exposed[ep.Name()] = ep
+	if len(cfg.expose) > maxScannedEndpoints {
+		a.exposed = make(map[string]Endpoint, len(cfg.expose))
+		for _, ep := range cfg.expose {
+			a.exposed[ep.Name()] = ep
+		}
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	a.ctx = context.WithValue(ctx, actorKey{}, a)
 	a.cancel = cancel
 	nd.add(a)
-	a.log.Debug().Stringer("parent", &a.parent).Msg("actor started")
+	a.debug().Stringer("parent", &a.parent).Msg("actor started")
 	return a
 }
 
@@ -117,7 +122,7 @@ func (a *Actor) goroutineLabels() context.Context {
 func (a *Actor) end() {
 	a.cancel(nil)
 	a.node.remove(a)
-	a.log.Debug().Msg("actor ended")
+	a.debug().Msg("actor ended")
 }
 
 // unregister takes the actor out of the registrar as it ends, before its
@@ -125,7 +130,7 @@ func (a *Actor) end() {
 // longer finds the actor.
 func (a *Actor) unregister() {
 	if err := a.unregisterUID(a.id.UID); err != nil {
-		a.log.Warn().Err(err).Msg("actor not unregistered")
+		a.logger().Warn().Err(err).Msg("actor not unregistered")
 	}
 }
 
@@ -171,7 +176,51 @@ func (a *Actor) Parent() ActorID { return a.parent }
 
 // Logger returns the actor's logger: every line carries the actor's name
 // and uid, at the level set with [LogLevel].
-func (a *Actor) Logger() *zerolog.Logger { return &a.log }
+func (a *Actor) Logger() *zerolog.Logger { return a.logger() }
+
+// logger returns the actor's logger, making it on first use.
+func (a *Actor) logger() *zerolog.Logger {
+	if l := a.log.Load(); l != nil {
+		return l
+	}
+	l := zerolog.New(a.cfg.logOutput).Level(a.cfg.logLevel).With().Timestamp().
+		Str("actor", a.id.Name).Str("uid", a.id.UID).Logger()
+	if a.log.CompareAndSwap(nil, &l) {
+		return &l
+	}
+	return a.log.Load()
+}
+
+// debug starts a debug line, or returns nil, on which every method does
+// nothing, when the actor's level leaves debug lines out: without making
+// the logger, so that an actor's routine steps cost nothing in a quiet
+// tree.
+func (a *Actor) debug() *zerolog.Event {
+	if a.cfg.logLevel > zerolog.DebugLevel {
+		return nil
+	}
+	return a.logger().Debug()
+}
+
+// maxScannedEndpoints is how many exposed endpoints an actor looks up by
+// scanning them, without a map: a map costs an idle actor a few hundred
+// bytes, and finding one of a few names by comparing them is as fast.
+const maxScannedEndpoints = 8
+
+// exposes says whether the actor serves the endpoint named name, and
+// returns it.
+func (a *Actor) exposes(name string) (Endpoint, bool) {
+	if a.exposed != nil {
+		ep, ok := a.exposed[name]
+		return ep, ok
+	}
+	for _, ep := range a.cfg.expose {
+		if ep.Name() == name {
+			return ep, true
+		}
+	}
+	return nil, false
+}
 
 // CancelSoon starts the actor's cancellation and returns at once, so it can
 // be called from synchronous code (a callback, a signal handler, a
@@ -183,14 +232,14 @@ func (a *Actor) CancelSoon() {
 
 // cancelBy cancels the actor on behalf of the actor by.
 func (a *Actor) cancelBy(by ActorID, reason string) {
-	a.log.Debug().Stringer("by", &by).Str("reason", reason).Msg("actor cancel requested")
+	a.debug().Stringer("by", &by).Str("reason", reason).Msg("actor cancel requested")
 	a.cancel(&cancelCause{by: by, reason: reason})
 }
 
 // lookup resolves an endpoint a peer asked for, checking that this actor
 // exposes it.
 func (a *Actor) lookup(name string) (Endpoint, error) {
-	if ep, ok := a.exposed[name]; ok {
+	if ep, ok := a.exposes(name); ok {
 		return ep, nil
 	}
 	if _, ok := lookupEndpoint(name); !ok {

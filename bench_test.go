@@ -2,6 +2,7 @@ package tractor_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -161,4 +162,58 @@ func BenchmarkSpawn(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkIdleActor: what an idle daemon goroutine actor holds (heap and
+// stacks, and goroutines) vs a goroutine parked on a channel, per actor,
+// over b.N of them alive at once. The figures are the metrics bytes/actor
+// and goroutines/actor; ns/op is the cost of starting one.
+func BenchmarkIdleActor(b *testing.B) {
+	b.Run("baseline=parked-goroutine", func(b *testing.B) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		before := idleFootprint()
+		for b.Loop() {
+			wg.Go(func() { <-stop })
+		}
+		reportIdle(b, before)
+		close(stop)
+		wg.Wait()
+	})
+	b.Run("tractor=daemon-actor", func(b *testing.B) {
+		err := tractor.Run(context.Background(), func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				before := idleFootprint()
+				for b.Loop() {
+					if _, err := n.StartActor(ctx, "idle", tractor.Expose(square)); err != nil {
+						return err
+					}
+				}
+				reportIdle(b, before)
+				n.Cancel()
+				return nil
+			})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// footprint is what the process holds: heap in use, stacks, goroutines.
+type footprint struct{ bytes, goroutines int }
+
+func idleFootprint() footprint {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return footprint{int(ms.HeapInuse + ms.StackInuse), runtime.NumGoroutine()}
+}
+
+// reportIdle reports the footprint grown since before, per iteration.
+func reportIdle(b *testing.B, before footprint) {
+	b.StopTimer()
+	after := idleFootprint()
+	b.ReportMetric(float64(after.bytes-before.bytes)/float64(b.N), "bytes/actor")
+	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(b.N), "goroutines/actor")
 }

@@ -125,7 +125,7 @@ func (ch *channel) served(reason error) {
 	if !errors.Is(reason, io.EOF) && !errors.Is(reason, transport.ErrClosed) {
 		// A broken stream, or a peer that sent garbage or an oversized
 		// frame: its connection is closed; say why.
-		ch.local.log.Warn().Err(reason).Stringer("peer", &ch.peer).Msg("connection to peer failed")
+		ch.local.logger().Warn().Err(reason).Stringer("peer", &ch.peer).Msg("connection to peer failed")
 	}
 	ch.mu.Lock()
 	ch.goneReason = reason
@@ -252,10 +252,10 @@ func (ch *channel) deliver(m transport.Msg) {
 			d.push(m)
 			return
 		}
-		ch.local.log.Debug().Stringer("kind", m.Kind).Uint64("cid", m.CID).
+		ch.local.debug().Stringer("kind", m.Kind).Uint64("cid", m.CID).
 			Stringer("peer", &ch.peer).Msg("message for an ended dialog dropped")
 	default:
-		ch.local.log.Warn().Stringer("kind", m.Kind).Uint64("cid", m.CID).
+		ch.local.logger().Warn().Stringer("kind", m.Kind).Uint64("cid", m.CID).
 			Stringer("peer", &ch.peer).Msg("unknown message kind dropped")
 	}
 }
@@ -280,7 +280,7 @@ func (ch *channel) remove(d *dialog) {
 // dialog learns from serve, so it is only logged.
 func (ch *channel) sendCtl(m transport.Msg) {
 	if err := ch.conn.Send(context.Background(), m); err != nil {
-		ch.local.log.Debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
+		ch.local.debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
 			Stringer("peer", &ch.peer).Msg("control message not sent")
 	}
 }
@@ -469,12 +469,12 @@ func (ch *channel) startTask(m transport.Msg) {
 	if ch.closing || ch.goneReason != nil {
 		d.cancel(nil)
 		ch.refused = append(ch.refused, m.CID)
-		ch.local.log.Debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
+		ch.local.debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
 		return
 	}
 	if _, dup := ch.dialogs[m.CID]; dup {
 		d.cancel(nil)
-		ch.local.log.Warn().Uint64("cid", m.CID).Stringer("peer", &ch.peer).
+		ch.local.logger().Warn().Uint64("cid", m.CID).Stringer("peer", &ch.peer).
 			Msg("protocol error: dialog id reused; cmd dropped")
 		return
 	}
@@ -493,7 +493,7 @@ func (ch *channel) runTask(d *dialog, name string, arg any) {
 	} else {
 		re := ch.failTask(c, name, err)
 		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: re}
-		ch.local.log.Debug().Str("error", re.Message).Str("endpoint", name).Msg("task failed")
+		ch.local.debug().Str("error", re.Message).Str("endpoint", name).Msg("task failed")
 	}
 	d.finish()
 	ch.sendFinal(final, name)
@@ -513,13 +513,13 @@ func (ch *channel) sendFinal(final transport.Msg, name string) {
 		what = "error"
 	}
 	if uerr := ch.unsendable(err, name, what); uerr != nil {
-		ch.local.log.Debug().Err(uerr).Str("endpoint", name).Msg("final message replaced by an error")
+		ch.local.debug().Err(uerr).Str("endpoint", name).Msg("final message replaced by an error")
 		final = transport.Msg{Kind: transport.KindError, CID: final.CID, Payload: boxUnsendable(uerr, ch.local.id)}
 		err = ch.conn.Send(context.Background(), final)
 	}
 	if err != nil {
 		// The peer is gone: every dialog learns it from serve.
-		ch.local.log.Debug().Err(err).Stringer("kind", final.Kind).Uint64("cid", final.CID).
+		ch.local.debug().Err(err).Stringer("kind", final.Kind).Uint64("cid", final.CID).
 			Stringer("peer", &ch.peer).Msg("final message not sent")
 	}
 }

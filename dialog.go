@@ -166,7 +166,7 @@ func (d *dialog) push(m transport.Msg) {
 			d.mu.Unlock()
 			// The peer ignored flow control: fail this dialog, not the
 			// connection, and never queue without bound.
-			d.ch.local.log.Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
+			d.ch.local.logger().Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
 				Msg("protocol error: peer sent past its credit window")
 			d.peerGone(&RemoteError{
 				Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
@@ -553,7 +553,7 @@ func (d *dialog) awaitFinal() (transport.Msg, bool) {
 		m, err := d.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				d.ch.local.log.Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
+				d.ch.local.logger().Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
 					Msg("remote task did not acknowledge its cancellation in time")
 			}
 			return transport.Msg{}, false

@@ -205,7 +205,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		<-proc.Done()
 		return nil, ActorInfo{}, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
 	}
-	n.actor.log.Debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
+	n.actor.debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newChannel(n.actor, id, conn, true)
 	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
@@ -321,7 +321,7 @@ func serveChild(local config) int {
 	}
 	a := newActor(context.Background(), spec.ID, spec.Parent, cfg, nd)
 	if len(missing) > 0 {
-		a.log.Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
+		a.logger().Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
 	}
 	a.serveParent(a.linkParent(conn, spec.Parent, nil))
 	return 0

@@ -64,7 +64,7 @@ func (e *FuncEndpoint[A, R]) runInline(t *inlineTask, arg A) (res R, err error) 
 			err = &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	if _, ok := t.callee.exposed[e.name]; !ok {
+	if _, ok := t.callee.exposes(e.name); !ok {
 		// Names are unique in a process: exposing the name exposes e.
 		_, err := t.callee.lookup(e.name)
 		return res, err
@@ -202,7 +202,7 @@ func (t *inlineTask) end() {
 func (t *inlineTask) failure(endpoint string, err error) error {
 	a := t.callee
 	re := a.taskFailure(t, endpoint, err, t.cause())
-	a.log.Debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
+	a.debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
 	return callerError(re, t.caller.Err() != nil, t.by)
 }
 

@@ -178,7 +178,7 @@ func (n *node) acceptLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
 				if a := n.main(); a != nil {
-					a.log.Error().Err(err).Str("addr", n.addr).Msg("peer listener failed; no more peers will connect")
+					a.logger().Error().Err(err).Str("addr", n.addr).Msg("peer listener failed; no more peers will connect")
 				}
 			}
 			return
@@ -246,7 +246,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		// At debug level: anyone who reaches the listener can fail a
 		// handshake, as often as they like.
 		if a := n.main(); a != nil && ctx.Err() == nil {
-			a.log.Debug().Err(err).Msg("peer refused in handshake")
+			a.debug().Err(err).Msg("peer refused in handshake")
 		}
 		return
 	}
@@ -273,7 +273,7 @@ func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (tr
 			return conn, id, err
 		}
 		if a := n.main(); a != nil {
-			a.log.Debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
+			a.debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
 		}
 		// A listener drops pending handshakes when too many arrive at
 		// once, legitimate ones among them (a tree's processes all dial

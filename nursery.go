@@ -196,7 +196,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		testHookBeforeRegister(p)
 	}
 	if err := n.actor.node.dir.register(sctx, info); err != nil {
-		n.actor.log.Warn().Err(err).Stringer("child", &info.ID).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
+		n.actor.logger().Warn().Err(err).Stringer("child", &info.ID).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
 	}
 	select {
 	case <-p.ch.done:
@@ -394,7 +394,7 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		select {
 		case <-p.ch.done:
 		case <-t.C:
-			n.actor.log.Warn().Stringer("child", &p.ch.peer).Msg("actor did not acknowledge its cancellation; terminating its process")
+			n.actor.logger().Warn().Stringer("child", &p.ch.peer).Msg("actor did not acknowledge its cancellation; terminating its process")
 			p.host.terminate(hardKillAfter)
 			// The process is reaped; if something it started still holds
 			// its end of the connection, do not wait for that.
@@ -414,7 +414,7 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		case <-p.ch.done:
 			return false
 		case <-t.C:
-			n.actor.log.Warn().Stringer("child", &p.ch.peer).Dur("waited", bound).
+			n.actor.logger().Warn().Stringer("child", &p.ch.peer).Dur("waited", bound).
 				Msg("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting")
 			t.Reset(bound)
 		}

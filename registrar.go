@@ -180,7 +180,7 @@ func (r *registrar) verify(ctx context.Context, self *Actor, info ActorInfo) boo
 	if !errors.Is(err, transport.ErrNoListener) && !errors.Is(err, errNoSuchActor) {
 		return false
 	}
-	self.log.Debug().Err(err).Stringer("peer", &info.ID).Msg("registrar: purging an actor nobody can reach")
+	self.debug().Err(err).Stringer("peer", &info.ID).Msg("registrar: purging an actor nobody can reach")
 	r.remove(info.ID.UID)
 	return true
 }
