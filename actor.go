@@ -71,7 +71,8 @@ type Actor struct {
 	// Connections with peers other than the parent: those this actor
 	// dialled (found through the registrar), kept by the peer's uid for
 	// reuse, and those peers dialled to reach it. The actor owns them and
-	// closes them when it ends.
+	// closes them when it ends. The maps are made on first use: most
+	// actors only ever talk to their parent.
 	peerMu      sync.Mutex
 	peers       map[*channel]struct{}
 	dialled     map[string]*channel
@@ -85,6 +86,11 @@ type Actor struct {
 	// inline counts the function tasks running on their callers'
 	// goroutines (see callInline).
 	inline taskGate
+
+	// windDown ends a goroutine actor once cancelled, from stopWatch's
+	// AfterFunc on its ctx, or from cancelHere (see watchParent).
+	windDown  func()
+	stopWatch func() bool
 }
 
 type actorKey struct{}
@@ -93,9 +99,7 @@ type actorKey struct{}
 // in its process's node. The caller must call a.end once the actor has
 // stopped.
 func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node) *Actor {
-	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd,
-		peers: make(map[*channel]struct{}), dialled: make(map[string]*channel),
-		dialing: make(map[string]chan struct{})}
+	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd}
 	if len(cfg.expose) > maxScannedEndpoints {
 		a.exposed = make(map[string]Endpoint, len(cfg.expose))
 		for _, ep := range cfg.expose {
@@ -138,6 +142,9 @@ func (a *Actor) unregister() {
 // answer within the bound of a dial; the request is made however late
 // (see [channel.detach]).
 func (a *Actor) unregisterUID(uid string) error {
+	if d, ok := a.node.dir.(localDirectory); ok {
+		return d.unregister(context.Background(), uid) // no wait: a map
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
 	return a.node.dir.unregister(ctx, uid)
@@ -302,7 +309,7 @@ func (a *Actor) watchParent(ch *channel, wg *sync.WaitGroup, ended func()) {
 			a.cancelBy(a.id, "parent connection lost")
 		}
 	})
-	context.AfterFunc(a.ctx, func() {
+	a.windDown = func() {
 		ch.drain()
 		a.inline.closeAndWait()
 		a.unregister()
@@ -313,6 +320,35 @@ func (a *Actor) watchParent(ch *channel, wg *sync.WaitGroup, ended func()) {
 		}
 		ch.close()
 		ended()
-	})
+	}
+	a.stopWatch = context.AfterFunc(a.ctx, a.windDown)
 	ch.start(wg)
+}
+
+// cancelHere cancels the actor on behalf of by and, if nothing of it
+// runs, winds it down on the calling goroutine rather than in one the
+// cancellation would start: an idle actor then ends at the cost of a
+// function call. With a task running (maybe the caller's own goroutine
+// is in one, or waits for one) the wind-down, which waits for them, runs
+// from the cancellation as always.
+func (a *Actor) cancelHere(by ActorID, reason string) {
+	here := a.stopWatch != nil && a.idle() && a.stopWatch()
+	a.cancelBy(by, reason)
+	if here {
+		a.windDown()
+	}
+}
+
+// idle says whether no task of the actor runs: no inline task, no dialog
+// with its parent or a peer.
+func (a *Actor) idle() bool {
+	if a.inline.n.Load() != 0 {
+		return false
+	}
+	if up := a.toParent.Load(); up == nil || !up.quiet() {
+		return false
+	}
+	a.peerMu.Lock()
+	defer a.peerMu.Unlock()
+	return len(a.peers) == 0
 }

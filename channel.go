@@ -69,7 +69,7 @@ type channel struct {
 	// workers counts them until they have all returned. (A plain
 	// WaitGroup: invoke already recovers a task's panic, its outcome.)
 	workers sync.WaitGroup
-	work    chan func()
+	work    chan func() // made with the first worker
 	idle    atomic.Int32
 	done    chan struct{} // closed once serve has returned
 
@@ -81,13 +81,11 @@ type channel struct {
 
 func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *channel {
 	ch := &channel{
-		local:   local,
-		peer:    peer,
-		conn:    conn,
-		window:  local.cfg.window,
-		dialogs: make(map[uint64]*dialog),
-		work:    make(chan func()),
-		done:    make(chan struct{}),
+		local:  local,
+		peer:   peer,
+		conn:   conn,
+		window: local.cfg.window,
+		done:   make(chan struct{}),
 	}
 	ch.sized, _ = conn.(transport.SizedSender)
 	if !creator {
@@ -106,14 +104,17 @@ func (ch *channel) serve() { ch.served(ch.conn.Serve(ch.deliver)) }
 // start serves the connection: without a goroutine if it needs no reader
 // (an in-memory one, see transport's Attach), else in a goroutine of wg.
 func (ch *channel) start(wg *sync.WaitGroup) {
-	if a, ok := ch.conn.(interface {
-		Attach(deliver func(transport.Msg), ended func(error))
-	}); ok {
-		a.Attach(ch.deliver, ch.served)
+	if a, ok := ch.conn.(interface{ Attach(transport.Receiver) }); ok {
+		a.Attach(ch)
 		return
 	}
 	wg.Go(ch.serve)
 }
+
+// Deliver and Ended make the channel the [transport.Receiver] of an
+// in-memory connection: deliver and served.
+func (ch *channel) Deliver(m transport.Msg) { ch.deliver(m) }
+func (ch *channel) Ended(reason error)      { ch.served(reason) }
 
 // served ends the channel once its connection has ended, for reason:
 // every dialog still open learns the loss, done closes, and the onGone
@@ -169,7 +170,9 @@ func (ch *channel) drain() {
 	ch.mu.Lock()
 	if !ch.closing {
 		ch.closing = true
-		close(ch.work)
+		if ch.work != nil {
+			close(ch.work)
+		}
 	}
 	ch.mu.Unlock()
 	ch.workers.Wait()
@@ -178,6 +181,9 @@ func (ch *channel) drain() {
 // spawnTask runs task on an idle worker, or on a new one. ch.mu is held,
 // so drain cannot close work meanwhile.
 func (ch *channel) spawnTask(task func()) {
+	if ch.work == nil {
+		ch.work = make(chan func())
+	}
 	select {
 	case ch.work <- task:
 	default:
@@ -265,6 +271,23 @@ func (ch *channel) dialog(cid uint64) *dialog {
 	d := ch.dialogs[cid]
 	ch.mu.Unlock()
 	return d
+}
+
+// quiet says whether no dialog is open on the channel, so that no task
+// of either side runs over it (but for the last steps of one that ended:
+// sending its outcome).
+func (ch *channel) quiet() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return len(ch.dialogs) == 0
+}
+
+// addLocked files d under its id; ch.mu is held.
+func (ch *channel) addLocked(d *dialog) {
+	if ch.dialogs == nil {
+		ch.dialogs = make(map[uint64]*dialog)
+	}
+	ch.dialogs[d.cid] = d
 }
 
 func (ch *channel) remove(d *dialog) {
@@ -379,7 +402,7 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any, 
 		d.finish()
 		return nil, g
 	}
-	ch.dialogs[d.cid] = d
+	ch.addLocked(d)
 	ch.mu.Unlock()
 	cmd := transport.Msg{Kind: transport.KindCmd, CID: d.cid, Endpoint: endpoint, Mode: uint8(md), Payload: arg}
 	if md != modeFunc {
@@ -478,7 +501,7 @@ func (ch *channel) startTask(m transport.Msg) {
 			Msg("protocol error: dialog id reused; cmd dropped")
 		return
 	}
-	ch.dialogs[m.CID] = d
+	ch.addLocked(d)
 	ch.spawnTask(func() { ch.runTask(d, m.Endpoint, m.Payload) })
 }
 

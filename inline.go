@@ -211,8 +211,8 @@ func (t *inlineTask) failure(endpoint string, err error) error {
 type taskGate struct {
 	n      atomic.Int64 // running tasks, plus gateClosed once closed
 	mu     sync.Mutex
-	idle   chan struct{} // closed once closed and no task runs
-	isIdle bool
+	idle   chan struct{} // made by a close that must wait; closed by the last leave
+	isIdle bool          // closed, and no task runs
 }
 
 const gateClosed = 1 << 62
@@ -228,39 +228,37 @@ func (g *taskGate) enter() bool {
 
 // leave counts a task out.
 func (g *taskGate) leave() {
-	if g.n.Add(-1) == gateClosed {
-		g.setIdle()
+	if g.n.Add(-1) != gateClosed {
+		return
 	}
-}
-
-func (g *taskGate) setIdle() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.isIdle {
 		g.isIdle = true
-		close(g.idle)
+		if g.idle != nil {
+			close(g.idle)
+		}
 	}
 }
 
 // closeAndWait refuses new tasks and waits for the running ones to return.
 func (g *taskGate) closeAndWait() {
 	g.mu.Lock()
+	n := g.n.Load()
+	for n&gateClosed == 0 && !g.n.CompareAndSwap(n, n|gateClosed) {
+		n = g.n.Load()
+	}
+	// A leave that brings the count to nothing from here on waits for
+	// mu, and so finds idle made.
+	if n&^gateClosed == 0 || g.isIdle {
+		g.isIdle = true
+		g.mu.Unlock()
+		return
+	}
 	if g.idle == nil {
 		g.idle = make(chan struct{})
 	}
 	idle := g.idle
 	g.mu.Unlock()
-	for {
-		n := g.n.Load()
-		if n&gateClosed != 0 {
-			break // closed already
-		}
-		if g.n.CompareAndSwap(n, n|gateClosed) {
-			if n == 0 {
-				g.setIdle()
-			}
-			break
-		}
-	}
 	<-idle
 }

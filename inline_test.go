@@ -252,3 +252,43 @@ func goroutineLabels(t *testing.T) string {
 	t.Fatal("this goroutine is not in the profile")
 	return ""
 }
+
+// cancelSelf cancels its own actor through a portal to it, as a task of
+// that actor, and returns what CancelActor said.
+var cancelSelf = tractor.Func("test.inline.cancelSelf", func(ctx context.Context, _ struct{}) (string, error) {
+	self := tractor.CurrentActor(ctx).ID()
+	p, err := tractor.FindActor(ctx, self.Name)
+	if err != nil {
+		return "", err
+	}
+	return "", p.CancelActor(ctx)
+})
+
+// TestCancelFromWithin: a task that cancels its own actor (a portal to
+// itself, found by name) does not wait for its own end: its CancelActor
+// returns with its ctx, the actor ends, and the caller gets the task's
+// cancellation by its own actor. In this process the call runs on the
+// caller's goroutine, so the actor's wind-down cannot run there.
+func TestCancelFromWithin(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "selfish", tractor.Expose(cancelSelf))
+					if err != nil {
+						return err
+					}
+					_, err = cancelSelf.Call(ctx, p, struct{}{})
+					re := asRemote(t, err)
+					if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != p.Actor() {
+						t.Errorf("call: %v (canceller %v), want its cancellation by %v", err, re.Canceller, p.Actor())
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+		})
+	}
+}

@@ -253,16 +253,23 @@ func (n *Nursery) watch(p *Portal) {
 		}
 	})
 	p.ch.onGone(func() {
-		if claimed.CompareAndSwap(false, true) {
-			stop()
-			// This runs where the connection ended, maybe in the
-			// child's own last steps: settle from a goroutine of the
-			// nursery's.
-			go func() {
-				defer n.wg.Done()
-				n.settle(p, nil, nil)
-			}()
+		if !claimed.CompareAndSwap(false, true) {
+			return
 		}
+		stop()
+		if !p.host.killable() && p.ch.quiet() {
+			// Nothing to wait for: a goroutine actor that has ended,
+			// no task of this actor's serving it.
+			defer n.wg.Done()
+			n.settle(p, nil, nil)
+			return
+		}
+		// This runs where the connection ended, maybe in the child's
+		// own last steps: settle from a goroutine of the nursery's.
+		go func() {
+			defer n.wg.Done()
+			n.settle(p, nil, nil)
+		}()
 	})
 }
 

@@ -22,6 +22,9 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 		busy := a.dialing[uid]
 		if busy == nil {
 			done := make(chan struct{})
+			if a.dialing == nil {
+				a.dialing = make(map[string]chan struct{})
+			}
 			a.dialing[uid] = done
 			a.peerMu.Unlock()
 			defer func() {
@@ -87,6 +90,9 @@ func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creat
 	}
 	ch := newChannel(a, peer, conn, creator)
 	ch.peerActor = peerActor
+	if a.peers == nil {
+		a.peers, a.dialled = make(map[*channel]struct{}), make(map[string]*channel)
+	}
 	a.peers[ch] = struct{}{}
 	if creator {
 		a.dialled[peer.UID] = ch

@@ -51,9 +51,18 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 // not): a wait for the acknowledgement starts there.
 func (p *Portal) requestCancel() <-chan struct{} {
 	ch := p.ch
+	if t := ch.peerActor; t != nil {
+		// In this process the request is the cancellation itself, as
+		// the message would be where the peer receives it.
+		t.cancelHere(ch.local.id, "cancel requested by a peer")
+		return closedChan
+	}
 	m := transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: ch.local.id}
 	return ch.detach(func(ctx context.Context) { _ = ch.conn.Send(ctx, m) })
 }
+
+// closedChan is a channel that is closed: a wait that is already over.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Result waits for the result of a one-shot actor started with
 // [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the

@@ -26,11 +26,10 @@ type memConn struct {
 	peer *memConn
 
 	mu      sync.Mutex
-	deliver func(Msg)
+	recv    Receiver // once attached
 	pending []Msg
 	ended   error // why Serve returns; set once
 	done    chan struct{}
-	onEnd   func(error) // Attach's, run once ended is set
 }
 
 // Send implements [Conn].
@@ -52,46 +51,57 @@ func (c *memConn) SendSized(ctx context.Context, m Msg) (int, error) {
 	if p.ended != nil {
 		return 0, fmt.Errorf("send %s: %w", m.Kind, ErrClosed)
 	}
-	if p.deliver == nil {
+	if p.recv == nil {
 		p.pending = append(p.pending, m)
 		return m.Size, nil
 	}
-	p.deliver(m)
+	p.recv.Deliver(m)
 	return m.Size, nil
 }
 
 // Serve implements [Conn].
 func (c *memConn) Serve(deliver func(Msg)) error {
-	c.Attach(deliver, nil)
+	c.Attach(funcReceiver(deliver))
 	<-c.done
 	return c.ended
 }
 
+// Receiver takes what an in-memory connection delivers to a receiver
+// attached to it: each message, then, once, how the connection ended.
+type Receiver interface {
+	Deliver(Msg)
+	Ended(reason error)
+}
+
+// funcReceiver is Serve's receiver: it delivers, and Serve's return says
+// how the connection ended.
+type funcReceiver func(Msg)
+
+func (f funcReceiver) Deliver(m Msg) { f(m) }
+func (funcReceiver) Ended(error)     {}
+
 // Attach is Serve without a goroutine to wait in: it delivers what came
-// before it, files deliver for what follows, and returns; ended runs once
-// with what Serve would return, when the connection ends, from the
+// before it to r, files r for what follows, and returns; r.Ended runs
+// once, with what Serve would return, when the connection ends, from the
 // goroutine that ended it (a Close of either end). An in-memory
 // connection needs no reader, so an idle one costs no goroutine.
-func (c *memConn) Attach(deliver func(Msg), ended func(error)) {
+func (c *memConn) Attach(r Receiver) {
 	c.mu.Lock()
-	if c.deliver != nil {
+	if c.recv != nil {
 		c.mu.Unlock()
 		panic("transport: Serve called twice")
 	}
-	c.deliver = deliver
+	c.recv = r
 	// What the peer sent before Serve, even if it has closed since, is
 	// delivered first; a local Close dropped it already.
 	for _, m := range c.pending {
-		deliver(m)
+		r.Deliver(m)
 	}
 	c.pending = nil
 	reason := c.ended
-	if reason == nil {
-		c.onEnd = ended
-	}
 	c.mu.Unlock()
-	if reason != nil && ended != nil {
-		ended(reason)
+	if reason != nil {
+		r.Ended(reason)
 	}
 }
 
@@ -118,11 +128,10 @@ func (c *memConn) end(reason error) {
 		c.pending = nil
 	}
 	close(c.done)
-	onEnd := c.onEnd
-	c.onEnd = nil
+	r := c.recv
 	c.mu.Unlock()
-	if onEnd != nil {
-		onEnd(reason)
+	if r != nil {
+		r.Ended(reason)
 	}
 }
 
