@@ -27,33 +27,61 @@ import (
 // dialog over it would report.
 func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *channel, callee *Actor, arg A) (R, error) {
 	var zero R
-	if err := ctx.Err(); err != nil {
+	t, err := beginInline(ctx, ch, callee)
+	if err != nil {
 		return zero, err
 	}
+	res, err := e.runInline(t, arg)
+	if err := t.finish(ch, e.name, err); err != nil {
+		return zero, callOutcome(ctx, err)
+	}
+	return res, nil
+}
+
+// runAny is runInline for a one-shot's invocation, whose argument and
+// result travel as any (see superviseInline).
+func (e *FuncEndpoint[A, R]) runAny(t *inlineTask, arg any) (any, error) {
+	a, err := decodeArg[A](e.name, arg)
+	if err != nil {
+		return nil, err
+	}
+	return e.runInline(t, a)
+}
+
+// beginInline starts an inline task of callee for a call made with ctx
+// over ch: unless ctx has ended, the link is down, or callee is ending
+// (the errors a dialog would give), it is counted in, and the goroutine
+// carries callee's labels until finish.
+func beginInline(ctx context.Context, ch *channel, callee *Actor) (*inlineTask, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := ch.linkErr(); err != nil {
-		return zero, err
+		return nil, err
 	}
 	if !callee.inline.enter() {
 		re := refusal(callee.id)
-		return zero, &re
+		return nil, &re
 	}
-	t := &inlineTask{callee: callee, caller: ctx, by: ch.local.id}
 	pprof.SetGoroutineLabels(callee.goroutineLabels())
-	res, err := e.runInline(t, arg)
-	restoreLabels(ctx, ch.local)
+	return &inlineTask{callee: callee, caller: ctx, by: ch.local.id}, nil
+}
+
+// finish ends the task, which returned err, and returns what its caller
+// gets: the dialog's outcome but for the wrapping of a cancellation the
+// caller asked for (see callOutcome).
+func (t *inlineTask) finish(ch *channel, endpoint string, err error) error {
+	restoreLabels(t.caller, ch.local)
 	if err != nil {
-		err = t.failure(e.name, err)
+		err = t.failure(endpoint, err)
 	} else if lerr := ch.linkErr(); lerr != nil {
 		// The link broke while the task ran, so a dialog's result
 		// would not have come: the caller learns the loss instead.
 		err = lerr
 	}
 	t.end()
-	callee.inline.leave()
-	if err != nil {
-		return zero, callOutcome(ctx, err)
-	}
-	return res, nil
+	t.callee.inline.leave()
+	return err
 }
 
 // runInline runs the endpoint's function as the task t, if its actor

@@ -171,10 +171,16 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	defer n.wg.Done()
 
 	// The start ends early if ctx or the nursery ends: a child that has
-	// not finished its handshake by then is killed and reaped.
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	defer context.AfterFunc(n.ctx, stop)()
+	// not finished its handshake by then is killed and reaped, and a
+	// registration with a registrar elsewhere is abandoned. A goroutine
+	// actor registered in this process starts without waiting at all.
+	sctx := ctx
+	if _, local := n.actor.node.dir.(localDirectory); cfg.hosting == Process || !local {
+		var stop context.CancelFunc
+		sctx, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(n.ctx, stop)()
+	}
 
 	var p *Portal
 	var info ActorInfo
@@ -223,9 +229,15 @@ var testHookBeforeRegister func(p *Portal)
 // the child, and settles its end.
 func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	var res any
-	d, err := p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
-	if err == nil {
-		res, err = d.result(n.ctx)
+	var err error
+	if child := p.ch.peerActor; child != nil {
+		res, err = n.runInline(p, child, inv)
+	} else {
+		var d *dialog
+		d, err = p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
+		if err == nil {
+			res, err = d.result(n.ctx)
+		}
 	}
 	p.result, p.resultErr = res, err
 	close(p.resultDone)
@@ -236,6 +248,37 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 		n.childFailed(err)
 	}
 	n.settle(p, n.sendCancelActor(p), lost) // a one-shot actor ends with its result
+}
+
+// runInline runs a one-shot's invocation in child, an actor of this
+// process, as an inline task on the supervising goroutine: what a dialog
+// would, without one. Should the nursery be cancelled meanwhile, a
+// goroutine of the nursery's cancels the child and, while a task of it
+// ignores its ctx, says so, as awaitEnd does for a daemon.
+func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, error) {
+	ep, ok := inv.ep.(interface {
+		runAny(t *inlineTask, arg any) (any, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
+	}
+	t, err := beginInline(n.ctx, p.ch, child)
+	if err != nil {
+		return nil, err
+	}
+	n.wg.Add(1)
+	stop := context.AfterFunc(n.ctx, func() {
+		defer n.wg.Done()
+		n.awaitEnd(p, n.sendCancelActor(p))
+	})
+	res, err := ep.runAny(t, inv.arg)
+	if stop() {
+		n.wg.Done()
+	}
+	if err := t.finish(p.ch, inv.ep.Name(), err); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // watch owns a daemon child without a goroutine while it serves: the
@@ -410,6 +453,11 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 			return true
 		}
 		return false
+	}
+	select {
+	case <-p.ch.done:
+		return false // it has ended already: no clock to start
+	default:
 	}
 	// tractor's ActorNursery.cancel bound (3s by default), and never so
 	// short that the warnings would spin.
