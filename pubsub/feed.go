@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -138,10 +139,12 @@ func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
 		return nil
 	}
 	out := make([]frame[T], 0, len(o.lost)+o.queue.len()+1)
-	for _, t := range slices.Sorted(maps.Keys(o.lost)) {
-		out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
+	if len(o.lost) > 0 {
+		for _, t := range slices.Sorted(maps.Keys(o.lost)) {
+			out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
+		}
+		clear(o.lost)
 	}
-	clear(o.lost)
 	for {
 		fr, ok := o.queue.pop()
 		if !ok {
@@ -302,10 +305,12 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 	})
 
 	send := func() error {
-		for _, fr := range f.take(o) {
-			if err := s.Send(c, fr); err != nil {
+		for batch := f.take(o); len(batch) > 0; {
+			n := min(len(batch), maxBatch)
+			if err := sendBatch(c, s, batch[:n:n]); err != nil {
 				return err
 			}
+			batch = batch[n:]
 		}
 		return nil
 	}
@@ -330,4 +335,19 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 			return false, c.Err()
 		}
 	}
+}
+
+// sendBatch sends frames as one stream item, a [batch], or, if together
+// they are over the frame limit, in halves, down to frames sent alone: only
+// a value too large by itself fails the dialog, as it would unbatched.
+func sendBatch[T any](c *tractor.Context, s *tractor.MsgStream, frames []frame[T]) error {
+	err := s.Send(c, batchOf(frames))
+	if len(frames) > 1 && errors.Is(err, tractor.ErrMessageTooLarge) {
+		half := len(frames) / 2
+		if err := sendBatch(c, s, frames[:half:half]); err != nil {
+			return err
+		}
+		return sendBatch(c, s, frames[half:])
+	}
+	return err
 }

@@ -70,7 +70,7 @@ type update struct {
 	Join   int
 }
 
-// frame is what a publisher sends a subscribing actor: a value; with
+// frame is one thing a publisher tells a subscribing actor: a value; with
 // Lost > 0, how many values of Topic it had to drop for that actor; with
 // Ack > 0, that it took the actor's join numbered Ack.
 type frame[T any] struct {
@@ -78,6 +78,71 @@ type frame[T any] struct {
 	Value T
 	Lost  int
 	Ack   int
+}
+
+// batch is what a publisher sends a subscribing actor as one stream item:
+// frames in the order a publisher queues them, loss notices (LostTopics[i]
+// lost Lost[i] values), then values (Values[i] on Topics[i]), then, if Ack
+// > 0, the acknowledgement of a join. Parallel slices rather than a slice
+// of frames keep the encoding free of field names and zeros: a value costs
+// its topic and itself.
+//
+// Frames go in batches of what queued up while the last batch was sent,
+// so that the costs of a stream item (its credit, the wake-up of the
+// receiving goroutine, the subscribing actor's lock) are paid once a batch
+// rather than once a value; a lone value still goes at once, as a batch of
+// one. The subscribing actor hands the frames out one by one, as if each
+// had come alone.
+type batch[T any] struct {
+	LostTopics []string
+	Lost       []int
+	Topics     []string
+	Values     []T
+	Ack        int
+}
+
+// maxBatch bounds how many frames a batch holds, which keeps a batch of
+// small values well under the stream's byte window and frame limit.
+const maxBatch = 256
+
+// batchOf puts frames, in the order [Feed.take] gives them, into a batch.
+func batchOf[T any](frames []frame[T]) batch[T] {
+	var b batch[T]
+	for _, fr := range frames {
+		switch {
+		case fr.Lost > 0:
+			b.LostTopics = append(b.LostTopics, fr.Topic)
+			b.Lost = append(b.Lost, fr.Lost)
+		case fr.Ack > 0:
+			b.Ack = fr.Ack
+		default:
+			if b.Values == nil {
+				b.Topics = make([]string, 0, len(frames))
+				b.Values = make([]T, 0, len(frames))
+			}
+			b.Topics = append(b.Topics, fr.Topic)
+			b.Values = append(b.Values, fr.Value)
+		}
+	}
+	return b
+}
+
+// appendFrames appends b's frames to out, in their order, and reports
+// whether b was well formed (as many topics as values and as losses).
+func (b *batch[T]) appendFrames(out []frame[T]) ([]frame[T], bool) {
+	if len(b.LostTopics) != len(b.Lost) || len(b.Topics) != len(b.Values) {
+		return out, false
+	}
+	for i, t := range b.LostTopics {
+		out = append(out, frame[T]{Topic: t, Lost: b.Lost[i]})
+	}
+	for i, t := range b.Topics {
+		out = append(out, frame[T]{Topic: t, Value: b.Values[i]})
+	}
+	if b.Ack > 0 {
+		out = append(out, frame[T]{Ack: b.Ack})
+	}
+	return out, true
 }
 
 // Hooks, set by tests: testHookProducerDone runs in a publisher's dialog
