@@ -105,26 +105,13 @@ type batch[T any] struct {
 // small values well under the stream's byte window and frame limit.
 const maxBatch = 256
 
-// batchOf puts frames, in the order [Feed.take] gives them, into a batch.
-func batchOf[T any](frames []frame[T]) batch[T] {
-	var b batch[T]
-	for _, fr := range frames {
-		switch {
-		case fr.Lost > 0:
-			b.LostTopics = append(b.LostTopics, fr.Topic)
-			b.Lost = append(b.Lost, fr.Lost)
-		case fr.Ack > 0:
-			b.Ack = fr.Ack
-		default:
-			if b.Values == nil {
-				b.Topics = make([]string, 0, len(frames))
-				b.Values = make([]T, 0, len(frames))
-			}
-			b.Topics = append(b.Topics, fr.Topic)
-			b.Values = append(b.Values, fr.Value)
-		}
-	}
-	return b
+// halves splits b's values in two batches, in order: the first with b's
+// loss notices, the second with its acknowledgement.
+func (b batch[T]) halves() (first, second batch[T]) {
+	h := len(b.Values) / 2
+	first = batch[T]{LostTopics: b.LostTopics, Lost: b.Lost, Topics: b.Topics[:h:h], Values: b.Values[:h:h]}
+	second = batch[T]{LostTopics: []string{}, Lost: []int{}, Topics: b.Topics[h:], Values: b.Values[h:], Ack: b.Ack}
+	return first, second
 }
 
 // appendFrames appends b's frames to out, in their order, and reports
