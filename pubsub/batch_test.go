@@ -40,7 +40,7 @@ var huge = pubsub.Publish("test.huge", func(ctx context.Context, f *pubsub.Feed[
 // together are over the frame limit: they arrive all, in order, because a
 // batch too large for one frame is sent in halves, down to a value alone.
 func TestBatchOverFrameLimit(t *testing.T) {
-	const n = 4
+	const n = 3
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			withPub(t, h, func(ctx context.Context, _ *tractor.Nursery, pub *tractor.Portal) {
