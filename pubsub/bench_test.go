@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -55,13 +56,38 @@ func report(b *testing.B, subs int, took time.Duration) {
 	b.ReportMetric(float64(b.N*subs)/took.Seconds(), "delivered/s")
 }
 
+// gated publishes 0..key-1 on topic "t" once a subscriber wants topic
+// "go" too, then returns: the benchmark's subscriptions all join before
+// the first value, so that each receives every one.
+var gated = pubsub.Publish("bench.gated", func(ctx context.Context, f *pubsub.Feed[int]) error {
+	n, err := strconv.Atoi(f.Key())
+	if err != nil {
+		return err
+	}
+	for {
+		changed := f.Changed()
+		if slices.Contains(f.Topics(), "go") {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for i := range n {
+		f.Publish("t", i)
+	}
+	return nil
+})
+
 // benchPubsub runs one fan-out of b.N values to k subscriptions of the
-// root, from the finite publisher in an actor hosted per h.
+// root, from the gated publisher in an actor hosted per h.
 func benchPubsub(b *testing.B, h hosting, k int) {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			defer n.Cancel()
-			pub, err := n.StartActor(ctx, "pub", tractor.Expose(finite.Endpoint()))
+			pub, err := n.StartActor(ctx, "pub", tractor.Expose(gated.Endpoint()))
 			if err != nil {
 				return err
 			}
@@ -69,13 +95,18 @@ func benchPubsub(b *testing.B, h hosting, k int) {
 			start := time.Now()
 			subs := make([]*pubsub.Subscription[int], k)
 			for i := range subs {
-				// Every subscription is in before the first Receive, so
+				// Every subscription is in before the first value, so
 				// each gets every value; the window holds them all.
-				subs[i], err = finite.Subscribe(ctx, pub, []string{"t"}, pubsub.Key(strconv.Itoa(b.N)), pubsub.Window(b.N))
+				subs[i], err = gated.Subscribe(ctx, pub, []string{"t"}, pubsub.Key(strconv.Itoa(b.N)), pubsub.Window(b.N))
 				if err != nil {
 					return err
 				}
 			}
+			gate, err := gated.Subscribe(ctx, pub, []string{"go"}, pubsub.Key(strconv.Itoa(b.N)))
+			if err != nil {
+				return err
+			}
+			defer gate.Close()
 			var wg sync.WaitGroup
 			for _, sub := range subs {
 				wg.Go(func() {

@@ -26,7 +26,7 @@ func Lost[T any](f *Feed[T]) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for o := range f.outs {
+	for _, o := range f.outs {
 		for _, k := range o.lost {
 			n += k
 		}

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,7 +17,7 @@ type Feed[T any] struct {
 	key string
 
 	mu      sync.Mutex
-	outs    map[*outbox[T]]struct{}
+	outs    []*outbox[T]   // a slice: Publish ranges over it for every value
 	topics  map[string]int // how many subscribing actors want each topic
 	changed chan struct{}  // closed, and replaced, when topics change
 
@@ -30,10 +31,16 @@ type Feed[T any] struct {
 // oldest dropped (and counted by topic) beyond.
 type outbox[T any] struct {
 	topics map[string]bool // guarded by the feed's mu, like the rest
-	queue  ring[frame[T]]
+	queue  ring[published[T]]
 	lost   map[string]int
 	ack    int           // the subscribing actor's last join taken, to acknowledge
 	wake   chan struct{} // one pending wake-up for the dialog task
+}
+
+// published is a value queued in an outbox.
+type published[T any] struct {
+	topic string
+	value T
 }
 
 // Key returns the key the producer serves.
@@ -69,15 +76,15 @@ func (f *Feed[T]) Publish(topic string, v T) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for o := range f.outs {
+	for _, o := range f.outs {
 		if !o.topics[topic] {
 			continue
 		}
 		if o.queue.len() == o.queue.max {
 			oldest, _ := o.queue.pop()
-			o.lost[oldest.Topic]++
+			o.lost[oldest.topic]++
 		}
-		o.queue.push(frame[T]{Topic: topic, Value: v})
+		o.queue.push(published[T]{topic, v})
 		select {
 		case o.wake <- struct{}{}:
 		default:
@@ -129,31 +136,41 @@ func (f *Feed[T]) dropTopicsLocked(o *outbox[T]) {
 	clear(o.topics)
 }
 
-// take returns what is queued for o: loss notices first, then values,
-// then the acknowledgement of a join.
-func (f *Feed[T]) take(o *outbox[T]) []frame[T] {
+// take returns what is queued for o, a batch's worth: loss notices first,
+// then at most maxBatch values, then, once no value is left queued before
+// it, the acknowledgement of a join; ok is false if nothing is queued.
+// more says that values are left, which stay in o's queue, under its
+// window, until the next take.
+func (f *Feed[T]) take(o *outbox[T]) (b batch[T], ok, more bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if o.queue.len() == 0 && len(o.lost) == 0 && o.ack == 0 {
-		return nil
+		return b, false, false
 	}
-	out := make([]frame[T], 0, len(o.lost)+o.queue.len()+1)
-	for _, t := range slices.Sorted(maps.Keys(o.lost)) {
-		out = append(out, frame[T]{Topic: t, Lost: o.lost[t]})
-	}
-	clear(o.lost)
-	for {
-		fr, ok := o.queue.pop()
-		if !ok {
-			break
+	// Fresh slices every time: a goroutine actor's stream hands the
+	// subscribing actor these very slices. Empty ones rather than nil,
+	// which the type codec leaves to msgpack's reflection.
+	b = batch[T]{LostTopics: []string{}, Lost: []int{}, Topics: []string{}, Values: []T{}}
+	if len(o.lost) > 0 {
+		b.LostTopics = slices.Sorted(maps.Keys(o.lost))
+		b.Lost = make([]int, len(b.LostTopics))
+		for i, t := range b.LostTopics {
+			b.Lost[i] = o.lost[t]
 		}
-		out = append(out, fr)
+		clear(o.lost)
 	}
-	if o.ack > 0 {
-		out = append(out, frame[T]{Ack: o.ack})
-		o.ack = 0
+	if n := min(o.queue.len(), maxBatch); n > 0 {
+		b.Topics, b.Values = make([]string, n), make([]T, n)
+		for i := range n {
+			p, _ := o.queue.pop()
+			b.Topics[i], b.Values[i] = p.topic, p.value
+		}
 	}
-	return out
+	if o.queue.len() > 0 {
+		return b, true, true
+	}
+	b.Ack, o.ack = o.ack, 0
+	return b, true, false
 }
 
 // acceptJoin takes join n of a subscribing actor's subscriptions, to be
@@ -193,7 +210,7 @@ func (p *Publisher[T]) join(ctx context.Context, k feedKey, o *outbox[T], topics
 		}
 	}
 	if f == nil {
-		f = &Feed[T]{key: k.key, outs: make(map[*outbox[T]]struct{}), topics: make(map[string]int),
+		f = &Feed[T]{key: k.key, topics: make(map[string]int),
 			changed: make(chan struct{}), done: make(chan struct{})}
 		// The producer outlives the subscriber that started it: its ctx
 		// keeps the actor's values but is cancelled only by the last
@@ -215,7 +232,7 @@ func (p *Publisher[T]) join(ctx context.Context, k feedKey, o *outbox[T], topics
 
 func (f *Feed[T]) add(o *outbox[T], topics []string) {
 	f.mu.Lock()
-	f.outs[o] = struct{}{}
+	f.outs = append(f.outs, o)
 	f.addTopicsLocked(o, topics)
 	f.changedLocked()
 	f.mu.Unlock()
@@ -238,7 +255,7 @@ func (p *Publisher[T]) runProducer(ctx context.Context, f *Feed[T]) (err error) 
 func (p *Publisher[T]) leave(k feedKey, f *Feed[T], o *outbox[T]) {
 	p.mu.Lock()
 	f.mu.Lock()
-	delete(f.outs, o)
+	f.outs = slices.DeleteFunc(f.outs, func(x *outbox[T]) bool { return x == o })
 	f.dropTopicsLocked(o)
 	f.changedLocked()
 	last := len(f.outs) == 0
@@ -265,7 +282,7 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 		req.Key = p.name
 	}
 	k := feedKey{actor: tractor.CurrentActor(c).ID().UID, key: req.Key}
-	o := &outbox[T]{queue: ring[frame[T]]{max: req.Window}, topics: make(map[string]bool), lost: make(map[string]int), wake: make(chan struct{}, 1)}
+	o := &outbox[T]{queue: ring[published[T]]{max: req.Window}, topics: make(map[string]bool), lost: make(map[string]int), wake: make(chan struct{}, 1)}
 	f := p.join(c, k, o, req.Topics)
 	defer p.leave(k, f, o)
 	if err := c.Started(true); err != nil {
@@ -301,20 +318,25 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 		}
 	})
 
-	send := func() error {
-		for _, fr := range f.take(o) {
-			if err := s.Send(c, fr); err != nil {
-				return err
-			}
+	// send sends a batch, if anything is queued, and says whether more is.
+	send := func() (more bool, err error) {
+		b, ok, more := f.take(o)
+		if !ok {
+			return false, nil
 		}
-		return nil
+		return more, sendBatch(c, s, b)
 	}
 	for {
-		if err := send(); err != nil {
+		more, err := send()
+		if err != nil {
 			return false, err
 		}
+		wake := o.wake
+		if more {
+			wake = ready // send the next batch, unless the dialog is over
+		}
 		select {
-		case <-o.wake:
+		case <-wake:
 		case <-unsubscribed:
 			return true, nil
 		case <-f.done:
@@ -322,12 +344,36 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 				testHookProducerDone()
 			}
 			// What it published before returning still goes out.
-			if err := send(); err != nil {
-				return false, err
+			for more := true; more; {
+				if more, err = send(); err != nil {
+					return false, err
+				}
 			}
 			return false, f.err
 		case <-c.Done():
 			return false, c.Err()
 		}
 	}
+}
+
+// ready is a channel always ready to receive from.
+var ready = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// sendBatch sends b as one stream item or, if it is over the frame limit,
+// in halves, down to values sent alone: only a value too large by itself
+// fails the dialog, as it would unbatched.
+func sendBatch[T any](c *tractor.Context, s *tractor.MsgStream, b batch[T]) error {
+	err := s.Send(c, b)
+	if len(b.Values) > 1 && errors.Is(err, tractor.ErrMessageTooLarge) {
+		first, second := b.halves()
+		if err := sendBatch(c, s, first); err != nil {
+			return err
+		}
+		return sendBatch(c, s, second)
+	}
+	return err
 }

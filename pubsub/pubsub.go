@@ -70,7 +70,7 @@ type update struct {
 	Join   int
 }
 
-// frame is what a publisher sends a subscribing actor: a value; with
+// frame is one thing a publisher tells a subscribing actor: a value; with
 // Lost > 0, how many values of Topic it had to drop for that actor; with
 // Ack > 0, that it took the actor's join numbered Ack.
 type frame[T any] struct {
@@ -78,6 +78,58 @@ type frame[T any] struct {
 	Value T
 	Lost  int
 	Ack   int
+}
+
+// batch is what a publisher sends a subscribing actor as one stream item:
+// frames in the order a publisher queues them, loss notices (LostTopics[i]
+// lost Lost[i] values), then values (Values[i] on Topics[i]), then, if Ack
+// > 0, the acknowledgement of a join. Parallel slices rather than a slice
+// of frames keep the encoding free of field names and zeros: a value costs
+// its topic and itself.
+//
+// Frames go in batches of what queued up while the last batch was sent,
+// so that the costs of a stream item (its credit, the wake-up of the
+// receiving goroutine, the subscribing actor's lock) are paid once a batch
+// rather than once a value; a lone value still goes at once, as a batch of
+// one. The subscribing actor hands the frames out one by one, as if each
+// had come alone.
+type batch[T any] struct {
+	LostTopics []string
+	Lost       []int
+	Topics     []string
+	Values     []T
+	Ack        int
+}
+
+// maxBatch bounds how many frames a batch holds, which keeps a batch of
+// small values well under the stream's byte window and frame limit.
+const maxBatch = 256
+
+// halves splits b's values in two batches, in order: the first with b's
+// loss notices, the second with its acknowledgement.
+func (b batch[T]) halves() (first, second batch[T]) {
+	h := len(b.Values) / 2
+	first = batch[T]{LostTopics: b.LostTopics, Lost: b.Lost, Topics: b.Topics[:h:h], Values: b.Values[:h:h]}
+	second = batch[T]{LostTopics: []string{}, Lost: []int{}, Topics: b.Topics[h:], Values: b.Values[h:], Ack: b.Ack}
+	return first, second
+}
+
+// appendFrames appends b's frames to out, in their order, and reports
+// whether b was well formed (as many topics as values and as losses).
+func (b *batch[T]) appendFrames(out []frame[T]) ([]frame[T], bool) {
+	if len(b.LostTopics) != len(b.Lost) || len(b.Topics) != len(b.Values) {
+		return out, false
+	}
+	for i, t := range b.LostTopics {
+		out = append(out, frame[T]{Topic: t, Lost: b.Lost[i]})
+	}
+	for i, t := range b.Topics {
+		out = append(out, frame[T]{Topic: t, Value: b.Values[i]})
+	}
+	if b.Ack > 0 {
+		out = append(out, frame[T]{Ack: b.Ack})
+	}
+	return out, true
 }
 
 // Hooks, set by tests: testHookProducerDone runs in a publisher's dialog

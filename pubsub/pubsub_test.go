@@ -231,7 +231,7 @@ func withPub(t *testing.T, h hosting, body func(ctx context.Context, n *tractor.
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 			defer n.Cancel()
-			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), panicky.Endpoint(), finite.Endpoint(), watcher.Endpoint(), count))
+			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), panicky.Endpoint(), finite.Endpoint(), watcher.Endpoint(), huge.Endpoint(), count))
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,12 @@ type client[T any] struct {
 	acked   int                           // the last join the publisher acknowledged
 	pulling bool
 	end     error
+	// pending[next:] are the frames of the last batch pulled not yet
+	// handed out: a pull hands out one frame, as if each came alone.
+	pending []frame[T]
+	next    int
 	wake    chan struct{}
+	waiting bool // someone waits on wake
 }
 
 // Subscription receives what a publisher publishes on its topics.
@@ -282,6 +287,7 @@ func (cl *client[T]) awaitJoin(ctx context.Context, n int) error {
 // ends first.
 func (cl *client[T]) waitLocked(ctx context.Context) error {
 	wake := cl.wake
+	cl.waiting = true
 	cl.mu.Unlock()
 	select {
 	case <-wake:
@@ -294,22 +300,29 @@ func (cl *client[T]) waitLocked(ctx context.Context) error {
 // errInterrupted says that Close interrupted a subscription's pull.
 var errInterrupted = errors.New("pull interrupted by Close")
 
-// pullLocked takes the next frame of the shared dialog and hands it to
-// the subscriptions, or records the dialog's end in cl.end. The caller
-// holds cl.mu, released on return, and no one else pulls. s, if not nil,
-// is the subscription pulling, whose Close interrupts the pull. It
-// returns ctx's error if ctx ended first, errInterrupted if Close
-// interrupted it, and an error matching [tractor.ErrBadArgument] for a
-// value that is no T: that frame is lost, the stream goes on.
+// pullLocked takes the next frame, from the batch last pulled or else the
+// next batch of the shared dialog, and hands it to the subscriptions, or
+// records the dialog's end in cl.end. The caller holds cl.mu, released on
+// return, and no one else pulls. s, if not nil, is the subscription
+// pulling, whose Close interrupts the pull. It returns ctx's error if ctx
+// ended first, errInterrupted if Close interrupted it, and an error
+// matching [tractor.ErrBadArgument] for a batch whose values are no T:
+// that batch is lost, the stream goes on.
 func (cl *client[T]) pullLocked(ctx context.Context, s *Subscription[T]) error {
+	if cl.next < len(cl.pending) {
+		cl.handOutLocked()
+		cl.wakeLocked()
+		cl.mu.Unlock()
+		return nil
+	}
 	cl.pulling = true
 	pctx, stop := context.WithCancel(ctx)
 	if s != nil {
 		s.stopPull = stop
 	}
 	cl.mu.Unlock()
-	var fr frame[T]
-	err := cl.s.Receive(pctx, &fr)
+	var b batch[T]
+	err := cl.s.Receive(pctx, &b)
 	interrupted := pctx.Err() != nil
 	stop()
 	cl.mu.Lock()
@@ -319,8 +332,12 @@ func (cl *client[T]) pullLocked(ctx context.Context, s *Subscription[T]) error {
 	}
 	switch {
 	case err == nil:
-		cl.dispatchLocked(fr)
-		err = nil
+		var ok bool
+		if cl.pending, ok = b.appendFrames(cl.pending[:0]); !ok {
+			err = fmt.Errorf("pubsub: a malformed batch from publisher %q: %w", cl.p.name, tractor.ErrBadArgument)
+		}
+		cl.next = 0
+		cl.handOutLocked()
 	case ctx.Err() != nil:
 		// Only this puller gave up; another pulls next.
 		err = ctx.Err()
@@ -340,6 +357,17 @@ func (cl *client[T]) pullLocked(ctx context.Context, s *Subscription[T]) error {
 		cl.p.retire(cl)
 	}
 	return err
+}
+
+// handOutLocked hands the next pending frame, if any, to the
+// subscriptions.
+func (cl *client[T]) handOutLocked() {
+	if cl.next < len(cl.pending) {
+		fr := cl.pending[cl.next]
+		cl.pending[cl.next] = frame[T]{} // let go of its value
+		cl.next++
+		cl.dispatchLocked(fr)
+	}
 }
 
 // Receive returns the next message on the subscription's topics. If it
@@ -423,9 +451,15 @@ func (cl *client[T]) indexLocked() {
 	}
 }
 
+// wakeLocked wakes whoever waits for a frame handed out or a change of
+// pullers; with no one waiting it costs nothing.
 func (cl *client[T]) wakeLocked() {
+	if !cl.waiting {
+		return
+	}
 	close(cl.wake)
 	cl.wake = make(chan struct{})
+	cl.waiting = false
 }
 
 // SetTopics replaces the subscription's topics on the live stream: from

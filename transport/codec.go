@@ -106,6 +106,11 @@ type encoder struct {
 	zbuf []byte // compression scratch space
 	enc  *msgpack.Encoder
 	body int // the length of the body appendMsg encoded last: [Msg.Size]
+
+	// The payload type this encoder met last and its codec (nil for
+	// msgpack's), so that a stream's items skip the lookup in typeCodecs.
+	lastType  reflect.Type
+	lastCodec *typeCodec
 }
 
 var encoders = sync.Pool{New: func() any {
@@ -194,7 +199,10 @@ func (e *encoder) appendPayload(v any) error {
 	// Arrays, slices and structs of plain fields have a codec built once
 	// for their type (typecodec.go), rather than msgpack's reflection per
 	// value.
-	if c := codecFor(reflect.TypeOf(v)); c != nil {
+	if t := reflect.TypeOf(v); t != e.lastType {
+		e.lastType, e.lastCodec = t, codecFor(t)
+	}
+	if c := e.lastCodec; c != nil {
 		e.buf = c.enc(e.buf, ifaceData(v))
 		return nil
 	}
