@@ -316,7 +316,7 @@ func (a *Actor) watchParent(ch *channel, wg *sync.WaitGroup, ended func()) {
 		a.closePeers()
 		a.end()
 		if !lost.Load() {
-			ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: 0})
+			ch.sendStop()
 		}
 		ch.close()
 		ended()

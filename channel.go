@@ -50,6 +50,9 @@ type channel struct {
 	// peerActor is the peer itself when it lives in this process: function
 	// calls to it then run inline (see callInline), not as dialogs.
 	peerActor *Actor
+	// link, between a goroutine actor and its parent, makes conn when a
+	// dialog first needs it (see localLink); conn is nil until then.
+	link *localLink
 	window    flowWindow // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
@@ -87,7 +90,7 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 		window: local.cfg.window,
 		done:   make(chan struct{}),
 	}
-	ch.sized, _ = conn.(transport.SizedSender)
+	ch.setConn(conn)
 	if !creator {
 		ch.nextCID.Store(0) // ids 2, 4, 6…; the creator's are 1, 3, 5…
 	} else {
@@ -96,14 +99,24 @@ func newChannel(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 	return ch
 }
 
+// setConn gives the channel its connection.
+func (ch *channel) setConn(conn transport.Conn) {
+	ch.conn = conn
+	ch.sized, _ = conn.(transport.SizedSender)
+}
+
 // serve delivers the peer's messages until the connection ends, then fails
 // every dialog still open with an error naming the peer. Its owner runs it
 // in a goroutine and waits for it.
 func (ch *channel) serve() { ch.served(ch.conn.Serve(ch.deliver)) }
 
 // start serves the connection: without a goroutine if it needs no reader
-// (an in-memory one, see transport's Attach), else in a goroutine of wg.
+// (an in-memory one, see transport's Attach), else in a goroutine of wg;
+// a link's once it is made.
 func (ch *channel) start(wg *sync.WaitGroup) {
+	if ch.conn == nil {
+		return // a link not made yet: making it starts both ends
+	}
 	if a, ok := ch.conn.(interface{ Attach(transport.Receiver) }); ok {
 		a.Attach(ch)
 		return
@@ -223,8 +236,27 @@ func (ch *channel) close() {
 	for _, cid := range refused {
 		ch.sendCtl(transport.Msg{Kind: transport.KindError, CID: cid, Payload: refusal(ch.local.id)})
 	}
-	_ = ch.conn.Close()
+	ch.breakLink()
 	<-ch.done
+}
+
+// breakLink ends the connection, or the link for one not made yet.
+func (ch *channel) breakLink() {
+	if ch.link != nil {
+		ch.link.close(ch)
+		return
+	}
+	_ = ch.conn.Close()
+}
+
+// sendStop tells the peer that this actor ends because it was cancelled:
+// a stop for dialog 0, its last message.
+func (ch *channel) sendStop() {
+	if ch.link != nil {
+		ch.link.stop(ch)
+		return
+	}
+	ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: 0})
 }
 
 // deliver files one incoming message. It never blocks: it is called from
@@ -396,6 +428,10 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any, 
 	} else {
 		d.ctx, d.cancel = context.WithCancelCause(ctx)
 	}
+	if ch.link != nil && !ch.link.make() {
+		d.finish()
+		return nil, ch.linkErr()
+	}
 	ch.mu.Lock()
 	if g := ch.goneLocked(); g != nil {
 		ch.mu.Unlock()
@@ -453,6 +489,12 @@ func (ch *channel) lost(reason error) *RemoteError {
 func (ch *channel) linkErr() error {
 	if g := ch.goneErr(); g != nil {
 		return g
+	}
+	if ch.link != nil {
+		if ch.link.closed.Load() {
+			return ch.lost(io.EOF)
+		}
+		return nil
 	}
 	if e, ok := ch.conn.(interface{ Ended() error }); ok {
 		if reason := e.Ended(); reason != nil {

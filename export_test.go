@@ -65,7 +65,7 @@ func Compressed(p *Portal) bool {
 // as a broken link would.
 func DropParentConnection(ctx context.Context) {
 	if ch := CurrentActor(ctx).toParent.Load(); ch != nil {
-		ch.conn.Close()
+		ch.breakLink()
 	}
 }
 
@@ -134,3 +134,15 @@ func SetBeforeRegisterHook(f func(p *Portal)) (restore func()) {
 // Acknowledged reports whether the actor behind p said, in its last
 // message, that it ended because it was asked to.
 func Acknowledged(p *Portal) bool { return p.ch.ended.Load() }
+
+// Linked says whether p's actor has a connection with this one: one over
+// a wire, or an in-memory one its link has made.
+func Linked(p *Portal) bool {
+	l := p.ch.link
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.made
+}

@@ -92,13 +92,12 @@ func (h processHost) forced(exit error) bool {
 // in-memory connection.
 func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	id := newActorID(name)
-	mine, theirs := transport.Pipe()
 	nd := n.actor.node
 	child := newActor(context.Background(), id, n.actor.id, cfg, nd)
-	ch := newChannel(n.actor, id, mine, true)
+	ch := newChannel(n.actor, id, nil, true)
 	ch.peerActor = child
-	up := child.linkParent(theirs, n.actor.id, n.actor)
-	ch.start(&n.wg)
+	up := child.linkParent(nil, n.actor.id, n.actor)
+	newLocalLink(ch, up)
 	n.wg.Add(1)
 	child.watchParent(up, &n.wg, n.wg.Done)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -290,5 +291,56 @@ func TestCancelFromWithin(t *testing.T) {
 				t.Fatalf("tree: %v", err)
 			}
 		})
+	}
+}
+
+// TestLinkMadeOnFirstDialog: a goroutine actor that only serves calls has
+// no connection with its parent; the first stream makes one, over which
+// it then streams; and an actor cancelled before it had one ends all the
+// same.
+func TestLinkMadeOnFirstDialog(t *testing.T) {
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count))
+			if err != nil {
+				return err
+			}
+			if v, err := square.Call(ctx, p, 4); err != nil || v != 16 {
+				t.Fatalf("call: %v, %v", v, err)
+			}
+			if tractor.Linked(p) {
+				t.Error("calls made a connection")
+			}
+			s, err := count.Open(ctx, p, 3)
+			if err != nil {
+				return err
+			}
+			var got []int
+			for {
+				var v int
+				if err := s.Receive(ctx, &v); err != nil {
+					if !errors.Is(err, io.EOF) {
+						t.Errorf("receive: %v", err)
+					}
+					break
+				}
+				got = append(got, v)
+			}
+			s.Close()
+			if len(got) != 3 || !tractor.Linked(p) {
+				t.Errorf("streamed %v, linked %v; want 3 items over a connection", got, tractor.Linked(p))
+			}
+			q, err := n.StartActor(ctx, "unlinked")
+			if err != nil {
+				return err
+			}
+			if err := q.CancelActor(ctx); err != nil || tractor.Linked(q) {
+				t.Errorf("cancel of an actor never linked: %v (linked %v)", err, tractor.Linked(q))
+			}
+			return p.CancelActor(ctx)
+		})
+	})
+	if err != nil {
+		t.Fatalf("tree: %v", err)
 	}
 }

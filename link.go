@@ -1,0 +1,80 @@
+package tractor
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// localLink joins a goroutine actor's channel with its parent's. Most of
+// what passes between them needs no connection: calls run inline, a
+// cancellation cancels the child directly, and the child's end ends both
+// channels. So the in-memory connection is made only when a first dialog
+// (a stream or a context) is opened over it, and an actor that only ever
+// serves calls never has one.
+type localLink struct {
+	mu     sync.Mutex
+	ends   [2]*channel // the parent's end, the child's
+	made   bool
+	closed atomic.Bool
+}
+
+// newLocalLink links a parent's channel with its child's.
+func newLocalLink(parent, child *channel) *localLink {
+	l := &localLink{ends: [2]*channel{parent, child}}
+	parent.link, child.link = l, l
+	return l
+}
+
+// make makes the connection, if the link has none yet, and serves both
+// ends over it. It returns false once the link is closed.
+func (l *localLink) make() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return false
+	}
+	if !l.made {
+		l.made = true
+		a, b := transport.Pipe()
+		l.ends[0].setConn(a)
+		l.ends[1].setConn(b)
+		l.ends[0].start(nil) // in memory: attached, no goroutine
+		l.ends[1].start(nil)
+	}
+	return true
+}
+
+// close ends the link, closed by the channel by: the connection's ends,
+// if it was made, or both channels directly.
+func (l *localLink) close(by *channel) {
+	l.mu.Lock()
+	if l.closed.Swap(true) {
+		l.mu.Unlock()
+		return
+	}
+	made := l.made
+	l.mu.Unlock()
+	if made {
+		_ = by.conn.Close() // each end's Ended ends its channel
+		return
+	}
+	other := l.ends[0]
+	if other == by {
+		other = l.ends[1]
+	}
+	by.served(transport.ErrClosed)
+	other.served(io.EOF)
+}
+
+// stop tells the other end of the link that the actor at by ends because
+// it was cancelled: the stop for dialog 0 that a connection would carry.
+func (l *localLink) stop(by *channel) {
+	other := l.ends[0]
+	if other == by {
+		other = l.ends[1]
+	}
+	other.ended.Store(true)
+}
