@@ -52,8 +52,8 @@ type channel struct {
 	peerActor *Actor
 	// link, between a goroutine actor and its parent, makes conn when a
 	// dialog first needs it (see localLink); conn is nil until then.
-	link *localLink
-	window    flowWindow // the local actor's, for its dialogs
+	link   *localLink
+	window flowWindow // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
 
