@@ -74,14 +74,14 @@ type Actor struct {
 	// closes them when it ends. The maps are made on first use: most
 	// actors only ever talk to their parent.
 	peerMu      sync.Mutex
-	peers       map[*channel]struct{}
-	dialled     map[string]*channel
+	peers       map[*session]struct{}
+	dialled     map[string]*session
 	dialing     map[string]chan struct{} // by uid: closed when that dial ends
 	peersClosed bool
 	peerWG      sync.WaitGroup
 
 	// toParent is the connection to the parent, once linkParent made it.
-	toParent atomic.Pointer[channel]
+	toParent atomic.Pointer[session]
 
 	// inline counts the function tasks running on their callers'
 	// goroutines (see callInline).
@@ -140,7 +140,7 @@ func (a *Actor) unregister() {
 
 // unregisterUID takes the actor uid out of the registrar, waiting for its
 // answer within the bound of a dial; the request is made however late
-// (see [channel.detach]).
+// (see [session.detach]).
 func (a *Actor) unregisterUID(uid string) error {
 	if d, ok := a.node.dir.(localDirectory); ok {
 		return d.unregister(context.Background(), uid) // no wait: a map
@@ -272,8 +272,8 @@ func (e *endpointError) Unwrap() error { return e.err }
 // serveParent serves; parentActor is the parent itself if it lives in this
 // process, else nil. It is made before the actor runs: a call from a
 // parent in this process runs inline, and may come first.
-func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Actor) *channel {
-	ch := newChannel(a, parent, conn, false)
+func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Actor) *session {
+	ch := newSession(a, parent, conn, false)
 	ch.peerActor = parentActor
 	a.toParent.Store(ch)
 	return ch
@@ -282,7 +282,7 @@ func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Act
 // serveParent serves the actor's parent over its connection until the
 // actor is cancelled or the parent goes away, then winds down (see
 // watchParent). A process child runs it, and exits once it returns.
-func (a *Actor) serveParent(ch *channel) {
+func (a *Actor) serveParent(ch *session) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	a.watchParent(ch, &wg, func() { close(done) })
@@ -301,7 +301,7 @@ func (a *Actor) serveParent(ch *channel) {
 // cancelled (by its parent, or by itself with CancelSoon) says so in its
 // last message, a stop for dialog 0: its nursery takes an end without it
 // for a death.
-func (a *Actor) watchParent(ch *channel, wg *sync.WaitGroup, ended func()) {
+func (a *Actor) watchParent(ch *session, wg *sync.WaitGroup, ended func()) {
 	var lost atomic.Bool
 	ch.onGone(func() {
 		if a.ctx.Err() == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 
 	"github.com/tractor-go/tractor/transport"
@@ -26,7 +25,7 @@ import (
 // nothing is ever dropped. Sizes are the transport's (transport.Msg.Size),
 // measured alike on both sides.
 type dialog struct {
-	ch     *channel
+	ch     *session
 	cid    uint64
 	mode   mode
 	caller bool
@@ -75,7 +74,7 @@ type dialog struct {
 	finished     bool
 }
 
-func newDialog(ch *channel, cid uint64, md mode, caller bool, recv flowWindow) *dialog {
+func newDialog(ch *session, cid uint64, md mode, caller bool, recv flowWindow) *dialog {
 	d := &dialog{
 		ch: ch, cid: cid, mode: md, caller: caller, recv: recv,
 		wake: make(chan struct{}, 1),
@@ -117,15 +116,6 @@ func signal(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
-}
-
-// watch makes the end of a caller's dialog ctx reach the peer as a cancel.
-func (d *dialog) watch() {
-	d.watchDone = make(chan struct{})
-	d.stopWatch = context.AfterFunc(d.ctx, func() {
-		defer close(d.watchDone)
-		d.requestCancel()
-	})
 }
 
 // finish releases the dialog once its outcome is known or abandoned. It
@@ -199,31 +189,6 @@ func (d *dialog) push(m transport.Msg) {
 	}
 }
 
-// maxCreditBytes caps the byte credit a peer can grant, so that no sum
-// of grants overflows.
-const maxCreditBytes = math.MaxInt64 / 4
-
-// grant adds the credit that m (a credit message, or the peer's cmd or
-// started message announcing its window) grants this side.
-func (d *dialog) grant(m transport.Msg) {
-	d.credit = min(d.credit+int(m.Credit), math.MaxInt32)
-	d.creditBytes = min(d.creditBytes+int64(min(m.CreditBytes, maxCreditBytes)), maxCreditBytes)
-}
-
-// addCredit takes a credit message from the peer.
-func (d *dialog) addCredit(m transport.Msg) {
-	d.mu.Lock()
-	d.grant(m)
-	d.mu.Unlock()
-	signalIf(d.creditWake)
-}
-
-// announce is the window this side receives with, as a cmd or started
-// message announces it.
-func (d *dialog) announce() (items uint32, bytes uint64) {
-	return uint32(d.recv.items), uint64(d.recv.bytes)
-}
-
 // peerGone ends the dialog because the connection was lost.
 func (d *dialog) peerGone(err error) {
 	d.mu.Lock()
@@ -239,20 +204,6 @@ func (d *dialog) peerGone(err error) {
 // cancelFromPeer cancels a callee task because its caller asked.
 func (d *dialog) cancelFromPeer(by ActorID) {
 	d.cancel(&cancelCause{by: by, reason: "cancelled by its caller"})
-}
-
-// requestCancel asks the peer to cancel its task, once, unless the dialog
-// has already ended.
-func (d *dialog) requestCancel() {
-	d.mu.Lock()
-	if d.cancelCalled || d.finalSeen || d.gone != nil {
-		// Already asked, or nothing left to cancel: the outcome is in.
-		d.mu.Unlock()
-		return
-	}
-	d.cancelCalled = true
-	d.mu.Unlock()
-	d.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: d.cid, Payload: d.ch.local.id})
 }
 
 // next takes the next message from the inbox, waiting for one. It returns
@@ -338,100 +289,6 @@ func ctxErr(ctx context.Context) error {
 	return err
 }
 
-// send sends one stream item, waiting for credit. Yields go one at a
-// time, each once the previous one's size is spent, so that no two are
-// sent on the same byte credit.
-func (d *dialog) send(ctx context.Context, v any) error {
-	d.mu.Lock()
-	for {
-		if err := d.sendErrLocked(); err != nil {
-			d.mu.Unlock()
-			signalIf(d.creditWake) // sticky: wake the next sender too
-			return err
-		}
-		if d.credit > 0 && d.creditBytes > 0 && !d.sending {
-			d.credit--
-			d.sending = true
-			d.mu.Unlock()
-			break
-		}
-		d.mu.Unlock()
-		select {
-		case <-d.creditWake:
-		case <-ctx.Done():
-			return ctxErr(ctx)
-		case <-d.ctx.Done():
-			// The dialog ended: a remote error, a cancel from either
-			// side, or the opener's ctx. Report the most specific reason.
-			d.mu.Lock()
-			err := d.sendErrLocked()
-			d.mu.Unlock()
-			if err == nil {
-				err = ctxErr(d.ctx)
-			}
-			return err
-		}
-		d.mu.Lock()
-	}
-	d.sendMu.Lock()
-	d.mu.Lock()
-	stopped := d.localStop
-	d.mu.Unlock()
-	if stopped { // Close ran while this Send waited: the credit is moot
-		d.sendMu.Unlock()
-		d.sent(0, false)
-		return ErrStreamClosed
-	}
-	size, err := d.ch.sendSized(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
-	d.sendMu.Unlock()
-	d.sent(size, err == nil)
-	if uerr := d.ch.unsendable(err, d.endpoint, "stream item"); uerr != nil {
-		// Only this item failed, and it never left: sent gave its credit
-		// back, and the stream goes on.
-		return uerr
-	}
-	if err != nil {
-		return d.ch.sendFailure(err)
-	}
-	return nil
-}
-
-// sent ends a yield's turn to send: it spends the yield's size, or gives
-// its item credit back if it was not sent, and lets the next sender go.
-func (d *dialog) sent(size int, ok bool) {
-	d.mu.Lock()
-	if ok {
-		d.creditBytes -= int64(size)
-	} else {
-		d.credit++
-	}
-	d.sending = false
-	more := d.credit > 0 && d.creditBytes > 0
-	d.mu.Unlock()
-	if more {
-		signal(d.creditWake)
-	}
-}
-
-// sendErrLocked says why this side may not send a yield now, if it may not.
-func (d *dialog) sendErrLocked() error {
-	switch {
-	case d.localStop:
-		return ErrStreamClosed
-	case d.gone != nil:
-		return d.gone
-	case d.finalErr != nil:
-		return d.finalErr
-	case d.finalSeen:
-		return ErrStreamClosed
-	case !d.caller && d.ctx.Err() != nil:
-		return ctxErr(d.ctx)
-	case d.caller && d.cancelCalled:
-		return ErrContextCancelled
-	}
-	return nil
-}
-
 // closeSend sends this side's stop, once.
 func (d *dialog) closeSend() {
 	d.sendMu.Lock()
@@ -510,106 +367,4 @@ func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 			signal(d.wake)
 		}
 	}
-}
-
-// result waits for the peer's final message, discarding stream items still
-// in flight, and returns its payload or error. If ctx ends first it cancels
-// the peer's task and waits a bounded time for the acknowledgement, so that
-// the remote task has ended when it returns. Only a caller calls it.
-func (d *dialog) result(ctx context.Context) (any, error) {
-	defer d.finish()
-	for {
-		if final, ok := d.getFinal(); ok {
-			return d.outcome(final)
-		}
-		m, err := d.next(ctx)
-		if err != nil {
-			if ctx.Err() != nil && d.ch.goneErr() == nil {
-				d.requestCancel()
-				if final, ok := d.awaitFinal(); ok {
-					// The dialog's one outcome: the acknowledgement
-					// (ErrContextCancelled), or whatever the task
-					// ended with first.
-					return d.outcome(final)
-				}
-			}
-			return nil, err
-		}
-		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
-			d.setFinal(m)
-		}
-	}
-}
-
-// awaitFinal waits, within the cancel timeout, for the peer's final message
-// and returns it, if it came.
-func (d *dialog) awaitFinal() (transport.Msg, bool) {
-	if final, ok := d.getFinal(); ok {
-		return final, true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.ch.local.cfg.cancelTimeout)
-	defer cancel()
-	for {
-		m, err := d.next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				d.ch.local.logger().Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
-					Msg("remote task did not acknowledge its cancellation in time")
-			}
-			return transport.Msg{}, false
-		}
-		if m.Kind == transport.KindReturn || m.Kind == transport.KindError {
-			d.setFinal(m)
-			return m, true
-		}
-	}
-}
-
-func (d *dialog) outcome(m transport.Msg) (any, error) {
-	if m.Kind == transport.KindError {
-		return nil, d.errorOf(m)
-	}
-	return m.Payload, nil
-}
-
-// errorOf returns the error the caller sees for the peer's error message,
-// as push recorded it.
-func (d *dialog) errorOf(m transport.Msg) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.finalErr == nil {
-		d.finalErr = d.errorOfLocked(m)
-	}
-	return d.finalErr
-}
-
-// errorOfLocked turns an error message into the error the caller sees. A
-// cancellation this side asked for before the error arrived is absorbed
-// into ErrContextCancelled: an outcome, not a failure. Anything else is
-// the peer's *RemoteError.
-func (d *dialog) errorOfLocked(m transport.Msg) error {
-	re, err := decode[RemoteError](m.Payload)
-	if err != nil {
-		return &RemoteError{
-			Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
-			Message: fmt.Sprintf("undecodable error payload: %v", err),
-		}
-	}
-	// This side's cancellation: it asked (Cancel, or its watcher saw the
-	// opener's ctx end), or its dialog ctx has already ended, so that
-	// request is on its way. A race with an actor-wide cancel by this same
-	// actor then yields the same outcome.
-	selfCancel := d.cancelCalled || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
-	return callerError(re, selfCancel, d.ch.local.id)
-}
-
-// callerError is the error a caller, self, gets for its callee's boxed
-// error re: ErrContextCancelled for the acknowledgement of a cancellation
-// it asked for (selfCancel), an outcome rather than a failure; re
-// itself otherwise.
-func callerError(re RemoteError, selfCancel bool, self ActorID) error {
-	if selfCancel && re.Code == "context_cancelled" && re.Canceller == self {
-		return ErrContextCancelled
-	}
-	return &re
 }

@@ -37,10 +37,10 @@ func (c *brokenLink) Close() error {
 
 // brokenChannel returns a channel, served until the test ends, whose
 // connection is a brokenLink to an actor it names.
-func brokenChannel(t *testing.T, creator bool) (*channel, ActorID) {
+func brokenChannel(t *testing.T, creator bool) (*session, ActorID) {
 	a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
 	peer := newActorID("peer")
-	ch := newChannel(a, peer, &brokenLink{closed: make(chan struct{})}, creator)
+	ch := newSession(a, peer, &brokenLink{closed: make(chan struct{})}, creator)
 	var wg sync.WaitGroup
 	wg.Go(ch.serve)
 	t.Cleanup(func() {

@@ -94,7 +94,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	id := newActorID(name)
 	nd := n.actor.node
 	child := newActor(context.Background(), id, n.actor.id, cfg, nd)
-	ch := newChannel(n.actor, id, nil, true)
+	ch := newSession(n.actor, id, nil, true)
 	ch.peerActor = child
 	up := child.linkParent(nil, n.actor.id, n.actor)
 	newLocalLink(ch, up)
@@ -205,7 +205,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		return nil, ActorInfo{}, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
 	}
 	n.actor.debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
-	ch := newChannel(n.actor, id, conn, true)
+	ch := newSession(n.actor, id, conn, true)
 	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
 	return &Portal{ch: ch, host: processHost{proc: proc}}, info, nil

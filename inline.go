@@ -25,7 +25,7 @@ import (
 // callInline runs e in callee, an actor of this process, with arg, on the
 // caller's goroutine; ch is the caller's connection to it, for what a
 // dialog over it would report.
-func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *channel, callee *Actor, arg A) (R, error) {
+func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *session, callee *Actor, arg A) (R, error) {
 	var zero R
 	t, err := beginInline(ctx, ch, callee)
 	if err != nil {
@@ -52,7 +52,7 @@ func (e *FuncEndpoint[A, R]) runAny(t *inlineTask, arg any) (any, error) {
 // over ch: unless ctx has ended, the link is down, or callee is ending
 // (the errors a dialog would give), it is counted in, and the goroutine
 // carries callee's labels until finish.
-func beginInline(ctx context.Context, ch *channel, callee *Actor) (*inlineTask, error) {
+func beginInline(ctx context.Context, ch *session, callee *Actor) (*inlineTask, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func beginInline(ctx context.Context, ch *channel, callee *Actor) (*inlineTask, 
 // finish ends the task, which returned err, and returns what its caller
 // gets: the dialog's outcome but for the wrapping of a cancellation the
 // caller asked for (see callOutcome).
-func (t *inlineTask) finish(ch *channel, endpoint string, err error) error {
+func (t *inlineTask) finish(ch *session, endpoint string, err error) error {
 	restoreLabels(t.caller, ch.local)
 	if err != nil {
 		err = t.failure(endpoint, err)

@@ -8,22 +8,22 @@ import (
 	"github.com/tractor-go/tractor/transport"
 )
 
-// localLink joins a goroutine actor's channel with its parent's. Most of
+// localLink joins a goroutine actor's session with its parent's. Most of
 // what passes between them needs no connection: calls run inline, a
 // cancellation cancels the child directly, and the child's end ends both
-// channels. So the in-memory connection is made only when a first dialog
+// sessions. So the in-memory connection is made only when a first dialog
 // (a stream or a context) is opened over it, and an actor that only ever
 // serves calls never has one.
 type localLink struct {
 	mu     sync.Mutex
-	ends   [2]*channel // the parent's end, the child's
+	ends   [2]*session // the parent's end, the child's
 	made   bool
 	closed atomic.Bool
 }
 
-// newLocalLink links a parent's channel with its child's.
-func newLocalLink(parent, child *channel) *localLink {
-	l := &localLink{ends: [2]*channel{parent, child}}
+// newLocalLink links a parent's session with its child's.
+func newLocalLink(parent, child *session) *localLink {
+	l := &localLink{ends: [2]*session{parent, child}}
 	parent.link, child.link = l, l
 	return l
 }
@@ -47,9 +47,9 @@ func (l *localLink) make() bool {
 	return true
 }
 
-// close ends the link, closed by the channel by: the connection's ends,
-// if it was made, or both channels directly.
-func (l *localLink) close(by *channel) {
+// close ends the link, closed by the session by: the connection's ends,
+// if it was made, or both sessions directly.
+func (l *localLink) close(by *session) {
 	l.mu.Lock()
 	if l.closed.Swap(true) {
 		l.mu.Unlock()
@@ -58,7 +58,7 @@ func (l *localLink) close(by *channel) {
 	made := l.made
 	l.mu.Unlock()
 	if made {
-		_ = by.conn.Close() // each end's Ended ends its channel
+		_ = by.conn.Close() // each end's Ended ends its session
 		return
 	}
 	other := l.ends[0]
@@ -71,7 +71,7 @@ func (l *localLink) close(by *channel) {
 
 // stop tells the other end of the link that the actor at by ends because
 // it was cancelled: the stop for dialog 0 that a connection would carry.
-func (l *localLink) stop(by *channel) {
+func (l *localLink) stop(by *session) {
 	other := l.ends[0]
 	if other == by {
 		other = l.ends[1]

@@ -82,16 +82,16 @@ func (a *Actor) dialledPortal(uid string) *Portal {
 // adopt makes conn a connection of a with peer and serves it until it
 // ends; a owns it from then on. It returns nil, leaving conn alone, once a
 // is ending. peerActor is the peer itself if it lives in this process.
-func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool) *channel {
+func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool) *session {
 	a.peerMu.Lock()
 	defer a.peerMu.Unlock()
 	if a.peersClosed {
 		return nil
 	}
-	ch := newChannel(a, peer, conn, creator)
+	ch := newSession(a, peer, conn, creator)
 	ch.peerActor = peerActor
 	if a.peers == nil {
-		a.peers, a.dialled = make(map[*channel]struct{}), make(map[string]*channel)
+		a.peers, a.dialled = make(map[*session]struct{}), make(map[string]*session)
 	}
 	a.peers[ch] = struct{}{}
 	if creator {
@@ -117,7 +117,7 @@ func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creat
 func (a *Actor) closePeers() {
 	a.peerMu.Lock()
 	a.peersClosed = true
-	chs := make([]*channel, 0, len(a.peers))
+	chs := make([]*session, 0, len(a.peers))
 	for ch := range a.peers {
 		chs = append(chs, ch)
 	}

@@ -12,7 +12,7 @@ import (
 // cancels it, and reads a one-shot actor's result. A Portal is safe for
 // concurrent use; each call is its own dialog.
 type Portal struct {
-	ch   *channel
+	ch   *session
 	host host // where the actor runs, for a portal its nursery owns
 
 	// For a one-shot actor (RunInActor): closed once its result is in.
@@ -42,7 +42,7 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 }
 
 // requestCancel asks the actor behind p to cancel itself, as this actor.
-// The request is detached (see [channel.detach]): one dropped because a
+// The request is detached (see [session.detach]): one dropped because a
 // deadline expired first would leave a goroutine actor serving and its
 // nursery waiting forever, and a process actor terminated without having
 // been asked. Whoever asks bounds only its wait for the acknowledgement;

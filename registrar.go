@@ -41,13 +41,13 @@ type registrar struct {
 	entries map[string]regEntry   // by uid
 	byName  map[string]*list.List // uids, in the order they registered
 	changed chan struct{}         // closed, and replaced, on every registration
-	sources map[*channel]map[string]bool
+	sources map[*session]map[string]bool
 }
 
 type regEntry struct {
 	info   ActorInfo
 	seq    uint64
-	source *channel // the connection it was registered over; nil if local
+	source *session // the connection it was registered over; nil if local
 	// named is the entry's place among the actors of its name, so that
 	// removing one of many same-named actors (a million one-shot workers
 	// called "sky") takes constant time, not a scan of its namesakes.
@@ -59,13 +59,13 @@ func newRegistrar() *registrar {
 		entries: make(map[string]regEntry),
 		byName:  make(map[string]*list.List),
 		changed: make(chan struct{}),
-		sources: make(map[*channel]map[string]bool),
+		sources: make(map[*session]map[string]bool),
 	}
 }
 
 // add records info, registered over source (nil for an actor of the
 // registrar's own process).
-func (r *registrar) add(info ActorInfo, source *channel) {
+func (r *registrar) add(info ActorInfo, source *session) {
 	r.mu.Lock()
 	if old, ok := r.entries[info.ID.UID]; ok {
 		r.removeLocked(old.info.ID.UID)
@@ -120,7 +120,7 @@ func (r *registrar) removeLocked(uid string) {
 }
 
 // purgeSource forgets every actor registered over a connection that ended.
-func (r *registrar) purgeSource(source *channel) {
+func (r *registrar) purgeSource(source *session) {
 	r.mu.Lock()
 	for uid := range r.sources[source] {
 		r.removeLocked(uid)
@@ -262,12 +262,12 @@ var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regSusp
 // servedRegistrar returns the registrar the task's actor serves, and the
 // connection the task's call came over (nil for a call from this process,
 // which runs inline: its actors leave the registrar as they end).
-func servedRegistrar(ctx context.Context) (*registrar, *channel, error) {
+func servedRegistrar(ctx context.Context) (*registrar, *session, error) {
 	a := CurrentActor(ctx)
 	if a == nil || a.node.served == nil {
 		return nil, nil, fmt.Errorf("tractor: this actor does not serve the registrar: %w", ErrMisuse)
 	}
-	var source *channel
+	var source *session
 	if c, ok := ctx.(*Context); ok {
 		source = c.d.ch
 	}
@@ -331,7 +331,7 @@ type remoteDirectory struct {
 	mu   sync.Mutex
 	at   registrarRef         // its UID is learned on the first connection
 	mine map[string]ActorInfo // registered from this process, not since unregistered
-	conn *channel             // the connection to the registrar last used
+	conn *session             // the connection to the registrar last used
 }
 
 // reconnectBackoff bounds the pause between attempts to reach a registrar
@@ -398,7 +398,7 @@ func (d *remoteDirectory) portal(ctx context.Context) (*Portal, error) {
 // lost starts reconnecting once the connection to the registrar ends while
 // the process goes on, so its actors are found again without waiting for
 // it to need the registrar.
-func (d *remoteDirectory) lost(ch *channel) {
+func (d *remoteDirectory) lost(ch *session) {
 	a := d.node.main()
 	if a == nil || a.ctx.Err() != nil {
 		return // the process is ending
@@ -443,7 +443,7 @@ func (d *remoteDirectory) lostErr(ctx context.Context, err error) error {
 }
 
 // detached makes call, a request to the registrar through p, detached
-// (see [channel.detach]): it is made whatever ctx, which bounds only the
+// (see [session.detach]): it is made whatever ctx, which bounds only the
 // wait for it. Registrations and their ends go so: one dropped because a
 // deadline expired on a loaded machine would leave an actor unlisted, or
 // listed after it ended. p is a wire connection (the registrar is another

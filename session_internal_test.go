@@ -47,7 +47,7 @@ func TestGarbageFromPeer(t *testing.T) {
 	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
 	defer a.end()
 	peer := newActorID("liar")
-	ch := newChannel(a, peer, conn, true)
+	ch := newSession(a, peer, conn, true)
 	var wg sync.WaitGroup
 	wg.Go(ch.serve)
 

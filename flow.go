@@ -1,0 +1,153 @@
+// Flow control: the windows a dialog's receiver grants, the credit its
+// sender spends, and sending a stream item within it.
+
+package tractor
+
+import (
+	"context"
+	"math"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// defaultWindow is how many yields a dialog's receiver accepts before the
+// sender must wait for credit. The receiver grants credit back in batches of
+// half a window, so a steady stream costs one credit message per 512 items.
+// Across processes a grant takes a round trip of 50-400 µs on this kind of
+// machine; with 256 a streaming sender stalled on credit (1.5 µs an item),
+// with 1024 it no longer does (0.9 µs, bound by encoding and decoding).
+const defaultWindow = 1024
+
+// defaultWindowBytes bounds the bytes of the yields in flight on a dialog,
+// alongside defaultWindow: a receiver that stops reading holds less than
+// this plus one item (at most the 16 MiB frame limit between processes),
+// where the item window alone let it hold 1024 items of any size, up to
+// 16 GiB. Half of it, the grant batch, is 2 MiB: a grant's round trip
+// (under half a millisecond) is shorter than the time a sender takes to
+// send the batch, so large items stream as fast as with the item window
+// alone (BenchmarkProcessStreamLarge: 64 KiB and 1 MiB items, the same
+// rate within the noise of a loaded machine).
+const defaultWindowBytes = 4 << 20
+
+// flowWindow is a flow-control window: the yields, and the bytes of them,
+// that a receiver lets its sender have in flight.
+type flowWindow struct{ items, bytes int }
+
+// maxCreditBytes caps the byte credit a peer can grant, so that no sum
+// of grants overflows.
+const maxCreditBytes = math.MaxInt64 / 4
+
+// grant adds the credit that m (a credit message, or the peer's cmd or
+// started message announcing its window) grants this side.
+func (d *dialog) grant(m transport.Msg) {
+	d.credit = min(d.credit+int(m.Credit), math.MaxInt32)
+	d.creditBytes = min(d.creditBytes+int64(min(m.CreditBytes, maxCreditBytes)), maxCreditBytes)
+}
+
+// addCredit takes a credit message from the peer.
+func (d *dialog) addCredit(m transport.Msg) {
+	d.mu.Lock()
+	d.grant(m)
+	d.mu.Unlock()
+	signalIf(d.creditWake)
+}
+
+// announce is the window this side receives with, as a cmd or started
+// message announces it.
+func (d *dialog) announce() (items uint32, bytes uint64) {
+	return uint32(d.recv.items), uint64(d.recv.bytes)
+}
+
+// send sends one stream item, waiting for credit. Yields go one at a
+// time, each once the previous one's size is spent, so that no two are
+// sent on the same byte credit.
+func (d *dialog) send(ctx context.Context, v any) error {
+	d.mu.Lock()
+	for {
+		if err := d.sendErrLocked(); err != nil {
+			d.mu.Unlock()
+			signalIf(d.creditWake) // sticky: wake the next sender too
+			return err
+		}
+		if d.credit > 0 && d.creditBytes > 0 && !d.sending {
+			d.credit--
+			d.sending = true
+			d.mu.Unlock()
+			break
+		}
+		d.mu.Unlock()
+		select {
+		case <-d.creditWake:
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-d.ctx.Done():
+			// The dialog ended: a remote error, a cancel from either
+			// side, or the opener's ctx. Report the most specific reason.
+			d.mu.Lock()
+			err := d.sendErrLocked()
+			d.mu.Unlock()
+			if err == nil {
+				err = ctxErr(d.ctx)
+			}
+			return err
+		}
+		d.mu.Lock()
+	}
+	d.sendMu.Lock()
+	d.mu.Lock()
+	stopped := d.localStop
+	d.mu.Unlock()
+	if stopped { // Close ran while this Send waited: the credit is moot
+		d.sendMu.Unlock()
+		d.sent(0, false)
+		return ErrStreamClosed
+	}
+	size, err := d.ch.sendSized(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
+	d.sendMu.Unlock()
+	d.sent(size, err == nil)
+	if uerr := d.ch.unsendable(err, d.endpoint, "stream item"); uerr != nil {
+		// Only this item failed, and it never left: sent gave its credit
+		// back, and the stream goes on.
+		return uerr
+	}
+	if err != nil {
+		return d.ch.sendFailure(err)
+	}
+	return nil
+}
+
+// sent ends a yield's turn to send: it spends the yield's size, or gives
+// its item credit back if it was not sent, and lets the next sender go.
+func (d *dialog) sent(size int, ok bool) {
+	d.mu.Lock()
+	if ok {
+		d.creditBytes -= int64(size)
+	} else {
+		d.credit++
+	}
+	d.sending = false
+	more := d.credit > 0 && d.creditBytes > 0
+	d.mu.Unlock()
+	if more {
+		signal(d.creditWake)
+	}
+}
+
+// sendErrLocked says why this side may not send a yield now, if it may not.
+func (d *dialog) sendErrLocked() error {
+	switch {
+	case d.localStop:
+		return ErrStreamClosed
+	case d.gone != nil:
+		return d.gone
+	case d.finalErr != nil:
+		return d.finalErr
+	case d.finalSeen:
+		return ErrStreamClosed
+	case !d.caller && d.ctx.Err() != nil:
+		return ctxErr(d.ctx)
+	case d.caller && d.cancelCalled:
+		return ErrContextCancelled
+	}
+	return nil
+}
