@@ -1,10 +1,29 @@
 // Package transport moves protocol messages between two actors.
 //
 // The runtime in the parent package talks to its peers only through [Conn],
-// which every backend implements: the in-memory backend ([Pipe], [Mem]) passes
+// which every backend implements: the in-memory backend ([MemPair]) passes
 // Go values without encoding, and wire backends frame and encode each
 // [Msg]. The package knows nothing of actors: a [Msg] is a dialog id, a kind
 // and a payload.
+//
+// # Messages
+//
+// Each message belongs to a dialog, named by its CID, which the side that
+// opens the dialog chooses. The runtime runs three kinds of dialog, with
+// these sequences of message kinds (* repeats, | is either):
+//
+//	function  caller: cmd           callee: return | error
+//	stream    caller: cmd           callee: yield*, then stop and return, or error
+//	context   caller: cmd           callee: started, then return | error
+//
+// A context dialog's two sides may exchange yields between started and the
+// callee's final message, each ending its yields with a stop. While a
+// dialog runs, the receiver of yields grants its sender more with credit
+// messages, and the caller may send cancel, which the callee answers with
+// its final message all the same. A callee that fails before its first
+// value sends only its error. Two messages concern an actor rather than a
+// dialog, and carry CID 0: cancel asks the peer actor to cancel itself,
+// and stop is the last message an ending actor sends.
 //
 // # Delivery
 //
@@ -24,10 +43,10 @@
 // array, S2-compressed above a size threshold when both sides agreed to.
 // A wire connection opens with a handshake, before Serve and before any
 // Send: the dialer calls [WireConn.Handshake] and the acceptor
-// [WireConn.Answer] (see [Handshaker] and [Answerer]), and each side sends
-// one hello frame, the acceptor's chosen after reading the dialer's. With
-// a [Config.Secret], a challenge-response comes first: each side sends a
-// random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
+// [WireConn.Answer], and each side sends one hello frame, the acceptor's
+// chosen after reading the dialer's; both must speak [ProtocolVersion].
+// With a [Config.Secret], a challenge-response comes first: each side sends
+// a random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
 // and the acceptor checks it before proving the same in turn; only then
 // are hellos sent and read, and a peer that fails is dropped with
 // [ErrAuth]. [TCP] can run over TLS too. A connection's payloads arrive
@@ -45,7 +64,7 @@ import (
 )
 
 // Kind is the kind of a protocol message. The set follows tractor's dialog
-// protocol; see the package doc of the parent package for the sequences.
+// protocol; the package doc gives the sequences a dialog runs.
 type Kind uint8
 
 // The message kinds.
@@ -57,11 +76,12 @@ const (
 	KindStarted
 	// KindYield carries one stream item, in either direction.
 	KindYield
-	// KindStop says the sender will yield no more on this dialog.
+	// KindStop says the sender will yield no more on this dialog, or, with
+	// CID 0, that this is the last message of an ending actor.
 	KindStop
 	// KindReturn carries a dialog's final result.
 	KindReturn
-	// KindError carries a dialog's final error (or, with CID 0, an actor's).
+	// KindError carries a dialog's final error.
 	KindError
 	// KindCancel asks the peer to cancel one dialog, or with CID 0 the
 	// whole actor. Payload names the canceller.
@@ -197,7 +217,7 @@ type Conn interface {
 	Close() error
 }
 
-// Listener accepts connections for a [Transport].
+// Listener accepts connections, such as those dialled to a [TCP] address.
 type Listener interface {
 	// Accept waits for the next connection or for ctx to end.
 	Accept(ctx context.Context) (Conn, error)
@@ -205,17 +225,6 @@ type Listener interface {
 	Addr() string
 	// Close stops accepting; connections already accepted stay open.
 	Close() error
-}
-
-// Transport makes connections between actors. It is the one seam through
-// which the runtime reaches its peers.
-type Transport interface {
-	// Name is the transport's short name, such as "mem" or "tcp".
-	Name() string
-	// Listen opens a listener at addr ("" picks a fresh address).
-	Listen(ctx context.Context, addr string) (Listener, error)
-	// Dial connects to the listener at addr.
-	Dial(ctx context.Context, addr string) (Conn, error)
 }
 
 var (
