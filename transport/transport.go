@@ -145,60 +145,6 @@ type SizedSender interface {
 	SendSized(ctx context.Context, m Msg) (int, error)
 }
 
-// PayloadSize is the in-memory backend's estimate of the memory a payload
-// holds, a cheap one (no walk of the value): the length of a string, the
-// length times the element size of a slice or array, the number of entries
-// times the key and element sizes of a map, the size of anything else;
-// through one pointer, and for the strings and slices among a struct's own
-// fields, the same. Memory reached any deeper is not counted: a stalled
-// in-memory receiver holds only references to values its sender made.
-// A [Raw] payload counts its encoded length.
-func PayloadSize(v any) int {
-	switch p := v.(type) {
-	case nil:
-		return 0
-	case int, int64, float64:
-		return 8
-	case string:
-		return len(p)
-	case []byte:
-		return len(p)
-	case *rawPayload:
-		return len(p.b)
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return 0
-		}
-		rv = rv.Elem()
-	}
-	n := int(rv.Type().Size())
-	switch rv.Kind() {
-	case reflect.Struct:
-		for i := range rv.NumField() {
-			n += backing(rv.Field(i))
-		}
-	default:
-		n += backing(rv)
-	}
-	return n
-}
-
-// backing is the size of what a string, slice or map value v refers to,
-// one level down; 0 for other kinds.
-func backing(v reflect.Value) int {
-	switch v.Kind() {
-	case reflect.String:
-		return v.Len()
-	case reflect.Slice:
-		return v.Len() * int(v.Type().Elem().Size())
-	case reflect.Map:
-		return v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size())
-	}
-	return 0
-}
-
 // Conn is one bidirectional message connection between two actors.
 //
 // Send is safe for concurrent use; messages sent by one goroutine arrive in
