@@ -25,10 +25,6 @@ const (
 	hardKillAfter = 1600 * time.Millisecond
 	// handshakeTimeout bounds a child's handshake with its parent.
 	handshakeTimeout = 10 * time.Second
-	// protocolVersion is checked in every wire handshake. Version 2
-	// announces each side's flow-control window, items and bytes, in the
-	// cmd and started messages.
-	protocolVersion = 2
 )
 
 // host is where a child actor runs. The nursery that spawned it owns it.
@@ -196,7 +192,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 			// Someone else dialled the listener first.
 			return transport.Hello{}, fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
 		}
-		return transport.Hello{Version: protocolVersion, Compress: tcfg.Compress, Info: spec}, nil
+		return transport.Hello{Version: transport.ProtocolVersion, Compress: tcfg.Compress, Info: spec}, nil
 	})
 	if err != nil {
 		conn.Close()
@@ -283,7 +279,7 @@ func serveChild(local config) int {
 	tcfg := transport.DefaultConfig()
 	tcfg.Secret = []byte(secret)
 	conn := transport.NewConn(nc, tcfg)
-	peer, err := conn.Handshake(ctx, transport.Hello{Version: protocolVersion, Compress: true,
+	peer, err := conn.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion, Compress: true,
 		Info: childHello{PID: os.Getpid(), Addr: nd.addr}})
 	if err != nil {
 		conn.Close()

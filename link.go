@@ -38,7 +38,7 @@ func (l *localLink) make() bool {
 	}
 	if !l.made {
 		l.made = true
-		a, b := transport.Pipe()
+		a, b := transport.MemPair()
 		l.ends[0].setConn(a)
 		l.ends[1].setConn(b)
 		l.ends[0].start(nil) // in memory: attached, no goroutine

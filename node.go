@@ -240,7 +240,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		} else {
 			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, n.pid)
 		}
-		return transport.Hello{Version: protocolVersion, Info: w}, nil
+		return transport.Hello{Version: transport.ProtocolVersion, Info: w}, nil
 	})
 	if err != nil {
 		// At debug level: anyone who reaches the listener can fail a
@@ -300,7 +300,7 @@ func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string)
 		return nil, ActorID{}, err
 	}
 	wc := conn.(*transport.WireConn)
-	peer, err := wc.Handshake(ctx, transport.Hello{Version: protocolVersion,
+	peer, err := wc.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion,
 		Info: peerHello{From: local.id, To: uid, PID: n.pid}})
 	if err != nil {
 		return nil, ActorID{}, err

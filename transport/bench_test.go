@@ -13,11 +13,11 @@ import (
 // benchPayload is boxed once, so neither benchmark measures boxing.
 var benchPayload any = 42
 
-// BenchmarkPipe measures one-way Send→deliver of small messages through
-// [transport.Pipe]: one goroutine sends, the peer's deliver function (run
-// from the sender's goroutine, as the Pipe does) consumes.
-func BenchmarkPipe(b *testing.B) {
-	a, z := transport.Pipe()
+// BenchmarkMemPair measures one-way Send→deliver of small messages through
+// [transport.MemPair]: one goroutine sends, the peer's deliver function (run
+// from the sender's goroutine, as the in-memory connection does) consumes.
+func BenchmarkMemPair(b *testing.B) {
+	a, z := transport.MemPair()
 	var n, sum uint64
 	ready := make(chan struct{})
 	served := make(chan error, 1)
@@ -53,7 +53,7 @@ func BenchmarkPipe(b *testing.B) {
 	}
 }
 
-// BenchmarkChanBaseline is the yardstick for [BenchmarkPipe]: the same
+// BenchmarkChanBaseline is the yardstick for [BenchmarkMemPair]: the same
 // message through a buffered channel (cap 64) from one producer goroutine to
 // one consumer goroutine.
 func BenchmarkChanBaseline(b *testing.B) {

@@ -43,8 +43,9 @@ const (
 	// DefaultMaxFrame is the frame limit of [DefaultConfig]: 16 MiB.
 	DefaultMaxFrame = 16 << 20
 
-	// DefaultCompressThreshold is the body size from which frames are
-	// compressed, when both sides agreed to compress.
+	// defaultCompressThreshold is the body size from which frames are
+	// compressed, when both sides agreed to compress and the Config names
+	// no other.
 	//
 	// Measured with s2.Encode on msgpack bodies on this project's machine
 	// (BenchmarkS2Body: a list of small structs, English-like text; and
@@ -69,7 +70,7 @@ const (
 	// and socketpairs are faster than that (BenchmarkPayload64K), which is
 	// why compression is negotiated and a runtime may leave it off between
 	// local processes.
-	DefaultCompressThreshold = 1 << 10
+	defaultCompressThreshold = 1 << 10
 
 	// maxFrameLimit is the largest frame limit a Config can set: the
 	// length field is a uint32, and the limit must fit an int everywhere.

@@ -23,10 +23,12 @@ import (
 // of the handshake is a msgpack array opening with the magic string and the
 // protocol version.
 
-// ProtocolVersion is the version of the wire protocol (framing, envelope
-// and handshake) that this package speaks. Peers with different versions
-// refuse each other in the handshake. Version 2 added the byte credit to
-// the envelope ([Msg.CreditBytes]).
+// ProtocolVersion is the version of the protocol that this package and the
+// runtime above it speak: the framing, envelope and handshake, and the
+// messages' meaning (see the package doc). Peers with different versions
+// refuse each other in the handshake. Version 2 added flow control's byte
+// credit to the envelope ([Msg.CreditBytes]), and each side's initial
+// window, items and bytes, to the cmd and started messages.
 const ProtocolVersion = 2
 
 // helloMagic opens every handshake frame, so that a peer speaking something
@@ -55,25 +57,6 @@ type Hello struct {
 	// Info is the runtime's own payload, such as the actor's name and id.
 	// The peer's Info arrives as a [Raw], or nil, like any payload.
 	Info any
-}
-
-// Handshaker is implemented by connections that open with a handshake,
-// such as [WireConn]. The dialing side of a connection calls Handshake,
-// when the connection has it, before Serve and before any Send; the
-// accepting side calls Handshake too, or Answer if the connection is also
-// an [Answerer]. Both sides calling Handshake works only without a
-// [Config.Secret].
-type Handshaker interface {
-	Handshake(ctx context.Context, local Hello) (peer Hello, err error)
-}
-
-// Answerer is implemented by connections whose accepting side can choose
-// its hello from the dialer's, such as [WireConn]: the dialer names what
-// it wants, and the acceptor answers with it or a refusal. The accepting
-// side calls Answer instead of [Handshaker.Handshake], before Serve and
-// before any Send; the dialing side calls Handshake.
-type Answerer interface {
-	Answer(ctx context.Context, reply func(peer Hello) (Hello, error)) (peer Hello, err error)
 }
 
 // Handshake runs the dialing side of the handshake: it writes local and

@@ -4,23 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
+	"reflect"
 	"sync"
 )
 
-// Pipe returns the two ends of an in-memory connection. Messages pass as Go
-// values, without encoding or copying: a payload must not be mutated after it
-// was sent. Send never blocks (flow control is the runtime's, per dialog) and
-// delivers from the sender's goroutine into the peer's deliver function, so a
-// message costs one mutex and one function call.
-func Pipe() (Conn, Conn) {
+// MemPair returns the two ends of an in-memory connection, for two actors
+// in one process. Messages pass as Go values, without encoding or copying:
+// a payload must not be mutated after it was sent. Send never blocks (flow
+// control is the runtime's, per dialog) and delivers from the sender's
+// goroutine into the peer's deliver function, so a message costs one mutex
+// and one function call.
+func MemPair() (Conn, Conn) {
 	a := &memConn{done: make(chan struct{})}
 	b := &memConn{done: make(chan struct{})}
 	a.peer, b.peer = b, a
 	return a, b
 }
 
-// memConn is one end of a [Pipe]. Its mutex guards its inbound side: the
+// memConn is one end of a [MemPair]. Its mutex guards its inbound side: the
 // deliver function, messages queued before Serve, and how it ended.
 type memConn struct {
 	peer *memConn
@@ -144,94 +145,56 @@ func (c *memConn) Close() error {
 	return nil
 }
 
-// Mem is the in-memory [Transport]: listeners are named in its own address
-// space, and Dial returns one end of a [Pipe] whose other end the listener
-// accepts. The zero value is not usable; use [NewMem].
-type Mem struct {
-	mu        sync.Mutex
-	listeners map[string]*memListener
-	next      int
-}
-
-// NewMem returns an empty in-memory address space.
-func NewMem() *Mem { return &Mem{listeners: make(map[string]*memListener)} }
-
-// Name implements [Transport].
-func (*Mem) Name() string { return "mem" }
-
-// Listen implements [Transport]. An empty addr picks a fresh one.
-func (t *Mem) Listen(ctx context.Context, addr string) (Listener, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// PayloadSize is the in-memory backend's estimate of the memory a payload
+// holds, a cheap one (no walk of the value): the length of a string, the
+// length times the element size of a slice or array, the number of entries
+// times the key and element sizes of a map, the size of anything else;
+// through one pointer, and for the strings and slices among a struct's own
+// fields, the same. Memory reached any deeper is not counted: a stalled
+// in-memory receiver holds only references to values its sender made.
+// A [Raw] payload counts its encoded length.
+func PayloadSize(v any) int {
+	switch p := v.(type) {
+	case nil:
+		return 0
+	case int, int64, float64:
+		return 8
+	case string:
+		return len(p)
+	case []byte:
+		return len(p)
+	case *rawPayload:
+		return len(p.b)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if addr == "" {
-		for taken := true; taken; _, taken = t.listeners[addr] {
-			t.next++
-			addr = "mem-" + strconv.Itoa(t.next)
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return 0
 		}
+		rv = rv.Elem()
 	}
-	if _, ok := t.listeners[addr]; ok {
-		return nil, fmt.Errorf("transport: mem address %q already in use", addr)
+	n := int(rv.Type().Size())
+	switch rv.Kind() {
+	case reflect.Struct:
+		for i := range rv.NumField() {
+			n += backing(rv.Field(i))
+		}
+	default:
+		n += backing(rv)
 	}
-	l := &memListener{t: t, addr: addr, conns: make(chan Conn), done: make(chan struct{})}
-	t.listeners[addr] = l
-	return l, nil
+	return n
 }
 
-// Dial implements [Transport]. It blocks until the listener accepts.
-func (t *Mem) Dial(ctx context.Context, addr string) (Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// backing is the size of what a string, slice or map value v refers to,
+// one level down; 0 for other kinds.
+func backing(v reflect.Value) int {
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Slice:
+		return v.Len() * int(v.Type().Elem().Size())
+	case reflect.Map:
+		return v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size())
 	}
-	t.mu.Lock()
-	l, ok := t.listeners[addr]
-	t.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("dial mem %q: %w", addr, ErrNoListener)
-	}
-	mine, theirs := Pipe()
-	select {
-	case l.conns <- theirs:
-		return mine, nil
-	case <-l.done:
-		return nil, fmt.Errorf("dial mem %q: %w", addr, ErrNoListener)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-type memListener struct {
-	t     *Mem
-	addr  string
-	conns chan Conn
-	once  sync.Once
-	done  chan struct{}
-}
-
-func (l *memListener) Accept(ctx context.Context) (Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, fmt.Errorf("accept mem %q: %w", l.addr, ErrClosed)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (l *memListener) Addr() string { return l.addr }
-
-func (l *memListener) Close() error {
-	l.once.Do(func() {
-		l.t.mu.Lock()
-		delete(l.t.listeners, l.addr)
-		l.t.mu.Unlock()
-		close(l.done)
-	})
-	return nil
+	return 0
 }

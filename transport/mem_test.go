@@ -3,8 +3,9 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"sort"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -12,414 +13,375 @@ import (
 	"github.com/tractor-go/tractor/transport"
 )
 
-var _ transport.Transport = transport.NewMem()
-
-// listen opens a listener on m and closes it when the test ends.
-func listen(t *testing.T, m *transport.Mem, addr string) transport.Listener {
-	t.Helper()
-	l, err := m.Listen(context.Background(), addr)
+func TestMemPairDeliversEveryField(t *testing.T) {
+	a, b := transport.MemPair()
+	defer a.Close()
+	sb := serve(t, b)
+	sent := transport.Msg{
+		Kind:        transport.KindCmd,
+		CID:         42,
+		Endpoint:    "pkg.square",
+		Mode:        2,
+		Credit:      7,
+		CreditBytes: 1 << 40,
+		Payload:     []string{"x", "y"},
+	}
+	size, err := a.(transport.SizedSender).SendSized(context.Background(), sent)
 	if err != nil {
-		t.Fatalf("Listen(%q): %v", addr, err)
+		t.Fatalf("Send: %v", err)
 	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
-type dialResult struct {
-	conn transport.Conn
-	err  error
-}
-
-// dialAsync dials addr from a new goroutine; the test must receive the
-// result from the returned channel (it is buffered, so the goroutine ends
-// either way).
-func dialAsync(ctx context.Context, m *transport.Mem, addr string) <-chan dialResult {
-	ch := make(chan dialResult, 1)
-	go func() {
-		c, err := m.Dial(ctx, addr)
-		ch <- dialResult{c, err}
-	}()
-	return ch
-}
-
-func recvDial(t *testing.T, ch <-chan dialResult) dialResult {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(waitLimit):
-		t.Fatalf("Dial did not return")
-		return dialResult{}
+	// Serve reports the size SendSized returned: the estimate of the
+	// payload's memory: the slice's header and its two strings' headers
+	// (what the strings point to is a level deeper, not counted).
+	if want := 24 + 2*16; size != want {
+		t.Errorf("SendSized returned size %d, want %d", size, want)
+	}
+	sent.Size = size
+	got := sb.col.waitN(t, 1)
+	if len(got) != 1 || !reflect.DeepEqual(got[0], sent) {
+		t.Fatalf("delivered %+v, want [%+v]", got, sent)
 	}
 }
 
-// connect dials l from a goroutine and accepts, returning (dialer, accepted).
-func connect(t *testing.T, m *transport.Mem, l transport.Listener) (transport.Conn, transport.Conn) {
-	t.Helper()
+func TestMemPairPassesPayloadWithoutCopying(t *testing.T) {
+	a, b := transport.MemPair()
+	defer a.Close()
+	sb := serve(t, b)
+	type big struct{ n [64]int }
+	p := &big{}
+	if err := a.Send(context.Background(), yield(1, p)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := sb.col.waitN(t, 1)
+	if q, ok := got[0].Payload.(*big); !ok || q != p {
+		t.Fatalf("payload %#v is not the pointer sent (%p)", got[0].Payload, p)
+	}
+}
+
+func TestMemPairOrderFromOneGoroutine(t *testing.T) {
+	const n = 10_000
+	a, b := transport.MemPair()
+	defer a.Close()
+	sb := serve(t, b)
 	ctx := context.Background()
-	ch := dialAsync(ctx, m, l.Addr())
-	acc, err := l.Accept(ctx)
-	if err != nil {
-		t.Fatalf("Accept: %v", err)
-	}
-	r := recvDial(t, ch)
-	if r.err != nil {
-		t.Fatalf("Dial: %v", r.err)
-	}
-	return r.conn, acc
-}
-
-func TestMemName(t *testing.T) {
-	if got := transport.NewMem().Name(); got != "mem" {
-		t.Fatalf("Name() = %q, want %q", got, "mem")
-	}
-}
-
-func TestMemListenEmptyPicksDistinctAddresses(t *testing.T) {
-	m := transport.NewMem()
-	seen := map[string]transport.Listener{}
-	for range 5 {
-		l := listen(t, m, "")
-		addr := l.Addr()
-		if addr == "" {
-			t.Fatalf("Listen(\"\") gave an empty address")
+	for i := range n {
+		if err := a.Send(ctx, yield(uint64(i), i)); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
 		}
-		if seen[addr] != nil {
-			t.Fatalf("Listen(\"\") gave %q twice", addr)
-		}
-		seen[addr] = l
 	}
-	// Each picked address reaches its own listener.
-	for addr, l := range seen {
-		d, a := connect(t, m, l)
-		sa := serve(t, a)
-		if err := d.Send(context.Background(), yield(1, addr)); err != nil {
-			t.Fatalf("Send via %q: %v", addr, err)
+	got := sb.col.waitN(t, n)
+	if len(got) != n {
+		t.Fatalf("delivered %d messages, want %d", len(got), n)
+	}
+	for i, m := range got {
+		if m.Kind != transport.KindYield || m.CID != uint64(i) || m.Payload != i {
+			t.Fatalf("message %d is %+v, want yield cid %d payload %d", i, m, i, i)
 		}
-		if got := sa.col.waitN(t, 1); got[0].Payload != addr {
-			t.Fatalf("listener %q accepted the conn dialled to %v", addr, got[0].Payload)
-		}
-		d.Close()
 	}
 }
 
-func TestMemListenExplicitAddress(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "actor/alpha")
-	if got := l.Addr(); got != "actor/alpha" {
-		t.Fatalf("Addr() = %q, want %q", got, "actor/alpha")
-	}
-}
-
-func TestMemListenTakenAddress(t *testing.T) {
-	m := transport.NewMem()
+func TestMemPairBothDirectionsIndependent(t *testing.T) {
+	a, b := transport.MemPair()
+	sa, sb := serve(t, a), serve(t, b)
 	ctx := context.Background()
-	first := listen(t, m, "busy")
-	if l, err := m.Listen(ctx, "busy"); err == nil {
-		l.Close()
-		t.Fatalf("second Listen on a taken address succeeded")
+	for i := range 100 {
+		if err := a.Send(ctx, yield(uint64(i), "a")); err != nil {
+			t.Fatalf("a.Send: %v", err)
+		}
+		if err := b.Send(ctx, yield(uint64(i), "b")); err != nil {
+			t.Fatalf("b.Send: %v", err)
+		}
 	}
-	// A fresh address picked by "" is never a taken one.
-	auto := listen(t, m, "")
-	if l, err := m.Listen(ctx, auto.Addr()); err == nil {
-		l.Close()
-		t.Fatalf("Listen on the picked address %q succeeded while it is in use", auto.Addr())
+	for name, got := range map[string][]transport.Msg{
+		"a->b": sb.col.waitN(t, 100),
+		"b->a": sa.col.waitN(t, 100),
+	} {
+		want := "a"
+		if name == "b->a" {
+			want = "b"
+		}
+		for i, m := range got {
+			if m.CID != uint64(i) || m.Payload != want {
+				t.Fatalf("%s message %d is %+v, want cid %d payload %q", name, i, m, i, want)
+			}
+		}
 	}
-	// Closing the listener frees its address.
-	if err := first.Close(); err != nil {
+}
+
+func TestMemPairSendBeforeServe(t *testing.T) {
+	a, b := transport.MemPair()
+	defer a.Close()
+	ctx := context.Background()
+	for i := range 5 {
+		if err := a.Send(ctx, yield(uint64(i), i*10)); err != nil {
+			t.Fatalf("Send %d before Serve: %v", i, err)
+		}
+	}
+	sb := serve(t, b)
+	// Messages sent after Serve starts follow the queued ones.
+	for i := 5; i < 10; i++ {
+		if err := a.Send(ctx, yield(uint64(i), i*10)); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	got := sb.col.waitN(t, 10)
+	if len(got) != 10 {
+		t.Fatalf("delivered %d messages, want 10", len(got))
+	}
+	for i, m := range got {
+		if m.CID != uint64(i) || m.Payload != i*10 {
+			t.Fatalf("message %d is %+v, want cid %d payload %d", i, m, i, i*10)
+		}
+	}
+}
+
+func TestMemPairServeReturnsEOFAfterPeerClose(t *testing.T) {
+	const n = 1000
+	a, b := transport.MemPair()
+	sb := serve(t, b)
+	sb.started(t, a)
+	ctx := context.Background()
+	for i := range n {
+		if err := a.Send(ctx, yield(uint64(i), i)); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if err := a.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	again := listen(t, m, "busy")
-	if again.Addr() != "busy" {
-		t.Fatalf("relisten Addr() = %q", again.Addr())
+	if err := sb.wait(t); !errors.Is(err, io.EOF) {
+		t.Fatalf("Serve after peer Close returned %v, want io.EOF", err)
 	}
-}
-
-func TestMemAddressSpacesAreSeparate(t *testing.T) {
-	m1, m2 := transport.NewMem(), transport.NewMem()
-	listen(t, m1, "shared-name")
-	listen(t, m2, "shared-name") // not taken in m2's space
-	listen(t, m1, "only-in-m1")
-	if _, err := m2.Dial(context.Background(), "only-in-m1"); !errors.Is(err, transport.ErrNoListener) {
-		t.Fatalf("Dial across address spaces returned %v, want ErrNoListener", err)
+	got := withoutMarker(sb.col.snapshot())
+	if len(got) != n {
+		t.Fatalf("Serve returned having delivered %d messages, want %d", len(got), n)
 	}
-}
-
-func TestMemListenWithEndedContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	m := transport.NewMem()
-	if l, err := m.Listen(ctx, "x"); !errors.Is(err, context.Canceled) {
-		if l != nil {
-			l.Close()
+	for i, m := range got {
+		if m.CID != uint64(i) {
+			t.Fatalf("message %d has cid %d", i, m.CID)
 		}
-		t.Fatalf("Listen with cancelled ctx returned %v, want context.Canceled", err)
-	}
-	// The failed Listen did not take the address.
-	listen(t, m, "x")
-}
-
-func TestMemDialUnknownAddress(t *testing.T) {
-	m := transport.NewMem()
-	c, err := m.Dial(context.Background(), "nobody-here")
-	if !errors.Is(err, transport.ErrNoListener) {
-		t.Fatalf("Dial to unknown address returned %v, want ErrNoListener", err)
-	}
-	if c != nil {
-		t.Fatalf("failed Dial returned a Conn %v", c)
 	}
 }
 
-func TestMemDialClosedListener(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "gone")
-	l.Close()
-	if _, err := m.Dial(context.Background(), "gone"); !errors.Is(err, transport.ErrNoListener) {
-		t.Fatalf("Dial after listener Close returned %v, want ErrNoListener", err)
+func TestMemPairServeReturnsErrClosedAfterLocalClose(t *testing.T) {
+	a, b := transport.MemPair()
+	sa, sb := serve(t, a), serve(t, b)
+	sb.started(t, a)
+	sa.started(t, b)
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
-}
-
-func TestMemDialBlockedUntilListenerCloses(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "closing")
-	ch := dialAsync(context.Background(), m, "closing")
-	waitBlocked(t, "transport.(*Mem).Dial")
-	select {
-	case r := <-ch:
-		t.Fatalf("Dial returned (%v, %v) before any Accept", r.conn, r.err)
-	default:
+	if err := sb.wait(t); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Serve after local Close returned %v, want ErrClosed", err)
 	}
-	l.Close()
-	if r := recvDial(t, ch); !errors.Is(r.err, transport.ErrNoListener) {
-		t.Fatalf("Dial pending at listener Close returned %v, want ErrNoListener", r.err)
-	}
-}
-
-func TestMemDialAcceptRoundTrip(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "")
-	dialer, accepted := connect(t, m, l)
-	sd, sa := serve(t, dialer), serve(t, accepted)
-	ctx := context.Background()
-
-	req := transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: "square", Mode: 1, Payload: 7}
-	if err := dialer.Send(ctx, req); err != nil {
-		t.Fatalf("dialer Send: %v", err)
-	}
-	req.Size = transport.PayloadSize(req.Payload) // as Serve measures it
-	if got := sa.col.waitN(t, 1); got[0] != req {
-		t.Fatalf("accepted side got %+v, want %+v", got[0], req)
-	}
-	resp := transport.Msg{Kind: transport.KindReturn, CID: 1, Payload: 49}
-	if err := accepted.Send(ctx, resp); err != nil {
-		t.Fatalf("accepted Send: %v", err)
-	}
-	resp.Size = transport.PayloadSize(resp.Payload)
-	if got := sd.col.waitN(t, 1); got[0] != resp {
-		t.Fatalf("dialer got %+v, want %+v", got[0], resp)
-	}
-
-	// Closing one end ends the other's Serve with io.EOF.
-	dialer.Close()
 	if err := sa.wait(t); !errors.Is(err, io.EOF) {
-		t.Fatalf("accepted Serve after dialer Close returned %v, want io.EOF", err)
-	}
-	if err := sd.wait(t); !errors.Is(err, transport.ErrClosed) {
-		t.Fatalf("dialer Serve after its Close returned %v, want ErrClosed", err)
+		t.Fatalf("peer's Serve returned %v, want io.EOF", err)
 	}
 }
 
-func TestMemManyDialersEachGetOwnConn(t *testing.T) {
-	const n = 6
-	m := transport.NewMem()
-	l := listen(t, m, "hub")
-	ctx := context.Background()
+func TestMemPairServeAfterClose(t *testing.T) {
+	// Serve called on an already closed connection returns at once.
+	a, b := transport.MemPair()
+	a.Close()
+	col := &collector{}
+	if err := a.Serve(col.deliver); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Serve after local Close returned %v, want ErrClosed", err)
+	}
+	if err := b.Serve(col.deliver); !errors.Is(err, io.EOF) {
+		t.Fatalf("Serve after peer Close returned %v, want io.EOF", err)
+	}
+	if got := col.snapshot(); len(got) != 0 {
+		t.Fatalf("delivered %v after Close with nothing sent", got)
+	}
+}
+
+func TestMemPairSendAfterClose(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		closer func(a, b transport.Conn) error
+	}{
+		{"local close", func(a, b transport.Conn) error { return a.Close() }},
+		{"peer close", func(a, b transport.Conn) error { return b.Close() }},
+		{"both closed", func(a, b transport.Conn) error { return errors.Join(b.Close(), a.Close()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := transport.MemPair()
+			sa, sb := serve(t, a), serve(t, b)
+			if err := tc.closer(a, b); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			ctx := context.Background()
+			if err := a.Send(ctx, yield(1, "late")); !errors.Is(err, transport.ErrClosed) {
+				t.Fatalf("a.Send after close returned %v, want ErrClosed", err)
+			}
+			if err := b.Send(ctx, yield(2, "late")); !errors.Is(err, transport.ErrClosed) {
+				t.Fatalf("b.Send after close returned %v, want ErrClosed", err)
+			}
+			sa.wait(t)
+			sb.wait(t)
+			if got := append(sa.col.snapshot(), sb.col.snapshot()...); len(got) != 0 {
+				t.Fatalf("messages sent after Close were delivered: %+v", got)
+			}
+		})
+	}
+}
+
+func TestMemPairSendToClosedUnservedPeer(t *testing.T) {
+	// A peer closed before its Serve ever ran rejects Sends too.
+	a, b := transport.MemPair()
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := a.Send(context.Background(), yield(1, nil)); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Send to a closed, never-served peer returned %v, want ErrClosed", err)
+	}
+}
+
+func TestMemPairSendWithEndedContext(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	cause := errors.New("caller gave up")
+	withCause, cancel3 := context.WithCancelCause(context.Background())
+	cancel3(cause)
+
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"cancelled", cancelled, context.Canceled},
+		{"deadline", expired, context.DeadlineExceeded},
+		{"cancel cause", withCause, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := transport.MemPair()
+			defer a.Close()
+			sb := serve(t, b)
+			err := a.Send(tc.ctx, yield(1, "dropped"))
+			if !errors.Is(err, tc.want) || err != tc.ctx.Err() {
+				t.Fatalf("Send with ended ctx returned %v, want ctx.Err() = %v", err, tc.ctx.Err())
+			}
+			if err := a.Send(context.Background(), yield(2, "kept")); err != nil {
+				t.Fatalf("Send after a failed Send: %v", err)
+			}
+			got := sb.col.waitN(t, 1)
+			if len(got) != 1 || got[0].CID != 2 {
+				t.Fatalf("delivered %+v, want only the message with cid 2", got)
+			}
+		})
+	}
+}
+
+func TestMemPairCloseIsIdempotent(t *testing.T) {
+	a, b := transport.MemPair()
+	sa, sb := serve(t, a), serve(t, b)
+	for i := range 3 {
+		if err := a.Close(); err != nil {
+			t.Fatalf("a.Close #%d: %v", i+1, err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("b.Close after a.Close: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second b.Close: %v", err)
+	}
+	// The first Close decides how each side ended; later ones change nothing.
+	if err := sa.wait(t); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("a's Serve returned %v, want ErrClosed", err)
+	}
+	if err := sb.wait(t); !errors.Is(err, io.EOF) {
+		t.Fatalf("b's Serve returned %v, want io.EOF", err)
+	}
+}
+
+func TestMemPairConcurrentCloseFromBothSides(t *testing.T) {
+	for range 50 {
+		a, b := transport.MemPair()
+		sa, sb := serve(t, a), serve(t, b)
+		var wg sync.WaitGroup
+		wg.Add(4)
+		for _, c := range []transport.Conn{a, b, a, b} {
+			go func() {
+				defer wg.Done()
+				if err := c.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, s := range []*serving{sa, sb} {
+			if err := s.wait(t); !errors.Is(err, io.EOF) && !errors.Is(err, transport.ErrClosed) {
+				t.Fatalf("Serve returned %v, want io.EOF or ErrClosed", err)
+			}
+		}
+	}
+}
+
+func TestMemPairConcurrentSend(t *testing.T) {
+	const senders, perSender = 8, 2000
+	type item struct{ sender, seq int }
+	a, b := transport.MemPair()
+	defer a.Close()
+	sb := serve(t, b)
 
 	var wg sync.WaitGroup
-	dialed := make(chan transport.Conn, n)
-	for i := range n {
+	for g := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := m.Dial(ctx, "hub")
-			if err != nil {
-				t.Errorf("Dial %d: %v", i, err)
-				return
+			ctx := context.Background()
+			for i := range perSender {
+				if err := a.Send(ctx, yield(uint64(g), item{g, i})); err != nil {
+					t.Errorf("sender %d Send %d: %v", g, i, err)
+					return
+				}
 			}
-			if err := c.Send(ctx, yield(uint64(i), i)); err != nil {
-				t.Errorf("Send %d: %v", i, err)
-			}
-			dialed <- c
 		}()
-	}
-	var ids []int
-	for range n {
-		c, err := l.Accept(ctx)
-		if err != nil {
-			t.Fatalf("Accept: %v", err)
-		}
-		s := serve(t, c)
-		got := s.col.waitN(t, 1)
-		if len(got) != 1 {
-			t.Fatalf("accepted conn got %d messages, want exactly 1", len(got))
-		}
-		ids = append(ids, got[0].Payload.(int))
 	}
 	wg.Wait()
-	close(dialed)
-	for c := range dialed {
-		c.Close()
+
+	got := sb.col.waitN(t, senders*perSender)
+	if len(got) != senders*perSender {
+		t.Fatalf("delivered %d messages, want %d", len(got), senders*perSender)
 	}
-	sort.Ints(ids)
-	for i, id := range ids {
-		if id != i {
-			t.Fatalf("accepted ids %v, want each of 0..%d once", ids, n-1)
+	next := make([]int, senders)
+	for _, m := range got {
+		it, ok := m.Payload.(item)
+		if !ok || uint64(it.sender) != m.CID {
+			t.Fatalf("unexpected message %+v", m)
+		}
+		if it.seq != next[it.sender] {
+			t.Fatalf("sender %d: got seq %d, want %d (lost, duplicated or reordered)", it.sender, it.seq, next[it.sender])
+		}
+		next[it.sender]++
+	}
+	for g, n := range next {
+		if n != perSender {
+			t.Fatalf("sender %d: %d messages delivered, want %d", g, n, perSender)
 		}
 	}
 }
 
-func TestMemAcceptedConnOutlivesListener(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "")
-	dialer, accepted := connect(t, m, l)
-	defer dialer.Close()
-	if err := l.Close(); err != nil {
-		t.Fatalf("listener Close: %v", err)
-	}
-	sa := serve(t, accepted)
-	if err := dialer.Send(context.Background(), yield(5, "still open")); err != nil {
-		t.Fatalf("Send after listener Close: %v", err)
-	}
-	if got := sa.col.waitN(t, 1); got[0].Payload != "still open" {
-		t.Fatalf("got %+v", got[0])
-	}
-}
-
-func TestMemAcceptAfterListenerClose(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "")
-	if err := l.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	c, err := l.Accept(context.Background())
-	if !errors.Is(err, transport.ErrClosed) {
-		t.Fatalf("Accept after Close returned %v, want ErrClosed", err)
-	}
-	if c != nil {
-		t.Fatalf("failed Accept returned a Conn")
-	}
-}
-
-func TestMemAcceptUnblockedByListenerClose(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := l.Accept(context.Background())
-		errc <- err
-	}()
-	waitBlocked(t, "transport.(*memListener).Accept")
-	l.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, transport.ErrClosed) {
-			t.Fatalf("blocked Accept returned %v at Close, want ErrClosed", err)
-		}
-	case <-time.After(waitLimit):
-		t.Fatalf("Accept did not return after Close")
-	}
-}
-
-func TestMemDialHonoursContext(t *testing.T) {
-	m := transport.NewMem()
-	listen(t, m, "slow") // never accepts
-
-	t.Run("already cancelled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if _, err := m.Dial(ctx, "slow"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Dial returned %v, want context.Canceled", err)
-		}
-	})
-	t.Run("cancelled while waiting", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		ch := dialAsync(ctx, m, "slow")
-		waitBlocked(t, "transport.(*Mem).Dial")
-		cancel()
-		if r := recvDial(t, ch); !errors.Is(r.err, context.Canceled) || r.conn != nil {
-			t.Fatalf("Dial returned (%v, %v), want (nil, context.Canceled)", r.conn, r.err)
-		}
-	})
-	t.Run("deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		if _, err := m.Dial(ctx, "slow"); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Dial returned %v, want context.DeadlineExceeded", err)
-		}
-	})
-}
-
-func TestMemAcceptHonoursContext(t *testing.T) {
-	m := transport.NewMem()
-	l := listen(t, m, "") // nobody dials
-
-	t.Run("already cancelled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if c, err := l.Accept(ctx); !errors.Is(err, context.Canceled) || c != nil {
-			t.Fatalf("Accept returned (%v, %v), want (nil, context.Canceled)", c, err)
-		}
-	})
-	t.Run("cancelled while waiting", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			_, err := l.Accept(ctx)
-			errc <- err
-		}()
-		waitBlocked(t, "transport.(*memListener).Accept")
-		cancel()
-		select {
-		case err := <-errc:
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("Accept returned %v, want context.Canceled", err)
-			}
-		case <-time.After(waitLimit):
-			t.Fatalf("Accept did not return after cancel")
-		}
-	})
-	t.Run("deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		if _, err := l.Accept(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Accept returned %v, want context.DeadlineExceeded", err)
-		}
-	})
-	// A cancelled Accept does not spoil the listener.
-	t.Run("usable afterwards", func(t *testing.T) {
-		d, a := connect(t, m, l)
-		d.Close()
-		a.Close()
-	})
-}
-
-func TestMemListenEmptySkipsTakenAddress(t *testing.T) {
+// TestMemPairPeerCloseBeforeServeKeepsMessages: what the peer sent before it
+// closed is delivered when Serve starts, then Serve reports io.EOF.
+func TestMemPairPeerCloseBeforeServeKeepsMessages(t *testing.T) {
 	ctx := context.Background()
-	m := transport.NewMem()
-	l1, err := m.Listen(ctx, "mem-1")
-	if err != nil {
-		t.Fatal(err)
+	a, b := transport.MemPair()
+	for i := range 3 {
+		if err := a.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer l1.Close()
-	l2, err := m.Listen(ctx, "")
-	if err != nil {
-		t.Fatalf("Listen(\"\") after an explicit mem-1: %v", err)
+	a.Close()
+	var got []uint64
+	err := b.Serve(func(m transport.Msg) { got = append(got, m.CID) })
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("Serve = %v, want io.EOF", err)
 	}
-	defer l2.Close()
-	if l2.Addr() == "mem-1" {
-		t.Fatal("picked a taken address")
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("delivered %v, want [1 2 3]", got)
 	}
 }

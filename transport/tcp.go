@@ -14,15 +14,15 @@ import (
 	"time"
 )
 
-// TCP is the [Transport] between hosts: each connection is a TCP stream
+// TCP makes connections between hosts: each connection is a TCP stream
 // carrying frames as [NewConn] describes, configured by Config (its zero
 // value is valid, see [Config]). Nagle's algorithm is off (TCP_NODELAY, Go's
 // default): Send already batches what concurrent senders queue, and a lone
 // message must not wait for an acknowledgement.
 //
 // Dial and Accept return a *[WireConn] that has not shaken hands: the
-// runtime calls Handshake on a dialled one and Answer (see [Answerer]) on
-// an accepted one, before Serve.
+// runtime calls [WireConn.Handshake] on a dialled one and
+// [WireConn.Answer] on an accepted one, before Serve.
 type TCP struct {
 	Config Config
 	// TLS, when set, makes every connection a TLS one: Listen's
@@ -61,11 +61,8 @@ type TCP struct {
 	MaxPendingPerHost int
 }
 
-// Name implements [Transport]; it is "tcp".
-func (TCP) Name() string { return "tcp" }
-
-// Listen implements [Transport]. addr is a host:port; "" means
-// "127.0.0.1:0", a fresh port on the loopback interface.
+// Listen opens a listener at addr, a host:port; "" means "127.0.0.1:0",
+// a fresh port on the loopback interface.
 func (t TCP) Listen(ctx context.Context, addr string) (Listener, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -88,8 +85,8 @@ func (t TCP) Listen(ctx context.Context, addr string) (Listener, error) {
 	return l, nil
 }
 
-// Dial implements [Transport]. A refused connection (nothing listens at
-// addr) gives an error wrapping [ErrNoListener]. With TLS set, Dial also
+// Dial connects to the listener at addr, a host:port. A refused connection
+// (nothing listens at addr) gives an error wrapping [ErrNoListener]. With TLS set, Dial also
 // runs the TLS handshake, bounded by ctx, so that a server whose
 // certificate does not check out fails Dial.
 func (t TCP) Dial(ctx context.Context, addr string) (Conn, error) {

@@ -13,9 +13,6 @@ import (
 
 func TestTCPListenAddr(t *testing.T) {
 	tr := transport.TCP{}
-	if tr.Name() != "tcp" {
-		t.Fatalf("Name() = %q", tr.Name())
-	}
 	l, err := tr.Listen(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,29 @@
 // Package transport moves protocol messages between two actors.
 //
 // The runtime in the parent package talks to its peers only through [Conn],
-// which every backend implements: the in-memory backend ([Pipe], [Mem]) passes
+// which every backend implements: the in-memory backend ([MemPair]) passes
 // Go values without encoding, and wire backends frame and encode each
 // [Msg]. The package knows nothing of actors: a [Msg] is a dialog id, a kind
 // and a payload.
+//
+// # Messages
+//
+// Each message belongs to a dialog, named by its CID, which the side that
+// opens the dialog chooses. The runtime runs three kinds of dialog, with
+// these sequences of message kinds (* repeats, | is either):
+//
+//	function  caller: cmd           callee: return | error
+//	stream    caller: cmd           callee: yield*, then stop and return, or error
+//	context   caller: cmd           callee: started, then return | error
+//
+// A context dialog's two sides may exchange yields between started and the
+// callee's final message, each ending its yields with a stop. While a
+// dialog runs, the receiver of yields grants its sender more with credit
+// messages, and the caller may send cancel, which the callee answers with
+// its final message all the same. A callee that fails before its first
+// value sends only its error. Two messages concern an actor rather than a
+// dialog, and carry CID 0: cancel asks the peer actor to cancel itself,
+// and stop is the last message an ending actor sends.
 //
 // # Delivery
 //
@@ -24,10 +43,10 @@
 // array, S2-compressed above a size threshold when both sides agreed to.
 // A wire connection opens with a handshake, before Serve and before any
 // Send: the dialer calls [WireConn.Handshake] and the acceptor
-// [WireConn.Answer] (see [Handshaker] and [Answerer]), and each side sends
-// one hello frame, the acceptor's chosen after reading the dialer's. With
-// a [Config.Secret], a challenge-response comes first: each side sends a
-// random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
+// [WireConn.Answer], and each side sends one hello frame, the acceptor's
+// chosen after reading the dialer's; both must speak [ProtocolVersion].
+// With a [Config.Secret], a challenge-response comes first: each side sends
+// a random nonce, the dialer sends an HMAC-SHA256 of both under the secret,
 // and the acceptor checks it before proving the same in turn; only then
 // are hellos sent and read, and a peer that fails is dropped with
 // [ErrAuth]. [TCP] can run over TLS too. A connection's payloads arrive
@@ -45,7 +64,7 @@ import (
 )
 
 // Kind is the kind of a protocol message. The set follows tractor's dialog
-// protocol; see the package doc of the parent package for the sequences.
+// protocol; the package doc gives the sequences a dialog runs.
 type Kind uint8
 
 // The message kinds.
@@ -57,11 +76,12 @@ const (
 	KindStarted
 	// KindYield carries one stream item, in either direction.
 	KindYield
-	// KindStop says the sender will yield no more on this dialog.
+	// KindStop says the sender will yield no more on this dialog, or, with
+	// CID 0, that this is the last message of an ending actor.
 	KindStop
 	// KindReturn carries a dialog's final result.
 	KindReturn
-	// KindError carries a dialog's final error (or, with CID 0, an actor's).
+	// KindError carries a dialog's final error.
 	KindError
 	// KindCancel asks the peer to cancel one dialog, or with CID 0 the
 	// whole actor. Payload names the canceller.
@@ -125,60 +145,6 @@ type SizedSender interface {
 	SendSized(ctx context.Context, m Msg) (int, error)
 }
 
-// PayloadSize is the in-memory backend's estimate of the memory a payload
-// holds, a cheap one (no walk of the value): the length of a string, the
-// length times the element size of a slice or array, the number of entries
-// times the key and element sizes of a map, the size of anything else;
-// through one pointer, and for the strings and slices among a struct's own
-// fields, the same. Memory reached any deeper is not counted: a stalled
-// in-memory receiver holds only references to values its sender made.
-// A [Raw] payload counts its encoded length.
-func PayloadSize(v any) int {
-	switch p := v.(type) {
-	case nil:
-		return 0
-	case int, int64, float64:
-		return 8
-	case string:
-		return len(p)
-	case []byte:
-		return len(p)
-	case *rawPayload:
-		return len(p.b)
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return 0
-		}
-		rv = rv.Elem()
-	}
-	n := int(rv.Type().Size())
-	switch rv.Kind() {
-	case reflect.Struct:
-		for i := range rv.NumField() {
-			n += backing(rv.Field(i))
-		}
-	default:
-		n += backing(rv)
-	}
-	return n
-}
-
-// backing is the size of what a string, slice or map value v refers to,
-// one level down; 0 for other kinds.
-func backing(v reflect.Value) int {
-	switch v.Kind() {
-	case reflect.String:
-		return v.Len()
-	case reflect.Slice:
-		return v.Len() * int(v.Type().Elem().Size())
-	case reflect.Map:
-		return v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size())
-	}
-	return 0
-}
-
 // Conn is one bidirectional message connection between two actors.
 //
 // Send is safe for concurrent use; messages sent by one goroutine arrive in
@@ -197,7 +163,7 @@ type Conn interface {
 	Close() error
 }
 
-// Listener accepts connections for a [Transport].
+// Listener accepts connections, such as those dialled to a [TCP] address.
 type Listener interface {
 	// Accept waits for the next connection or for ctx to end.
 	Accept(ctx context.Context) (Conn, error)
@@ -205,17 +171,6 @@ type Listener interface {
 	Addr() string
 	// Close stops accepting; connections already accepted stay open.
 	Close() error
-}
-
-// Transport makes connections between actors. It is the one seam through
-// which the runtime reaches its peers.
-type Transport interface {
-	// Name is the transport's short name, such as "mem" or "tcp".
-	Name() string
-	// Listen opens a listener at addr ("" picks a fresh address).
-	Listen(ctx context.Context, addr string) (Listener, error)
-	// Dial connects to the listener at addr.
-	Dial(ctx context.Context, addr string) (Conn, error)
 }
 
 var (

@@ -26,8 +26,8 @@ type Config struct {
 	// [DefaultMaxFrame].
 	MaxFrame int
 	// CompressThreshold is the body size in bytes from which frames are
-	// compressed once both sides agreed to. 0 means
-	// [DefaultCompressThreshold].
+	// compressed once both sides agreed to. 0 means 1 KiB, the threshold
+	// of [DefaultConfig].
 	CompressThreshold int
 	// Compress offers S2 compression in the handshake. Frames are
 	// compressed only if the peer offers it too.
@@ -69,7 +69,7 @@ func (c Config) String() string {
 // DefaultConfig returns the configuration wire backends use unless told
 // otherwise: 16 MiB frames, compression offered for bodies of 1 KiB and up.
 func DefaultConfig() Config {
-	return Config{MaxFrame: DefaultMaxFrame, CompressThreshold: DefaultCompressThreshold, Compress: true}
+	return Config{MaxFrame: DefaultMaxFrame, CompressThreshold: defaultCompressThreshold, Compress: true}
 }
 
 // withDefaults fills in zero fields and clamps MaxFrame to what the length
@@ -80,7 +80,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.MaxFrame = min(c.MaxFrame, maxFrameLimit)
 	if c.CompressThreshold <= 0 {
-		c.CompressThreshold = DefaultCompressThreshold
+		c.CompressThreshold = defaultCompressThreshold
 	}
 	c.Secret = bytes.Clone(c.Secret)
 	c.AuthTimeout = max(c.AuthTimeout, 0)
@@ -114,8 +114,7 @@ const (
 )
 
 // WireConn is a [Conn] over a byte stream: it frames and encodes each
-// message (see [NewConn]). Create it with [NewConn], [FileConn] or a wire
-// [Transport] such as [TCP].
+// message (see [NewConn]). Create it with [NewConn], [FileConn] or [TCP].
 type WireConn struct {
 	rwc io.ReadWriteCloser
 	raw syscall.RawConn // rwc's descriptor, for writes that do not block; or nil

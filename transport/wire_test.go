@@ -17,9 +17,8 @@ import (
 
 // Compile-time checks of what the wire types implement.
 var (
-	_ transport.Conn       = (*transport.WireConn)(nil)
-	_ transport.Handshaker = (*transport.WireConn)(nil)
-	_ transport.Transport  = transport.TCP{}
+	_ transport.Conn        = (*transport.WireConn)(nil)
+	_ transport.SizedSender = (*transport.WireConn)(nil)
 )
 
 type inner struct {
