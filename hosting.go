@@ -84,8 +84,9 @@ func (h processHost) forced(exit error) bool {
 }
 
 // spawnGoroutine starts a goroutine actor and returns the portal to it.
-// The child runs the same serving loop a process child runs, over an
-// in-memory connection.
+// The child is served as a process child is, over a link that makes an
+// in-memory connection only for its first stream or context dialog (see
+// localLink); it holds no goroutine while idle.
 func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	id := newActorID(name)
 	nd := n.actor.node
