@@ -94,14 +94,14 @@ func (d *dialog) watch() {
 // has already ended.
 func (d *dialog) requestCancel() {
 	d.mu.Lock()
-	if d.cancelCalled || d.finalSeen || d.gone != nil {
+	if d.state.has(cancelAsked | outcomeIn | broken) {
 		// Already asked, or nothing left to cancel: the outcome is in.
 		d.mu.Unlock()
 		return
 	}
-	d.cancelCalled = true
+	d.state |= cancelAsked
 	d.mu.Unlock()
-	d.ch.sendCtl(transport.Msg{Kind: transport.KindCancel, CID: d.cid, Payload: d.ch.local.id})
+	d.ch.sendCtl(d.ch.cancelMsg(d.cid))
 }
 
 // result waits for the peer's final message, discarding stream items still
@@ -131,6 +131,20 @@ func (d *dialog) result(ctx context.Context) (any, error) {
 			d.setFinal(m)
 		}
 	}
+}
+
+// closeReceiving closes the caller's end of a generator's stream: unless
+// the outcome is in, it cancels the generator and waits, within the cancel
+// timeout, for its end; then it releases the dialog.
+func (d *dialog) closeReceiving() {
+	d.mu.Lock()
+	ended := d.state.has(outcomeIn | broken)
+	d.mu.Unlock()
+	if !ended {
+		d.requestCancel()
+		_, _ = d.awaitFinal()
+	}
+	d.finish()
 }
 
 // awaitFinal waits, within the cancel timeout, for the peer's final message
@@ -191,7 +205,7 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 	// opener's ctx end), or its dialog ctx has already ended, so that
 	// request is on its way. A race with an actor-wide cancel by this same
 	// actor then yields the same outcome.
-	selfCancel := d.cancelCalled || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
+	selfCancel := d.state.has(cancelAsked) || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
 	return callerError(re, selfCancel, d.ch.local.id)
 }
 

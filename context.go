@@ -147,19 +147,11 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 	if c.stream != nil {
 		return nil, fmt.Errorf("tractor: stream already opened: %w", ErrMisuse)
 	}
-	if err := c.d.ctx.Err(); err != nil {
-		c.d.mu.Lock()
-		err := c.d.sendErrLocked()
-		c.d.mu.Unlock()
-		if err == nil {
-			err = ctxErr(c.d.ctx)
-		}
-		return nil, err
+	if c.d.ctx.Err() != nil {
+		return nil, c.d.endErr()
 	}
 	c.stream = &MsgStream{d: c.d}
-	c.d.mu.Lock()
-	c.d.streaming = true
-	c.d.mu.Unlock()
+	c.d.event(streamOpened)
 	return c.stream, nil
 }
 

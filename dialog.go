@@ -63,16 +63,54 @@ type dialog struct {
 	consumedSize int           // … and their bytes
 	inFlight     int           // yields received and not yet credited back
 	inFlightSize int           // … and their bytes
-	finalSeen    bool          // the peer's return or error has arrived
-	finalErr     error         // … the error it carried, as the caller sees it
-	final        transport.Msg // … and was taken from the inbox (Kind != 0)
-	streaming    bool          // this side's stream is open (callee: stop due at return)
-	gone         error         // the connection was lost
-	cancelCalled bool          // this side asked for the cancellation
-	localStop    bool          // this side sent stop
-	peerStop     bool          // Receive reached the peer's stop
-	finished     bool
+	state        dialogState   // which of its events have happened
+	finalErr     error         // outcomeIn: the error it carried, as the caller sees it
+	final        transport.Msg // outcomeTaken: the peer's return or error
+	gone         error         // broken: why
 }
+
+// dialogState is where a dialog stands, as this side knows it: the set of
+// its events that have happened. Each happens at most once and is never
+// undone, so the state only moves forward, and every decision about a
+// dialog asks which of them have happened. d.mu guards it.
+//
+//	event         happens when (where)                      from then on
+//	outcomeIn     the peer's return or error arrives (push)  no credit is granted; Send fails
+//	outcomeTaken  a reader takes it from the inbox           Result and Receive see it at once
+//	              (setFinal)
+//	peerStopped   Receive reaches the peer's stop            Receive returns io.EOF
+//	              (receivePayload)
+//	stopSent      this side ends its sending (closeSend,     Send returns ErrStreamClosed
+//	              stopIfStreaming)
+//	streamOpened  the callee opens its stream (OpenStream)   its return sends a stop
+//	cancelAsked   this side asks the peer to cancel          Send returns ErrContextCancelled;
+//	              (requestCancel)                            a cancellation by this actor is
+//	                                                         the outcome, not a failure
+//	broken        the connection is lost, or the peer        every wait returns gone
+//	              breaks the protocol (peerGone)
+//	released      the dialog is done with (finish)           nothing routes to it
+type dialogState uint8
+
+const (
+	outcomeIn dialogState = 1 << iota
+	outcomeTaken
+	peerStopped
+	stopSent
+	streamOpened
+	cancelAsked
+	broken
+	released
+)
+
+// event records that e happened.
+func (d *dialog) event(e dialogState) {
+	d.mu.Lock()
+	d.state |= e
+	d.mu.Unlock()
+}
+
+// has says whether any of events has happened.
+func (s dialogState) has(events dialogState) bool { return s&events != 0 }
 
 func newDialog(ch *session, cid uint64, md mode, caller bool, recv flowWindow) *dialog {
 	d := &dialog{
@@ -93,6 +131,7 @@ func newDialog(ch *session, cid uint64, md mode, caller bool, recv flowWindow) *
 func (d *dialog) setFinal(m transport.Msg) {
 	d.mu.Lock()
 	d.final = m
+	d.state |= outcomeTaken
 	d.mu.Unlock()
 	signal(d.wake)
 }
@@ -101,7 +140,7 @@ func (d *dialog) setFinal(m transport.Msg) {
 func (d *dialog) getFinal() (transport.Msg, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.final, d.final.Kind != 0
+	return d.final, d.state.has(outcomeTaken)
 }
 
 // signalIf signals c if the dialog has one (func dialogs have no credit).
@@ -122,11 +161,11 @@ func signal(c chan struct{}) {
 // waits for a running watcher, so no goroutine outlives the dialog.
 func (d *dialog) finish() {
 	d.mu.Lock()
-	if d.finished {
+	if d.state.has(released) {
 		d.mu.Unlock()
 		return
 	}
-	d.finished = true
+	d.state |= released
 	d.mu.Unlock()
 	d.ch.remove(d)
 	if d.stopWatch != nil && !d.stopWatch() {
@@ -140,7 +179,7 @@ func (d *dialog) finish() {
 // push files a message from the peer (the delivery path: never blocks).
 func (d *dialog) push(m transport.Msg) {
 	d.mu.Lock()
-	if d.gone != nil {
+	if d.state.has(broken) {
 		// Failed for a protocol error: what follows, the peer's outcome
 		// included, must not read as the dialog's end.
 		d.mu.Unlock()
@@ -169,7 +208,7 @@ func (d *dialog) push(m transport.Msg) {
 	d.inbox = append(d.inbox, m)
 	final := m.Kind == transport.KindReturn || m.Kind == transport.KindError
 	if final {
-		d.finalSeen = true
+		d.state |= outcomeIn
 	}
 	if m.Kind == transport.KindError {
 		d.finalErr = d.errorOfLocked(m)
@@ -193,6 +232,7 @@ func (d *dialog) push(m transport.Msg) {
 func (d *dialog) peerGone(err error) {
 	d.mu.Lock()
 	d.gone = err
+	d.state |= broken
 	d.mu.Unlock()
 	signal(d.wake)
 	signalIf(d.creditWake)
@@ -238,7 +278,7 @@ func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, erro
 			if m.Kind == transport.KindYield {
 				d.consumed++
 				d.consumedSize += m.Size
-				if (d.consumed >= d.recv.items/2 || d.consumedSize >= d.recv.bytes/2) && !d.finalSeen {
+				if (d.consumed >= d.recv.items/2 || d.consumedSize >= d.recv.bytes/2) && !d.state.has(outcomeIn) {
 					grant = transport.Msg{Kind: transport.KindCredit, CID: d.cid,
 						Credit: uint32(d.consumed), CreditBytes: uint64(d.consumedSize)}
 					d.inFlight -= d.consumed
@@ -256,10 +296,11 @@ func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, erro
 			return m, nil
 		}
 		gone := d.gone
-		ended := forReceive && (d.peerStop || d.final.Kind != 0)
+		taken := d.state.has(outcomeTaken)
+		ended := forReceive && d.state.has(peerStopped|outcomeTaken)
 		final := d.final
 		d.mu.Unlock()
-		if !forReceive && final.Kind != 0 {
+		if !forReceive && taken {
 			signal(d.wake)
 			return final, nil
 		}
@@ -294,8 +335,8 @@ func (d *dialog) closeSend() {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	d.mu.Lock()
-	already := d.localStop || d.finalSeen || d.gone != nil
-	d.localStop = true
+	already := d.state.has(stopSent | outcomeIn | broken)
+	d.state |= stopSent
 	d.mu.Unlock()
 	if !already {
 		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
@@ -306,8 +347,8 @@ func (d *dialog) closeSend() {
 // task returns: a generator that returns has ended its stream.
 func (d *dialog) stopIfStreaming() {
 	d.mu.Lock()
-	due := (d.mode == modeStream || d.streaming) && !d.localStop
-	d.localStop = true
+	due := (d.mode == modeStream || d.state.has(streamOpened)) && !d.state.has(stopSent)
+	d.state |= stopSent
 	d.mu.Unlock()
 	if due {
 		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
@@ -336,12 +377,12 @@ func (d *dialog) decodeItem(payload, dst any) error {
 func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	for {
 		d.mu.Lock()
-		peerStop, final := d.peerStop, d.final
+		stopped, taken, final := d.state.has(peerStopped), d.state.has(outcomeTaken), d.final
 		d.mu.Unlock()
-		if peerStop {
+		if stopped {
 			return nil, io.EOF
 		}
-		if final.Kind != 0 {
+		if taken {
 			if final.Kind == transport.KindError {
 				return nil, d.errorOf(final)
 			}
@@ -359,7 +400,7 @@ func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 			return m.Payload, nil
 		case transport.KindStop:
 			d.mu.Lock()
-			d.peerStop = true
+			d.state |= peerStopped
 			d.mu.Unlock()
 			signal(d.wake)
 		case transport.KindReturn, transport.KindError:

@@ -81,21 +81,13 @@ func (d *dialog) send(ctx context.Context, v any) error {
 		case <-ctx.Done():
 			return ctxErr(ctx)
 		case <-d.ctx.Done():
-			// The dialog ended: a remote error, a cancel from either
-			// side, or the opener's ctx. Report the most specific reason.
-			d.mu.Lock()
-			err := d.sendErrLocked()
-			d.mu.Unlock()
-			if err == nil {
-				err = ctxErr(d.ctx)
-			}
-			return err
+			return d.endErr()
 		}
 		d.mu.Lock()
 	}
 	d.sendMu.Lock()
 	d.mu.Lock()
-	stopped := d.localStop
+	stopped := d.state.has(stopSent)
 	d.mu.Unlock()
 	if stopped { // Close ran while this Send waited: the credit is moot
 		d.sendMu.Unlock()
@@ -133,20 +125,32 @@ func (d *dialog) sent(size int, ok bool) {
 	}
 }
 
+// endErr is why the dialog, whose ctx has ended, ended: a remote error, a
+// cancel from either side, or the opener's ctx; the most specific reason.
+func (d *dialog) endErr() error {
+	d.mu.Lock()
+	err := d.sendErrLocked()
+	d.mu.Unlock()
+	if err == nil {
+		err = ctxErr(d.ctx)
+	}
+	return err
+}
+
 // sendErrLocked says why this side may not send a yield now, if it may not.
 func (d *dialog) sendErrLocked() error {
 	switch {
-	case d.localStop:
+	case d.state.has(stopSent):
 		return ErrStreamClosed
-	case d.gone != nil:
+	case d.state.has(broken):
 		return d.gone
 	case d.finalErr != nil:
 		return d.finalErr
-	case d.finalSeen:
+	case d.state.has(outcomeIn):
 		return ErrStreamClosed
 	case !d.caller && d.ctx.Err() != nil:
 		return ctxErr(d.ctx)
-	case d.caller && d.cancelCalled:
+	case d.caller && d.state.has(cancelAsked):
 		return ErrContextCancelled
 	}
 	return nil

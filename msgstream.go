@@ -108,13 +108,6 @@ func (s *MsgStream) Close() error {
 		s.d.closeSend()
 		return nil
 	}
-	s.d.mu.Lock()
-	ended := s.d.finalSeen || s.d.gone != nil
-	s.d.mu.Unlock()
-	if !ended {
-		s.d.requestCancel()
-		_, _ = s.d.awaitFinal()
-	}
-	s.d.finish()
+	s.d.closeReceiving()
 	return nil
 }

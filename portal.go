@@ -57,7 +57,7 @@ func (p *Portal) requestCancel() <-chan struct{} {
 		t.cancelHere(ch.local.id, "cancel requested by a peer")
 		return closedChan
 	}
-	m := transport.Msg{Kind: transport.KindCancel, CID: 0, Payload: ch.local.id}
+	m := ch.cancelMsg(0)
 	return ch.detach(func(ctx context.Context) { _ = ch.conn.Send(ctx, m) })
 }
 

@@ -179,6 +179,12 @@ func (ch *session) breakLink() {
 	_ = ch.conn.Close()
 }
 
+// cancelMsg asks the peer to cancel, as this actor, its task of dialog
+// cid, or itself for cid 0.
+func (ch *session) cancelMsg(cid uint64) transport.Msg {
+	return transport.Msg{Kind: transport.KindCancel, CID: cid, Payload: ch.local.id}
+}
+
 // sendStop tells the peer that this actor ends because it was cancelled:
 // a stop for dialog 0, its last message.
 func (ch *session) sendStop() {
