@@ -61,9 +61,30 @@ var benchStream = tractor.Stream("bench.stream", func(ctx context.Context, n int
 })
 
 // BenchmarkStream: one item sent and received on a one-way stream vs a
-// buffered channel (cap 64) between two goroutines whose sends select on
-// ctx.Done, as a cancellable producer must.
+// buffered channel (cap 64) between two goroutines, plain (the goal's
+// baseline) and with sends that select on ctx.Done, as a cancellable
+// producer must.
 func BenchmarkStream(b *testing.B) {
+	b.Run("baseline=buffered-chan", func(b *testing.B) {
+		c := make(chan benchPayload, 64)
+		n := b.N
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(c)
+			var v benchPayload
+			for i := range n {
+				v[0] = int64(i)
+				c <- v
+			}
+		}()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range c {
+		}
+		wg.Wait()
+	})
 	b.Run("baseline=buffered-chan-select", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
