@@ -338,17 +338,7 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	window := ch.window
-	if len(opts) > 0 {
-		// Only here: options escape the config, and a call with none
-		// should not pay an allocation for it.
-		dc := dialogConfig{window: window}
-		for _, o := range opts {
-			o.applyDialog(&dc)
-		}
-		window = dc.window
-	}
-	d := newDialog(ch, ch.nextCID.Add(2), md, true, window)
+	d := newDialog(ch, ch.nextCID.Add(2), md, true, ch.dialogWindow(opts))
 	d.opener, d.endpoint = ctx, endpoint
 	if md == modeFunc {
 		// A function call blocks its caller until the outcome, so the
@@ -395,6 +385,21 @@ func (ch *channel) open(ctx context.Context, endpoint string, md mode, arg any, 
 		d.watch()
 	}
 	return d, nil
+}
+
+// dialogWindow is the window this side receives a dialog's stream with:
+// the actor's, or the one opts give.
+func (ch *channel) dialogWindow(opts []DialogOption) flowWindow {
+	if len(opts) == 0 {
+		// Options escape the config: a call with none should not pay
+		// an allocation for it.
+		return ch.window
+	}
+	dc := dialogConfig{window: ch.window}
+	for _, o := range opts {
+		o.applyDialog(&dc)
+	}
+	return dc.window
 }
 
 // lost is the error every dialog with the peer gets once the connection

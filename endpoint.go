@@ -203,6 +203,9 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
 	mustCtx("Open", ctx)
 	mustPortal("Open", p)
+	if callee := p.ch.peerActor; callee != nil && !testHookDialogStreams {
+		return e.openLocal(ctx, p.ch, callee, arg, opts)
+	}
 	d, err := p.ch.open(ctx, e.name, modeStream, arg, opts...)
 	if err != nil {
 		return nil, err
