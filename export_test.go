@@ -97,17 +97,7 @@ func (q *localStream[T]) queued() (items, bytes int) {
 	defer q.recvMu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items = len(q.batch) - q.next + len(q.buf)
-	if q.sizeOf == nil {
-		return items, items * q.fixed
-	}
-	for _, n := range q.bsizes[q.next:] {
-		bytes += n
-	}
-	for _, n := range q.sizes {
-		bytes += n
-	}
-	return items, bytes
+	return q.pendingLocked()
 }
 
 // SendCredit returns the credit the generator or context task whose ctx

@@ -461,21 +461,30 @@ func (q *localStream[T]) close() {
 	}
 	q.recvMu.Lock()
 	q.mu.Lock()
+	items, bytes := q.pendingLocked()
+	q.consumed += items
+	q.consumedBytes += bytes
 	clear(q.batch[q.next:])
-	q.consumed += len(q.batch) - q.next + len(q.buf)
-	for _, n := range q.bsizes[q.next:] {
-		q.consumedBytes += n
-	}
-	for _, n := range q.sizes {
-		q.consumedBytes += n
-	}
-	if q.sizeOf == nil {
-		q.consumedBytes = q.consumed * q.fixed
-	}
 	clear(q.buf)
 	q.batch, q.bsizes, q.next = q.batch[:0], q.bsizes[:0], 0
 	q.buf, q.sizes = q.buf[:0], q.sizes[:0]
 	q.releaseLocked()
 	q.mu.Unlock()
 	q.recvMu.Unlock()
+}
+
+// pendingLocked counts the items queued and not yet received, and adds
+// up their sizes. Both recvMu and mu are held.
+func (q *localStream[T]) pendingLocked() (items, bytes int) {
+	items = len(q.batch) - q.next + len(q.buf)
+	if q.sizeOf == nil {
+		return items, items * q.fixed
+	}
+	for _, n := range q.bsizes[q.next:] {
+		bytes += n
+	}
+	for _, n := range q.sizes {
+		bytes += n
+	}
+	return items, bytes
 }
