@@ -234,12 +234,19 @@ func TestInlineLabels(t *testing.T) {
 // a goroutine profile prints them: the record whose stack passes here.
 func goroutineLabels(t *testing.T) string {
 	t.Helper()
+	return labelsOf(t, "tractor_test.goroutineLabels")
+}
+
+// labelsOf returns the pprof labels of the goroutines whose stack passes
+// through fn, as a goroutine profile prints them.
+func labelsOf(t *testing.T, fn string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, rec := range strings.Split(buf.String(), "\n\n") {
-		if !strings.Contains(rec, "tractor_test.goroutineLabels") {
+		if !strings.Contains(rec, fn) {
 			continue
 		}
 		for _, line := range strings.Split(rec, "\n") {
@@ -249,6 +256,6 @@ func goroutineLabels(t *testing.T) string {
 		}
 		return ""
 	}
-	t.Fatal("this goroutine is not in the profile")
+	t.Fatalf("no goroutine in %s in the profile", fn)
 	return ""
 }
