@@ -43,14 +43,14 @@ type flowWindow struct{ items, bytes int }
 // lost. Both sides are symmetric; the side that created the connection opens
 // dialogs with odd ids, the other with even ones.
 type channel struct {
-	local  *Actor
-	peer   ActorID
-	conn   transport.Conn
-	sized  transport.SizedSender // conn, if it measures what it sends
+	local *Actor
+	peer  ActorID
+	conn  transport.Conn
+	sized transport.SizedSender // conn, if it measures what it sends
 	// peerActor is the peer itself when it lives in this process: function
 	// calls to it then run inline (see callInline), not as dialogs.
 	peerActor *Actor
-	window flowWindow            // the local actor's, for its dialogs
+	window    flowWindow // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
 
