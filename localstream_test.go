@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,15 +16,30 @@ import (
 // waits on, when it runs in the test's process.
 type genProbe struct {
 	*inlineProbe
-	local bool // its ctx was that of a generator streaming through memory
+	local bool   // its ctx was that of a generator streaming through memory
+	free  func() // closes release, once
 }
 
 var theGenProbe atomic.Pointer[genProbe]
 
-func newGenProbe() *genProbe {
+// newGenProbe makes the probe of the test t, which releases the generator
+// as it ends, so that a failing test does not hang its tree.
+func newGenProbe(t *testing.T) *genProbe {
 	pr := &genProbe{inlineProbe: newInlineProbe()}
+	pr.free = sync.OnceFunc(func() { close(pr.release) })
 	theGenProbe.Store(pr)
+	t.Cleanup(func() { theGenProbe.Store(nil) })
 	return pr
+}
+
+// await waits for c to be closed, failing the test after hangBound.
+func await(t *testing.T, c <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(hangBound):
+		t.Fatalf("%s: not within %v", what, hangBound)
+	}
 }
 
 // holdArg asks holdGen for Yield items, then to hold until cancelled.
@@ -86,8 +102,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			local := h.name == "goroutine"
-			pr := newGenProbe()
-			defer theGenProbe.Store(nil)
+			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
 				root := tractor.CurrentActor(ctx).ID()
 				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
@@ -95,6 +110,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					if err != nil {
 						return err
 					}
+					defer pr.free()
 					s, err := holdGen.Open(ctx, p, holdArg{Yield: 3})
 					if err != nil {
 						return err
@@ -102,7 +118,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					defer s.Close()
 					receiveInts(ctx, t, s, 3)
 					if local {
-						<-pr.entered
+						await(t, pr.entered, "the generator holds")
 						if !pr.local {
 							t.Error("the generator of a goroutine actor streams through a dialog")
 						}
@@ -114,7 +130,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					cancelled := make(chan error, 1)
 					go func() { cancelled <- p.CancelActor(ctx) }()
 					if local {
-						<-pr.cancelled
+						await(t, pr.cancelled, "the generator is cancelled")
 						// The actor's end waits for the generator.
 						waitBlocked(t, "tractor.(*taskGate).closeAndWait")
 						late, err := holdGen.Open(ctx, p, holdArg{})
@@ -126,7 +142,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 						if !strings.Contains(errString(pr.cause), root.String()) {
 							t.Errorf("generator's cause %v, want a cancellation by %s", pr.cause, root)
 						}
-						close(pr.release)
+						pr.free()
 					}
 					if err := <-cancelled; err != nil {
 						t.Errorf("CancelActor: %v", err)
@@ -160,19 +176,22 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			local := h.name == "goroutine"
-			pr := newGenProbe()
-			defer theGenProbe.Store(nil)
+			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
+				defer pr.free()
 				s, err := holdGen.Open(ctx, p, holdArg{Yield: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
 				receiveInts(ctx, t, s, 1)
 				if local {
-					<-pr.entered
+					await(t, pr.entered, "the generator holds")
 					go func() {
-						<-pr.cancelled
-						close(pr.release)
+						select {
+						case <-pr.cancelled:
+						case <-pr.release: // the test ended first
+						}
+						pr.free()
 					}()
 				}
 				if err := s.Close(); err != nil {
@@ -194,8 +213,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 		})
 	}
 	t.Run("bounded", func(t *testing.T) {
-		pr := newGenProbe()
-		defer theGenProbe.Store(nil)
+		pr := newGenProbe(t)
 		err := run(t, goroutines, func(ctx context.Context) error {
 			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "worker", tractor.Expose(holdGen))
@@ -203,16 +221,16 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 					return err
 				}
 				defer p.CancelActor(ctx)
-				defer close(pr.release)
+				defer pr.free()
 				s, err := holdGen.Open(ctx, p, holdArg{})
 				if err != nil {
 					return err
 				}
-				<-pr.entered
+				await(t, pr.entered, "the generator holds")
 				if err := s.Close(); err != nil {
 					return err
 				}
-				<-pr.cancelled
+				await(t, pr.cancelled, "the generator is cancelled")
 				if pr.ended.Load() {
 					t.Error("the generator ended before its release")
 				}
@@ -232,9 +250,8 @@ func TestLocalStreamCallerCancels(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			local := h.name == "goroutine"
-			pr := newGenProbe()
-			defer theGenProbe.Store(nil)
-			close(pr.release)
+			pr := newGenProbe(t)
+			pr.free()
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
 				octx, cancel := context.WithCancel(ctx)
 				defer cancel()
@@ -245,7 +262,7 @@ func TestLocalStreamCallerCancels(t *testing.T) {
 				defer s.Close()
 				receiveInts(ctx, t, s, 1)
 				if local {
-					<-pr.entered
+					await(t, pr.entered, "the generator holds")
 				}
 				cancel()
 				if err := s.Receive(ctx, new(int)); err != tractor.ErrContextCancelled {
