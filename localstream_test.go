@@ -3,6 +3,7 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
 // genProbe is what the local stream tests' generator reports to, and
@@ -339,4 +341,109 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// fanIn yields 0..n*4-1 from four goroutines at once, n items each.
+var fanIn = tractor.Stream("test.local.fanIn", func(ctx context.Context, n int, yield func(int) error) error {
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Go(func() {
+			for i := range n {
+				if err := yield(k*n + i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+})
+
+// TestStreamConcurrentEnds: several goroutines of a generator yield at
+// once, and several receivers receive at once, through a small window:
+// every item arrives once, and every receiver sees the end.
+func TestStreamConcurrentEnds(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(fanIn), func(ctx context.Context, p *tractor.Portal) {
+				const n = 2000
+				s, err := fanIn.Open(ctx, p, n, tractor.Window(8, 1<<20))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				var mu sync.Mutex
+				got := make(map[int]int)
+				var wg sync.WaitGroup
+				for range 3 {
+					wg.Go(func() {
+						for {
+							var v int
+							if err := s.Receive(ctx, &v); err != nil {
+								if err != io.EOF {
+									t.Errorf("receive: %v", err)
+								}
+								return
+							}
+							mu.Lock()
+							got[v]++
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				if len(got) != 4*n {
+					t.Errorf("received %d distinct items, want %d", len(got), 4*n)
+				}
+				for v, k := range got {
+					if k != 1 || v < 0 || v >= 4*n {
+						t.Fatalf("item %d received %d times", v, k)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestStreamEndReachesEveryReceiver: receivers waiting on a stream at
+// once all see its end, here the cancellation Close makes.
+func TestStreamEndReachesEveryReceiver(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			pr := newGenProbe(t)
+			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
+				defer pr.free()
+				go func() {
+					select {
+					case <-pr.cancelled:
+					case <-pr.release:
+					}
+					pr.free()
+				}()
+				s, err := holdGen.Open(ctx, p, holdArg{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				const receivers = 3
+				errs := make(chan error, receivers)
+				for range receivers {
+					go func() { errs <- s.Receive(ctx, new(int)) }()
+				}
+				waiting := "tractor.(*dialog).take"
+				if h.name == "goroutine" {
+					waiting = "tractor.(*localStream[...]).takeSlow"
+				}
+				eventually(t, hangBound, "every receiver waits", func() bool { return tractortest.ParkedIn(waiting) == receivers })
+				s.Close()
+				for range receivers {
+					if err := <-errs; err != tractor.ErrContextCancelled {
+						t.Errorf("receive: %v, want ErrContextCancelled", err)
+					}
+				}
+			})
+		})
+	}
 }
