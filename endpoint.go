@@ -201,7 +201,7 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // when done: closing early cancels the remote generator. A [Window] among
 // opts sets the stream's flow-control window instead of this actor's. The
 // generator of an actor of this process streams through memory, each
-// item neither boxed nor copied but into Receive's *T; the outcomes are
+// item going unboxed from its yield into Receive's *T; the outcomes are
 // those of a dialog.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
 	mustCtx("Open", ctx)
