@@ -83,8 +83,9 @@ type Actor struct {
 	// toParent is the connection to the parent, once linkParent made it.
 	toParent atomic.Pointer[session]
 
-	// inline counts the function tasks running on their callers'
-	// goroutines (see callInline).
+	// inline counts the tasks that callers in this process run without a
+	// dialog: functions on their callers' goroutines (see callInline),
+	// generators streaming through memory (see openLocal).
 	inline taskGate
 
 	// windDown ends a goroutine actor once cancelled, from stopWatch's

@@ -62,35 +62,12 @@ var benchStream = tractor.Stream("bench.stream", func(ctx context.Context, n int
 })
 
 // BenchmarkStream: one item sent and received on a one-way stream vs a
-// buffered channel (cap 64) between two goroutines whose sends select on
-// ctx.Done, as a cancellable producer must.
+// buffered channel (cap 64) between two goroutines, plain (the goal's
+// baseline) and with sends that select on ctx.Done, as a cancellable
+// producer must.
 func BenchmarkStream(b *testing.B) {
-	b.Run("baseline=buffered-chan-select", func(b *testing.B) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		c := make(chan benchPayload, 64)
-		n := b.N
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(c)
-			var v benchPayload
-			for i := range n {
-				v[0] = int64(i)
-				select {
-				case c <- v:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for range c {
-		}
-		wg.Wait()
-	})
+	b.Run("baseline=buffered-chan", func(b *testing.B) { benchBufferedChan(b, false) })
+	b.Run("baseline=buffered-chan-select", func(b *testing.B) { benchBufferedChan(b, true) })
 	b.Run("tractor=MsgStream", func(b *testing.B) {
 		benchWorker(b, eps(benchStream), func(ctx context.Context, p *tractor.Portal) {
 			s, err := benchStream.Open(ctx, p, b.N)
@@ -100,6 +77,38 @@ func BenchmarkStream(b *testing.B) {
 			drain[benchPayload](ctx, b, s)
 		})
 	})
+}
+
+// benchBufferedChan streams b.N items through a buffered channel (cap 64)
+// from one goroutine to another, each send selecting on ctx.Done if
+// withSelect.
+func benchBufferedChan(b *testing.B, withSelect bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := make(chan benchPayload, 64)
+	n := b.N
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(c)
+		var v benchPayload
+		for i := range n {
+			v[0] = int64(i)
+			if !withSelect {
+				c <- v
+				continue
+			}
+			select {
+			case c <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range c {
+	}
+	wg.Wait()
 }
 
 // BenchmarkContext: open a context dialog, read its first value, get its

@@ -18,17 +18,7 @@ func (ch *session) open(ctx context.Context, endpoint string, md mode, arg any, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	window := ch.window
-	if len(opts) > 0 {
-		// Only here: options escape the config, and a call with none
-		// should not pay an allocation for it.
-		dc := dialogConfig{window: window}
-		for _, o := range opts {
-			o.applyDialog(&dc)
-		}
-		window = dc.window
-	}
-	d := newDialog(ch, ch.nextCID.Add(2), md, true, window)
+	d := newDialog(ch, ch.nextCID.Add(2), md, true, ch.dialogWindow(opts))
 	d.opener, d.endpoint = ctx, endpoint
 	if md == modeFunc {
 		// A function call blocks its caller until the outcome, so the

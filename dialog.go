@@ -367,10 +367,7 @@ func (d *dialog) receive(ctx context.Context, dst any) error {
 
 // decodeItem decodes a stream item's payload into dst.
 func (d *dialog) decodeItem(payload, dst any) error {
-	if err := transport.Decode(payload, dst); err != nil {
-		return fmt.Errorf("tractor: stream item from actor %s: %w: %w", d.ch.peer, ErrBadArgument, err)
-	}
-	return nil
+	return decodeStreamItem(d.ch.peer, payload, dst)
 }
 
 // receivePayload takes the next stream item, undecoded; see receive.

@@ -199,10 +199,16 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // its values (tractor's Portal.open_stream_from). Receive decodes each into
 // a *T; it returns io.EOF once the generator has returned. Close the stream
 // when done: closing early cancels the remote generator. A [Window] among
-// opts sets the stream's flow-control window instead of this actor's.
+// opts sets the stream's flow-control window instead of this actor's. The
+// generator of an actor of this process streams through memory, each
+// item going unboxed from its yield into Receive's *T; the outcomes are
+// those of a dialog.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
 	mustCtx("Open", ctx)
 	mustPortal("Open", p)
+	if callee := p.ch.peerActor; callee != nil && !testHookDialogStreams {
+		return e.openLocal(ctx, p.ch, callee, arg, opts)
+	}
 	d, err := p.ch.open(ctx, e.name, modeStream, arg, opts...)
 	if err != nil {
 		return nil, err

@@ -76,6 +76,9 @@ func SetBeforeExit(f func()) { beforeExit.Store(&f) }
 // Queued counts the stream items that have arrived on s and wait to be
 // received, and adds up their sizes: what a stalled receiver holds.
 func Queued(s *MsgStream) (items, bytes int) {
+	if q, ok := s.gen.(interface{ queued() (int, int) }); ok {
+		return q.queued()
+	}
 	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -88,8 +91,37 @@ func Queued(s *MsgStream) (items, bytes int) {
 	return items, bytes
 }
 
-// SendCredit returns the credit the task of c has left to yield with.
-func SendCredit(c *Context) (items int, bytes int64) { return c.d.sendCredit() }
+// queued is Queued for a local generator's stream.
+func (q *localStream[T]) queued() (items, bytes int) {
+	q.recvMu.Lock()
+	defer q.recvMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pendingLocked()
+}
+
+// SendCredit returns the credit the generator or context task whose ctx
+// is ctx has left to yield with.
+func SendCredit(ctx context.Context) (items int, bytes int64) {
+	if t, ok := ctx.(*genTask); ok {
+		return t.flow.credit()
+	}
+	return ctx.(*Context).d.sendCredit()
+}
+
+// IsLocalStream reports whether the generator whose ctx is ctx streams
+// to its caller through memory rather than a dialog.
+func IsLocalStream(ctx context.Context) bool {
+	_, ok := ctx.(*genTask)
+	return ok
+}
+
+// ForceDialogStreams makes generators of this process stream through
+// dialogs, as those of other processes do, until restore is called.
+func ForceDialogStreams() (restore func()) {
+	testHookDialogStreams = true
+	return func() { testHookDialogStreams = false }
+}
 
 // StreamSendCredit returns the credit s has left to send with.
 func StreamSendCredit(s *MsgStream) (items int, bytes int64) { return s.d.sendCredit() }

@@ -33,6 +33,21 @@ const defaultWindowBytes = 4 << 20
 // that a receiver lets its sender have in flight.
 type flowWindow struct{ items, bytes int }
 
+// dialogWindow is the window this side receives a dialog's stream with:
+// the actor's, or the one opts give.
+func (ch *session) dialogWindow(opts []DialogOption) flowWindow {
+	if len(opts) == 0 {
+		// Options escape the config: a call with none should not pay
+		// an allocation for it.
+		return ch.window
+	}
+	dc := dialogConfig{window: ch.window}
+	for _, o := range opts {
+		o.applyDialog(&dc)
+	}
+	return dc.window
+}
+
 // maxCreditBytes caps the byte credit a peer can grant, so that no sum
 // of grants overflows.
 const maxCreditBytes = math.MaxInt64 / 4

@@ -235,12 +235,19 @@ func TestInlineLabels(t *testing.T) {
 // a goroutine profile prints them: the record whose stack passes here.
 func goroutineLabels(t *testing.T) string {
 	t.Helper()
+	return labelsOf(t, "tractor_test.goroutineLabels")
+}
+
+// labelsOf returns the pprof labels of the goroutines whose stack passes
+// through fn, as a goroutine profile prints them.
+func labelsOf(t *testing.T, fn string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, rec := range strings.Split(buf.String(), "\n\n") {
-		if !strings.Contains(rec, "tractor_test.goroutineLabels") {
+		if !strings.Contains(rec, fn) {
 			continue
 		}
 		for _, line := range strings.Split(rec, "\n") {
@@ -250,7 +257,7 @@ func goroutineLabels(t *testing.T) string {
 		}
 		return ""
 	}
-	t.Fatal("this goroutine is not in the profile")
+	t.Fatalf("no goroutine in %s in the profile", fn)
 	return ""
 }
 
@@ -294,28 +301,25 @@ func TestCancelFromWithin(t *testing.T) {
 	}
 }
 
-// TestLinkMadeOnFirstDialog: a goroutine actor that only serves calls has
-// no connection with its parent; the first stream makes one, over which
-// it then streams; and an actor cancelled before it had one ends all the
-// same.
+// TestLinkMadeOnFirstDialog: a goroutine actor that only serves calls and
+// streams has no connection with its parent (its generators stream
+// through memory); the first context dialog makes one, over which it then
+// runs; and an actor cancelled before it had one ends all the same.
 func TestLinkMadeOnFirstDialog(t *testing.T) {
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count))
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count, returnEarly))
 			if err != nil {
 				return err
 			}
 			if v, err := square.Call(ctx, p, 4); err != nil || v != 16 {
 				t.Fatalf("call: %v, %v", v, err)
 			}
-			if tractor.Linked(p) {
-				t.Error("calls made a connection")
-			}
 			s, err := count.Open(ctx, p, 3)
 			if err != nil {
 				return err
 			}
-			var got []int
+			n3 := 0
 			for {
 				var v int
 				if err := s.Receive(ctx, &v); err != nil {
@@ -324,11 +328,18 @@ func TestLinkMadeOnFirstDialog(t *testing.T) {
 					}
 					break
 				}
-				got = append(got, v)
+				n3++
 			}
 			s.Close()
-			if len(got) != 3 || !tractor.Linked(p) {
-				t.Errorf("streamed %v, linked %v; want 3 items over a connection", got, tractor.Linked(p))
+			if n3 != 3 || tractor.Linked(p) {
+				t.Errorf("streamed %d items, linked %v; want 3 items and no connection", n3, tractor.Linked(p))
+			}
+			c, err := returnEarly.Open(ctx, p, 1)
+			if err != nil {
+				return err
+			}
+			if v, err := returnEarly.Result(ctx, c); err != nil || v != 2 || !tractor.Linked(p) {
+				t.Errorf("context dialog: %v, %v, linked %v; want 2 over a connection", v, err, tractor.Linked(p))
 			}
 			q, err := n.StartActor(ctx, "unlinked")
 			if err != nil {

@@ -18,8 +18,9 @@ import (
 // other; items sent concurrently by several goroutines interleave in some
 // order.
 type MsgStream struct {
-	d      *dialog
-	oneWay bool // the caller's end of a generator's stream
+	d      *dialog   // the stream's dialog; nil for a local generator's
+	gen    genSource // the stream of a generator of this process, if it is one
+	oneWay bool      // the caller's end of a generator's stream
 
 	mu     sync.Mutex
 	closed bool                         // Close was called
@@ -55,7 +56,24 @@ func (s *MsgStream) Receive(ctx context.Context, dst any) error {
 	if own := s.own.Load(); own != nil {
 		return own.Receive(ctx, dst)
 	}
+	if s.gen != nil {
+		return s.gen.receive(ctx, dst)
+	}
 	return s.d.receive(ctx, dst)
+}
+
+// itemSource is where Receive and a broadcaster take the stream's items
+// from: its dialog, or a local generator's queue.
+type itemSource interface {
+	receivePayload(ctx context.Context) (any, error)
+	decodeItem(payload, dst any) error
+}
+
+func (s *MsgStream) source() itemSource {
+	if s.gen != nil {
+		return s.gen
+	}
+	return s.d
 }
 
 // Subscribe adds a local receiver of the stream (tractor's
@@ -82,9 +100,10 @@ func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
 	if s.oneWay && s.closed {
 		return nil, fmt.Errorf("tractor: Subscribe after Close: %w", ErrStreamClosed)
 	}
+	src := s.source()
 	if s.bc == nil {
-		s.bc = newBroadcaster(s.d.receivePayload)
-		s.own.Store(s.bc.subscribe(window, s.d.decodeItem))
+		s.bc = newBroadcaster(src.receivePayload)
+		s.own.Store(s.bc.subscribe(window, src.decodeItem))
 	}
 	s.bc.mu.Lock()
 	end := s.bc.end
@@ -92,7 +111,7 @@ func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
 	if end != nil {
 		return nil, fmt.Errorf("tractor: Subscribe to a stream that has ended (%v): %w", end, ErrStreamClosed)
 	}
-	return s.bc.subscribe(window, s.d.decodeItem), nil
+	return s.bc.subscribe(window, src.decodeItem), nil
 }
 
 // Close ends this side's sending: the peer's Receive returns io.EOF after
@@ -104,6 +123,10 @@ func (s *MsgStream) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if s.gen != nil {
+		s.gen.close()
+		return nil
+	}
 	if !s.oneWay {
 		s.d.closeSend()
 		return nil

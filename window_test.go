@@ -43,12 +43,13 @@ var (
 	// bigFlood yields N fresh items of Size bytes and counts them in
 	// Key+".sent".
 	bigFlood = tractor.Stream("test.bigFlood", func(ctx context.Context, a bigFloodArg, yield func([]byte) error) error {
-		c := ctx.(*tractor.Context)
 		if a.Rogue {
-			tractor.IgnoreCredit(c)
+			// A dialog's task: a generator of the caller's process
+			// yields into a bounded queue, and cannot ignore it.
+			tractor.IgnoreCredit(ctx.(*tractor.Context))
 		}
 		k := floodTaskKey(ctx, a.Key)
-		floodTasks.Store(k, c)
+		floodTasks.Store(k, ctx)
 		defer floodTasks.Delete(k)
 		for i := range a.N {
 			if err := yield(bytes.Repeat([]byte{byte(i)}, a.Size)); err != nil {
@@ -66,7 +67,7 @@ var (
 		OK    bool
 	}, err error) {
 		if c, ok := floodTasks.Load(floodTaskKey(ctx, key)); ok {
-			credit.Items, credit.Bytes = tractor.SendCredit(c.(*tractor.Context))
+			credit.Items, credit.Bytes = tractor.SendCredit(c.(context.Context))
 			credit.OK = true
 		}
 		return credit, nil
@@ -231,8 +232,11 @@ func testActorWindow(t *testing.T, h hosting) {
 
 // testPeerPastByteWindow: a peer that sends past the byte window has its
 // dialog failed with a protocol error, after the items within the window;
-// the receiver never queues more, and the actor goes on serving.
+// the receiver never queues more, and the actor goes on serving. A
+// generator of the caller's process streams through a bounded queue it
+// cannot go past, so the goroutine hosting goes through a dialog here.
 func testPeerPastByteWindow(t *testing.T, h hosting) {
+	defer tractor.ForceDialogStreams()()
 	var logs syncBuffer
 	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {

@@ -615,7 +615,11 @@ func Descendants(pid int) []int {
 // "tractor.(*registrar).wait" or "transport.(*tcpListener).Accept". A test
 // that must act once another goroutine waits somewhere polls it, with a
 // generous bound, instead of sleeping and hoping the goroutine got there.
-func BlockedIn(fn string) bool {
+func BlockedIn(fn string) bool { return ParkedIn(fn) > 0 }
+
+// ParkedIn counts the goroutines of this process parked with fn on their
+// stack, as [BlockedIn] finds them: a test waits for several to wait.
+func ParkedIn(fn string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -625,6 +629,7 @@ func BlockedIn(fn string) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		header, stack, _ := strings.Cut(g, "\n")
 		// "goroutine 7 [chan receive]:": running and runnable goroutines
@@ -633,10 +638,10 @@ func BlockedIn(fn string) bool {
 			continue
 		}
 		if strings.Contains(stack, fn+"(") {
-			return true
+			count++
 		}
 	}
-	return false
+	return count
 }
 
 // runLog writes a tree's log lines to a run's log until the run ends.
