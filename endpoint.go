@@ -120,7 +120,11 @@ func (e *FuncEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 // Call runs the function in the actor behind p and returns its result
 // (tractor's Portal.run). If ctx ends first, the remote task is cancelled,
 // Call waits a bounded time for it to acknowledge, and returns ctx's cause.
-// A failure in the remote task is a [*RemoteError].
+// A failure in the remote task is a [*RemoteError]. In an actor of this
+// process the function runs on the caller's goroutine, as a task of that
+// actor, for about the cost of a Go function call; the outcomes are the
+// same, but Call returns only once the function has, as a Go function
+// call would.
 func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, error) {
 	mustCtx("Call", ctx)
 	mustPortal("Call", p)

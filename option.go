@@ -39,8 +39,9 @@ func (f optionFunc) apply(c *config) { f(c) }
 type Hosting uint8
 
 const (
-	// Goroutine hosts an actor in the parent's process, as goroutines
-	// reached over an in-memory connection. It is the default.
+	// Goroutine hosts an actor in the parent's process: its calls run on
+	// their callers' goroutines, its generators and context dialogs on
+	// goroutines of their own. It is the default.
 	Goroutine Hosting = iota
 	// Process hosts an actor in a child process: this binary re-executed
 	// (see [ServeIfChild]), reached over the [Wire] chosen with

@@ -55,9 +55,15 @@
 //
 // # Hosting and transports
 //
-// The runtime reaches its peers only through [transport.Conn]. Goroutine
-// actors ([Goroutine], the default) use the in-memory backend, which moves
-// Go values without encoding. [Spawn]([Process]) runs actors as this
+// Goroutine actors ([Goroutine], the default) are in-process first: a
+// function call to one runs on the caller's goroutine, as a task of the
+// callee (its ctx is the callee's, joined with the caller's; the callee's
+// end waits for it), and a generator streams through a bounded in-memory
+// queue, with the outcomes a dialog would have. Only a context dialog
+// makes an in-memory connection, which moves Go values without encoding;
+// an idle goroutine actor holds no goroutine and about as much memory as
+// a parked one. Values pass by reference, as over a Go channel: do not
+// change one after sending it. [Spawn]([Process]) runs actors as this
 // binary re-executed, reached over a socketpair ([Pipe]) or TCP ([TCP]):
 // messages are framed and encoded with msgpack, and payloads decode
 // lazily into the endpoint's types. The same code runs either way, but for
