@@ -139,3 +139,14 @@ func alive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
 }
+
+// wantCancelledBy checks that err, what a dialog with actor gave, is the
+// *RemoteError of its task's cancellation by the actor by.
+func wantCancelledBy(t *testing.T, what string, err error, actor, by tractor.ActorID) {
+	t.Helper()
+	re := asRemote(t, err)
+	if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != by || re.Actor != actor {
+		t.Errorf("%s: %v (canceller %v, actor %v), want a cancellation of %v by %v",
+			what, err, re.Canceller, re.Actor, actor, by)
+	}
+}

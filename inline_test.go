@@ -146,12 +146,7 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 					if h.name == "goroutine" && !pr.ended.Load() {
 						t.Error("the actor ended before its inline task returned")
 					}
-					err = <-callErr
-					re := asRemote(t, err)
-					if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != root || re.Actor != p.Actor() {
-						t.Errorf("call: %v (canceller %v, actor %v), want a cancellation of %v by %v",
-							err, re.Canceller, re.Actor, p.Actor(), root)
-					}
+					wantCancelledBy(t, "call", <-callErr, p.Actor(), root)
 					return nil
 				})
 			})
@@ -287,10 +282,7 @@ func TestCancelFromWithin(t *testing.T) {
 						return err
 					}
 					_, err = cancelSelf.Call(ctx, p, struct{}{})
-					re := asRemote(t, err)
-					if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != p.Actor() {
-						t.Errorf("call: %v (canceller %v), want its cancellation by %v", err, re.Canceller, p.Actor())
-					}
+					wantCancelledBy(t, "call", err, p.Actor(), p.Actor())
 					return nil
 				})
 			})

@@ -152,12 +152,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					if local && !pr.ended.Load() {
 						t.Error("the actor ended before its generator returned")
 					}
-					err = s.Receive(ctx, new(int))
-					re := asRemote(t, err)
-					if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != root || re.Actor != p.Actor() {
-						t.Errorf("receive: %v (canceller %v, actor %v), want a cancellation of %v by %v",
-							err, re.Canceller, re.Actor, p.Actor(), root)
-					}
+					wantCancelledBy(t, "receive", s.Receive(ctx, new(int)), p.Actor(), root)
 					return nil
 				})
 			})
