@@ -2,6 +2,7 @@ package tractor_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"testing"
 
@@ -66,14 +67,22 @@ func skynetChan(num, size, div int, out chan<- int) {
 	out <- sum
 }
 
+// skynetLeaves is the largest skynet tree BenchmarkSkynet builds: the
+// classic one, a million leaves (1.1 million actors), with
+// `go test -bench Skynet -args -skynet.leaves=1000000`.
+var skynetLeaves = flag.Int("skynet.leaves", 100_000, "the largest skynet tree's leaves (a power of 10)")
+
 // BenchmarkSkynet builds a tree of one-shot actors, ten children each,
 // whose leaves are numbered 0..size-1, and sums them: spawn, a result and
 // teardown per actor, all goroutine actors. The baseline is the same tree
 // of goroutines and channels. -short keeps the small trees.
 func BenchmarkSkynet(b *testing.B) {
-	sizes := []int{1_000, 10_000}
-	if !testing.Short() {
-		sizes = append(sizes, 100_000)
+	var sizes []int
+	for size := 1_000; size <= *skynetLeaves; size *= 10 {
+		if size > 10_000 && testing.Short() {
+			break
+		}
+		sizes = append(sizes, size)
 	}
 	for _, size := range sizes {
 		want := size * (size - 1) / 2
