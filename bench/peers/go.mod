@@ -2,7 +2,10 @@ module github.com/tractor-go/tractor/bench/peers
 
 go 1.26.0
 
-require github.com/tractor-go/tractor v0.0.0
+require (
+	github.com/tractor-go/tractor v0.0.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/Workiva/go-datastructures v1.1.3 // indirect
