@@ -284,17 +284,17 @@ func (a *Actor) linkParent(conn transport.Conn, parent ActorID, parentActor *Act
 // actor is cancelled or the parent goes away, then winds down (see
 // watchParent). A process child runs it, and exits once it returns.
 func (a *Actor) serveParent(ch *session) {
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	a.watchParent(ch, &wg, func() { close(done) })
-	<-done
+	var wg, ended sync.WaitGroup
+	ended.Add(1)
+	a.watchParent(ch, &wg, &ended)
+	ended.Wait()
 	wg.Wait()
 }
 
 // watchParent serves the actor's parent over ch, from a goroutine of wg
 // if its connection needs a reader, and arranges for the actor to wind
-// down, then call ended, once it is cancelled or the parent goes away. An
-// idle goroutine actor thus costs no goroutine.
+// down, then call ended.Done, once it is cancelled or the parent goes
+// away. An idle goroutine actor thus costs no goroutine.
 //
 // Winding down: every task returns (each cancelled through its ctx), the
 // actor leaves the registry, and the connection closes, which is how the
@@ -302,7 +302,7 @@ func (a *Actor) serveParent(ch *session) {
 // cancelled (by its parent, or by itself with CancelSoon) says so in its
 // last message, a stop for dialog 0: its nursery takes an end without it
 // for a death.
-func (a *Actor) watchParent(ch *session, wg *sync.WaitGroup, ended func()) {
+func (a *Actor) watchParent(ch *session, wg, ended *sync.WaitGroup) {
 	var lost atomic.Bool
 	ch.onGone(func() {
 		if a.ctx.Err() == nil {
@@ -320,7 +320,7 @@ func (a *Actor) watchParent(ch *session, wg *sync.WaitGroup, ended func()) {
 			ch.sendStop()
 		}
 		ch.close()
-		ended()
+		ended.Done()
 	}
 	a.stopWatch = context.AfterFunc(a.ctx, a.windDown)
 	ch.start(wg)

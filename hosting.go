@@ -96,7 +96,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	up := child.linkParent(nil, n.actor.id, n.actor)
 	newLocalLink(ch, up)
 	n.wg.Add(1)
-	child.watchParent(up, &n.wg, n.wg.Done)
+	child.watchParent(up, &n.wg, &n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}
 	return &Portal{ch: ch, host: goroutineHost{}}, info
 }

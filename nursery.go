@@ -202,7 +202,8 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		testHookBeforeRegister(p)
 	}
 	if err := n.actor.node.dir.register(sctx, info); err != nil {
-		n.actor.logger().Warn().Err(err).Stringer("child", &info.ID).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
+		child := info.ID // a copy: &info.ID would put info on the heap
+		n.actor.logger().Warn().Err(err).Stringer("child", &child).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
 	}
 	select {
 	case <-p.ch.done:

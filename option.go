@@ -118,6 +118,9 @@ func (c config) inherit() config {
 }
 
 func (c config) with(opts []Option) config {
+	if len(opts) == 0 {
+		return c // no copy to the heap for options to write to
+	}
 	for _, o := range opts {
 		o.apply(&c)
 	}

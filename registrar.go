@@ -40,7 +40,7 @@ type registrar struct {
 	seq     uint64
 	entries map[string]regEntry   // by uid
 	byName  map[string]*list.List // uids, in the order they registered
-	changed chan struct{}         // closed, and replaced, on every registration
+	changed chan struct{}         // closed at the next registration; made when a lookup asks for it
 	sources map[*session]map[string]bool
 }
 
@@ -58,7 +58,6 @@ func newRegistrar() *registrar {
 	return &registrar{
 		entries: make(map[string]regEntry),
 		byName:  make(map[string]*list.List),
-		changed: make(chan struct{}),
 		sources: make(map[*session]map[string]bool),
 	}
 }
@@ -87,8 +86,10 @@ func (r *registrar) add(info ActorInfo, source *session) {
 		}
 		set[info.ID.UID] = true
 	}
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 	r.mu.Unlock()
 	if watch {
 		source.onGone(func() { r.purgeSource(source) })
@@ -134,6 +135,9 @@ func (r *registrar) purgeSource(source *session) {
 func (r *registrar) lookup(name string) ([]ActorInfo, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
 	named := r.byName[name]
 	if named == nil {
 		return nil, r.changed

@@ -44,6 +44,7 @@ type session struct {
 	goneReason error        // why the connection ended, once it has
 	gone       *RemoteError // the loss as dialogs see it; see goneErr
 	goneHooks  []func()     // run once the connection has ended
+	hooksBuf   [2]func()    // goneHooks' backing for the usual one or two
 
 	// workers run the callee tasks the peer starts. They are reused: a
 	// fresh goroutine per task paid for its creation and, above all, for
@@ -148,6 +149,9 @@ func (ch *session) served(reason error) {
 func (ch *session) onGone(f func()) {
 	ch.mu.Lock()
 	if ch.goneReason == nil {
+		if ch.goneHooks == nil {
+			ch.goneHooks = ch.hooksBuf[:0]
+		}
 		ch.goneHooks = append(ch.goneHooks, f)
 		ch.mu.Unlock()
 		return
