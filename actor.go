@@ -327,13 +327,15 @@ func (a *Actor) watchParent(ch *session, wg, ended *sync.WaitGroup) {
 }
 
 // cancelHere cancels the actor on behalf of by and, if nothing of it
-// runs, winds it down on the calling goroutine rather than in one the
-// cancellation would start: an idle actor then ends at the cost of a
-// function call. With a task running (maybe the caller's own goroutine
+// runs and the registrar is in this process (so that nothing of the
+// wind-down waits), winds it down on the calling goroutine rather than in
+// one the cancellation would start: an idle actor then ends at the cost
+// of a function call. With a task running (maybe the caller's own goroutine
 // is in one, or waits for one) the wind-down, which waits for them, runs
 // from the cancellation as always.
 func (a *Actor) cancelHere(by ActorID, reason string) {
-	here := a.stopWatch != nil && a.idle() && a.stopWatch()
+	_, localDir := a.node.dir.(localDirectory) // unregistering waits for nothing
+	here := a.stopWatch != nil && localDir && a.idle() && a.stopWatch()
 	a.cancelBy(by, reason)
 	if here {
 		a.windDown()

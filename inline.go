@@ -31,6 +31,7 @@ func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *session, callee
 	if err != nil {
 		return zero, err
 	}
+	defer t.release() // even if the function exits the goroutine
 	res, err := e.runInline(t, arg)
 	if err := t.finish(ch, e.name, err); err != nil {
 		return zero, callOutcome(ctx, err)
@@ -79,9 +80,21 @@ func (t *inlineTask) finish(ch *session, endpoint string, err error) error {
 		// would not have come: the caller learns the loss instead.
 		err = lerr
 	}
+	t.release()
+	return err
+}
+
+// release ends the task and counts it out of its actor, once: from
+// finish, or, should the function exit its goroutine (runtime.Goexit, as
+// t.FailNow calls), from its caller's deferred call, so that the actor
+// can still end.
+func (t *inlineTask) release() {
+	if t.released {
+		return
+	}
+	t.released = true
 	t.end()
 	t.callee.inline.leave()
-	return err
 }
 
 // runInline runs the endpoint's function as the task t, if its actor
@@ -105,6 +118,11 @@ func (e *FuncEndpoint[A, R]) runInline(t *inlineTask, arg A) (res R, err error) 
 // pprof.Do), else those of its actor, which label every goroutine running
 // the actor's tasks.
 func restoreLabels(ctx context.Context, caller *Actor) {
+	if t, ok := ctx.(*inlineTask); ok {
+		// A call from an inline task: back to that task's labels.
+		pprof.SetGoroutineLabels(t.callee.goroutineLabels())
+		return
+	}
 	labelled := false
 	pprof.ForLabels(ctx, func(string, string) bool { labelled = true; return false })
 	if labelled {
@@ -126,7 +144,8 @@ type inlineTask struct {
 	caller context.Context
 	by     ActorID // the calling actor
 
-	ended atomic.Bool
+	ended    atomic.Bool
+	released bool // by release; only its goroutine reads it
 
 	mu     sync.Mutex
 	ctx    context.Context // made by full, once
@@ -148,23 +167,29 @@ func (t *inlineTask) Err() error {
 	if ctx := t.made(); ctx != nil {
 		return ctx.Err()
 	}
-	if t.ended.Load() || t.caller.Err() != nil || t.callee.ctx.Err() != nil {
+	if err := t.callee.ctx.Err(); err != nil {
+		return err // the actor's: a root's may be its deadline
+	}
+	if t.ended.Load() || t.caller.Err() != nil {
 		return context.Canceled
 	}
 	return nil
 }
 
-// Value implements context.Context: the actor's values. Every key but the
-// actor's goes through the full context, whose cancellation
-// context.Cause reads.
+// Value implements context.Context: the actor's values. The full context
+// holds the same ones but for the context package's own key, an *int,
+// through which context.Cause finds the cancellation: only that key makes
+// it.
 func (t *inlineTask) Value(key any) any {
 	switch key.(type) {
 	case actorKey:
 		return t.callee
 	case callerKey:
 		return t.by
+	case *int:
+		return t.full().Value(key)
 	}
-	return t.full().Value(key)
+	return t.callee.ctx.Value(key)
 }
 
 // made returns the full context, if it has been made.

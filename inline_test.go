@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tractor-go/tractor"
 )
@@ -345,5 +346,93 @@ func TestLinkMadeOnFirstDialog(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("tree: %v", err)
+	}
+}
+
+var (
+	// goexit exits its goroutine, as t.FailNow does.
+	goexit = tractor.Func("test.inline.goexit", func(ctx context.Context, _ int) (int, error) {
+		runtime.Goexit()
+		return 0, nil
+	})
+	// ctxErr says what its ctx's Err is.
+	ctxErr = tractor.Func("test.inline.ctxErr", func(ctx context.Context, _ int) (string, error) {
+		if err := ctx.Err(); err != nil {
+			return err.Error(), nil
+		}
+		return "", nil
+	})
+)
+
+// TestInlineGoexit: a function that exits its goroutine, run inline on
+// its caller's, still leaves its actor: the actor ends, and its nursery
+// with it, where the task would otherwise stay counted forever.
+func TestInlineGoexit(t *testing.T) {
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "w", tractor.Expose(goexit))
+			if err != nil {
+				return err
+			}
+			exited := make(chan struct{})
+			go func() {
+				defer close(exited)
+				_, _ = goexit.Call(ctx, p, 0)
+				t.Error("the call returned: the function did not exit its goroutine")
+			}()
+			<-exited
+			return p.CancelActor(ctx)
+		})
+	})
+	if err != nil {
+		t.Fatalf("tree: %v", err)
+	}
+}
+
+// TestInlineRootDeadline: the root's ctx may end by its deadline; a task
+// of the root then sees DeadlineExceeded, inline as through a dialog.
+func TestInlineRootDeadline(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_ = tractor.Run(ctx, func(ctx context.Context) error {
+		p, err := tractor.Root(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inline, err := ctxErr.Call(context.Background(), p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dialog, err := tractor.CallRaw(context.Background(), p, "test.inline.ctxErr", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inline != context.DeadlineExceeded.Error() || inline != dialog {
+			t.Errorf("the task's ctx.Err(): inline %q, through a dialog %v; want %q", inline, dialog, context.DeadlineExceeded)
+		}
+		return nil
+	}, tractor.Expose(ctxErr), tractor.LogOutput(testLog{t}))
+}
+
+// TestInlineLabelsAfterRun: the goroutine that called Run has its own
+// labels back once Run returns, inline calls made in its body or not.
+func TestInlineLabelsAfterRun(t *testing.T) {
+	before := goroutineLabels(t)
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "w", tractor.Expose(square))
+			if err != nil {
+				return err
+			}
+			defer p.CancelActor(ctx)
+			_, err = square.Call(ctx, p, 2)
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := goroutineLabels(t); after != before {
+		t.Errorf("labels after Run %s, before %s", after, before)
 	}
 }

@@ -2,6 +2,7 @@ package tractor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -65,6 +66,12 @@ func (e *StreamEndpoint[A, T]) openLocal(ctx context.Context, ch *session, calle
 	tctx, cancel := context.WithCancelCause(callee.ctx)
 	q.task, q.cancel, q.opener = &genTask{Context: tctx, by: ch.local.id, flow: &q.streamFlow}, cancel, ctx
 	q.stopWatch = context.AfterFunc(ctx, func() { cancel(q.callerCause()) })
+	// The calling actor's end cancels it too, as the end of its
+	// connection would cancel a dialog's task.
+	caller := ch.local
+	q.stopCaller = context.AfterFunc(caller.ctx, func() {
+		cancel(lostActor(caller.id, errors.New("the calling actor ended")))
+	})
 	go q.run(func(t context.Context) error {
 		if _, ok := callee.exposes(e.name); !ok {
 			// Names are unique in a process: exposing the name exposes e.
@@ -139,11 +146,12 @@ type localStream[T any] struct {
 	fixed  int      // every item's size, when sizeOf is nil
 	sizeOf func(T) int
 
-	task      *genTask
-	cancel    context.CancelCauseFunc
-	opener    context.Context // the ctx Open was given
-	stopWatch func() bool     // stops the cancellation by opener
-	done      chan struct{}   // closed once the outcome is in
+	task       *genTask
+	cancel     context.CancelCauseFunc
+	opener     context.Context // the ctx Open was given
+	stopWatch  func() bool     // stops the cancellation by opener
+	stopCaller func() bool     // stops the cancellation by the calling actor's end
+	done       chan struct{}   // closed once the outcome is in
 
 	// Guarded by mu: what the generator yielded and no receiver took yet,
 	// and their sizes if sizeOf is set.
@@ -200,8 +208,17 @@ func (q *localStream[T]) callerCause() error {
 // run runs the generator gen to its outcome, as the callee's task.
 func (q *localStream[T]) run(gen func(context.Context) error) {
 	defer q.callee.inline.leave()
+	returned := false
+	defer func() {
+		if !returned {
+			// The generator exited its goroutine (runtime.Goexit): the
+			// stream still ends, with an error saying so.
+			q.finish(q.failure(errGoexit))
+		}
+	}()
 	pprof.SetGoroutineLabels(q.callee.goroutineLabels())
 	err := q.generate(gen)
+	returned = true
 	end := io.EOF
 	if err != nil {
 		end = q.failure(err)
@@ -210,7 +227,16 @@ func (q *localStream[T]) run(gen func(context.Context) error) {
 		// would not have come: the caller learns the loss instead.
 		end = lerr
 	}
+	q.finish(end)
+}
+
+// errGoexit is the failure of a task that exited its goroutine.
+var errGoexit = errors.New("tractor: task exited its goroutine (runtime.Goexit)")
+
+// finish ends the stream with end, once its generator has returned.
+func (q *localStream[T]) finish(end error) {
 	q.stopWatch()
+	q.stopCaller()
 	q.cancel(context.Canceled) // the task's ctx ends with it
 	q.mu.Lock()
 	q.end = end

@@ -442,3 +442,69 @@ func TestStreamEndReachesEveryReceiver(t *testing.T) {
 		})
 	}
 }
+
+// endlessEnd receives the error an endless generator's yield returned.
+var endlessEnd = make(chan error, 1)
+
+var (
+	// endless yields until its yield fails, and reports why.
+	endless = tractor.Stream("test.local.endless", func(ctx context.Context, _ int, yield func(int) error) error {
+		for i := 0; ; i++ {
+			if err := yield(i); err != nil {
+				endlessEnd <- err
+				return err
+			}
+		}
+	})
+	// forgetStream opens the root's endless generator with a ctx that
+	// outlives its task, takes one item, and returns without Close.
+	forgetStream = tractor.Func("test.local.forget", func(ctx context.Context, _ int) (int, error) {
+		p, err := tractor.Root(ctx)
+		if err != nil {
+			return 0, err
+		}
+		s, err := endless.Open(context.WithoutCancel(ctx), p, 0)
+		if err != nil {
+			return 0, err
+		}
+		var v int
+		return v, s.Receive(ctx, &v)
+	})
+)
+
+// TestLocalStreamEndsWithItsCaller: the end of the actor that opened a
+// stream and forgot it cancels the generator, as the end of its
+// connection cancels a dialog's, whatever ctx it was opened with.
+func TestLocalStreamEndsWithItsCaller(t *testing.T) {
+	for _, dialogs := range []bool{false, true} {
+		if dialogs {
+			defer tractor.ForceDialogStreams()()
+		}
+		err := run(t, goroutines, func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				p, err := n.StartActor(ctx, "forgetful", tractor.Expose(forgetStream))
+				if err != nil {
+					return err
+				}
+				if _, err := forgetStream.Call(ctx, p, 0); err != nil {
+					return err
+				}
+				if err := p.CancelActor(ctx); err != nil {
+					return err
+				}
+				select {
+				case err := <-endlessEnd:
+					if !errors.Is(err, tractor.ErrActorGone) && !errors.Is(err, context.Canceled) {
+						t.Errorf("dialogs %v: the generator's yield failed with %v, want its caller's loss", dialogs, err)
+					}
+				case <-time.After(hangBound):
+					t.Errorf("dialogs %v: the generator still runs %v after its caller ended", dialogs, hangBound)
+				}
+				return nil
+			})
+		}, tractor.Expose(endless))
+		if err != nil {
+			t.Fatalf("dialogs %v: tree: %v", dialogs, err)
+		}
+	}
+}

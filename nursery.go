@@ -267,6 +267,7 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	defer t.release() // even if the function exits the goroutine
 	n.wg.Add(1)
 	stop := context.AfterFunc(n.ctx, func() {
 		defer n.wg.Done()

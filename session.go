@@ -346,12 +346,16 @@ func (ch *session) sendSized(ctx context.Context, m transport.Msg) (int, error) 
 
 // lost is the error every dialog with the peer gets once the connection
 // ended: a *RemoteError naming the peer that matches ErrActorGone.
-func (ch *session) lost(reason error) *RemoteError {
+func (ch *session) lost(reason error) *RemoteError { return lostActor(ch.peer, reason) }
+
+// lostActor is the loss of the actor id, for reason, as a *RemoteError
+// that matches ErrActorGone.
+func lostActor(id ActorID, reason error) *RemoteError {
 	return &RemoteError{
-		Actor:     ch.peer,
+		Actor:     id,
 		Type:      "tractor.ActorGone",
 		Message:   fmt.Sprintf("connection to actor lost: %v", reason),
-		RelayPath: []ActorID{ch.peer},
+		RelayPath: []ActorID{id},
 		Code:      "actor_gone",
 	}
 }

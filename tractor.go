@@ -97,6 +97,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/tractor-go/tractor/spawnproc"
 )
@@ -166,7 +167,13 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 		return fmt.Errorf("tractor: root actor %s: joining the registrar: %w", id, err)
 	}
 	registered = true
-	return body(root.ctx)
+	// The body runs labelled as the root's, as every goroutine running
+	// an actor's tasks is (an inline call restores them), and gets its
+	// own labels back after.
+	pprof.Do(root.ctx, pprof.Labels(LabelActor, id.UID, "tractor.name", id.Name), func(ctx context.Context) {
+		err = body(ctx)
+	})
+	return err
 }
 
 // Root returns a portal to the root of this program's tree: the actor that
