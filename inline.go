@@ -16,11 +16,13 @@ import (
 // it) joined with the caller's (whose end cancels it, as a cancel message
 // would), and its outcome is the one a dialog would deliver. Nothing is
 // sent, queued or handed to another goroutine: a call costs about what a
-// direct call costs, where a dialog costs two goroutine hand-offs. The
-// one difference a caller can see is that it waits for the function to
-// return, where a dialog's caller whose ctx ended stops waiting for an
-// acknowledgement after the cancel timeout: a task that ignores its ctx
-// holds its caller, as a Go function would.
+// direct call costs, where a dialog costs two goroutine hand-offs. What a
+// caller can tell apart: it waits for the function to return, where a
+// dialog's caller whose ctx ended stops waiting for an acknowledgement
+// after the cancel timeout (a task that ignores its ctx holds its caller,
+// as a Go function would); a function that exits its goroutine
+// (runtime.Goexit) exits the caller's; and, while the function runs, the
+// goroutine's stack and pprof labels are the callee's over the caller's.
 
 // callInline runs e in callee, an actor of this process, with arg, on the
 // caller's goroutine; ch is the caller's connection to it, for what a
