@@ -42,7 +42,7 @@ func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *session, callee
 }
 
 // runAny is runInline for a one-shot's invocation, whose argument and
-// result travel as any (see superviseInline).
+// result travel as any (see Nursery.runInline).
 func (e *FuncEndpoint[A, R]) runAny(t *inlineTask, arg any) (any, error) {
 	a, err := decodeArg[A](e.name, arg)
 	if err != nil {
