@@ -436,3 +436,24 @@ func TestInlineLabelsAfterRun(t *testing.T) {
 		t.Errorf("labels after Run %s, before %s", after, before)
 	}
 }
+
+// TestOneShotGoexit: a one-shot goroutine actor whose function exits its
+// goroutine fails, and its nursery says so and returns, rather than
+// waiting for a result that cannot come.
+func TestOneShotGoexit(t *testing.T) {
+	var resultErr error
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			p, err := n.RunInActor(ctx, "quitter", goexit.Bind(0))
+			if err != nil {
+				return err
+			}
+			resultErr = p.Result(ctx, new(int))
+			return nil
+		})
+	})
+	if err == nil || !strings.Contains(err.Error(), "runtime.Goexit") || !strings.Contains(err.Error(), "quitter") {
+		t.Errorf("nursery: %v, want the one-shot's failure naming runtime.Goexit and the actor", err)
+	}
+	asRemote(t, resultErr)
+}

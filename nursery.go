@@ -273,10 +273,23 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 		defer n.wg.Done()
 		n.awaitEnd(p, n.sendCancelActor(p))
 	})
+	returned := false
+	defer func() {
+		if stop() {
+			n.wg.Done()
+		}
+		if !returned {
+			// The function exited the goroutine (runtime.Goexit): the
+			// child failed, and is settled from a goroutine that lives.
+			re := boxFailure(errGoexit, false, nil, child.id)
+			p.resultErr = &re
+			close(p.resultDone)
+			n.childFailed(&re)
+			n.wg.Go(func() { n.settle(p, n.sendCancelActor(p), nil) })
+		}
+	}()
 	res, err := ep.runAny(t, inv.arg)
-	if stop() {
-		n.wg.Done()
-	}
+	returned = true
 	if err := t.finish(p.ch, inv.ep.Name(), err); err != nil {
 		return nil, err
 	}
