@@ -88,10 +88,12 @@ type Actor struct {
 	// generators streaming through memory (see openLocal).
 	inline taskGate
 
-	// windDown ends a goroutine actor once cancelled, from stopWatch's
-	// AfterFunc on its ctx, or from cancelHere (see watchParent).
-	windDown  func()
-	stopWatch func() bool
+	// An actor that serves a parent winds down once, on its first
+	// cancellation (see watchParent): ended is marked done once it has
+	// wound down, lostParent says that the parent went first.
+	ended       atomic.Pointer[sync.WaitGroup]
+	lostParent  atomic.Bool
+	windingDown atomic.Bool
 }
 
 type actorKey struct{}
@@ -242,6 +244,15 @@ func (a *Actor) CancelSoon() {
 func (a *Actor) cancelBy(by ActorID, reason string) {
 	a.debug().Stringer("by", &by).Str("reason", reason).Msg("actor cancel requested")
 	a.cancel(&cancelCause{by: by, reason: reason})
+	a.startWindDown()
+}
+
+// startWindDown winds a cancelled actor that serves a parent down, from a
+// goroutine of its own, unless that has begun.
+func (a *Actor) startWindDown() {
+	if a.ended.Load() != nil && a.windingDown.CompareAndSwap(false, true) {
+		go a.windDown()
+	}
 }
 
 // lookup resolves an endpoint a peer asked for, checking that this actor
@@ -303,27 +314,36 @@ func (a *Actor) serveParent(ch *session) {
 // last message, a stop for dialog 0: its nursery takes an end without it
 // for a death.
 func (a *Actor) watchParent(ch *session, wg, ended *sync.WaitGroup) {
-	var lost atomic.Bool
-	ch.onGone(func() {
-		if a.ctx.Err() == nil {
-			lost.Store(true)
-			a.cancelBy(a.id, "parent connection lost")
-		}
-	})
-	a.windDown = func() {
-		ch.drain()
-		a.inline.closeAndWait()
-		a.unregister()
-		a.closePeers()
-		a.end()
-		if !lost.Load() {
-			ch.sendStop()
-		}
-		ch.close()
-		ended.Done()
+	ch.onGone(a.parentGone)
+	a.ended.Store(ended)
+	if a.ctx.Err() != nil {
+		a.startWindDown() // cancelled already, before it could start it
 	}
-	a.stopWatch = context.AfterFunc(a.ctx, a.windDown)
 	ch.start(wg)
+}
+
+// parentGone cancels the actor once the connection to its parent has
+// ended, unless the actor ended it.
+func (a *Actor) parentGone() {
+	if a.ctx.Err() == nil {
+		a.lostParent.Store(true)
+		a.cancelBy(a.id, "parent connection lost")
+	}
+}
+
+// windDown ends a cancelled actor that serves a parent (see watchParent).
+func (a *Actor) windDown() {
+	ch := a.toParent.Load()
+	ch.drain()
+	a.inline.closeAndWait()
+	a.unregister()
+	a.closePeers()
+	a.end()
+	if !a.lostParent.Load() {
+		ch.sendStop()
+	}
+	ch.close()
+	a.ended.Load().Done()
 }
 
 // cancelHere cancels the actor on behalf of by and, if nothing of it
@@ -335,7 +355,7 @@ func (a *Actor) watchParent(ch *session, wg, ended *sync.WaitGroup) {
 // from the cancellation as always.
 func (a *Actor) cancelHere(by ActorID, reason string) {
 	_, localDir := a.node.dir.(localDirectory) // unregistering waits for nothing
-	here := a.stopWatch != nil && localDir && a.idle() && a.stopWatch()
+	here := a.ended.Load() != nil && localDir && a.idle() && a.windingDown.CompareAndSwap(false, true)
 	a.cancelBy(by, reason)
 	if here {
 		a.windDown()
