@@ -29,6 +29,12 @@ type Nursery struct {
 	closed bool
 	errs   []error
 
+	// watched lists the daemon children its cancellation settles (see
+	// watch): one AfterFunc on ctx, made with the first, serves them all.
+	watched   *Portal
+	watching  bool
+	cancelled bool // that AfterFunc has run: no list any more
+
 	wg sync.WaitGroup // every goroutine of every child
 }
 
@@ -297,24 +303,34 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 }
 
 // watch owns a daemon child without a goroutine while it serves: the
-// nursery's cancellation cancels it, and settles its end; so does its
-// ending on its own (CancelActor, or a death), whichever comes first.
-// The nursery's WaitGroup counts the child until it is settled.
+// nursery's cancellation cancels it, and settles its end (it is on the
+// nursery's list of watched children for that); so does its ending on
+// its own (CancelActor, or a death), whichever comes first. The nursery's
+// WaitGroup counts the child until it is settled.
 func (n *Nursery) watch(p *Portal) {
 	n.wg.Add(1)
-	var claimed atomic.Bool
-	stop := context.AfterFunc(n.ctx, func() {
-		if claimed.CompareAndSwap(false, true) {
-			defer n.wg.Done()
-			n.beforeCancel(p)
-			n.settle(p, n.sendCancelActor(p), nil)
+	n.mu.Lock()
+	cancelled := n.cancelled
+	if !cancelled {
+		p.watch.next = n.watched
+		if n.watched != nil {
+			n.watched.watch.prev = p
 		}
-	})
+		n.watched = p
+		if !n.watching {
+			n.watching = true
+			context.AfterFunc(n.ctx, n.cancelWatched)
+		}
+	}
+	n.mu.Unlock()
+	if cancelled {
+		n.cancelWatchedChild(p)
+	}
 	p.ch.onGone(func() {
-		if !claimed.CompareAndSwap(false, true) {
+		if !p.watch.claimed.CompareAndSwap(false, true) {
 			return
 		}
-		stop()
+		n.unwatch(p)
 		if !p.host.killable() && p.ch.quiet() {
 			// Nothing to wait for: a goroutine actor that has ended,
 			// no task of this actor's serving it.
@@ -329,6 +345,59 @@ func (n *Nursery) watch(p *Portal) {
 			n.settle(p, nil, nil)
 		}()
 	})
+}
+
+// watchLink links a daemon child in its nursery's list of watched ones;
+// claimed says that its end or the nursery's cancellation has taken it.
+type watchLink struct {
+	next, prev *Portal
+	claimed    atomic.Bool
+}
+
+// cancelWatched cancels every watched child, as the nursery's
+// cancellation: each is settled from a goroutine of its own.
+func (n *Nursery) cancelWatched() {
+	n.mu.Lock()
+	n.cancelled = true
+	head := n.watched
+	n.watched = nil
+	n.mu.Unlock()
+	for p := head; p != nil; {
+		next := p.watch.next
+		n.cancelWatchedChild(p)
+		p = next
+	}
+}
+
+// cancelWatchedChild cancels and settles a watched child p, unless its
+// end has taken it first.
+func (n *Nursery) cancelWatchedChild(p *Portal) {
+	if p.watch.claimed.CompareAndSwap(false, true) {
+		go func() {
+			defer n.wg.Done()
+			n.beforeCancel(p)
+			n.settle(p, n.sendCancelActor(p), nil)
+		}()
+	}
+}
+
+// unwatch takes p off the list of watched children, if it is on it.
+func (n *Nursery) unwatch(p *Portal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cancelled {
+		return // the list is gone
+	}
+	w := &p.watch
+	if w.prev != nil {
+		w.prev.watch.next = w.next
+	} else if n.watched == p {
+		n.watched = w.next
+	}
+	if w.next != nil {
+		w.next.watch.prev = w.prev
+	}
+	w.next, w.prev = nil, nil
 }
 
 // settle waits for a child to end, once a cancel request went out (sent

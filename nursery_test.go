@@ -341,3 +341,40 @@ func testNurseryPanicPropagates(t *testing.T, h hosting) {
 	})
 	t.Error("panic did not propagate")
 }
+
+// TestNurseryCancelAfterSomeEnded: daemons that ended on their own leave
+// the nursery's watch, and its cancellation then reaches every other one,
+// once, over every hosting.
+func TestNurseryCancelAfterSomeEnded(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			var ps []*tractor.Portal
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					for i := range 5 {
+						p, err := n.StartActor(ctx, fmt.Sprintf("d%d", i))
+						if err != nil {
+							return err
+						}
+						ps = append(ps, p)
+					}
+					for _, i := range []int{0, 2, 4} { // the head, the middle, the tail
+						if err := ps[i].CancelActor(ctx); err != nil {
+							return err
+						}
+					}
+					n.Cancel()
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+			for i, p := range ps {
+				if !tractor.Acknowledged(p) {
+					t.Errorf("d%d ended unasked", i)
+				}
+			}
+		})
+	}
+}

@@ -19,6 +19,10 @@ type Portal struct {
 	resultDone chan struct{}
 	result     any
 	resultErr  error
+
+	// watch links a child its nursery's cancellation settles (see
+	// Nursery.watch).
+	watch watchLink
 }
 
 // Actor returns the id of the actor the portal reaches.
