@@ -29,8 +29,10 @@ type Nursery struct {
 	closed bool
 	errs   []error
 
-	// watched lists the daemon children its cancellation settles (see
-	// watch): one AfterFunc on ctx, made with the first, serves them all.
+	// watched lists the children its cancellation must reach: daemons
+	// (see watch) and one-shots while their invocation runs inline (see
+	// runInline); one AfterFunc on ctx, made with the first, serves them
+	// all.
 	watched   *Portal
 	watching  bool
 	cancelled bool // that AfterFunc has run: no list any more
@@ -274,14 +276,12 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 		return nil, err
 	}
 	defer t.release() // even if the function exits the goroutine
-	n.wg.Add(1)
-	stop := context.AfterFunc(n.ctx, func() {
-		defer n.wg.Done()
-		n.awaitEnd(p, n.sendCancelActor(p))
-	})
+	p.watch.running = true
+	n.enlist(p)
 	returned := false
 	defer func() {
-		if stop() {
+		if p.watch.claimed.CompareAndSwap(false, true) {
+			n.unwatch(p)
 			n.wg.Done()
 		}
 		if !returned {
@@ -308,24 +308,7 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 // its own (CancelActor, or a death), whichever comes first. The nursery's
 // WaitGroup counts the child until it is settled.
 func (n *Nursery) watch(p *Portal) {
-	n.wg.Add(1)
-	n.mu.Lock()
-	cancelled := n.cancelled
-	if !cancelled {
-		p.watch.next = n.watched
-		if n.watched != nil {
-			n.watched.watch.prev = p
-		}
-		n.watched = p
-		if !n.watching {
-			n.watching = true
-			context.AfterFunc(n.ctx, n.cancelWatched)
-		}
-	}
-	n.mu.Unlock()
-	if cancelled {
-		n.cancelWatchedChild(p)
-	}
+	n.enlist(p)
 	p.ch.onGone(func() {
 		if !p.watch.claimed.CompareAndSwap(false, true) {
 			return
@@ -347,11 +330,35 @@ func (n *Nursery) watch(p *Portal) {
 	})
 }
 
-// watchLink links a daemon child in its nursery's list of watched ones;
+// enlist counts p in the nursery's WaitGroup and puts it on the list its
+// cancellation goes through, or, if that has come, cancels it now.
+func (n *Nursery) enlist(p *Portal) {
+	n.wg.Add(1)
+	n.mu.Lock()
+	cancelled := n.cancelled
+	if !cancelled {
+		p.watch.next = n.watched
+		if n.watched != nil {
+			n.watched.watch.prev = p
+		}
+		n.watched = p
+		if !n.watching {
+			n.watching = true
+			context.AfterFunc(n.ctx, n.cancelWatched)
+		}
+	}
+	n.mu.Unlock()
+	if cancelled {
+		n.cancelWatchedChild(p)
+	}
+}
+
+// watchLink links a child in its nursery's list of watched ones;
 // claimed says that its end or the nursery's cancellation has taken it.
 type watchLink struct {
 	next, prev *Portal
 	claimed    atomic.Bool
+	running    bool // a one-shot, watched while its invocation runs
 }
 
 // cancelWatched cancels every watched child, as the nursery's
@@ -372,13 +379,23 @@ func (n *Nursery) cancelWatched() {
 // cancelWatchedChild cancels and settles a watched child p, unless its
 // end has taken it first.
 func (n *Nursery) cancelWatchedChild(p *Portal) {
-	if p.watch.claimed.CompareAndSwap(false, true) {
+	if !p.watch.claimed.CompareAndSwap(false, true) {
+		return
+	}
+	if p.watch.running {
+		// A one-shot's invocation runs inline: cancel the child, and
+		// say so while a task of it ignores its ctx (see runInline).
 		go func() {
 			defer n.wg.Done()
-			n.beforeCancel(p)
-			n.settle(p, n.sendCancelActor(p), nil)
+			n.awaitEnd(p, n.sendCancelActor(p))
 		}()
+		return
 	}
+	go func() {
+		defer n.wg.Done()
+		n.beforeCancel(p)
+		n.settle(p, n.sendCancelActor(p), nil)
+	}()
 }
 
 // unwatch takes p off the list of watched children, if it is on it.
