@@ -80,12 +80,16 @@ func Queued(s *MsgStream) (items, bytes int) {
 		return q.queued()
 	}
 	d := s.d
+	d.takeMu.Lock()
+	defer d.takeMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, m := range d.inbox[d.head:] {
-		if m.Kind == transport.KindYield {
-			items++
-			bytes += m.Size
+	for _, q := range [][]transport.Msg{d.batch[d.bhead:], d.inbox} {
+		for _, m := range q {
+			if m.Kind == transport.KindYield {
+				items++
+				bytes += m.Size
+			}
 		}
 	}
 	return items, bytes
