@@ -51,6 +51,7 @@ type dialog struct {
 	// sendMu orders a yield's transmission before this side's stop, so a
 	// Send that returned nil is never overtaken by a concurrent Close.
 	sendMu sync.Mutex
+	spent  int64 // sendMu: the last yield's size, not yet taken from creditBytes
 
 	// takeMu serialises the takers of the inbox (see take); it guards
 	// the batch they take messages from, the inbox moved there whole under
@@ -73,7 +74,6 @@ type dialog struct {
 	inbox        []transport.Msg // what the peer sent after the batch
 	credit       int             // yields this side may still send
 	creditBytes  int64           // … and bytes; may go below 0 by one item
-	sending      bool            // a yield is between its credit and its size
 	inFlight     int             // yields received and not yet credited back
 	inFlightSize int             // … and their bytes
 	state        dialogState     // which of its events have happened

@@ -131,9 +131,11 @@ func ForceDialogStreams() (restore func()) {
 func StreamSendCredit(s *MsgStream) (items int, bytes int64) { return s.d.sendCredit() }
 
 func (d *dialog) sendCredit() (int, int64) {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.credit, d.creditBytes
+	return d.credit, d.creditBytes - d.spent
 }
 
 // IgnoreCredit makes the task of c yield as if its peer had granted it
