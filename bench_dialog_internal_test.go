@@ -9,28 +9,17 @@ import (
 )
 
 // creditLink is a connection that plays the peer of one stream dialog: it
-// takes the stream items that Send gives it, returns the credit it is
-// granted to a channel, and has nothing to serve.
+// passes on the items each credit message grants, and, as a brokenLink,
+// has nothing to serve until it is closed.
 type creditLink struct {
-	grants chan int // the items each credit message grants
-	closed chan struct{}
-	once   sync.Once
+	brokenLink
+	grants chan int
 }
 
 func (c *creditLink) Send(_ context.Context, m transport.Msg) error {
 	if m.Kind == transport.KindCredit {
 		c.grants <- int(m.Credit)
 	}
-	return nil
-}
-
-func (c *creditLink) Serve(func(transport.Msg)) error {
-	<-c.closed
-	return transport.ErrClosed
-}
-
-func (c *creditLink) Close() error {
-	c.once.Do(func() { close(c.closed) })
 	return nil
 }
 
@@ -54,7 +43,7 @@ func BenchmarkDialogDeliver(b *testing.B) {
 	b.Run("tractor=dialog-deliver-receive", func(b *testing.B) {
 		a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
 		defer a.end()
-		link := &creditLink{grants: make(chan int, 4), closed: make(chan struct{})}
+		link := &creditLink{brokenLink: brokenLink{closed: make(chan struct{})}, grants: make(chan int, 4)}
 		ch := newSession(a, newActorID("peer"), link, true)
 		var wg sync.WaitGroup
 		wg.Go(ch.serve)
