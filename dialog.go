@@ -46,27 +46,40 @@ type dialog struct {
 
 	wake       chan struct{} // the inbox grew, or the dialog ended
 	creditWake chan struct{} // credit arrived, or the dialog ended
+	recv       flowWindow    // the window this side receives with
 
 	// sendMu orders a yield's transmission before this side's stop, so a
 	// Send that returned nil is never overtaken by a concurrent Close.
 	sendMu sync.Mutex
+	spent  int64 // sendMu: the last yield's size, not yet taken from creditBytes
+
+	// takeMu serialises the takers of the inbox (see take); it guards
+	// the batch they take messages from, the inbox moved there whole under
+	// one d.mu acquisition, so that the delivery path filing messages and
+	// the user taking them seldom meet on d.mu. Lock order: takeMu, d.mu.
+	takeMu       sync.Mutex
+	batch        []transport.Msg // the front of the inbox, in order, from bhead
+	bhead        int
+	recvEnded    bool // peerStopped or outcomeTaken: Receive ends
+	consumed     int  // yields taken since the last grant
+	consumedSize int  // … and their bytes
+
+	// inboxBuf is the inbox of most dialogs, in place; a stream's soon
+	// outgrows it. It lies between the takers' fields and d.mu's, which
+	// the delivery path writes for every message, so that the two sides
+	// do not share a cache line.
+	inboxBuf [2]transport.Msg
 
 	mu           sync.Mutex
-	inbox        []transport.Msg
-	inboxBuf     [2]transport.Msg // the inbox of most dialogs, in place
-	head         int
-	recv         flowWindow    // the window this side receives with
-	credit       int           // yields this side may still send
-	creditBytes  int64         // … and bytes; may go below 0 by one item
-	sending      bool          // a yield is between its credit and its size
-	consumed     int           // yields taken since the last grant
-	consumedSize int           // … and their bytes
-	inFlight     int           // yields received and not yet credited back
-	inFlightSize int           // … and their bytes
-	state        dialogState   // which of its events have happened
-	finalErr     error         // outcomeIn: the error it carried, as the caller sees it
-	final        transport.Msg // outcomeTaken: the peer's return or error
-	gone         error         // broken: why
+	inbox        []transport.Msg // what the peer sent after the batch
+	credit       int             // yields this side may still send
+	creditBytes  int64           // … and bytes; may go below 0 by one item
+	inFlight     int             // yields received and not yet credited back
+	inFlightSize int             // … and their bytes
+	state        dialogState     // which of its events have happened
+	finalErr     error           // outcomeIn: the error it carried, as the caller sees it
+	final        transport.Msg   // outcomeTaken: the peer's return or error
+	gone         error           // broken: why
 }
 
 // dialogState is where a dialog stands, as this side knows it: the set of
@@ -129,10 +142,13 @@ func newDialog(ch *session, cid uint64, md mode, caller bool, recv flowWindow) *
 // on one dialog at once, and whichever takes the final message must let
 // the other see it (see take).
 func (d *dialog) setFinal(m transport.Msg) {
+	d.takeMu.Lock()
+	d.recvEnded = true
 	d.mu.Lock()
 	d.final = m
 	d.state |= outcomeTaken
 	d.mu.Unlock()
+	d.takeMu.Unlock()
 	signal(d.wake)
 }
 
@@ -260,64 +276,119 @@ var errEnded = errors.New("tractor: stream ended")
 // Close racing a Receive does not wait out its bound for a message that
 // already came. End states are sticky: whoever observes one passes the
 // wake-up on.
+//
+// Takers take from the batch under takeMu, and move the inbox there whole
+// once it is empty: d.mu, which the delivery path takes for every message,
+// once a batch rather than once a message.
 func (d *dialog) take(ctx context.Context, forReceive bool) (transport.Msg, error) {
 	for {
-		d.mu.Lock()
-		if d.head < len(d.inbox) {
-			m := d.inbox[d.head]
-			d.inbox[d.head] = transport.Msg{}
-			d.head++
-			more := d.head < len(d.inbox)
-			if !more {
-				d.inbox, d.head = d.inbox[:0], 0
-				if cap(d.inbox) > 4*d.recv.items {
-					d.inbox = d.inboxBuf[:0] // let a burst's backing go
-				}
-			}
-			var grant transport.Msg
-			if m.Kind == transport.KindYield {
-				d.consumed++
-				d.consumedSize += m.Size
-				if (d.consumed >= d.recv.items/2 || d.consumedSize >= d.recv.bytes/2) && !d.state.has(outcomeIn) {
-					grant = transport.Msg{Kind: transport.KindCredit, CID: d.cid,
-						Credit: uint32(d.consumed), CreditBytes: uint64(d.consumedSize)}
-					d.inFlight -= d.consumed
-					d.inFlightSize -= d.consumedSize
-					d.consumed, d.consumedSize = 0, 0
-				}
-			}
-			d.mu.Unlock()
-			if more {
-				signal(d.wake) // pass the wake-up on to another receiver
-			}
-			if grant.Kind != 0 {
-				d.ch.sendCtl(grant)
-			}
-			return m, nil
-		}
-		gone := d.gone
-		taken := d.state.has(outcomeTaken)
-		ended := forReceive && d.state.has(peerStopped|outcomeTaken)
-		final := d.final
-		d.mu.Unlock()
-		if !forReceive && taken {
-			signal(d.wake)
-			return final, nil
-		}
-		if gone != nil {
-			signal(d.wake)
-			return transport.Msg{}, gone
-		}
-		if ended {
+		d.takeMu.Lock()
+		if forReceive && d.recvEnded {
+			d.takeMu.Unlock()
 			signal(d.wake)
 			return transport.Msg{}, errEnded
 		}
-		select {
-		case <-d.wake:
-		case <-ctx.Done():
-			return transport.Msg{}, ctxErr(ctx)
+		m, ok := d.popBatch()
+		more := d.bhead < len(d.batch)
+		if !more {
+			// Whether more is queued is the inbox's to say: a batch
+			// taken, and a message that came since.
+			d.mu.Lock()
+			if !ok {
+				m, ok = d.popInboxLocked()
+				more = d.bhead < len(d.batch)
+			}
+			more = more || len(d.inbox) > 0
+			if !ok {
+				gone, taken, final := d.gone, d.state.has(outcomeTaken), d.final
+				d.mu.Unlock()
+				d.takeMu.Unlock()
+				if !forReceive && taken {
+					signal(d.wake)
+					return final, nil
+				}
+				if gone != nil {
+					signal(d.wake)
+					return transport.Msg{}, gone
+				}
+				select {
+				case <-d.wake:
+				case <-ctx.Done():
+					return transport.Msg{}, ctxErr(ctx)
+				}
+				continue
+			}
+			d.mu.Unlock()
 		}
+		var grant transport.Msg
+		if m.Kind == transport.KindYield {
+			grant = d.consume(m.Size)
+		}
+		d.takeMu.Unlock()
+		if more {
+			signal(d.wake) // pass the wake-up on to another receiver
+		}
+		if grant.Kind != 0 {
+			d.ch.sendCtl(grant)
+		}
+		return m, nil
 	}
+}
+
+// popBatch takes the batch's next message, if any; takeMu is held.
+func (d *dialog) popBatch() (transport.Msg, bool) {
+	if d.bhead == len(d.batch) {
+		return transport.Msg{}, false
+	}
+	m := d.batch[d.bhead]
+	d.batch[d.bhead] = transport.Msg{}
+	d.bhead++
+	if d.bhead == len(d.batch) && cap(d.batch) > 4*d.recv.items {
+		d.batch, d.bhead = nil, 0 // let a burst's backing go
+	}
+	return m, true
+}
+
+// popInboxLocked takes the inbox's first message, if any, the batch being
+// drained: a lone one from the inbox, which keeps its storage; else it
+// moves the whole inbox to the batch, and gives the inbox the batch's
+// storage, so that the two take turns. takeMu and d.mu are held.
+func (d *dialog) popInboxLocked() (transport.Msg, bool) {
+	switch len(d.inbox) {
+	case 0:
+		return transport.Msg{}, false
+	case 1:
+		m := d.inbox[0]
+		d.inbox[0] = transport.Msg{}
+		d.inbox = d.inbox[:0]
+		return m, true
+	}
+	spare := d.batch[:0]
+	d.batch, d.bhead = d.inbox, 0
+	d.inbox = spare
+	return d.popBatch()
+}
+
+// consume counts a yield of size taken, and returns the grant that gives
+// the peer its credit back once half the window is consumed (none once the
+// outcome is in); takeMu is held.
+func (d *dialog) consume(size int) transport.Msg {
+	d.consumed++
+	d.consumedSize += size
+	if d.consumed < d.recv.items/2 && d.consumedSize < d.recv.bytes/2 {
+		return transport.Msg{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state.has(outcomeIn) {
+		return transport.Msg{}
+	}
+	grant := transport.Msg{Kind: transport.KindCredit, CID: d.cid,
+		Credit: uint32(d.consumed), CreditBytes: uint64(d.consumedSize)}
+	d.inFlight -= d.consumed
+	d.inFlightSize -= d.consumedSize
+	d.consumed, d.consumedSize = 0, 0
+	return grant
 }
 
 // ctxErr is ctx's error, or its cause when the cause is itself a
@@ -373,21 +444,9 @@ func (d *dialog) decodeItem(payload, dst any) error {
 // receivePayload takes the next stream item, undecoded; see receive.
 func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	for {
-		d.mu.Lock()
-		stopped, taken, final := d.state.has(peerStopped), d.state.has(outcomeTaken), d.final
-		d.mu.Unlock()
-		if stopped {
-			return nil, io.EOF
-		}
-		if taken {
-			if final.Kind == transport.KindError {
-				return nil, d.errorOf(final)
-			}
-			return nil, io.EOF
-		}
 		m, err := d.take(ctx, true)
 		if err == errEnded {
-			continue
+			return nil, d.receiveEnd()
 		}
 		if err != nil {
 			return nil, err
@@ -396,13 +455,26 @@ func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 		case transport.KindYield:
 			return m.Payload, nil
 		case transport.KindStop:
-			d.mu.Lock()
-			d.state |= peerStopped
-			d.mu.Unlock()
+			d.takeMu.Lock()
+			d.recvEnded = true
+			d.event(peerStopped)
+			d.takeMu.Unlock()
 			signal(d.wake)
 		case transport.KindReturn, transport.KindError:
 			d.setFinal(m)
 			signal(d.wake)
 		}
 	}
+}
+
+// receiveEnd is what Receive returns once the stream has ended: io.EOF,
+// or the outcome's error if the peer failed before it stopped.
+func (d *dialog) receiveEnd() error {
+	d.mu.Lock()
+	stopped, final := d.state.has(peerStopped), d.final
+	d.mu.Unlock()
+	if !stopped && final.Kind == transport.KindError {
+		return d.errorOf(final)
+	}
+	return io.EOF
 }

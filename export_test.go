@@ -80,12 +80,16 @@ func Queued(s *MsgStream) (items, bytes int) {
 		return q.queued()
 	}
 	d := s.d
+	d.takeMu.Lock()
+	defer d.takeMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, m := range d.inbox[d.head:] {
-		if m.Kind == transport.KindYield {
-			items++
-			bytes += m.Size
+	for _, q := range [][]transport.Msg{d.batch[d.bhead:], d.inbox} {
+		for _, m := range q {
+			if m.Kind == transport.KindYield {
+				items++
+				bytes += m.Size
+			}
 		}
 	}
 	return items, bytes
@@ -127,9 +131,11 @@ func ForceDialogStreams() (restore func()) {
 func StreamSendCredit(s *MsgStream) (items int, bytes int64) { return s.d.sendCredit() }
 
 func (d *dialog) sendCredit() (int, int64) {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.credit, d.creditBytes
+	return d.credit, d.creditBytes - d.spent
 }
 
 // IgnoreCredit makes the task of c yield as if its peer had granted it

@@ -74,23 +74,32 @@ func (d *dialog) announce() (items uint32, bytes uint64) {
 }
 
 // send sends one stream item, waiting for credit. Yields go one at a
-// time, each once the previous one's size is spent, so that no two are
-// sent on the same byte credit.
+// time, under sendMu, each once the previous one's size is spent, so that
+// no two are sent on the same byte credit; a Send waits for credit without
+// sendMu, so that a Close does not wait behind it. The size a yield spent
+// is taken from the credit by the next one (see spent), in the same d.mu
+// acquisition as its own credit: one a yield.
 func (d *dialog) send(ctx context.Context, v any) error {
-	d.mu.Lock()
 	for {
-		if err := d.sendErrLocked(); err != nil {
-			d.mu.Unlock()
+		d.sendMu.Lock()
+		d.mu.Lock()
+		d.creditBytes -= d.spent
+		d.spent = 0
+		err := d.sendErrLocked()
+		ok := err == nil && d.credit > 0 && d.creditBytes > 0
+		if ok {
+			d.credit--
+		}
+		more := d.credit > 0
+		d.mu.Unlock()
+		if ok {
+			return d.sendYield(ctx, v, more)
+		}
+		d.sendMu.Unlock()
+		if err != nil {
 			signalIf(d.creditWake) // sticky: wake the next sender too
 			return err
 		}
-		if d.credit > 0 && d.creditBytes > 0 && !d.sending {
-			d.credit--
-			d.sending = true
-			d.mu.Unlock()
-			break
-		}
-		d.mu.Unlock()
 		select {
 		case <-d.creditWake:
 		case <-ctx.Done():
@@ -98,46 +107,34 @@ func (d *dialog) send(ctx context.Context, v any) error {
 		case <-d.ctx.Done():
 			return d.endErr()
 		}
-		d.mu.Lock()
 	}
-	d.sendMu.Lock()
-	d.mu.Lock()
-	stopped := d.state.has(stopSent)
-	d.mu.Unlock()
-	if stopped { // Close ran while this Send waited: the credit is moot
-		d.sendMu.Unlock()
-		d.sent(0, false)
-		return ErrStreamClosed
-	}
+}
+
+// sendYield sends a yield that has its credit; sendMu is held, and
+// released. more says whether credit is left for another sender.
+func (d *dialog) sendYield(ctx context.Context, v any, more bool) error {
 	size, err := d.ch.sendSized(ctx, transport.Msg{Kind: transport.KindYield, CID: d.cid, Payload: v})
+	if err == nil {
+		d.spent = int64(size)
+	} else {
+		// It never left: give its credit back.
+		d.mu.Lock()
+		d.credit++
+		d.mu.Unlock()
+		more = true
+	}
 	d.sendMu.Unlock()
-	d.sent(size, err == nil)
+	if more {
+		signal(d.creditWake) // pass the turn on to a waiting sender
+	}
 	if uerr := d.ch.unsendable(err, d.endpoint, "stream item"); uerr != nil {
-		// Only this item failed, and it never left: sent gave its credit
-		// back, and the stream goes on.
+		// Only this item failed, and it never left: the stream goes on.
 		return uerr
 	}
 	if err != nil {
 		return d.ch.sendFailure(err)
 	}
 	return nil
-}
-
-// sent ends a yield's turn to send: it spends the yield's size, or gives
-// its item credit back if it was not sent, and lets the next sender go.
-func (d *dialog) sent(size int, ok bool) {
-	d.mu.Lock()
-	if ok {
-		d.creditBytes -= int64(size)
-	} else {
-		d.credit++
-	}
-	d.sending = false
-	more := d.credit > 0 && d.creditBytes > 0
-	d.mu.Unlock()
-	if more {
-		signal(d.creditWake)
-	}
 }
 
 // endErr is why the dialog, whose ctx has ended, ended: a remote error, a

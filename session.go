@@ -46,6 +46,10 @@ type session struct {
 	goneHooks  []func()     // run once the connection has ended
 	hooksBuf   [2]func()    // goneHooks' backing for the usual one or two
 
+	// streaming is the dialog the last yield went to, while it is in
+	// dialogs: the items of a stream find it without mu (see dialogFor).
+	streaming atomic.Pointer[dialog]
+
 	// workers run the callee tasks the peer starts. They are reused: a
 	// fresh goroutine per task paid for its creation and, above all, for
 	// growing its stack on every call. An idle worker waits on work; at
@@ -226,7 +230,11 @@ func (ch *session) deliver(m transport.Msg) {
 			ch.ended.Store(true)
 			return
 		}
-		if d := ch.dialog(m.CID); d != nil {
+		d := ch.streaming.Load()
+		if d == nil || d.cid != m.CID {
+			d = ch.dialogFor(m)
+		}
+		if d != nil {
 			d.push(m)
 			return
 		}
@@ -241,6 +249,19 @@ func (ch *session) deliver(m transport.Msg) {
 func (ch *session) dialog(cid uint64) *dialog {
 	ch.mu.Lock()
 	d := ch.dialogs[cid]
+	ch.mu.Unlock()
+	return d
+}
+
+// dialogFor is dialog for m; for a yield, it makes its dialog the one
+// the next yield finds without ch.mu, as the items of a stream follow
+// one another. remove clears it under ch.mu, with the dialog's entry.
+func (ch *session) dialogFor(m transport.Msg) *dialog {
+	ch.mu.Lock()
+	d := ch.dialogs[m.CID]
+	if d != nil && m.Kind == transport.KindYield {
+		ch.streaming.Store(d)
+	}
 	ch.mu.Unlock()
 	return d
 }
@@ -266,6 +287,7 @@ func (ch *session) remove(d *dialog) {
 	ch.mu.Lock()
 	if ch.dialogs[d.cid] == d {
 		delete(ch.dialogs, d.cid)
+		ch.streaming.CompareAndSwap(d, nil)
 	}
 	ch.mu.Unlock()
 }
