@@ -418,20 +418,11 @@ func TestInlineRootDeadline(t *testing.T) {
 // labels back once Run returns, inline calls made in its body or not.
 func TestInlineLabelsAfterRun(t *testing.T) {
 	before := goroutineLabels(t)
-	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "w", tractor.Expose(square))
-			if err != nil {
-				return err
-			}
-			defer p.CancelActor(ctx)
-			_, err = square.Call(ctx, p, 2)
-			return err
-		})
+	withWorker(t, goroutines, eps(square), func(ctx context.Context, p *tractor.Portal) {
+		if _, err := square.Call(ctx, p, 2); err != nil {
+			t.Error(err)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if after := goroutineLabels(t); after != before {
 		t.Errorf("labels after Run %s, before %s", after, before)
 	}
