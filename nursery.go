@@ -148,7 +148,7 @@ func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, o
 	if inv.ep == nil {
 		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
 	}
-	return n.start(ctx, name, &inv, append(opts, Expose(inv.ep)))
+	return n.start(ctx, name, &inv, opts)
 }
 
 // must panics, naming the call, on a nil nursery or ctx.
@@ -167,6 +167,11 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		return nil, err
 	}
 	cfg := n.cfg.with(opts)
+	if inv != nil {
+		// inv's endpoint is exposed without being listed (no Expose
+		// option, which would cost an option and its closure a spawn).
+		cfg.expose = append(cfg.expose[:len(cfg.expose):len(cfg.expose)], inv.ep)
+	}
 	n.mu.Lock()
 	if n.closed || n.ctx.Err() != nil {
 		n.mu.Unlock()
