@@ -409,6 +409,7 @@ func (d *dialog) closeSend() {
 	already := d.state.has(stopSent | outcomeIn | broken)
 	d.state |= stopSent
 	d.mu.Unlock()
+	signalIf(d.creditWake) // a Send waiting for credit: the stream is closed
 	if !already {
 		d.ch.sendCtl(transport.Msg{Kind: transport.KindStop, CID: d.cid})
 	}

@@ -2,7 +2,9 @@ package tractor_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/tractor-go/tractor"
 )
@@ -60,4 +62,64 @@ func testFlowControl(t *testing.T, h hosting) {
 			}
 		}
 	})
+}
+
+// deaf opens its stream and never reads it: its caller's Sends run out
+// of the window the deaf actor receives with.
+var deaf = tractor.Ctx("test.deaf", func(c *tractor.Context, _ int) (int, error) {
+	if err := c.Started(nil); err != nil {
+		return 0, err
+	}
+	if _, err := c.OpenStream(); err != nil {
+		return 0, err
+	}
+	<-c.Done()
+	return 0, c.Err()
+})
+
+// TestCloseWakesSendWaitingForCredit: a Send waiting for credit the peer
+// will never grant returns ErrStreamClosed once its stream is closed,
+// rather than waiting for its ctx.
+func TestCloseWakesSendWaitingForCredit(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "deaf", tractor.Expose(deaf), tractor.Window(1, 1<<20))
+					if err != nil {
+						return err
+					}
+					c, err := deaf.Open(ctx, p, 0)
+					if err != nil {
+						return err
+					}
+					s, err := c.OpenStream()
+					if err != nil {
+						return err
+					}
+					if err := s.Send(ctx, 1); err != nil { // the window's one item
+						return err
+					}
+					sent := make(chan error, 1)
+					go func() { sent <- s.Send(ctx, 2) }()
+					waitBlocked(t, "tractor.(*dialog).send")
+					s.Close()
+					select {
+					case err := <-sent:
+						if !errors.Is(err, tractor.ErrStreamClosed) {
+							t.Errorf("the waiting Send: %v, want ErrStreamClosed", err)
+						}
+					case <-time.After(hangBound):
+						t.Errorf("the waiting Send still waits %v after Close", hangBound)
+					}
+					c.Cancel()
+					_ = c.Result(ctx, nil)
+					return p.CancelActor(ctx)
+				})
+			})
+			if err != nil {
+				t.Fatalf("tree: %v", err)
+			}
+		})
+	}
 }

@@ -36,6 +36,7 @@ type session struct {
 	window flowWindow // the local actor's, for its dialogs
 
 	nextCID atomic.Uint64
+	creator bool // this side made the connection: its dialog ids are odd
 
 	mu         sync.Mutex
 	dialogs    map[uint64]*dialog
@@ -76,6 +77,7 @@ func newSession(local *Actor, peer ActorID, conn transport.Conn, creator bool) *
 		done:   make(chan struct{}),
 	}
 	ch.setConn(conn)
+	ch.creator = creator
 	if !creator {
 		ch.nextCID.Store(0) // ids 2, 4, 6…; the creator's are 1, 3, 5…
 	} else {
@@ -275,6 +277,16 @@ func (ch *session) quiet() bool {
 	return len(ch.dialogs) == 0
 }
 
+// peersID says whether cid is one the peer opens dialogs with: of the
+// other parity than this side's (see newSession), and not 0.
+func (ch *session) peersID(cid uint64) bool {
+	mine := uint64(1) // the creator's ids are odd
+	if !ch.creator {
+		mine = 0
+	}
+	return cid != 0 && cid%2 != mine
+}
+
 // addLocked files d under its id; ch.mu is held.
 func (ch *session) addLocked(d *dialog) {
 	if ch.dialogs == nil {
@@ -287,8 +299,9 @@ func (ch *session) remove(d *dialog) {
 	ch.mu.Lock()
 	if ch.dialogs[d.cid] == d {
 		delete(ch.dialogs, d.cid)
-		ch.streaming.CompareAndSwap(d, nil)
 	}
+	// Whatever holds its id now, d must not keep receiving for it.
+	ch.streaming.CompareAndSwap(d, nil)
 	ch.mu.Unlock()
 }
 

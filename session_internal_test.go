@@ -70,3 +70,47 @@ func TestGarbageFromPeer(t *testing.T) {
 		t.Errorf("no warning naming the peer in the log:\n%s", logs.String())
 	}
 }
+
+// TestPeerIDParity: a peer that opens a dialog with an id of this side's
+// parity (a protocol error) is refused, so its dialog cannot take the id
+// of one this side opens; and a removed dialog never keeps receiving for
+// its id, whoever holds it now.
+func TestPeerIDParity(t *testing.T) {
+	var logs lockedBuffer
+	cfg := defaultConfig().with([]Option{LogOutput(&logs)})
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	defer a.end()
+	link := &creditLink{brokenLink: brokenLink{closed: make(chan struct{})}, grants: make(chan int, 16)}
+	ch := newSession(a, newActorID("peer"), link, true) // this side's ids are odd
+	var wg sync.WaitGroup
+	wg.Go(ch.serve)
+	defer func() {
+		ch.drain()
+		ch.close()
+		wg.Wait()
+	}()
+
+	ch.deliver(transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: "test.any", Mode: uint8(modeFunc)})
+	if ch.dialog(1) != nil || !strings.Contains(logs.String(), "protocol error") {
+		t.Fatalf("a cmd with this side's parity was taken; log:\n%s", logs.String())
+	}
+
+	// A dialog of the peer's that streams, then is removed while another
+	// holds its id (only a broken peer could make that happen).
+	dc := newDialog(ch, 1, modeCtx, false, ch.window)
+	ch.mu.Lock()
+	ch.addLocked(dc)
+	ch.mu.Unlock()
+	ch.deliver(transport.Msg{Kind: transport.KindYield, CID: 1, Payload: 0, Size: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d, err := ch.open(ctx, "x", modeFunc, nil) // id 1 again: it replaces dc in the map
+	if err != nil || d.cid != 1 {
+		t.Fatal(d.cid, err)
+	}
+	dc.finish()
+	ch.deliver(transport.Msg{Kind: transport.KindReturn, CID: 1, Payload: 42})
+	if v, err := d.result(ctx); err != nil || v != 42 {
+		t.Fatalf("the call's result went elsewhere: %v, %v", v, err)
+	}
+}

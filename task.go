@@ -80,10 +80,10 @@ func (ch *session) startTask(m transport.Msg) {
 		ch.local.debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
 		return
 	}
-	if _, dup := ch.dialogs[m.CID]; dup {
+	if _, dup := ch.dialogs[m.CID]; dup || !ch.peersID(m.CID) {
 		d.cancel(nil)
 		ch.local.logger().Warn().Uint64("cid", m.CID).Stringer("peer", &ch.peer).
-			Msg("protocol error: dialog id reused; cmd dropped")
+			Msg("protocol error: dialog id reused, or not the peer's to open; cmd dropped")
 		return
 	}
 	ch.addLocked(d)
