@@ -141,16 +141,11 @@ func (a *Actor) unregister() {
 	}
 }
 
-// unregisterUID takes the actor uid out of the registrar, waiting for its
-// answer within the bound of a dial; the request is made however late
-// (see [session.detach]).
+// unregisterUID takes the actor uid out of the registrar; a registrar
+// elsewhere is waited for within the bound of a dial, and asked however
+// late (see [session.detach]).
 func (a *Actor) unregisterUID(uid string) error {
-	if d, ok := a.node.dir.(localDirectory); ok {
-		return d.unregister(context.Background(), uid) // no wait: a map
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	return a.node.dir.unregister(ctx, uid)
+	return a.node.dir.unregister(context.Background(), uid)
 }
 
 // CurrentActor returns the actor whose task ctx belongs to, or nil outside
@@ -354,8 +349,7 @@ func (a *Actor) windDown() {
 // is in one, or waits for one) the wind-down, which waits for them, runs
 // from the cancellation as always.
 func (a *Actor) cancelHere(by ActorID, reason string) {
-	_, localDir := a.node.dir.(localDirectory) // unregistering waits for nothing
-	here := a.ended.Load() != nil && localDir && a.idle() && a.windingDown.CompareAndSwap(false, true)
+	here := a.ended.Load() != nil && a.node.dir.inProcess() && a.idle() && a.windingDown.CompareAndSwap(false, true)
 	a.cancelBy(by, reason)
 	if here {
 		a.windDown()

@@ -41,23 +41,16 @@ func BenchmarkDialogDeliver(b *testing.B) {
 		}
 	})
 	b.Run("tractor=dialog-deliver-receive", func(b *testing.B) {
-		a := newActor(context.Background(), newActorID("local"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
-		defer a.end()
 		link := &creditLink{brokenLink: brokenLink{closed: make(chan struct{})}, grants: make(chan int, 4)}
-		ch := newSession(a, newActorID("peer"), link, true)
-		var wg sync.WaitGroup
-		wg.Go(ch.serve)
-		defer func() {
-			ch.drain()
-			ch.close()
-			wg.Wait()
-		}()
+		ch := servedSession(b, defaultConfig(), link)
 		ctx := context.Background()
 		d, err := ch.open(ctx, "bench", modeStream, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer d.finish()
+		var wg sync.WaitGroup // the peer's deliveries
+		defer wg.Wait()
 		wg.Go(func() {
 			credit := d.recv.items
 			for i := range b.N {

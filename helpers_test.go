@@ -103,17 +103,16 @@ func waitBlocked(t *testing.T, fn string) {
 	eventually(t, hangBound, "a goroutine waiting in "+fn, func() bool { return tractortest.BlockedIn(fn) })
 }
 
-// eventually polls cond until it holds or the bound passes; the bound only
-// catches a hang, so make it generous ([hangBound]).
+// eventually waits until cond holds (see [tractortest.Eventually]); the
+// bound only catches a hang, so make it generous ([hangBound]).
 func eventually(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, bound)
+	tractortest.Eventually(t, bound, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New(what + ": not yet")
+	})
 }
 
 // seenIn reads a mark counter of the actor behind p.

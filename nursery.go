@@ -188,7 +188,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	// registration with a registrar elsewhere is abandoned. A goroutine
 	// actor registered in this process starts without waiting at all.
 	sctx := ctx
-	if _, local := n.actor.node.dir.(localDirectory); cfg.hosting == Process || !local {
+	if cfg.hosting == Process || !n.actor.node.dir.inProcess() {
 		var stop context.CancelFunc
 		sctx, stop = context.WithCancel(ctx)
 		defer stop()

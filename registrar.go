@@ -291,6 +291,9 @@ type directory interface {
 	list(ctx context.Context) ([]ActorInfo, error)
 	// ref says where the registrar is, for a process actor to reach it.
 	ref() registrarRef
+	// inProcess says whether this process serves the registrar: then
+	// every call is a map's work, answered at once, which no ctx bounds.
+	inProcess() bool
 }
 
 // localDirectory is the registrar of this very process.
@@ -305,6 +308,7 @@ func (d localDirectory) suspect(ctx context.Context, info ActorInfo) (bool, erro
 }
 
 func (d localDirectory) ref() registrarRef { return d.at }
+func (localDirectory) inProcess() bool     { return true }
 
 func (d localDirectory) register(_ context.Context, info ActorInfo) error {
 	d.r.add(info, nil)
@@ -341,6 +345,8 @@ type remoteDirectory struct {
 // reconnectBackoff bounds the pause between attempts to reach a registrar
 // whose connection was lost.
 const reconnectBackoff = 5 * time.Second
+
+func (*remoteDirectory) inProcess() bool { return false }
 
 func (d *remoteDirectory) ref() registrarRef {
 	d.mu.Lock()
@@ -490,6 +496,8 @@ func (d *remoteDirectory) register(ctx context.Context, info ActorInfo) error {
 }
 
 func (d *remoteDirectory) unregister(ctx context.Context, uid string) error {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout) // an actor's end waits no longer for it
+	defer cancel()
 	d.remember(uid, nil)
 	p, err := d.portal(ctx)
 	if err != nil {

@@ -398,14 +398,19 @@ func lostActor(id ActorID, reason error) *RemoteError {
 // linkErr is goneErr, known as soon as the connection has ended: an
 // in-memory connection says so at once, before serve has seen it.
 func (ch *session) linkErr() error {
+	if ch.link != nil {
+		// A link ends only by closing: while open, an atomic load says
+		// so, with no lock taken on an inline call's path.
+		if !ch.link.closed.Load() {
+			return nil
+		}
+		if g := ch.goneErr(); g != nil {
+			return g
+		}
+		return ch.lost(io.EOF)
+	}
 	if g := ch.goneErr(); g != nil {
 		return g
-	}
-	if ch.link != nil {
-		if ch.link.closed.Load() {
-			return ch.lost(io.EOF)
-		}
-		return nil
 	}
 	if e, ok := ch.conn.(interface{ Ended() error }); ok {
 		if reason := e.Ended(); reason != nil {

@@ -77,18 +77,8 @@ func TestGarbageFromPeer(t *testing.T) {
 // its id, whoever holds it now.
 func TestPeerIDParity(t *testing.T) {
 	var logs lockedBuffer
-	cfg := defaultConfig().with([]Option{LogOutput(&logs)})
-	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
-	defer a.end()
 	link := &creditLink{brokenLink: brokenLink{closed: make(chan struct{})}, grants: make(chan int, 16)}
-	ch := newSession(a, newActorID("peer"), link, true) // this side's ids are odd
-	var wg sync.WaitGroup
-	wg.Go(ch.serve)
-	defer func() {
-		ch.drain()
-		ch.close()
-		wg.Wait()
-	}()
+	ch := servedSession(t, defaultConfig().with([]Option{LogOutput(&logs)}), link) // this side's ids are odd
 
 	ch.deliver(transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: "test.any", Mode: uint8(modeFunc)})
 	if ch.dialog(1) != nil || !strings.Contains(logs.String(), "protocol error") {
@@ -113,4 +103,21 @@ func TestPeerIDParity(t *testing.T) {
 	if v, err := d.result(ctx); err != nil || v != 42 {
 		t.Fatalf("the call's result went elsewhere: %v, %v", v, err)
 	}
+}
+
+// servedSession is a session of a fresh actor configured by cfg, which
+// made conn to a peer, served until the test ends, when it is closed and
+// its actor ended.
+func servedSession(tb testing.TB, cfg config, conn transport.Conn) *session {
+	a := newActor(context.Background(), newActorID("local"), ActorID{}, cfg, &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	tb.Cleanup(a.end)
+	ch := newSession(a, newActorID("peer"), conn, true)
+	var wg sync.WaitGroup
+	wg.Go(ch.serve)
+	tb.Cleanup(func() {
+		ch.drain()
+		ch.close()
+		wg.Wait()
+	})
+	return ch
 }

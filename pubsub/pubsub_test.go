@@ -14,6 +14,7 @@ import (
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/pubsub"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
 const testTimeout = 30 * time.Second
@@ -255,13 +256,12 @@ func countIn(ctx context.Context, t *testing.T, p *tractor.Portal, name string) 
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
+	tractortest.Eventually(t, 10*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New(what + ": not yet")
+	})
 }
 
 func TestPubSub(t *testing.T) {

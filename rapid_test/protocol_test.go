@@ -321,21 +321,16 @@ func processesMatchModel(t *rapid.T, w *tractortest.World) {
 			want[wk.PID] = true
 		}
 	}
-	deadline := time.Now().Add(tractortest.StepTimeout)
-	for {
+	tractortest.Eventually(t, tractortest.StepTimeout, func() error {
 		got := tractortest.Descendants(os.Getpid())
 		for p := range want {
 			if !slices.Contains(got, p) {
 				t.Fatalf("process %d of a live worker is gone (processes below us: %v)", p, got)
 			}
 		}
-		extra := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return want[p] })
-		if len(extra) == 0 {
-			return
+		if extra := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return want[p] }); len(extra) > 0 {
+			return fmt.Errorf("processes %v outlive the model (live workers %v)", extra, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes %v outlive the model (live workers %v)", extra, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -609,6 +609,30 @@ func Descendants(pid int) []int {
 	return out
 }
 
+// Eventually polls check until it returns nil, and fails tb with its last
+// error once bound has passed: the way to wait for a state another
+// goroutine or process reaches (a goroutine parked, see [BlockedIn]; a
+// process gone; a count reached) without sleeping for it. Make bound
+// generous: it only turns a hang into a failure. tb is a *testing.T, a
+// *testing.B or a *rapid.T.
+func Eventually(tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}, bound time.Duration, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%v, after %v", err, bound)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // BlockedIn reports whether a goroutine of this process is parked (on a
 // channel, a select, a lock, a condition, I/O or a sleep) with a function
 // whose qualified name contains fn on its stack, as

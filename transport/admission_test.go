@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -139,15 +141,12 @@ func speak(c net.Conn) {
 // which have spoken.
 func waitPending(t *testing.T, l transport.Listener, want, heard int) {
 	t.Helper()
-	for deadline := time.Now().Add(waitLimit); ; time.Sleep(time.Millisecond) {
-		p, h := transport.PendingConns(l)
-		if p == want && h == heard {
-			return
+	tractortest.Eventually(t, waitLimit, func() error {
+		if p, h := transport.PendingConns(l); p != want || h != heard {
+			return fmt.Errorf("%d connections pending, %d of them heard; want %d and %d", p, h, want, heard)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections pending, %d of them heard; want %d and %d", p, h, want, heard)
-		}
-	}
+		return nil
+	})
 }
 
 // crowdedOut receives n outcomes and checks that each is a connection

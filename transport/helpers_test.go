@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -19,11 +20,12 @@ const waitLimit = 10 * time.Second
 // there, without sleeping for it.
 func waitBlocked(t *testing.T, fn string) {
 	t.Helper()
-	for deadline := time.Now().Add(waitLimit); !tractortest.BlockedIn(fn); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine waiting in %s within %v", fn, waitLimit)
+	tractortest.Eventually(t, waitLimit, func() error {
+		if tractortest.BlockedIn(fn) {
+			return nil
 		}
-	}
+		return fmt.Errorf("no goroutine waiting in %s", fn)
+	})
 }
 
 // collector is a non-blocking deliver function that records what arrives.
@@ -48,17 +50,14 @@ func (c *collector) snapshot() []transport.Msg {
 // waitN waits until at least n messages arrived and returns them all.
 func (c *collector) waitN(t *testing.T, n int) []transport.Msg {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		got := c.snapshot()
-		if len(got) >= n {
-			return got
+	var got []transport.Msg
+	tractortest.Eventually(t, waitLimit, func() error {
+		if got = c.snapshot(); len(got) < n {
+			return fmt.Errorf("got %d messages, want %d", len(got), n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d messages, want %d", len(got), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // serving is a Conn whose Serve runs in its own goroutine.
