@@ -64,19 +64,6 @@ func testFlowControl(t *testing.T, h hosting) {
 	})
 }
 
-// deaf opens its stream and never reads it: its caller's Sends run out
-// of the window the deaf actor receives with.
-var deaf = tractor.Ctx("test.deaf", func(c *tractor.Context, _ int) (int, error) {
-	if err := c.Started(nil); err != nil {
-		return 0, err
-	}
-	if _, err := c.OpenStream(); err != nil {
-		return 0, err
-	}
-	<-c.Done()
-	return 0, c.Err()
-})
-
 // TestCloseWakesSendWaitingForCredit: a Send waiting for credit the peer
 // will never grant returns ErrStreamClosed once its stream is closed,
 // rather than waiting for its ctx.
@@ -85,11 +72,11 @@ func TestCloseWakesSendWaitingForCredit(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
-					p, err := n.StartActor(ctx, "deaf", tractor.Expose(deaf), tractor.Window(1, 1<<20))
+					p, err := n.StartActor(ctx, "deaf", tractor.Expose(sink), tractor.Window(1, 1<<20))
 					if err != nil {
 						return err
 					}
-					c, err := deaf.Open(ctx, p, 0)
+					c, err := sink.Open(ctx, p, struct{}{}) // it never reads its stream
 					if err != nil {
 						return err
 					}
