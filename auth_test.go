@@ -44,7 +44,7 @@ func closedByPeer(c net.Conn) bool {
 func TestPeerAuthentication(t *testing.T) {
 	const secret = "the tree's secret"
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			w, err := n.StartActor(ctx, "worker", tractor.Expose(square))
 			if err != nil {

@@ -61,7 +61,7 @@ var (
 func benchTree(b *testing.B, body func(ctx context.Context, a, bp *tractor.Portal)) {
 	b.Helper()
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			a, err := n.StartActor(ctx, "a", tractor.Expose(callLoop, findLoop))
 			if err != nil {

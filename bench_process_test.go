@@ -203,7 +203,7 @@ func BenchmarkSpawnProcess(b *testing.B) {
 	})
 	b.Run("tractor=StartActor+first-Call", func(b *testing.B) {
 		err := tractor.Run(context.Background(), func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				for b.Loop() {
 					p, err := n.StartActor(ctx, "w", tractor.Expose(square))
 					if err != nil {
@@ -231,7 +231,7 @@ func BenchmarkSpawnProcess(b *testing.B) {
 func benchWorkerOn(b *testing.B, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
 	b.Helper()
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
 			if err != nil {
 				return err

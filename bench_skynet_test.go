@@ -26,7 +26,7 @@ func skynetNode(ctx context.Context, a skynetArg) (int, error) {
 		return a.Num, nil
 	}
 	sum := 0
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		step := a.Size / a.Div
 		ps := make([]*tractor.Portal, a.Div)
 		for i := range a.Div {
@@ -99,7 +99,7 @@ func BenchmarkSkynet(b *testing.B) {
 			err := tractor.Run(context.Background(), func(ctx context.Context) error {
 				for b.Loop() {
 					var got int
-					err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 						p, err := n.RunInActor(ctx, "sky", skynet.Bind(skynetArg{0, size, 10}))
 						if err != nil {
 							return err

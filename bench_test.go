@@ -152,7 +152,7 @@ func BenchmarkSpawn(b *testing.B) {
 	})
 	b.Run("tractor=StartActor+CancelActor", func(b *testing.B) {
 		err := tractor.Run(context.Background(), func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
@@ -191,7 +191,7 @@ func BenchmarkIdleActor(b *testing.B) {
 	})
 	b.Run("tractor=daemon-actor", func(b *testing.B) {
 		err := tractor.Run(context.Background(), func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				before := idleFootprint()
 				for b.Loop() {
 					if _, err := n.StartActor(ctx, "idle", tractor.Expose(square)); err != nil {

@@ -23,7 +23,7 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "worker", tractor.Expose(quiet))
 					if err != nil {
 						return err

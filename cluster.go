@@ -23,7 +23,7 @@ func OpenCluster(ctx context.Context, name string, count int, body func(ctx cont
 	if count <= 0 {
 		count = runtime.NumCPU()
 	}
-	return OpenNursery(ctx, func(n *Nursery) error {
+	return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
 		defer n.Cancel()
 		workers := make([]*Portal, count)
 		var first error

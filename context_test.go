@@ -198,7 +198,7 @@ func testContextDialog(t *testing.T, h hosting) {
 
 func testActorCancelledUnderDialog(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "target", tractor.Expose(sleeper))
 			if err != nil {
 				return err

@@ -148,7 +148,7 @@ func silentListener(t *testing.T) (string, <-chan struct{}) {
 func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
 	hung, accepted := silentListener(t)
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			w, err := n.StartActor(ctx, "worker", tractor.Expose(square))
 			if err != nil {
@@ -208,7 +208,7 @@ var envOf = tractor.Func("test.review.envOf", func(ctx context.Context, name str
 func TestSecretStaysOutOfChildEnvironment(t *testing.T) {
 	const secret = "not for grandchildren"
 	err := run(t, hostings[1], func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(envOf, square))
 			if err != nil {
@@ -313,7 +313,7 @@ func TestSecretOptionBelowRun(t *testing.T) {
 	for _, below := range []string{"", "another"} {
 		t.Run(fmt.Sprintf("%q", below), func(t *testing.T) {
 			err := run(t, hostings[1], func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
 					w, err := n.StartActor(ctx, "worker", tractor.Expose(square, talkTo), tractor.Secret(below))
 					if err != nil {

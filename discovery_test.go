@@ -152,7 +152,7 @@ func testFind(t *testing.T, h hosting) {
 // waits first or the actor is already there, and honours its ctx.
 func testWaitFor(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			found := make(chan *tractor.Portal, 1)
 			waitErr := make(chan error, 1)
 			go func() {
@@ -205,7 +205,7 @@ func testWaitFor(t *testing.T, h hosting) {
 func testRegistry(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
 		root := tractor.CurrentActor(ctx).ID()
-		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			w, err := n.StartActor(ctx, "worker", tractor.Expose(pid))
 			if err != nil {
 				return err
@@ -263,7 +263,7 @@ func testRegistry(t *testing.T, h hosting) {
 // sibling's name, and cancellation reaches a sibling's task.
 func testSiblings(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			a, err := n.StartActor(ctx, "a", tractor.Expose(talkTo, callSibling))
 			if err != nil {
@@ -422,7 +422,7 @@ type discovered struct {
 // CancelActor and looks for it at once.
 func leaveAndLook(ctx context.Context, name string) (discovered, error) {
 	var seen discovered
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		p, err := n.StartActor(ctx, name, tractor.Spawn(tractor.Goroutine))
 		if err != nil {
 			return err
@@ -470,7 +470,7 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
 					p, err := n.StartActor(ctx, "program", tractor.Expose(leaveAndLookEp))
 					if err != nil {
@@ -521,7 +521,7 @@ func TestChildEndedBeforeRegistered(t *testing.T) {
 						t.Errorf("CancelActor: %v", err)
 					}
 				})()
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					if _, err := n.StartActor(ctx, "ephemeral"); err != nil {
 						return err
 					}

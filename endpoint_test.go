@@ -74,7 +74,7 @@ func TestStubbornActorReported(t *testing.T) {
 	unstick := time.AfterFunc(hangBound, func() { buf.once.Do(func() { close(g.release) }) })
 	defer unstick.Stop()
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			if _, err := n.RunInActor(ctx, "stubborn", stubborn.Bind(struct{}{})); err != nil {
 				return err
 			}

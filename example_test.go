@@ -64,7 +64,7 @@ var (
 // exposes eps, and cancels the worker when body returns.
 func exWorker(body func(ctx context.Context, p *tractor.Portal) error, eps ...tractor.Endpoint) error {
 	return tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
 			if err != nil {
 				return err
@@ -91,7 +91,7 @@ func ExampleRun() {
 
 func ExampleOpenNursery() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(exCube))
 			if err != nil {
 				return err
@@ -202,7 +202,7 @@ func ExampleCtxEndpoint_Open() {
 
 func ExampleNursery_RunInActor() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			var portals []*tractor.Portal
 			for i := 1; i <= 3; i++ {
 				p, err := n.RunInActor(ctx, fmt.Sprint("cuber-", i), exCube.Bind(i))
@@ -231,7 +231,7 @@ func ExampleNursery_RunInActor() {
 
 func ExamplePortal_CancelActor() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(exIdle))
 			if err != nil {
 				return err
@@ -313,7 +313,7 @@ var exAskCuber = tractor.Func("example.askCuber", func(ctx context.Context, x in
 // over a connection of their own.
 func ExampleFindActor() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			if _, err := n.StartActor(ctx, "cuber", tractor.Expose(exCube)); err != nil {
 				return err

@@ -27,7 +27,7 @@ func TestChildKilledMidStream(t *testing.T) {
 			var streamErr, callErr error
 			var victim tractor.ActorID
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					if _, err := n.StartActor(ctx, "bystander", tractor.Expose(square)); err != nil {
 						return err
 					}
@@ -87,7 +87,7 @@ func TestSpawnCancelledBeforeConnect(t *testing.T) {
 			failed := 0
 			for i := range 30 {
 				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 						sctx, cancel := context.WithTimeout(ctx, time.Duration(i%10)*time.Millisecond)
 						defer cancel()
 						p, err := n.StartActor(sctx, "early", tractor.Expose(square))
@@ -169,7 +169,7 @@ func playRole() {
 			h = hostings[2]
 		}
 		err := tractor.Run(context.Background(), func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				a, err := n.StartActor(ctx, "a", tractor.Expose(holdTree))
 				if err != nil {
 					return err
@@ -205,7 +205,7 @@ func TestOneShotProcessCrashes(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					_, err := n.RunInActor(ctx, "crasher", exit.Bind(7))
 					return err
 				})

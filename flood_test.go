@@ -44,7 +44,7 @@ func TestHandshakeFloodAdmitsNewPeers(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
 					if _, err := n.StartActor(ctx, "worker", tractor.Expose(square)); err != nil {
 						return err

@@ -71,7 +71,7 @@ func TestCloseWakesSendWaitingForCredit(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "deaf", tractor.Expose(sink), tractor.Window(1, 1<<20))
 					if err != nil {
 						return err

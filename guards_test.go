@@ -38,7 +38,7 @@ var (
 // count daemon actors in it and cancels it.
 func cancelDaemons(count int, opts ...tractor.Option) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			for i := range count {
 				if _, err := n.StartActor(ctx, fmt.Sprintf("daemon-%d", i)); err != nil {
 					return err
@@ -82,7 +82,7 @@ func TestLateCancelStillGraceful(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			var p *tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					var err error
 					p, err = n.StartActor(ctx, "daemon")
 					n.Cancel()
@@ -107,7 +107,7 @@ func TestCancelActorWithEndedCtx(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "daemon")
 					if err != nil {
 						return err
@@ -150,7 +150,7 @@ func TestErrorMethodPanics(t *testing.T) {
 				opts = append(opts, tractor.LogLevel(zerolog.DebugLevel), tractor.LogOutput(io.Discard))
 			}
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					worker, err := n.StartActor(ctx, "worker", tractor.Expose(guardsBadError, guardsEcho))
 					if err != nil {
 						return err
@@ -178,7 +178,7 @@ func TestErrorMethodPanics(t *testing.T) {
 			}
 			// A one-shot actor failing so fails its nursery with that panic.
 			err = run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					_, err := n.RunInActor(ctx, "oneshot", guardsBadError.Bind(0))
 					return err
 				})
@@ -386,7 +386,7 @@ func TestInvalidInputs(t *testing.T) {
 		{"Run(nil ctx)", "Run: nil context", "", func(misuseEnv) error { return tractor.Run(nilCtx, body) }},
 		{"Run(nil body)", "Run: nil body", "", func(e misuseEnv) error { return tractor.Run(e.ctx, nil) }},
 		{"OpenNursery(nil ctx)", "OpenNursery: nil context", "", func(misuseEnv) error {
-			return tractor.OpenNursery(nilCtx, func(*tractor.Nursery) error { return nil })
+			return tractor.OpenNursery(nilCtx, func(context.Context, *tractor.Nursery) error { return nil })
 		}},
 		{"OpenNursery(nil body)", "OpenNursery: nil body", "", func(e misuseEnv) error { return tractor.OpenNursery(e.ctx, nil) }},
 		{"OpenCluster(nil ctx)", "OpenCluster: nil context", "", func(misuseEnv) error {
@@ -473,7 +473,7 @@ func TestInvalidInputs(t *testing.T) {
 		{"debuglock.Breakpoint(nil ctx)", "Breakpoint: nil context", "", func(misuseEnv) error { return debuglock.Breakpoint(nilCtx) }},
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx, guardsPublisher.Endpoint()))
 			if err != nil {
 				return err

@@ -59,7 +59,7 @@ func run(t *testing.T, h hosting, body func(ctx context.Context) error, opts ...
 func withWorker(t *testing.T, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
 	t.Helper()
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(eps...))
 			if err != nil {
 				return err

@@ -27,7 +27,7 @@ var rootID = tractor.Func("test.rootID", func(ctx context.Context, _ struct{}) (
 // grandRootID asks a child of its own for the root's id.
 var grandRootID = tractor.Func("test.grandRootID", func(ctx context.Context, _ struct{}) (tractor.ActorID, error) {
 	var id tractor.ActorID
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		p, err := n.StartActor(ctx, "grandchild", tractor.Expose(rootID))
 		if err != nil {
 			return err
@@ -80,7 +80,7 @@ func TestBeforeCancel(t *testing.T) {
 		mu.Unlock()
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			for _, name := range []string{"a", "b"} {
 				if _, err := n.StartActor(ctx, name, tractor.Expose(square)); err != nil {
 					return err
@@ -115,7 +115,7 @@ func TestOnTaskError(t *testing.T) {
 		mu.Unlock()
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "w", tractor.Expose(fail, boom, sleepForever))
 			if err != nil {
 				return err

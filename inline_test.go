@@ -111,7 +111,7 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 			theInlineProbe.Store(pr)
 			err := run(t, h, func(ctx context.Context) error {
 				root := tractor.CurrentActor(ctx).ID()
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "worker", tractor.Expose(inlineHold, square))
 					if err != nil {
 						return err
@@ -277,7 +277,7 @@ func TestCancelFromWithin(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "selfish", tractor.Expose(cancelSelf))
 					if err != nil {
 						return err
@@ -300,7 +300,7 @@ func TestCancelFromWithin(t *testing.T) {
 // runs; and an actor cancelled before it had one ends all the same.
 func TestLinkMadeOnFirstDialog(t *testing.T) {
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count, returnEarly))
 			if err != nil {
 				return err
@@ -369,7 +369,7 @@ var (
 // with it, where the task would otherwise stay counted forever.
 func TestInlineGoexit(t *testing.T) {
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "w", tractor.Expose(goexit))
 			if err != nil {
 				return err
@@ -434,7 +434,7 @@ func TestInlineLabelsAfterRun(t *testing.T) {
 func TestOneShotGoexit(t *testing.T) {
 	var resultErr error
 	err := run(t, goroutines, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.RunInActor(ctx, "quitter", goexit.Bind(0))
 			if err != nil {
 				return err

@@ -65,7 +65,7 @@ func outsideAddr(t *testing.T) string {
 // holdGrandchild starts a grandchild process actor, sends its pid as its
 // first value, and holds it until cancelled.
 var holdGrandchild = tractor.Ctx("test.holdGrandchild", func(c *tractor.Context, _ struct{}) (int, error) {
-	err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
 		defer n.Cancel()
 		g, err := n.StartActor(c, "grandchild", tractor.Expose(pid, square))
 		if err != nil {
@@ -101,7 +101,7 @@ func TestSecretNotInProc(t *testing.T) {
 					opts = append(opts, tractor.Secret(secret))
 				}
 				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 						defer n.Cancel()
 						p, err := n.StartActor(ctx, "child", tractor.Expose(pid, holdGrandchild))
 						if err != nil {
@@ -214,7 +214,7 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			var nursery *tractor.Nursery
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					nursery = n
 					p, err := n.StartActor(ctx, "victim", tractor.Expose(breakLink))
 					if err != nil {
@@ -246,7 +246,7 @@ func TestCrashBeforeCancel(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			for range 3 {
 				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 						p, err := n.StartActor(ctx, "crasher", tractor.Expose(exit))
 						if err != nil {
 							return err
@@ -291,7 +291,7 @@ func TestCancelActorSlowExit(t *testing.T) {
 					var release sync.WaitGroup
 					defer release.Wait()
 					err := run(t, h, func(ctx context.Context) error {
-						return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+						return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 							p, err := n.StartActor(ctx, "daemon", tractor.Expose(slowExit))
 							if err != nil {
 								return err

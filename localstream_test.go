@@ -107,7 +107,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
 				root := tractor.CurrentActor(ctx).ID()
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "worker", tractor.Expose(holdGen))
 					if err != nil {
 						return err
@@ -212,7 +212,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) {
 		pr := newGenProbe(t)
 		err := run(t, goroutines, func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "worker", tractor.Expose(holdGen))
 				if err != nil {
 					return err
@@ -481,7 +481,7 @@ func TestLocalStreamEndsWithItsCaller(t *testing.T) {
 			defer tractor.ForceDialogStreams()()
 		}
 		err := run(t, goroutines, func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "forgetful", tractor.Expose(forgetStream))
 				if err != nil {
 					return err

@@ -41,7 +41,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 }
 
 func treeWithFailure(ctx context.Context) error {
-	return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		p, err := n.StartActor(ctx, "worker", tractor.Expose(square, fail))
 		if err != nil {
 			return err

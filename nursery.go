@@ -41,7 +41,11 @@ type Nursery struct {
 }
 
 // OpenNursery runs body with a new nursery and returns once body has
-// returned and every actor the nursery spawned has ended. Daemon actors
+// returned and every actor the nursery spawned has ended. Body gets the
+// nursery's ctx, a child of ctx that ends when the nursery is cancelled
+// (by a failing child, by body's error, or by [Nursery.Cancel]), as
+// errgroup.WithContext gives its group's: use it for everything body
+// starts, so the nursery's cancellation reaches it. Daemon actors
 // serve until cancelled, so body (or ctx) must cancel them: with
 // [Portal.CancelActor] or [Nursery.Cancel]. An error from body, like a
 // child's, cancels the nursery. The returned error joins body's error and
@@ -50,7 +54,7 @@ type Nursery struct {
 //
 // If body panics, the children are cancelled and awaited, then the panic
 // continues. Options given here are inherited by the nursery's children.
-func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option) (err error) {
+func OpenNursery(ctx context.Context, body func(context.Context, *Nursery) error, opts ...Option) (err error) {
 	mustCtx("OpenNursery", ctx)
 	if body == nil {
 		panic("tractor: OpenNursery: nil body")
@@ -77,7 +81,7 @@ func OpenNursery(ctx context.Context, body func(*Nursery) error, opts ...Option)
 				n.close()
 			}
 		}()
-		bodyErr = body(n)
+		bodyErr = body(n.ctx, n)
 		returned = true
 	}()
 	if bodyErr != nil {

@@ -26,7 +26,7 @@ func spawnTreeFn(ctx context.Context, depth int) (int, error) {
 		<-ctx.Done()
 		return 0, ctx.Err()
 	}
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		for i := range 3 {
 			if _, err := n.RunInActor(ctx, fmt.Sprintf("d%d-%d", depth-1, i), spawnTree.Bind(depth-1)); err != nil {
 				return err
@@ -52,7 +52,7 @@ func holdTreeFn(c *tractor.Context, depth int) (int, error) {
 		<-c.Done()
 		return 0, c.Err()
 	}
-	err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
 		size := 1
 		for i := range 3 {
 			p, err := n.StartActor(c, fmt.Sprintf("d%d-%d", depth-1, i), tractor.Expose(holdTree))
@@ -81,7 +81,7 @@ func holdTreeFn(c *tractor.Context, depth int) (int, error) {
 // failDeep fails in a grandchild: root → failDeep(1) → fail.
 var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg string) (int, error) {
 	var out int
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		p, err := n.RunInActor(ctx, "grandchild", fail.Bind(msg))
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg strin
 
 func testRunInActor(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			var ps []*tractor.Portal
 			for i := range 5 {
 				p, err := n.RunInActor(ctx, fmt.Sprintf("sq%d", i), square.Bind(i))
@@ -119,7 +119,7 @@ func testRunInActor(t *testing.T, h hosting) {
 func testOneCancelsAll(t *testing.T, h hosting) {
 	var sibling *tractor.Portal
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			var err error
 			// A sibling that would run forever, and a daemon.
 			if sibling, err = n.RunInActor(ctx, "forever", sleepForever.Bind(struct{}{})); err != nil {
@@ -152,7 +152,7 @@ func testOneCancelsAll(t *testing.T, h hosting) {
 func testNurseryBodyError(t *testing.T, h hosting) {
 	errBody := errors.New("body gave up")
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func testNurseryBodyError(t *testing.T, h hosting) {
 func testNurseryJoinsErrors(t *testing.T, h hosting) {
 	errBody := errors.New("body saw the failure")
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.RunInActor(ctx, "failer", fail.Bind("first"))
 			if err != nil {
 				return err
@@ -196,7 +196,7 @@ func testNurseryJoinsErrors(t *testing.T, h hosting) {
 
 func testRelayPath(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			_, err := n.RunInActor(ctx, "child", failDeep.Bind("deep"))
 			return err
 		})
@@ -220,7 +220,7 @@ func testCancelTree(t *testing.T, h hosting) {
 	done := make(chan error, 1)
 	go func() {
 		done <- tractor.Run(ctx, func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "top", tractor.Expose(holdTree))
 				if err != nil {
 					return err
@@ -255,7 +255,7 @@ func testCancelTree(t *testing.T, h hosting) {
 
 func testCancelSoon(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "victim", tractor.Expose(cancelSoon, square))
 			if err != nil {
 				return err
@@ -279,12 +279,12 @@ func testCancelSoon(t *testing.T, h hosting) {
 }
 
 func TestStartActorErrors(t *testing.T) {
-	if err := tractor.OpenNursery(context.Background(), func(*tractor.Nursery) error { return nil }); !errors.Is(err, tractor.ErrNoActor) {
+	if err := tractor.OpenNursery(context.Background(), func(context.Context, *tractor.Nursery) error { return nil }); !errors.Is(err, tractor.ErrNoActor) {
 		t.Errorf("OpenNursery outside Run: %v", err)
 	}
 	var saved *tractor.Nursery
 	err := run(t, goroutines, func(ctx context.Context) error {
-		if err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error { saved = n; return nil }); err != nil {
+		if err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error { saved = n; return nil }); err != nil {
 			return err
 		}
 		if _, err := saved.StartActor(ctx, "late"); !errors.Is(err, tractor.ErrNurseryClosed) {
@@ -306,7 +306,7 @@ func TestStartActorErrors(t *testing.T) {
 // reported as a death.
 func testNurseryCancel(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			for i := range 4 {
 				if _, err := n.StartActor(ctx, fmt.Sprintf("d%d", i), tractor.Expose(square)); err != nil {
 					return err
@@ -332,7 +332,7 @@ func testNurseryPanicPropagates(t *testing.T, h hosting) {
 		}
 	}()
 	_ = run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			if _, err := n.StartActor(ctx, "daemon", tractor.Expose(square)); err != nil {
 				return err
 			}
@@ -350,7 +350,7 @@ func TestNurseryCancelAfterSomeEnded(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			var ps []*tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
-				return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					for i := range 5 {
 						p, err := n.StartActor(ctx, fmt.Sprintf("d%d", i))
 						if err != nil {
@@ -374,6 +374,35 @@ func TestNurseryCancelAfterSomeEnded(t *testing.T) {
 				if !tractor.Acknowledged(p) {
 					t.Errorf("d%d ended unasked", i)
 				}
+			}
+		})
+	}
+}
+
+// TestResultAfterNurseryCancelled: a one-shot's failure cancels its
+// nursery, and a body waiting for that result with the nursery's ctx (the
+// ctx OpenNursery gives it) still gets the failure, not the cancellation
+// it caused.
+func TestResultAfterNurseryCancelled(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+					p, err := n.RunInActor(ctx, "failing", fail.Bind("bad input"))
+					if err != nil {
+						return err
+					}
+					<-ctx.Done() // the failure has cancelled the nursery
+					var v int
+					err = p.Result(ctx, &v)
+					if re := asRemote(t, err); re.Actor.Name != "failing" {
+						t.Errorf("Result after the nursery's cancellation: %v, want the child's failure", err)
+					}
+					return nil
+				})
+			})
+			if re := asRemote(t, err); re.Actor.Name != "failing" {
+				t.Errorf("nursery error: %v, want the child's failure", err)
 			}
 		})
 	}

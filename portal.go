@@ -80,7 +80,14 @@ func (p *Portal) Result(ctx context.Context, dst any) error {
 	select {
 	case <-p.resultDone:
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-p.resultDone:
+			// The result came first: a failing one-shot cancels its
+			// nursery, whose ctx the caller often waits with, only after
+			// its result is in.
+		default:
+			return ctx.Err()
+		}
 	}
 	if p.resultErr != nil {
 		return p.resultErr

@@ -48,7 +48,7 @@ func programA() int {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			aw, err := n.StartActor(ctx, "a-worker", tractor.Expose(square, talkTo, whoCalls, echo))
 			if err != nil {
@@ -91,7 +91,7 @@ func programB() int {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			if _, err := n.StartActor(ctx, "b-worker", tractor.Expose(square, echo, whoCalls)); err != nil {
 				return err
@@ -375,7 +375,7 @@ func TestRegistrarConnectionLost(t *testing.T) {
 			return infoNames(infos)
 		}
 		return tractor.Run(ctx, func(bctx context.Context) error {
-			return tractor.OpenNursery(bctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(bctx, func(ctx context.Context, n *tractor.Nursery) error {
 				defer n.Cancel()
 				if _, err := n.StartActor(bctx, "b-worker", tractor.Expose(square)); err != nil {
 					return err

@@ -132,7 +132,7 @@ func testCancelRacingOpen(t *testing.T, h hosting) {
 // cancelled is reported beside the failure that caused the cancellation.
 func testRealErrorDuringCancel(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			if _, err := n.RunInActor(ctx, "cleaner", cleaner.Bind(struct{}{})); err != nil {
 				return err
 			}
@@ -154,7 +154,7 @@ func testRealErrorDuringCancel(t *testing.T, h hosting) {
 func testSelfCancelOutcome(t *testing.T, h hosting) {
 	for range 10 {
 		err := run(t, h, func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "target", tractor.Expose(sleeper))
 				if err != nil {
 					return err

@@ -120,7 +120,7 @@ func TestTLS(t *testing.T) {
 	const secret = "tls tree"
 	h := hostings[2] // process-tcp
 	err = run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			a, err := n.StartActor(ctx, "a", tractor.Expose(talkTo))
 			if err != nil {

@@ -193,7 +193,7 @@ func testDialogWindow(t *testing.T, h hosting) {
 // no credit left until the actor reads.
 func testActorWindow(t *testing.T, h hosting) {
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(sink), tractor.Window(8, 1<<20))
 			if err != nil {
 				return err
@@ -239,7 +239,7 @@ func testPeerPastByteWindow(t *testing.T, h hosting) {
 	defer tractor.ForceDialogStreams()()
 	var logs syncBuffer
 	err := run(t, h, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(bigFlood, square))
 			if err != nil {
 				return err

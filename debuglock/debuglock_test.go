@@ -78,7 +78,7 @@ var programs = map[string]func() int{
 // breakpoints at once: all take the same lock.
 func mixed() int {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(nu *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, nu *tractor.Nursery) error {
 			defer nu.Cancel()
 			g, err := nu.StartActor(ctx, "g0", tractor.Expose(stopHere))
 			if err != nil {
@@ -114,7 +114,7 @@ func program(n int, what string) int {
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(nu *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, nu *tractor.Nursery) error {
 			defer nu.Cancel()
 			var ps []*tractor.Portal
 			var pids []string
@@ -551,7 +551,7 @@ func TestHolderCancelsItsChildren(t *testing.T) {
 			return err
 		}
 		defer lease.Release()
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			if _, err := n.StartActor(ctx, "g", tractor.Expose(pid)); err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ func Example() {
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(work), tractor.Spawn(tractor.Process))
 			if err != nil {
 				return err

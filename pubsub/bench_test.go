@@ -85,7 +85,7 @@ var gated = pubsub.Publish("bench.gated", func(ctx context.Context, f *pubsub.Fe
 // root, from the gated publisher in an actor hosted per h.
 func benchPubsub(b *testing.B, h hosting, k int) {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			pub, err := n.StartActor(ctx, "pub", tractor.Expose(gated.Endpoint()))
 			if err != nil {

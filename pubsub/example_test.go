@@ -28,7 +28,7 @@ var prices = pubsub.Publish("example.prices", func(ctx context.Context, f *pubsu
 // receives only its topics, and changes them on the live stream.
 func Example() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			feed, err := n.StartActor(ctx, "feed", tractor.Expose(prices.Endpoint()))
 			if err != nil {

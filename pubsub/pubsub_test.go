@@ -230,7 +230,7 @@ func withPub(t *testing.T, h hosting, body func(ctx context.Context, n *tractor.
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			pub, err := n.StartActor(ctx, "pub", tractor.Expose(ticker.Endpoint(), other.Endpoint(), broken.Endpoint(), census.Endpoint(), panicky.Endpoint(), finite.Endpoint(), watcher.Endpoint(), huge.Endpoint(), count))
 			if err != nil {

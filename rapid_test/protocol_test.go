@@ -76,7 +76,7 @@ var (
 		var r growReport
 		var mu sync.Mutex
 		var names []string
-		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			var wg sync.WaitGroup
 			if k < 0 {
 				// Cancel the nursery while its children are still

@@ -307,7 +307,7 @@ func run(rt *rapid.T, cfg Config) *World {
 	ready, stop, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		done <- tractor.Run(ctx, func(ctx context.Context) error {
-			return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				w.Ctx, w.Nursery = ctx, n
 				close(ready)
 				<-stop

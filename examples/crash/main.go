@@ -60,7 +60,7 @@ func main() {
 }
 
 func demo(ctx context.Context) error {
-	err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		daemon, err := n.StartActor(ctx, "server", tractor.Expose(ping))
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func demo(ctx context.Context) error {
 
 		// The failure cancelled the nursery, so its ctx is done: every
 		// sibling (the daemon and the sleeper) is being cancelled.
-		<-n.Context().Done()
+		<-ctx.Done()
 		fmt.Println("the nursery is cancelled; OpenNursery waits for server and sleeper to end")
 		return nil // the failure is the nursery's to report
 	})

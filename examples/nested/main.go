@@ -30,7 +30,7 @@ var (
 		me := tractor.CurrentActor(ctx).Name()
 		var portals []*tractor.Portal
 		sum := 0
-		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			for _, x := range xs {
 				p, err := n.RunInActor(ctx, fmt.Sprintf("%s.leaf-%d", me, x), square.Bind(x))
 				if err != nil {
@@ -55,7 +55,7 @@ var (
 	// total, so the root can print how the result was made.
 	total = tractor.Func("nested.total", func(ctx context.Context, groups [][]int) ([]string, error) {
 		var lines []string
-		err := tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			var portals []*tractor.Portal
 			for i, g := range groups {
 				p, err := n.RunInActor(ctx, fmt.Sprintf("branch-%d", i), sumSquares.Bind(g))
@@ -83,7 +83,7 @@ var (
 	// with Started, and holds them until it is cancelled.
 	holdLeaves = tractor.Ctx("nested.holdLeaves", func(c *tractor.Context, width int) (int, error) {
 		me := tractor.CurrentActor(c).Name()
-		err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
 			for i := range width {
 				if _, err := n.StartActor(c, fmt.Sprintf("%s.leaf-%d", me, i)); err != nil {
 					return err
@@ -105,7 +105,7 @@ var (
 	// holdLeaves in each, and once every actor of the tree has started it
 	// says how many with Started, then holds the tree until cancelled.
 	holdTree = tractor.Ctx("nested.holdTree", func(c *tractor.Context, width int) (int, error) {
-		err := tractor.OpenNursery(c, func(n *tractor.Nursery) error {
+		err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
 			started := 0
 			for i := range width {
 				p, err := n.StartActor(c, fmt.Sprintf("branch-%d", i), tractor.Expose(holdLeaves))
@@ -154,7 +154,7 @@ func main() {
 }
 
 func demo(ctx context.Context) error {
-	return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		trunk, err := n.StartActor(ctx, "trunk", tractor.Expose(total, holdTree))
 		if err != nil {
 			return err

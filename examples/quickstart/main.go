@@ -110,7 +110,7 @@ func main() {
 
 func demo(ctx context.Context) error {
 	fmt.Println("root actor started:", tractor.CurrentActor(ctx).Name())
-	return tractor.OpenNursery(ctx, func(n *tractor.Nursery) error {
+	return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 		p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count, shout, ticks, wait))
 		if err != nil {
 			return err
