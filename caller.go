@@ -6,6 +6,7 @@ package tractor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tractor-go/tractor/transport"
@@ -184,12 +185,16 @@ func (d *dialog) errorOf(m transport.Msg) error {
 // into ErrContextCancelled: an outcome, not a failure. Anything else is
 // the peer's *RemoteError.
 func (d *dialog) errorOfLocked(m transport.Msg) error {
-	re, err := decode[RemoteError](m.Payload)
+	re, err := decodeRemote(m.Payload)
 	if err != nil {
-		return &RemoteError{
+		pe := &RemoteError{
 			Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
 			Message: fmt.Sprintf("undecodable error payload: %v", err),
 		}
+		if errors.Is(err, transport.ErrMalformed) {
+			pe.value = err // a tree over the limits, which it names
+		}
+		return pe
 	}
 	// This side's cancellation: it asked (Cancel, or its watcher saw the
 	// opener's ctx end), or its dialog ctx has already ended, so that

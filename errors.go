@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,6 +108,7 @@ func init() {
 		{"canceled", context.Canceled},
 		{"deadline_exceeded", context.DeadlineExceeded},
 	})
+	registerStandard()
 }
 
 // sentinelsMu serialises RegisterSentinel's copy-on-write of sentinels.
@@ -135,6 +135,9 @@ func RegisterSentinel(code string, err error) error {
 			panic(fmt.Sprintf("tractor: RegisterSentinel(%q, %v): already registered as %q, %v", code, err, s.code, s.err))
 		}
 	}
+	if _, ok := loadTypes().byCode[code]; ok {
+		panic(fmt.Sprintf("tractor: RegisterSentinel(%q, %v): the code is already registered for an error type", code, err))
+	}
 	list := append(old[:len(old):len(old)], sentinel{code, err})
 	sentinels.Store(&list)
 	return err
@@ -151,8 +154,16 @@ func codeOf(err error) string {
 
 // RemoteError is an error that happened in another actor, boxed with where
 // it came from. Every error a dialog or a nursery reports on behalf of a peer
-// is a *RemoteError; use [errors.As] to read it and [errors.Is] to match the
-// library's sentinels through it.
+// is a *RemoteError; use [errors.As] to read it and [errors.Is] to match
+// sentinels through it. In the process where the error happened, Unwrap
+// returns the original error, so that errors.Is and errors.As reach its
+// whole chain; in another process they reach the sentinels registered with
+// [RegisterSentinel] and the values of the types registered with
+// [RegisterError] (the library registers the standard ones: io.EOF,
+// context.Canceled, fs.ErrNotExist and its kin, *fs.PathError...).
+// Another error crosses as its text and type name. A joined error
+// (errors.Join, a nursery's errors of several children) crosses as a
+// tree: each of its members is a *RemoteError of its own, in Errors.
 type RemoteError struct {
 	// Actor is the actor in which the error first happened.
 	Actor ActorID
@@ -170,8 +181,25 @@ type RemoteError struct {
 	// Canceller is the actor that asked for the cancellation, for an error
 	// that matches ErrContextCancelled.
 	Canceller ActorID
-	// Code names the library sentinel the error matches, if any.
+	// Code names the sentinel the error matches, if any: the library's
+	// own, or one registered with [RegisterSentinel].
 	Code string
+	// TypeCode names the error type, registered with [RegisterError],
+	// of the value the error carries in Fields, if any.
+	TypeCode string `msgpack:",omitempty"`
+	// Fields are the exported fields of that value, by name, as they
+	// cross the wire; where the error arrives, the value is rebuilt from
+	// them and Unwrap returns it.
+	Fields map[string]any `msgpack:",omitempty"`
+	// Errors are the members of a joined error, each boxed with its own
+	// actor, type, code and value. A tree is at most 32 deep and holds
+	// at most 256 errors; the text of the members past that stays in
+	// Message.
+	Errors []*RemoteError `msgpack:",omitempty"`
+
+	// value is the original error, in the process where it happened, or
+	// the value rebuilt from Fields.
+	value error
 }
 
 // Error reports the source actor, the original type and the message.
@@ -212,38 +240,31 @@ func (e *RemoteError) Is(target error) bool {
 	return false
 }
 
+// Unwrap returns the original error, in the process where it happened,
+// or the value of a registered error type rebuilt from Fields; then the
+// members of a joined error.
+func (e *RemoteError) Unwrap() []error {
+	if e.value == nil && len(e.Errors) == 0 {
+		return nil
+	}
+	errs := make([]error, 0, 1+len(e.Errors))
+	if e.value != nil {
+		errs = append(errs, e.value)
+	}
+	for _, m := range e.Errors {
+		errs = append(errs, m)
+	}
+	return errs
+}
+
 // boxError turns err, returned by a task of actor self, into the payload of
 // an error message. An error that already came from another actor keeps its
 // source and gains self on its relay path; anything else is boxed with self
-// as its source and the current stack.
+// as its source and the current stack, and a joined error as a tree whose
+// members are boxed the same way (see boxTree).
 func boxError(err error, self ActorID) RemoteError {
-	var re *RemoteError
-	if errors.As(err, &re) {
-		out := *re
-		out.RelayPath = append(append([]ActorID(nil), re.RelayPath...), self)
-		if err != error(re) {
-			// Keep the context the relaying actor wrapped around it, and
-			// the sentinel it named, if more specific.
-			out.Message = strings.Replace(err.Error(), re.Error(), re.Message, 1)
-			if code := codeOf(err); code != "" {
-				out.Code = code
-			}
-		}
-		return out
-	}
-	out := RemoteError{
-		Actor:     self,
-		Type:      fmt.Sprintf("%T", err),
-		Message:   err.Error(),
-		Stack:     string(debug.Stack()),
-		RelayPath: []ActorID{self},
-		Code:      codeOf(err),
-	}
-	var cc *cancelCause
-	if errors.As(err, &cc) {
-		out.Canceller = cc.by
-		out.Code = "context_cancelled"
-	}
+	out := boxTree(err, self, true)
+	fitTree(&out)
 	return out
 }
 
