@@ -114,7 +114,11 @@ func program(n int, what string) int {
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(ctx context.Context, nu *tractor.Nursery) error {
+		// The calls use Run's ctx, not the nursery's: a killed actor
+		// cancels the nursery, and its siblings' calls must go on to
+		// their prompts, which supervision waits for before cancelling
+		// them.
+		return tractor.OpenNursery(ctx, func(_ context.Context, nu *tractor.Nursery) error {
 			defer nu.Cancel()
 			var ps []*tractor.Portal
 			var pids []string
