@@ -172,12 +172,16 @@ type RemoteError struct {
 	Canceller ActorID
 	// Code names the library sentinel the error matches, if any.
 	Code string
+	// Died says how the actor's process ended, for the report of a death
+	// (see [ActorDied]); errors.As reads it through the RemoteError.
+	Died *ActorDied
 }
 
-// Error reports the source actor, the original type and the message.
+// Error reports the source actor, the actors the error passed through,
+// and the message; the original type is left to the Type field.
 func (e *RemoteError) Error() string {
 	var b strings.Builder
-	b.WriteString("tractor: actor ")
+	b.WriteString("actor ")
 	b.WriteString(e.Actor.String())
 	if len(e.RelayPath) > 1 {
 		b.WriteString(" (via ")
@@ -191,12 +195,17 @@ func (e *RemoteError) Error() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Message)
-	if e.Type != "" {
-		b.WriteString(" [")
-		b.WriteString(e.Type)
-		b.WriteString("]")
-	}
 	return b.String()
+}
+
+// As sets target, a **ActorDied, to how the actor's process ended, if the
+// error reports a death.
+func (e *RemoteError) As(target any) bool {
+	if d, ok := target.(**ActorDied); ok && e.Died != nil {
+		*d = e.Died
+		return true
+	}
+	return false
 }
 
 // Is reports whether target is the library sentinel named by e's code.

@@ -460,26 +460,27 @@ func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
 	if forced && (acked || ignored) || acked && exit == nil {
 		return nil
 	}
-	var msg string
-	switch {
-	case !p.host.killable():
+	if !p.host.killable() {
 		p.ch.mu.Lock()
 		reason := p.ch.goneReason
 		p.ch.mu.Unlock()
-		msg = fmt.Sprintf("actor ended without being asked to: its connection was lost: %v", reason)
+		return &RemoteError{
+			Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
+			Message: fmt.Sprintf("actor ended without being asked to: its connection was lost: %v", reason),
+			Code:    "actor_died",
+		}
+	}
+	if re := p.ch.goneDeath(); re != nil && !acked && !forced {
+		return re // the report its dialogs got: one error for one death
+	}
+	died := p.host.died(p.ch.peer, exit)
+	switch {
 	case acked:
-		msg = fmt.Sprintf("actor process died after it acknowledged its cancellation: %v", exit)
+		return died.report(" after it acknowledged its cancellation")
 	case forced:
-		msg = fmt.Sprintf("actor process died: its connection ended unasked and it did not exit within %v, so it was ended: %v", n.cfg.exitGrace, exit)
-	case exit == nil:
-		msg = "actor process ended without being asked to: exit status 0"
-	default:
-		msg = fmt.Sprintf("actor process died: %v", exit)
+		return died.report(fmt.Sprintf(" after its connection ended unasked and it did not exit within %v", n.cfg.exitGrace))
 	}
-	return &RemoteError{
-		Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
-		Message: msg, Code: "actor_died",
-	}
+	return died.report("")
 }
 
 // beforeCancel runs the BeforeCancel hook, if any, for a child about to
