@@ -208,6 +208,30 @@ func (e *RemoteError) As(target any) bool {
 	return false
 }
 
+// errorf is fmt.Errorf for the library's own errors, whose texts start
+// with "tractor: ": an error it wraps says its words without repeating
+// that prefix ("tractor: start actor "x": nursery closed", not "…:
+// tractor: nursery closed"), so that a chain names the library once.
+// The result unwraps as fmt.Errorf's does.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "tractor: "); ok {
+		msg = "tractor: " + strings.ReplaceAll(rest, ": tractor: ", ": ")
+	}
+	return &libError{msg: msg, err: err}
+}
+
+// libError is an error of errorf: its own text, and the chain it wraps.
+type libError struct {
+	msg string
+	err error
+}
+
+func (e *libError) Error() string { return e.msg }
+
+func (e *libError) Unwrap() error { return e.err }
+
 // Is reports whether target is the library sentinel named by e's code.
 func (e *RemoteError) Is(target error) bool {
 	if e.Code == "" {

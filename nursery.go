@@ -150,7 +150,7 @@ func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (
 func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
 	n.must("RunInActor", ctx)
 	if inv.ep == nil {
-		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
+		return nil, errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
 	}
 	return n.start(ctx, name, &inv, opts)
 }
@@ -165,7 +165,7 @@ func (n *Nursery) must(call string, ctx context.Context) {
 
 func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
 	if name == "" {
-		return nil, fmt.Errorf("tractor: start actor: empty name: %w", ErrMisuse)
+		return nil, errorf("tractor: start actor: empty name: %w", ErrMisuse)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	n.mu.Lock()
 	if n.closed || n.ctx.Err() != nil {
 		n.mu.Unlock()
-		return nil, fmt.Errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
+		return nil, errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
 	}
 	// Hold the nursery open while the child starts (a process takes
 	// milliseconds), without holding its lock.
@@ -208,7 +208,12 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		p, info = n.spawnGoroutine(name, cfg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tractor: start actor %q: %w", name, err)
+		if n.ctx.Err() != nil && ctx.Err() == nil {
+			// The nursery was cancelled while the child started: that
+			// is why its start failed (the child was killed and reaped).
+			return nil, errorf("tractor: start actor %q: %w while it started (%v)", name, ErrNurseryClosed, err)
+		}
+		return nil, errorf("tractor: start actor %q: %w", name, err)
 	}
 	if inv != nil {
 		p.resultDone = make(chan struct{})
@@ -278,7 +283,7 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 		runAny(t *inlineTask, arg any) (any, error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
+		return nil, errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
 	}
 	t, err := beginInline(n.ctx, p.ch, child)
 	if err != nil {
@@ -512,7 +517,7 @@ func (n *Nursery) childFailed(err error) {
 	}
 	var re *RemoteError
 	if !errors.As(err, &re) {
-		err = fmt.Errorf("tractor: supervising actor: %w", err)
+		err = errorf("tractor: supervising actor: %w", err)
 	}
 	n.mu.Lock()
 	n.errs = append(n.errs, err)

@@ -482,7 +482,7 @@ func (ch *session) unsendable(err error, endpoint, what string) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
+	return errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
 }
 
 // sendFailure is the error a dialog's user sees for a message of theirs
