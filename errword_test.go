@@ -194,42 +194,16 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			withWorker(t, h, eps(failStream), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("stream open", func(t *testing.T) {
-					c, err := failStream.Open(ctx, p, failStreamArg{N: 3})
-					if err != nil {
-						t.Fatal(err)
-					}
-					s, err := c.OpenStream()
-					if err != nil {
-						t.Fatalf("OpenStream: %v", err)
-					}
-					for i := range 3 {
-						var v int
-						if err := s.Receive(ctx, &v); err != nil || v != i {
-							t.Fatalf("item %d: %d, %v", i, v, err)
-						}
-					}
+					c, s := receiveItems(ctx, t, p, failStreamArg{N: 3})
 					for i := range 3 {
 						var v int
 						wantCalleeFailure(t, fmt.Sprintf("receive %d after the items", i), s.Receive(ctx, &v), p.Actor())
 					}
-					_, err = failStream.Result(ctx, c)
+					_, err := failStream.Result(ctx, c)
 					wantCalleeFailure(t, "result", err, p.Actor())
 				})
 				t.Run("stream closed first", func(t *testing.T) {
-					c, err := failStream.Open(ctx, p, failStreamArg{N: 3, CloseFirst: true})
-					if err != nil {
-						t.Fatal(err)
-					}
-					s, err := c.OpenStream()
-					if err != nil {
-						t.Fatalf("OpenStream: %v", err)
-					}
-					for i := range 3 {
-						var v int
-						if err := s.Receive(ctx, &v); err != nil || v != i {
-							t.Fatalf("item %d: %d, %v", i, v, err)
-						}
-					}
+					_, s := receiveItems(ctx, t, p, failStreamArg{N: 3, CloseFirst: true})
 					// The stop and the error come one after the other: a
 					// Receive between them sees the end of the callee's
 					// sending, every one after the error its failure.
@@ -246,6 +220,27 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 			})
 		})
 	}
+}
+
+// receiveItems opens a failStream dialog with arg and its stream, and
+// receives the items it sends before failing.
+func receiveItems(ctx context.Context, t *testing.T, p *tractor.Portal, arg failStreamArg) (*tractor.Context, *tractor.MsgStream) {
+	t.Helper()
+	c, err := failStream.Open(ctx, p, arg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenStream()
+	if err != nil {
+		t.Fatalf("OpenStream: %v", err)
+	}
+	for i := range arg.N {
+		var v int
+		if err := s.Receive(ctx, &v); err != nil || v != i {
+			t.Fatalf("item %d: %d, %v", i, v, err)
+		}
+	}
+	return c, s
 }
 
 // TestSendAfterPeerReturned: a Send on a stream whose callee has returned
