@@ -133,7 +133,7 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 		switch {
 		case s.closed:
 			b.mu.Unlock()
-			return fmt.Errorf("tractor: Receive on a closed subscription: %w", ErrStreamClosed)
+			return errorf("tractor: Receive on a closed subscription: %w", ErrStreamClosed)
 		case s.missed > 0:
 			missed := s.missed
 			s.missed = 0

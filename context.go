@@ -60,12 +60,12 @@ func (c *Context) Peer() ActorID { return c.d.ch.peer }
 // [ErrMessageTooLarge] or [ErrUnencodable] and counts as no call.
 func (c *Context) Started(v any) error {
 	if c.d.caller || c.d.mode != modeCtx {
-		return fmt.Errorf("tractor: Started is for the callee of a context endpoint: %w", ErrMisuse)
+		return errorf("tractor: Started is for the callee of a context endpoint: %w", ErrMisuse)
 	}
 	c.mu.Lock()
 	if c.started {
 		c.mu.Unlock()
-		return fmt.Errorf("tractor: Started called twice: %w", ErrMisuse)
+		return errorf("tractor: Started called twice: %w", ErrMisuse)
 	}
 	c.started = true
 	c.mu.Unlock()
@@ -124,10 +124,10 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 // Only the caller calls it.
 func (c *Context) First(dst any) error {
 	if !c.d.caller {
-		return fmt.Errorf("tractor: First is for the caller: %w", ErrMisuse)
+		return errorf("tractor: First is for the caller: %w", ErrMisuse)
 	}
 	if err := transport.Decode(c.first, dst); err != nil {
-		return fmt.Errorf("tractor: first value from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
+		return errorf("tractor: first value from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
 	}
 	return nil
 }
@@ -137,17 +137,19 @@ func (c *Context) First(dst any) error {
 // error, as is opening after the dialog was cancelled.
 func (c *Context) OpenStream() (*MsgStream, error) {
 	if c.d.mode != modeCtx {
-		return nil, fmt.Errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
+		return nil, errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.d.caller && !c.started {
-		return nil, fmt.Errorf("tractor: OpenStream before Started: %w", ErrMisuse)
+		return nil, errorf("tractor: OpenStream before Started: %w", ErrMisuse)
 	}
 	if c.stream != nil {
-		return nil, fmt.Errorf("tractor: stream already opened: %w", ErrMisuse)
+		return nil, errorf("tractor: stream already opened: %w", ErrMisuse)
 	}
-	if c.d.ctx.Err() != nil {
+	if c.d.ctx.Err() != nil && !(c.d.caller && c.d.outcomeArrived()) {
+		// A caller opens the stream of a callee that already returned or
+		// failed: Receive delivers what it sent first, then its outcome.
 		return nil, c.d.endErr()
 	}
 	c.stream = &MsgStream{d: c.d}
@@ -168,7 +170,7 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 func (c *Context) Result(ctx context.Context, dst any) error {
 	mustCtx("Result", ctx)
 	if !c.d.caller {
-		return fmt.Errorf("tractor: Result is for the caller: %w", ErrMisuse)
+		return errorf("tractor: Result is for the caller: %w", ErrMisuse)
 	}
 	// Done with the dialog: a callee that reads until EOF must see it.
 	c.mu.Lock()
@@ -182,7 +184,7 @@ func (c *Context) Result(ctx context.Context, dst any) error {
 		return err
 	}
 	if err := transport.Decode(payload, dst); err != nil {
-		return fmt.Errorf("tractor: result from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
+		return errorf("tractor: result from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
 	}
 	return nil
 }

@@ -244,6 +244,13 @@ func (d *dialog) push(m transport.Msg) {
 	}
 }
 
+// outcomeArrived says whether the peer's return or error has arrived.
+func (d *dialog) outcomeArrived() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state.has(outcomeIn)
+}
+
 // peerGone ends the dialog because the connection was lost.
 func (d *dialog) peerGone(err error) {
 	d.mu.Lock()
@@ -456,6 +463,11 @@ func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 		case transport.KindYield:
 			return m.Payload, nil
 		case transport.KindStop:
+			if d.failed() {
+				// The peer closed its side, then failed: its error,
+				// already here, is the stream's end, not io.EOF.
+				continue
+			}
 			d.takeMu.Lock()
 			d.recvEnded = true
 			d.event(peerStopped)
@@ -468,14 +480,26 @@ func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	}
 }
 
-// receiveEnd is what Receive returns once the stream has ended: io.EOF,
-// or the outcome's error if the peer failed before it stopped.
+// receiveEnd is what Receive returns once the stream has ended: the
+// peer's error if it failed, whether or not it closed its side first, so
+// that a Receive after the failure has arrived never reports io.EOF;
+// io.EOF otherwise.
 func (d *dialog) receiveEnd() error {
 	d.mu.Lock()
-	stopped, final := d.state.has(peerStopped), d.final
+	final, ferr := d.final, d.finalErr
 	d.mu.Unlock()
-	if !stopped && final.Kind == transport.KindError {
+	if ferr != nil {
+		return ferr
+	}
+	if final.Kind == transport.KindError {
 		return d.errorOf(final)
 	}
 	return io.EOF
+}
+
+// failed says whether the peer's error has arrived.
+func (d *dialog) failed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.finalErr != nil
 }

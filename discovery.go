@@ -28,11 +28,11 @@ func FindActor(ctx context.Context, name string) (*Portal, error) {
 	}
 	infos, err := a.node.dir.find(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("tractor: find actor %q: %w", name, err)
+		return nil, errorf("tractor: find actor %q: %w", name, err)
 	}
 	p, _, err := a.reach(ctx, infos)
 	if err != nil {
-		return nil, fmt.Errorf("tractor: find actor %q: %w", name, err)
+		return nil, errorf("tractor: find actor %q: %w", name, err)
 	}
 	return p, nil
 }
@@ -51,14 +51,14 @@ func WaitForActor(ctx context.Context, name string) (*Portal, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("tractor: wait for actor %q: %w", name, err)
+			return nil, errorf("tractor: wait for actor %q: %w", name, err)
 		}
 		p, stale, err := a.reach(ctx, infos)
 		if err == nil {
 			return p, nil
 		}
 		if !stale {
-			return nil, fmt.Errorf("tractor: wait for actor %q: %w", name, err)
+			return nil, errorf("tractor: wait for actor %q: %w", name, err)
 		}
 		// Every entry was stale, and is purged now: wait again.
 	}
@@ -74,7 +74,7 @@ func Actors(ctx context.Context) ([]ActorInfo, error) {
 	}
 	infos, err := a.node.dir.list(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tractor: list actors: %w", err)
+		return nil, errorf("tractor: list actors: %w", err)
 	}
 	return infos, nil
 }

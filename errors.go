@@ -200,12 +200,17 @@ type RemoteError struct {
 	// value is the original error, in the process where it happened, or
 	// the value rebuilt from Fields.
 	value error
+
+	// Died says how the actor's process ended, for the report of a death
+	// (see [ActorDied]); errors.As reads it through the RemoteError.
+	Died *ActorDied
 }
 
-// Error reports the source actor, the original type and the message.
+// Error reports the source actor, the actors the error passed through,
+// and the message; the original type is left to the Type field.
 func (e *RemoteError) Error() string {
 	var b strings.Builder
-	b.WriteString("tractor: actor ")
+	b.WriteString("actor ")
 	b.WriteString(e.Actor.String())
 	if len(e.RelayPath) > 1 {
 		b.WriteString(" (via ")
@@ -219,13 +224,42 @@ func (e *RemoteError) Error() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Message)
-	if e.Type != "" {
-		b.WriteString(" [")
-		b.WriteString(e.Type)
-		b.WriteString("]")
-	}
 	return b.String()
 }
+
+// As sets target, a **ActorDied, to how the actor's process ended, if the
+// error reports a death.
+func (e *RemoteError) As(target any) bool {
+	if d, ok := target.(**ActorDied); ok && e.Died != nil {
+		*d = e.Died
+		return true
+	}
+	return false
+}
+
+// errorf is fmt.Errorf for the library's own errors, whose texts start
+// with "tractor: ": an error it wraps says its words without repeating
+// that prefix ("tractor: start actor "x": nursery closed", not "…:
+// tractor: nursery closed"), so that a chain names the library once.
+// The result unwraps as fmt.Errorf's does.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "tractor: "); ok {
+		msg = "tractor: " + strings.ReplaceAll(rest, ": tractor: ", ": ")
+	}
+	return &libError{msg: msg, err: err}
+}
+
+// libError is an error of errorf: its own text, and the chain it wraps.
+type libError struct {
+	msg string
+	err error
+}
+
+func (e *libError) Error() string { return e.msg }
+
+func (e *libError) Unwrap() error { return e.err }
 
 // Is reports whether target is the library sentinel named by e's code.
 func (e *RemoteError) Is(target error) bool {

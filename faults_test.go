@@ -211,7 +211,9 @@ func TestOneShotProcessCrashes(t *testing.T) {
 				})
 			})
 			re := asRemote(t, err)
-			if re.Actor.Name != "crasher" || re.Type != "tractor.ActorDied" || !strings.Contains(re.Message, "exit status 7") {
+			var died *tractor.ActorDied
+			if re.Actor.Name != "crasher" || !errors.As(err, &died) || died.ExitCode != 7 || died.Signal != 0 ||
+				!strings.Contains(re.Message, "exited with status 7") {
 				t.Errorf("nursery error %v, want crasher's death with exit status 7", err)
 			}
 			if u, ok := err.(interface{ Unwrap() []error }); ok && len(u.Unwrap()) != 1 {

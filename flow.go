@@ -153,17 +153,23 @@ func (d *dialog) endErr() error {
 func (d *dialog) sendErrLocked() error {
 	switch {
 	case d.state.has(stopSent):
-		return ErrStreamClosed
+		return d.streamClosed("this side closed it")
 	case d.state.has(broken):
 		return d.gone
 	case d.finalErr != nil:
 		return d.finalErr
 	case d.state.has(outcomeIn):
-		return ErrStreamClosed
+		return d.streamClosed("the peer's task returned")
 	case !d.caller && d.ctx.Err() != nil:
 		return ctxErr(d.ctx)
 	case d.caller && d.state.has(cancelAsked):
 		return ErrContextCancelled
 	}
 	return nil
+}
+
+// streamClosed is the ErrStreamClosed of a Send on the dialog's stream,
+// naming the endpoint, the peer and why.
+func (d *dialog) streamClosed(why string) error {
+	return errorf("tractor: send on stream of %q with actor %s (%s): %w", d.endpoint, d.ch.peer, why, ErrStreamClosed)
 }

@@ -38,6 +38,9 @@ type host interface {
 	// exit. A process still running after its connection closed is given
 	// grace, then terminated.
 	reap(grace time.Duration) error
+	// died is how the actor's process ended, with exit, the status reap
+	// returned; nil for an actor that has no process of its own.
+	died(actor ActorID, exit error) *ActorDied
 	// forced says whether exit, the status reap returned, is the end the
 	// runtime forced on the actor's process: death by a signal the ladder
 	// sent (SIGTERM or SIGKILL), not a death of its own, such as a crash
@@ -54,7 +57,8 @@ func (goroutineHost) terminate(time.Duration) {}
 func (goroutineHost) reap(time.Duration) error {
 	return nil
 }
-func (goroutineHost) forced(error) bool { return false }
+func (goroutineHost) forced(error) bool              { return false }
+func (goroutineHost) died(ActorID, error) *ActorDied { return nil }
 
 // processHost hosts a child in a process of its own.
 type processHost struct{ proc *spawnproc.Proc }
@@ -72,6 +76,29 @@ func (h processHost) reap(grace time.Duration) error {
 		h.proc.Terminate(hardKillAfter)
 	}
 	return h.proc.ExitErr()
+}
+
+func (h processHost) died(actor ActorID, exit error) *ActorDied {
+	return processEnd(actor, h.proc.Pid(), exit)
+}
+
+// deathOf is the death of actor, whose connection ended without its
+// saying that it ends as asked: how its process ended, once it has (it
+// is given grace to), unless the ladder ended it; nil if it did not end
+// within grace, or was ended by the ladder.
+func (h processHost) deathOf(actor ActorID, grace time.Duration) *ActorDied {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-h.proc.Done():
+	case <-t.C:
+		return nil
+	}
+	exit := h.proc.ExitErr()
+	if h.forced(exit) {
+		return nil
+	}
+	return h.died(actor, exit)
 }
 
 func (h processHost) forced(exit error) bool {
@@ -203,9 +230,11 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	n.actor.debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newSession(n.actor, id, conn, true)
+	host := processHost{proc: proc}
+	ch.exited = func() *ActorDied { return host.deathOf(id, cfg.exitGrace) }
 	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
-	return &Portal{ch: ch, host: processHost{proc: proc}}, info, nil
+	return &Portal{ch: ch, host: host}, info, nil
 }
 
 // testHookChildListen, set by tests, is called with the address a TCP

@@ -226,7 +226,7 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 					return nil
 				})
 			})
-			how := "exit status 0"
+			how := "exited with status 0"
 			if h.name == "goroutine" {
 				how = "connection was lost"
 			}
@@ -258,7 +258,7 @@ func TestCrashBeforeCancel(t *testing.T) {
 						return nil
 					})
 				})
-				wantDeath(t, err, "crasher", "exit status 2")
+				wantDeath(t, err, "crasher", "exited with status 2")
 			}
 		})
 	}
@@ -281,7 +281,7 @@ func TestCancelActorSlowExit(t *testing.T) {
 				// after the cancel timeout: the wait is the grace's.
 				{name: "within grace", plan: exitPlan{OnUSR1: true}, opts: []tractor.Option{tractor.CancelTimeout(time.Nanosecond), tractor.ExitGrace(hangBound)}},
 				{name: "beyond grace", plan: exitPlan{Hold: true}, opts: []tractor.Option{tractor.ExitGrace(50 * time.Millisecond)}},
-				{name: "crash while exiting", plan: exitPlan{Status: 2}, want: "exit status 2"},
+				{name: "crash while exiting", plan: exitPlan{Status: 2}, want: "exited with status 2"},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

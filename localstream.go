@@ -3,7 +3,6 @@ package tractor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"runtime/debug"
@@ -343,7 +342,7 @@ func (q *localStream[T]) decodeItem(payload, dst any) error {
 // decodeStreamItem decodes a stream item from actor peer into dst.
 func decodeStreamItem(peer ActorID, payload, dst any) error {
 	if err := transport.Decode(payload, dst); err != nil {
-		return fmt.Errorf("tractor: stream item from actor %s: %w: %w", peer, ErrBadArgument, err)
+		return errorf("tractor: stream item from actor %s: %w: %w", peer, ErrBadArgument, err)
 	}
 	return nil
 }

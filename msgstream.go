@@ -2,7 +2,6 @@ package tractor
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -28,16 +27,16 @@ type MsgStream struct {
 	own    atomic.Pointer[Subscription] // Receive's own, once broadcasting
 }
 
-// Send sends v to the peer, waiting for window credit. It returns
-// [ErrStreamClosed] after Close or once the peer has returned, the peer's
-// error if it failed, [ErrContextCancelled] once this side cancelled, and
+// Send sends v to the peer, waiting for window credit. It returns an
+// error matching [ErrStreamClosed], naming the endpoint and the peer,
+// after Close or once the peer has returned; the peer's error if it failed; [ErrContextCancelled] once this side cancelled, and
 // ctx's error if ctx ends while waiting. An item that cannot be sent,
 // over the frame limit or not encodable, fails with an error matching
 // [ErrMessageTooLarge] or [ErrUnencodable]; the stream goes on.
 func (s *MsgStream) Send(ctx context.Context, v any) error {
 	mustCtx("Send", ctx)
 	if s.oneWay {
-		return fmt.Errorf("tractor: Send on the receiving end of a one-way stream: %w", ErrMisuse)
+		return errorf("tractor: Send on the receiving end of a one-way stream: %w", ErrMisuse)
 	}
 	return s.d.send(ctx, v)
 }
@@ -45,7 +44,10 @@ func (s *MsgStream) Send(ctx context.Context, v any) error {
 // Receive stores the next item into dst, a pointer to the item's type. It
 // returns io.EOF (bare, so callers may compare) after the peer closed its
 // side or returned, having delivered everything sent before; the peer's
-// error if it failed; an error matching [ErrBadArgument] if the item does
+// error, a [*RemoteError], if it failed: from the Receive that reaches the
+// failure on, every Receive returns it, even if the peer closed its side
+// first (a Receive between the two, before the failure arrived, returns
+// io.EOF); an error matching [ErrBadArgument] if the item does
 // not fit dst (the item is consumed, the stream goes on); and ctx's error
 // if ctx ends first.
 //
@@ -93,12 +95,12 @@ func (s *MsgStream) source() itemSource {
 // ended. Closing a Subscription leaves the stream open.
 func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
 	if window < 0 {
-		return nil, fmt.Errorf("tractor: Subscribe(%d): negative window: %w", window, ErrMisuse)
+		return nil, errorf("tractor: Subscribe(%d): negative window: %w", window, ErrMisuse)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.oneWay && s.closed {
-		return nil, fmt.Errorf("tractor: Subscribe after Close: %w", ErrStreamClosed)
+		return nil, errorf("tractor: Subscribe after Close: %w", ErrStreamClosed)
 	}
 	src := s.source()
 	if s.bc == nil {
@@ -109,7 +111,7 @@ func (s *MsgStream) Subscribe(window int) (*Subscription, error) {
 	end := s.bc.end
 	s.bc.mu.Unlock()
 	if end != nil {
-		return nil, fmt.Errorf("tractor: Subscribe to a stream that has ended (%v): %w", end, ErrStreamClosed)
+		return nil, errorf("tractor: Subscribe to a stream that has ended (%v): %w", end, ErrStreamClosed)
 	}
 	return s.bc.subscribe(window, src.decodeItem), nil
 }

@@ -150,7 +150,7 @@ func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (
 func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
 	n.must("RunInActor", ctx)
 	if inv.ep == nil {
-		return nil, fmt.Errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
+		return nil, errorf("tractor: RunInActor with an empty Invocation (use FuncEndpoint.Bind): %w", ErrMisuse)
 	}
 	return n.start(ctx, name, &inv, opts)
 }
@@ -165,7 +165,7 @@ func (n *Nursery) must(call string, ctx context.Context) {
 
 func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
 	if name == "" {
-		return nil, fmt.Errorf("tractor: start actor: empty name: %w", ErrMisuse)
+		return nil, errorf("tractor: start actor: empty name: %w", ErrMisuse)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 	n.mu.Lock()
 	if n.closed || n.ctx.Err() != nil {
 		n.mu.Unlock()
-		return nil, fmt.Errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
+		return nil, errorf("tractor: start actor %q: %w", name, ErrNurseryClosed)
 	}
 	// Hold the nursery open while the child starts (a process takes
 	// milliseconds), without holding its lock.
@@ -208,7 +208,12 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		p, info = n.spawnGoroutine(name, cfg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tractor: start actor %q: %w", name, err)
+		if n.ctx.Err() != nil && ctx.Err() == nil {
+			// The nursery was cancelled while the child started: that
+			// is why its start failed (the child was killed and reaped).
+			return nil, errorf("tractor: start actor %q: %w while it started (%v)", name, ErrNurseryClosed, err)
+		}
+		return nil, errorf("tractor: start actor %q: %w", name, err)
 	}
 	if inv != nil {
 		p.resultDone = make(chan struct{})
@@ -278,7 +283,7 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 		runAny(t *inlineTask, arg any) (any, error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
+		return nil, errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
 	}
 	t, err := beginInline(n.ctx, p.ch, child)
 	if err != nil {
@@ -460,26 +465,27 @@ func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
 	if forced && (acked || ignored) || acked && exit == nil {
 		return nil
 	}
-	var msg string
-	switch {
-	case !p.host.killable():
+	if !p.host.killable() {
 		p.ch.mu.Lock()
 		reason := p.ch.goneReason
 		p.ch.mu.Unlock()
-		msg = fmt.Sprintf("actor ended without being asked to: its connection was lost: %v", reason)
+		return &RemoteError{
+			Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
+			Message: fmt.Sprintf("actor ended without being asked to: its connection was lost: %v", reason),
+			Code:    "actor_died",
+		}
+	}
+	if re := p.ch.goneDeath(); re != nil && !acked && !forced {
+		return re // the report its dialogs got: one error for one death
+	}
+	died := p.host.died(p.ch.peer, exit)
+	switch {
 	case acked:
-		msg = fmt.Sprintf("actor process died after it acknowledged its cancellation: %v", exit)
+		return died.report(" after it acknowledged its cancellation")
 	case forced:
-		msg = fmt.Sprintf("actor process died: its connection ended unasked and it did not exit within %v, so it was ended: %v", n.cfg.exitGrace, exit)
-	case exit == nil:
-		msg = "actor process ended without being asked to: exit status 0"
-	default:
-		msg = fmt.Sprintf("actor process died: %v", exit)
+		return died.report(fmt.Sprintf(" after its connection ended unasked and it did not exit within %v", n.cfg.exitGrace))
 	}
-	return &RemoteError{
-		Actor: p.ch.peer, Type: "tractor.ActorDied", RelayPath: []ActorID{p.ch.peer},
-		Message: msg, Code: "actor_died",
-	}
+	return died.report("")
 }
 
 // beforeCancel runs the BeforeCancel hook, if any, for a child about to
@@ -511,7 +517,7 @@ func (n *Nursery) childFailed(err error) {
 	}
 	var re *RemoteError
 	if !errors.As(err, &re) {
-		err = fmt.Errorf("tractor: supervising actor: %w", err)
+		err = errorf("tractor: supervising actor: %w", err)
 	}
 	n.mu.Lock()
 	n.errs = append(n.errs, err)

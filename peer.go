@@ -60,7 +60,7 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 	ch := a.adopt(conn, id, near, true)
 	if ch == nil {
 		conn.Close()
-		return nil, fmt.Errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
+		return nil, errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
 	}
 	return &Portal{ch: ch}, nil
 }

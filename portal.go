@@ -2,7 +2,6 @@ package tractor
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -75,7 +74,7 @@ func (p *Portal) Result(ctx context.Context, dst any) error {
 	mustCtx("Result", ctx)
 	mustPortal("Result", p)
 	if p.resultDone == nil {
-		return fmt.Errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
+		return errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
 	}
 	select {
 	case <-p.resultDone:
@@ -93,7 +92,7 @@ func (p *Portal) Result(ctx context.Context, dst any) error {
 		return p.resultErr
 	}
 	if err := transport.Decode(p.result, dst); err != nil {
-		return fmt.Errorf("tractor: result of actor %s: %w: %w", p.ch.peer, ErrBadArgument, err)
+		return errorf("tractor: result of actor %s: %w: %w", p.ch.peer, ErrBadArgument, err)
 	}
 	return nil
 }

@@ -269,7 +269,7 @@ var registrarEndpoints = []Endpoint{regAdd, regRemove, regFind, regWait, regSusp
 func servedRegistrar(ctx context.Context) (*registrar, *session, error) {
 	a := CurrentActor(ctx)
 	if a == nil || a.node.served == nil {
-		return nil, nil, fmt.Errorf("tractor: this actor does not serve the registrar: %w", ErrMisuse)
+		return nil, nil, errorf("tractor: this actor does not serve the registrar: %w", ErrMisuse)
 	}
 	var source *session
 	if c, ok := ctx.(*Context); ok {

@@ -62,6 +62,12 @@ type session struct {
 	idle    atomic.Int32
 	done    chan struct{} // closed once serve has returned
 
+	// exited, for a process child's session, waits for the child's
+	// process to end once the connection has, and says how it died, if it
+	// did; died is what it said, which the loss then reports.
+	exited func() *ActorDied
+	died   *ActorDied
+
 	// ended is set once the peer said that it ends because it was
 	// cancelled (a stop for dialog 0, its last message): a connection
 	// that closes without it is a death.
@@ -129,7 +135,14 @@ func (ch *session) served(reason error) {
 		// frame: its connection is closed; say why.
 		ch.local.logger().Warn().Err(reason).Stringer("peer", &ch.peer).Msg("connection to peer failed")
 	}
+	var died *ActorDied
+	if ch.exited != nil && !ch.ended.Load() {
+		// A process child went without saying that it ends as asked:
+		// the dialogs it broke, like its nursery, say how it died.
+		died = ch.exited()
+	}
 	ch.mu.Lock()
+	ch.died = died
 	ch.goneReason = reason
 	ds := make([]*dialog, 0, len(ch.dialogs))
 	for _, d := range ch.dialogs {
@@ -432,9 +445,24 @@ func (ch *session) goneLocked() error {
 	if ch.goneReason == nil {
 		return nil
 	}
+	if ch.gone == nil && ch.died != nil {
+		ch.gone = ch.died.report("")
+	}
 	if ch.gone == nil {
 		ch.gone = ch.lost(ch.goneReason)
 	}
+	return ch.gone
+}
+
+// goneDeath is the death that ended the connection, as its dialogs
+// reported it, or nil if the loss was no process's death.
+func (ch *session) goneDeath() *RemoteError {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.died == nil {
+		return nil
+	}
+	ch.goneLocked()
 	return ch.gone
 }
 
@@ -454,7 +482,7 @@ func (ch *session) unsendable(err error, endpoint, what string) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
+	return errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
 }
 
 // sendFailure is the error a dialog's user sees for a message of theirs

@@ -95,7 +95,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"runtime/pprof"
 
@@ -130,14 +129,14 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	}
 	if len(cfg.secret) > spawnproc.MaxSecret {
 		// Process actors could not be handed it.
-		return fmt.Errorf("tractor: root actor: a Secret of %d bytes: at most %d: %w", len(cfg.secret), spawnproc.MaxSecret, ErrMisuse)
+		return errorf("tractor: root actor: a Secret of %d bytes: at most %d: %w", len(cfg.secret), spawnproc.MaxSecret, ErrMisuse)
 	}
 	if cfg.registrarAddr == "" {
 		cfg.registrarAddr = os.Getenv(envRegistrar)
 	}
 	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls)
 	if err != nil {
-		return fmt.Errorf("tractor: root actor: %w", err)
+		return errorf("tractor: root actor: %w", err)
 	}
 	defer nd.close()
 	id := newActorID(cfg.name)
@@ -164,7 +163,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	err = nd.dir.register(rctx, ActorInfo{ID: id, Hosting: Process, PID: os.Getpid(), Addr: nd.addr})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("tractor: root actor %s: joining the registrar: %w", id, err)
+		return errorf("tractor: root actor %s: joining the registrar: %w", id, err)
 	}
 	registered = true
 	// The body runs labelled as the root's, as every goroutine running
@@ -187,7 +186,7 @@ func Root(ctx context.Context) (*Portal, error) {
 	}
 	p, err := a.dial(ctx, a.cfg.root.Addr, a.cfg.root.UID)
 	if err != nil {
-		return nil, fmt.Errorf("tractor: reaching the root: %w", err)
+		return nil, errorf("tractor: reaching the root: %w", err)
 	}
 	return p, nil
 }

@@ -41,7 +41,7 @@ var examples = map[string][]string{
 		"daemon actor server answers ping with pong",
 		"parser's Portal.Result: failed in actor parser",
 		"OpenNursery returned; live actors: [root]",
-		`OpenNursery error: tractor: actor parser[…]: cannot parse "12x" [*main.parseError]`,
+		`OpenNursery error: actor parser[…]: cannot parse "12x"`,
 		"error from actor: parser",
 		"error type:       *main.parseError",
 		"1 error in all",
