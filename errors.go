@@ -196,14 +196,13 @@ type RemoteError struct {
 	// at most 256 errors; the text of the members past that stays in
 	// Message.
 	Errors []*RemoteError `msgpack:",omitempty"`
+	// Died says how the actor's process ended, for the report of a death
+	// (see [ActorDied]); errors.As reads it through the RemoteError.
+	Died *ActorDied
 
 	// value is the original error, in the process where it happened, or
 	// the value rebuilt from Fields.
 	value error
-
-	// Died says how the actor's process ended, for the report of a death
-	// (see [ActorDied]); errors.As reads it through the RemoteError.
-	Died *ActorDied
 }
 
 // Error reports the source actor, the actors the error passed through,
