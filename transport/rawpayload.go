@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -84,6 +85,11 @@ func (r *rawPayload) Decode(dst any) (err error) {
 		}
 	case *string:
 		if v, ok := fastStr(r.b); ok && d != nil {
+			*d = v
+			return nil
+		}
+	case *time.Time: // msgpack's Decode would bypass its registry
+		if v, ok := readTime(r.b); ok && d != nil {
 			*d = v
 			return nil
 		}

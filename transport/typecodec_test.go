@@ -204,12 +204,13 @@ func checkCrossDecode[S, D any](t *testing.T) {
 
 // TestTypeCodecFallback: types msgpack encodes other than by their kind
 // have no codec and keep msgpack's encoding, and Decode succeeds or fails
-// on them as msgpack does.
+// on them as msgpack does. (A time in UTC only: in another zone it carries
+// its zone too, see TestTimeKeepsItsZone.)
 func TestTypeCodecFallback(t *testing.T) {
 	n := 7
 	values := []any{
 		[]byte("bytes"), [4]byte{1, 2, 3, 4}, map[string]int{"a": 1}, &n,
-		time.Unix(1, 2), pcEmbeds{pcPair{1, 2}, 3}, pcOmit{}, pcAsArray{A: 1},
+		time.Unix(1, 2).UTC(), pcEmbeds{pcPair{1, 2}, 3}, pcOmit{}, pcAsArray{A: 1},
 		pcIface{A: "x"}, pcPtr{A: &n}, pcDup{1, 2},
 		pcTree{1, []pcTree{{2, []pcTree{{3, []pcTree{{4, nil}}}}}}},
 		pcBytes{[]byte{1}}, pcMarshal{1, 2}, [2][]byte{{1}, {2}}, []any{1, "a"},
