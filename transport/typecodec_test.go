@@ -153,13 +153,9 @@ func checkTypeCodec[T any](t *testing.T) {
 // TestTypeCodecDecodesLikeMsgpack: payloads of one type decoded into
 // another, where the codec must give up or agree with msgpack: integers out
 // of a destination's range, arrays of another length, floats of another
-// width, maps with missing and unknown fields, nils.
+// width, maps with missing and unknown fields, nils. (A payload that is
+// itself a number follows the number rule instead: TestNumberRuleProperty.)
 func TestTypeCodecDecodesLikeMsgpack(t *testing.T) {
-	t.Run("int64>int8", checkCrossDecode[int64, int8])
-	t.Run("int64>uint16", checkCrossDecode[int64, uint16])
-	t.Run("uint64>int64", checkCrossDecode[uint64, int64])
-	t.Run("int>float64", checkCrossDecode[int, float64])
-	t.Run("float32>float64", checkCrossDecode[float32, float64])
 	t.Run("[]int>[4]int64", checkCrossDecode[[]int, [4]int64])
 	t.Run("[]int8>[]uint8", checkCrossDecode[[]int8, []uint16])
 	t.Run("[4]int64>[]int32", checkCrossDecode[[4]int64, []int32])
