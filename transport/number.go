@@ -6,6 +6,9 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The number rule, one for every hosting: a payload that is a number
@@ -26,9 +29,13 @@ import (
 // [Decode] applies it to a Go value of another numeric type, as the
 // in-memory backend delivers it, and [Raw] payloads to the number they
 // encode, so that an int sent to a *int64 decodes, and 300 sent to a
-// *uint8 fails, on both. The rule covers a payload that is itself a
-// number; numbers inside a struct, slice or map that crosses a wire follow
-// msgpack's decoding.
+// *uint8 fails, on both. Inside a struct, slice or map that crosses a
+// wire, msgpack decodes the builtin numeric types, and the named ones
+// [CheckType] meets (such as time.Duration), by the same rule, rather than
+// wrapping 300 to 44 in a uint8 as it would: this package registers
+// decoders for them (msgpack has one registry per process, so they apply
+// to all of a program's msgpack decoding). In-process, a composite value
+// is assigned whole, of its own type, or not at all.
 
 // number is a numeric payload, whatever its Go type or its encoding.
 type number struct {
@@ -88,8 +95,17 @@ func readNumber(b []byte) (number, bool) {
 }
 
 // store sets dst, a settable value of a numeric type, to n by the number
-// rule, or returns the error that names both.
+// rule, or returns an error wrapping [ErrType] that names both.
 func (n number) store(dst reflect.Value) error {
+	if err := n.set(dst); err != nil {
+		return fmt.Errorf("%w: %w", ErrType, err)
+	}
+	return nil
+}
+
+// set is store, with an error that does not wrap ErrType, for msgpack's
+// decoder to return to the Decode that does.
+func (n number) set(dst reflect.Value) error {
 	switch {
 	case dst.CanInt():
 		if i, ok := n.toInt(); ok && !dst.OverflowInt(i) {
@@ -107,9 +123,9 @@ func (n number) store(dst reflect.Value) error {
 			return nil
 		}
 	default:
-		return fmt.Errorf("%w: want %s, got the number %s", ErrType, dst.Type(), n)
+		return fmt.Errorf("want %s, got the number %s", dst.Type(), n)
 	}
-	return fmt.Errorf("%w: %s does not fit in %s", ErrType, n, dst.Type())
+	return fmt.Errorf("%s does not fit in %s", n, dst.Type())
 }
 
 // twoTo63 is 2^63, the first float past the int64 range (and half way
@@ -165,4 +181,55 @@ func (n number) toFloat(f32 bool) (float64, bool) {
 	}
 	f = float64(float32(n.f))
 	return f, f == n.f
+}
+
+func init() {
+	for _, v := range []any{
+		int(0), int8(0), int16(0), int32(0), int64(0),
+		uint(0), uint8(0), uint16(0), uint32(0), uint64(0),
+		float32(0), float64(0),
+	} {
+		msgpack.Register(v, nil, decodeNumber)
+	}
+}
+
+// strictTypes holds the named numeric types registered with decodeNumber.
+var strictTypes sync.Map // reflect.Type -> struct{}
+
+// decodeByRule has msgpack decode t, a numeric type, by the number rule.
+func decodeByRule(t reflect.Type) {
+	if _, done := strictTypes.LoadOrStore(t, struct{}{}); !done {
+		msgpack.Register(reflect.Zero(t).Interface(), nil, decodeNumber)
+	}
+}
+
+// decodeNumber is msgpack's decoder for numeric types: it reads any
+// msgpack number and stores it by the number rule. A nil stores zero, as
+// msgpack's own decoders do.
+func decodeNumber(d *msgpack.Decoder, v reflect.Value) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return err
+	}
+	var n number
+	switch {
+	case c == mpNil:
+		v.SetZero()
+		return d.DecodeNil()
+	case c == mpFloat32 || c == mpFloat64:
+		n.kind = reflect.Float64
+		n.f, err = d.DecodeFloat64()
+	case c >= mpUint8 && c <= mpUint64:
+		n.kind = reflect.Uint64
+		n.u, err = d.DecodeUint64()
+	case c <= mpPosFixIntMax || c >= mpNegFixIntMin || c >= mpInt8 && c <= mpInt64:
+		n.kind = reflect.Int64
+		n.i, err = d.DecodeInt64()
+	default:
+		return fmt.Errorf("want %s, got %s", v.Type(), encodedKind([]byte{c}))
+	}
+	if err != nil {
+		return err
+	}
+	return n.set(v)
 }

@@ -200,3 +200,53 @@ func fits(f *big.Float, t reflect.Type) bool {
 	}
 	return i.IsUint64() && !v.OverflowUint(i.Uint64())
 }
+
+type (
+	nsLevel uint8
+	nsSrc   struct {
+		A int
+		B []int
+		M map[string]float64
+		L int
+	}
+	nsDst struct {
+		A uint8
+		B []int8
+		M map[string]int16
+		L nsLevel
+	}
+)
+
+// TestNumberRuleNested: numbers inside a value that crosses a wire decode
+// by the number rule too, builtin and named types (the latter once
+// CheckType has met them, as an endpoint's declaration does), where msgpack
+// would wrap them.
+func TestNumberRuleNested(t *testing.T) {
+	if err := transport.CheckType(reflect.TypeFor[nsDst]()); err != nil {
+		t.Fatal(err)
+	}
+	ok := nsSrc{A: 255, B: []int{-128, 127}, M: map[string]float64{"x": -2, "y": 300}, L: 7}
+	got := overWire[nsDst](t, ok)
+	if want := (nsDst{A: 255, B: []int8{-128, 127}, M: map[string]int16{"x": -2, "y": 300}, L: 7}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, tc := range []struct {
+		src  nsSrc
+		want string
+	}{
+		{nsSrc{A: 300}, "300 does not fit in uint8"},
+		{nsSrc{B: []int{1, -129}}, "-129 does not fit in int8"},
+		{nsSrc{M: map[string]float64{"x": 0.5}}, "0.5 does not fit in int16"},
+		{nsSrc{L: 256}, "256 does not fit in transport_test.nsLevel"},
+	} {
+		b, err := transport.EncodePayload(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dst nsDst
+		err = transport.Decode(transport.RawPayload(b), &dst)
+		if !errors.Is(err, transport.ErrType) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %+v, %v; want ErrType saying %q", tc.src, dst, err, tc.want)
+		}
+	}
+}
