@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/transport"
@@ -46,6 +47,43 @@ func TestNumberRuleEveryHosting(t *testing.T) {
 					if !errors.Is(err, tractor.ErrBadArgument) || !strings.Contains(err.Error(), tc.want) {
 						t.Fatalf("%T(%v) into uint8: %v; want ErrBadArgument saying %q", tc.arg, tc.arg, err, tc.want)
 					}
+				}
+			})
+		})
+	}
+}
+
+// timeSeen is what valuesTime's callee saw of the time it was sent.
+type timeSeen struct {
+	At   time.Time
+	Hour int
+	Zone string
+}
+
+var valuesTime = tractor.Func("test.values.time", func(ctx context.Context, at time.Time) (timeSeen, error) {
+	zone, _ := at.Zone()
+	return timeSeen{At: at, Hour: at.Hour(), Zone: zone}, nil
+})
+
+// TestTimeZoneEveryHosting: a time.Time keeps its zone through an
+// argument and a result on every hosting: the callee reads the sender's
+// wall clock and zone, and the caller gets back an equal time in the same
+// zone.
+func TestTimeZoneEveryHosting(t *testing.T) {
+	at := time.Date(2026, 3, 1, 22, 45, 0, 1, time.FixedZone("X", 5*3600+1800))
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(valuesTime), func(ctx context.Context, p *tractor.Portal) {
+				got, err := valuesTime.Call(ctx, p, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Hour != 22 || got.Zone != "X" {
+					t.Errorf("callee saw hour %d in zone %q, want 22 in X", got.Hour, got.Zone)
+				}
+				zone, off := got.At.Zone()
+				if !got.At.Equal(at) || zone != "X" || off != 5*3600+1800 {
+					t.Errorf("result %v (zone %s %+d), want %v", got.At, zone, off, at)
 				}
 			})
 		})
