@@ -59,17 +59,21 @@ func init() {
 
 // encodeTime returns the extension data of the time in v.
 func encodeTime(_ *msgpack.Encoder, v reflect.Value) ([]byte, error) {
-	t := v.Interface().(time.Time)
+	return appendTimeData(nil, v.Interface().(time.Time)), nil
+}
+
+// appendTimeData appends the extension data of t to b.
+func appendTimeData(b []byte, t time.Time) []byte {
 	sec, nsec := t.Unix(), uint32(t.Nanosecond())
 	if t.Location() == time.UTC || t.IsZero() {
 		if uint64(sec)>>34 == 0 { // msgpack's 4- and 8-byte forms
 			data := uint64(nsec)<<34 | uint64(sec)
 			if data>>32 == 0 {
-				return binary.BigEndian.AppendUint32(nil, uint32(data)), nil
+				return binary.BigEndian.AppendUint32(b, uint32(data))
 			}
-			return binary.BigEndian.AppendUint64(nil, data), nil
+			return binary.BigEndian.AppendUint64(b, data)
 		}
-		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, nsec), uint64(sec)), nil
+		return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(b, nsec), uint64(sec))
 	}
 	abbr, offset := t.Zone()
 	if len(abbr) > 255 {
@@ -79,13 +83,12 @@ func encodeTime(_ *msgpack.Encoder, v reflect.Value) ([]byte, error) {
 	if len(name) > maxZoneName { // no location has such a name; read as a fixed zone
 		name = name[:maxZoneName]
 	}
-	b := make([]byte, 0, 17+len(abbr)+len(name))
 	b = binary.BigEndian.AppendUint32(b, nsec)
 	b = binary.BigEndian.AppendUint64(b, uint64(sec))
 	b = binary.BigEndian.AppendUint32(b, uint32(int32(offset)))
 	b = append(b, byte(len(abbr)))
 	b = append(b, abbr...)
-	return append(b, name...), nil
+	return append(b, name...)
 }
 
 // decodeTime reads extension data of extLen bytes into the time.Time v.
@@ -157,15 +160,36 @@ func zoneFor(t time.Time, name, abbr string, offset int) *time.Location {
 			return loc
 		}
 	}
-	return time.FixedZone(abbr, offset)
+	return fixedZone(abbr, offset)
+}
+
+// fixedZone returns time.FixedZone(abbr, offset), from a cache, so that a
+// stream of times in one zone shares one location.
+func fixedZone(abbr string, offset int) *time.Location {
+	key := fmt.Sprintf("%s\x00%d", abbr, offset)
+	zones.Lock()
+	defer zones.Unlock()
+	if loc, ok := zones.fixed[key]; ok {
+		return loc
+	}
+	loc := time.FixedZone(abbr, offset)
+	if zones.fixed == nil {
+		zones.fixed = make(map[string]*time.Location)
+	}
+	if len(zones.fixed) < maxZones {
+		zones.fixed[key] = loc
+	}
+	return loc
 }
 
 // zones caches time.LoadLocation's answers by name (nil for a name that
 // does not load), so that a stream of times in one zone reads its tzdata
-// once. It holds at most maxZones names, whatever names peers send.
+// once, and fixed zones by abbreviation and offset. Each map holds at most
+// maxZones entries, whatever peers send.
 var zones struct {
 	sync.Mutex
-	m map[string]*time.Location
+	m     map[string]*time.Location
+	fixed map[string]*time.Location
 }
 
 const maxZones = 256
@@ -198,20 +222,25 @@ func loadZone(name string) *time.Location {
 
 // appendTime appends t as its extension value.
 func appendTime(b []byte, t time.Time) []byte {
-	data, _ := encodeTime(nil, reflect.ValueOf(t))
-	switch n := len(data); n {
-	case 4:
-		b = append(b, mpFixExt1+2)
-	case 8:
-		b = append(b, mpFixExt1+3)
-	default: // 12 to 528 bytes
-		if n <= 255 {
-			b = append(b, mpExt8, byte(n))
-		} else {
-			b = binary.BigEndian.AppendUint16(append(b, mpExt16), uint16(n))
-		}
+	// The header's size is known once the data is written: write the data
+	// after the largest header (ext 16, 4 bytes), then move it back.
+	start := len(b)
+	b = appendTimeData(append(b, 0, 0, 0, 0), t)
+	n := len(b) - start - 4
+	var hdr []byte
+	switch {
+	case n == 4:
+		hdr = []byte{mpFixExt1 + 2, 0xff}
+	case n == 8:
+		hdr = []byte{mpFixExt1 + 3, 0xff}
+	case n <= 255:
+		hdr = []byte{mpExt8, byte(n), 0xff}
+	default:
+		hdr = []byte{mpExt16, byte(n >> 8), byte(n), 0xff}
 	}
-	return append(append(b, byte(0xff)), data...) // type -1
+	copy(b[start+len(hdr):], b[start+4:])
+	copy(b[start:], hdr)
+	return b[:start+len(hdr)+n]
 }
 
 // readTime reads b if it is exactly one timestamp extension value.
