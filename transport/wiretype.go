@@ -28,8 +28,11 @@ import (
 //     TextMarshaler (time.Time among them; see [timeExtID]): what it
 //     writes is its own business;
 //   - the empty interface (any), which decodes into msgpack's generic
-//     types (int64 or uint64, float64, string, []byte, []any,
-//     map[string]any, time.Time), not into the type that was sent.
+//     types, not into the type that was sent: an integer as the sized
+//     type of its encoding's width (int8 to int64, uint8 to uint64, the
+//     narrowest that holds it), float32 or float64, string, []byte, []any,
+//     map[string]any, time.Time (see [Decode] and the number rule for
+//     reading those into a numeric type).
 //
 // Refused, with the path to the first field that cannot cross: channels,
 // funcs, unsafe pointers and complex numbers (msgpack encodes none of them);
