@@ -20,6 +20,9 @@ import (
 //   - booleans, integers, floats, strings, and arrays, slices, maps and
 //     pointers of such types (a pointer travels as the value it points to,
 //     so two pointers to one value arrive as two values; a nil one as nil);
+//     a []byte travels as a msgpack byte string, a nil one as nil and an
+//     empty one as an empty, non-nil one; a time.Duration as its int64
+//     nanoseconds; numbers decode by the number rule (number.go);
 //   - structs whose fields all cross, each exported or tagged
 //     `msgpack:"-"` (embedded structs count by their own fields, which
 //     msgpack inlines);
