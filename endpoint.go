@@ -3,6 +3,7 @@ package tractor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/tractor-go/tractor/transport"
@@ -51,6 +52,25 @@ func register(ep Endpoint) {
 	}
 }
 
+// mustCross panics, naming the endpoint's kind and name, the role of T
+// ("argument", "result", "item") and the field at fault, unless values of
+// T can cross a process faithfully (see [checkWireType]). Endpoint
+// declarations call it, so a type no process could carry shows at
+// start-up, as a duplicate name does.
+func mustCross[T any](kind, name, role string) {
+	if err := checkWireType[T](); err != nil {
+		panic(fmt.Sprintf("tractor: %s %q: %s %v", kind, name, role, err))
+	}
+}
+
+// checkWireType reports whether values of T cross a process faithfully:
+// nil, or an error matching [transport.ErrEncode] that names T and the
+// field at fault. It is computed once per type, so call sites that choose
+// a type (a stream's item type, say) may call it each time.
+func checkWireType[T any]() error {
+	return transport.CheckType(reflect.TypeFor[T]())
+}
+
 func lookupEndpoint(name string) (Endpoint, bool) {
 	ep, ok := endpoints.Load(name)
 	if !ok {
@@ -97,9 +117,13 @@ type FuncEndpoint[A, R any] struct {
 }
 
 // Func declares a remote function named name. It panics if the name is
-// already taken: declare endpoints at package level so the clash shows at
-// start-up.
+// already taken, or if A or R cannot cross a process faithfully (a
+// channel, func or unsafe pointer in it, an unexported field msgpack
+// would drop, an interface with methods: see [transport.CheckType]):
+// declare endpoints at package level so the mistake shows at start-up.
 func Func[A, R any](name string, fn func(ctx context.Context, arg A) (R, error)) *FuncEndpoint[A, R] {
+	mustCross[A]("Func", name, "argument")
+	mustCross[R]("Func", name, "result")
 	e := &FuncEndpoint[A, R]{name: name, fn: fn}
 	register(e)
 	return e
@@ -180,8 +204,11 @@ type StreamEndpoint[A, T any] struct {
 // yield, which blocks while the caller's window is full and returns an error
 // once the dialog is cancelled (or, for a value that cannot be sent, one
 // matching [ErrMessageTooLarge] or [ErrUnencodable]); returning ends the
-// stream. It panics if the name is already taken.
+// stream. It panics if the name is already taken or if A or T cannot cross
+// a process faithfully, as [Func] does.
 func Stream[A, T any](name string, fn func(ctx context.Context, arg A, yield func(T) error) error) *StreamEndpoint[A, T] {
+	mustCross[A]("Stream", name, "argument")
+	mustCross[T]("Stream", name, "item")
 	e := &StreamEndpoint[A, T]{name: name, fn: fn}
 	register(e)
 	return e
@@ -229,8 +256,11 @@ type CtxEndpoint[A, R any] struct {
 }
 
 // Ctx declares a context endpoint named name. It panics if the name is
-// already taken.
+// already taken or if A or R cannot cross a process faithfully, as [Func]
+// does.
 func Ctx[A, R any](name string, fn func(c *Context, arg A) (R, error)) *CtxEndpoint[A, R] {
+	mustCross[A]("Ctx", name, "argument")
+	mustCross[R]("Ctx", name, "result")
 	e := &CtxEndpoint[A, R]{name: name, fn: fn}
 	register(e)
 	return e

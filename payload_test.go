@@ -37,7 +37,9 @@ var (
 	payloadMake = tractor.Func("test.payload.make", func(ctx context.Context, n int) (string, error) {
 		return strings.Repeat("r", n), nil
 	})
-	payloadChanResult = tractor.Func("test.payload.chanResult", func(ctx context.Context, _ struct{}) (chanHolder, error) {
+	// payloadChanResult's result type is any: a chanHolder result type
+	// would be refused when declared.
+	payloadChanResult = tractor.Func("test.payload.chanResult", func(ctx context.Context, _ struct{}) (any, error) {
 		return chanHolder{C: make(chan int)}, nil
 	})
 	payloadFail = tractor.Func("test.payload.fail", func(ctx context.Context, n int) (int, error) {
@@ -111,7 +113,7 @@ var payloadCases = []struct {
 	{"UnencodableResult", func(t *testing.T, ctx context.Context, p *tractor.Portal, wire bool) {
 		got, err := payloadChanResult.Call(ctx, p, struct{}{})
 		if !wire {
-			if err != nil || got.C == nil {
+			if h, ok := got.(chanHolder); err != nil || !ok || h.C == nil {
 				t.Fatalf("Call = %+v, %v; want the chan", got, err)
 			}
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -93,6 +94,11 @@ func BenchmarkPayloadCodec(b *testing.B) {
 	}{
 		{"[4]int64", [4]int64{1, -300, 1 << 40, 7}, func() any { return new([4]int64) }},
 		{"struct", pcInner{X: 3, Y: 1.5, Tags: []string{"a", "bc"}}, func() any { return new(pcInner) }},
+		// No type codec: msgpack's path, its numbers decoded by the
+		// number rule (number.go), its time with its zone (timecodec.go).
+		{"map", map[string]int{"a": 1, "b": 300, "c": -7}, func() any { return new(map[string]int32) }},
+		{"time", time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)), func() any { return new(time.Time) }},
+		{"uint8", 200, func() any { return new(uint8) }},
 	} {
 		b.Run(c.name+"/typecodec", func(b *testing.B) {
 			dst := c.dst()

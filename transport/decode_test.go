@@ -99,10 +99,10 @@ func TestDecodeTypeMismatch(t *testing.T) {
 	}{
 		{"string into int", "seven", new(int), []string{"int", "string"}},
 		{"int into string", 7, new(string), []string{"string", "int"}},
-		{"int64 into int", int64(7), new(int), []string{"int64", "int"}},
+		{"int64 out of range", int64(300), new(int8), []string{"300", "int8"}}, // number.go
 		{"int into struct", 7, new(point), []string{"transport_test.point", "int"}},
 		{"struct into string", point{}, new(string), []string{"string", "transport_test.point"}},
-		{"named into underlying", celsius(1), new(float64), []string{"float64", "transport_test.celsius"}},
+		{"named float into int", celsius(1.5), new(int), []string{"1.5", "int"}},
 		{"value into pointer", point{}, new(*point), []string{"*transport_test.point", "transport_test.point"}},
 		{"non-implementer into interface", 7, new(fmt.Stringer), []string{"fmt.Stringer", "int"}},
 	} {

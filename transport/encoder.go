@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -88,6 +89,9 @@ func (e *encoder) appendPayload(v any) error {
 		return nil
 	case string:
 		e.buf = appendStr(e.buf, p)
+		return nil
+	case time.Time: // msgpack's Encode would bypass its registry
+		e.buf = appendTime(e.buf, p)
 		return nil
 	}
 	// Arrays, slices and structs of plain fields have a codec built once

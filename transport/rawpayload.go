@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -87,8 +88,20 @@ func (r *rawPayload) Decode(dst any) (err error) {
 			*d = v
 			return nil
 		}
+	case *time.Time: // msgpack's Decode would bypass its registry
+		if v, ok := readTime(r.b); ok && d != nil {
+			*d = v
+			return nil
+		}
 	}
 	if t := reflect.TypeOf(dst); t != nil && t.Kind() == reflect.Pointer {
+		if isNumeric(t.Elem()) { // number.go: the rule Decode of Go values follows
+			if n, ok := readNumber(r.b); ok {
+				if v := reflect.ValueOf(dst); !v.IsNil() {
+					return n.store(v.Elem())
+				}
+			}
+		}
 		if c := codecFor(t.Elem()); c != nil {
 			if p := reflect.ValueOf(dst).UnsafePointer(); p != nil {
 				if rest, ok := c.dec(r.b, p); ok && len(rest) == 0 {

@@ -193,7 +193,9 @@ type Raw interface {
 
 // Decode stores payload into the value dst points to. A Go value is assigned
 // when its type is assignable to dst's element type (a nil payload stores the
-// zero value); a [Raw] payload decodes itself. Anything else returns an error
+// zero value); a number is converted to another numeric type by the number
+// rule that [Raw] payloads follow too (number.go: it must hold the value
+// exactly); a [Raw] payload decodes itself. Anything else returns an error
 // wrapping [ErrType] that names both types.
 func Decode(payload any, dst any) error {
 	if r, ok := payload.(Raw); ok {
@@ -229,6 +231,9 @@ func Decode(payload any, dst any) error {
 	}
 	pv := reflect.ValueOf(payload)
 	if !pv.Type().AssignableTo(elem.Type()) {
+		if n, ok := numberOf(pv); ok && isNumeric(elem.Type()) {
+			return n.store(elem) // number.go: as a wire would decode it
+		}
 		return fmt.Errorf("%w: want %s, got %T", ErrType, elem.Type(), payload)
 	}
 	elem.Set(pv)

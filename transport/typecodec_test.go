@@ -153,13 +153,9 @@ func checkTypeCodec[T any](t *testing.T) {
 // TestTypeCodecDecodesLikeMsgpack: payloads of one type decoded into
 // another, where the codec must give up or agree with msgpack: integers out
 // of a destination's range, arrays of another length, floats of another
-// width, maps with missing and unknown fields, nils.
+// width, maps with missing and unknown fields, nils. (A payload that is
+// itself a number follows the number rule instead: TestNumberRuleProperty.)
 func TestTypeCodecDecodesLikeMsgpack(t *testing.T) {
-	t.Run("int64>int8", checkCrossDecode[int64, int8])
-	t.Run("int64>uint16", checkCrossDecode[int64, uint16])
-	t.Run("uint64>int64", checkCrossDecode[uint64, int64])
-	t.Run("int>float64", checkCrossDecode[int, float64])
-	t.Run("float32>float64", checkCrossDecode[float32, float64])
 	t.Run("[]int>[4]int64", checkCrossDecode[[]int, [4]int64])
 	t.Run("[]int8>[]uint8", checkCrossDecode[[]int8, []uint16])
 	t.Run("[4]int64>[]int32", checkCrossDecode[[4]int64, []int32])
@@ -204,12 +200,13 @@ func checkCrossDecode[S, D any](t *testing.T) {
 
 // TestTypeCodecFallback: types msgpack encodes other than by their kind
 // have no codec and keep msgpack's encoding, and Decode succeeds or fails
-// on them as msgpack does.
+// on them as msgpack does. (A time in UTC only: in another zone it carries
+// its zone too, see TestTimeKeepsItsZone.)
 func TestTypeCodecFallback(t *testing.T) {
 	n := 7
 	values := []any{
 		[]byte("bytes"), [4]byte{1, 2, 3, 4}, map[string]int{"a": 1}, &n,
-		time.Unix(1, 2), pcEmbeds{pcPair{1, 2}, 3}, pcOmit{}, pcAsArray{A: 1},
+		time.Unix(1, 2).UTC(), pcEmbeds{pcPair{1, 2}, 3}, pcOmit{}, pcAsArray{A: 1},
 		pcIface{A: "x"}, pcPtr{A: &n}, pcDup{1, 2},
 		pcTree{1, []pcTree{{2, []pcTree{{3, []pcTree{{4, nil}}}}}}},
 		pcBytes{[]byte{1}}, pcMarshal{1, 2}, [2][]byte{{1}, {2}}, []any{1, "a"},

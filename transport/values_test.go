@@ -1,0 +1,140 @@
+package transport_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+	_ "time/tzdata" // named zones load whatever the host has installed
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// overWire returns what a peer decodes into a T from the payload v, as a
+// wire connection carries it.
+func overWire[T any](t *testing.T, v any) T {
+	t.Helper()
+	b, err := transport.EncodePayload(v)
+	if err != nil {
+		t.Fatalf("encode %T: %v", v, err)
+	}
+	var got T
+	if err := transport.Decode(transport.RawPayload(b), &got); err != nil {
+		t.Fatalf("decode %T into %T: %v", v, &got, err)
+	}
+	return got
+}
+
+// TestTimeKeepsItsZone: a time.Time crosses a wire with its instant and
+// its zone: the same offset and abbreviation, the same wall clock, and its
+// location itself when the receiver has it (a named zone, Local, UTC), a
+// fixed zone of the same name and offset otherwise. Alone, in a struct and
+// inside an any.
+func TestTimeKeepsItsZone(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.FixedZone("X", 5*3600+1800)
+	base := time.Date(2026, 7, 14, 9, 30, 15, 123456789, time.UTC)
+	cases := []struct {
+		name    string
+		t       time.Time
+		sameLoc bool // the location itself, not only an equal zone
+		named   bool // a location with daylight-saving rules
+	}{
+		{"FixedZone", base.In(fixed), false, false},
+		{"Local", base.In(time.Local), true, false},
+		{"Now", time.Now(), true, false},
+		{"NamedSummer", base.In(paris), false, true},
+		{"NamedWinter", base.AddDate(0, 6, 0).In(paris), false, true},
+		{"UTC", base, true, false},
+		{"Zero", time.Time{}, true, false},
+		{"Before1970", time.Date(1903, 1, 2, 3, 4, 5, 6, fixed), false, false},
+		{"FarFuture", time.Date(3000, 1, 1, 0, 0, 0, 1, paris), false, true},
+	}
+	type holder struct {
+		At  time.Time
+		Any any
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(how string, got time.Time) {
+				t.Helper()
+				wantAbbr, wantOff := tc.t.Zone()
+				gotAbbr, gotOff := got.Zone()
+				if !got.Equal(tc.t) || gotAbbr != wantAbbr || gotOff != wantOff {
+					t.Fatalf("%s: got %v (zone %s %+d), want %v (zone %s %+d)", how, got, gotAbbr, gotOff, tc.t, wantAbbr, wantOff)
+				}
+				if layout := time.RFC3339Nano + " MST"; got.Format(layout) != tc.t.Format(layout) {
+					t.Fatalf("%s: wall clock %s, want %s", how, got.Format(layout), tc.t.Format(layout))
+				}
+				if tc.sameLoc && got.Location() != tc.t.Location() {
+					t.Fatalf("%s: location %v, want %v", how, got.Location(), tc.t.Location())
+				}
+				if got.Location().String() != tc.t.Location().String() {
+					t.Fatalf("%s: location named %q, want %q", how, got.Location(), tc.t.Location())
+				}
+				// A named location keeps its rules: half a year on, the
+				// offset has changed as the sender's would.
+				_, gotLater := got.AddDate(0, 6, 0).Zone()
+				if _, wantLater := tc.t.AddDate(0, 6, 0).Zone(); tc.named && gotLater != wantLater {
+					t.Fatalf("%s: half a year later offset %+d, want %+d", how, gotLater, wantLater)
+				}
+			}
+			check("alone", overWire[time.Time](t, tc.t))
+			h := overWire[holder](t, holder{At: tc.t, Any: tc.t})
+			check("in a struct", h.At)
+			at, ok := h.Any.(time.Time)
+			if !ok {
+				t.Fatalf("in an any: got %T, want time.Time", h.Any)
+			}
+			check("in an any", at)
+		})
+	}
+}
+
+// TestDurationIsTyped: a time.Duration crosses as its int64 nanoseconds
+// and decodes back into a Duration, alone and in a struct; into an any it
+// is the integer.
+func TestDurationIsTyped(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Nanosecond, -90 * time.Minute, 1<<63 - 1} {
+		if got := overWire[time.Duration](t, d); got != d {
+			t.Errorf("Duration %v crossed as %v", d, got)
+		}
+		type holder struct{ D time.Duration }
+		if got := overWire[holder](t, holder{d}); got.D != d {
+			t.Errorf("Duration %v in a struct crossed as %v", d, got.D)
+		}
+		if got := overWire[any](t, d); fmt.Sprint(got) != fmt.Sprint(int64(d)) {
+			t.Errorf("Duration %v into an any crossed as %T %v, want its nanoseconds", d, got, got)
+		}
+	}
+}
+
+// TestBytesAreBinary: a []byte crosses as a msgpack byte string (bin),
+// not an array of integers; nil stays nil and empty stays empty and
+// non-nil, alone and in a struct.
+func TestBytesAreBinary(t *testing.T) {
+	b, err := transport.EncodePayload([]byte{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0xc4, 3, 1, 2, 3}; !bytes.Equal(b, want) {
+		t.Fatalf("[]byte{1, 2, 3} encodes as % x, want % x (bin 8)", b, want)
+	}
+	type holder struct{ B []byte }
+	for _, v := range [][]byte{nil, {}, {0}, bytes.Repeat([]byte{7}, 70000)} {
+		got := overWire[[]byte](t, v)
+		if !bytes.Equal(got, v) || (got == nil) != (v == nil) {
+			t.Errorf("%d bytes (nil %t) crossed as %d (nil %t)", len(v), v == nil, len(got), got == nil)
+		}
+		h := overWire[holder](t, holder{v})
+		if !bytes.Equal(h.B, v) || (h.B == nil) != (v == nil) {
+			t.Errorf("in a struct: %d bytes (nil %t) crossed as %d (nil %t)", len(v), v == nil, len(h.B), h.B == nil)
+		}
+	}
+	if got := overWire[any](t, []byte("hi")); !bytes.Equal(got.([]byte), []byte("hi")) {
+		t.Errorf("[]byte into an any crossed as %T %v", got, got)
+	}
+}
