@@ -184,12 +184,9 @@ func (d *dialog) errorOf(m transport.Msg) error {
 // into ErrContextCancelled: an outcome, not a failure. Anything else is
 // the peer's *RemoteError.
 func (d *dialog) errorOfLocked(m transport.Msg) error {
-	re, err := decode[RemoteError](m.Payload)
-	if err != nil {
-		return &RemoteError{
-			Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
-			Message: fmt.Sprintf("undecodable error payload: %v", err),
-		}
+	re, ok := decodeRemoteError(m.Payload, d.ch.peer)
+	if !ok {
+		return &re
 	}
 	// This side's cancellation: it asked (Cancel, or its watcher saw the
 	// opener's ctx end), or its dialog ctx has already ended, so that
@@ -197,6 +194,20 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 	// actor then yields the same outcome.
 	selfCancel := d.state.has(cancelAsked) || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
 	return callerError(re, selfCancel, d.ch.local.id)
+}
+
+// decodeRemoteError decodes the payload of an error message from actor
+// peer; a payload that does not decode is a protocol error of the peer's,
+// returned with ok false.
+func decodeRemoteError(payload any, peer ActorID) (re RemoteError, ok bool) {
+	re, err := decode[RemoteError](payload)
+	if err != nil {
+		return RemoteError{
+			Actor: peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{peer},
+			Message: fmt.Sprintf("undecodable error payload: %v", err),
+		}, false
+	}
+	return re, true
 }
 
 // callerError is the error a caller, self, gets for its callee's boxed

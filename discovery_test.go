@@ -232,7 +232,7 @@ func testRegistry(t *testing.T, h hosting) {
 				t.Fatalf("worker entry pid %d, worker runs in %d", wi.PID, want)
 			}
 			wantHosting := tractor.Goroutine
-			if h.name != goroutines.name {
+			if !h.inProcess() {
 				wantHosting = tractor.Process
 			}
 			if wi.Hosting != wantHosting {

@@ -85,11 +85,11 @@ func TestInlineCall(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if inline := g == goroutineID(); inline != (h.name == "goroutine") {
+				if inline := g == goroutineID(); inline != h.inProcess() {
 					t.Errorf("%s: ran on the caller's goroutine: %v", h.name, inline)
 				}
-				if h.name != "goroutine" {
-					return
+				if !h.byRef() {
+					return // under WireCheck, the values' encodings allocate
 				}
 				if n := testing.AllocsPerRun(100, func() { _, _ = square.Call(ctx, p, 3) }); n > 1 {
 					t.Errorf("a local call allocates %v times, want at most 1 (its task's ctx)", n)
@@ -121,14 +121,14 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 						_, err := inlineHold.Call(ctx, p, struct{}{})
 						callErr <- err
 					}()
-					if h.name == "goroutine" {
+					if h.inProcess() {
 						<-pr.entered
 					} else {
 						waitBlocked(t, "tractor.(*dialog).take")
 					}
 					cancelled := make(chan error, 1)
 					go func() { cancelled <- p.CancelActor(ctx) }()
-					if h.name == "goroutine" {
+					if h.inProcess() {
 						<-pr.cancelled
 						// The actor's end waits for the task.
 						waitBlocked(t, "tractor.(*taskGate).closeAndWait")
@@ -144,7 +144,7 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 					if err := <-cancelled; err != nil {
 						t.Errorf("CancelActor: %v", err)
 					}
-					if h.name == "goroutine" && !pr.ended.Load() {
+					if h.inProcess() && !pr.ended.Load() {
 						t.Error("the actor ended before its inline task returned")
 					}
 					wantCancelledBy(t, "call", <-callErr, p.Actor(), root)

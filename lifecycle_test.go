@@ -227,7 +227,7 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 				})
 			})
 			how := "exit status 0"
-			if h.name == "goroutine" {
+			if h.inProcess() {
 				how = "connection was lost"
 			}
 			wantDeath(t, err, "victim", how)

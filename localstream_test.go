@@ -103,7 +103,7 @@ func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream, n int)
 func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
 				root := tractor.CurrentActor(ctx).ID()
@@ -172,7 +172,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
 				defer pr.free()
@@ -246,7 +246,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 func TestLocalStreamCallerCancels(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			pr.free()
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
@@ -428,7 +428,7 @@ func TestStreamEndReachesEveryReceiver(t *testing.T) {
 					go func() { errs <- s.Receive(ctx, new(int)) }()
 				}
 				waiting := "tractor.(*dialog).take"
-				if h.name == "goroutine" {
+				if h.byRef() {
 					waiting = "tractor.(*localStream[...]).takeSlow"
 				}
 				eventually(t, hangBound, "every receiver waits", func() bool { return tractortest.ParkedIn(waiting) == receivers })
