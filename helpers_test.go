@@ -35,9 +35,15 @@ type hosting struct {
 var hostings = []hosting{
 	goroutines,
 	goroutinesByRef,
-	{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}},
-	{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}},
+	processPipe,
+	processTCP,
 }
+
+// The process hostings, one per wire.
+var (
+	processPipe = hosting{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}}
+	processTCP  = hosting{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}}
+)
 
 var (
 	// goroutines is the tests' default: goroutine actors under WireCheck.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/transport"
 )
 
 // inlineProbe is what the inline tests' endpoints report to, and wait on.
@@ -299,7 +300,9 @@ func TestCancelFromWithin(t *testing.T) {
 // through memory); the first context dialog makes one, over which it then
 // runs; and an actor cancelled before it had one ends all the same.
 func TestLinkMadeOnFirstDialog(t *testing.T) {
-	err := run(t, goroutines, func(ctx context.Context) error {
+	// By reference: under WireCheck, a generator streams through a
+	// dialog, which makes the connection.
+	err := run(t, goroutinesByRef, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count, returnEarly))
 			if err != nil {
@@ -407,8 +410,12 @@ func TestInlineRootDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inline != context.DeadlineExceeded.Error() || inline != dialog {
-			t.Errorf("the task's ctx.Err(): inline %q, through a dialog %v; want %q", inline, dialog, context.DeadlineExceeded)
+		var viaDialog string
+		if err := transport.Decode(dialog, &viaDialog); err != nil {
+			t.Fatal(err)
+		}
+		if inline != context.DeadlineExceeded.Error() || inline != viaDialog {
+			t.Errorf("the task's ctx.Err(): inline %q, through a dialog %q; want %q", inline, viaDialog, context.DeadlineExceeded)
 		}
 		return nil
 	}, tractor.Expose(ctxErr), tractor.LogOutput(testLog{t}))
