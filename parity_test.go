@@ -407,3 +407,88 @@ func short(v any) string {
 	}
 	return s
 }
+
+// parityOneShotCases are value cases of a one-shot actor: its invocation's
+// argument and its result cross as a call's do. run starts the one-shot
+// in n and returns what its caller observes, once Result has returned.
+var parityOneShotCases = []struct {
+	name  string
+	run   func(ctx context.Context, n *tractor.Nursery) (any, error)
+	want  parityOutcome
+	byRef *parityOutcome
+}{
+	{
+		name: "MapMutatedByCallee",
+		run: func(ctx context.Context, n *tractor.Nursery) (any, error) {
+			m := map[string]int{"caller": 1}
+			p, err := n.RunInActor(ctx, "oneshot", parityMutate.Bind(m), tractor.Expose(parityEndpoints...))
+			if err != nil {
+				return nil, err
+			}
+			var keys int
+			err = p.Result(ctx, &keys)
+			return fmt.Sprintf("callee saw %d keys, caller has %v", keys, m), err
+		},
+		want:  parityOutcome{value: "callee saw 2 keys, caller has map[caller:1]"},
+		byRef: &parityOutcome{value: "callee saw 2 keys, caller has map[callee:1 caller:1]"},
+	},
+	{
+		name: "ChanInAnyArgument",
+		run: func(ctx context.Context, n *tractor.Nursery) (any, error) {
+			p, err := n.RunInActor(ctx, "oneshot", parityAny.Bind(chanHolder{C: make(chan int)}), tractor.Expose(parityEndpoints...))
+			if err != nil {
+				return nil, err
+			}
+			var v int
+			err = p.Result(ctx, &v)
+			return v, err
+		},
+		want:  parityOutcome{err: tractor.ErrUnencodable},
+		byRef: &parityOutcome{value: 1},
+	},
+	{
+		name: "ResultAtFrameLimit",
+		run: func(ctx context.Context, n *tractor.Nursery) (any, error) {
+			p, err := n.RunInActor(ctx, "oneshot", parityMake.Bind(frameLimit), tractor.Expose(parityEndpoints...))
+			if err != nil {
+				return nil, err
+			}
+			var s string
+			err = p.Result(ctx, &s)
+			return len(s), err
+		},
+		want:  parityOutcome{err: tractor.ErrMessageTooLarge},
+		byRef: &parityOutcome{value: frameLimit},
+	},
+}
+
+// TestParityOneShot runs parityOneShotCases over every hosting. A
+// one-shot that fails fails its nursery, with the same error.
+func TestParityOneShot(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			for _, c := range parityOneShotCases {
+				t.Run(c.name, func(t *testing.T) {
+					want := c.want
+					if h.byRef() && c.byRef != nil {
+						want = *c.byRef
+					}
+					var got any
+					var err error
+					nerr := run(t, h, func(ctx context.Context) error {
+						return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+							got, err = c.run(ctx, n)
+							return nil
+						})
+					})
+					checkParity(t, got, err, want)
+					if want.err != nil && !errors.Is(nerr, want.err) {
+						t.Errorf("nursery: %s; want an error matching %v", short(nerr), want.err)
+					} else if want.err == nil && nerr != nil {
+						t.Errorf("nursery: %s", short(nerr))
+					}
+				})
+			}
+		})
+	}
+}
