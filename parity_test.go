@@ -100,6 +100,10 @@ var (
 	parityMake = tractor.Func("test.parity.make", func(ctx context.Context, n int) (string, error) {
 		return strings.Repeat("r", n), nil
 	})
+	// parityFail fails with an error whose text is n bytes.
+	parityFail = tractor.Func("test.parity.fail", func(ctx context.Context, n int) (int, error) {
+		return 0, errors.New(strings.Repeat("e", n))
+	})
 	// parityInts yields 0..n-1 as ints.
 	parityInts = tractor.Stream("test.parity.ints", func(ctx context.Context, n int, yield func(int) error) error {
 		for i := range n {
@@ -134,7 +138,7 @@ var (
 )
 
 var parityEndpoints = eps(parityMutate, parityFlip, parityAny, parityChanResult, parityChanStarted,
-	parityChanItem, parityTime, parityNestedEcho, parityNilsEcho, parityLen, parityMake, parityInts, paritySum)
+	parityChanItem, parityTime, parityNestedEcho, parityNilsEcho, parityLen, parityMake, parityFail, parityInts, paritySum)
 
 // parityOutcome is what a caller observes: a value, compared with
 // reflect.DeepEqual, or an error, matched with errors.Is.
@@ -350,6 +354,19 @@ var parityCases = []parityCase{
 		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
 			s, err := parityMake.Call(ctx, p, frameLimit)
 			return len(s), err
+		},
+		want:  parityOutcome{err: tractor.ErrMessageTooLarge},
+		byRef: &parityOutcome{value: frameLimit},
+	},
+	{
+		name: "ErrorTextAtFrameLimit",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			_, err := parityFail.Call(ctx, p, frameLimit)
+			var re *tractor.RemoteError
+			if errors.As(err, &re) && !errors.Is(err, tractor.ErrMessageTooLarge) {
+				return len(re.Message), nil
+			}
+			return nil, err
 		},
 		want:  parityOutcome{err: tractor.ErrMessageTooLarge},
 		byRef: &parityOutcome{value: frameLimit},
