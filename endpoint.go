@@ -212,7 +212,8 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // opts sets the stream's flow-control window instead of this actor's. The
 // generator of an actor of this process streams through memory, each
 // item going unboxed from its yield into Receive's *T; the outcomes are
-// those of a dialog.
+// those of a dialog. Under [WireCheck] it streams through a dialog, its
+// items encoded as a process actor's are.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
 	mustCtx("Open", ctx)
 	mustPortal("Open", p)

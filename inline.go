@@ -25,6 +25,8 @@ import (
 // as a Go function would); a function that exits its goroutine
 // (runtime.Goexit) exits the caller's; and, while the function runs, the
 // goroutine's stack and pprof labels are the callee's over the caller's.
+// Under WireCheck the call is still inline, but its argument, result and
+// error pass through the codec on their way (see callChecked).
 
 // callInline runs e in callee, an actor of this process, with arg, on the
 // caller's goroutine; ch is the caller's connection to it, for what a

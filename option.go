@@ -263,7 +263,8 @@ func ExitGrace(d time.Duration) Option {
 // encoded size of each item, before compression; between goroutine actors,
 // which pass values by reference, an estimate of each item's memory
 // ([transport.PayloadSize]: a string's or a slice's contents are counted,
-// what they point to further is not).
+// what they point to further is not), or the encoded size under
+// [WireCheck].
 //
 // The window is the receiver's: each side of a dialog announces its own
 // when the dialog opens, and its peer keeps to it. Given to [Run], a
