@@ -230,18 +230,12 @@ var parityCases = []parityCase{
 			if err != nil {
 				return nil, err
 			}
-			defer s.Close()
-			var items []string
-			for {
-				var v any
-				if err := s.Receive(ctx, &v); err != nil {
-					if err == io.EOF {
-						return items, nil
-					}
-					return nil, err
-				}
-				items = append(items, fmt.Sprintf("%T", v))
+			items, err := receiveItems[any](ctx, s)
+			var types []string
+			for _, v := range items {
+				types = append(types, fmt.Sprintf("%T", v))
 			}
+			return types, err
 		},
 		want:  parityOutcome{err: tractor.ErrUnencodable},
 		byRef: &parityOutcome{value: []string{"tractor_test.chanHolder"}},
@@ -263,18 +257,7 @@ var parityCases = []parityCase{
 			if err != nil {
 				return nil, err
 			}
-			defer s.Close()
-			var got []int64
-			for {
-				var v int64
-				if err := s.Receive(ctx, &v); err != nil {
-					if err == io.EOF {
-						return got, nil
-					}
-					return got, err
-				}
-				got = append(got, v)
-			}
+			return receiveItems[int64](ctx, s)
 		},
 		want: parityOutcome{value: []int64{0, 1, 2}},
 	},
@@ -396,6 +379,22 @@ func TestParity(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// receiveItems receives s's items into Ts until its end, and closes it.
+func receiveItems[T any](ctx context.Context, s *tractor.MsgStream) ([]T, error) {
+	defer s.Close()
+	var items []T
+	for {
+		var v T
+		if err := s.Receive(ctx, &v); err != nil {
+			if err == io.EOF {
+				return items, nil
+			}
+			return items, err
+		}
+		items = append(items, v)
 	}
 }
 
