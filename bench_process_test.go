@@ -27,8 +27,8 @@ var wires = []struct {
 	wire tractor.Wire
 	host hosting
 }{
-	{"pipe", tractor.Pipe, hostings[1]},
-	{"tcp", tractor.TCP, hostings[2]},
+	{"pipe", tractor.Pipe, processPipe},
+	{"tcp", tractor.TCP, processTCP},
 }
 
 // startRole starts this test binary as a raw child playing role.
@@ -220,7 +220,7 @@ func BenchmarkSpawnProcess(b *testing.B) {
 				}
 				return nil
 			})
-		}, hostings[1].opts...)
+		}, processPipe.opts...)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -114,7 +114,7 @@ func BenchmarkSkynet(b *testing.B) {
 					}
 				}
 				return nil
-			})
+			}, tractor.WireCheck(false))
 			if err != nil {
 				b.Fatal(err)
 			}

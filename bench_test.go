@@ -12,11 +12,16 @@ import (
 // Each benchmark runs its physical baseline (raw channels, bare goroutines)
 // beside the runtime in the same run; compare the ns/op of the pair.
 
+// Benchmarks run under go test, where WireCheck is on by default: they
+// measure production's path, values by reference, with WireCheck(false)
+// (goroutinesByRef), and show what the check costs beside it
+// ("tractor=wirecheck").
+
 // benchWorker runs body with a goroutine daemon actor exposing eps,
-// outside the timer.
+// outside the timer; values travel by reference, as in production.
 func benchWorker(b *testing.B, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
 	b.Helper()
-	benchWorkerOn(b, goroutines, eps, body)
+	benchWorkerOn(b, goroutinesByRef, eps, body)
 }
 
 // BenchmarkCall: a function call round trip vs an unbuffered channel
@@ -36,14 +41,18 @@ func BenchmarkCall(b *testing.B) {
 		}
 		close(req)
 	})
-	b.Run("tractor=Func.Call", func(b *testing.B) {
-		benchWorker(b, eps(square), func(ctx context.Context, p *tractor.Portal) {
-			for b.Loop() {
-				if _, err := square.Call(ctx, p, 3); err != nil {
-					b.Fatal(err)
-				}
+	b.Run("tractor=Func.Call", func(b *testing.B) { benchCall(b, goroutinesByRef) })
+	b.Run("tractor=wirecheck", func(b *testing.B) { benchCall(b, goroutines) })
+}
+
+// benchCall calls a goroutine actor hosted per h b.N times.
+func benchCall(b *testing.B, h hosting) {
+	benchWorkerOn(b, h, eps(square), func(ctx context.Context, p *tractor.Portal) {
+		for b.Loop() {
+			if _, err := square.Call(ctx, p, 3); err != nil {
+				b.Fatal(err)
 			}
-		})
+		}
 	})
 }
 
@@ -68,14 +77,18 @@ var benchStream = tractor.Stream("bench.stream", func(ctx context.Context, n int
 func BenchmarkStream(b *testing.B) {
 	b.Run("baseline=buffered-chan", func(b *testing.B) { benchBufferedChan(b, false) })
 	b.Run("baseline=buffered-chan-select", func(b *testing.B) { benchBufferedChan(b, true) })
-	b.Run("tractor=MsgStream", func(b *testing.B) {
-		benchWorker(b, eps(benchStream), func(ctx context.Context, p *tractor.Portal) {
-			s, err := benchStream.Open(ctx, p, b.N)
-			if err != nil {
-				b.Fatal(err)
-			}
-			drain[benchPayload](ctx, b, s)
-		})
+	b.Run("tractor=MsgStream", func(b *testing.B) { benchMsgStream(b, goroutinesByRef) })
+	b.Run("tractor=wirecheck", func(b *testing.B) { benchMsgStream(b, goroutines) })
+}
+
+// benchMsgStream streams b.N items from a goroutine actor hosted per h.
+func benchMsgStream(b *testing.B, h hosting) {
+	benchWorkerOn(b, h, eps(benchStream), func(ctx context.Context, p *tractor.Portal) {
+		s, err := benchStream.Open(ctx, p, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		drain[benchPayload](ctx, b, s)
 	})
 }
 
@@ -166,7 +179,7 @@ func BenchmarkSpawn(b *testing.B) {
 				}
 				return nil
 			})
-		})
+		}, tractor.WireCheck(false))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -202,7 +215,7 @@ func BenchmarkIdleActor(b *testing.B) {
 				n.Cancel()
 				return nil
 			})
-		})
+		}, tractor.WireCheck(false))
 		if err != nil {
 			b.Fatal(err)
 		}

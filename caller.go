@@ -185,16 +185,9 @@ func (d *dialog) errorOf(m transport.Msg) error {
 // into ErrContextCancelled: an outcome, not a failure. Anything else is
 // the peer's *RemoteError.
 func (d *dialog) errorOfLocked(m transport.Msg) error {
-	re, err := decodeRemote(m.Payload)
-	if err != nil {
-		pe := &RemoteError{
-			Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
-			Message: fmt.Sprintf("undecodable error payload: %v", err),
-		}
-		if errors.Is(err, transport.ErrMalformed) {
-			pe.value = err // a tree over the limits, which it names
-		}
-		return pe
+	re, ok := decodeRemoteError(m.Payload, d.ch.peer)
+	if !ok {
+		return &re
 	}
 	// This side's cancellation: it asked (Cancel, or its watcher saw the
 	// opener's ctx end), or its dialog ctx has already ended, so that
@@ -202,6 +195,24 @@ func (d *dialog) errorOfLocked(m transport.Msg) error {
 	// actor then yields the same outcome.
 	selfCancel := d.state.has(cancelAsked) || (d.caller && (d.opener.Err() != nil || d.ctx.Err() != nil))
 	return callerError(re, selfCancel, d.ch.local.id)
+}
+
+// decodeRemoteError decodes the payload of an error message from actor
+// peer; a payload that does not decode is a protocol error of the peer's,
+// returned with ok false.
+func decodeRemoteError(payload any, peer ActorID) (re RemoteError, ok bool) {
+	re, err := decodeRemote(payload)
+	if err != nil {
+		pe := RemoteError{
+			Actor: peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{peer},
+			Message: fmt.Sprintf("undecodable error payload: %v", err),
+		}
+		if errors.Is(err, transport.ErrMalformed) {
+			pe.value = err // a tree over the limits, which it names
+		}
+		return pe, false
+	}
+	return re, true
 }
 
 // callerError is the error a caller, self, gets for its callee's boxed

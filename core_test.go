@@ -61,7 +61,7 @@ func testHosting(t *testing.T, h hosting) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inProcess := got == os.Getpid(); inProcess != (h.name == "goroutine") {
+		if inProcess := got == os.Getpid(); inProcess != h.inProcess() {
 			t.Errorf("actor runs in pid %d (test pid %d), hosting %s", got, os.Getpid(), h.name)
 		}
 	})

@@ -207,7 +207,7 @@ var envOf = tractor.Func("test.review.envOf", func(ctx context.Context, name str
 // learn it too.
 func TestSecretStaysOutOfChildEnvironment(t *testing.T) {
 	const secret = "not for grandchildren"
-	err := run(t, hostings[1], func(ctx context.Context) error {
+	err := run(t, processPipe, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(envOf, square))
@@ -312,7 +312,7 @@ func TestSecretOptionBelowRun(t *testing.T) {
 	const secret = "the tree's"
 	for _, below := range []string{"", "another"} {
 		t.Run(fmt.Sprintf("%q", below), func(t *testing.T) {
-			err := run(t, hostings[1], func(ctx context.Context) error {
+			err := run(t, processPipe, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
 					w, err := n.StartActor(ctx, "worker", tractor.Expose(square, talkTo), tractor.Secret(below))

@@ -232,7 +232,7 @@ func testRegistry(t *testing.T, h hosting) {
 				t.Fatalf("worker entry pid %d, worker runs in %d", wi.PID, want)
 			}
 			wantHosting := tractor.Goroutine
-			if h.name != goroutines.name {
+			if !h.inProcess() {
 				wantHosting = tractor.Process
 			}
 			if wi.Hosting != wantHosting {
@@ -374,7 +374,7 @@ func testCluster(t *testing.T, h hosting) {
 // TestClusterStartFails: a worker that cannot start fails the cluster at
 // once, with its error, and the other starts are cut short.
 func TestClusterStartFails(t *testing.T) {
-	err := run(t, hostings[1], func(ctx context.Context) error {
+	err := run(t, processPipe, func(ctx context.Context) error {
 		err := tractor.OpenCluster(ctx, "bad", 3, func(ctx context.Context, ps []*tractor.Portal) error {
 			t.Error("body ran without its workers")
 			return nil

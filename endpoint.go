@@ -164,8 +164,14 @@ func (e *FuncEndpoint[A, R]) Call(ctx context.Context, p *Portal, arg A) (R, err
 	if err != nil {
 		return zero, callOutcome(ctx, err)
 	}
+	return e.decodeResult(payload)
+}
+
+// decodeResult decodes a call's result payload.
+func (e *FuncEndpoint[A, R]) decodeResult(payload any) (R, error) {
 	r, err := decode[R](payload)
 	if err != nil {
+		var zero R
 		return zero, fmt.Errorf("endpoint %q: result: %w", e.name, err)
 	}
 	return r, nil
@@ -233,11 +239,14 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 // opts sets the stream's flow-control window instead of this actor's. The
 // generator of an actor of this process streams through memory, each
 // item going unboxed from its yield into Receive's *T; the outcomes are
-// those of a dialog.
+// those of a dialog. Under [WireCheck] it streams through a dialog, its
+// items encoded as a process actor's are.
 func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
 	mustCtx("Open", ctx)
 	mustPortal("Open", p)
-	if callee := p.ch.peerActor; callee != nil && !testHookDialogStreams {
+	if callee := p.ch.peerActor; callee != nil && !testHookDialogStreams && !p.ch.wireCheck {
+		// Under WireCheck, a dialog over an encoding in-memory
+		// connection: its values are those a process actor's would be.
 		return e.openLocal(ctx, p.ch, callee, arg, opts)
 	}
 	d, err := p.ch.open(ctx, e.name, modeStream, arg, opts...)

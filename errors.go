@@ -69,8 +69,8 @@ var (
 	// encoded for the wire, such as a value holding a chan or a func. It
 	// fails what ErrMessageTooLarge fails. Raised locally, the error also
 	// matches [transport.ErrEncode]. Actors hosted on goroutines exchange
-	// Go values without encoding them, so their messages never fail this
-	// way (nor for their size).
+	// Go values by reference, so their messages fail this way (or for
+	// their size) only under [WireCheck].
 	ErrUnencodable = errors.New("tractor: message cannot be encoded")
 )
 

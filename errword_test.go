@@ -194,7 +194,7 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			withWorker(t, h, eps(failStream), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("stream open", func(t *testing.T) {
-					c, s := receiveItems(ctx, t, p, failStreamArg{N: 3})
+					c, s := openFailStream(ctx, t, p, failStreamArg{N: 3})
 					for i := range 3 {
 						var v int
 						wantCalleeFailure(t, fmt.Sprintf("receive %d after the items", i), s.Receive(ctx, &v), p.Actor())
@@ -203,7 +203,7 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 					wantCalleeFailure(t, "result", err, p.Actor())
 				})
 				t.Run("stream closed first", func(t *testing.T) {
-					_, s := receiveItems(ctx, t, p, failStreamArg{N: 3, CloseFirst: true})
+					_, s := openFailStream(ctx, t, p, failStreamArg{N: 3, CloseFirst: true})
 					// The stop and the error come one after the other: a
 					// Receive between them sees the end of the callee's
 					// sending, every one after the error its failure.
@@ -222,9 +222,9 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 	}
 }
 
-// receiveItems opens a failStream dialog with arg and its stream, and
+// openFailStream opens a failStream dialog with arg and its stream, and
 // receives the items it sends before failing.
-func receiveItems(ctx context.Context, t *testing.T, p *tractor.Portal, arg failStreamArg) (*tractor.Context, *tractor.MsgStream) {
+func openFailStream(ctx context.Context, t *testing.T, p *tractor.Portal, arg failStreamArg) (*tractor.Context, *tractor.MsgStream) {
 	t.Helper()
 	c, err := failStream.Open(ctx, p, arg)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 // processHostings are the hostings whose actors can be killed.
-var processHostings = hostings[1:]
+var processHostings = []hosting{processPipe, processTCP}
 
 // TestChildKilledMidStream: SIGKILL of a process actor mid-stream fails the
 // parent's pending stream and calls within a bound, with an error naming
@@ -164,9 +164,9 @@ func playRole() {
 	os.Unsetenv(roleEnv)
 	switch role {
 	case "tree": // root → A → B, and root → C: print, then hold
-		h := hostings[1]
-		if os.Getenv("TEST_WIRE") == hostings[2].name {
-			h = hostings[2]
+		h := processPipe
+		if os.Getenv("TEST_WIRE") == processTCP.name {
+			h = processTCP
 		}
 		err := tractor.Run(context.Background(), func(ctx context.Context) error {
 			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {

@@ -260,7 +260,7 @@ func TestDialBackIntruders(t *testing.T) {
 			}
 		}
 	})()
-	withWorker(t, hostings[2], eps(square), func(ctx context.Context, p *tractor.Portal) {
+	withWorker(t, processTCP, eps(square), func(ctx context.Context, p *tractor.Portal) {
 		if v, err := square.Call(ctx, p, 7); err != nil || v != 49 {
 			t.Errorf("square(7) = %v, %v; want 49", v, err)
 		}

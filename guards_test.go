@@ -146,7 +146,7 @@ func TestErrorMethodPanics(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			var opts []tractor.Option
-			if h.name == goroutines.name {
+			if h.inProcess() {
 				opts = append(opts, tractor.LogLevel(zerolog.DebugLevel), tractor.LogOutput(io.Discard))
 			}
 			err := run(t, h, func(ctx context.Context) error {

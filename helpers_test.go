@@ -29,14 +29,36 @@ type hosting struct {
 }
 
 // hostings are the ways every core test runs: the same test bodies over
-// goroutine actors and over process actors on each wire.
+// goroutine actors, whose values pass through the codec (WireCheck, on by
+// default under go test) or travel by reference as in production, and
+// over process actors on each wire.
 var hostings = []hosting{
 	goroutines,
-	{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}},
-	{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}},
+	goroutinesByRef,
+	processPipe,
+	processTCP,
 }
 
-var goroutines = hosting{"goroutine", nil}
+// The process hostings, one per wire.
+var (
+	processPipe = hosting{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}}
+	processTCP  = hosting{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}}
+)
+
+var (
+	// goroutines is the tests' default: goroutine actors under WireCheck.
+	goroutines = hosting{"goroutine", nil}
+	// goroutinesByRef hosts on goroutines with production's setting:
+	// values travel by reference.
+	goroutinesByRef = hosting{"goroutine-byref", []tractor.Option{tractor.WireCheck(false)}}
+)
+
+// inProcess says whether h hosts actors in the test's process.
+func (h hosting) inProcess() bool { return h.name == goroutines.name || h.name == goroutinesByRef.name }
+
+// byRef says whether values between h's actors travel by reference: not
+// encoded, and a generator streams through memory, not a dialog.
+func (h hosting) byRef() bool { return h.name == goroutinesByRef.name }
 
 // run runs body in a fresh root actor whose children are hosted per h, and
 // fails the test on a timeout.

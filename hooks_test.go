@@ -155,7 +155,7 @@ var sigIgn = tractor.Func("test.sigIgn", func(ctx context.Context, _ struct{}) (
 // TestInterruptInChildrenOfActors: a process actor disregards SIGINT (the
 // root decides), but the programs it runs do not inherit that.
 func TestInterruptInChildrenOfActors(t *testing.T) {
-	withWorker(t, hostings[1], eps(sigIgn), func(ctx context.Context, p *tractor.Portal) {
+	withWorker(t, processPipe, eps(sigIgn), func(ctx context.Context, p *tractor.Portal) {
 		line, err := sigIgn.Call(ctx, p, struct{}{})
 		if err != nil {
 			t.Fatal(err)

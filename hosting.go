@@ -120,6 +120,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	child := newActor(context.Background(), id, n.actor.id, cfg, nd)
 	ch := newSession(n.actor, id, nil, true)
 	ch.peerActor = child
+	ch.wireCheck = cfg.wireCheck // the link's values follow the child's setting
 	up := child.linkParent(nil, n.actor.id, n.actor)
 	newLocalLink(ch, up)
 	n.wg.Add(1)

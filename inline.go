@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tractor-go/tractor/transport"
 )
 
 // A function call to an actor of this process runs on the caller's
@@ -23,11 +25,16 @@ import (
 // as a Go function would); a function that exits its goroutine
 // (runtime.Goexit) exits the caller's; and, while the function runs, the
 // goroutine's stack and pprof labels are the callee's over the caller's.
+// Under WireCheck the call is still inline, but its argument, result and
+// error pass through the codec on their way (see callChecked).
 
 // callInline runs e in callee, an actor of this process, with arg, on the
 // caller's goroutine; ch is the caller's connection to it, for what a
 // dialog over it would report.
 func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *session, callee *Actor, arg A) (R, error) {
+	if ch.wireCheck {
+		return e.callChecked(ctx, ch, callee, arg)
+	}
 	var zero R
 	t, err := beginInline(ctx, ch, callee)
 	if err != nil {
@@ -39,6 +46,49 @@ func (e *FuncEndpoint[A, R]) callInline(ctx context.Context, ch *session, callee
 		return zero, callOutcome(ctx, err)
 	}
 	return res, nil
+}
+
+// callChecked is callInline under [WireCheck]: the argument, the result
+// and the error pass through the codec, as they would to and from a
+// process actor.
+func (e *FuncEndpoint[A, R]) callChecked(ctx context.Context, ch *session, callee *Actor, arg A) (R, error) {
+	var zero R
+	payload, err := ch.checkArg(ctx, e.name, arg)
+	if err != nil {
+		return zero, err
+	}
+	t, err := beginInline(ctx, ch, callee)
+	if err != nil {
+		return zero, err
+	}
+	defer t.release() // even if the function exits the goroutine
+	res, err := e.runAny(t, payload)
+	if res, err = t.outcome(ch, e.name, res, err); err != nil {
+		return zero, callOutcome(ctx, err)
+	}
+	return e.decodeResult(res)
+}
+
+// checkArg returns arg as the callee of a call over ch to endpoint
+// receives it: as it is, or, under [WireCheck], encoded and decoded, once
+// the checks a dialog's opening makes first (ctx, the link) have passed.
+// An argument that could not go over a wire fails the call, locally, as
+// a dialog's does.
+func (ch *session) checkArg(ctx context.Context, endpoint string, arg any) (any, error) {
+	if !ch.wireCheck {
+		return arg, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := ch.linkErr(); err != nil {
+		return nil, err
+	}
+	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: endpoint, Mode: uint8(modeFunc), Payload: arg})
+	if err != nil {
+		return nil, ch.unsendable(err, endpoint, "argument")
+	}
+	return m.Payload, nil
 }
 
 // runAny is runInline for a one-shot's invocation, whose argument and
@@ -67,7 +117,7 @@ func beginInline(ctx context.Context, ch *session, callee *Actor) (*inlineTask, 
 		return nil, &re
 	}
 	pprof.SetGoroutineLabels(callee.goroutineLabels())
-	return &inlineTask{callee: callee, caller: ctx, by: ch.local.id}, nil
+	return &inlineTask{callee: callee, caller: ctx, by: ch.local.id, wire: ch.wireCheck}, nil
 }
 
 // finish ends the task, which returned err, and returns what its caller
@@ -84,6 +134,42 @@ func (t *inlineTask) finish(ch *session, endpoint string, err error) error {
 	}
 	t.release()
 	return err
+}
+
+// outcome is finish for a task that returned res, err, and returns what
+// its caller gets: under [WireCheck], the result as the codec delivers
+// it, or, for one that could not go over a wire, the error a dialog's
+// task replaces it with (see sendFinal).
+func (t *inlineTask) outcome(ch *session, endpoint string, res any, err error) (any, error) {
+	if err := t.finish(ch, endpoint, err); err != nil {
+		return nil, err
+	}
+	if !t.wire {
+		return res, nil
+	}
+	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindReturn, CID: 1, Payload: res})
+	if err != nil {
+		return nil, callerError(t.unsendable(err, endpoint, "result"), false, t.by)
+	}
+	return m.Payload, nil
+}
+
+// unsendable boxes the error of a message of the task's, err from
+// transport.WireCheck, that could not have gone to its caller.
+func (t *inlineTask) unsendable(err error, endpoint, what string) RemoteError {
+	return boxUnsendable(unsendableTo(err, endpoint, what, t.by), t.callee.id)
+}
+
+// wireError returns the boxed error re as the codec delivers it to the
+// caller; one that could not go over a wire is replaced by the error
+// saying so, as a dialog's task replaces it (see sendFinal).
+func (t *inlineTask) wireError(endpoint string, re RemoteError) RemoteError {
+	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindError, CID: 1, Payload: re})
+	if err != nil {
+		return t.unsendable(err, endpoint, "error")
+	}
+	out, _ := decodeRemoteError(m.Payload, t.callee.id)
+	return out
 }
 
 // release ends the task and counts it out of its actor, once: from
@@ -145,6 +231,7 @@ type inlineTask struct {
 	callee *Actor
 	caller context.Context
 	by     ActorID // the calling actor
+	wire   bool    // its values pass through the codec (WireCheck)
 
 	ended    atomic.Bool
 	released bool // by release; only its goroutine reads it
@@ -258,6 +345,9 @@ func (t *inlineTask) failure(endpoint string, err error) error {
 	a := t.callee
 	re := a.taskFailure(t, endpoint, err, t.cause())
 	a.debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
+	if t.wire {
+		re = t.wireError(endpoint, re)
+	}
 	return callerError(re, t.caller.Err() != nil, t.by)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/transport"
 )
 
 // inlineProbe is what the inline tests' endpoints report to, and wait on.
@@ -85,11 +86,11 @@ func TestInlineCall(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if inline := g == goroutineID(); inline != (h.name == "goroutine") {
+				if inline := g == goroutineID(); inline != h.inProcess() {
 					t.Errorf("%s: ran on the caller's goroutine: %v", h.name, inline)
 				}
-				if h.name != "goroutine" {
-					return
+				if !h.byRef() {
+					return // under WireCheck, the values' encodings allocate
 				}
 				if n := testing.AllocsPerRun(100, func() { _, _ = square.Call(ctx, p, 3) }); n > 1 {
 					t.Errorf("a local call allocates %v times, want at most 1 (its task's ctx)", n)
@@ -121,14 +122,14 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 						_, err := inlineHold.Call(ctx, p, struct{}{})
 						callErr <- err
 					}()
-					if h.name == "goroutine" {
+					if h.inProcess() {
 						<-pr.entered
 					} else {
 						waitBlocked(t, "tractor.(*dialog).take")
 					}
 					cancelled := make(chan error, 1)
 					go func() { cancelled <- p.CancelActor(ctx) }()
-					if h.name == "goroutine" {
+					if h.inProcess() {
 						<-pr.cancelled
 						// The actor's end waits for the task.
 						waitBlocked(t, "tractor.(*taskGate).closeAndWait")
@@ -144,7 +145,7 @@ func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 					if err := <-cancelled; err != nil {
 						t.Errorf("CancelActor: %v", err)
 					}
-					if h.name == "goroutine" && !pr.ended.Load() {
+					if h.inProcess() && !pr.ended.Load() {
 						t.Error("the actor ended before its inline task returned")
 					}
 					wantCancelledBy(t, "call", <-callErr, p.Actor(), root)
@@ -299,7 +300,9 @@ func TestCancelFromWithin(t *testing.T) {
 // through memory); the first context dialog makes one, over which it then
 // runs; and an actor cancelled before it had one ends all the same.
 func TestLinkMadeOnFirstDialog(t *testing.T) {
-	err := run(t, goroutines, func(ctx context.Context) error {
+	// By reference: under WireCheck, a generator streams through a
+	// dialog, which makes the connection.
+	err := run(t, goroutinesByRef, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "worker", tractor.Expose(square, count, returnEarly))
 			if err != nil {
@@ -407,8 +410,12 @@ func TestInlineRootDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inline != context.DeadlineExceeded.Error() || inline != dialog {
-			t.Errorf("the task's ctx.Err(): inline %q, through a dialog %v; want %q", inline, dialog, context.DeadlineExceeded)
+		var viaDialog string
+		if err := transport.Decode(dialog, &viaDialog); err != nil {
+			t.Fatal(err)
+		}
+		if inline != context.DeadlineExceeded.Error() || inline != viaDialog {
+			t.Errorf("the task's ctx.Err(): inline %q, through a dialog %q; want %q", inline, viaDialog, context.DeadlineExceeded)
 		}
 		return nil
 	}, tractor.Expose(ctxErr), tractor.LogOutput(testLog{t}))

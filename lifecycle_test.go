@@ -33,7 +33,7 @@ func TestProcessChildCompression(t *testing.T) {
 	}
 	t.Run("process-tcp-beyond-loopback", func(t *testing.T) {
 		addr := outsideAddr(t)
-		h := hosting{"process-tcp", append(append([]tractor.Option(nil), hostings[2].opts...), tractor.BindAddr(addr))}
+		h := hosting{"process-tcp", append(append([]tractor.Option(nil), processTCP.opts...), tractor.BindAddr(addr))}
 		withWorker(t, h, eps(square), func(ctx context.Context, p *tractor.Portal) {
 			if !tractor.Compressed(p) {
 				t.Errorf("connection to a TCP child bound to %s does not compress frames", addr)
@@ -227,7 +227,7 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 				})
 			})
 			how := "exited with status 0"
-			if h.name == "goroutine" {
+			if h.inProcess() {
 				how = "connection was lost"
 			}
 			wantDeath(t, err, "victim", how)

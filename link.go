@@ -38,13 +38,22 @@ func (l *localLink) make() bool {
 	}
 	if !l.made {
 		l.made = true
-		a, b := transport.MemPair()
+		a, b := memPair(l.ends[1].wireCheck)
 		l.ends[0].setConn(a)
 		l.ends[1].setConn(b)
 		l.ends[0].start(nil) // in memory: attached, no goroutine
 		l.ends[1].start(nil)
 	}
 	return true
+}
+
+// memPair makes an in-memory connection, one that passes every message
+// through the codec if wireCheck is set (see WireCheck).
+func memPair(wireCheck bool) (transport.Conn, transport.Conn) {
+	if wireCheck {
+		return transport.MemPairWireCheck()
+	}
+	return transport.MemPair()
 }
 
 // close ends the link, closed by the session by: the connection's ends,

@@ -28,7 +28,10 @@ import (
 // stalled receiver stalls only its generator. Every outcome is the one the
 // dialog would deliver: io.EOF after the generator returns, its failure
 // or panic as a *RemoteError, ErrContextCancelled for the caller's own
-// cancellation, the canceller named for anyone else's.
+// cancellation, the canceller named for anyone else's. Under WireCheck a
+// generator of this process streams through a dialog instead, over an
+// in-memory connection that encodes every message (see
+// StreamEndpoint.Open): its items are then what a process actor's are.
 
 // testHookDialogStreams, set by tests, makes generators of this process
 // stream through dialogs, as those of other processes do.

@@ -18,8 +18,7 @@ import (
 // waits on, when it runs in the test's process.
 type genProbe struct {
 	*inlineProbe
-	local bool   // its ctx was that of a generator streaming through memory
-	free  func() // closes release, once
+	free func() // closes release, once
 }
 
 var theGenProbe atomic.Pointer[genProbe]
@@ -69,11 +68,12 @@ func holdGenerate(ctx context.Context, a holdArg, yield func(int) error) error {
 		}
 	}
 	pr := theGenProbe.Load()
-	if pr == nil { // in a process actor
+	if pr == nil || !tractor.IsLocalStream(ctx) {
+		// In a process actor, or through a dialog (WireCheck): the
+		// probe is for generators streaming through memory.
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	pr.local = tractor.IsLocalStream(ctx)
 	close(pr.entered)
 	<-ctx.Done()
 	pr.cause = context.Cause(ctx)
@@ -103,7 +103,7 @@ func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream, n int)
 func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
 				root := tractor.CurrentActor(ctx).ID()
@@ -120,10 +120,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					defer s.Close()
 					receiveInts(ctx, t, s, 3)
 					if local {
-						await(t, pr.entered, "the generator holds")
-						if !pr.local {
-							t.Error("the generator of a goroutine actor streams through a dialog")
-						}
+						await(t, pr.entered, "the generator holds, streaming through memory")
 						labels := labelsOf(t, "tractor_test.holdGenerate")
 						if !strings.Contains(labels, `"`+tractor.LabelActor+`":"`+p.Actor().UID+`"`) {
 							t.Errorf("the generator's goroutine has labels %s, want the callee's (%s)", labels, p.Actor().UID)
@@ -172,7 +169,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
 				defer pr.free()
@@ -211,7 +208,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	}
 	t.Run("bounded", func(t *testing.T) {
 		pr := newGenProbe(t)
-		err := run(t, goroutines, func(ctx context.Context) error {
+		err := run(t, goroutinesByRef, func(ctx context.Context) error {
 			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "worker", tractor.Expose(holdGen))
 				if err != nil {
@@ -246,7 +243,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 func TestLocalStreamCallerCancels(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			local := h.name == "goroutine"
+			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			pr.free()
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
@@ -301,7 +298,7 @@ func TestLocalStreamCaller(t *testing.T) {
 // reads nothing parks once its window is full, never queues more, and
 // stalls nothing but itself; it goes on as the receiver reads.
 func TestLocalStreamWindow(t *testing.T) {
-	withWorker(t, goroutines, eps(count, square), func(ctx context.Context, p *tractor.Portal) {
+	withWorker(t, goroutinesByRef, eps(count, square), func(ctx context.Context, p *tractor.Portal) {
 		const n, window = 100, 4
 		s, err := count.Open(ctx, p, n, tractor.Window(window, 1<<20))
 		if err != nil {
@@ -428,7 +425,7 @@ func TestStreamEndReachesEveryReceiver(t *testing.T) {
 					go func() { errs <- s.Receive(ctx, new(int)) }()
 				}
 				waiting := "tractor.(*dialog).take"
-				if h.name == "goroutine" {
+				if h.byRef() {
 					waiting = "tractor.(*localStream[...]).takeSlow"
 				}
 				eventually(t, hangBound, "every receiver waits", func() bool { return tractortest.ParkedIn(waiting) == receivers })
@@ -480,7 +477,7 @@ func TestLocalStreamEndsWithItsCaller(t *testing.T) {
 		if dialogs {
 			defer tractor.ForceDialogStreams()()
 		}
-		err := run(t, goroutines, func(ctx context.Context) error {
+		err := run(t, goroutinesByRef, func(ctx context.Context) error {
 			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 				p, err := n.StartActor(ctx, "forgetful", tractor.Expose(forgetStream))
 				if err != nil {

@@ -285,6 +285,10 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 	if !ok {
 		return nil, errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
 	}
+	arg, err := p.ch.checkArg(n.ctx, inv.ep.Name(), inv.arg)
+	if err != nil {
+		return nil, err
+	}
 	t, err := beginInline(n.ctx, p.ch, child)
 	if err != nil {
 		return nil, err
@@ -308,12 +312,9 @@ func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, erro
 			n.wg.Go(func() { n.settle(p, n.sendCancelActor(p), nil) })
 		}
 	}()
-	res, err := ep.runAny(t, inv.arg)
+	res, err := ep.runAny(t, arg)
 	returned = true
-	if err := t.finish(p.ch, inv.ep.Name(), err); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return t.outcome(p.ch, inv.ep.Name(), res, err)
 }
 
 // watch owns a daemon child without a goroutine while it serves: the

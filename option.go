@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -84,6 +85,7 @@ type config struct {
 	wire          Wire
 	bindAddr      string
 	binary        string
+	wireCheck     bool // see WireCheck
 
 	// Discovery and peers; see ListenAddr, Registrar, Secret and TLS.
 	listenAddr    string
@@ -106,6 +108,7 @@ func defaultConfig() config {
 		cancelTimeout: 500 * time.Millisecond,
 		exitGrace:     defaultExitGrace,
 		window:        flowWindow{items: defaultWindow, bytes: defaultWindowBytes},
+		wireCheck:     testing.Testing(),
 	}
 }
 
@@ -169,6 +172,36 @@ func Spawn(h Hosting) Option {
 	return optionFunc(func(c *config) { c.hosting = h })
 }
 
+// WireCheck sets whether the values that actors of this process exchange
+// pass through the wire's codec, as they would between processes.
+//
+// Off, which is the default in production, a value sent to an actor of
+// this process travels by reference, as a value sent on a Go channel does:
+// an argument, a result, a Started value, a stream item or an error
+// reaches the other side as the same Go value, for the cost of passing a
+// pointer. The contract is the channel's: do not mutate what you sent, or
+// what you received, while the other side may still use it; a program
+// that keeps to it behaves the same when the actor moves to a process.
+//
+// On, which is the default under go test ([testing.Testing]), every value
+// of those dialogs is encoded with the wire's codec, against its frame
+// limit, and decoded on the other side, as between processes: a callee
+// that mutates a map it received does not change its caller's; what the
+// codec cannot carry arrives as a process actor would receive it; and a
+// value that cannot be encoded, or is over the frame limit, fails the
+// same way, with an error matching [ErrUnencodable] or
+// [ErrMessageTooLarge]. So a test with goroutine actors sees what a
+// process actor would, at the cost of an encoding per value.
+//
+// Given to [Run], a nursery or an actor, it applies to the dialogs of the
+// actors below, and is inherited: a dialog between a goroutine actor and
+// its parent follows the child's setting, and one with an actor of this
+// process found by discovery follows the caller's. Process actors, whose
+// values always cross the wire, are not affected.
+func WireCheck(on bool) Option {
+	return optionFunc(func(c *config) { c.wireCheck = on })
+}
+
 // LogLevel sets the level of the runtime's logs (default warn, so a healthy
 // tree is quiet). Children inherit it. It panics if l is not one of
 // zerolog's levels (TraceLevel to Disabled).
@@ -230,7 +263,8 @@ func ExitGrace(d time.Duration) Option {
 // encoded size of each item, before compression; between goroutine actors,
 // which pass values by reference, an estimate of each item's memory
 // ([transport.PayloadSize]: a string's or a slice's contents are counted,
-// what they point to further is not).
+// what they point to further is not), or the encoded size under
+// [WireCheck].
 //
 // The window is the receiver's: each side of a dialog announces its own
 // when the dialog opens, and its peer keeps to it. Given to [Run], a

@@ -205,7 +205,7 @@ var payloadCases = []struct {
 func TestUnsendablePayloads(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			wire := h.name != goroutines.name
+			wire := !h.byRef()
 			for _, c := range payloadCases {
 				t.Run(c.name, func(t *testing.T) {
 					withWorker(t, h, payloadEndpoints, func(ctx context.Context, p *tractor.Portal) {

@@ -46,7 +46,7 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 	var id ActorID
 	var near *Actor
 	if t := a.node.actor(uid); t != nil && uid != "" {
-		mine, theirs := transport.MemPair()
+		mine, theirs := memPair(a.cfg.wireCheck)
 		if t.adopt(theirs, a.id, a, false) == nil {
 			return nil, fmt.Errorf("%w: actor %s is ending", errNoSuchActor, t.id)
 		}

@@ -27,6 +27,13 @@ type Portal struct {
 // Actor returns the id of the actor the portal reaches.
 func (p *Portal) Actor() ActorID { return p.ch.peer }
 
+// EncodesValues reports whether the values of dialogs over p (arguments,
+// results, Started values, stream items, errors) are encoded for a wire
+// on their way: always to and from an actor of another process, and
+// under [WireCheck] to and from one of this process. Otherwise they travel
+// by reference.
+func (p *Portal) EncodesValues() bool { return p.ch.peerActor == nil || p.ch.wireCheck }
+
 // CancelActor cancels the whole remote actor (not one task): every task it
 // runs is cancelled with this actor as canceller, its nurseries cancel
 // their children, and it ends. CancelActor waits until the actor has ended

@@ -34,6 +34,10 @@ type session struct {
 	// dialog first needs it (see localLink); conn is nil until then.
 	link   *localLink
 	window flowWindow // the local actor's, for its dialogs
+	// wireCheck: values to and from peerActor pass through the codec
+	// (see WireCheck); the local actor's setting, or its child's over a
+	// link.
+	wireCheck bool
 
 	nextCID atomic.Uint64
 	creator bool // this side made the connection: its dialog ids are odd
@@ -76,11 +80,12 @@ type session struct {
 
 func newSession(local *Actor, peer ActorID, conn transport.Conn, creator bool) *session {
 	ch := &session{
-		local:  local,
-		peer:   peer,
-		conn:   conn,
-		window: local.cfg.window,
-		done:   make(chan struct{}),
+		local:     local,
+		peer:      peer,
+		conn:      conn,
+		window:    local.cfg.window,
+		wireCheck: local.cfg.wireCheck,
+		done:      make(chan struct{}),
 	}
 	ch.setConn(conn)
 	ch.creator = creator
@@ -473,6 +478,11 @@ func (ch *session) goneDeath() *RemoteError {
 // the connection ended. After such a failure nothing was written: the
 // connection is intact and only that message failed.
 func (ch *session) unsendable(err error, endpoint, what string) error {
+	return unsendableTo(err, endpoint, what, ch.peer)
+}
+
+// unsendableTo is unsendable for a message that was to go to actor peer.
+func unsendableTo(err error, endpoint, what string, peer ActorID) error {
 	var sentinel error
 	switch {
 	case errors.Is(err, transport.ErrFrameTooLarge):
@@ -482,7 +492,7 @@ func (ch *session) unsendable(err error, endpoint, what string) error {
 	default:
 		return nil
 	}
-	return errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, ch.peer, sentinel, err)
+	return errorf("tractor: %s of endpoint %q not sent to actor %s: %w: %w", what, endpoint, peer, sentinel, err)
 }
 
 // sendFailure is the error a dialog's user sees for a message of theirs

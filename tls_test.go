@@ -118,7 +118,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	const secret = "tls tree"
-	h := hostings[2] // process-tcp
+	h := processTCP // process-tcp
 	err = run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			defer n.Cancel()

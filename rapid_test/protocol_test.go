@@ -165,7 +165,8 @@ var hostings = []struct {
 	name string
 	opts []tractor.Option
 }{
-	{"goroutine", nil},
+	{"goroutine", nil}, // under WireCheck, the tests' default
+	{"goroutine-byref", []tractor.Option{tractor.WireCheck(false)}},
 	{"process-pipe", []tractor.Option{tractor.Spawn(tractor.Process)}},
 	{"process-tcp", []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}},
 }

@@ -14,17 +14,50 @@ import (
 // control is the runtime's, per dialog) and delivers from the sender's
 // goroutine into the peer's deliver function, so a message costs one mutex
 // and one function call.
-func MemPair() (Conn, Conn) {
-	a := &memConn{done: make(chan struct{})}
-	b := &memConn{done: make(chan struct{})}
+func MemPair() (Conn, Conn) { return memPair(false) }
+
+// MemPairWireCheck returns the two ends of an in-memory connection that
+// passes every message through the codec, as a wire connection with the
+// default frame limit would (see [WireCheck]): a payload arrives as a
+// [Raw], decoded into what the receiver asks for, and a message that
+// could not go over a wire fails its Send the same way. Tests use it to
+// see, with actors in one process, what actors in two would.
+func MemPairWireCheck() (Conn, Conn) { return memPair(true) }
+
+func memPair(check bool) (Conn, Conn) {
+	a := &memConn{done: make(chan struct{}), check: check}
+	b := &memConn{done: make(chan struct{}), check: check}
 	a.peer, b.peer = b, a
 	return a, b
+}
+
+// WireCheck returns m as a wire connection's peer would receive it: m is
+// encoded into a frame, against the default frame limit and without
+// compression, and decoded back; the payload is then a [Raw] (or nil) and
+// Size the encoded body's length, as [WireConn] reports it. It fails as a
+// wire connection's Send would, with an error wrapping [ErrEncode] or
+// [ErrFrameTooLarge].
+func WireCheck(m Msg) (Msg, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendFrame(m, false, 0, DefaultMaxFrame); err != nil {
+		return Msg{}, fmt.Errorf("transport: send %s: %w", m.Kind, err)
+	}
+	// decodeMsg copies the payload's bytes: the encoder goes back to its
+	// pool.
+	out, err := decodeMsg(e.buf[frameHeader:], nil)
+	if err != nil {
+		return Msg{}, fmt.Errorf("transport: send %s: %w: %w", m.Kind, ErrEncode, err)
+	}
+	out.Size = e.body
+	return out, nil
 }
 
 // memConn is one end of a [MemPair]. Its mutex guards its inbound side: the
 // deliver function, messages queued before Serve, and how it ended.
 type memConn struct {
-	peer *memConn
+	peer  *memConn
+	check bool // every message passes through WireCheck
 
 	mu      sync.Mutex
 	recv    Receiver // once attached
@@ -40,12 +73,19 @@ func (c *memConn) Send(ctx context.Context, m Msg) error {
 }
 
 // SendSized implements [SizedSender]: m's size is [PayloadSize] of its
-// payload.
+// payload, or its encoded length on a [MemPairWireCheck] connection.
 func (c *memConn) SendSized(ctx context.Context, m Msg) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	m.Size = PayloadSize(m.Payload)
+	if c.check {
+		var err error
+		if m, err = WireCheck(m); err != nil {
+			return 0, err
+		}
+	} else {
+		m.Size = PayloadSize(m.Payload)
+	}
 	p := c.peer
 	p.mu.Lock()
 	defer p.mu.Unlock()
