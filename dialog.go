@@ -427,22 +427,8 @@ func (d *dialog) stopIfStreaming() {
 	}
 }
 
-// receive takes the next stream item into dst. It returns io.EOF once the
-// peer has stopped or returned, and the outcome error if it failed.
-func (d *dialog) receive(ctx context.Context, dst any) error {
-	payload, err := d.receivePayload(ctx)
-	if err != nil {
-		return err
-	}
-	return d.decodeItem(payload, dst)
-}
-
-// decodeItem decodes a stream item's payload into dst.
-func (d *dialog) decodeItem(payload, dst any) error {
-	return decodeStreamItem(d.ch.peer, payload, dst)
-}
-
-// receivePayload takes the next stream item, undecoded; see receive.
+// receivePayload takes the next stream item, undecoded. It returns io.EOF
+// once the peer has stopped or returned, and the outcome error if it failed.
 func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	for {
 		m, err := d.take(ctx, true)

@@ -32,15 +32,15 @@ var (
 		if err := c.Started(strings.ToUpper(greeting)); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return 0, err
 		}
 		defer s.Close()
 		n := 0
 		for {
-			var v string
-			if err := s.Receive(c, &v); err == io.EOF {
+			v, err := s.Receive(c)
+			if err == io.EOF {
 				return n, nil
 			} else if err != nil {
 				return n, err
@@ -140,8 +140,7 @@ func ExampleStreamEndpoint_Open() {
 		}
 		defer s.Close()
 		for {
-			var letter string
-			err := s.Receive(ctx, &letter)
+			letter, err := s.Receive(ctx)
 			if err == io.EOF { // the generator returned
 				break
 			}
@@ -165,13 +164,13 @@ func ExampleCtxEndpoint_Open() {
 		if err != nil {
 			return err
 		}
-		var first string
-		if err := c.First(&first); err != nil {
+		first, err := tractor.First[string](c)
+		if err != nil {
 			return err
 		}
 		fmt.Println("started:", first)
 
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return err
 		}
@@ -179,8 +178,8 @@ func ExampleCtxEndpoint_Open() {
 			if err := s.Send(ctx, w); err != nil {
 				return err
 			}
-			var echo string
-			if err := s.Receive(ctx, &echo); err != nil {
+			echo, err := s.Receive(ctx)
+			if err != nil {
 				return err
 			}
 			fmt.Println("echo:", echo)
@@ -212,8 +211,8 @@ func ExampleNursery_RunInActor() {
 				portals = append(portals, p)
 			}
 			for _, p := range portals {
-				var v int
-				if err := p.Result(ctx, &v); err != nil {
+				v, err := exCube.Result(ctx, p)
+				if err != nil {
 					return err
 				}
 				fmt.Println(p.Actor().Name, "returned", v)
@@ -257,7 +256,7 @@ func ExamplePortal_CancelActor() {
 			// cancellation), not by its dialog: its outcome is a
 			// *RemoteError that matches ErrContextCancelled and names the
 			// canceller.
-			err = c.Result(ctx, nil)
+			_, err = exIdle.Result(ctx, c)
 			var re *tractor.RemoteError
 			if errors.As(err, &re) && errors.Is(err, tractor.ErrContextCancelled) {
 				fmt.Println("task in", re.Actor.Name, "cancelled by", re.Canceller.Name)
@@ -279,8 +278,8 @@ func ExampleContext_Cancel() {
 		if err != nil {
 			return err
 		}
-		var first string
-		if err := c.First(&first); err != nil {
+		first, err := tractor.First[string](c)
+		if err != nil {
 			return err
 		}
 		fmt.Println("started:", first)
@@ -288,7 +287,7 @@ func ExampleContext_Cancel() {
 		// The caller cancels its own dialog: the outcome is
 		// ErrContextCancelled itself, an expected outcome, not a failure.
 		c.Cancel()
-		err = c.Result(ctx, nil)
+		_, err = exIdle.Result(ctx, c)
 		fmt.Println(err, err == tractor.ErrContextCancelled)
 		return nil
 	}, exIdle)

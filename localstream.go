@@ -35,18 +35,10 @@ import (
 // stream through dialogs, as those of other processes do.
 var testHookDialogStreams bool
 
-// genSource is the receiving end of a one-way stream whose generator runs
-// in this process: a *localStream[T].
-type genSource interface {
-	itemSource
-	receive(ctx context.Context, dst any) error
-	close()
-}
-
 // openLocal starts e's generator in callee, an actor of this process, with
 // arg; ch is the caller's connection to it, for what a dialog over it
 // would report.
-func (e *StreamEndpoint[A, T]) openLocal(ctx context.Context, ch *session, callee *Actor, arg A, opts []DialogOption) (*MsgStream, error) {
+func (e *StreamEndpoint[A, T]) openLocal(ctx context.Context, ch *session, callee *Actor, arg A, opts []DialogOption) (*MsgStream[NoSend, T], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -54,7 +46,7 @@ func (e *StreamEndpoint[A, T]) openLocal(ctx context.Context, ch *session, calle
 		return nil, err
 	}
 	q := newLocalStream[T](ch, callee, e.name, ch.dialogWindow(opts))
-	s := &MsgStream{gen: q, oneWay: true}
+	s := &MsgStream[NoSend, T]{gen: q, oneWay: true}
 	if !callee.inline.enter() {
 		// A dialog's cmd would be refused: its stream ends with the
 		// refusal.
@@ -313,39 +305,13 @@ func (q *localStream[T]) yield(v T) error {
 	return nil
 }
 
-// receive takes the next item into dst: directly into a *T, else through
-// the decoding rules of a dialog's items.
-func (q *localStream[T]) receive(ctx context.Context, dst any) error {
-	if p, ok := dst.(*T); ok && p != nil {
-		return q.take(ctx, p)
-	}
-	var v T
-	if err := q.take(ctx, &v); err != nil {
-		return err
-	}
-	return q.decodeItem(v, dst)
-}
-
-// receivePayload takes the next item, boxed, for a broadcaster.
-func (q *localStream[T]) receivePayload(ctx context.Context) (any, error) {
-	var v T
-	if err := q.take(ctx, &v); err != nil {
-		return nil, err
+// decodeItem reads a stream item from actor peer as an R.
+func decodeItem[R any](peer ActorID, payload any) (R, error) {
+	v, err := decode[R](payload)
+	if err != nil {
+		return v, fmt.Errorf("tractor: stream item from actor %s: %w", peer, err)
 	}
 	return v, nil
-}
-
-// decodeItem stores an item taken by receivePayload into dst.
-func (q *localStream[T]) decodeItem(payload, dst any) error {
-	return decodeStreamItem(q.ch.peer, payload, dst)
-}
-
-// decodeStreamItem decodes a stream item from actor peer into dst.
-func decodeStreamItem(peer ActorID, payload, dst any) error {
-	if err := transport.Decode(payload, dst); err != nil {
-		return fmt.Errorf("tractor: stream item from actor %s: %w: %w", peer, ErrBadArgument, err)
-	}
-	return nil
 }
 
 // take takes the next item into *p. It returns the stream's outcome once

@@ -3,19 +3,19 @@ package tractor
 import (
 	"context"
 	"fmt"
-
-	"github.com/tractor-go/tractor/transport"
 )
 
 // Portal is a handle to another actor, through which this actor calls its
 // endpoints ([FuncEndpoint.Call], [StreamEndpoint.Open], [CtxEndpoint.Open]),
-// cancels it, and reads a one-shot actor's result. A Portal is safe for
+// cancels it, and reads a one-shot actor's result ([FuncEndpoint.Result]). A Portal is safe for
 // concurrent use; each call is its own dialog.
 type Portal struct {
 	ch   *session
 	host host // where the actor runs, for a portal its nursery owns
 
-	// For a one-shot actor (RunInActor): closed once its result is in.
+	// For a one-shot actor (RunInActor): the endpoint it runs, and
+	// resultDone, closed once its result is in.
+	oneShot    Endpoint
 	resultDone chan struct{}
 	result     any
 	resultErr  error
@@ -68,14 +68,17 @@ func (p *Portal) requestCancel() <-chan struct{} {
 // closedChan is a channel that is closed: a wait that is already over.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Result waits for the result of a one-shot actor started with
-// [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the
-// actor's *RemoteError, which the nursery also reports.
-func (p *Portal) Result(ctx context.Context, dst any) error {
+// awaitResult waits for the result of the one-shot actor behind p, which
+// runs ep, and returns it undecoded. A failure is the actor's
+// *RemoteError, which the nursery also reports.
+func (p *Portal) awaitResult(ctx context.Context, ep Endpoint) (any, error) {
 	mustCtx("Result", ctx)
 	mustPortal("Result", p)
 	if p.resultDone == nil {
-		return fmt.Errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
+		return nil, fmt.Errorf("tractor: Result of %q on a portal to daemon actor %s: %w", ep.Name(), p.ch.peer, ErrMisuse)
+	}
+	if p.oneShot != ep {
+		return nil, fmt.Errorf("tractor: Result of %q on a portal to actor %s, which runs %q: %w", ep.Name(), p.ch.peer, p.oneShot.Name(), ErrMisuse)
 	}
 	select {
 	case <-p.resultDone:
@@ -86,14 +89,8 @@ func (p *Portal) Result(ctx context.Context, dst any) error {
 			// nursery, whose ctx the caller often waits with, only after
 			// its result is in.
 		default:
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	if p.resultErr != nil {
-		return p.resultErr
-	}
-	if err := transport.Decode(p.result, dst); err != nil {
-		return fmt.Errorf("tractor: result of actor %s: %w: %w", p.ch.peer, ErrBadArgument, err)
-	}
-	return nil
+	return p.result, p.resultErr
 }

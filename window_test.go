@@ -77,7 +77,7 @@ var (
 		if err := c.Started(nil); err != nil {
 			return 0, err
 		}
-		if _, err := c.OpenStream(); err != nil {
+		if _, err := tractor.OpenStream[int, int](c); err != nil {
 			return 0, err
 		}
 		<-c.Done()
@@ -91,7 +91,7 @@ var (
 // of credit. It fails the test as soon as the items queued on s hold more
 // than bound bytes, or if the task ends without running out of credit. It
 // returns what is queued.
-func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream, key string, windowItems, windowBytes, bound int) (items, size int) {
+func awaitStall[S, R any](ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream[S, R], key string, windowItems, windowBytes, bound int) (items, size int) {
 	t.Helper()
 	eventually(t, 15*time.Second, "the producer stalls on its credit", func() bool {
 		items, size = tractor.Queued(s)
@@ -114,18 +114,18 @@ func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor
 
 // receiveAll receives n items of size bytes from s, item i made of byte i,
 // then the end of the stream.
-func receiveAll(ctx context.Context, t *testing.T, s *tractor.MsgStream, n, size int) {
+func receiveAll(ctx context.Context, t *testing.T, s *tractor.MsgStream[tractor.NoSend, []byte], n, size int) {
 	t.Helper()
 	for i := range n {
-		var v []byte
-		if err := s.Receive(ctx, &v); err != nil {
+		v, err := s.Receive(ctx)
+		if err != nil {
 			t.Fatalf("item %d: %v", i, err)
 		}
 		if len(v) != size || v[0] != byte(i) || v[size-1] != byte(i) {
 			t.Fatalf("item %d: %d bytes starting with %d, want %d bytes of %d", i, len(v), v[0], size, byte(i))
 		}
 	}
-	if err := s.Receive(ctx, new([]byte)); !errors.Is(err, io.EOF) {
+	if _, err := s.Receive(ctx); !errors.Is(err, io.EOF) {
 		t.Fatalf("after %d items: %v, want io.EOF", n, err)
 	}
 }
@@ -203,7 +203,7 @@ func testActorWindow(t *testing.T, h hosting) {
 			if err != nil {
 				return err
 			}
-			s, err := c.OpenStream()
+			s, err := tractor.OpenStream[int, int](c)
 			if err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func testActorWindow(t *testing.T, h hosting) {
 				return fmt.Errorf("caller's credit after filling the window: %d items, want 0", items)
 			}
 			c.Cancel()
-			if err := c.Result(ctx, nil); !errors.Is(err, tractor.ErrContextCancelled) {
+			if _, err := sink.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
 				return fmt.Errorf("result: %v, want ErrContextCancelled", err)
 			}
 			return nil
@@ -261,7 +261,7 @@ func testPeerPastByteWindow(t *testing.T, h hosting) {
 				if _, held := tractor.Queued(s); held > defaultWindowBytes+size {
 					return fmt.Errorf("the receiver queued %d bytes from a rogue peer", held)
 				}
-				if err = s.Receive(ctx, new([]byte)); err != nil {
+				if _, err = s.Receive(ctx); err != nil {
 					break
 				}
 			}
