@@ -32,17 +32,15 @@ var (
 		if err := c.Started(strings.ToUpper(greeting)); err != nil {
 			return 0, err
 		}
+		// It receives strings and sends strings back.
 		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return 0, err
 		}
 		defer s.Close()
 		n := 0
-		for {
-			v, err := s.Receive(c)
-			if err == io.EOF {
-				return n, nil
-			} else if err != nil {
+		for v, err := range s.All(c) { // until the caller closes its side
+			if err != nil {
 				return n, err
 			}
 			if err := s.Send(c, strings.ToUpper(v)); err != nil {
@@ -50,6 +48,7 @@ var (
 			}
 			n++
 		}
+		return n, nil
 	})
 	exIdle = tractor.Ctx("example.idle", func(c *tractor.Context, _ struct{}) (string, error) {
 		if err := c.Started("idling"); err != nil {
@@ -155,6 +154,30 @@ func ExampleStreamEndpoint_Open() {
 	// Output:
 	// g
 	// o
+	// err: <nil>
+}
+
+func ExampleMsgStream_All() {
+	err := exWorker(func(ctx context.Context, p *tractor.Portal) error {
+		// exLetters yields strings: s is a *MsgStream[NoSend, string].
+		s, err := exLetters.Open(ctx, p, "range")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var letters []string
+		for letter, err := range s.All(ctx) { // ends at io.EOF
+			if err != nil {
+				return err // the generator's failure, or ctx's end
+			}
+			letters = append(letters, letter)
+		}
+		fmt.Println(strings.Join(letters, " "))
+		return nil
+	}, exLetters)
+	fmt.Println("err:", err)
+	// Output:
+	// r a n g e
 	// err: <nil>
 }
 
