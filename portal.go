@@ -11,7 +11,8 @@ import (
 // concurrent use; each call is its own dialog.
 type Portal struct {
 	ch   *session
-	host host // where the actor runs, for a portal its nursery owns
+	host host      // where the actor runs, for a portal its nursery owns
+	info ActorInfo // where the actor runs, for Info
 
 	// For a one-shot actor (RunInActor): the endpoint it runs, and
 	// resultDone, closed once its result is in.
@@ -27,6 +28,17 @@ type Portal struct {
 
 // Actor returns the id of the actor the portal reaches.
 func (p *Portal) Actor() ActorID { return p.ch.peer }
+
+// Info tells where the portal's actor runs, as [Actors] lists it: its
+// hosting ([Goroutine] for an actor living in another actor's process,
+// [Process] for a process actor and a program's root), the pid of its
+// process, and the address of that process's listener. Its Parent is set
+// for a portal from a nursery or from [FindActor] and [WaitForActor], and
+// zero for one from [Root] (a root has none). Info makes no call.
+func (p *Portal) Info() ActorInfo {
+	mustPortal("Info", p)
+	return p.info
+}
 
 // CancelActor cancels the whole remote actor (not one task): every task it
 // runs is cancelled with this actor as canceller, its nurseries cancel

@@ -30,6 +30,9 @@ type session struct {
 	// peerActor is the peer itself when it lives in this process: function
 	// calls to it then run inline (see callInline), not as dialogs.
 	peerActor *Actor
+	// where is where the peer runs, as the dialler learnt it: what
+	// the portals over this connection tell ([Portal.Info]).
+	where ActorInfo
 	// link, between a goroutine actor and its parent, makes conn when a
 	// dialog first needs it (see localLink); conn is nil until then.
 	link   *localLink

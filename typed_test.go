@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"slices"
 	"testing"
 
@@ -126,6 +128,73 @@ func TestFuncResult(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+		})
+	}
+}
+
+// rootInfo returns, from the actor that runs it, what its portal to the
+// root tells.
+var rootInfo = tractor.Func("test.rootInfo", func(ctx context.Context, _ struct{}) (tractor.ActorInfo, error) {
+	p, err := tractor.Root(ctx)
+	if err != nil {
+		return tractor.ActorInfo{}, err
+	}
+	return p.Info(), nil
+})
+
+// TestPortalInfo: a portal tells where its actor runs, as the registrar
+// lists it: a goroutine child in this process, a process child in its own
+// process with its own listener; a portal found by name tells the same,
+// and one to the root tells the root's. Over every hosting.
+func TestPortalInfo(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(pid, rootInfo), func(ctx context.Context, p *tractor.Portal) {
+				info := p.Info()
+				childPID, err := pid.Call(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				me := tractor.CurrentActor(ctx).ID()
+				if info.ID != p.Actor() || info.Parent != me || info.PID != childPID {
+					t.Errorf("Info() = %+v; want actor %v, parent %v, pid %d", info, p.Actor(), me, childPID)
+				}
+				if h.name == goroutines.name {
+					if info.Hosting != tractor.Goroutine || info.PID != os.Getpid() {
+						t.Errorf("goroutine child: %v in pid %d; want Goroutine in %d", info.Hosting, info.PID, os.Getpid())
+					}
+				} else if info.Hosting != tractor.Process || info.PID == os.Getpid() {
+					t.Errorf("process child: %v in pid %d; want Process in its own", info.Hosting, info.PID)
+				}
+				if h.name == "process-tcp" {
+					if _, _, err := net.SplitHostPort(info.Addr); err != nil {
+						t.Errorf("process child on TCP: address %q: %v", info.Addr, err)
+					}
+				}
+				actors, err := tractor.Actors(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(actors, func(a tractor.ActorInfo) bool { return a.ID == p.Actor() })
+				if i < 0 || actors[i] != info {
+					t.Errorf("Info() = %+v; the registrar lists %+v", info, actors)
+				}
+				found, err := tractor.FindActor(ctx, "worker")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if found.Info() != info {
+					t.Errorf("found portal's Info() = %+v; want %+v", found.Info(), info)
+				}
+				root, err := rootInfo.Call(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := slices.IndexFunc(actors, func(a tractor.ActorInfo) bool { return a.ID == me })
+				if r < 0 || root != actors[r] || root.Hosting != tractor.Process || root.PID != os.Getpid() {
+					t.Errorf("the child's portal to the root: Info() = %+v; the registrar lists %+v", root, actors)
+				}
+			})
 		})
 	}
 }
