@@ -137,13 +137,21 @@ func First[T any](c *Context) (T, error) {
 	return v, nil
 }
 
-// OpenStream opens the dialog of c's two-way stream, on which this side
+// OpenStream opens the two-way stream of c's dialog, on which this side
 // sends Ss and receives Rs: on the caller, S is the callee's R and R its S.
 // Both sides may open it; the callee only after Started. A dialog has one
 // stream: a second call is an error, as is opening after the dialog was
 // cancelled. OpenStream is a function, not a method, because Go methods
 // cannot take type parameters.
-func OpenStream[S, R any](c *Context) (*MsgStream[S, R], error) {
+//
+// A [Window] among opts sets the flow-control window this side receives
+// the stream with (see [MsgStream]), instead of the one it announced when
+// the dialog opened: its actor's, or on the caller the one given to
+// [CtxEndpoint.Open]. The peer is told at once, ahead of anything this
+// side sends on the stream; what it sent before it learnt of a smaller
+// window still arrives, and it sends more once this side has consumed
+// enough to be within the new one.
+func OpenStream[S, R any](c *Context, opts ...DialogOption) (*MsgStream[S, R], error) {
 	if c.d.mode != modeCtx {
 		return nil, fmt.Errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
 	}
@@ -159,6 +167,11 @@ func OpenStream[S, R any](c *Context) (*MsgStream[S, R], error) {
 		return nil, c.d.endErr()
 	}
 	c.stream = true
+	if len(opts) > 0 {
+		if w := c.d.ch.dialogWindow(opts); w != c.d.recv {
+			c.d.resize(w)
+		}
+	}
 	c.d.event(streamOpened)
 	return &MsgStream[S, R]{d: c.d}, nil
 }

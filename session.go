@@ -228,6 +228,10 @@ func (ch *session) deliver(m transport.Msg) {
 		if d := ch.dialog(m.CID); d != nil {
 			d.addCredit(m)
 		}
+	case transport.KindRevoke:
+		if d := ch.dialog(m.CID); d != nil {
+			d.revoke(m)
+		}
 	case transport.KindStarted, transport.KindYield, transport.KindStop,
 		transport.KindReturn, transport.KindError:
 		if m.CID == 0 && m.Kind == transport.KindStop {

@@ -303,6 +303,8 @@ func TestFlowWindow(t *testing.T) {
 			t.Run("DialogWindow", func(t *testing.T) { testDialogWindow(t, h) })
 			t.Run("ActorWindow", func(t *testing.T) { testActorWindow(t, h) })
 			t.Run("PeerPastByteWindow", func(t *testing.T) { testPeerPastByteWindow(t, h) })
+			t.Run("ContextStreamWindow", func(t *testing.T) { testContextStreamWindow(t, h) })
+			t.Run("CalleeStreamWindow", func(t *testing.T) { testCalleeStreamWindow(t, h) })
 		})
 	}
 }
@@ -321,4 +323,115 @@ func TestWindowValidated(t *testing.T) {
 			tractor.Window(w[0], w[1])
 		}()
 	}
+}
+
+var (
+	// ctxFlood opens its stream, waits for the caller's "go", then sends
+	// N items of Size bytes, counting them in Key+".sent", as bigFlood
+	// yields them.
+	ctxFlood = tractor.Ctx("test.ctxFlood", func(c *tractor.Context, a bigFloodArg) (int, error) {
+		if err := c.Started(nil); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[[]byte, string](c)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := s.Receive(c); err != nil {
+			return 0, err
+		}
+		k := floodTaskKey(c, a.Key)
+		floodTasks.Store(k, c)
+		defer floodTasks.Delete(k)
+		for i := range a.N {
+			if err := s.Send(c, bytes.Repeat([]byte{byte(i)}, a.Size)); err != nil {
+				return i, err
+			}
+			mark(c, a.Key+".sent")
+		}
+		return a.N, nil
+	})
+	// narrowSink opens its stream with the window its argument gives,
+	// says "ready" on it, and reads nothing until cancelled.
+	narrowSink = tractor.Ctx("test.narrowSink", func(c *tractor.Context, w [2]int) (int, error) {
+		if err := c.Started(nil); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[string, int](c, tractor.Window(w[0], w[1]))
+		if err != nil {
+			return 0, err
+		}
+		if err := s.Send(c, "ready"); err != nil {
+			return 0, err
+		}
+		<-c.Done()
+		return 0, c.Err()
+	})
+)
+
+// testContextStreamWindow: a window of one item given to OpenStream, after
+// the dialog opened with the actor's window, lets the peer have at most
+// one item in flight: it stalls with one item queued here, and then sends
+// each item once the one before has been received.
+func testContextStreamWindow(t *testing.T, h hosting) {
+	withWorker(t, h, eps(ctxFlood, floodCredit, seen), func(ctx context.Context, p *tractor.Portal) {
+		const n, size = 12, 10
+		key := "ctxwindow"
+		c, err := ctxFlood.Open(ctx, p, bigFloodArg{Key: key, N: n, Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tractor.OpenStream[string, []byte](c, tractor.Window(1, defaultWindowBytes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(ctx, "go"); err != nil {
+			t.Fatal(err)
+		}
+		if items, _ := awaitStall(ctx, t, p, s, key, 1, defaultWindowBytes, 1<<20); items != 1 {
+			t.Errorf("the producer stalled with %d items in flight, want 1", items)
+		}
+		for i := range n {
+			if items, _ := tractor.Queued(s); items > 1 {
+				t.Fatalf("before item %d: %d items queued, want at most 1", i, items)
+			}
+			v, err := s.Receive(ctx)
+			if err != nil || len(v) != size || v[0] != byte(i) {
+				t.Fatalf("item %d: %v, %v", i, v, err)
+			}
+		}
+		s.Close()
+		if sent, err := ctxFlood.Result(ctx, c); err != nil || sent != n {
+			t.Fatalf("result: %d, %v; want %d", sent, err, n)
+		}
+	})
+}
+
+// testCalleeStreamWindow: a window given to OpenStream by the callee,
+// smaller or larger than its actor's, is the caller's credit once the
+// callee has opened its stream.
+func testCalleeStreamWindow(t *testing.T, h hosting) {
+	withWorker(t, h, eps(narrowSink), func(ctx context.Context, p *tractor.Portal) {
+		for _, w := range [][2]int{{1, 1 << 10}, {3 * defaultWindowItems, 2 * defaultWindowBytes}} {
+			c, err := narrowSink.Open(ctx, p, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tractor.OpenStream[int, string](c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The window's change went out before "ready".
+			if v, err := s.Receive(ctx); err != nil || v != "ready" {
+				t.Fatalf("callee's first item: %q, %v", v, err)
+			}
+			if items, bytes := tractor.StreamSendCredit(s); items != w[0] || bytes != int64(w[1]) {
+				t.Errorf("window %v: the caller's credit is %d items, %d bytes", w, items, bytes)
+			}
+			c.Cancel()
+			if _, err := narrowSink.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
+				t.Errorf("result: %v, want ErrContextCancelled", err)
+			}
+		}
+	})
 }
