@@ -3,7 +3,6 @@ package tractor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"runtime/debug"
@@ -303,15 +302,6 @@ func (q *localStream[T]) yield(v T) error {
 		signal(q.sendWake)
 	}
 	return nil
-}
-
-// decodeItem reads a stream item from actor peer as an R.
-func decodeItem[R any](peer ActorID, payload any) (R, error) {
-	v, err := decode[R](payload)
-	if err != nil {
-		return v, fmt.Errorf("tractor: stream item from actor %s: %w", peer, err)
-	}
-	return v, nil
 }
 
 // take takes the next item into *p. It returns the stream's outcome once

@@ -117,6 +117,15 @@ func (s *MsgStream[S, R]) All(ctx context.Context) iter.Seq2[R, error] {
 	}
 }
 
+// decodeItem reads a stream item from actor peer as an R.
+func decodeItem[R any](peer ActorID, payload any) (R, error) {
+	v, err := decode[R](payload)
+	if err != nil {
+		return v, fmt.Errorf("tractor: stream item from actor %s: %w", peer, err)
+	}
+	return v, nil
+}
+
 // pull is where Receive and a broadcaster take the stream's items from,
 // undecoded: its dialog, or a local generator's queue.
 func (s *MsgStream[S, R]) pull(ctx context.Context) (any, error) {
