@@ -173,11 +173,10 @@ func BenchmarkProcessStreamSmall(b *testing.B) {
 }
 
 // drain receives T items until the stream ends, then closes it.
-func drain[T any](ctx context.Context, b *testing.B, s *tractor.MsgStream) {
+func drain[T any](ctx context.Context, b *testing.B, s *tractor.MsgStream[tractor.NoSend, T]) {
 	defer s.Close()
-	var v T
 	for {
-		if err := s.Receive(ctx, &v); err != nil {
+		if _, err := s.Receive(ctx); err != nil {
 			if err != io.EOF {
 				b.Fatal(err)
 			}

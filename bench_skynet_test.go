@@ -37,8 +37,8 @@ func skynetNode(ctx context.Context, a skynetArg) (int, error) {
 			ps[i] = p
 		}
 		for _, p := range ps {
-			var v int
-			if err := p.Result(ctx, &v); err != nil {
+			v, err := skynet.Result(ctx, p)
+			if err != nil {
 				return err
 			}
 			sum += v
@@ -104,7 +104,8 @@ func BenchmarkSkynet(b *testing.B) {
 						if err != nil {
 							return err
 						}
-						return p.Result(ctx, &got)
+						got, err = skynet.Result(ctx, p)
+						return err
 					})
 					if err != nil {
 						return err

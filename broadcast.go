@@ -36,26 +36,27 @@ func (e *LaggedError) Is(target error) bool { return target == ErrLagged }
 // every subscriber's queue, while the others wait for it. The fastest
 // subscriber thus sets the pace and consumes the stream's credit; a slower
 // one keeps at most its window of items and loses the oldest beyond it.
-type broadcaster struct {
+type broadcaster[R any] struct {
 	pull func(context.Context) (any, error)
+	peer ActorID // where the items come from, named in their decoding errors
 
 	mu      sync.Mutex
-	subs    map[*Subscription]struct{}
+	subs    map[*Subscription[R]]struct{}
 	pulling bool
 	end     error         // the stream's end (io.EOF) or failure, once seen
 	wake    chan struct{} // closed, and replaced, whenever the state moves
 }
 
-func newBroadcaster(pull func(context.Context) (any, error)) *broadcaster {
-	return &broadcaster{pull: pull, subs: make(map[*Subscription]struct{}), wake: make(chan struct{})}
+func newBroadcaster[R any](pull func(context.Context) (any, error), peer ActorID) *broadcaster[R] {
+	return &broadcaster[R]{pull: pull, peer: peer, subs: make(map[*Subscription[R]]struct{}), wake: make(chan struct{})}
 }
 
 // subscribe adds a subscriber that receives every item pulled from now on.
-func (b *broadcaster) subscribe(window int, decode func(payload, dst any) error) *Subscription {
+func (b *broadcaster[R]) subscribe(window int) *Subscription[R] {
 	if window == 0 {
 		window = DefaultSubscribeWindow
 	}
-	s := &Subscription{b: b, decode: decode, window: window}
+	s := &Subscription[R]{b: b, window: window}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
@@ -63,7 +64,7 @@ func (b *broadcaster) subscribe(window int, decode func(payload, dst any) error)
 }
 
 // wakeLocked tells every waiting subscriber that the state moved.
-func (b *broadcaster) wakeLocked() {
+func (b *broadcaster[R]) wakeLocked() {
 	close(b.wake)
 	b.wake = make(chan struct{})
 }
@@ -72,9 +73,8 @@ func (b *broadcaster) wakeLocked() {
 // [MsgStream.Subscribe]: it receives every item that arrives after it
 // subscribed, in order, unless it falls more than its window behind. It is
 // meant for one goroutine.
-type Subscription struct {
-	b      *broadcaster
-	decode func(payload, dst any) error
+type Subscription[R any] struct {
+	b *broadcaster[R]
 
 	// Guarded by b.mu: a ring of the items not yet received, at most
 	// window of them. It grows by doubling as items queue, so a large
@@ -91,7 +91,7 @@ type Subscription struct {
 }
 
 // push appends an item, dropping the oldest one when the ring is full.
-func (s *Subscription) push(p any) {
+func (s *Subscription[R]) push(p any) {
 	if s.n == s.window {
 		s.buf[s.first] = nil
 		s.first = (s.first + 1) % len(s.buf)
@@ -108,7 +108,7 @@ func (s *Subscription) push(p any) {
 	s.n++
 }
 
-func (s *Subscription) pop() any {
+func (s *Subscription[R]) pop() any {
 	p := s.buf[s.first]
 	s.buf[s.first] = nil
 	s.first = (s.first + 1) % len(s.buf)
@@ -116,36 +116,36 @@ func (s *Subscription) pop() any {
 	return p
 }
 
-// Receive stores the next item into dst, a pointer to the item's type. If
-// the subscriber lost items since the last Receive it first returns a
-// [*LaggedError] saying how many (matching [ErrLagged]) and stores
-// nothing; the call after that returns the oldest item kept, unless the
+// Receive returns the next item. If the subscriber lost items since the
+// last Receive it first returns a [*LaggedError] saying how many (matching
+// [ErrLagged]) and no item; the call after that returns the oldest item kept, unless the
 // subscriber lost more meanwhile (each LaggedError counts the items lost
 // just before the next one it returns). Once the stream has ended,
 // Receive returns what the stream's Receive returned (io.EOF, or the
 // peer's error) after the items kept; after Close it returns an error
 // matching [ErrStreamClosed]; if ctx ends first, ctx's error.
-func (s *Subscription) Receive(ctx context.Context, dst any) error {
+func (s *Subscription[R]) Receive(ctx context.Context) (R, error) {
 	mustCtx("Receive", ctx)
 	b := s.b
+	var zero R
 	for {
 		b.mu.Lock()
 		switch {
 		case s.closed:
 			b.mu.Unlock()
-			return errorf("tractor: Receive on a closed subscription: %w", ErrStreamClosed)
+			return zero, errorf("tractor: Receive on a closed subscription: %w", ErrStreamClosed)
 		case s.missed > 0:
 			missed := s.missed
 			s.missed = 0
 			b.mu.Unlock()
-			return &LaggedError{Missed: missed}
+			return zero, &LaggedError{Missed: missed}
 		case s.n > 0:
 			p := s.pop()
 			b.mu.Unlock()
-			return s.decode(p, dst)
+			return decodeItem[R](b.peer, p)
 		case b.end != nil:
 			b.mu.Unlock()
-			return b.end
+			return zero, b.end
 		case !b.pulling:
 			b.pulling = true
 			pctx, stop := context.WithCancel(ctx)
@@ -166,7 +166,7 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 				// Only this puller gave up; another one takes over.
 				b.wakeLocked()
 				b.mu.Unlock()
-				return ctx.Err()
+				return zero, ctx.Err()
 			case interrupted:
 				// Closed while pulling: another one takes over, and
 				// this Receive returns as closed (the loop's first case).
@@ -184,7 +184,7 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 			select {
 			case <-wake:
 			case <-ctx.Done():
-				return ctx.Err()
+				return zero, ctx.Err()
 			}
 		}
 	}
@@ -195,7 +195,7 @@ func (s *Subscription) Receive(ctx context.Context, dst any) error {
 // matching [ErrStreamClosed], even one pulling the stream for all (another
 // subscriber then takes over). It does not close the stream. Close is
 // idempotent.
-func (s *Subscription) Close() error {
+func (s *Subscription[R]) Close() error {
 	b := s.b
 	b.mu.Lock()
 	delete(b.subs, s)

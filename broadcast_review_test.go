@@ -40,10 +40,10 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 						}
 						done := make(chan error, 1)
 						go func() {
-							var v int
-							done <- sub.Receive(ctx, &v)
+							_, err := sub.Receive(ctx)
+							done <- err
 						}()
-						waitBlocked(t, "tractor.(*Subscription).Receive") // sub is pulling
+						waitBlocked(t, "tractor.(*Subscription[...]).Receive") // sub is pulling
 						// The bound is a minute: a Close that waits it out
 						// is caught long before, without measuring time.
 						closed := make(chan struct{})
@@ -92,10 +92,10 @@ func TestSubscriptionCloseWhilePulling(t *testing.T) {
 				defer b.Close()
 				done := make(chan error, 1)
 				go func() {
-					var v int
-					done <- a.Receive(ctx, &v)
+					_, err := a.Receive(ctx)
+					done <- err
 				}()
-				waitBlocked(t, "tractor.(*Subscription).Receive") // a is pulling
+				waitBlocked(t, "tractor.(*Subscription[...]).Receive") // a is pulling
 				a.Close()
 				select {
 				case err := <-done:

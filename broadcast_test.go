@@ -32,12 +32,12 @@ var tick = tractor.Stream("test.tick", func(ctx context.Context, n int, yield fu
 // collect receives ints from r until it fails, and returns them with the
 // error that ended the loop.
 func collect(ctx context.Context, r interface {
-	Receive(context.Context, any) error
+	Receive(context.Context) (int, error)
 }) ([]int, error) {
 	var out []int
 	for {
-		var v int
-		if err := r.Receive(ctx, &v); err != nil {
+		v, err := r.Receive(ctx)
+		if err != nil {
 			return out, err
 		}
 		out = append(out, v)
@@ -63,7 +63,7 @@ func TestSubscribe(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer s.Close()
-					subs := make([]*tractor.Subscription, 4)
+					subs := make([]*tractor.Subscription[int], 4)
 					for i := range subs {
 						if subs[i], err = s.Subscribe(n); err != nil {
 							t.Fatal(err)
@@ -103,8 +103,7 @@ func TestSubscribe(t *testing.T) {
 					if err != io.EOF || !slices.Equal(got, upTo(n)) {
 						t.Fatalf("fast subscriber: %d items, %v", len(got), err)
 					}
-					var v int
-					err = slow.Receive(ctx, &v)
+					_, err = slow.Receive(ctx)
 					var lag *tractor.LaggedError
 					if !errors.As(err, &lag) || !errors.Is(err, tractor.ErrLagged) || lag.Missed != n-window {
 						t.Fatalf("slow subscriber's first Receive = %v; want a LaggedError of %d", err, n-window)
@@ -122,7 +121,7 @@ func TestSubscribe(t *testing.T) {
 					defer s.Close()
 					a, _ := s.Subscribe(0)
 					b, _ := s.Subscribe(0)
-					for _, sub := range []*tractor.Subscription{a, b} {
+					for _, sub := range []*tractor.Subscription[int]{a, b} {
 						got, err := collect(ctx, sub)
 						re := asRemote(t, err)
 						if !slices.Equal(got, upTo(5)) || re.Actor != p.Actor() || re.Message != "custom: stream broke" {
@@ -141,18 +140,17 @@ func TestSubscribe(t *testing.T) {
 					stayer, _ := s.Subscribe(0)
 					qctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 					defer cancel()
-					var v int
 					// It may take a few items before its deadline ends a
 					// Receive, on a slow machine.
-					err = quitter.Receive(qctx, &v)
+					_, err = quitter.Receive(qctx)
 					for err == nil {
-						err = quitter.Receive(qctx, &v)
+						_, err = quitter.Receive(qctx)
 					}
 					if !errors.Is(err, context.DeadlineExceeded) {
 						t.Fatalf("quitter = %v; want its deadline", err)
 					}
 					quitter.Close()
-					if err := quitter.Receive(ctx, &v); !errors.Is(err, tractor.ErrStreamClosed) {
+					if _, err := quitter.Receive(ctx); !errors.Is(err, tractor.ErrStreamClosed) {
 						t.Fatalf("Receive after Close = %v; want ErrStreamClosed", err)
 					}
 					got, err := collect(ctx, stayer)

@@ -20,14 +20,14 @@ import (
 // cancellation reaches everything below it.
 //
 // Started and the methods for the callee may be called from one goroutine;
-// a stream opened with OpenStream has its own rules (see [MsgStream]).
+// a stream opened with [OpenStream] has its own rules (see [MsgStream]).
 type Context struct {
 	d *dialog
 
 	mu      sync.Mutex
-	started bool       // callee: Started was called
-	first   any        // caller: the Started value
-	stream  *MsgStream // the one stream OpenStream returned
+	started bool // callee: Started was called
+	first   any  // caller: the Started value
+	stream  bool // OpenStream opened the dialog's one stream
 }
 
 var _ context.Context = (*Context)(nil)
@@ -120,22 +120,38 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 	return nil
 }
 
-// First decodes the value the callee passed to Started into dst, a pointer.
-// Only the caller calls it.
-func (c *Context) First(dst any) error {
+// First returns the value the callee passed to [Context.Started], as a T
+// (nil, if the task returned without calling it, gives T's zero value when
+// T can hold nil). Only the caller calls it; a value that is not a T gives
+// an error matching [ErrBadArgument]. First is a function, not a method,
+// because Go methods cannot take type parameters.
+func First[T any](c *Context) (T, error) {
+	var v T
 	if !c.d.caller {
-		return errorf("tractor: First is for the caller: %w", ErrMisuse)
+		return v, errorf("tractor: First is for the caller: %w", ErrMisuse)
 	}
-	if err := transport.Decode(c.first, dst); err != nil {
-		return errorf("tractor: first value from actor %s: %w: %w", c.d.ch.peer, ErrBadArgument, err)
+	v, err := decode[T](c.first)
+	if err != nil {
+		return v, errorf("tractor: first value from actor %s: %w", c.d.ch.peer, err)
 	}
-	return nil
+	return v, nil
 }
 
-// OpenStream opens the dialog's two-way stream. Both sides may open it; the
-// callee only after Started. A dialog has one stream: a second call is an
-// error, as is opening after the dialog was cancelled.
-func (c *Context) OpenStream() (*MsgStream, error) {
+// OpenStream opens the two-way stream of c's dialog, on which this side
+// sends Ss and receives Rs: on the caller, S is the callee's R and R its S.
+// Both sides may open it; the callee only after Started. A dialog has one
+// stream: a second call is an error, as is opening after the dialog was
+// cancelled. OpenStream is a function, not a method, because Go methods
+// cannot take type parameters.
+//
+// A [Window] among opts sets the flow-control window this side receives
+// the stream with (see [MsgStream]), instead of the one it announced when
+// the dialog opened: its actor's, or on the caller the one given to
+// [CtxEndpoint.Open]. The peer is told at once, ahead of anything this
+// side sends on the stream; what it sent before it learnt of a smaller
+// window still arrives, and it sends more once this side has consumed
+// enough to be within the new one.
+func OpenStream[S, R any](c *Context, opts ...DialogOption) (*MsgStream[S, R], error) {
 	if c.d.mode != modeCtx {
 		return nil, errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
 	}
@@ -144,7 +160,7 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 	if !c.d.caller && !c.started {
 		return nil, errorf("tractor: OpenStream before Started: %w", ErrMisuse)
 	}
-	if c.stream != nil {
+	if c.stream {
 		return nil, errorf("tractor: stream already opened: %w", ErrMisuse)
 	}
 	if c.d.ctx.Err() != nil && !(c.d.caller && c.d.outcomeArrived()) {
@@ -152,29 +168,26 @@ func (c *Context) OpenStream() (*MsgStream, error) {
 		// failed: Receive delivers what it sent first, then its outcome.
 		return nil, c.d.endErr()
 	}
-	c.stream = &MsgStream{d: c.d}
+	c.stream = true
+	if len(opts) > 0 {
+		if w := c.d.ch.dialogWindow(opts); w != c.d.recv {
+			c.d.resize(w)
+		}
+	}
 	c.d.event(streamOpened)
-	return c.stream, nil
+	return &MsgStream[S, R]{d: c.d}, nil
 }
 
-// Result waits for the callee's outcome and decodes its result into dst, a
-// pointer (nil to discard it). Stream items still in flight are discarded.
-// Only the caller calls it, and it ends the dialog.
-//
-// The outcomes, after tractor: the callee's return value (nil error); the
-// callee's failure, a [*RemoteError]; if this side cancelled the dialog
-// (Cancel, or the ctx given to Open ended) and the callee acknowledged,
-// [ErrContextCancelled] itself: an expected outcome, not a failure; if the
-// callee cancelled itself or its actor was cancelled by anyone, a
-// *RemoteError that matches ErrContextCancelled and names the canceller.
-func (c *Context) Result(ctx context.Context, dst any) error {
+// result waits for the callee's outcome and decodes its result into dst, a
+// pointer (nil to discard it); see [CtxEndpoint.Result].
+func (c *Context) result(ctx context.Context, dst any) error {
 	mustCtx("Result", ctx)
 	if !c.d.caller {
 		return errorf("tractor: Result is for the caller: %w", ErrMisuse)
 	}
 	// Done with the dialog: a callee that reads until EOF must see it.
 	c.mu.Lock()
-	streaming := c.stream != nil
+	streaming := c.stream
 	c.mu.Unlock()
 	if streaming {
 		c.d.closeSend()

@@ -18,19 +18,19 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var first string
-			if err := c.First(&first); err != nil || first != "hello" {
+			first, err := tractor.First[string](c)
+			if err != nil || first != "hello" {
 				t.Fatalf("first = %q, %v", first, err)
 			}
-			s, err := c.OpenStream()
+			s, err := tractor.OpenStream[int, int](c)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Send(ctx, 41); err != nil {
 				t.Fatal(err)
 			}
-			var v int
-			if err := s.Receive(ctx, &v); err != nil || v != 41 {
+			v, err := s.Receive(ctx)
+			if err != nil || v != 41 {
 				t.Fatalf("echo = %d, %v", v, err)
 			}
 			s.Close()
@@ -44,7 +44,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := c.OpenStream()
+			s, err := tractor.OpenStream[int, int](c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,8 +60,8 @@ func testContextDialog(t *testing.T, h hosting) {
 				sendErr <- nil
 			}()
 			for i := range total {
-				var v int
-				if err := s.Receive(ctx, &v); err != nil {
+				v, err := s.Receive(ctx)
+				if err != nil {
 					t.Fatalf("receive %d: %v", i, err)
 				}
 				if v != i {
@@ -71,8 +71,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err := <-sendErr; err != nil {
 				t.Fatal(err)
 			}
-			var v int
-			if err := s.Receive(ctx, &v); err != io.EOF {
+			if _, err := s.Receive(ctx); err != io.EOF {
 				t.Fatalf("after the last echo: %v, want io.EOF", err)
 			}
 			if n, err := echo.Result(ctx, c); err != nil || n != total {
@@ -84,7 +83,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, _ := c.OpenStream()
+			s, _ := tractor.OpenStream[int, int](c)
 			for i := range 100 { // within one window: no receive needed
 				if err := s.Send(ctx, i); err != nil {
 					t.Fatal(err)
@@ -95,18 +94,43 @@ func testContextDialog(t *testing.T, h hosting) {
 				t.Errorf("Send after Close: %v, want ErrStreamClosed", err)
 			}
 			for i := range 100 {
-				var v int
-				if err := s.Receive(ctx, &v); err != nil || v != i {
+				v, err := s.Receive(ctx)
+				if err != nil || v != i {
 					t.Fatalf("receive %d: %d, %v", i, v, err)
 				}
 			}
 			for range 2 { // EOF is sticky
-				var v int
-				if err := s.Receive(ctx, &v); err != io.EOF {
+				if _, err := s.Receive(ctx); err != io.EOF {
 					t.Fatalf("got %v, want io.EOF", err)
 				}
 			}
 			if n, err := echo.Result(ctx, c); err != nil || n != 100 {
+				t.Fatalf("result = %d, %v", n, err)
+			}
+		})
+		t.Run("an item that is not an R fails alone", func(t *testing.T) {
+			c, err := echo.Open(ctx, p, "wrong")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// echo sends ints back: this side receives them as strings.
+			s, err := tractor.OpenStream[int, string](c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if err := s.Send(ctx, i); err != nil {
+					t.Fatal(err)
+				}
+				if v, err := s.Receive(ctx); !errors.Is(err, tractor.ErrBadArgument) {
+					t.Fatalf("item %d: %q, %v; want ErrBadArgument", i, v, err)
+				}
+			}
+			s.Close()
+			if _, err := s.Receive(ctx); err != io.EOF {
+				t.Fatalf("after the items: %v, want io.EOF", err)
+			}
+			if n, err := echo.Result(ctx, c); err != nil || n != 2 {
 				t.Fatalf("result = %d, %v", n, err)
 			}
 		})
@@ -121,7 +145,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			case <-time.After(hangBound):
 				t.Fatal("caller's Context not done after Cancel")
 			}
-			err = c.Result(ctx, nil)
+			_, err = sleeper.Result(ctx, c)
 			if !errors.Is(err, tractor.ErrContextCancelled) {
 				t.Fatalf("result = %v, want ErrContextCancelled", err)
 			}
@@ -141,7 +165,7 @@ func testContextDialog(t *testing.T, h hosting) {
 				t.Fatal(err)
 			}
 			cancel()
-			if err := c.Result(ctx, nil); !errors.Is(err, tractor.ErrContextCancelled) {
+			if _, err := sleeper.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
 				t.Fatalf("result = %v, want ErrContextCancelled", err)
 			}
 			if n := seenIn(ctx, t, p, "sleeper.cancelled"); n != before+1 {
@@ -153,7 +177,7 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = c.Result(ctx, nil)
+			_, err = selfCancel.Result(ctx, c)
 			re := asRemote(t, err)
 			if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != p.Actor() {
 				t.Errorf("result = %v (canceller %v), want cancelled by %v", err, re.Canceller, p.Actor())
@@ -169,11 +193,11 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			if err := c.Result(ctx, &got); err != nil {
+			got, err := misuse.Result(ctx, c)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got) != "[stream-before-started started-twice stream-twice callee-result]" {
+			if fmt.Sprint(got) != "[stream-before-started started-twice stream-twice callee-first]" {
 				t.Errorf("callee misuse checks: %v", got)
 			}
 			if err := c.Started(1); !errors.Is(err, tractor.ErrMisuse) {
@@ -185,8 +209,8 @@ func testContextDialog(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var first any
-			if err := c.First(&first); err != nil || first != nil {
+			first, err := tractor.First[any](c)
+			if err != nil || first != nil {
 				t.Errorf("first = %v, %v; want nil", first, err)
 			}
 			if n, err := returnEarly.Result(ctx, c); err != nil || n != 42 {
@@ -211,7 +235,7 @@ func testActorCancelledUnderDialog(t *testing.T, h hosting) {
 			if err := p.CancelActor(ctx); err != nil {
 				return err
 			}
-			err = c.Result(ctx, nil)
+			_, err = sleeper.Result(ctx, c)
 			re := asRemote(t, err)
 			root := tractor.CurrentActor(ctx).ID()
 			if !errors.Is(err, tractor.ErrContextCancelled) || re.Canceller != root {
@@ -234,16 +258,16 @@ func testOneWayStream(t *testing.T, h hosting) {
 			}
 			defer s.Close()
 			for i := range 1000 {
-				var v int
-				if err := s.Receive(ctx, &v); err != nil || v != i {
+				v, err := s.Receive(ctx)
+				if err != nil || v != i {
 					t.Fatalf("item %d: %d, %v", i, v, err)
 				}
 			}
-			var v int
-			if err := s.Receive(ctx, &v); err != io.EOF {
+			if _, err := s.Receive(ctx); err != io.EOF {
 				t.Fatalf("got %v, want io.EOF", err)
 			}
-			if err := s.Send(ctx, 1); !errors.Is(err, tractor.ErrMisuse) {
+			// Only a NoSend, written out on purpose, compiles.
+			if err := s.Send(ctx, tractor.NoSend{}); !errors.Is(err, tractor.ErrMisuse) {
 				t.Errorf("Send on a one-way stream: %v", err)
 			}
 		})
@@ -254,39 +278,23 @@ func testOneWayStream(t *testing.T, h hosting) {
 			}
 			defer s.Close()
 			for i := range 3 {
-				var v int
-				if err := s.Receive(ctx, &v); err != nil || v != i {
+				v, err := s.Receive(ctx)
+				if err != nil || v != i {
 					t.Fatalf("item %d: %d, %v", i, v, err)
 				}
 			}
-			var v int
-			err = s.Receive(ctx, &v)
+			_, err = s.Receive(ctx)
 			if re := asRemote(t, err); re.Message != "custom: stream broke" {
 				t.Errorf("got %v", err)
 			}
 		})
-		t.Run("wrong item type fails that item only", func(t *testing.T) {
-			s, err := count.Open(ctx, p, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			var wrong string
-			if err := s.Receive(ctx, &wrong); !errors.Is(err, tractor.ErrBadArgument) {
-				t.Fatalf("got %v, want ErrBadArgument", err)
-			}
-			var v int
-			if err := s.Receive(ctx, &v); err != nil || v != 1 {
-				t.Fatalf("next item: %d, %v", v, err)
-			}
-		})
+
 		t.Run("early close cancels the generator", func(t *testing.T) {
 			s, err := flood.Open(ctx, p, 1<<30)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var v int
-			if err := s.Receive(ctx, &v); err != nil {
+			if _, err := s.Receive(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {

@@ -47,6 +47,9 @@ type dialog struct {
 	wake       chan struct{} // the inbox grew, or the dialog ended
 	creditWake chan struct{} // credit arrived, or the dialog ended
 	recv       flowWindow    // the window this side receives with
+	// bound is what a well-behaved peer may have in flight: the largest
+	// window this side announced on the dialog (see resize), d.mu.
+	bound flowWindow
 
 	// sendMu orders a yield's transmission before this side's stop, so a
 	// Send that returned nil is never overtaken by a concurrent Close.
@@ -127,7 +130,7 @@ func (s dialogState) has(events dialogState) bool { return s&events != 0 }
 
 func newDialog(ch *session, cid uint64, md mode, caller bool, recv flowWindow) *dialog {
 	d := &dialog{
-		ch: ch, cid: cid, mode: md, caller: caller, recv: recv,
+		ch: ch, cid: cid, mode: md, caller: caller, recv: recv, bound: recv,
 		wake: make(chan struct{}, 1),
 	}
 	d.inbox = d.inboxBuf[:0]
@@ -204,10 +207,10 @@ func (d *dialog) push(m transport.Msg) {
 	if m.Kind == transport.KindYield {
 		// The peer may send while it has credit for one item and one
 		// byte: the bytes already in flight must be under the window.
-		over := d.inFlightSize >= d.recv.bytes
+		over := d.inFlightSize >= d.bound.bytes
 		d.inFlight++
 		d.inFlightSize += m.Size
-		if over || d.inFlight > d.recv.items {
+		if over || d.inFlight > d.bound.items {
 			d.mu.Unlock()
 			// The peer ignored flow control: fail this dialog, not the
 			// connection, and never queue without bound.
@@ -216,7 +219,7 @@ func (d *dialog) push(m transport.Msg) {
 			d.peerGone(&RemoteError{
 				Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
 				Message: fmt.Sprintf("peer sent more than the window of %d items and %d bytes without credit",
-					d.recv.items, d.recv.bytes),
+					d.bound.items, d.bound.bytes),
 			})
 			return
 		}
@@ -434,22 +437,8 @@ func (d *dialog) stopIfStreaming() {
 	}
 }
 
-// receive takes the next stream item into dst. It returns io.EOF once the
-// peer has stopped or returned, and the outcome error if it failed.
-func (d *dialog) receive(ctx context.Context, dst any) error {
-	payload, err := d.receivePayload(ctx)
-	if err != nil {
-		return err
-	}
-	return d.decodeItem(payload, dst)
-}
-
-// decodeItem decodes a stream item's payload into dst.
-func (d *dialog) decodeItem(payload, dst any) error {
-	return decodeStreamItem(d.ch.peer, payload, dst)
-}
-
-// receivePayload takes the next stream item, undecoded; see receive.
+// receivePayload takes the next stream item, undecoded. It returns io.EOF
+// once the peer has stopped or returned, and the outcome error if it failed.
 func (d *dialog) receivePayload(ctx context.Context) (any, error) {
 	for {
 		m, err := d.take(ctx, true)

@@ -46,16 +46,16 @@ var (
 		if err != nil {
 			return r, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[int, int](c)
 		if err != nil {
 			return r, err
 		}
 		for i := 1; i <= 10; i++ {
-			var v int
 			if err := s.Send(ctx, i); err != nil {
 				return r, err
 			}
-			if err := s.Receive(ctx, &v); err != nil {
+			v, err := s.Receive(ctx)
+			if err != nil {
 				return r, err
 			}
 			r.Sum += v

@@ -187,6 +187,25 @@ func callOutcome(ctx context.Context, err error) error {
 	return err
 }
 
+// Result waits for the result of the one-shot actor behind p, started with
+// [Nursery.RunInActor] and e.Bind, and returns it. A failure is the
+// actor's [*RemoteError], which the nursery also reports. Result fails
+// with an error matching [ErrMisuse] if p is not a one-shot actor's portal
+// or its actor runs another endpoint; if ctx ends before the result is
+// in, it returns ctx's error.
+func (e *FuncEndpoint[A, R]) Result(ctx context.Context, p *Portal) (R, error) {
+	var zero R
+	payload, err := p.awaitResult(ctx, e)
+	if err != nil {
+		return zero, err
+	}
+	r, err := decode[R](payload)
+	if err != nil {
+		return zero, fmt.Errorf("tractor: result of actor %s: %w", p.ch.peer, err)
+	}
+	return r, nil
+}
+
 // Bind pairs the function with an argument, for [Nursery.RunInActor].
 func (e *FuncEndpoint[A, R]) Bind(arg A) Invocation {
 	return Invocation{ep: e, arg: arg}
@@ -233,15 +252,17 @@ func (e *StreamEndpoint[A, T]) serve(c *Context, payload any) (any, error) {
 }
 
 // Open starts the generator in the actor behind p and returns the stream of
-// its values (tractor's Portal.open_stream_from). Receive decodes each into
-// a *T; it returns io.EOF once the generator has returned. Close the stream
+// its values (tractor's Portal.open_stream_from), the caller's end of a
+// one-way stream: Receive and All return each as a T, and io.EOF once the
+// generator has returned; its send type is [NoSend], so Send does not
+// compile. Close the stream
 // when done: closing early cancels the remote generator. A [Window] among
 // opts sets the stream's flow-control window instead of this actor's. The
 // generator of an actor of this process streams through memory, each
-// item going unboxed from its yield into Receive's *T; the outcomes are
+// item going unboxed from its yield to Receive; the outcomes are
 // those of a dialog. Under [WireCheck] it streams through a dialog, its
 // items encoded as a process actor's are.
-func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream, error) {
+func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts ...DialogOption) (*MsgStream[NoSend, T], error) {
 	mustCtx("Open", ctx)
 	mustPortal("Open", p)
 	if callee := p.ch.peerActor; callee != nil && !testHookDialogStreams && !p.ch.wireCheck {
@@ -253,12 +274,12 @@ func (e *StreamEndpoint[A, T]) Open(ctx context.Context, p *Portal, arg A, opts 
 	if err != nil {
 		return nil, err
 	}
-	return &MsgStream{d: d, oneWay: true}, nil
+	return &MsgStream[NoSend, T]{d: d, oneWay: true}, nil
 }
 
 // CtxEndpoint is a remote task paired with its caller (tractor's
 // @context): it sends a first value with [Context.Started], may open a
-// two-way [MsgStream], and ends with a result of type R.
+// two-way [MsgStream] ([OpenStream]), and ends with a result of type R.
 type CtxEndpoint[A, R any] struct {
 	name string
 	fn   func(*Context, A) (R, error)
@@ -288,8 +309,8 @@ func (e *CtxEndpoint[A, R]) serve(c *Context, payload any) (any, error) {
 }
 
 // Open starts the task in the actor behind p and waits for its first value
-// (tractor's Portal.open_context): read it with [Context.First]. The
-// returned Context must be ended with [Context.Result] or [Context.Cancel];
+// (tractor's Portal.open_context): read it with [First]. The
+// returned Context must be ended with [CtxEndpoint.Result] or [Context.Cancel];
 // cancelling ctx cancels the remote task. A [Window] among opts sets the
 // flow-control window with which this side receives the dialog's stream,
 // instead of this actor's; the callee receives with its actor's.
@@ -308,9 +329,18 @@ func (e *CtxEndpoint[A, R]) Open(ctx context.Context, p *Portal, arg A, opts ...
 }
 
 // Result waits for the outcome of c, a dialog opened with e.Open, and
-// decodes it as an R. See [Context.Result] for the outcomes.
+// returns the callee's result. Stream items still in flight are
+// discarded. Only the caller calls it, and it ends the dialog.
+//
+// The outcomes, after tractor: the callee's return value (nil error); the
+// callee's failure, a [*RemoteError]; if this side cancelled the dialog
+// ([Context.Cancel], or the ctx given to Open ended) and the callee
+// acknowledged, [ErrContextCancelled] itself: an expected outcome, not a
+// failure; if the callee cancelled itself or its actor was cancelled by
+// anyone, a *RemoteError that matches ErrContextCancelled and names the
+// canceller.
 func (e *CtxEndpoint[A, R]) Result(ctx context.Context, c *Context) (R, error) {
 	var r R
-	err := c.Result(ctx, &r)
+	err := c.result(ctx, &r)
 	return r, err
 }

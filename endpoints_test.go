@@ -81,15 +81,15 @@ var (
 		if err := c.Started(greeting); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[int, int](c)
 		if err != nil {
 			return 0, err
 		}
 		defer s.Close()
 		n := 0
 		for {
-			var v int
-			if err := s.Receive(c, &v); err != nil {
+			v, err := s.Receive(c)
+			if err != nil {
 				if errors.Is(err, io.EOF) {
 					return n, nil
 				}
@@ -121,7 +121,7 @@ var (
 	})
 	misuse = tractor.Ctx("test.misuse", func(c *tractor.Context, _ struct{}) ([]string, error) {
 		var errs []string
-		if _, err := c.OpenStream(); errors.Is(err, tractor.ErrMisuse) {
+		if _, err := tractor.OpenStream[int, int](c); errors.Is(err, tractor.ErrMisuse) {
 			errs = append(errs, "stream-before-started")
 		}
 		if err := c.Started(1); err != nil {
@@ -130,14 +130,14 @@ var (
 		if err := c.Started(2); errors.Is(err, tractor.ErrMisuse) {
 			errs = append(errs, "started-twice")
 		}
-		if _, err := c.OpenStream(); err != nil {
+		if _, err := tractor.OpenStream[int, int](c); err != nil {
 			return nil, err
 		}
-		if _, err := c.OpenStream(); errors.Is(err, tractor.ErrMisuse) {
+		if _, err := tractor.OpenStream[int, int](c); errors.Is(err, tractor.ErrMisuse) {
 			errs = append(errs, "stream-twice")
 		}
-		if err := c.Result(c, nil); errors.Is(err, tractor.ErrMisuse) {
-			errs = append(errs, "callee-result")
+		if _, err := tractor.First[int](c); errors.Is(err, tractor.ErrMisuse) {
+			errs = append(errs, "callee-first")
 		}
 		return errs, nil
 	})
@@ -178,14 +178,14 @@ func receiveCount[T any](c *tractor.Context) (int, error) {
 	if err := c.Started(nil); err != nil {
 		return 0, err
 	}
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[T, T](c)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for {
-		var v T
-		if err := s.Receive(c, &v); err != nil {
+		_, err := s.Receive(c)
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return n, nil
 			}
@@ -200,7 +200,7 @@ var quitEarly = tractor.Ctx("test.quitEarly", func(c *tractor.Context, _ struct{
 	if err := c.Started(nil); err != nil {
 		return 0, err
 	}
-	_, err := c.OpenStream()
+	_, err := tractor.OpenStream[int, int](c)
 	return 7, err
 })
 

@@ -114,7 +114,7 @@ func TestKilledGrandchildActorDied(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					if err := c.First(&grandchild); err != nil {
+					if grandchild, err = tractor.First[int](c); err != nil {
 						return err
 					}
 					syscall.Kill(grandchild, syscall.SIGKILL)
@@ -137,7 +137,7 @@ var failStream = tractor.Ctx("test.failStream", func(c *tractor.Context, arg fai
 	if err := c.Started(arg.N); err != nil {
 		return 0, err
 	}
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[int, int](c)
 	if err != nil {
 		return 0, err
 	}
@@ -162,7 +162,7 @@ var returnAfter = tractor.Ctx("test.returnAfter", func(c *tractor.Context, n int
 	if err := c.Started(n); err != nil {
 		return 0, err
 	}
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[int, int](c)
 	if err != nil {
 		return 0, err
 	}
@@ -196,8 +196,7 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 				t.Run("stream open", func(t *testing.T) {
 					c, s := openFailStream(ctx, t, p, failStreamArg{N: 3})
 					for i := range 3 {
-						var v int
-						wantCalleeFailure(t, fmt.Sprintf("receive %d after the items", i), s.Receive(ctx, &v), p.Actor())
+						wantCalleeFailure(t, fmt.Sprintf("receive %d after the items", i), errOf(s.Receive(ctx)), p.Actor())
 					}
 					_, err := failStream.Result(ctx, c)
 					wantCalleeFailure(t, "result", err, p.Actor())
@@ -209,13 +208,11 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 					// sending, every one after the error its failure.
 					var last error
 					eventually(t, hangBound, "the callee's failure", func() bool {
-						var v int
-						last = s.Receive(ctx, &v)
+						_, last = s.Receive(ctx)
 						return last != io.EOF
 					})
 					wantCalleeFailure(t, "receive after the error", last, p.Actor())
-					var v int
-					wantCalleeFailure(t, "next receive", s.Receive(ctx, &v), p.Actor())
+					wantCalleeFailure(t, "next receive", errOf(s.Receive(ctx)), p.Actor())
 				})
 			})
 		})
@@ -224,19 +221,18 @@ func TestReceiveAfterCalleeFailure(t *testing.T) {
 
 // openFailStream opens a failStream dialog with arg and its stream, and
 // receives the items it sends before failing.
-func openFailStream(ctx context.Context, t *testing.T, p *tractor.Portal, arg failStreamArg) (*tractor.Context, *tractor.MsgStream) {
+func openFailStream(ctx context.Context, t *testing.T, p *tractor.Portal, arg failStreamArg) (*tractor.Context, *tractor.MsgStream[int, int]) {
 	t.Helper()
 	c, err := failStream.Open(ctx, p, arg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[int, int](c)
 	if err != nil {
 		t.Fatalf("OpenStream: %v", err)
 	}
 	for i := range arg.N {
-		var v int
-		if err := s.Receive(ctx, &v); err != nil || v != i {
+		if v, err := s.Receive(ctx); err != nil || v != i {
 			t.Fatalf("item %d: %d, %v", i, v, err)
 		}
 	}
@@ -254,15 +250,12 @@ func TestSendAfterPeerReturned(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := c.OpenStream()
+				s, err := tractor.OpenStream[int, int](c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for {
-					var v int
-					if err := s.Receive(ctx, &v); err == io.EOF {
-						break
-					} else if err != nil {
+				for _, err := range s.All(ctx) {
+					if err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -360,8 +353,8 @@ func TestErrorTexts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var wrong struct{ X chan int }
-				wantPlainText(t, "First into the wrong type", c.First(&wrong))
+				_, err = tractor.First[struct{ X string }](c)
+				wantPlainText(t, "First into the wrong type", err)
 				_, err = failStream.Result(ctx, c)
 				re := asRemote(t, err)
 				if want := fmt.Sprintf(`actor %s: custom: cannot parse "12x"`, p.Actor()); err.Error() != want || re.Type != "*tractor_test.customError" {
@@ -376,7 +369,7 @@ func TestErrorTexts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s, err := c2.OpenStream()
+				s, err := tractor.OpenStream[int, int](c2)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -32,17 +32,15 @@ var (
 		if err := c.Started(strings.ToUpper(greeting)); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		// It receives strings and sends strings back.
+		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return 0, err
 		}
 		defer s.Close()
 		n := 0
-		for {
-			var v string
-			if err := s.Receive(c, &v); err == io.EOF {
-				return n, nil
-			} else if err != nil {
+		for v, err := range s.All(c) { // until the caller closes its side
+			if err != nil {
 				return n, err
 			}
 			if err := s.Send(c, strings.ToUpper(v)); err != nil {
@@ -50,6 +48,7 @@ var (
 			}
 			n++
 		}
+		return n, nil
 	})
 	exIdle = tractor.Ctx("example.idle", func(c *tractor.Context, _ struct{}) (string, error) {
 		if err := c.Started("idling"); err != nil {
@@ -140,8 +139,7 @@ func ExampleStreamEndpoint_Open() {
 		}
 		defer s.Close()
 		for {
-			var letter string
-			err := s.Receive(ctx, &letter)
+			letter, err := s.Receive(ctx)
 			if err == io.EOF { // the generator returned
 				break
 			}
@@ -159,19 +157,43 @@ func ExampleStreamEndpoint_Open() {
 	// err: <nil>
 }
 
+func ExampleMsgStream_All() {
+	err := exWorker(func(ctx context.Context, p *tractor.Portal) error {
+		// exLetters yields strings: s is a *MsgStream[NoSend, string].
+		s, err := exLetters.Open(ctx, p, "range")
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		var letters []string
+		for letter, err := range s.All(ctx) { // ends at io.EOF
+			if err != nil {
+				return err // the generator's failure, or ctx's end
+			}
+			letters = append(letters, letter)
+		}
+		fmt.Println(strings.Join(letters, " "))
+		return nil
+	}, exLetters)
+	fmt.Println("err:", err)
+	// Output:
+	// r a n g e
+	// err: <nil>
+}
+
 func ExampleCtxEndpoint_Open() {
 	err := exWorker(func(ctx context.Context, p *tractor.Portal) error {
 		c, err := exUpper.Open(ctx, p, "hi")
 		if err != nil {
 			return err
 		}
-		var first string
-		if err := c.First(&first); err != nil {
+		first, err := tractor.First[string](c)
+		if err != nil {
 			return err
 		}
 		fmt.Println("started:", first)
 
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return err
 		}
@@ -179,8 +201,8 @@ func ExampleCtxEndpoint_Open() {
 			if err := s.Send(ctx, w); err != nil {
 				return err
 			}
-			var echo string
-			if err := s.Receive(ctx, &echo); err != nil {
+			echo, err := s.Receive(ctx)
+			if err != nil {
 				return err
 			}
 			fmt.Println("echo:", echo)
@@ -212,8 +234,8 @@ func ExampleNursery_RunInActor() {
 				portals = append(portals, p)
 			}
 			for _, p := range portals {
-				var v int
-				if err := p.Result(ctx, &v); err != nil {
+				v, err := exCube.Result(ctx, p)
+				if err != nil {
 					return err
 				}
 				fmt.Println(p.Actor().Name, "returned", v)
@@ -257,7 +279,7 @@ func ExamplePortal_CancelActor() {
 			// cancellation), not by its dialog: its outcome is a
 			// *RemoteError that matches ErrContextCancelled and names the
 			// canceller.
-			err = c.Result(ctx, nil)
+			_, err = exIdle.Result(ctx, c)
 			var re *tractor.RemoteError
 			if errors.As(err, &re) && errors.Is(err, tractor.ErrContextCancelled) {
 				fmt.Println("task in", re.Actor.Name, "cancelled by", re.Canceller.Name)
@@ -279,8 +301,8 @@ func ExampleContext_Cancel() {
 		if err != nil {
 			return err
 		}
-		var first string
-		if err := c.First(&first); err != nil {
+		first, err := tractor.First[string](c)
+		if err != nil {
 			return err
 		}
 		fmt.Println("started:", first)
@@ -288,7 +310,7 @@ func ExampleContext_Cancel() {
 		// The caller cancels its own dialog: the outcome is
 		// ErrContextCancelled itself, an expected outcome, not a failure.
 		c.Cancel()
-		err = c.Result(ctx, nil)
+		_, err = exIdle.Result(ctx, c)
 		fmt.Println(err, err == tractor.ErrContextCancelled)
 		return nil
 	}, exIdle)

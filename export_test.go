@@ -75,9 +75,9 @@ func SetBeforeExit(f func()) { beforeExit.Store(&f) }
 
 // Queued counts the stream items that have arrived on s and wait to be
 // received, and adds up their sizes: what a stalled receiver holds.
-func Queued(s *MsgStream) (items, bytes int) {
-	if q, ok := s.gen.(interface{ queued() (int, int) }); ok {
-		return q.queued()
+func Queued[S, R any](s *MsgStream[S, R]) (items, bytes int) {
+	if s.gen != nil {
+		return s.gen.queued()
 	}
 	d := s.d
 	d.takeMu.Lock()
@@ -128,7 +128,7 @@ func ForceDialogStreams() (restore func()) {
 }
 
 // StreamSendCredit returns the credit s has left to send with.
-func StreamSendCredit(s *MsgStream) (items int, bytes int64) { return s.d.sendCredit() }
+func StreamSendCredit[S, R any](s *MsgStream[S, R]) (items int, bytes int64) { return s.d.sendCredit() }
 
 func (d *dialog) sendCredit() (int, int64) {
 	d.sendMu.Lock()

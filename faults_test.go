@@ -44,8 +44,7 @@ func TestChildKilledMidStream(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					var v int
-					if err := s.Receive(ctx, &v); err != nil {
+					if _, err := s.Receive(ctx); err != nil {
 						return err
 					}
 					pending := make(chan error, 1)
@@ -57,7 +56,7 @@ func TestChildKilledMidStream(t *testing.T) {
 					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
 					syscall.Kill(child, syscall.SIGKILL)
 					for streamErr == nil {
-						streamErr = s.Receive(ctx, &v)
+						_, streamErr = s.Receive(ctx)
 					}
 					callErr = <-pending
 					return nil

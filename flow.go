@@ -67,6 +67,48 @@ func (d *dialog) addCredit(m transport.Msg) {
 	signalIf(d.creditWake)
 }
 
+// revoke takes back the credit a revoke message from the peer names: the
+// peer shrank its window.
+func (d *dialog) revoke(m transport.Msg) {
+	d.mu.Lock()
+	d.credit -= int(min(m.Credit, math.MaxInt32))
+	d.creditBytes -= int64(min(m.CreditBytes, maxCreditBytes))
+	d.mu.Unlock()
+}
+
+// resize makes w the window this side receives the dialog's stream with,
+// from now on: it grants the peer what w adds to the window announced
+// before, and revokes what it takes away. Until the peer has the revoke,
+// it may still send within the window it had, so the bound this side
+// holds it to stays the largest window announced.
+func (d *dialog) resize(w flowWindow) {
+	d.takeMu.Lock() // consume reads recv under takeMu alone
+	d.mu.Lock()
+	old := d.recv
+	d.recv = w
+	d.bound = flowWindow{items: max(d.bound.items, w.items), bytes: max(d.bound.bytes, w.bytes)}
+	d.mu.Unlock()
+	d.takeMu.Unlock()
+	grant := transport.Msg{Kind: transport.KindCredit, CID: d.cid}
+	cut := transport.Msg{Kind: transport.KindRevoke, CID: d.cid}
+	if w.items > old.items {
+		grant.Credit = uint32(w.items - old.items)
+	} else {
+		cut.Credit = uint32(old.items - w.items)
+	}
+	if w.bytes > old.bytes {
+		grant.CreditBytes = uint64(w.bytes - old.bytes)
+	} else {
+		cut.CreditBytes = uint64(old.bytes - w.bytes)
+	}
+	if grant.Credit > 0 || grant.CreditBytes > 0 {
+		d.ch.sendCtl(grant)
+	}
+	if cut.Credit > 0 || cut.CreditBytes > 0 {
+		d.ch.sendCtl(cut)
+	}
+}
+
 // announce is the window this side receives with, as a cmd or started
 // message announces it.
 func (d *dialog) announce() (items uint32, bytes uint64) {

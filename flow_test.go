@@ -44,8 +44,8 @@ func testFlowControl(t *testing.T, h hosting) {
 			t.Fatal(err)
 		}
 		for i := range total {
-			var v int
-			if err := other.Receive(ctx, &v); err != nil || v != i {
+			v, err := other.Receive(ctx)
+			if err != nil || v != i {
 				t.Fatalf("other stream item %d: %d, %v", i, v, err)
 			}
 		}
@@ -56,8 +56,8 @@ func testFlowControl(t *testing.T, h hosting) {
 
 		// Resume: every item arrives, in order.
 		for i := range total {
-			var v int
-			if err := stalled.Receive(ctx, &v); err != nil || v != i {
+			v, err := stalled.Receive(ctx)
+			if err != nil || v != i {
 				t.Fatalf("stalled stream item %d: %d, %v", i, v, err)
 			}
 		}
@@ -80,7 +80,7 @@ func TestCloseWakesSendWaitingForCredit(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					s, err := c.OpenStream()
+					s, err := tractor.OpenStream[int, int](c)
 					if err != nil {
 						return err
 					}
@@ -100,7 +100,7 @@ func TestCloseWakesSendWaitingForCredit(t *testing.T) {
 						t.Errorf("the waiting Send still waits %v after Close", hangBound)
 					}
 					c.Cancel()
-					_ = c.Result(ctx, nil)
+					_, _ = sink.Result(ctx, c)
 					return p.CancelActor(ctx)
 				})
 			})

@@ -337,7 +337,7 @@ type misuseEnv struct {
 	ctx context.Context
 	n   *tractor.Nursery
 	p   *tractor.Portal
-	s   *tractor.MsgStream
+	s   *tractor.MsgStream[tractor.NoSend, int]
 }
 
 // TestInvalidInputs goes through every option and public entry point
@@ -418,13 +418,13 @@ func TestInvalidInputs(t *testing.T) {
 			var p *tractor.Portal
 			return p.CancelActor(e.ctx)
 		}},
-		{"Result(nil ctx)", "Result: nil context", "", func(e misuseEnv) error { return e.p.Result(nilCtx, new(int)) }},
+		{"Result(nil ctx)", "Result: nil context", "", func(e misuseEnv) error { return errOf(guardsEcho.Result(nilCtx, e.p)) }},
 		{"FindActor(nil ctx)", "FindActor: nil context", "", func(misuseEnv) error { _, err := tractor.FindActor(nilCtx, "a"); return err }},
 		{"WaitForActor(nil ctx)", "WaitForActor: nil context", "", func(misuseEnv) error { _, err := tractor.WaitForActor(nilCtx, "a"); return err }},
 		{"Actors(nil ctx)", "Actors: nil context", "", func(misuseEnv) error { _, err := tractor.Actors(nilCtx); return err }},
 		{"Root(nil ctx)", "Root: nil context", "", func(misuseEnv) error { _, err := tractor.Root(nilCtx); return err }},
-		{"MsgStream.Send(nil ctx)", "Send: nil context", "", func(e misuseEnv) error { return e.s.Send(nilCtx, 1) }},
-		{"MsgStream.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error { return e.s.Receive(nilCtx, new(int)) }},
+		{"MsgStream.Send(nil ctx)", "Send: nil context", "", func(e misuseEnv) error { return e.s.Send(nilCtx, tractor.NoSend{}) }},
+		{"MsgStream.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error { return errOf(e.s.Receive(nilCtx)) }},
 		{"MsgStream.Subscribe(-1)", "", "", func(e misuseEnv) error { _, err := e.s.Subscribe(-1); return err }},
 		{"Subscription.Receive(nil ctx)", "Receive: nil context", "", func(e misuseEnv) error {
 			sub, err := e.s.Subscribe(0)
@@ -432,7 +432,7 @@ func TestInvalidInputs(t *testing.T) {
 				return err
 			}
 			defer sub.Close()
-			return sub.Receive(nilCtx, new(int))
+			return errOf(sub.Receive(nilCtx))
 		}},
 		{"RegisterSentinel(empty)", "RegisterSentinel(\"\"", "", func(misuseEnv) error { return tractor.RegisterSentinel("", errors.New("x")) }},
 		{"RegisterSentinel(taken code)", "already registered", "", func(misuseEnv) error { return tractor.RegisterSentinel("panic", errors.New("x")) }},
@@ -554,9 +554,9 @@ func TestSubscribeHugeWindow(t *testing.T) {
 					t.Fatalf("Subscribe(1<<40): %v", err)
 				}
 				for i := range items {
-					for _, sb := range []*tractor.Subscription{sub, huge} {
-						var v int
-						if err := sb.Receive(ctx, &v); err != nil || v != i {
+					for _, sb := range []*tractor.Subscription[int]{sub, huge} {
+						v, err := sb.Receive(ctx)
+						if err != nil || v != i {
 							t.Fatalf("item %d: %v, %v", i, v, err)
 						}
 					}

@@ -171,3 +171,7 @@ func wantCancelledBy(t *testing.T, what string, err error, actor, by tractor.Act
 			what, err, re.Canceller, re.Actor, actor, by)
 	}
 }
+
+// errOf is the error of a call that also returns a value, such as a
+// stream's Receive: errOf(s.Receive(ctx)).
+func errOf[T any](_ T, err error) error { return err }

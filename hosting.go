@@ -126,7 +126,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	n.wg.Add(1)
 	child.watchParent(up, &n.wg, &n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Goroutine, PID: nd.pid, Addr: nd.addr}
-	return &Portal{ch: ch, host: goroutineHost{}}, info
+	return &Portal{ch: ch, host: goroutineHost{}, info: info}, info
 }
 
 // spawnSpec is what a process child learns from its parent in the
@@ -235,7 +235,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	ch.exited = func() *ActorDied { return host.deathOf(id, cfg.exitGrace) }
 	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
-	return &Portal{ch: ch, host: host}, info, nil
+	return &Portal{ch: ch, host: host, info: info}, info, nil
 }
 
 // testHookChildListen, set by tests, is called with the address a TCP

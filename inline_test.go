@@ -317,8 +317,8 @@ func TestLinkMadeOnFirstDialog(t *testing.T) {
 			}
 			n3 := 0
 			for {
-				var v int
-				if err := s.Receive(ctx, &v); err != nil {
+				_, err := s.Receive(ctx)
+				if err != nil {
 					if !errors.Is(err, io.EOF) {
 						t.Errorf("receive: %v", err)
 					}
@@ -446,7 +446,7 @@ func TestOneShotGoexit(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			resultErr = p.Result(ctx, new(int))
+			_, resultErr = goexit.Result(ctx, p)
 			return nil
 		})
 	})

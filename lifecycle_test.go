@@ -115,8 +115,8 @@ func TestSecretNotInProc(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						var grandchild int
-						if err := c.First(&grandchild); err != nil {
+						grandchild, err := tractor.First[int](c)
+						if err != nil {
 							return err
 						}
 						for who, pid := range map[string]int{"child": child, "grandchild": grandchild} {

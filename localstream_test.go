@@ -84,11 +84,11 @@ func holdGenerate(ctx context.Context, a holdArg, yield func(int) error) error {
 }
 
 // receiveInts receives 0..n-1 from s.
-func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream, n int) {
+func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream[tractor.NoSend, int], n int) {
 	t.Helper()
 	for i := range n {
-		var v int
-		if err := s.Receive(ctx, &v); err != nil || v != i {
+		v, err := s.Receive(ctx)
+		if err != nil || v != i {
 			t.Fatalf("item %d: %d, %v", i, v, err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 						late, err := holdGen.Open(ctx, p, holdArg{})
 						if err != nil {
 							t.Errorf("Open on an ending actor: %v", err)
-						} else if err := late.Receive(ctx, new(int)); !errors.Is(err, tractor.ErrActorGone) {
+						} else if err := errOf(late.Receive(ctx)); !errors.Is(err, tractor.ErrActorGone) {
 							t.Errorf("stream of an ending actor: %v, want ErrActorGone", err)
 						}
 						if !strings.Contains(errString(pr.cause), root.String()) {
@@ -149,7 +149,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 					if local && !pr.ended.Load() {
 						t.Error("the actor ended before its generator returned")
 					}
-					wantCancelledBy(t, "receive", s.Receive(ctx, new(int)), p.Actor(), root)
+					wantCancelledBy(t, "receive", errOf(s.Receive(ctx)), p.Actor(), root)
 					return nil
 				})
 			})
@@ -200,7 +200,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 						t.Errorf("generator's cause %v, want a cancellation by %s", pr.cause, me)
 					}
 				}
-				if err := s.Receive(ctx, new(int)); err != tractor.ErrContextCancelled {
+				if err := errOf(s.Receive(ctx)); err != tractor.ErrContextCancelled {
 					t.Errorf("receive after Close: %v, want ErrContextCancelled", err)
 				}
 			})
@@ -259,7 +259,7 @@ func TestLocalStreamCallerCancels(t *testing.T) {
 					await(t, pr.entered, "the generator holds")
 				}
 				cancel()
-				if err := s.Receive(ctx, new(int)); err != tractor.ErrContextCancelled {
+				if err := errOf(s.Receive(ctx)); err != tractor.ErrContextCancelled {
 					t.Errorf("receive: %v, want ErrContextCancelled", err)
 				}
 				me := tractor.CurrentActor(ctx).ID().String()
@@ -282,8 +282,8 @@ func TestLocalStreamCaller(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer s.Close()
-				var id tractor.ActorID
-				if err := s.Receive(ctx, &id); err != nil {
+				id, err := s.Receive(ctx)
+				if err != nil {
 					t.Fatal(err)
 				}
 				if me := tractor.CurrentActor(ctx).ID(); id != me {
@@ -319,8 +319,8 @@ func TestLocalStreamWindow(t *testing.T) {
 			if items, _ := tractor.Queued(s); items > window {
 				t.Fatalf("before item %d: %d items queued, over the window of %d", i, items, window)
 			}
-			var v int
-			if err := s.Receive(ctx, &v); err != nil || v != i {
+			v, err := s.Receive(ctx)
+			if err != nil || v != i {
 				t.Fatalf("item %d: %d, %v", i, v, err)
 			}
 		}
@@ -373,8 +373,8 @@ func TestStreamConcurrentEnds(t *testing.T) {
 				for range 3 {
 					wg.Go(func() {
 						for {
-							var v int
-							if err := s.Receive(ctx, &v); err != nil {
+							v, err := s.Receive(ctx)
+							if err != nil {
 								if err != io.EOF {
 									t.Errorf("receive: %v", err)
 								}
@@ -422,7 +422,7 @@ func TestStreamEndReachesEveryReceiver(t *testing.T) {
 				const receivers = 3
 				errs := make(chan error, receivers)
 				for range receivers {
-					go func() { errs <- s.Receive(ctx, new(int)) }()
+					go func() { errs <- errOf(s.Receive(ctx)) }()
 				}
 				waiting := "tractor.(*dialog).take"
 				if h.byRef() {
@@ -464,8 +464,7 @@ var (
 		if err != nil {
 			return 0, err
 		}
-		var v int
-		return v, s.Receive(ctx, &v)
+		return s.Receive(ctx)
 	})
 )
 

@@ -169,6 +169,15 @@ func (n *node) main() *Actor {
 	return n.first
 }
 
+// hostingOf is how a, an actor of this process, runs: the process's main
+// actor is its process; the others are goroutines in it.
+func (n *node) hostingOf(a *Actor) Hosting {
+	if a == n.main() {
+		return Process
+	}
+	return Goroutine
+}
+
 // acceptLoop admits peers. It accepts every connection at once, so that a
 // peer never waits behind a flood in the kernel's backlog; the listener
 // bounds those not yet authenticated (see maxPending).
@@ -199,6 +208,7 @@ type peerHello struct {
 type peerWelcome struct {
 	ID      ActorID
 	PID     int
+	Hosting Hosting // how the actor reached runs, for its portal's Info
 	Refused string
 }
 
@@ -236,7 +246,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		from = h.From
 		w := peerWelcome{PID: n.pid}
 		if target = n.actor(h.To); target != nil {
-			w.ID = target.id
+			w.ID, w.Hosting = target.id, n.hostingOf(target)
 		} else {
 			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, n.pid)
 		}
@@ -250,7 +260,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		}
 		return
 	}
-	if target == nil || target.adopt(conn, from, nil, false) == nil {
+	if target == nil || target.adopt(conn, from, nil, false, ActorInfo{}) == nil {
 		conn.Close()
 	}
 }
@@ -264,13 +274,13 @@ const dialAttempts = 4
 // the connection before it has heard this side's proof (see maxPending;
 // this process may be slow too): dialPeer then dials again, a few times,
 // within dialTimeout.
-func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
+func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, peerWelcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		conn, id, err := n.dialPeerOnce(ctx, local, addr, uid)
+		conn, w, err := n.dialPeerOnce(ctx, local, addr, uid)
 		if err == nil || attempt == dialAttempts || !errors.Is(err, transport.ErrDropped) {
-			return conn, id, err
+			return conn, w, err
 		}
 		if a := n.main(); a != nil {
 			a.debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
@@ -284,7 +294,7 @@ func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (tr
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ActorID{}, fmt.Errorf("dialing %s again after a dropped handshake: %w", addr, ctx.Err())
+			return nil, peerWelcome{}, fmt.Errorf("dialing %s again after a dropped handshake: %w", addr, ctx.Err())
 		}
 	}
 }
@@ -294,16 +304,16 @@ func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (tr
 const redialSpread = 50 * time.Millisecond
 
 // dialPeerOnce is one attempt of dialPeer.
-func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, ActorID, error) {
+func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, peerWelcome, error) {
 	conn, err := n.tcp.Dial(ctx, addr)
 	if err != nil {
-		return nil, ActorID{}, err
+		return nil, peerWelcome{}, err
 	}
 	wc := conn.(*transport.WireConn)
 	peer, err := wc.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion,
 		Info: peerHello{From: local.id, To: uid, PID: n.pid}})
 	if err != nil {
-		return nil, ActorID{}, err
+		return nil, peerWelcome{}, err
 	}
 	w, err := decode[peerWelcome](peer.Info)
 	if err == nil && w.Refused != "" {
@@ -311,7 +321,7 @@ func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string)
 	}
 	if err != nil {
 		conn.Close()
-		return nil, ActorID{}, err
+		return nil, peerWelcome{}, err
 	}
-	return conn, w.ID, nil
+	return conn, w, nil
 }

@@ -144,7 +144,7 @@ func (n *Nursery) StartActor(ctx context.Context, name string, opts ...Option) (
 }
 
 // RunInActor spawns a one-shot actor named name that runs inv and ends with
-// its result, which [Portal.Result] returns. Its failure is also the
+// its result, which [FuncEndpoint.Result] returns. Its failure is also the
 // nursery's: it cancels the siblings. inv's endpoint is exposed to the
 // actor without listing it.
 func (n *Nursery) RunInActor(ctx context.Context, name string, inv Invocation, opts ...Option) (*Portal, error) {
@@ -216,7 +216,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		return nil, errorf("tractor: start actor %q: %w", name, err)
 	}
 	if inv != nil {
-		p.resultDone = make(chan struct{})
+		p.oneShot, p.resultDone = inv.ep, make(chan struct{})
 	}
 	// Registered before StartActor returns, so the actor can be found at
 	// once; supervise unregisters it once it has ended.

@@ -63,8 +63,8 @@ func holdTreeFn(c *tractor.Context, depth int) (int, error) {
 			if err != nil {
 				return err
 			}
-			var k int
-			if err := sub.First(&k); err != nil {
+			k, err := tractor.First[int](sub)
+			if err != nil {
 				return err
 			}
 			size += k
@@ -86,7 +86,8 @@ var failDeep = tractor.Func("test.failDeep", func(ctx context.Context, msg strin
 		if err != nil {
 			return err
 		}
-		return p.Result(ctx, &out)
+		out, err = fail.Result(ctx, p)
+		return err
 	})
 	return out, err
 })
@@ -103,8 +104,7 @@ func testRunInActor(t *testing.T, h hosting) {
 				ps = append(ps, p)
 			}
 			for i, p := range ps {
-				var v int
-				if err := p.Result(ctx, &v); err != nil || v != i*i {
+				if v, err := square.Result(ctx, p); err != nil || v != i*i {
 					t.Errorf("one-shot %d: %d, %v", i, v, err)
 				}
 			}
@@ -143,8 +143,7 @@ func testOneCancelsAll(t *testing.T, h hosting) {
 		t.Errorf("nursery returned %d errors, want 1: %v", len(u.Unwrap()), err)
 	}
 	// The cancelled sibling's own outcome says it was cancelled.
-	var v int
-	if err := sibling.Result(context.Background(), &v); !errors.Is(err, context.Canceled) && !errors.Is(err, tractor.ErrContextCancelled) {
+	if _, err := sleepForever.Result(context.Background(), sibling); !errors.Is(err, context.Canceled) && !errors.Is(err, tractor.ErrContextCancelled) {
 		t.Errorf("sibling outcome = %v, want a cancellation", err)
 	}
 }
@@ -179,8 +178,7 @@ func testNurseryJoinsErrors(t *testing.T, h hosting) {
 			if err != nil {
 				return err
 			}
-			var v int
-			if err := p.Result(ctx, &v); err == nil {
+			if _, err := fail.Result(ctx, p); err == nil {
 				return errors.New("expected the one-shot to fail")
 			}
 			return errBody
@@ -230,12 +228,13 @@ func testCancelTree(t *testing.T, h hosting) {
 				if err != nil {
 					return err
 				}
-				var size int
-				if err := c.First(&size); err != nil || size != 13 {
+				size, err := tractor.First[int](c)
+				if err != nil || size != 13 {
 					t.Errorf("tree of %d actors (%v), want 13", size, err)
 				}
 				cancel()
-				return c.Result(context.Background(), nil)
+				_, err = holdTree.Result(context.Background(), c)
+				return err
 			})
 		}, h.opts...)
 	}()
@@ -393,8 +392,7 @@ func TestResultAfterNurseryCancelled(t *testing.T) {
 						return err
 					}
 					<-ctx.Done() // the failure has cancelled the nursery
-					var v int
-					err = p.Result(ctx, &v)
+					_, err = fail.Result(ctx, p)
 					if re := asRemote(t, err); re.Actor.Name != "failing" {
 						t.Errorf("Result after the nursery's cancellation: %v, want the child's failure", err)
 					}

@@ -266,13 +266,16 @@ func ExitGrace(d time.Duration) Option {
 // what they point to further is not), or the encoded size under
 // [WireCheck].
 //
-// The window is the receiver's: each side of a dialog announces its own
-// when the dialog opens, and its peer keeps to it. Given to [Run], a
-// nursery or an actor, Window sets the window of the actor's dialogs,
-// and is inherited; given to [StreamEndpoint.Open] or [CtxEndpoint.Open]
-// it sets the window of the stream that caller receives on that one
-// dialog. It panics if items or bytes is not positive, or if items is over
-// 2^32-1.
+// The window is the receiver's, per stream and per direction: each side
+// of a dialog announces the window it receives with when the dialog
+// opens, and its peer keeps to it, so a two-way stream has two windows,
+// one each way. Given to [Run], a nursery or an actor, Window sets the
+// window of the actor's dialogs, and is inherited; given to
+// [StreamEndpoint.Open] or [CtxEndpoint.Open] it sets the window of the
+// stream that caller receives on that one dialog; given to [OpenStream],
+// by either side of a context dialog, the window that side receives the
+// stream with, changed from the one it announced. It panics if items or
+// bytes is not positive, or if items is over 2^32-1.
 func Window(items, bytes int) WindowOption {
 	if items <= 0 || bytes <= 0 || uint64(items) > math.MaxUint32 {
 		panic(fmt.Sprintf("tractor: Window(%d, %d): want 1 to 2^32-1 items and a positive number of bytes", items, bytes))
@@ -287,8 +290,9 @@ type WindowOption struct{ w flowWindow }
 func (o WindowOption) apply(c *config)             { c.window = o.w }
 func (o WindowOption) applyDialog(c *dialogConfig) { c.window = o.w }
 
-// DialogOption configures one dialog, given to [StreamEndpoint.Open] or
-// [CtxEndpoint.Open]. [Window] makes one.
+// DialogOption configures one dialog or stream, given to
+// [StreamEndpoint.Open], [CtxEndpoint.Open] or [OpenStream]. [Window]
+// makes one.
 type DialogOption interface{ applyDialog(*dialogConfig) }
 
 // dialogConfig is the resolved set of options for one dialog, on the side

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -104,14 +103,21 @@ var (
 	parityFail = tractor.Func("test.parity.fail", func(ctx context.Context, n int) (int, error) {
 		return 0, errors.New(strings.Repeat("e", n))
 	})
-	// parityInts yields 0..n-1 as ints.
-	parityInts = tractor.Stream("test.parity.ints", func(ctx context.Context, n int, yield func(int) error) error {
+	// parityInts sends 0..n-1 as ints on its context stream.
+	parityInts = tractor.Ctx("test.parity.ints", func(c *tractor.Context, n int) (struct{}, error) {
+		if err := c.Started(nil); err != nil {
+			return struct{}{}, err
+		}
+		s, err := tractor.OpenStream[int, struct{}](c)
+		if err != nil {
+			return struct{}{}, err
+		}
 		for i := range n {
-			if err := yield(i); err != nil {
-				return err
+			if err := s.Send(c, i); err != nil {
+				return struct{}{}, err
 			}
 		}
-		return nil
+		return struct{}{}, s.Close()
 	})
 	// paritySum receives int64 items from its caller and returns their
 	// sum.
@@ -119,21 +125,18 @@ var (
 		if err := c.Started(nil); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[struct{}, int64](c)
 		if err != nil {
 			return 0, err
 		}
 		var sum int64
-		for {
-			var v int64
-			if err := s.Receive(c, &v); err != nil {
-				if errors.Is(err, io.EOF) {
-					return sum, nil
-				}
+		for v, err := range s.All(c) {
+			if err != nil {
 				return sum, err
 			}
 			sum += v
 		}
+		return sum, nil
 	})
 )
 
@@ -210,8 +213,8 @@ var parityCases = []parityCase{
 			if err != nil {
 				return nil, err
 			}
-			var first any
-			if err := c.First(&first); err != nil {
+			first, err := tractor.First[any](c)
+			if err != nil {
 				return nil, err
 			}
 			if _, err := parityChanStarted.Result(ctx, c); err != nil {
@@ -230,7 +233,7 @@ var parityCases = []parityCase{
 			if err != nil {
 				return nil, err
 			}
-			items, err := receiveItems[any](ctx, s)
+			items, err := receiveItems(ctx, s)
 			var types []string
 			for _, v := range items {
 				types = append(types, fmt.Sprintf("%T", v))
@@ -253,11 +256,20 @@ var parityCases = []parityCase{
 	{
 		name: "IntItemsIntoInt64",
 		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
-			s, err := parityInts.Open(ctx, p, 3)
+			c, err := parityInts.Open(ctx, p, 3)
 			if err != nil {
 				return nil, err
 			}
-			return receiveItems[int64](ctx, s)
+			s, err := tractor.OpenStream[struct{}, int64](c)
+			if err != nil {
+				return nil, err
+			}
+			items, err := receiveItems(ctx, s)
+			if err != nil {
+				return items, err
+			}
+			_, err = parityInts.Result(ctx, c)
+			return items, err
 		},
 		want: parityOutcome{value: []int64{0, 1, 2}},
 	},
@@ -268,7 +280,7 @@ var parityCases = []parityCase{
 			if err != nil {
 				return nil, err
 			}
-			s, err := c.OpenStream()
+			s, err := tractor.OpenStream[int, struct{}](c)
 			if err != nil {
 				return nil, err
 			}
@@ -382,20 +394,17 @@ func TestParity(t *testing.T) {
 	}
 }
 
-// receiveItems receives s's items into Ts until its end, and closes it.
-func receiveItems[T any](ctx context.Context, s *tractor.MsgStream) ([]T, error) {
+// receiveItems receives s's items until its end, and closes it.
+func receiveItems[S, R any](ctx context.Context, s *tractor.MsgStream[S, R]) ([]R, error) {
 	defer s.Close()
-	var items []T
-	for {
-		var v T
-		if err := s.Receive(ctx, &v); err != nil {
-			if err == io.EOF {
-				return items, nil
-			}
+	var items []R
+	for v, err := range s.All(ctx) {
+		if err != nil {
 			return items, err
 		}
 		items = append(items, v)
 	}
+	return items, nil
 }
 
 // checkParity checks one observation against the outcome wanted.
@@ -441,8 +450,7 @@ var parityOneShotCases = []struct {
 			if err != nil {
 				return nil, err
 			}
-			var keys int
-			err = p.Result(ctx, &keys)
+			keys, err := parityMutate.Result(ctx, p)
 			return fmt.Sprintf("callee saw %d keys, caller has %v", keys, m), err
 		},
 		want:  parityOutcome{value: "callee saw 2 keys, caller has map[caller:1]"},
@@ -455,9 +463,7 @@ var parityOneShotCases = []struct {
 			if err != nil {
 				return nil, err
 			}
-			var v int
-			err = p.Result(ctx, &v)
-			return v, err
+			return parityAny.Result(ctx, p)
 		},
 		want:  parityOutcome{err: tractor.ErrUnencodable},
 		byRef: &parityOutcome{value: 1},
@@ -469,8 +475,7 @@ var parityOneShotCases = []struct {
 			if err != nil {
 				return nil, err
 			}
-			var s string
-			err = p.Result(ctx, &s)
+			s, err := parityMake.Result(ctx, p)
 			return len(s), err
 		},
 		want:  parityOutcome{err: tractor.ErrMessageTooLarge},

@@ -43,26 +43,29 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 		}
 	}
 	var conn transport.Conn
-	var id ActorID
 	var near *Actor
+	where := ActorInfo{Addr: addr}
 	if t := a.node.actor(uid); t != nil && uid != "" {
 		mine, theirs := memPair(a.cfg.wireCheck)
-		if t.adopt(theirs, a.id, a, false) == nil {
+		if t.adopt(theirs, a.id, a, false, ActorInfo{}) == nil {
 			return nil, fmt.Errorf("%w: actor %s is ending", errNoSuchActor, t.id)
 		}
-		conn, id, near = mine, t.id, t
+		conn, near = mine, t
+		where.ID, where.Hosting, where.PID = t.id, a.node.hostingOf(t), a.node.pid
 	} else {
+		var w peerWelcome
 		var err error
-		if conn, id, err = a.node.dialPeer(ctx, a, addr, uid); err != nil {
+		if conn, w, err = a.node.dialPeer(ctx, a, addr, uid); err != nil {
 			return nil, err
 		}
+		where.ID, where.Hosting, where.PID = w.ID, w.Hosting, w.PID
 	}
-	ch := a.adopt(conn, id, near, true)
+	ch := a.adopt(conn, where.ID, near, true, where)
 	if ch == nil {
 		conn.Close()
 		return nil, errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
 	}
-	return &Portal{ch: ch}, nil
+	return &Portal{ch: ch, info: where}, nil
 }
 
 // dialledPortal returns a portal over a's live connection with uid, if any.
@@ -76,20 +79,21 @@ func (a *Actor) dialledPortal(uid string) *Portal {
 	if ch == nil || ch.goneErr() != nil {
 		return nil
 	}
-	return &Portal{ch: ch}
+	return &Portal{ch: ch, info: ch.where}
 }
 
 // adopt makes conn a connection of a with peer and serves it until it
 // ends; a owns it from then on. It returns nil, leaving conn alone, once a
-// is ending. peerActor is the peer itself if it lives in this process.
-func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool) *session {
+// is ending. peerActor is the peer itself if it lives in this process;
+// where is where it runs, as far as this side knows (a dialler knows).
+func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool, where ActorInfo) *session {
 	a.peerMu.Lock()
 	defer a.peerMu.Unlock()
 	if a.peersClosed {
 		return nil
 	}
 	ch := newSession(a, peer, conn, creator)
-	ch.peerActor = peerActor
+	ch.peerActor, ch.where = peerActor, where
 	if a.peers == nil {
 		a.peers, a.dialled = make(map[*session]struct{}), make(map[string]*session)
 	}

@@ -2,19 +2,20 @@ package tractor
 
 import (
 	"context"
-
-	"github.com/tractor-go/tractor/transport"
 )
 
 // Portal is a handle to another actor, through which this actor calls its
 // endpoints ([FuncEndpoint.Call], [StreamEndpoint.Open], [CtxEndpoint.Open]),
-// cancels it, and reads a one-shot actor's result. A Portal is safe for
+// cancels it, and reads a one-shot actor's result ([FuncEndpoint.Result]). A Portal is safe for
 // concurrent use; each call is its own dialog.
 type Portal struct {
 	ch   *session
-	host host // where the actor runs, for a portal its nursery owns
+	host host      // where the actor runs, for a portal its nursery owns
+	info ActorInfo // where the actor runs, for Info
 
-	// For a one-shot actor (RunInActor): closed once its result is in.
+	// For a one-shot actor (RunInActor): the endpoint it runs, and
+	// resultDone, closed once its result is in.
+	oneShot    Endpoint
 	resultDone chan struct{}
 	result     any
 	resultErr  error
@@ -33,6 +34,17 @@ func (p *Portal) Actor() ActorID { return p.ch.peer }
 // under [WireCheck] to and from one of this process. Otherwise they travel
 // by reference.
 func (p *Portal) EncodesValues() bool { return p.ch.peerActor == nil || p.ch.wireCheck }
+
+// Info tells where the portal's actor runs, as [Actors] lists it: its
+// hosting ([Goroutine] for an actor living in another actor's process,
+// [Process] for a process actor and a program's root), the pid of its
+// process, and the address of that process's listener. Its Parent is set
+// for a portal from a nursery or from [FindActor] and [WaitForActor], and
+// zero for one from [Root] (a root has none). Info makes no call.
+func (p *Portal) Info() ActorInfo {
+	mustPortal("Info", p)
+	return p.info
+}
 
 // CancelActor cancels the whole remote actor (not one task): every task it
 // runs is cancelled with this actor as canceller, its nurseries cancel
@@ -74,14 +86,17 @@ func (p *Portal) requestCancel() <-chan struct{} {
 // closedChan is a channel that is closed: a wait that is already over.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Result waits for the result of a one-shot actor started with
-// [Nursery.RunInActor] and decodes it into dst, a pointer. A failure is the
-// actor's *RemoteError, which the nursery also reports.
-func (p *Portal) Result(ctx context.Context, dst any) error {
+// awaitResult waits for the result of the one-shot actor behind p, which
+// runs ep, and returns it undecoded. A failure is the actor's
+// *RemoteError, which the nursery also reports.
+func (p *Portal) awaitResult(ctx context.Context, ep Endpoint) (any, error) {
 	mustCtx("Result", ctx)
 	mustPortal("Result", p)
 	if p.resultDone == nil {
-		return errorf("tractor: Result on a portal to daemon actor %s: %w", p.ch.peer, ErrMisuse)
+		return nil, errorf("tractor: Result of %q on a portal to daemon actor %s: %w", ep.Name(), p.ch.peer, ErrMisuse)
+	}
+	if p.oneShot != ep {
+		return nil, errorf("tractor: Result of %q on a portal to actor %s, which runs %q: %w", ep.Name(), p.ch.peer, p.oneShot.Name(), ErrMisuse)
 	}
 	select {
 	case <-p.resultDone:
@@ -92,14 +107,8 @@ func (p *Portal) Result(ctx context.Context, dst any) error {
 			// nursery, whose ctx the caller often waits with, only after
 			// its result is in.
 		default:
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	if p.resultErr != nil {
-		return p.resultErr
-	}
-	if err := transport.Decode(p.result, dst); err != nil {
-		return errorf("tractor: result of actor %s: %w: %w", p.ch.peer, ErrBadArgument, err)
-	}
-	return nil
+	return p.result, p.resultErr
 }

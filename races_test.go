@@ -22,7 +22,7 @@ func testSendRacingClose(t *testing.T, h hosting) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, _ := c.OpenStream()
+			s, _ := tractor.OpenStream[int, int](c)
 			var sent atomic.Int64
 			var wg sync.WaitGroup
 			wg.Go(func() {
@@ -58,8 +58,7 @@ func testConcurrentReceivers(t *testing.T, h hosting) {
 		for range 3 {
 			wg.Go(func() {
 				for {
-					var v int
-					err := s.Receive(ctx, &v)
+					_, err := s.Receive(ctx)
 					if err == io.EOF {
 						return
 					}
@@ -86,7 +85,7 @@ func testConcurrentSendersWoken(t *testing.T, h hosting) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, _ := c.OpenStream()
+		s, _ := tractor.OpenStream[int, int](c)
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Go(func() {
@@ -164,7 +163,7 @@ func testSelfCancelOutcome(t *testing.T, h hosting) {
 					return err
 				}
 				n.Cancel()
-				if err := c.Result(context.Background(), nil); err != tractor.ErrContextCancelled {
+				if _, err := sleeper.Result(context.Background(), c); err != tractor.ErrContextCancelled {
 					t.Errorf("outcome %v, want ErrContextCancelled itself", err)
 				}
 				return nil
@@ -186,7 +185,7 @@ func testResultWithOpenCtx(t *testing.T, h hosting) {
 			t.Fatal(err)
 		}
 		cancel()
-		if err := c.Result(octx, nil); err != tractor.ErrContextCancelled {
+		if _, err := sleeper.Result(octx, c); err != tractor.ErrContextCancelled {
 			t.Errorf("outcome %v, want ErrContextCancelled", err)
 		}
 	})
@@ -219,8 +218,7 @@ func testNoDialogLeaks(t *testing.T, h hosting) {
 				t.Fatal(err)
 			}
 			for {
-				var v int
-				if s.Receive(ctx, &v) != nil {
+				if _, err := s.Receive(ctx); err != nil {
 					break
 				}
 			}
@@ -231,7 +229,7 @@ func testNoDialogLeaks(t *testing.T, h hosting) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, _ := c.OpenStream()
+		s, _ := tractor.OpenStream[int, int](c)
 		for range 3 {
 			s.Send(ctx, 1)
 		}

@@ -30,6 +30,9 @@ type session struct {
 	// peerActor is the peer itself when it lives in this process: function
 	// calls to it then run inline (see callInline), not as dialogs.
 	peerActor *Actor
+	// where is where the peer runs, as the dialler learnt it: what
+	// the portals over this connection tell ([Portal.Info]).
+	where ActorInfo
 	// link, between a goroutine actor and its parent, makes conn when a
 	// dialog first needs it (see localLink); conn is nil until then.
 	link   *localLink
@@ -242,6 +245,10 @@ func (ch *session) deliver(m transport.Msg) {
 	case transport.KindCredit:
 		if d := ch.dialog(m.CID); d != nil {
 			d.addCredit(m)
+		}
+	case transport.KindRevoke:
+		if d := ch.dialog(m.CID); d != nil {
+			d.revoke(m)
 		}
 	case transport.KindStarted, transport.KindYield, transport.KindStop,
 		transport.KindReturn, transport.KindError:

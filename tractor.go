@@ -18,9 +18,13 @@
 // Endpoints are typed and declared once at package level: [Func] (one
 // result), [Stream] (a remote generator) and [Ctx] (a remote task that sends
 // a first value with [Context.Started], may open a two-way [MsgStream], and
-// ends with a result). A [Portal] reaches another actor; each call through
-// it is a dialog with exactly one outcome: a result, an error, or a
-// cancellation. An actor serves only the endpoints it was started with
+// ends with a result). The caller's side is as typed as the callee's: a
+// call returns an R, a generator's stream is a MsgStream whose Receive
+// returns its T (and whose All ranges over them), [First] and [OpenStream]
+// are typed by the caller, and [FuncEndpoint.Result] and
+// [CtxEndpoint.Result] return an R. A [Portal] reaches another actor; each
+// call through it is a dialog with exactly one outcome: a result, an
+// error, or a cancellation. An actor serves only the endpoints it was started with
 // ([Expose]).
 //
 // # Cancellation

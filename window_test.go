@@ -77,7 +77,7 @@ var (
 		if err := c.Started(nil); err != nil {
 			return 0, err
 		}
-		if _, err := c.OpenStream(); err != nil {
+		if _, err := tractor.OpenStream[int, int](c); err != nil {
 			return 0, err
 		}
 		<-c.Done()
@@ -91,7 +91,7 @@ var (
 // of credit. It fails the test as soon as the items queued on s hold more
 // than bound bytes, or if the task ends without running out of credit. It
 // returns what is queued.
-func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream, key string, windowItems, windowBytes, bound int) (items, size int) {
+func awaitStall[S, R any](ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor.MsgStream[S, R], key string, windowItems, windowBytes, bound int) (items, size int) {
 	t.Helper()
 	eventually(t, 15*time.Second, "the producer stalls on its credit", func() bool {
 		items, size = tractor.Queued(s)
@@ -114,18 +114,18 @@ func awaitStall(ctx context.Context, t *testing.T, p *tractor.Portal, s *tractor
 
 // receiveAll receives n items of size bytes from s, item i made of byte i,
 // then the end of the stream.
-func receiveAll(ctx context.Context, t *testing.T, s *tractor.MsgStream, n, size int) {
+func receiveAll(ctx context.Context, t *testing.T, s *tractor.MsgStream[tractor.NoSend, []byte], n, size int) {
 	t.Helper()
 	for i := range n {
-		var v []byte
-		if err := s.Receive(ctx, &v); err != nil {
+		v, err := s.Receive(ctx)
+		if err != nil {
 			t.Fatalf("item %d: %v", i, err)
 		}
 		if len(v) != size || v[0] != byte(i) || v[size-1] != byte(i) {
 			t.Fatalf("item %d: %d bytes starting with %d, want %d bytes of %d", i, len(v), v[0], size, byte(i))
 		}
 	}
-	if err := s.Receive(ctx, new([]byte)); !errors.Is(err, io.EOF) {
+	if _, err := s.Receive(ctx); !errors.Is(err, io.EOF) {
 		t.Fatalf("after %d items: %v, want io.EOF", n, err)
 	}
 }
@@ -203,7 +203,7 @@ func testActorWindow(t *testing.T, h hosting) {
 			if err != nil {
 				return err
 			}
-			s, err := c.OpenStream()
+			s, err := tractor.OpenStream[int, int](c)
 			if err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func testActorWindow(t *testing.T, h hosting) {
 				return fmt.Errorf("caller's credit after filling the window: %d items, want 0", items)
 			}
 			c.Cancel()
-			if err := c.Result(ctx, nil); !errors.Is(err, tractor.ErrContextCancelled) {
+			if _, err := sink.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
 				return fmt.Errorf("result: %v, want ErrContextCancelled", err)
 			}
 			return nil
@@ -261,7 +261,7 @@ func testPeerPastByteWindow(t *testing.T, h hosting) {
 				if _, held := tractor.Queued(s); held > defaultWindowBytes+size {
 					return fmt.Errorf("the receiver queued %d bytes from a rogue peer", held)
 				}
-				if err = s.Receive(ctx, new([]byte)); err != nil {
+				if _, err = s.Receive(ctx); err != nil {
 					break
 				}
 			}
@@ -303,6 +303,8 @@ func TestFlowWindow(t *testing.T) {
 			t.Run("DialogWindow", func(t *testing.T) { testDialogWindow(t, h) })
 			t.Run("ActorWindow", func(t *testing.T) { testActorWindow(t, h) })
 			t.Run("PeerPastByteWindow", func(t *testing.T) { testPeerPastByteWindow(t, h) })
+			t.Run("ContextStreamWindow", func(t *testing.T) { testContextStreamWindow(t, h) })
+			t.Run("CalleeStreamWindow", func(t *testing.T) { testCalleeStreamWindow(t, h) })
 		})
 	}
 }
@@ -321,4 +323,115 @@ func TestWindowValidated(t *testing.T) {
 			tractor.Window(w[0], w[1])
 		}()
 	}
+}
+
+var (
+	// ctxFlood opens its stream, waits for the caller's "go", then sends
+	// N items of Size bytes, counting them in Key+".sent", as bigFlood
+	// yields them.
+	ctxFlood = tractor.Ctx("test.ctxFlood", func(c *tractor.Context, a bigFloodArg) (int, error) {
+		if err := c.Started(nil); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[[]byte, string](c)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := s.Receive(c); err != nil {
+			return 0, err
+		}
+		k := floodTaskKey(c, a.Key)
+		floodTasks.Store(k, c)
+		defer floodTasks.Delete(k)
+		for i := range a.N {
+			if err := s.Send(c, bytes.Repeat([]byte{byte(i)}, a.Size)); err != nil {
+				return i, err
+			}
+			mark(c, a.Key+".sent")
+		}
+		return a.N, nil
+	})
+	// narrowSink opens its stream with the window its argument gives,
+	// says "ready" on it, and reads nothing until cancelled.
+	narrowSink = tractor.Ctx("test.narrowSink", func(c *tractor.Context, w [2]int) (int, error) {
+		if err := c.Started(nil); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[string, int](c, tractor.Window(w[0], w[1]))
+		if err != nil {
+			return 0, err
+		}
+		if err := s.Send(c, "ready"); err != nil {
+			return 0, err
+		}
+		<-c.Done()
+		return 0, c.Err()
+	})
+)
+
+// testContextStreamWindow: a window of one item given to OpenStream, after
+// the dialog opened with the actor's window, lets the peer have at most
+// one item in flight: it stalls with one item queued here, and then sends
+// each item once the one before has been received.
+func testContextStreamWindow(t *testing.T, h hosting) {
+	withWorker(t, h, eps(ctxFlood, floodCredit, seen), func(ctx context.Context, p *tractor.Portal) {
+		const n, size = 12, 10
+		key := "ctxwindow"
+		c, err := ctxFlood.Open(ctx, p, bigFloodArg{Key: key, N: n, Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tractor.OpenStream[string, []byte](c, tractor.Window(1, defaultWindowBytes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(ctx, "go"); err != nil {
+			t.Fatal(err)
+		}
+		if items, _ := awaitStall(ctx, t, p, s, key, 1, defaultWindowBytes, 1<<20); items != 1 {
+			t.Errorf("the producer stalled with %d items in flight, want 1", items)
+		}
+		for i := range n {
+			if items, _ := tractor.Queued(s); items > 1 {
+				t.Fatalf("before item %d: %d items queued, want at most 1", i, items)
+			}
+			v, err := s.Receive(ctx)
+			if err != nil || len(v) != size || v[0] != byte(i) {
+				t.Fatalf("item %d: %v, %v", i, v, err)
+			}
+		}
+		s.Close()
+		if sent, err := ctxFlood.Result(ctx, c); err != nil || sent != n {
+			t.Fatalf("result: %d, %v; want %d", sent, err, n)
+		}
+	})
+}
+
+// testCalleeStreamWindow: a window given to OpenStream by the callee,
+// smaller or larger than its actor's, is the caller's credit once the
+// callee has opened its stream.
+func testCalleeStreamWindow(t *testing.T, h hosting) {
+	withWorker(t, h, eps(narrowSink), func(ctx context.Context, p *tractor.Portal) {
+		for _, w := range [][2]int{{1, 1 << 10}, {3 * defaultWindowItems, 2 * defaultWindowBytes}} {
+			c, err := narrowSink.Open(ctx, p, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tractor.OpenStream[int, string](c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The window's change went out before "ready".
+			if v, err := s.Receive(ctx); err != nil || v != "ready" {
+				t.Fatalf("callee's first item: %q, %v", v, err)
+			}
+			if items, bytes := tractor.StreamSendCredit(s); items != w[0] || bytes != int64(w[1]) {
+				t.Errorf("window %v: the caller's credit is %d items, %d bytes", w, items, bytes)
+			}
+			c.Cancel()
+			if _, err := narrowSink.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
+				t.Errorf("result: %v, want ErrContextCancelled", err)
+			}
+		}
+	})
 }

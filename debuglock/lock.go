@@ -86,12 +86,12 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 	if err := c.Started(grant{Interactive: term.IsTerminal(int(os.Stdin.Fd()))}); err != nil {
 		return false, err
 	}
-	st, err := c.OpenStream()
+	// The holder sends nothing: its Close releases the lock.
+	st, err := tractor.OpenStream[struct{}, int](c)
 	if err != nil {
 		return false, err
 	}
-	var v int
-	_ = st.Receive(c, &v) // io.EOF once released; an error if the holder went
+	_, _ = st.Receive(c) // io.EOF once released; an error if the holder went
 	return true, nil
 }
 
@@ -173,7 +173,7 @@ func (s *server) held() (tractor.ActorID, bool) {
 // Lease is the terminal, held: release it with Release.
 type Lease struct {
 	c           *tractor.Context
-	st          *tractor.MsgStream
+	st          *tractor.MsgStream[int, struct{}]
 	stop        context.CancelFunc // ends the dialog, if Result did not
 	interactive bool
 }
@@ -209,13 +209,13 @@ func Acquire(ctx context.Context) (*Lease, error) {
 		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
-	var g grant
-	if err := c.First(&g); err != nil {
+	g, err := tractor.First[grant](c)
+	if err != nil {
 		c.Cancel()
 		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
-	st, err := c.OpenStream()
+	st, err := tractor.OpenStream[int, struct{}](c)
 	if err != nil {
 		c.Cancel()
 		stop()
@@ -234,7 +234,7 @@ func (l *Lease) Release() {
 	l.st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = l.c.Result(ctx, nil)
+	_, _ = acquireEP.Result(ctx, l.c)
 }
 
 // waitFree waits, up to bound, until nobody but the actor of ctx holds

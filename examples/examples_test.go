@@ -39,7 +39,7 @@ var examples = map[string][]string{
 	},
 	"crash": {
 		"daemon actor server answers ping with pong",
-		"parser's Portal.Result: failed in actor parser",
+		"parser's Result: failed in actor parser",
 		"OpenNursery returned; live actors: [root]",
 		`OpenNursery error: actor parser[…]: cannot parse "12x"`,
 		"error from actor: parser",

@@ -290,7 +290,7 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 	}
 	// The stream is not closed here: returning closes it, after the
 	// final outcome (a producer's error) if there is one.
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[batch[T], update](c)
 	if err != nil {
 		return false, err
 	}
@@ -304,8 +304,8 @@ func (p *Publisher[T]) serve(c *tractor.Context, req request) (bool, error) {
 	wg.Go(func() {
 		defer close(unsubscribed)
 		for {
-			var u update
-			if err := s.Receive(rctx, &u); err != nil {
+			u, err := s.Receive(rctx)
+			if err != nil {
 				return
 			}
 			f.setTopics(o, u.Topics)
@@ -366,7 +366,7 @@ var ready = func() chan struct{} {
 // sendBatch sends b as one stream item or, if it is over the frame limit,
 // in halves, down to values sent alone: only a value too large by itself
 // fails the dialog, as it would unbatched.
-func sendBatch[T any](c *tractor.Context, s *tractor.MsgStream, b batch[T]) error {
+func sendBatch[T any](c *tractor.Context, s *tractor.MsgStream[batch[T], update], b batch[T]) error {
 	err := s.Send(c, b)
 	if len(b.Values) > 1 && errors.Is(err, tractor.ErrMessageTooLarge) {
 		first, second := b.halves()

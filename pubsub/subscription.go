@@ -28,7 +28,7 @@ type client[T any] struct {
 	// that a Subscribe or SetTopics waiting for it honours its ctx.
 	setup  chan struct{}
 	c      *tractor.Context
-	s      *tractor.MsgStream
+	s      *tractor.MsgStream[update, batch[T]]
 	cancel context.CancelFunc
 	sent   []string // the topics the publisher was last told
 	joins  int      // how many joins were sent
@@ -199,7 +199,7 @@ func (cl *client[T]) open(ctx context.Context, portal *tractor.Portal, o options
 		// Stop opening if the subscriber's own ctx ends meanwhile.
 		stop := context.AfterFunc(ctx, cancel)
 		defer stop()
-		cl.s, err = c.OpenStream()
+		cl.s, err = tractor.OpenStream[update, batch[T]](c)
 	}
 	if err != nil {
 		cancel()
@@ -321,8 +321,7 @@ func (cl *client[T]) pullLocked(ctx context.Context, s *Subscription[T]) error {
 		s.stopPull = stop
 	}
 	cl.mu.Unlock()
-	var b batch[T]
-	err := cl.s.Receive(pctx, &b)
+	b, err := cl.s.Receive(pctx)
 	interrupted := pctx.Err() != nil
 	stop()
 	cl.mu.Lock()
@@ -530,7 +529,7 @@ func (s *Subscription[T]) Close() error {
 	cl.s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	_ = cl.c.Result(ctx, nil) // the publisher's task has ended
+	_, _ = cl.p.ep.Result(ctx, cl.c) // the publisher's task has ended
 	cl.cancel()
 	return nil
 }

@@ -51,14 +51,14 @@ var (
 			<-c.Done()
 			return 0, c.Err()
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[int, int](c)
 		if err != nil {
 			return 0, err
 		}
 		n := 0
 		for {
-			var v int
-			if err := s.Receive(c, &v); err == io.EOF {
+			v, err := s.Receive(c)
+			if err == io.EOF {
 				return n, nil
 			} else if err != nil {
 				return n, err
@@ -221,16 +221,15 @@ func contextDialog(t *rapid.T, w *tractortest.World) {
 		}
 		return
 	}
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[int, int](c)
 	if err != nil {
 		t.Fatalf("open stream: %v", err)
 	}
 	for i := range k {
-		var v int
 		if err := s.Send(ctx, i); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
-		if err := s.Receive(ctx, &v); err != nil || v != i {
+		if v, err := s.Receive(ctx); err != nil || v != i {
 			t.Fatalf("echo of %d: %d, %v", i, v, err)
 		}
 	}

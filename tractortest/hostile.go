@@ -179,14 +179,14 @@ var (
 		if err := c.Started(nil); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[any, any](c)
 		if err != nil {
 			return 0, err
 		}
 		n := 0
 		for {
-			var v any
-			if err := s.Receive(c, &v); err == io.EOF {
+			v, err := s.Receive(c)
+			if err == io.EOF {
 				return n, nil
 			} else if err != nil {
 				return n, err
@@ -247,8 +247,8 @@ var positions = []position{
 		if err != nil {
 			return 0, err, nil
 		}
-		var first any
-		if err := c.First(&first); err != nil {
+		first, err := tractor.First[any](c)
+		if err != nil {
 			return 0, nil, fmt.Errorf("first value: %w", err)
 		}
 		if _, err := hostileCtx.Result(ctx, c); err != nil {
@@ -265,7 +265,7 @@ var positions = []position{
 		var items []any
 		for {
 			var v any
-			if err = s.Receive(ctx, &v); err != nil {
+			if v, err = s.Receive(ctx); err != nil {
 				break
 			}
 			items = append(items, v)
@@ -289,7 +289,7 @@ var positions = []position{
 			return 0, err, nil
 		}
 		defer c.Cancel()
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[any, any](c)
 		if err != nil {
 			return 0, err, nil // the dialog was cancelled
 		}

@@ -195,8 +195,7 @@ func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error 
 		if len(items) == stopAfter {
 			return s.Close() // closing early cancels the generator
 		}
-		var v T
-		err := s.Receive(ctx, &v)
+		v, err := s.Receive(ctx)
 		if err == io.EOF {
 			break
 		}

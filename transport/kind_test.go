@@ -19,8 +19,9 @@ func TestKindString(t *testing.T) {
 		{transport.KindError, "error"},
 		{transport.KindCancel, "cancel"},
 		{transport.KindCredit, "credit"},
+		{transport.KindRevoke, "revoke"},
 		{0, "kind(0)"},
-		{transport.KindCredit + 1, "kind(9)"},
+		{transport.KindRevoke + 1, "kind(10)"},
 		{200, "kind(200)"},
 		{255, "kind(255)"},
 	} {
@@ -34,6 +35,7 @@ func TestKindsAreDistinctAndNonZero(t *testing.T) {
 	kinds := []transport.Kind{
 		transport.KindCmd, transport.KindStarted, transport.KindYield, transport.KindStop,
 		transport.KindReturn, transport.KindError, transport.KindCancel, transport.KindCredit,
+		transport.KindRevoke,
 	}
 	seen := map[transport.Kind]bool{}
 	for _, k := range kinds {

@@ -19,7 +19,8 @@
 // A context dialog's two sides may exchange yields between started and the
 // callee's final message, each ending its yields with a stop. While a
 // dialog runs, the receiver of yields grants its sender more with credit
-// messages, and the caller may send cancel, which the callee answers with
+// messages (and takes some back with revoke, once, if it shrinks its
+// window), and the caller may send cancel, which the callee answers with
 // its final message all the same. A callee that fails before its first
 // value sends only its error. Two messages concern an actor rather than a
 // dialog, and carry CID 0: cancel asks the peer actor to cancel itself,
@@ -89,11 +90,17 @@ const (
 	// KindCredit grants the peer Credit more yields and CreditBytes more
 	// bytes of yields on a dialog.
 	KindCredit
+	// KindRevoke takes back Credit yields and CreditBytes bytes of the
+	// credit granted to the peer on a dialog: the sender of the revoke
+	// shrank the window it receives with. The peer's credit may go below zero; it then waits
+	// for grants.
+	KindRevoke
 )
 
 var kindNames = [...]string{
 	KindCmd: "cmd", KindStarted: "started", KindYield: "yield", KindStop: "stop",
 	KindReturn: "return", KindError: "error", KindCancel: "cancel", KindCredit: "credit",
+	KindRevoke: "revoke",
 }
 
 // String returns the protocol name of k, such as "yield".

@@ -82,14 +82,13 @@ func demo(ctx context.Context) error {
 		}
 		fmt.Println(`one-shot actor parser started on "12x"`)
 
-		// Portal.Result returns the one-shot's failure too; the nursery
-		// reports it as well, so the body need not return it.
-		var v int
+		// Result returns the one-shot's failure too; the nursery reports
+		// it as well, so the body need not return it.
 		var re *tractor.RemoteError
-		if err := p.Result(ctx, &v); !errors.As(err, &re) {
+		if _, err := parse.Result(ctx, p); !errors.As(err, &re) {
 			return fmt.Errorf("parser's result: want a *tractor.RemoteError, got %v", err)
 		}
-		fmt.Println("parser's Portal.Result: failed in actor", re.Actor.Name)
+		fmt.Println("parser's Result: failed in actor", re.Actor.Name)
 
 		// The failure cancelled the nursery, so its ctx is done: every
 		// sibling (the daemon and the sleeper) is being cancelled.

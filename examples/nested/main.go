@@ -39,8 +39,8 @@ var (
 				portals = append(portals, p)
 			}
 			for _, p := range portals {
-				var sq int
-				if err := p.Result(ctx, &sq); err != nil {
+				sq, err := square.Result(ctx, p)
+				if err != nil {
 					return err
 				}
 				sum += sq
@@ -66,8 +66,8 @@ var (
 			}
 			t := 0
 			for i, p := range portals {
-				var s int
-				if err := p.Result(ctx, &s); err != nil {
+				s, err := sumSquares.Result(ctx, p)
+				if err != nil {
 					return err
 				}
 				lines = append(lines, fmt.Sprintf("%s: sum of squares of %v = %d", p.Actor().Name, groups[i], s))
@@ -124,8 +124,8 @@ var (
 					defer cancel()
 					_, _ = holdLeaves.Result(rctx, bc)
 				}()
-				var leaves int
-				if err := bc.First(&leaves); err != nil {
+				leaves, err := tractor.First[int](bc)
+				if err != nil {
 					return err
 				}
 				started += 1 + leaves
@@ -176,8 +176,8 @@ func demo(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var started int
-		if err := c.First(&started); err != nil {
+		started, err := tractor.First[int](c)
+		if err != nil {
 			return err
 		}
 		fmt.Printf("root: trunk holds a tree of %d actors below it; live actors:\n", started)
@@ -195,7 +195,7 @@ func demo(ctx context.Context) error {
 		// third party (the root cancelled the whole actor), so its outcome
 		// is a *RemoteError that matches ErrContextCancelled and names the
 		// canceller, not the bare ErrContextCancelled of a self-cancel.
-		err = c.Result(ctx, nil)
+		_, err = holdTree.Result(ctx, c)
 		var re *tractor.RemoteError
 		if !errors.As(err, &re) || !errors.Is(err, tractor.ErrContextCancelled) {
 			return fmt.Errorf("holdTree outcome: want a *RemoteError matching ErrContextCancelled, got %v", err)

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -46,18 +45,15 @@ var (
 		if err := c.Started(strings.ToUpper(greeting)); err != nil {
 			return 0, err
 		}
-		s, err := c.OpenStream()
+		s, err := tractor.OpenStream[string, string](c)
 		if err != nil {
 			return 0, err
 		}
 		defer s.Close()
 		n := 0
-		for {
-			var v string
-			if err := s.Receive(c, &v); err != nil {
-				if err == io.EOF { // the caller closed its side
-					return n, nil
-				}
+		// The loop ends when the caller closes its side (io.EOF).
+		for v, err := range s.All(c) {
+			if err != nil {
 				return n, err
 			}
 			if err := s.Send(c, strings.ToUpper(v)); err != nil {
@@ -65,6 +61,7 @@ var (
 			}
 			n++
 		}
+		return n, nil
 	})
 
 	// ticks is a generator that never ends on its own: it yields until its
@@ -188,12 +185,7 @@ func streamCount(ctx context.Context, p *tractor.Portal) error {
 	}
 	defer s.Close()
 	var got []int
-	for {
-		var v int
-		err := s.Receive(ctx, &v)
-		if err == io.EOF {
-			break
-		}
+	for v, err := range s.All(ctx) { // until io.EOF
 		if err != nil {
 			return err
 		}
@@ -208,12 +200,12 @@ func dialog(ctx context.Context, p *tractor.Portal) error {
 	if err != nil {
 		return err
 	}
-	var first string
-	if err := c.First(&first); err != nil {
+	first, err := tractor.First[string](c)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("context shout(%q) started with %q\n", "hello", first)
-	s, err := c.OpenStream()
+	s, err := tractor.OpenStream[string, string](c)
 	if err != nil {
 		return err
 	}
@@ -221,8 +213,8 @@ func dialog(ctx context.Context, p *tractor.Portal) error {
 		if err := s.Send(ctx, word); err != nil {
 			return err
 		}
-		var echo string
-		if err := s.Receive(ctx, &echo); err != nil {
+		echo, err := s.Receive(ctx)
+		if err != nil {
 			return err
 		}
 		fmt.Printf("  sent %q, echoed %q\n", word, echo)
@@ -246,8 +238,8 @@ func cancelStream(ctx context.Context, p *tractor.Portal) error {
 	defer s.Close()
 	var got []int
 	for range 3 {
-		var v int
-		if err := s.Receive(ctx, &v); err != nil {
+		v, err := s.Receive(ctx)
+		if err != nil {
 			return err
 		}
 		got = append(got, v)
@@ -256,8 +248,7 @@ func cancelStream(ctx context.Context, p *tractor.Portal) error {
 	cancel()
 	// Items already in flight are still delivered, then the outcome.
 	for {
-		var v int
-		if err = s.Receive(ctx, &v); err != nil {
+		if _, err = s.Receive(ctx); err != nil {
 			break
 		}
 	}
@@ -273,13 +264,13 @@ func cancelDialog(ctx context.Context, p *tractor.Portal) error {
 	if err != nil {
 		return err
 	}
-	var first string
-	if err := c.First(&first); err != nil {
+	first, err := tractor.First[string](c)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("context wait started with %q; cancelling it\n", first)
 	c.Cancel()
-	err = c.Result(ctx, nil)
+	_, err = wait.Result(ctx, c)
 	if err != tractor.ErrContextCancelled {
 		return fmt.Errorf("cancelled dialog: want ErrContextCancelled, got %v", err)
 	}
