@@ -28,8 +28,10 @@ import (
 // messages' meaning (see the package doc). Peers with different versions
 // refuse each other in the handshake. Version 2 added flow control's byte
 // credit to the envelope ([Msg.CreditBytes]), and each side's initial
-// window, items and bytes, to the cmd and started messages.
-const ProtocolVersion = 2
+// window, items and bytes, to the cmd and started messages. Version 3
+// added the revoke message ([KindRevoke]), which shrinks a stream's window,
+// and the error payload's tree of members and registered error values.
+const ProtocolVersion = 3
 
 // helloMagic opens every handshake frame, so that a peer speaking something
 // else is told apart from one speaking another version.
