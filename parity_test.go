@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
@@ -141,7 +143,8 @@ var (
 )
 
 var parityEndpoints = eps(parityMutate, parityFlip, parityAny, parityChanResult, parityChanStarted,
-	parityChanItem, parityTime, parityNestedEcho, parityNilsEcho, parityLen, parityMake, parityFail, parityInts, paritySum)
+	parityChanItem, parityTime, parityNestedEcho, parityNilsEcho, parityLen, parityMake, parityFail, parityInts, paritySum,
+	errFail, failStream, returnAfter)
 
 // parityOutcome is what a caller observes: a value, compared with
 // reflect.DeepEqual, or an error, matched with errors.Is.
@@ -365,6 +368,90 @@ var parityCases = []parityCase{
 		},
 		want:  parityOutcome{err: tractor.ErrMessageTooLarge},
 		byRef: &parityOutcome{value: frameLimit},
+	},
+	// The error rows: what a caller can match of a callee's failure.
+	{
+		name: "WrappedSentinel",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			_, err := errFail.Call(ctx, p, "notexist")
+			return fmt.Sprintf("fs.ErrNotExist %v", errors.Is(err, fs.ErrNotExist)), nil
+		},
+		want: parityOutcome{value: "fs.ErrNotExist true"},
+	},
+	{
+		name: "RegisteredErrorType",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			_, err := errFail.Call(ctx, p, "quota:ann")
+			var q *quotaError
+			if !errors.As(err, &q) {
+				return nil, err
+			}
+			return fmt.Sprintf("%s %d, cause fs.ErrPermission %v", q.User, q.Limit, errors.Is(err, fs.ErrPermission)), nil
+		},
+		want: parityOutcome{value: "ann 3, cause fs.ErrPermission true"},
+	},
+	{
+		name: "UnregisteredErrorType",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			_, err := errFail.Call(ctx, p, "unregistered")
+			var re *tractor.RemoteError
+			var pe *plainError
+			if !errors.As(err, &re) {
+				return nil, err
+			}
+			return fmt.Sprintf("%s %q, value %v", re.Type, re.Message, errors.As(err, &pe)), nil
+		},
+		want:  parityOutcome{value: `*tractor_test.plainError "plain: kept as text", value false`},
+		byRef: &parityOutcome{value: `*tractor_test.plainError "plain: kept as text", value true`},
+	},
+	{
+		name: "JoinedErrors",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			_, err := errFail.Call(ctx, p, "joined")
+			var q *quotaError
+			return fmt.Sprintf("quota %v, fs.ErrExist %v", errors.As(err, &q) && q.User == "joe", errors.Is(err, fs.ErrExist)), nil
+		},
+		want: parityOutcome{value: "quota true, fs.ErrExist true"},
+	},
+	{
+		name: "FailureAfterItemsNotEOF",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			c, err := failStream.Open(ctx, p, failStreamArg{N: 2})
+			if err != nil {
+				return nil, err
+			}
+			s, err := tractor.OpenStream[int, int](c)
+			if err != nil {
+				return nil, err
+			}
+			items, err := receiveItems(ctx, s)
+			var re *tractor.RemoteError
+			return fmt.Sprintf("items %v, then a RemoteError %v", items, errors.As(err, &re) && err != io.EOF), nil
+		},
+		want: parityOutcome{value: "items [0 1], then a RemoteError true"},
+	},
+	{
+		name: "SendAfterPeerReturned",
+		do: func(ctx context.Context, p *tractor.Portal) (any, error) {
+			c, err := returnAfter.Open(ctx, p, 0)
+			if err != nil {
+				return nil, err
+			}
+			s, err := tractor.OpenStream[int, int](c)
+			if err != nil {
+				return nil, err
+			}
+			for _, err := range s.All(ctx) { // to the peer's end, not closing this side
+				if err != nil {
+					return nil, err
+				}
+			}
+			if _, err := returnAfter.Result(ctx, c); err != nil {
+				return nil, err
+			}
+			return nil, s.Send(ctx, 1)
+		},
+		want: parityOutcome{err: tractor.ErrStreamClosed},
 	},
 }
 
