@@ -88,7 +88,7 @@ func (a *Actor) reach(ctx context.Context, infos []ActorInfo) (p *Portal, stale 
 	for _, info := range infos {
 		p, err := a.dial(ctx, info.Addr, info.ID.UID)
 		if err == nil {
-			p.info = info // the registrar's entry: its parent too
+			p.info = &info // the registrar's entry: its parent too
 			return p, false, nil
 		}
 		if ctx.Err() != nil {

@@ -69,12 +69,22 @@ func (s *MsgStream[S, R]) Send(ctx context.Context, v S) error {
 // After [MsgStream.Subscribe], Receive is one more subscriber, with the
 // same window, and may return a [*LaggedError].
 func (s *MsgStream[S, R]) Receive(ctx context.Context) (R, error) {
+	if s.gen != nil && ctx != nil && s.own.Load() == nil {
+		// The generator's items are Rs already: taken unboxed. The
+		// other paths are kept out of this function, so that it inlines
+		// and an item is not copied through one more frame.
+		return s.gen.receive(ctx)
+	}
+	return s.receiveOther(ctx)
+}
+
+// receiveOther is Receive from a subscription or a dialog.
+func (s *MsgStream[S, R]) receiveOther(ctx context.Context) (R, error) {
 	mustCtx("Receive", ctx)
 	if own := s.own.Load(); own != nil {
 		return own.Receive(ctx)
 	}
 	if s.gen != nil {
-		// The generator's items are Rs already: taken unboxed.
 		return s.gen.receive(ctx)
 	}
 	payload, err := s.d.receivePayload(ctx)

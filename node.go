@@ -171,6 +171,11 @@ func (n *node) main() *Actor {
 
 // hostingOf is how a, an actor of this process, runs: the process's main
 // actor is its process; the others are goroutines in it.
+// infoOf is where a, an actor of this process, runs.
+func (n *node) infoOf(a *Actor) ActorInfo {
+	return ActorInfo{ID: a.id, Parent: a.parent, Hosting: n.hostingOf(a), PID: n.pid, Addr: n.addr}
+}
+
 func (n *node) hostingOf(a *Actor) Hosting {
 	if a == n.main() {
 		return Process
@@ -260,7 +265,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		}
 		return
 	}
-	if target == nil || target.adopt(conn, from, nil, false, ActorInfo{}) == nil {
+	if target == nil || target.adopt(conn, from, nil, false, nil) == nil {
 		conn.Close()
 	}
 }

@@ -47,7 +47,7 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 	where := ActorInfo{Addr: addr}
 	if t := a.node.actor(uid); t != nil && uid != "" {
 		mine, theirs := memPair(a.cfg.wireCheck)
-		if t.adopt(theirs, a.id, a, false, ActorInfo{}) == nil {
+		if t.adopt(theirs, a.id, a, false, nil) == nil {
 			return nil, fmt.Errorf("%w: actor %s is ending", errNoSuchActor, t.id)
 		}
 		conn, near = mine, t
@@ -60,12 +60,12 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 		}
 		where.ID, where.Hosting, where.PID = w.ID, w.Hosting, w.PID
 	}
-	ch := a.adopt(conn, where.ID, near, true, where)
+	ch := a.adopt(conn, where.ID, near, true, &where)
 	if ch == nil {
 		conn.Close()
 		return nil, errorf("tractor: actor %s is ending: %w", a.id, ErrActorGone)
 	}
-	return &Portal{ch: ch, info: where}, nil
+	return &Portal{ch: ch, info: &where}, nil
 }
 
 // dialledPortal returns a portal over a's live connection with uid, if any.
@@ -86,7 +86,7 @@ func (a *Actor) dialledPortal(uid string) *Portal {
 // ends; a owns it from then on. It returns nil, leaving conn alone, once a
 // is ending. peerActor is the peer itself if it lives in this process;
 // where is where it runs, as far as this side knows (a dialler knows).
-func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool, where ActorInfo) *session {
+func (a *Actor) adopt(conn transport.Conn, peer ActorID, peerActor *Actor, creator bool, where *ActorInfo) *session {
 	a.peerMu.Lock()
 	defer a.peerMu.Unlock()
 	if a.peersClosed {

@@ -10,8 +10,8 @@ import (
 // concurrent use; each call is its own dialog.
 type Portal struct {
 	ch   *session
-	host host      // where the actor runs, for a portal its nursery owns
-	info ActorInfo // where the actor runs, for Info
+	host host       // where the actor runs, for a portal its nursery owns
+	info *ActorInfo // where the actor runs, for Info; nil for a goroutine child, which tells it
 
 	// For a one-shot actor (RunInActor): the endpoint it runs, and
 	// resultDone, closed once its result is in.
@@ -43,7 +43,13 @@ func (p *Portal) EncodesValues() bool { return p.ch.peerActor == nil || p.ch.wir
 // zero for one from [Root] (a root has none). Info makes no call.
 func (p *Portal) Info() ActorInfo {
 	mustPortal("Info", p)
-	return p.info
+	if p.info != nil {
+		return *p.info
+	}
+	if a := p.ch.peerActor; a != nil {
+		return a.node.infoOf(a)
+	}
+	return ActorInfo{ID: p.ch.peer}
 }
 
 // CancelActor cancels the whole remote actor (not one task): every task it

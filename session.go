@@ -31,8 +31,9 @@ type session struct {
 	// calls to it then run inline (see callInline), not as dialogs.
 	peerActor *Actor
 	// where is where the peer runs, as the dialler learnt it: what
-	// the portals over this connection tell ([Portal.Info]).
-	where ActorInfo
+	// the portals over this connection tell ([Portal.Info]); nil for
+	// the connections a nursery's portals carry, which tell their own.
+	where *ActorInfo
 	// link, between a goroutine actor and its parent, makes conn when a
 	// dialog first needs it (see localLink); conn is nil until then.
 	link   *localLink
