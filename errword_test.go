@@ -94,6 +94,56 @@ func TestKilledChildActorDied(t *testing.T) {
 	}
 }
 
+// TestHungChildBreaksDialogsAtOnce: a process child that drops its
+// connection but goes on running (it hangs at exit) breaks the dialogs with
+// it at once, with ErrActorGone, not once its ExitGrace (30s here) has run
+// out; its nursery then terminates and reaps it, and reports how it ended.
+func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			var child int
+			var callErr error
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "hung", tractor.Expose(slowExit, breakLink, sleepForever, seen), tractor.ExitGrace(30*time.Second))
+					if err != nil {
+						return err
+					}
+					if child, err = slowExit.Call(ctx, p, exitPlan{Hold: true}); err != nil {
+						return err
+					}
+					pending := make(chan error, 1)
+					go func() {
+						_, err := sleepForever.Call(ctx, p, struct{}{})
+						pending <- err
+					}()
+					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+					if _, err := breakLink.Call(ctx, p, struct{}{}); !errors.Is(err, tractor.ErrActorGone) {
+						t.Errorf("call that broke the link: %v, want ErrActorGone", err)
+					}
+					select {
+					case callErr = <-pending:
+					case <-time.After(hangBound):
+						t.Errorf("the blocked call had no error %v after its callee's connection dropped", hangBound)
+						callErr = <-pending
+					}
+					return nil
+				})
+			})
+			if !errors.Is(callErr, tractor.ErrActorGone) {
+				t.Errorf("blocked call: %v, want ErrActorGone", callErr)
+			}
+			var died *tractor.ActorDied
+			if !errors.As(err, &died) || died.Actor.Name != "hung" || died.Pid != child || died.Signal == 0 {
+				t.Errorf("nursery: %v, want the hung child's death (pid %d) by the ladder's signal", err, child)
+			}
+			if pids := descendants(); len(pids) > 0 {
+				t.Errorf("processes left: %v", pids)
+			}
+		})
+	}
+}
+
 // TestKilledGrandchildActorDied: a grandchild killed with SIGKILL reaches
 // the root, through its parent's nursery and the dialog with its parent,
 // as the same ActorDied a direct child's death gives, on every hosting of
