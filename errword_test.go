@@ -54,6 +54,20 @@ func wantKilled(t *testing.T, what string, err error, name string, pid int) {
 	}
 }
 
+// sleepingCall calls sleepForever in the actor behind p from a goroutine,
+// waits until the call is under way there, and returns the channel its
+// error will come on.
+func sleepingCall(ctx context.Context, t *testing.T, p *tractor.Portal) <-chan error {
+	t.Helper()
+	pending := make(chan error, 1)
+	go func() {
+		_, err := sleepForever.Call(ctx, p, struct{}{})
+		pending <- err
+	}()
+	eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+	return pending
+}
+
 // TestKilledChildActorDied: a direct child killed with SIGKILL is reported,
 // by the dialog its death broke and by its nursery, as one ActorDied naming
 // it, its pid and the signal.
@@ -71,12 +85,7 @@ func TestKilledChildActorDied(t *testing.T) {
 					if child, err = pid.Call(ctx, p, struct{}{}); err != nil {
 						return err
 					}
-					pending := make(chan error, 1)
-					go func() {
-						_, err := sleepForever.Call(ctx, p, struct{}{})
-						pending <- err
-					}()
-					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+					pending := sleepingCall(ctx, t, p)
 					syscall.Kill(child, syscall.SIGKILL)
 					callErr = <-pending
 					return callErr // the same death: reported once
@@ -112,12 +121,7 @@ func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
 					if child, err = slowExit.Call(ctx, p, exitPlan{Hold: true}); err != nil {
 						return err
 					}
-					pending := make(chan error, 1)
-					go func() {
-						_, err := sleepForever.Call(ctx, p, struct{}{})
-						pending <- err
-					}()
-					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+					pending := sleepingCall(ctx, t, p)
 					if _, err := breakLink.Call(ctx, p, struct{}{}); !errors.Is(err, tractor.ErrActorGone) {
 						t.Errorf("call that broke the link: %v, want ErrActorGone", err)
 					}
