@@ -10,7 +10,10 @@ import (
 // ActorDied says how the process of an actor ended without being asked
 // to: it crashed, exited or was killed. The nursery that spawned the actor
 // reports the death as a [*RemoteError] naming the actor, and so do the
-// dialogs with it that the death broke; [errors.As] reads an ActorDied
+// dialogs with it that the death broke (those of a process reaped promptly
+// after its connection dropped, as a killed or crashed one is; one still
+// running then breaks them with [ErrActorGone] at once, and only its
+// nursery reports how it ended); [errors.As] reads an ActorDied
 // from either, and from the joined error of any nursery above it, in this
 // process or another:
 //

@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -96,7 +97,11 @@ var errorIface = reflect.TypeFor[error]()
 // not know a code gets the error as its text and type name. RegisterError
 // panics if code or E is already registered (as an error type or a
 // sentinel), if code is empty, or if E is not a struct or pointer to one
-// whose exported fields the wire carries.
+// whose exported fields the wire carries: each, an error field excepted,
+// is checked as a declaration's types are ([transport.CheckType]), nested
+// fields included. A value the codec still cannot carry (a func in a field
+// of type any) costs only its own error its value: it arrives as its text,
+// type and code, and the rest of the error's tree as usual.
 func RegisterError[E error](code string) {
 	t := reflect.TypeFor[E]()
 	st := t
@@ -108,16 +113,11 @@ func RegisterError[E error](code string) {
 	}
 	for i := range st.NumField() {
 		f := st.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || f.Type == errorIface {
 			continue
 		}
-		switch f.Type.Kind() {
-		case reflect.Chan, reflect.Func, reflect.UnsafePointer:
-			panic(fmt.Sprintf("tractor: RegisterError[%v](%q): field %s of type %v cannot cross the wire", t, code, f.Name, f.Type))
-		case reflect.Interface:
-			if f.Type != errorIface {
-				panic(fmt.Sprintf("tractor: RegisterError[%v](%q): field %s of interface type %v cannot be decoded (only error can)", t, code, f.Name, f.Type))
-			}
+		if err := transport.CheckType(f.Type); err != nil {
+			panic(fmt.Sprintf("tractor: RegisterError[%v](%q): field %s: %v", t, code, f.Name, err))
 		}
 	}
 	sentinelsMu.Lock()
@@ -407,4 +407,43 @@ func resolveTree(re *RemoteError, depth int, nodes *int) error {
 	}
 	re.Errors = members
 	return nil
+}
+
+// withoutUnencodable returns re, a tree that failed to be sent with err,
+// to be sent again without the values the codec cannot carry, if err says
+// it could not be encoded and re holds such values (see dropUnencodable);
+// retry is false otherwise. One member's field must not cost a nursery's
+// report its other members, as replacing the whole tree would.
+func withoutUnencodable(re RemoteError, err error) (_ RemoteError, retry bool) {
+	if !errors.Is(err, transport.ErrEncode) {
+		return re, false
+	}
+	return dropUnencodable(re)
+}
+
+// dropUnencodable returns re's tree with the value (TypeCode and Fields)
+// of every error in it whose fields the codec cannot carry dropped, each
+// such error left as its text, type and code, copying the nodes on the
+// way to those it changes (members may be shared); dropped says whether
+// there was any.
+func dropUnencodable(re RemoteError) (out RemoteError, dropped bool) {
+	out = re
+	if re.Fields != nil {
+		if _, err := transport.WireCheck(transport.Msg{Kind: transport.KindError, Payload: re.Fields}); err != nil {
+			out.TypeCode, out.Fields, dropped = "", nil, true
+		}
+	}
+	copied := false
+	for i, m := range re.Errors {
+		if m == nil {
+			continue
+		}
+		if mo, d := dropUnencodable(*m); d {
+			if !copied {
+				out.Errors, copied = slices.Clone(re.Errors), true
+			}
+			out.Errors[i], dropped = &mo, true
+		}
+	}
+	return out, dropped
 }

@@ -35,9 +35,21 @@ type plainError struct{ Detail string }
 
 func (e *plainError) Error() string { return "plain: " + e.Detail }
 
+// detailError is a registered error type with a field of type any, which
+// may hold a value the codec cannot carry.
+type detailError struct{ Detail any }
+
+func (e *detailError) Error() string {
+	if _, ok := e.Detail.(func()); ok {
+		return "detail: a func"
+	}
+	return fmt.Sprintf("detail: %v", e.Detail)
+}
+
 func init() {
 	tractor.RegisterError[*quotaError]("errchain_test.quota")
 	tractor.RegisterError[limitError]("errchain_test.limit")
+	tractor.RegisterError[*detailError]("errchain_test.detail")
 }
 
 // failure is the error a callee returns for kind; "quota:NAME" is a
@@ -65,6 +77,11 @@ func failure(ctx context.Context, kind string) error {
 		return c.Err()
 	case "joined":
 		return errors.Join(&quotaError{User: "joe", Limit: 1}, fmt.Errorf("and: %w", fs.ErrExist))
+	case "detail":
+		return &detailError{Detail: "kept"}
+	case "unencodable":
+		// One member's value the codec cannot carry, beside another's.
+		return errors.Join(&quotaError{User: "kim", Limit: 2}, &detailError{Detail: func() {}})
 	}
 	return errors.New("unknown kind " + kind)
 }
@@ -198,6 +215,35 @@ func TestErrorChain(t *testing.T) {
 				t.Errorf("second member: type %q, actor %v", re.Errors[1].Type, re.Errors[1].Actor)
 			}
 		}},
+		{"detail", func(t *testing.T, h hosting, err error, re *tractor.RemoteError) {
+			var d *detailError
+			if !errors.As(err, &d) || d.Detail != "kept" {
+				t.Errorf("errors.As(*detailError) = %+v in %v", d, err)
+			}
+		}},
+		// A member whose value cannot be encoded loses only that value:
+		// the tree, the other member's value and its own text and type
+		// arrive, not an error saying that the error was not sent.
+		{"unencodable", func(t *testing.T, h hosting, err error, re *tractor.RemoteError) {
+			if errors.Is(err, tractor.ErrUnencodable) {
+				t.Fatalf("the whole error was replaced: %v", err)
+			}
+			var q *quotaError
+			if !errors.As(err, &q) || q.User != "kim" || q.Limit != 2 {
+				t.Errorf("errors.As(*quotaError) = %+v in %v", q, err)
+			}
+			if len(re.Errors) != 2 {
+				t.Fatalf("members %+v, want 2", re.Errors)
+			}
+			bad := re.Errors[1]
+			if bad.Type != "*tractor_test.detailError" || bad.Message != "detail: a func" || bad.Actor.Name != "worker" {
+				t.Errorf("second member: type %q, message %q, actor %v", bad.Type, bad.Message, bad.Actor)
+			}
+			var d *detailError
+			if found, byRef := errors.As(bad, &d), h.byRef(); found != byRef {
+				t.Errorf("errors.As(*detailError) = %v, want %v", found, byRef)
+			}
+		}},
 	}
 	calls := []struct {
 		name string
@@ -285,5 +331,45 @@ func TestErrorChainRelayed(t *testing.T) {
 				})
 			})
 		})
+	}
+}
+
+// Error types whose fields the wire cannot carry faithfully, nested: each
+// refused by RegisterError.
+type (
+	nestedUnexported struct{ Inner struct{ x int } }
+	funcsField       struct{ Hooks []func() }
+	nestedError      struct{ Inner struct{ Err error } }
+	readerField      struct{ R io.Reader }
+)
+
+func (nestedUnexported) Error() string { return "nested unexported" }
+func (*funcsField) Error() string      { return "funcs" }
+func (nestedError) Error() string      { return "nested error" }
+func (readerField) Error() string      { return "reader" }
+
+// TestRegisterErrorChecksFields: RegisterError checks the types of the
+// fields of an error type all the way down, as a declaration's types are
+// checked, and panics naming the field; an error field, and one of type
+// any, are accepted.
+func TestRegisterErrorChecksFields(t *testing.T) {
+	for _, c := range []struct {
+		field    string
+		register func()
+	}{
+		{"Inner", func() { tractor.RegisterError[nestedUnexported]("errchain_test.bad1") }},
+		{"Hooks", func() { tractor.RegisterError[*funcsField]("errchain_test.bad2") }},
+		{"Inner", func() { tractor.RegisterError[nestedError]("errchain_test.bad3") }},
+		{"R", func() { tractor.RegisterError[readerField]("errchain_test.bad4") }},
+	} {
+		func() {
+			defer func() {
+				v := recover()
+				if msg := fmt.Sprint(v); v == nil || !strings.Contains(msg, "field "+c.field) {
+					t.Errorf("RegisterError panicked with %v, want one naming field %s", v, c.field)
+				}
+			}()
+			c.register()
+		}()
 	}
 }

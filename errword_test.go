@@ -54,6 +54,20 @@ func wantKilled(t *testing.T, what string, err error, name string, pid int) {
 	}
 }
 
+// sleepingCall calls sleepForever in the actor behind p from a goroutine,
+// waits until the call is under way there, and returns the channel its
+// error will come on.
+func sleepingCall(ctx context.Context, t *testing.T, p *tractor.Portal) <-chan error {
+	t.Helper()
+	pending := make(chan error, 1)
+	go func() {
+		_, err := sleepForever.Call(ctx, p, struct{}{})
+		pending <- err
+	}()
+	eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+	return pending
+}
+
 // TestKilledChildActorDied: a direct child killed with SIGKILL is reported,
 // by the dialog its death broke and by its nursery, as one ActorDied naming
 // it, its pid and the signal.
@@ -71,12 +85,7 @@ func TestKilledChildActorDied(t *testing.T) {
 					if child, err = pid.Call(ctx, p, struct{}{}); err != nil {
 						return err
 					}
-					pending := make(chan error, 1)
-					go func() {
-						_, err := sleepForever.Call(ctx, p, struct{}{})
-						pending <- err
-					}()
-					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+					pending := sleepingCall(ctx, t, p)
 					syscall.Kill(child, syscall.SIGKILL)
 					callErr = <-pending
 					return callErr // the same death: reported once
@@ -86,6 +95,51 @@ func TestKilledChildActorDied(t *testing.T) {
 			wantKilled(t, "nursery", err, "victim", child)
 			if u, ok := err.(interface{ Unwrap() []error }); ok && len(u.Unwrap()) != 1 {
 				t.Errorf("the death reported %d times: %v", len(u.Unwrap()), err)
+			}
+			if pids := descendants(); len(pids) > 0 {
+				t.Errorf("processes left: %v", pids)
+			}
+		})
+	}
+}
+
+// TestHungChildBreaksDialogsAtOnce: a process child that drops its
+// connection but goes on running (it hangs at exit) breaks the dialogs with
+// it at once, with ErrActorGone, not once its ExitGrace (30s here) has run
+// out; its nursery then terminates and reaps it, and reports how it ended.
+func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			var child int
+			var callErr error
+			err := run(t, h, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+					p, err := n.StartActor(ctx, "hung", tractor.Expose(slowExit, breakLink, sleepForever, seen), tractor.ExitGrace(30*time.Second))
+					if err != nil {
+						return err
+					}
+					if child, err = slowExit.Call(ctx, p, exitPlan{Hold: true}); err != nil {
+						return err
+					}
+					pending := sleepingCall(ctx, t, p)
+					if _, err := breakLink.Call(ctx, p, struct{}{}); !errors.Is(err, tractor.ErrActorGone) {
+						t.Errorf("call that broke the link: %v, want ErrActorGone", err)
+					}
+					select {
+					case callErr = <-pending:
+					case <-time.After(hangBound):
+						t.Errorf("the blocked call had no error %v after its callee's connection dropped", hangBound)
+						callErr = <-pending
+					}
+					return nil
+				})
+			})
+			if !errors.Is(callErr, tractor.ErrActorGone) {
+				t.Errorf("blocked call: %v, want ErrActorGone", callErr)
+			}
+			var died *tractor.ActorDied
+			if !errors.As(err, &died) || died.Actor.Name != "hung" || died.Pid != child || died.Signal == 0 {
+				t.Errorf("nursery: %v, want the hung child's death (pid %d) by the ladder's signal", err, child)
 			}
 			if pids := descendants(); len(pids) > 0 {
 				t.Errorf("processes left: %v", pids)

@@ -47,13 +47,7 @@ func TestChildKilledMidStream(t *testing.T) {
 					if _, err := s.Receive(ctx); err != nil {
 						return err
 					}
-					pending := make(chan error, 1)
-					go func() {
-						_, err := sleepForever.Call(ctx, p, struct{}{})
-						pending <- err
-					}()
-					// The call is under way in the victim.
-					eventually(t, hangBound, "call under way", func() bool { return seenIn(ctx, t, p, "sleep.start") == 1 })
+					pending := sleepingCall(ctx, t, p)
 					syscall.Kill(child, syscall.SIGKILL)
 					for streamErr == nil {
 						_, streamErr = s.Receive(ctx)

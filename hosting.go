@@ -82,12 +82,23 @@ func (h processHost) died(actor ActorID, exit error) *ActorDied {
 	return processEnd(actor, h.proc.Pid(), exit)
 }
 
+// deathWait bounds how long a process child's session, once its
+// connection has ended unasked, waits for the process to be reaped before
+// it breaks the dialogs with it. A process that died (killed, crashed,
+// exited) closed its connection by exiting, and is reaped within
+// milliseconds: its dialogs then report the death itself, an *ActorDied.
+// One still running by then (it closed its connection and hangs, or sleeps
+// at exit as a -race build does) must not hold its callers up to its exit
+// grace: they get the connection's loss at once, and its nursery, which
+// waits for the process, reports how it ended.
+const deathWait = 250 * time.Millisecond
+
 // deathOf is the death of actor, whose connection ended without its
 // saying that it ends as asked: how its process ended, once it has (it
-// is given grace to), unless the ladder ended it; nil if it did not end
-// within grace, or was ended by the ladder.
-func (h processHost) deathOf(actor ActorID, grace time.Duration) *ActorDied {
-	t := time.NewTimer(grace)
+// is given wait to), unless the ladder ended it; nil if it did not end
+// within wait, or was ended by the ladder.
+func (h processHost) deathOf(actor ActorID, wait time.Duration) *ActorDied {
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-h.proc.Done():
@@ -233,7 +244,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	n.actor.debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
 	ch := newSession(n.actor, id, conn, true)
 	host := processHost{proc: proc}
-	ch.exited = func() *ActorDied { return host.deathOf(id, cfg.exitGrace) }
+	ch.exited = func() *ActorDied { return host.deathOf(id, deathWait) }
 	ch.start(&n.wg)
 	info := ActorInfo{ID: id, Parent: n.actor.id, Hosting: Process, PID: hello.PID, Addr: hello.Addr}
 	return &Portal{ch: ch, host: host, info: &info}, info, nil

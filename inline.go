@@ -161,10 +161,14 @@ func (t *inlineTask) unsendable(err error, endpoint, what string) RemoteError {
 }
 
 // wireError returns the boxed error re as the codec delivers it to the
-// caller; one that could not go over a wire is replaced by the error
-// saying so, as a dialog's task replaces it (see sendFinal).
+// caller, without the values the codec cannot carry, or, if it still
+// could not go over a wire, replaced by the error saying so, as a
+// dialog's task does (see sendFinal).
 func (t *inlineTask) wireError(endpoint string, re RemoteError) RemoteError {
 	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindError, CID: 1, Payload: re})
+	if out, retry := withoutUnencodable(re, err); retry {
+		m, err = transport.WireCheck(transport.Msg{Kind: transport.KindError, CID: 1, Payload: out})
+	}
 	if err != nil {
 		return t.unsendable(err, endpoint, "error")
 	}

@@ -70,9 +70,10 @@ type session struct {
 	idle    atomic.Int32
 	done    chan struct{} // closed once serve has returned
 
-	// exited, for a process child's session, waits for the child's
-	// process to end once the connection has, and says how it died, if it
-	// did; died is what it said, which the loss then reports.
+	// exited, for a process child's session, waits briefly (deathWait)
+	// for the child's process to end once the connection has, and says
+	// how it died, if it did by then; died is what it said, which the
+	// loss then reports.
 	exited func() *ActorDied
 	died   *ActorDied
 

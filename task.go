@@ -107,14 +107,24 @@ func (ch *session) runTask(d *dialog, name string, arg any) {
 	ch.sendFinal(final, name)
 }
 
-// sendFinal sends a task's final message. One that cannot go because of
-// its payload (a result over the frame limit or holding a chan, an error
-// whose text is 20 MiB) is replaced by a small error message saying so:
-// the caller is waiting for the dialog's one outcome, and this is it.
+// sendFinal sends a task's final message. An error whose tree holds a
+// value the codec cannot carry goes without that value (see
+// withoutUnencodable). One that still cannot go because of its payload (a
+// result over the frame limit or holding a chan, an error whose text is
+// 20 MiB) is replaced by a small error message saying so: the caller is
+// waiting for the dialog's one outcome, and this is it.
 func (ch *session) sendFinal(final transport.Msg, name string) {
 	err := ch.conn.Send(context.Background(), final)
 	if err == nil {
 		return
+	}
+	if re, ok := final.Payload.(RemoteError); ok {
+		if out, retry := withoutUnencodable(re, err); retry {
+			final.Payload = out
+			if err = ch.conn.Send(context.Background(), final); err == nil {
+				return
+			}
+		}
 	}
 	what := "result"
 	if final.Kind == transport.KindError {
