@@ -106,7 +106,9 @@ func (d *dialog) moveCredit(items, bytes int64) {
 // from now on: it grants the peer what w adds to the window announced
 // before, and revokes what it takes away. Until the peer has the revoke,
 // it may still send within the window it had, so the bound this side
-// holds it to stays the largest window announced.
+// holds it to stays the largest window announced. Both windows are
+// within the caps (newFlowWindow), so the grant and the revoke move the
+// peer's credit by exactly what they name.
 func (d *dialog) resize(w flowWindow) {
 	d.takeMu.Lock() // consume reads recv under takeMu alone
 	d.mu.Lock()
