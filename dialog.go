@@ -76,7 +76,7 @@ type dialog struct {
 	mu           sync.Mutex
 	inbox        []transport.Msg // what the peer sent after the batch
 	credit       int             // yields this side may still send
-	creditBytes  int64           // … and bytes; may go below 0 by one item
+	creditBytes  int64           // … and bytes; below 0 by a yield in flight, or after a revoke
 	inFlight     int             // yields received and not yet credited back
 	inFlightSize int             // … and their bytes
 	state        dialogState     // which of its events have happened

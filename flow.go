@@ -48,15 +48,30 @@ func (ch *session) dialogWindow(opts []DialogOption) flowWindow {
 	return dc.window
 }
 
-// maxCreditBytes caps the byte credit a peer can grant, so that no sum
-// of grants overflows.
-const maxCreditBytes = math.MaxInt64 / 4
+// The caps of a flow-control window and of a sender's credit. Grants never
+// take credit above them, nor revokes below their negatives, so that no
+// sum of credit, grants, revokes and spent sizes overflows, on 32-bit
+// platforms too. Every window is clamped to them where it is made
+// (newFlowWindow), so that what a receiver announces, grants back, revokes
+// and holds its peer to is always within what the peer's credit can hold:
+// a window over the caps would be granted capped and revoked in full,
+// leaving the sender less credit than its receiver reckons it has, and the
+// stream stalled for good.
+const (
+	maxCreditItems = math.MaxInt32
+	maxCreditBytes = math.MaxInt64 / 4
+)
+
+// newFlowWindow is the window of items and bytes, each clamped to the cap
+// of credit: a larger value means no limit beyond the cap.
+func newFlowWindow(items, bytes int) flowWindow {
+	return flowWindow{items: min(items, maxCreditItems), bytes: int(min(int64(bytes), maxCreditBytes))}
+}
 
 // grant adds the credit that m (a credit message, or the peer's cmd or
 // started message announcing its window) grants this side.
 func (d *dialog) grant(m transport.Msg) {
-	d.credit = min(d.credit+int(m.Credit), math.MaxInt32)
-	d.creditBytes = min(d.creditBytes+int64(min(m.CreditBytes, maxCreditBytes)), maxCreditBytes)
+	d.moveCredit(int64(min(m.Credit, maxCreditItems)), int64(min(m.CreditBytes, maxCreditBytes)))
 }
 
 // addCredit takes a credit message from the peer.
@@ -68,19 +83,32 @@ func (d *dialog) addCredit(m transport.Msg) {
 }
 
 // revoke takes back the credit a revoke message from the peer names: the
-// peer shrank its window.
+// peer shrank its window. A well-behaved peer never takes more than its
+// window, within the caps, so credit never goes below minus the caps but
+// by a yield in flight; one that revokes more leaves this side at that
+// floor, never wrapped round to a credit it does not have, and what it
+// grants later counts in full from there.
 func (d *dialog) revoke(m transport.Msg) {
 	d.mu.Lock()
-	d.credit -= int(min(m.Credit, math.MaxInt32))
-	d.creditBytes -= int64(min(m.CreditBytes, maxCreditBytes))
+	d.moveCredit(-int64(min(m.Credit, maxCreditItems)), -int64(min(m.CreditBytes, maxCreditBytes)))
 	d.mu.Unlock()
+}
+
+// moveCredit adds items and bytes, each within its cap either way, to
+// this side's credit, and holds the credit within its caps either way;
+// d.mu is held, or the dialog not yet shared.
+func (d *dialog) moveCredit(items, bytes int64) {
+	d.credit = int(max(-maxCreditItems, min(int64(d.credit)+items, maxCreditItems)))
+	d.creditBytes = max(-maxCreditBytes, min(d.creditBytes+bytes, maxCreditBytes))
 }
 
 // resize makes w the window this side receives the dialog's stream with,
 // from now on: it grants the peer what w adds to the window announced
 // before, and revokes what it takes away. Until the peer has the revoke,
 // it may still send within the window it had, so the bound this side
-// holds it to stays the largest window announced.
+// holds it to stays the largest window announced. Both windows are
+// within the caps (newFlowWindow), so the grant and the revoke move the
+// peer's credit by exactly what they name.
 func (d *dialog) resize(w flowWindow) {
 	d.takeMu.Lock() // consume reads recv under takeMu alone
 	d.mu.Lock()

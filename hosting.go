@@ -347,7 +347,7 @@ func serveChild(local config) int {
 	if spec.ExitGrace > 0 {
 		cfg.exitGrace = spec.ExitGrace
 	}
-	cfg.window = flowWindow{items: spec.Window, bytes: spec.WindowBytes}
+	cfg.window = newFlowWindow(spec.Window, spec.WindowBytes)
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string
 	for _, name := range spec.Expose {

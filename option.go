@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"reflect"
 	"testing"
@@ -107,7 +106,7 @@ func defaultConfig() config {
 		logOutput:     os.Stderr,
 		cancelTimeout: 500 * time.Millisecond,
 		exitGrace:     defaultExitGrace,
-		window:        flowWindow{items: defaultWindow, bytes: defaultWindowBytes},
+		window:        newFlowWindow(defaultWindow, defaultWindowBytes),
 		wireCheck:     testing.Testing(),
 	}
 }
@@ -274,13 +273,17 @@ func ExitGrace(d time.Duration) Option {
 // [StreamEndpoint.Open] or [CtxEndpoint.Open] it sets the window of the
 // stream that caller receives on that one dialog; given to [OpenStream],
 // by either side of a context dialog, the window that side receives the
-// stream with, changed from the one it announced. It panics if items or
-// bytes is not positive, or if items is over 2^32-1.
+// stream with, changed from the one it announced.
+//
+// Items are capped at 2^31-1 and bytes at 2^61-1, what a sender's credit
+// holds: a larger value means no limit beyond the cap, so that
+// Window(n, math.MaxInt) bounds the items alone. Window panics if items
+// or bytes is not positive.
 func Window(items, bytes int) WindowOption {
-	if items <= 0 || bytes <= 0 || uint64(items) > math.MaxUint32 {
-		panic(fmt.Sprintf("tractor: Window(%d, %d): want 1 to 2^32-1 items and a positive number of bytes", items, bytes))
+	if items <= 0 || bytes <= 0 {
+		panic(fmt.Sprintf("tractor: Window(%d, %d): want a positive number of items and of bytes", items, bytes))
 	}
-	return WindowOption{flowWindow{items: items, bytes: bytes}}
+	return WindowOption{newFlowWindow(items, bytes)}
 }
 
 // WindowOption is a flow-control window, made by [Window]: an [Option] for

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -305,14 +306,16 @@ func TestFlowWindow(t *testing.T) {
 			t.Run("PeerPastByteWindow", func(t *testing.T) { testPeerPastByteWindow(t, h) })
 			t.Run("ContextStreamWindow", func(t *testing.T) { testContextStreamWindow(t, h) })
 			t.Run("CalleeStreamWindow", func(t *testing.T) { testCalleeStreamWindow(t, h) })
+			t.Run("ShrinkFromHugeWindow", func(t *testing.T) { testShrinkFromHugeWindow(t, h) })
 		})
 	}
 }
 
 // TestWindowValidated: Window panics, naming the call, on a window that
-// could never let an item through.
+// could never let an item through (one over the caps is clamped: see
+// testCalleeStreamWindow).
 func TestWindowValidated(t *testing.T) {
-	for _, w := range [][2]int{{0, 1}, {1, 0}, {-1, 1}, {1, -1}, {1 << 33, 1}} {
+	for _, w := range [][2]int{{0, 1}, {1, 0}, {-1, 1}, {1, -1}, {math.MaxInt, 0}} {
 		func() {
 			defer func() {
 				v := recover()
@@ -409,10 +412,11 @@ func testContextStreamWindow(t *testing.T, h hosting) {
 
 // testCalleeStreamWindow: a window given to OpenStream by the callee,
 // smaller or larger than its actor's, is the caller's credit once the
-// callee has opened its stream.
+// callee has opened its stream; one over the caps (2^31-1 items, 2^61-1
+// bytes) is the caps.
 func testCalleeStreamWindow(t *testing.T, h hosting) {
 	withWorker(t, h, eps(narrowSink), func(ctx context.Context, p *tractor.Portal) {
-		for _, w := range [][2]int{{1, 1 << 10}, {3 * defaultWindowItems, 2 * defaultWindowBytes}} {
+		for _, w := range [][2]int{{1, 1 << 10}, {3 * defaultWindowItems, 2 * defaultWindowBytes}, {math.MaxInt, math.MaxInt}} {
 			c, err := narrowSink.Open(ctx, p, w)
 			if err != nil {
 				t.Fatal(err)
@@ -425,13 +429,61 @@ func testCalleeStreamWindow(t *testing.T, h hosting) {
 			if v, err := s.Receive(ctx); err != nil || v != "ready" {
 				t.Fatalf("callee's first item: %q, %v", v, err)
 			}
-			if items, bytes := tractor.StreamSendCredit(s); items != w[0] || bytes != int64(w[1]) {
-				t.Errorf("window %v: the caller's credit is %d items, %d bytes", w, items, bytes)
+			wantItems, wantBytes := min(w[0], math.MaxInt32), min(int64(w[1]), math.MaxInt64/4)
+			if items, bytes := tractor.StreamSendCredit(s); items != wantItems || bytes != wantBytes {
+				t.Errorf("window %v: the caller's credit is %d items, %d bytes, want %d and %d", w, items, bytes, wantItems, wantBytes)
 			}
 			c.Cancel()
 			if _, err := narrowSink.Result(ctx, c); !errors.Is(err, tractor.ErrContextCancelled) {
 				t.Errorf("result: %v, want ErrContextCancelled", err)
 			}
+		}
+	})
+}
+
+// testShrinkFromHugeWindow: a dialog opened with a window over the caps
+// (math.MaxInt64 bytes for no byte limit, math.MaxUint32 items), then
+// shrunk by OpenStream, holds its peer to the smaller window, and the
+// stream flows: the peer's credit is revoked down to the new window, not
+// to nothing.
+func testShrinkFromHugeWindow(t *testing.T, h hosting) {
+	withWorker(t, h, eps(ctxFlood, floodCredit, seen), func(ctx context.Context, p *tractor.Portal) {
+		for _, tc := range []struct {
+			name string
+			open [2]int // the window the dialog opens with
+		}{
+			{"no byte limit", [2]int{8, math.MaxInt64}},
+			{"items over the cap", [2]int{math.MaxUint32, 1 << 20}},
+			{"no limit", [2]int{math.MaxInt, math.MaxInt}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				const n, size, window = 20, 10, 8
+				key := "shrink." + tc.name
+				c, err := ctxFlood.Open(ctx, p, bigFloodArg{Key: key, N: n, Size: size}, tractor.Window(tc.open[0], tc.open[1]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := tractor.OpenStream[string, []byte](c, tractor.Window(window, 1<<20))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Send(ctx, "go"); err != nil {
+					t.Fatal(err)
+				}
+				if items, _ := awaitStall(ctx, t, p, s, key, window, 1<<20, 1<<20); items != window {
+					t.Errorf("opened with Window%v, shrunk to %d items: the producer stalled with %d items in flight", tc.open, window, items)
+				}
+				for i := range n {
+					v, err := s.Receive(ctx)
+					if err != nil || len(v) != size || v[0] != byte(i) {
+						t.Fatalf("opened with Window%v: item %d: %v, %v", tc.open, i, v, err)
+					}
+				}
+				s.Close()
+				if sent, err := ctxFlood.Result(ctx, c); err != nil || sent != n {
+					t.Fatalf("result: %d, %v; want %d", sent, err, n)
+				}
+			})
 		}
 	})
 }
