@@ -3,6 +3,7 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,27 +120,18 @@ var wireCheckRelay = tractor.Func("test.wirecheck.relay", func(ctx context.Conte
 func TestWireCheckReachesProcessChildren(t *testing.T) {
 	for _, h := range []hosting{processPipe, processTCP} {
 		for _, on := range []bool{false, true} {
-			t.Run(h.name+"/WireCheck="+strconv.FormatBool(on), func(t *testing.T) {
-				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-						p, err := n.StartActor(ctx, "child", tractor.Expose(wireCheckRelay))
-						if err != nil {
-							return err
-						}
-						defer p.CancelActor(ctx)
-						seen, err := wireCheckRelay.Call(ctx, p, struct{}{})
-						if err != nil {
-							return err
-						}
-						if seen == on {
-							t.Errorf("the process actor saw its goroutine child's change to the map: %v, want %v", seen, !on)
-						}
-						return nil
-					})
-				}, tractor.WireCheck(on))
-				if err != nil {
-					t.Fatal(err)
-				}
+			name := h.name + "/WireCheck=" + strconv.FormatBool(on)
+			t.Run(name, func(t *testing.T) {
+				h := hosting{name, append(slices.Clip(h.opts), tractor.WireCheck(on))}
+				withWorker(t, h, eps(wireCheckRelay), func(ctx context.Context, p *tractor.Portal) {
+					seen, err := wireCheckRelay.Call(ctx, p, struct{}{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if seen == on {
+						t.Errorf("the process actor saw its goroutine child's change to the map: %v, want %v", seen, !on)
+					}
+				})
 			})
 		}
 	}
