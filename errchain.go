@@ -429,7 +429,7 @@ func withoutUnencodable(re RemoteError, err error) (_ RemoteError, retry bool) {
 func dropUnencodable(re RemoteError) (out RemoteError, dropped bool) {
 	out = re
 	if re.Fields != nil {
-		if _, err := transport.WireCheck(transport.Msg{Kind: transport.KindError, Payload: re.Fields}); err != nil {
+		if _, err := transport.RoundTrip(transport.Msg{Kind: transport.KindError, Payload: re.Fields}); err != nil {
 			out.TypeCode, out.Fields, dropped = "", nil, true
 		}
 	}

@@ -142,7 +142,11 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 }
 
 // spawnSpec is what a process child learns from its parent in the
-// handshake: who it is and how to behave. Its fields travel encoded.
+// handshake: who it is and how to behave. Its fields travel encoded. It
+// carries every inherited option but those that stay in their process
+// (LogOutput, TLS, BeforeCancel, OnTaskError: the child takes them from
+// its own Run or ServeIfChild options) and the tree's secret and listen
+// host, which the child learns from a pipe and its environment.
 type spawnSpec struct {
 	ID            ActorID
 	Parent        ActorID
@@ -150,8 +154,9 @@ type spawnSpec struct {
 	LogLevel      int8
 	CancelTimeout time.Duration
 	ExitGrace     time.Duration
-	Window        int // the flow-control window: items,
-	WindowBytes   int // and bytes
+	Window        int  // the flow-control window: items,
+	WindowBytes   int  // and bytes
+	WireCheck     bool // for its goroutine actors' dialogs
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
 	Wire     Wire
@@ -216,7 +221,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
 		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
-		Window: cfg.window.items, WindowBytes: cfg.window.bytes,
+		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
 	}
@@ -348,6 +353,7 @@ func serveChild(local config) int {
 		cfg.exitGrace = spec.ExitGrace
 	}
 	cfg.window = newFlowWindow(spec.Window, spec.WindowBytes)
+	cfg.wireCheck = spec.WireCheck
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string
 	for _, name := range spec.Expose {

@@ -84,7 +84,7 @@ func (ch *session) checkArg(ctx context.Context, endpoint string, arg any) (any,
 	if err := ch.linkErr(); err != nil {
 		return nil, err
 	}
-	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: endpoint, Mode: uint8(modeFunc), Payload: arg})
+	m, err := transport.RoundTrip(transport.Msg{Kind: transport.KindCmd, CID: 1, Endpoint: endpoint, Mode: uint8(modeFunc), Payload: arg})
 	if err != nil {
 		return nil, ch.unsendable(err, endpoint, "argument")
 	}
@@ -147,7 +147,7 @@ func (t *inlineTask) outcome(ch *session, endpoint string, res any, err error) (
 	if !t.wire {
 		return res, nil
 	}
-	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindReturn, CID: 1, Payload: res})
+	m, err := transport.RoundTrip(transport.Msg{Kind: transport.KindReturn, CID: 1, Payload: res})
 	if err != nil {
 		return nil, callerError(t.unsendable(err, endpoint, "result"), false, t.by)
 	}
@@ -155,7 +155,7 @@ func (t *inlineTask) outcome(ch *session, endpoint string, res any, err error) (
 }
 
 // unsendable boxes the error of a message of the task's, err from
-// transport.WireCheck, that could not have gone to its caller.
+// transport.RoundTrip, that could not have gone to its caller.
 func (t *inlineTask) unsendable(err error, endpoint, what string) RemoteError {
 	return boxUnsendable(unsendableTo(err, endpoint, what, t.by), t.callee.id)
 }
@@ -165,9 +165,9 @@ func (t *inlineTask) unsendable(err error, endpoint, what string) RemoteError {
 // could not go over a wire, replaced by the error saying so, as a
 // dialog's task does (see sendFinal).
 func (t *inlineTask) wireError(endpoint string, re RemoteError) RemoteError {
-	m, err := transport.WireCheck(transport.Msg{Kind: transport.KindError, CID: 1, Payload: re})
+	m, err := transport.RoundTrip(transport.Msg{Kind: transport.KindError, CID: 1, Payload: re})
 	if out, retry := withoutUnencodable(re, err); retry {
-		m, err = transport.WireCheck(transport.Msg{Kind: transport.KindError, CID: 1, Payload: out})
+		m, err = transport.RoundTrip(transport.Msg{Kind: transport.KindError, CID: 1, Payload: out})
 	}
 	if err != nil {
 		return t.unsendable(err, endpoint, "error")

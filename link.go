@@ -48,10 +48,11 @@ func (l *localLink) make() bool {
 }
 
 // memPair makes an in-memory connection, one that passes every message
-// through the codec if wireCheck is set (see WireCheck).
+// through the codec if wireCheck is set (see WireCheck and
+// transport.MemPairEncoded).
 func memPair(wireCheck bool) (transport.Conn, transport.Conn) {
 	if wireCheck {
-		return transport.MemPairWireCheck()
+		return transport.MemPairEncoded()
 	}
 	return transport.MemPair()
 }

@@ -182,21 +182,27 @@ func Spawn(h Hosting) Option {
 // what you received, while the other side may still use it; a program
 // that keeps to it behaves the same when the actor moves to a process.
 //
-// On, which is the default under go test ([testing.Testing]), every value
-// of those dialogs is encoded with the wire's codec, against its frame
-// limit, and decoded on the other side, as between processes: a callee
-// that mutates a map it received does not change its caller's; what the
-// codec cannot carry arrives as a process actor would receive it; and a
-// value that cannot be encoded, or is over the frame limit, fails the
-// same way, with an error matching [ErrUnencodable] or
-// [ErrMessageTooLarge]. So a test with goroutine actors sees what a
-// process actor would, at the cost of an encoding per value.
+// On, which is the default under go test (the library imports testing to
+// ask [testing.Testing]), every value of those dialogs is encoded with the
+// wire's codec, against its frame limit, and decoded on the other side, as
+// between processes: a callee that mutates a map it received does not
+// change its caller's; what the codec cannot carry arrives as a process
+// actor would receive it; and a value that cannot be encoded, or is over
+// the frame limit, fails the same way, with an error matching
+// [ErrUnencodable] or [ErrMessageTooLarge]. So a test with goroutine actors
+// sees what a process actor would, at the cost of an encoding per value.
 //
 // Given to [Run], a nursery or an actor, it applies to the dialogs of the
 // actors below, and is inherited: a dialog between a goroutine actor and
 // its parent follows the child's setting, and one with an actor of this
 // process found by discovery follows the caller's. Process actors, whose
-// values always cross the wire, are not affected.
+// values always cross the wire, are not affected, but pass the setting on
+// to the goroutine actors they start.
+//
+// Production and tests thus differ by design. A test that needs
+// production's behaviour, values by reference (a benchmark of that path,
+// or a test of a value the codec cannot carry), gives WireCheck(false) to
+// Run.
 func WireCheck(on bool) Option {
 	return optionFunc(func(c *config) { c.wireCheck = on })
 }

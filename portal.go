@@ -28,13 +28,6 @@ type Portal struct {
 // Actor returns the id of the actor the portal reaches.
 func (p *Portal) Actor() ActorID { return p.ch.peer }
 
-// EncodesValues reports whether the values of dialogs over p (arguments,
-// results, Started values, stream items, errors) are encoded for a wire
-// on their way: always to and from an actor of another process, and
-// under [WireCheck] to and from one of this process. Otherwise they travel
-// by reference.
-func (p *Portal) EncodesValues() bool { return p.ch.peerActor == nil || p.ch.wireCheck }
-
 // Info tells where the portal's actor runs, as [Actors] lists it: its
 // hosting ([Goroutine] for an actor living in another actor's process,
 // [Process] for a process actor and a program's root), the pid of its

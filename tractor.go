@@ -77,6 +77,21 @@
 // Send, with an error matching [ErrMessageTooLarge] or [ErrUnencodable],
 // where goroutine actors would pass the Go value as it is.
 //
+// # Under go test
+//
+// The package imports [testing] for one call, [testing.Testing], which
+// chooses the default of [WireCheck]: off in production, where values
+// between goroutine actors pass by reference, and on in a test binary,
+// where they are encoded and decoded as between processes, so that a test
+// with goroutine actors meets what process actors would: a copied map, a
+// refused unencodable value, the frame limit. A program therefore behaves
+// differently, by design, under go test and in production, in those
+// respects and in cost. A test or benchmark that needs production's
+// behaviour gives WireCheck(false) to Run, as a program may give
+// WireCheck(true) to check its values outside tests; either way the
+// setting reaches the whole tree, process actors' own goroutine actors
+// included.
+//
 // # Discovery and several programs
 //
 // The root serves the tree's registrar (tractor's arbiter): every actor is

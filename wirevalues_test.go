@@ -3,6 +3,8 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +89,50 @@ func TestTimeZoneEveryHosting(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// wireCheckRelay runs in a process actor: it starts a goroutine actor,
+// calls parityMutate there with a map, and says whether it saw the
+// callee's change.
+var wireCheckRelay = tractor.Func("test.wirecheck.relay", func(ctx context.Context, _ struct{}) (bool, error) {
+	var seen bool
+	err := tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+		p, err := n.StartActor(ctx, "grandchild", tractor.Spawn(tractor.Goroutine), tractor.Expose(parityMutate))
+		if err != nil {
+			return err
+		}
+		defer p.CancelActor(ctx)
+		m := map[string]int{"caller": 1}
+		if _, err := parityMutate.Call(ctx, p, m); err != nil {
+			return err
+		}
+		_, seen = m["callee"]
+		return nil
+	})
+	return seen, err
+})
+
+// TestWireCheckReachesProcessChildren: WireCheck given at the root
+// reaches a process actor's own goroutine actors: with WireCheck(false) a
+// map its goroutine child mutates is the caller's (by reference), with
+// WireCheck(true) it is a copy.
+func TestWireCheckReachesProcessChildren(t *testing.T) {
+	for _, h := range []hosting{processPipe, processTCP} {
+		for _, on := range []bool{false, true} {
+			name := h.name + "/WireCheck=" + strconv.FormatBool(on)
+			t.Run(name, func(t *testing.T) {
+				h := hosting{name, append(slices.Clip(h.opts), tractor.WireCheck(on))}
+				withWorker(t, h, eps(wireCheckRelay), func(ctx context.Context, p *tractor.Portal) {
+					seen, err := wireCheckRelay.Call(ctx, p, struct{}{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if seen == on {
+						t.Errorf("the process actor saw its goroutine child's change to the map: %v, want %v", seen, !on)
+					}
+				})
+			})
+		}
 	}
 }

@@ -356,7 +356,7 @@ func (hostilePayloads) run(t *rapid.T, ctx context.Context, w *Worker) error {
 	if violation != nil {
 		return fmt.Errorf("%s %s of %s: %w", kind, pos.name, w.Portal.Actor(), violation)
 	}
-	if err := checkHostile(ctx, w.Portal.Actor(), w.Portal.EncodesValues(), w.Ended, pos, kind, n, err); err != nil {
+	if err := checkHostile(ctx, w.Portal.Actor(), w.encodes, w.Ended, pos, kind, n, err); err != nil {
 		return fmt.Errorf("%s %s of %s: %w", kind, pos.name, w.Portal.Actor(), err)
 	}
 	return probe(ctx, w)

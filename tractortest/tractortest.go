@@ -112,6 +112,33 @@ type Worker struct {
 	// Ended is set once the worker was cancelled or killed: its dialogs
 	// must then fail with tractor.ErrActorGone.
 	Ended bool
+
+	// encodes says whether the values of the worker's dialogs are encoded
+	// on their way, as between processes, rather than passed by reference
+	// (see byReference).
+	encodes bool
+}
+
+// probeMutate changes the map it received: its caller sees the change if
+// and only if the map was passed by reference.
+var probeMutate = tractor.Func("tractortest.probe.mutate", func(ctx context.Context, m map[string]bool) (struct{}, error) {
+	m["mutated"] = true
+	return struct{}{}, nil
+})
+
+// byReference says whether the values of dialogs over p travel by
+// reference: never to an actor of another process; to one of this
+// process unless tractor.WireCheck is on for it, which Check cannot read
+// from its Options, so it asks the actor, which must expose probeMutate.
+func byReference(ctx context.Context, p *tractor.Portal) (bool, error) {
+	if p.Info().PID != os.Getpid() {
+		return false, nil
+	}
+	m := map[string]bool{}
+	if _, err := probeMutate.Call(ctx, p, m); err != nil {
+		return false, fmt.Errorf("probe of %s: %w", p.Actor(), err)
+	}
+	return m["mutated"], nil
 }
 
 // GoString names the worker in the steps rapid prints.
@@ -463,7 +490,7 @@ func (w *World) startWorker(t *rapid.T) {
 		w.Idle() // no room for a worker
 		return
 	}
-	eps := append([]tractor.Endpoint(nil), w.cfg.Expose...)
+	eps := append([]tractor.Endpoint{probeMutate}, w.cfg.Expose...)
 	for _, c := range w.cfg.Cases {
 		for _, ep := range c.endpoints() {
 			if !slices.ContainsFunc(eps, func(e tractor.Endpoint) bool { return e.Name() == ep.Name() }) {
@@ -493,6 +520,12 @@ func (w *World) startWorker(t *rapid.T) {
 		// An actor is registered from the moment StartActor returns.
 		t.Fatalf("started actor %s is not in the registry (Actors: %v)", p.Actor(), infos)
 	}
+	byRef, err := byReference(ctx, p)
+	Hung(t, ctx, "probe of "+p.Actor().String())
+	if err != nil {
+		w.fail(t, "%v", err)
+	}
+	wk.encodes = !byRef
 	w.Workers = append(w.Workers, wk)
 }
 

@@ -16,28 +16,31 @@ import (
 // and one function call.
 func MemPair() (Conn, Conn) { return memPair(false) }
 
-// MemPairWireCheck returns the two ends of an in-memory connection that
-// passes every message through the codec, as a wire connection with the
-// default frame limit would (see [WireCheck]): a payload arrives as a
-// [Raw], decoded into what the receiver asks for, and a message that
-// could not go over a wire fails its Send the same way. Tests use it to
-// see, with actors in one process, what actors in two would.
-func MemPairWireCheck() (Conn, Conn) { return memPair(true) }
+// MemPairEncoded returns the two ends of an in-memory connection that
+// encodes every message and decodes it on the other end, as a wire
+// connection with the default frame limit would (see [RoundTrip]): a
+// payload arrives as a [Raw], decoded into what the receiver asks for,
+// and a message that could not go over a wire fails its Send the same
+// way. The runtime uses it between actors of one process under
+// tractor.WireCheck, to show them what actors of two processes would see.
+func MemPairEncoded() (Conn, Conn) { return memPair(true) }
 
-func memPair(check bool) (Conn, Conn) {
-	a := &memConn{done: make(chan struct{}), check: check}
-	b := &memConn{done: make(chan struct{}), check: check}
+func memPair(encode bool) (Conn, Conn) {
+	a := &memConn{done: make(chan struct{}), encode: encode}
+	b := &memConn{done: make(chan struct{}), encode: encode}
 	a.peer, b.peer = b, a
 	return a, b
 }
 
-// WireCheck returns m as a wire connection's peer would receive it: m is
+// RoundTrip returns m as a wire connection's peer would receive it: m is
 // encoded into a frame, against the default frame limit and without
 // compression, and decoded back; the payload is then a [Raw] (or nil) and
 // Size the encoded body's length, as [WireConn] reports it. It fails as a
 // wire connection's Send would, with an error wrapping [ErrEncode] or
-// [ErrFrameTooLarge].
-func WireCheck(m Msg) (Msg, error) {
+// [ErrFrameTooLarge]. A [MemPairEncoded] connection passes every message
+// through it; the runtime also uses it for the inline calls between
+// actors of one process under tractor.WireCheck.
+func RoundTrip(m Msg) (Msg, error) {
 	e := getEncoder()
 	defer putEncoder(e)
 	if err := e.appendFrame(m, false, 0, DefaultMaxFrame); err != nil {
@@ -56,8 +59,8 @@ func WireCheck(m Msg) (Msg, error) {
 // memConn is one end of a [MemPair]. Its mutex guards its inbound side: the
 // deliver function, messages queued before Serve, and how it ended.
 type memConn struct {
-	peer  *memConn
-	check bool // every message passes through WireCheck
+	peer   *memConn
+	encode bool // every message passes through RoundTrip
 
 	mu      sync.Mutex
 	recv    Receiver // once attached
@@ -73,14 +76,14 @@ func (c *memConn) Send(ctx context.Context, m Msg) error {
 }
 
 // SendSized implements [SizedSender]: m's size is [PayloadSize] of its
-// payload, or its encoded length on a [MemPairWireCheck] connection.
+// payload, or its encoded length on a [MemPairEncoded] connection.
 func (c *memConn) SendSized(ctx context.Context, m Msg) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if c.check {
+	if c.encode {
 		var err error
-		if m, err = WireCheck(m); err != nil {
+		if m, err = RoundTrip(m); err != nil {
 			return 0, err
 		}
 	} else {
