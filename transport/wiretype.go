@@ -52,8 +52,7 @@ var wireChecks sync.Map // reflect.Type -> error
 // faithfully, as described at the top of wiretype.go. The error, which
 // matches [ErrEncode], names t, the path to the offending field (such as
 // ".Inner.C" or ".Items[]") and its type. The answer is computed once per
-// type. The named numeric types met on the way decode by the number rule
-// from then on (see number.go).
+// type.
 func CheckType(t reflect.Type) error {
 	if t == nil { // the type of a nil interface: any
 		return nil
@@ -101,10 +100,6 @@ func walkType(t reflect.Type, path []string, seen map[reflect.Type]bool) (_ []st
 	switch t.Kind() {
 	case reflect.Chan, reflect.Func, reflect.UnsafePointer:
 		return path, t, "cannot cross a process"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		decodeByRule(t)
 	case reflect.Complex64, reflect.Complex128:
 		return path, t, "cannot cross a process: the codec has no complex numbers"
 	case reflect.Interface:
