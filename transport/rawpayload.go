@@ -146,6 +146,20 @@ func (r *rawPayload) decodeSlow(dst any) (err error) {
 	return nil
 }
 
+// Recode decodes v, a value decoded without its type (into an any, as a
+// [Msg]'s nested values are), into dst, a non-nil pointer, as if dst had
+// been the destination from the start: v is encoded as a wire connection
+// encodes a payload and decoded as the receiver would decode it, numbers
+// by the number rule. Errors wrap [ErrEncode] or [ErrType].
+func Recode(v, dst any) error {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendPayload(v); err != nil {
+		return err
+	}
+	return (&rawPayload{b: e.buf}).Decode(dst)
+}
+
 // structTag is the struct tag this package's msgpack decoding falls back
 // to when a field has no msgpack tag. No field is expected to carry it: it
 // is there so that msgpack caches the decoders of a struct's fields under
