@@ -219,9 +219,8 @@ type (
 )
 
 // TestNumberRuleNested: numbers inside a value that crosses a wire decode
-// by the number rule too, builtin and named types (the latter once
-// CheckType has met them, as an endpoint's declaration does), where msgpack
-// would wrap them.
+// by the number rule too, builtin and named types, where msgpack would
+// wrap them.
 func TestNumberRuleNested(t *testing.T) {
 	if err := transport.CheckType(reflect.TypeFor[nsDst]()); err != nil {
 		t.Fatal(err)
