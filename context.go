@@ -125,8 +125,18 @@ func (c *Context) awaitStarted(ctx context.Context) error {
 // T can hold nil). Only the caller calls it; a value that is not a T gives
 // an error matching [ErrBadArgument]. First is a function, not a method,
 // because Go methods cannot take type parameters.
+//
+// T is checked as an endpoint's declaration checks its types (see
+// [FuncEndpoint]), on every hosting: a T that cannot cross a process, a
+// channel say, gives an error matching [ErrMisuse] and
+// [transport.ErrEncode] that names T and the field at fault. First returns
+// it rather than panicking, as a declaration does, because it is a call
+// made at run time, not a declaration made at start-up.
 func First[T any](c *Context) (T, error) {
 	var v T
+	if err := checkWireType[T](); err != nil {
+		return v, errorf("tractor: First: %w: %w", err, ErrMisuse)
+	}
 	if !c.d.caller {
 		return v, errorf("tractor: First is for the caller: %w", ErrMisuse)
 	}
@@ -151,9 +161,23 @@ func First[T any](c *Context) (T, error) {
 // side sends on the stream; what it sent before it learnt of a smaller
 // window still arrives, and it sends more once this side has consumed
 // enough to be within the new one.
+//
+// S and R are checked as an endpoint's declaration checks its item types
+// (see [StreamEndpoint]), on every hosting: one that cannot cross a
+// process, a channel say, gives an error matching [ErrMisuse] and
+// [transport.ErrEncode] that names the type and the field at fault, and
+// the stream is not opened. OpenStream returns it rather than panicking,
+// as a declaration does, because it is a call made at run time, not a
+// declaration made at start-up.
 func OpenStream[S, R any](c *Context, opts ...DialogOption) (*MsgStream[S, R], error) {
 	if c.d.mode != modeCtx {
 		return nil, errorf("tractor: OpenStream is for context dialogs: %w", ErrMisuse)
+	}
+	if err := checkWireType[S](); err != nil {
+		return nil, errorf("tractor: OpenStream: sent item %w: %w", err, ErrMisuse)
+	}
+	if err := checkWireType[R](); err != nil {
+		return nil, errorf("tractor: OpenStream: received item %w: %w", err, ErrMisuse)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

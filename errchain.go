@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 
 	"github.com/tractor-go/tractor/transport"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The limits of a tree of boxed errors. A sender cuts the members of a
@@ -200,7 +199,7 @@ func (et *errorType) build(fields map[string]any) (error, error) {
 		fv := v.Field(f.Index[0])
 		if f.Type == errorIface {
 			var leaf RemoteError
-			if err := remarshal(raw, &leaf); err != nil {
+			if err := transport.Recode(raw, &leaf); err != nil {
 				return nil, fmt.Errorf("field %s: %w", name, err)
 			}
 			// A leaf carries no members nor value: the limits of the
@@ -213,7 +212,7 @@ func (et *errorType) build(fields map[string]any) (error, error) {
 			fv.Set(reflect.ValueOf(raw))
 			continue
 		}
-		if err := remarshal(raw, fv.Addr().Interface()); err != nil {
+		if err := transport.Recode(raw, fv.Addr().Interface()); err != nil {
 			return nil, fmt.Errorf("field %s: %w", name, err)
 		}
 	}
@@ -221,15 +220,6 @@ func (et *errorType) build(fields map[string]any) (error, error) {
 		return p.Interface().(error), nil
 	}
 	return v.Interface().(error), nil
-}
-
-// remarshal decodes v, a value decoded without its type, into dst.
-func remarshal(v, dst any) error {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return msgpack.Unmarshal(b, dst)
 }
 
 // fieldError is the value of an error field of a registered error type

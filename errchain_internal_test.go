@@ -162,3 +162,33 @@ func FuzzDecodeRemote(f *testing.F) {
 		_ = errors.As(&re, &pe)
 	})
 }
+
+// errNumLevel and errNum are a registered error type with a named numeric
+// field that nothing else decodes or declares.
+type (
+	errNumLevel uint8
+	errNum      struct {
+		L errNumLevel
+		P *errNumLevel
+	}
+)
+
+func (e errNum) Error() string { return fmt.Sprintf("level %d", e.L) }
+
+// TestRegisteredErrorFieldsNumberRule: the fields of a registered error
+// type decode by the number rule, as any payload does, though no
+// declaration names the type: 300 into a uint8 of its own is refused,
+// where it used to arrive as 44, and 255 is taken.
+func TestRegisteredErrorFieldsNumberRule(t *testing.T) {
+	RegisterError[errNum]("test.errchain_internal.errnum")
+	et := loadTypes().byCode["test.errchain_internal.errnum"]
+	for _, fields := range []map[string]any{{"L": int64(300)}, {"P": uint16(256)}} {
+		if v, err := et.build(fields); err == nil || !strings.Contains(err.Error(), "does not fit in tractor.errNumLevel") {
+			t.Errorf("build(%v) = %+v, %v; want an error saying it does not fit", fields, v, err)
+		}
+	}
+	v, err := et.build(map[string]any{"L": int64(255), "P": int8(7)})
+	if e, ok := v.(errNum); err != nil || !ok || e.L != 255 || e.P == nil || *e.P != 7 {
+		t.Errorf("build = %+v, %v; want L 255, P 7", v, err)
+	}
+}

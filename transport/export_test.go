@@ -2,6 +2,7 @@ package transport
 
 import (
 	"reflect"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,4 +100,21 @@ func EncodePayload(v any) ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte(nil), e.buf...), nil
+}
+
+// CountZoneLoads clears the cache of time zones loaded by name and counts
+// the loads from now on, until restore, which clears the cache again.
+func CountZoneLoads() (loads func() int64, restore func()) {
+	var n atomic.Int64
+	reset := func() {
+		zones.Lock()
+		zones.m, zones.fixed = nil, nil
+		zones.Unlock()
+	}
+	reset()
+	loadLocation = func(name string) (*time.Location, error) {
+		n.Add(1)
+		return time.LoadLocation(name)
+	}
+	return n.Load, func() { loadLocation = time.LoadLocation; reset() }
 }

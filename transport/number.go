@@ -30,12 +30,16 @@ import (
 // in-memory backend delivers it, and [Raw] payloads to the number they
 // encode, so that an int sent to a *int64 decodes, and 300 sent to a
 // *uint8 fails, on both. Inside a struct, slice or map that crosses a
-// wire, msgpack decodes the builtin numeric types, and the named ones
-// [CheckType] meets (such as time.Duration), by the same rule, rather than
-// wrapping 300 to 44 in a uint8 as it would: this package registers
-// decoders for them (msgpack has one registry per process, so they apply
-// to all of a program's msgpack decoding). In-process, a composite value
-// is assigned whole, of its own type, or not at all.
+// wire, msgpack decodes the builtin numeric types and the named ones (such
+// as time.Duration) by the same rule, rather than wrapping 300 to 44 in a
+// uint8 as it would: this package registers decoders for them, the named
+// ones when it first decodes into a type made of them ([strictNumbers]),
+// and decodes structs with a struct tag of its own ([structTag]), so that
+// the field decoders msgpack caches per struct type and tag are built
+// after that registration whatever the program decoded before (msgpack
+// has one registry per process, so the decoders apply to all of a
+// program's msgpack decoding too). In-process, a composite value is
+// assigned whole, of its own type, or not at all.
 
 // number is a numeric payload, whatever its Go type or its encoding.
 type number struct {
@@ -193,14 +197,78 @@ func init() {
 	}
 }
 
-// strictTypes holds the named numeric types registered with decodeNumber.
-var strictTypes sync.Map // reflect.Type -> struct{}
+// numberWalks holds the types [strictNumbers] has walked.
+var numberWalks sync.Map // reflect.Type -> struct{}
 
-// decodeByRule has msgpack decode t, a numeric type, by the number rule.
-func decodeByRule(t reflect.Type) {
-	if _, done := strictTypes.LoadOrStore(t, struct{}{}); !done {
-		msgpack.Register(reflect.Zero(t).Interface(), nil, decodeNumber)
+// strictNumbers has msgpack decode the numeric types that t is made of by
+// the number rule: it registers [decodeNumber] for each named numeric type
+// met in t (the builtin ones are registered at init), and [decodePointer]
+// for each pointer to one, replacing a decoder that msgpack may have built
+// for it already. It runs, once per type, before this package has msgpack
+// decode into t, so the rule holds whatever a program declared or decoded
+// before. A type that decodes itself is left to its own decoder.
+func strictNumbers(t reflect.Type) {
+	if _, done := numberWalks.Load(t); done {
+		return
 	}
+	registerNumbers(t, make(map[reflect.Type]bool))
+	numberWalks.Store(t, struct{}{}) // after registering: a concurrent decode walks too
+}
+
+// registerNumbers is strictNumbers' walk; it reports whether t is a
+// numeric type, or a pointer to one, that decodes by the number rule.
+// seen holds the answer for each type walked, false while it is being
+// walked, so a recursive type ends where it repeats.
+func registerNumbers(t reflect.Type, seen map[reflect.Type]bool) (strict bool) {
+	if strict, ok := seen[t]; ok {
+		return strict
+	}
+	seen[t] = false
+	defer func() { seen[t] = strict }()
+	if marshalsItself(t) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		msgpack.Register(reflect.Zero(t).Interface(), nil, decodeNumber)
+		return true
+	case reflect.Pointer:
+		if registerNumbers(t.Elem(), seen) {
+			msgpack.Register(reflect.Zero(t).Interface(), nil, decodePointer)
+			return true
+		}
+	case reflect.Array, reflect.Slice:
+		registerNumbers(t.Elem(), seen)
+	case reflect.Map:
+		registerNumbers(t.Key(), seen)
+		registerNumbers(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			registerNumbers(t.Field(i).Type, seen)
+		}
+	}
+	return false
+}
+
+// decodePointer is msgpack's decoder for pointers to numeric types: nil
+// for a nil, else the number, by the decoder registered for its type now,
+// where msgpack's own pointer decoder keeps the one it found when it was
+// built.
+func decodePointer(d *msgpack.Decoder, v reflect.Value) error {
+	c, err := d.PeekCode()
+	if err != nil {
+		return err
+	}
+	if c == mpNil {
+		v.SetZero()
+		return d.DecodeNil()
+	}
+	if v.IsNil() {
+		v.Set(reflect.New(v.Type().Elem()))
+	}
+	return d.DecodeValue(v.Elem())
 }
 
 // decodeNumber is msgpack's decoder for numeric types: it reads any

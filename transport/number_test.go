@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
 	"pgregory.net/rapid"
 
 	"github.com/tractor-go/tractor/transport"
@@ -218,9 +219,8 @@ type (
 )
 
 // TestNumberRuleNested: numbers inside a value that crosses a wire decode
-// by the number rule too, builtin and named types (the latter once
-// CheckType has met them, as an endpoint's declaration does), where msgpack
-// would wrap them.
+// by the number rule too, builtin and named types, where msgpack would
+// wrap them.
 func TestNumberRuleNested(t *testing.T) {
 	if err := transport.CheckType(reflect.TypeFor[nsDst]()); err != nil {
 		t.Fatal(err)
@@ -248,5 +248,93 @@ func TestNumberRuleNested(t *testing.T) {
 		if !errors.Is(err, transport.ErrType) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %+v, %v; want ErrType saying %q", tc.src, dst, err, tc.want)
 		}
+	}
+}
+
+type (
+	// Each test below has numeric types of its own, that nothing decoded
+	// or checked before it.
+	orderU8  uint8
+	orderDst struct {
+		L orderU8
+		P *orderU8
+		Q **orderU8
+		S []orderU16
+		M map[orderU8y]int
+	}
+	orderU16 uint16
+	orderU8y uint8
+	msgU8    uint8
+	msgDst   struct {
+		L msgU8
+		P *msgU8
+	}
+)
+
+// TestNumberRuleWithoutDeclaration: a named numeric type decodes by the
+// number rule the first time a wire's payload is decoded into a type made
+// of it, with no declaration and no CheckType before, as a field, through
+// pointers, as a slice element and as a map key; and still after
+// CheckType.
+func TestNumberRuleWithoutDeclaration(t *testing.T) {
+	enc := func(v any) transport.Raw {
+		b, err := transport.EncodePayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return transport.RawPayload(b)
+	}
+	cases := []struct {
+		src  any
+		want string
+	}{
+		{map[string]any{"L": 300}, "300 does not fit in transport_test.orderU8"},
+		{map[string]any{"P": 256}, "256 does not fit in transport_test.orderU8"},
+		{map[string]any{"Q": -1}, "-1 does not fit in transport_test.orderU8"},
+		{map[string]any{"S": []int{1, 70000}}, "70000 does not fit in transport_test.orderU16"},
+		{map[string]any{"M": map[int]int{512: 1}}, "512 does not fit in transport_test.orderU8y"},
+	}
+	for _, when := range []string{"first", "after CheckType"} {
+		for _, tc := range cases {
+			var dst orderDst
+			err := transport.Decode(enc(tc.src), &dst)
+			if !errors.Is(err, transport.ErrType) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: %v: got %+v, %v; want ErrType saying %q", when, tc.src, dst, err, tc.want)
+			}
+		}
+		if err := transport.CheckType(reflect.TypeFor[orderDst]()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dst orderDst
+	if err := transport.Decode(enc(map[string]any{"L": 255, "P": 7, "Q": 8}), &dst); err != nil || dst.L != 255 || *dst.P != 7 || **dst.Q != 8 {
+		t.Errorf("got %+v, %v; want L 255, P 7, Q 8", dst, err)
+	}
+}
+
+// TestNumberRuleAfterPlainMsgpack: what the program decoded with msgpack
+// itself before, which builds and caches msgpack's decoders for a struct's
+// fields and for pointers, does not stop this package's decoding from
+// following the number rule.
+func TestNumberRuleAfterPlainMsgpack(t *testing.T) {
+	b, err := transport.EncodePayload(map[string]any{"L": 300, "P": 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain msgDst
+	if err := msgpack.Unmarshal(b, &plain); err != nil || plain.L != 44 {
+		t.Fatalf("plain msgpack: got %+v, %v; want it to wrap 300 to 44", plain, err)
+	}
+	var dst msgDst
+	err = transport.Decode(transport.RawPayload(b), &dst)
+	if want := "300 does not fit in transport_test.msgU8"; !errors.Is(err, transport.ErrType) || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %+v, %v; want ErrType saying %q", dst, err, want)
+	}
+	b, err = transport.EncodePayload(map[string]any{"P": 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.Decode(transport.RawPayload(b), &dst); !errors.Is(err, transport.ErrType) {
+		t.Errorf("pointer: got %+v, %v; want ErrType", dst, err)
 	}
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"time"
@@ -139,10 +140,45 @@ func (r *rawPayload) decodeSlow(dst any) (err error) {
 			err = fmt.Errorf("%w: decode payload into %T: %v", ErrType, dst, p)
 		}
 	}()
-	if err := msgpack.Unmarshal(r.b, dst); err != nil {
+	if err := unmarshal(r.b, dst); err != nil {
 		return fmt.Errorf("%w: want %T, got %s: %w", ErrType, dst, encodedKind(r.b), err)
 	}
 	return nil
+}
+
+// Recode decodes v, a value decoded without its type (into an any, as a
+// [Msg]'s nested values are), into dst, a non-nil pointer, as if dst had
+// been the destination from the start: v is encoded as a wire connection
+// encodes a payload and decoded as the receiver would decode it, numbers
+// by the number rule. Errors wrap [ErrEncode] or [ErrType].
+func Recode(v, dst any) error {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.appendPayload(v); err != nil {
+		return err
+	}
+	return (&rawPayload{b: e.buf}).Decode(dst)
+}
+
+// structTag is the struct tag this package's msgpack decoding falls back
+// to when a field has no msgpack tag. No field is expected to carry it: it
+// is there so that msgpack caches the decoders of a struct's fields under
+// a key of this package's own, built after [strictNumbers] registered the
+// numeric types among them, and never ones that other msgpack decoding in
+// the program built before.
+const structTag = "tractorwire"
+
+// unmarshal decodes b into dst with msgpack, its numbers by the number
+// rule.
+func unmarshal(b []byte, dst any) error {
+	if t := reflect.TypeOf(dst); t != nil {
+		strictNumbers(t)
+	}
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.Reset(bytes.NewReader(b))
+	d.SetCustomStructTag(structTag)
+	return d.Decode(dst)
 }
 
 // encodedKind names the kind of value a msgpack encoding holds, by its first

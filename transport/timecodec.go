@@ -39,7 +39,9 @@ import (
 //   - the location of that name, for a named location the receiver can
 //     load (time.LoadLocation) and that has the same offset at that
 //     instant, so later arithmetic crosses daylight-saving changes as it
-//     would have on the sender;
+//     would have on the sender (a receiver loads each name once and at
+//     most 256 names in all, so a peer cannot make it search the disk for
+//     every time it sends: past those, a name reads as a fixed zone);
 //   - otherwise a fixed zone, time.FixedZone(abbreviation, offset): the
 //     same wall clock, zone name and offset as the sender saw, for that
 //     instant.
@@ -153,7 +155,9 @@ func zoneFor(t time.Time, name, abbr string, offset int) *time.Location {
 	case "UTC":
 		loc = time.UTC
 	default:
-		loc = loadZone(name)
+		if len(name) <= maxZoneLookup {
+			loc = loadZone(name)
+		}
 	}
 	if loc != nil {
 		if a, o := t.In(loc).Zone(); a == abbr && o == offset {
@@ -192,16 +196,30 @@ var zones struct {
 	fixed map[string]*time.Location
 }
 
-const maxZones = 256
+const (
+	maxZones = 256
+	// maxZoneLookup bounds the names looked up at all: the longest in the
+	// tz database has 32 bytes; a longer one reads as a fixed zone.
+	maxZoneLookup = 64
+)
 
+// loadLocation is time.LoadLocation, a variable for tests to count calls.
+var loadLocation = time.LoadLocation
+
+// loadZone returns the location of the given name, or nil if it does not
+// load. Loading searches the zoneinfo directories and zip, so a peer must
+// not be able to make every time it sends do it: each name is loaded once,
+// hit or miss, and once maxZones names are cached, an unknown one is not
+// loaded at all and reads as a fixed zone (zoneFor).
 func loadZone(name string) *time.Location {
 	zones.Lock()
 	loc, ok := zones.m[name]
+	full := len(zones.m) >= maxZones
 	zones.Unlock()
-	if ok {
+	if ok || full {
 		return loc
 	}
-	loc, err := time.LoadLocation(name)
+	loc, err := loadLocation(name)
 	if err != nil {
 		loc = nil
 	}

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // named zones load whatever the host has installed
@@ -91,6 +92,40 @@ func TestTimeKeepsItsZone(t *testing.T) {
 			}
 			check("in an any", at)
 		})
+	}
+}
+
+// TestTimeZoneLoadsBounded: a receiver loads each zone name a peer sends
+// once, and at most 256 in all, so 1000 times in 1000 distinct zones that
+// do not exist cost at most 256 loads, not 1000; each still arrives with
+// its wall clock, abbreviation and offset, in a fixed zone. A name longer
+// than any in the tz database is not looked up at all.
+func TestTimeZoneLoadsBounded(t *testing.T) {
+	loads, restore := transport.CountZoneLoads()
+	t.Cleanup(restore)
+	base := time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		name := fmt.Sprintf("Bogus/Zone%04d", i)
+		sent := base.In(time.FixedZone(name, i*60))
+		for range 2 {
+			got := overWire[time.Time](t, sent)
+			if abbr, off := got.Zone(); !got.Equal(sent) || abbr != name || off != i*60 {
+				t.Fatalf("got %v (zone %s %+d), want %v", got, abbr, off, sent)
+			}
+		}
+	}
+	if n := loads(); n > 256 {
+		t.Errorf("decoding times in 1000 unknown zones loaded zones %d times, want at most 256", n)
+	}
+
+	loads, restore = transport.CountZoneLoads()
+	t.Cleanup(restore)
+	long := base.In(time.FixedZone("Europe/"+strings.Repeat("x", 100), 3600))
+	if got := overWire[time.Time](t, long); got.Location().String() != long.Location().String() {
+		t.Errorf("a long zone name arrived as %q", got.Location())
+	}
+	if n := loads(); n != 0 {
+		t.Errorf("a zone name of %d bytes was looked up (%d loads)", len(long.Location().String()), n)
 	}
 }
 

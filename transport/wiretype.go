@@ -41,7 +41,9 @@ import (
 // funcs, unsafe pointers and complex numbers (msgpack encodes none of them);
 // unexported struct fields, which msgpack would drop without a word; and
 // interfaces with methods (error among them), into which a decoder has no
-// concrete type to decode. Recursive types are checked once per type.
+// concrete type to decode. Each type is checked once per walk, so a
+// recursive type (type T []T, type M map[string]M, type P *P, or structs
+// that refer to each other) ends where it repeats.
 
 // wireChecks caches [CheckType]'s answer per type: an error, or nil.
 var wireChecks sync.Map // reflect.Type -> error
@@ -50,8 +52,7 @@ var wireChecks sync.Map // reflect.Type -> error
 // faithfully, as described at the top of wiretype.go. The error, which
 // matches [ErrEncode], names t, the path to the offending field (such as
 // ".Inner.C" or ".Items[]") and its type. The answer is computed once per
-// type. The named numeric types met on the way decode by the number rule
-// from then on (see number.go).
+// type.
 func CheckType(t reflect.Type) error {
 	if t == nil { // the type of a nil interface: any
 		return nil
@@ -82,19 +83,23 @@ func (e *typeError) Is(target error) bool { return target == ErrEncode }
 
 // walkType checks t, reached by path, and returns the path to and the type
 // of the first part that cannot cross, with the reason, or why == "".
-// active holds the struct types being walked, so a recursive type ends
+// seen holds the composite types walked or being walked: one met again
+// either crosses or is being checked further up, so a recursive type ends
 // where it repeats.
-func walkType(t reflect.Type, path []string, active map[reflect.Type]bool) (_ []string, bad reflect.Type, why string) {
+func walkType(t reflect.Type, path []string, seen map[reflect.Type]bool) (_ []string, bad reflect.Type, why string) {
 	if marshalsItself(t) {
 		return nil, nil, ""
 	}
 	switch t.Kind() {
+	case reflect.Pointer, reflect.Array, reflect.Slice, reflect.Map, reflect.Struct:
+		if seen[t] {
+			return nil, nil, ""
+		}
+		seen[t] = true
+	}
+	switch t.Kind() {
 	case reflect.Chan, reflect.Func, reflect.UnsafePointer:
 		return path, t, "cannot cross a process"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-		reflect.Float32, reflect.Float64:
-		decodeByRule(t)
 	case reflect.Complex64, reflect.Complex128:
 		return path, t, "cannot cross a process: the codec has no complex numbers"
 	case reflect.Interface:
@@ -102,27 +107,22 @@ func walkType(t reflect.Type, path []string, active map[reflect.Type]bool) (_ []
 			return path, t, "cannot cross a process: an interface with methods has no type to decode into"
 		}
 	case reflect.Pointer:
-		return walkType(t.Elem(), path, active)
+		return walkType(t.Elem(), path, seen)
 	case reflect.Array, reflect.Slice:
-		return walkType(t.Elem(), append(path, "[]"), active)
+		return walkType(t.Elem(), append(path, "[]"), seen)
 	case reflect.Map:
-		if p, bad, why := walkType(t.Key(), append(path, "[key]"), active); why != "" {
+		if p, bad, why := walkType(t.Key(), append(path, "[key]"), seen); why != "" {
 			return p, bad, why
 		}
-		return walkType(t.Elem(), append(path, "[value]"), active)
+		return walkType(t.Elem(), append(path, "[value]"), seen)
 	case reflect.Struct:
-		if active[t] {
-			return nil, nil, ""
-		}
-		active[t] = true
-		defer delete(active, t)
-		return walkStruct(t, path, active)
+		return walkStruct(t, path, seen)
 	}
 	return nil, nil, ""
 }
 
 // walkStruct checks the fields of t as msgpack encodes them.
-func walkStruct(t reflect.Type, path []string, active map[reflect.Type]bool) (_ []string, bad reflect.Type, why string) {
+func walkStruct(t reflect.Type, path []string, seen map[reflect.Type]bool) (_ []string, bad reflect.Type, why string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Tag.Get("msgpack") == "-" || f.Name == "_" || f.Name == "_msgpack" {
@@ -132,7 +132,7 @@ func walkStruct(t reflect.Type, path []string, active map[reflect.Type]bool) (_ 
 		if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
 			return fpath, f.Type, "is unexported and would be dropped silently (export it, tag it `msgpack:\"-\"`, or give the type a marshaller)"
 		}
-		if p, bad, why := walkType(f.Type, fpath, active); why != "" {
+		if p, bad, why := walkType(f.Type, fpath, seen); why != "" {
 			return p, bad, why
 		}
 	}

@@ -39,3 +39,55 @@ func TestCheckTypeNamesTheField(t *testing.T) {
 		t.Errorf("CheckType(error) = %v, want a refusal of an interface with methods", err)
 	}
 }
+
+type (
+	recSlice []recSlice
+	recMap   map[string]recMap
+	recPtr   *recPtr
+	recA     struct {
+		Bs []recB
+		M  map[string]recA
+	}
+	recB struct {
+		A    *recA
+		Self recSlice
+	}
+	recBad struct {
+		Next *recBad
+		Kids []recBad
+		C    chan int
+	}
+)
+
+// TestCheckTypeRecursive: types that refer to themselves through a slice,
+// a map, a pointer or another struct are checked without end (they once
+// overflowed the stack), cross when their parts do, and are refused, by
+// the path to the field, when one does not.
+func TestCheckTypeRecursive(t *testing.T) {
+	for _, rt := range []reflect.Type{
+		reflect.TypeFor[recSlice](), reflect.TypeFor[recMap](), reflect.TypeFor[recPtr](),
+		reflect.TypeFor[recA](), reflect.TypeFor[recB](), reflect.TypeFor[[]recMap](),
+	} {
+		if err := transport.CheckType(rt); err != nil {
+			t.Errorf("CheckType(%v) = %v, want nil", rt, err)
+		}
+	}
+	const want = "type transport_test.recBad field .C: chan int cannot cross a process"
+	if err := transport.CheckType(reflect.TypeFor[recBad]()); err == nil || err.Error() != want {
+		t.Errorf("CheckType(recBad) = %v, want %q", err, want)
+	}
+
+	// And values of them cross.
+	in := recA{Bs: []recB{{A: &recA{M: map[string]recA{"x": {}}}, Self: recSlice{{}, nil}}}}
+	b, err := transport.EncodePayload(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out recA
+	if err := transport.RawPayload(b).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Errorf("recA crossed as %#v, want %#v", out, in)
+	}
+}
