@@ -149,7 +149,13 @@ func FuzzDecodeRemote(f *testing.F) {
 		f.Add([]byte(encodeRemote(f, re)))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		re, err := decodeRemote(wireBytes(b))
+		// b arrives as a wire delivers a payload: checked on arrival
+		// (declared lengths against the bytes present), then decoded.
+		m, err := transport.RoundTrip(transport.Msg{Kind: transport.KindError, CID: 1, Payload: msgpack.RawMessage(b)})
+		if err != nil {
+			return
+		}
+		re, err := decodeRemote(m.Payload)
 		if err != nil {
 			return
 		}
