@@ -179,27 +179,38 @@ func OpenStream[S, R any](c *Context, opts ...DialogOption) (*MsgStream[S, R], e
 	if err := checkWireType[R](); err != nil {
 		return nil, errorf("tractor: OpenStream: received item %w: %w", err, ErrMisuse)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.d.caller && !c.started {
-		return nil, errorf("tractor: OpenStream before Started: %w", ErrMisuse)
+	if err := c.openStream(); err != nil {
+		return nil, err
 	}
-	if c.stream {
-		return nil, errorf("tractor: stream already opened: %w", ErrMisuse)
-	}
-	if c.d.ctx.Err() != nil && !(c.d.caller && c.d.outcomeArrived()) {
-		// A caller opens the stream of a callee that already returned or
-		// failed: Receive delivers what it sent first, then its outcome.
-		return nil, c.d.endErr()
-	}
-	c.stream = true
 	if len(opts) > 0 {
+		// Outside c.mu, since it sends (and may wait for a slow wire),
+		// but before this side can send on the stream: OpenStream has
+		// not returned it yet.
 		if w := c.d.ch.dialogWindow(opts); w != c.d.recv {
 			c.d.resize(w)
 		}
 	}
-	c.d.event(streamOpened)
 	return &MsgStream[S, R]{d: c.d}, nil
+}
+
+// openStream marks the dialog's one stream open, or says why it cannot be.
+func (c *Context) openStream() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.d.caller && !c.started {
+		return errorf("tractor: OpenStream before Started: %w", ErrMisuse)
+	}
+	if c.stream {
+		return errorf("tractor: stream already opened: %w", ErrMisuse)
+	}
+	if c.d.ctx.Err() != nil && !(c.d.caller && c.d.outcomeArrived()) {
+		// A caller opens the stream of a callee that already returned or
+		// failed: Receive delivers what it sent first, then its outcome.
+		return c.d.endErr()
+	}
+	c.stream = true
+	c.d.event(streamOpened)
+	return nil
 }
 
 // result waits for the callee's outcome and decodes its result into dst, a
