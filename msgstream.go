@@ -71,8 +71,8 @@ func (s *MsgStream[S, R]) Send(ctx context.Context, v S) error {
 func (s *MsgStream[S, R]) Receive(ctx context.Context) (R, error) {
 	if s.gen != nil && ctx != nil && s.own.Load() == nil {
 		// The generator's items are Rs already: taken unboxed. The
-		// other paths are kept out of this function, so that it inlines
-		// and an item is not copied through one more frame.
+		// other paths are kept out of this function, which every item
+		// goes through.
 		return s.gen.receive(ctx)
 	}
 	return s.receiveOther(ctx)
