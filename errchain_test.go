@@ -46,7 +46,18 @@ func (e *detailError) Error() string {
 	return fmt.Sprintf("detail: %v", e.Detail)
 }
 
+// expiredError is a registered error type with a time field: its zone
+// crosses a wire with it.
+type expiredError struct{ At time.Time }
+
+func (e *expiredError) Error() string { return "expired at " + e.At.Format(time.RFC3339) }
+
+// expiredAt is the time of the expiredError a callee returns, in a zone of
+// its own.
+var expiredAt = time.Date(2024, 5, 1, 12, 0, 0, 0, time.FixedZone("Q", 3600))
+
 func init() {
+	tractor.RegisterError[*expiredError]("errchain_test.expired")
 	tractor.RegisterError[*quotaError]("errchain_test.quota")
 	tractor.RegisterError[limitError]("errchain_test.limit")
 	tractor.RegisterError[*detailError]("errchain_test.detail")
@@ -79,6 +90,8 @@ func failure(ctx context.Context, kind string) error {
 		return errors.Join(&quotaError{User: "joe", Limit: 1}, fmt.Errorf("and: %w", fs.ErrExist))
 	case "detail":
 		return &detailError{Detail: "kept"}
+	case "expired":
+		return &expiredError{At: expiredAt}
 	case "unencodable":
 		// One member's value the codec cannot carry, beside another's.
 		return errors.Join(&quotaError{User: "kim", Limit: 2}, &detailError{Detail: func() {}})
@@ -219,6 +232,16 @@ func TestErrorChain(t *testing.T) {
 			var d *detailError
 			if !errors.As(err, &d) || d.Detail != "kept" {
 				t.Errorf("errors.As(*detailError) = %+v in %v", d, err)
+			}
+		}},
+		{"expired", func(t *testing.T, h hosting, err error, re *tractor.RemoteError) {
+			var x *expiredError
+			if !errors.As(err, &x) {
+				t.Fatalf("errors.As(*expiredError) found nothing in %v", err)
+			}
+			abbr, offset := x.At.Zone()
+			if !x.At.Equal(expiredAt) || abbr != "Q" || offset != 3600 {
+				t.Errorf("At = %v (zone %s %+d), want %v", x.At, abbr, offset, expiredAt)
 			}
 		}},
 		// A member whose value cannot be encoded loses only that value:

@@ -97,6 +97,9 @@ func BenchmarkPayloadCodec(b *testing.B) {
 		// No type codec: msgpack's path, its numbers decoded by the
 		// number rule (number.go), its time with its zone (timecodec.go).
 		{"map", map[string]int{"a": 1, "b": 300, "c": -7}, func() any { return new(map[string]int32) }},
+		// msgpack's path, with this package's encoder for map[string]any
+		// (timecodec.go), which writes a time with its zone.
+		{"map[string]any", map[string]any{"a": 1, "b": "x", "at": time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))}, func() any { return new(map[string]any) }},
 		{"time", time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)), func() any { return new(time.Time) }},
 		{"uint8", 200, func() any { return new(uint8) }},
 	} {

@@ -38,7 +38,10 @@ import (
 // the field decoders msgpack caches per struct type and tag are built
 // after that registration whatever the program decoded before (msgpack
 // has one registry per process, so the decoders apply to all of a
-// program's msgpack decoding too). In-process, a composite value is
+// program's msgpack decoding too). A named numeric type that msgpack
+// encodes otherwise than as a number, because the program registered its
+// own encoder and decoder for it with msgpack.Register, keeps them: the
+// rule does not apply to it. In-process, a composite value is
 // assigned whole, of its own type, or not at all.
 
 // number is a numeric payload, whatever its Go type or its encoding.
@@ -206,7 +209,9 @@ var numberWalks sync.Map // reflect.Type -> struct{}
 // for each pointer to one, replacing a decoder that msgpack may have built
 // for it already. It runs, once per type, before this package has msgpack
 // decode into t, so the rule holds whatever a program declared or decoded
-// before. A type that decodes itself is left to its own decoder.
+// before. A type that decodes itself is left to its own decoder, and so is
+// a numeric type that msgpack encodes otherwise than as a number
+// ([encodesAsNumber]).
 func strictNumbers(t reflect.Type) {
 	if _, done := numberWalks.Load(t); done {
 		return
@@ -232,6 +237,9 @@ func registerNumbers(t reflect.Type, seen map[reflect.Type]bool) (strict bool) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
+		if !encodesAsNumber(t) { // the program's own encoding: keep its decoder
+			return false
+		}
 		msgpack.Register(reflect.Zero(t).Interface(), nil, decodeNumber)
 		return true
 	case reflect.Pointer:
@@ -250,6 +258,19 @@ func registerNumbers(t reflect.Type, seen map[reflect.Type]bool) (strict bool) {
 		}
 	}
 	return false
+}
+
+// encodesAsNumber reports whether msgpack encodes the zero value of t, a
+// numeric type, as a number: not if the program registered an encoder of
+// its own for t with msgpack.Register (a named int written as a string,
+// say), whose decoder the number rule must then leave in place.
+func encodesAsNumber(t reflect.Type) bool {
+	b, err := msgpackZero(t)
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	c := b[0]
+	return c <= mpPosFixIntMax || c >= mpNegFixIntMin || c >= mpFloat32 && c <= mpInt64
 }
 
 // decodePointer is msgpack's decoder for pointers to numeric types: nil

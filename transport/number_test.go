@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -336,5 +337,73 @@ func TestNumberRuleAfterPlainMsgpack(t *testing.T) {
 	}
 	if err := transport.Decode(transport.RawPayload(b), &dst); !errors.Is(err, transport.ErrType) {
 		t.Errorf("pointer: got %+v, %v; want ErrType", dst, err)
+	}
+}
+
+// regColor is a named numeric type that the program encodes as a string,
+// with an encoder and a decoder of its own registered with msgpack.
+type regColor int
+
+var regColorNames = []string{"red", "green", "blue"}
+
+func init() {
+	msgpack.Register(regColor(0),
+		func(e *msgpack.Encoder, v reflect.Value) error {
+			return e.EncodeString(regColorNames[v.Int()])
+		},
+		func(d *msgpack.Decoder, v reflect.Value) error {
+			s, err := d.DecodeString()
+			if err != nil {
+				return err
+			}
+			for i, name := range regColorNames {
+				if s == name {
+					v.SetInt(int64(i))
+					return nil
+				}
+			}
+			return fmt.Errorf("no color %q", s)
+		})
+}
+
+type (
+	regPaint struct {
+		C regColor
+		M map[string]int
+	} // msgpack's path
+	regSwatch struct {
+		C regColor
+		N int
+	} // small enough for a type codec
+	regOther struct {
+		C regColor
+		P *regColor
+	}
+)
+
+// TestNumberRuleLeavesRegisteredTypes: a named numeric type the program
+// registered with msgpack, encoded as a string, keeps its encoder and its
+// decoder: this package decodes its own encoding of a struct holding it,
+// whether msgpack or a type codec would carry the struct, and the
+// program's own msgpack decoding of another struct holding it, directly
+// and through a pointer, works as it did before this package decoded.
+func TestNumberRuleLeavesRegisteredTypes(t *testing.T) {
+	if got := overWire[regPaint](t, regPaint{C: 2, M: map[string]int{"a": 1}}); got.C != 2 || got.M["a"] != 1 {
+		t.Errorf("regPaint: got %+v, want C 2", got)
+	}
+	if got := overWire[regSwatch](t, regSwatch{C: 1, N: 3}); got.C != 1 || got.N != 3 {
+		t.Errorf("regSwatch: got %+v, want C 1, N 3", got)
+	}
+	if b, err := transport.EncodePayload(regSwatch{C: 1}); err != nil || !bytes.Contains(b, []byte("green")) {
+		t.Errorf("regSwatch encodes as % x, %v; want its color by name", b, err)
+	}
+	blue := regColor(2)
+	b, err := msgpack.Marshal(regOther{C: 1, P: &blue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o regOther
+	if err := msgpack.Unmarshal(b, &o); err != nil || o.C != 1 || o.P == nil || *o.P != 2 {
+		t.Errorf("the program's own msgpack: got %+v, %v; want C 1, P 2", o, err)
 	}
 }

@@ -48,7 +48,9 @@ import (
 //
 // So t.Equal(u), u.Zone() == t.Zone() and u.Format(layout) ==
 // t.Format(layout) always hold for a received u, and u.Location() names
-// t's location whenever the receiver has it. A timestamp written by another
+// t's location whenever the receiver has it, wherever t sits in the
+// payload: alone, in a struct, a slice, a map[string]any or an interface.
+// A timestamp written by another
 // msgpack encoder (4, 8 or 12 bytes) reads as UTC.
 
 // timeExtID is the msgpack extension type of a timestamp.
@@ -57,6 +59,38 @@ const timeExtID = -1
 func init() {
 	msgpack.RegisterExtEncoder(timeExtID, time.Time{}, encodeTime)
 	msgpack.RegisterExtDecoder(timeExtID, time.Time{}, decodeTime)
+	msgpack.Register(map[string]any(nil), encodeAnyMap, nil)
+}
+
+// encodeAnyMap is msgpack's encoder for map[string]any, the fields of
+// every registered error among others. msgpack's own writes each value
+// with Encoder.Encode, which writes a time.Time by its own code, not the
+// registry's encodeTime, and so drops its zone; this one writes such a
+// value through the registry. (A named type of the same map type is still
+// written by msgpack's own encoder: its time values arrive in UTC.)
+func encodeAnyMap(e *msgpack.Encoder, v reflect.Value) error {
+	if v.IsNil() {
+		return e.EncodeNil()
+	}
+	m := v.Interface().(map[string]any)
+	if err := e.EncodeMapLen(len(m)); err != nil {
+		return err
+	}
+	for k, x := range m {
+		if err := e.EncodeString(k); err != nil {
+			return err
+		}
+		var err error
+		if _, ok := x.(time.Time); ok {
+			err = e.EncodeValue(reflect.ValueOf(x))
+		} else {
+			err = e.Encode(x)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // encodeTime returns the extension data of the time in v.

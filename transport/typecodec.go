@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/binary"
 	"math"
@@ -28,8 +29,10 @@ import (
 // implements one of msgpack's or encoding's marshaling interfaces, its
 // struct fields carry no tag options and no embedding, and no element is a
 // byte (msgpack writes byte arrays and slices as binary strings). A type
-// registered with msgpack.Register is not seen; such a type would need its
-// own kind, say a struct, to keep its encoding.
+// the program registered its own encoder for with msgpack.Register, and a
+// type holding one, has no codec either, so that it travels one way only,
+// its own: each type a codec is built for is checked to encode its zero
+// value as msgpack does ([msgpackZero]).
 
 // maxCodecDepth bounds how deeply type codecs nest (an array of structs of
 // slices is three deep): deeper types, recursive ones among them, take
@@ -93,12 +96,37 @@ func marshalsItself(t reflect.Type) bool {
 	return false
 }
 
+// msgpackZero returns msgpack's encoding of the zero value of t, by the
+// encoder registered for t now, with the codec's settings.
+func msgpackZero(t reflect.Type) ([]byte, error) {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.enc.EncodeValue(reflect.New(t).Elem()); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(e.buf), nil
+}
+
 // buildCodec returns a codec for t, or nil if t is not a type the codecs
-// handle (see the comment at the top of this file).
+// handle (see the comment at the top of this file). A codec that does not
+// write the zero value of t as msgpack does (because the program
+// registered an encoder of its own for t) is dropped.
 func buildCodec(t reflect.Type, depth int) *typeCodec {
 	if depth > maxCodecDepth || marshalsItself(t) {
 		return nil
 	}
+	c := kindCodec(t, depth)
+	if c == nil {
+		return nil
+	}
+	if want, err := msgpackZero(t); err != nil || !bytes.Equal(c.enc(nil, reflect.New(t).UnsafePointer()), want) {
+		return nil
+	}
+	return c
+}
+
+// kindCodec returns the codec of t by its kind, or nil.
+func kindCodec(t reflect.Type, depth int) *typeCodec {
 	switch t.Kind() {
 	case reflect.Bool:
 		return &typeCodec{

@@ -200,7 +200,10 @@ func checkCrossDecode[S, D any](t *testing.T) {
 
 // TestTypeCodecFallback: types msgpack encodes other than by their kind
 // have no codec and keep msgpack's encoding, and Decode succeeds or fails
-// on them as msgpack does. (A time in UTC only: in another zone it carries
+// on them as msgpack does: among them a type the program registered its
+// own msgpack encoder for (regColor, a named int written as a string), and
+// arrays, slices and structs of it, so such a type travels one way only,
+// whatever its neighbours. (A time in UTC only: in another zone it carries
 // its zone too, see TestTimeKeepsItsZone.)
 func TestTypeCodecFallback(t *testing.T) {
 	n := 7
@@ -210,6 +213,7 @@ func TestTypeCodecFallback(t *testing.T) {
 		pcIface{A: "x"}, pcPtr{A: &n}, pcDup{1, 2},
 		pcTree{1, []pcTree{{2, []pcTree{{3, []pcTree{{4, nil}}}}}}},
 		pcBytes{[]byte{1}}, pcMarshal{1, 2}, [2][]byte{{1}, {2}}, []any{1, "a"},
+		regColor(1), regSwatch{C: 2, N: 3}, []regColor{0, 2}, [2]regSwatch{{C: 1}},
 	}
 	for _, v := range values {
 		typ := reflect.TypeOf(v)

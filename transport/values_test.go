@@ -29,8 +29,10 @@ func overWire[T any](t *testing.T, v any) T {
 // TestTimeKeepsItsZone: a time.Time crosses a wire with its instant and
 // its zone: the same offset and abbreviation, the same wall clock, and its
 // location itself when the receiver has it (a named zone, Local, UTC), a
-// fixed zone of the same name and offset otherwise. Alone, in a struct and
-// inside an any.
+// fixed zone of the same name and offset otherwise. Alone, in a struct,
+// inside an any, and as a value of a map[string]any (which msgpack writes
+// by its own code, not its registry's), an []any, and of a map[string]any
+// inside an any field.
 func TestTimeKeepsItsZone(t *testing.T) {
 	paris, err := time.LoadLocation("Europe/Paris")
 	if err != nil {
@@ -91,6 +93,24 @@ func TestTimeKeepsItsZone(t *testing.T) {
 				t.Fatalf("in an any: got %T, want time.Time", h.Any)
 			}
 			check("in an any", at)
+			m := overWire[map[string]any](t, map[string]any{"at": tc.t})
+			if at, ok = m["at"].(time.Time); !ok {
+				t.Fatalf("in a map[string]any: got %T, want time.Time", m["at"])
+			}
+			check("in a map[string]any", at)
+			s := overWire[[]any](t, []any{tc.t})
+			if at, ok = s[0].(time.Time); !ok {
+				t.Fatalf("in an []any: got %T, want time.Time", s[0])
+			}
+			check("in an []any", at)
+			h = overWire[holder](t, holder{Any: map[string]any{"at": tc.t}})
+			if m, ok = h.Any.(map[string]any); !ok {
+				t.Fatalf("a map in an any: got %T, want map[string]any", h.Any)
+			}
+			if at, ok = m["at"].(time.Time); !ok {
+				t.Fatalf("in a map in an any: got %T, want time.Time", m["at"])
+			}
+			check("in a map[string]any in an any", at)
 		})
 	}
 }
