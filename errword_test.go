@@ -15,28 +15,6 @@ import (
 	"github.com/tractor-go/tractor/tractortest"
 )
 
-// holdProcessGrandchild starts a grandchild actor in a process of its own,
-// whatever the hosting, sends its pid as its first value, and holds it
-// until cancelled or until the grandchild fails.
-var holdProcessGrandchild = tractor.Ctx("test.holdProcessGrandchild", func(c *tractor.Context, _ struct{}) (int, error) {
-	err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
-		g, err := n.StartActor(ctx, "grandchild", tractor.Expose(pid), tractor.Spawn(tractor.Process))
-		if err != nil {
-			return err
-		}
-		gp, err := pid.Call(ctx, g, struct{}{})
-		if err != nil {
-			return err
-		}
-		if err := c.Started(gp); err != nil {
-			return err
-		}
-		<-ctx.Done()
-		return nil
-	})
-	return 0, err
-})
-
 // wantKilled checks that err reports, readable with errors.As, the death
 // of the actor named name, process pid, by SIGKILL, and matches
 // ErrActorDied and ErrActorGone.
@@ -159,12 +137,12 @@ func TestKilledGrandchildActorDied(t *testing.T) {
 			var resultErr error
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-					p, err := n.StartActor(ctx, "child", tractor.Expose(holdProcessGrandchild))
+					p, err := n.StartActor(ctx, "child", tractor.Expose(holdGrandchild))
 					if err != nil {
 						return err
 					}
 					defer p.CancelActor(ctx)
-					c, err := holdProcessGrandchild.Open(ctx, p, struct{}{})
+					c, err := holdGrandchild.Open(ctx, p, grandchildIn{Process: true})
 					if err != nil {
 						return err
 					}
@@ -172,7 +150,7 @@ func TestKilledGrandchildActorDied(t *testing.T) {
 						return err
 					}
 					syscall.Kill(grandchild, syscall.SIGKILL)
-					_, resultErr = holdProcessGrandchild.Result(ctx, c)
+					_, resultErr = holdGrandchild.Result(ctx, c)
 					return resultErr
 				})
 			})

@@ -62,12 +62,17 @@ func outsideAddr(t *testing.T) string {
 	return "0.0.0.0:0"
 }
 
-// holdGrandchild starts a grandchild process actor, sends its pid as its
-// first value, and holds it until cancelled.
-var holdGrandchild = tractor.Ctx("test.holdGrandchild", func(c *tractor.Context, _ struct{}) (int, error) {
+// holdGrandchild starts a grandchild actor, hosted as its own children
+// are or, with Process, as a process, sends the grandchild's pid as its
+// first value, and holds it until cancelled or until the grandchild fails.
+var holdGrandchild = tractor.Ctx("test.holdGrandchild", func(c *tractor.Context, in grandchildIn) (int, error) {
 	err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
 		defer n.Cancel()
-		g, err := n.StartActor(c, "grandchild", tractor.Expose(pid, square))
+		var opts []tractor.Option
+		if in.Process {
+			opts = append(opts, tractor.Spawn(tractor.Process))
+		}
+		g, err := n.StartActor(c, "grandchild", append(opts, tractor.Expose(pid, square))...)
 		if err != nil {
 			return err
 		}
@@ -78,11 +83,14 @@ var holdGrandchild = tractor.Ctx("test.holdGrandchild", func(c *tractor.Context,
 		if err := c.Started(gp); err != nil {
 			return err
 		}
-		<-c.Done()
+		<-ctx.Done() // cancelled, or the grandchild failed
 		return nil
 	})
 	return 0, err
 })
+
+// grandchildIn is holdGrandchild's argument.
+type grandchildIn struct{ Process bool }
 
 // TestSecretNotInProc: the tree's secret, given with the Secret option or
 // TRACTOR_SECRET, is in neither the environment nor the command line of
@@ -111,7 +119,7 @@ func TestSecretNotInProc(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						c, err := holdGrandchild.Open(ctx, p, struct{}{})
+						c, err := holdGrandchild.Open(ctx, p, grandchildIn{})
 						if err != nil {
 							return err
 						}
