@@ -56,3 +56,53 @@ func Example() {
 	// WXYZ 40 <nil>
 	// err: <nil>
 }
+
+// watch runs in a subscribing actor: it finds the actor "feed" by name,
+// subscribes to one topic and returns the first value published on it.
+var watch = tractor.Func("example.watch", func(ctx context.Context, topic string) (string, error) {
+	feed, err := tractor.FindActor(ctx, "feed")
+	if err != nil {
+		return "", err
+	}
+	sub, err := prices.Subscribe(ctx, feed, []string{topic})
+	if err != nil {
+		return "", err
+	}
+	defer sub.Close()
+	m, err := sub.Receive(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(m.Topic, " ", m.Value), nil
+})
+
+// One producer fanned out by topic to subscribers in two actors: each
+// receives only the topic it asked for.
+func Example_twoActors() {
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel() // the feed is a daemon
+			if _, err := n.StartActor(ctx, "feed", tractor.Expose(prices.Endpoint())); err != nil {
+				return err
+			}
+			var watchers []*tractor.Portal
+			for _, topic := range []string{"ABC", "WXYZ"} {
+				p, err := n.RunInActor(ctx, "watch-"+topic, watch.Bind(topic))
+				if err != nil {
+					return err
+				}
+				watchers = append(watchers, p)
+			}
+			for _, p := range watchers {
+				got, err := watch.Result(ctx, p)
+				fmt.Println(p.Actor().Name, "received", got, err)
+			}
+			return nil
+		})
+	})
+	fmt.Println("err:", err)
+	// Output:
+	// watch-ABC received ABC 30 <nil>
+	// watch-WXYZ received WXYZ 40 <nil>
+	// err: <nil>
+}
