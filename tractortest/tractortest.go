@@ -286,6 +286,31 @@ func checkOutcome(ctx context.Context, actor tractor.ActorID, ended bool, err er
 // Faults cancel or kill a worker, plus cfg.Actions) and checks the
 // invariants after each and at the end.
 func Check(t *testing.T, cfg Config) {
+	t.Helper()
+	check(t, cfg)
+}
+
+// Run runs the property as [Check] does, for a caller that has no
+// *testing.T, such as an Example: it returns nil if the property held, or
+// an error holding rapid's report (the failure and the steps that led to
+// it). Like Check, it reads rapid's flags, so it runs in a test binary.
+func Run(cfg Config) error {
+	var r reporter
+	done := make(chan struct{})
+	go func() { // FailNow ends this goroutine, as it ends a test's
+		defer close(done)
+		check(&r, cfg)
+	}()
+	<-done
+	if !r.failed {
+		return nil
+	}
+	return fmt.Errorf("tractortest: property failed:\n%s", r.log.String())
+}
+
+// check is Check with any rapid.TB: a *testing.T, or Run's reporter.
+func check(t rapid.TB, cfg Config) {
+	t.Helper()
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 3
 	}
@@ -720,4 +745,43 @@ func (l *runLog) close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
+}
+
+// reporter is the rapid.TB of [Run]: it keeps what a test would log, and
+// whether it failed. A failing or skipping FailNow ends the calling
+// goroutine, as testing's does.
+type reporter struct {
+	mu     sync.Mutex
+	log    strings.Builder
+	failed bool
+}
+
+func (r *reporter) Helper()      {}
+func (r *reporter) Name() string { return "tractortest.Run" }
+func (r *reporter) Log(args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintln(&r.log, args...)
+}
+func (r *reporter) Logf(format string, args ...any) { r.Log(fmt.Sprintf(format, args...)) }
+func (r *reporter) Error(args ...any)               { r.Log(args...); r.Fail() }
+func (r *reporter) Errorf(format string, args ...any) {
+	r.Logf(format, args...)
+	r.Fail()
+}
+func (r *reporter) Fatal(args ...any)                 { r.Error(args...); r.FailNow() }
+func (r *reporter) Fatalf(format string, args ...any) { r.Errorf(format, args...); r.FailNow() }
+func (r *reporter) Skip(args ...any)                  { r.Log(args...); r.SkipNow() }
+func (r *reporter) Skipf(format string, args ...any)  { r.Logf(format, args...); r.SkipNow() }
+func (r *reporter) SkipNow()                          { runtime.Goexit() }
+func (r *reporter) FailNow()                          { r.Fail(); runtime.Goexit() }
+func (r *reporter) Fail() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = true
+}
+func (r *reporter) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
 }
