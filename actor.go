@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -94,6 +95,13 @@ type Actor struct {
 	ended       atomic.Pointer[sync.WaitGroup]
 	lostParent  atomic.Bool
 	windingDown atomic.Bool
+
+	// What introspection reports (see stats): when the actor started, the
+	// dialogs open on its connections, either side, and the tasks its
+	// peers' dialogs run in it (inline tasks are counted by inline).
+	started time.Time
+	dialogs atomic.Int64
+	tasks   atomic.Int64
 }
 
 type actorKey struct{}
@@ -102,7 +110,7 @@ type actorKey struct{}
 // in its process's node. The caller must call a.end once the actor has
 // stopped.
 func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node) *Actor {
-	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd}
+	a := &Actor{id: id, parent: parentID, cfg: cfg, node: nd, started: time.Now()}
 	if len(cfg.expose) > maxScannedEndpoints {
 		a.exposed = make(map[string]Endpoint, len(cfg.expose))
 		for _, ep := range cfg.expose {
@@ -216,15 +224,17 @@ const maxScannedEndpoints = 8
 // returns it.
 func (a *Actor) exposes(name string) (Endpoint, bool) {
 	if a.exposed != nil {
-		ep, ok := a.exposed[name]
-		return ep, ok
+		if ep, ok := a.exposed[name]; ok {
+			return ep, true
+		}
+		return builtin(name)
 	}
 	for _, ep := range a.cfg.expose {
 		if ep.Name() == name {
 			return ep, true
 		}
 	}
-	return nil, false
+	return builtin(name)
 }
 
 // CancelSoon starts the actor's cancellation and returns at once, so it can

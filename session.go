@@ -320,12 +320,20 @@ func (ch *session) addLocked(d *dialog) {
 		ch.dialogs = make(map[uint64]*dialog)
 	}
 	ch.dialogs[d.cid] = d
+	ch.local.dialogs.Add(1)
+	if !d.caller {
+		ch.local.tasks.Add(1)
+	}
 }
 
 func (ch *session) remove(d *dialog) {
 	ch.mu.Lock()
 	if ch.dialogs[d.cid] == d {
 		delete(ch.dialogs, d.cid)
+		ch.local.dialogs.Add(-1)
+		if !d.caller {
+			ch.local.tasks.Add(-1)
+		}
 	}
 	// Whatever holds its id now, d must not keep receiving for it.
 	ch.streaming.CompareAndSwap(d, nil)
