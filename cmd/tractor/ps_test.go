@@ -191,3 +191,47 @@ func TestPSErrors(t *testing.T) {
 		t.Errorf("ps without a secret: %v, want errNoSecret", err)
 	}
 }
+
+// TestRenderTree checks the tree's layout: siblings in the order given,
+// deeper levels indented under a bar while siblings follow, an actor
+// whose parent is not listed at the top level, an unreachable actor's
+// error in place of its stats.
+func TestRenderTree(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	id := func(name, uid string) tractor.ActorID { return tractor.ActorID{Name: name, UID: uid} }
+	st := func(name, uid string, parent tractor.ActorID, h tractor.Hosting, pid int, age time.Duration, dialogs, tasks int) tractor.ActorState {
+		return tractor.ActorState{
+			ActorInfo: tractor.ActorInfo{ID: id(name, uid), Parent: parent, Hosting: h, PID: pid, Addr: "127.0.0.1:7000"},
+			Started:   now.Add(-age), Dialogs: dialogs, Tasks: tasks,
+		}
+	}
+	root := id("root", "r0000000")
+	a, b := id("a", "a0000000"), id("b", "b0000000")
+	gone := st("gone", "g0000000", a, tractor.Goroutine, 10, 0, 0, 0)
+	gone.Err = errors.New("actor gone")
+	states := []tractor.ActorState{
+		st("root", root.UID, tractor.ActorID{}, tractor.Process, 10, 90*time.Minute, 2, 0),
+		st("a", a.UID, root, tractor.Goroutine, 10, 1500*time.Millisecond, 1, 1),
+		st("a1", "a1000000", a, tractor.Goroutine, 10, 250*time.Millisecond, 0, 0),
+		gone,
+		st("b", b.UID, root, tractor.Process, 11, 26*time.Hour, 0, 3),
+		st("b1", "b1000000", b, tractor.Goroutine, 11, time.Second, 0, 0),
+		st("orphan", "o0000000", id("x", "x0000000"), tractor.Goroutine, 12, time.Second, 0, 0),
+	}
+	var out bytes.Buffer
+	if err := renderTree(&out, states, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `ACTOR         UID       HOSTING    PID  ADDR            PARENT          UPTIME    DIALOGS  TASKS
+root          r0000000  process    10   127.0.0.1:7000  -               1h30m0s   2        0
+├── a         a0000000  goroutine  10   127.0.0.1:7000  root[r0000000]  2s        1        1
+│   ├── a1    a1000000  goroutine  10   127.0.0.1:7000  a[a0000000]     250ms     0        0
+│   └── gone  g0000000  goroutine  10   127.0.0.1:7000  a[a0000000]     ?         ?        ? (actor gone)
+└── b         b0000000  process    11   127.0.0.1:7000  root[r0000000]  1d2h0m0s  0        3
+    └── b1    b1000000  goroutine  11   127.0.0.1:7000  b[b0000000]     1s        0        0
+orphan        o0000000  goroutine  12   127.0.0.1:7000  x[x0000000]     1s        0        0
+`
+	if got := out.String(); got != want {
+		t.Errorf("renderTree printed\n%s\nwant\n%s", got, want)
+	}
+}
