@@ -81,15 +81,11 @@ const maxInspecting = 16
 // the registrar listed it, or its process cannot be reached) has its
 // state's Err set; Inspect fails only if the registrar cannot list them.
 func Inspect(ctx context.Context) ([]ActorState, error) {
-	mustCtx("Inspect", ctx)
-	a := CurrentActor(ctx)
-	if a == nil {
-		return nil, ErrNoActor
-	}
-	infos, err := a.node.dir.list(ctx)
+	infos, err := Actors(ctx)
 	if err != nil {
-		return nil, errorf("tractor: inspect: %w", err)
+		return nil, err
 	}
+	a := CurrentActor(ctx)
 	states := make([]ActorState, len(infos))
 	sem := make(chan struct{}, maxInspecting)
 	var wg sync.WaitGroup
