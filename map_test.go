@@ -33,7 +33,7 @@ type mapGaugeOp struct {
 // gauge counts the calls of one map: started, in flight, the most in
 // flight at once, and cancelled.
 type gauge struct {
-	mu                                   sync.Mutex
+	mu                                 sync.Mutex
 	started, inFlight, most, cancelled int
 }
 
