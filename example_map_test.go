@@ -17,43 +17,61 @@ var exCheck = tractor.Func("example.check", func(ctx context.Context, x int) (in
 	return 2 * x, nil
 })
 
-// Fan 200 items out to 4 workers and stop at the first error: the results
-// come in the order of the items, and the failing call's error cancels the
-// calls under way.
+// Fan 200 items out to 4 workers and stop at the first error. The results
+// come in the order of the items; a failing call cancels the calls under
+// way, and its error is Map's.
 func ExampleMap() {
+	items := make([]int, 200)
+	for i := range items {
+		items[i] = 200 - i
+	}
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		items := make([]int, 200)
-		for i := range items {
-			items[i] = i + 14 // all pass
-		}
 		out, err := tractor.Map(ctx, exCheck, items, tractor.Workers(4))
-		fmt.Println(out[:3], out[199], err)
-
-		items[100] = 13 // one fails, and the map stops
-		_, err = tractor.Map(ctx, exCheck, items, tractor.Workers(4))
-		var re *tractor.RemoteError
-		if errors.As(err, &re) {
-			fmt.Println("failed:", re.Message)
+		if err != nil {
+			return err
 		}
+		fmt.Println(out[:3], out[199])
 		return nil
 	})
-	fmt.Println("err:", err)
+	var re *tractor.RemoteError
+	if errors.As(err, &re) {
+		fmt.Println("failed:", re.Message)
+	}
 	// Output:
-	// [28 30 32] 426 <nil>
 	// failed: item 13 is unlucky
-	// err: <nil>
 }
 
-// The same map over 4 worker processes: one option.
+// The same job over 4 worker processes: one option more.
 func ExampleMap_processes() {
+	items := make([]int, 200)
+	for i := range items {
+		items[i] = 200 - i
+	}
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		items := []int{1, 2, 3, 4, 5, 6}
 		out, err := tractor.Map(ctx, exCheck, items, tractor.Workers(4), tractor.Spawn(tractor.Process))
-		fmt.Println(out, err)
+		if err != nil {
+			return err
+		}
+		fmt.Println(out[:3], out[199])
 		return nil
+	})
+	var re *tractor.RemoteError
+	if errors.As(err, &re) {
+		fmt.Println("failed:", re.Message)
+	}
+	// Output:
+	// failed: item 13 is unlucky
+}
+
+// Results come in the order of the items, whichever worker ran each.
+func ExampleMap_order() {
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		out, err := tractor.Map(ctx, exCheck, []int{5, 4, 3, 2, 1}, tractor.Workers(2))
+		fmt.Println(out, err)
+		return err
 	})
 	fmt.Println("err:", err)
 	// Output:
-	// [2 4 6 8 10 12] <nil>
+	// [10 8 6 4 2] <nil>
 	// err: <nil>
 }
