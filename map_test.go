@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,11 +109,12 @@ var (
 	})
 )
 
-// mapItems returns n items reporting to run's gauge.
-func mapItems(run string, n int) []mapItem {
+// mapItems returns n items reporting to run's gauge, which block until
+// cancelled if block is set.
+func mapItems(run string, n int, block bool) []mapItem {
 	items := make([]mapItem, n)
 	for i := range items {
-		items[i] = mapItem{Run: run, I: i}
+		items[i] = mapItem{Run: run, I: i, Block: block}
 	}
 	return items
 }
@@ -139,7 +141,7 @@ func TestMap(t *testing.T) {
 
 // testMapOrder: the results of 200 items come in the items' order.
 func testMapOrder(t *testing.T, h hosting) {
-	items := mapItems("", 200)
+	items := mapItems("", 200, false)
 	slices.Reverse(items)
 	runMap(t, h, func(ctx context.Context) error {
 		out, err := tractor.Map(ctx, mapWork, items, tractor.Workers(4))
@@ -164,15 +166,12 @@ func testMapOrder(t *testing.T, h hosting) {
 func testMapFirstError(t *testing.T, h hosting) {
 	const workers = 4
 	run := newGauge(t)
-	items := mapItems(run, 200)
-	for i := range items {
-		items[i].Block = true
-	}
+	items := mapItems(run, 200, true)
 	items[2] = mapItem{Run: run, I: 2, Fail: true}
 	runMap(t, h, func(ctx context.Context) error {
 		out, err := tractor.Map(ctx, mapWork, items, tractor.Workers(workers))
 		re := asRemote(t, err)
-		if out != nil || re.Message != "item 2 fails" {
+		if out != nil || re.Message != "item 2 fails" || !strings.Contains(err.Error(), `Map "test.mapWork": item 2: `) {
 			t.Fatalf("Map = %v, %v; want no results and item 2's failure", out, err)
 		}
 		// The queue hands out items in order, and every item but 2
@@ -191,10 +190,7 @@ func testMapFirstError(t *testing.T, h hosting) {
 func testMapCancel(t *testing.T, h hosting) {
 	const workers = 3
 	run := newGauge(t)
-	items := mapItems(run, 10)
-	for i := range items {
-		items[i].Block = true
-	}
+	items := mapItems(run, 10, true)
 	runMap(t, h, func(ctx context.Context) error {
 		mctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -237,7 +233,7 @@ func testMapLimit(t *testing.T, h hosting) {
 			if limit > 0 {
 				opts, want = []tractor.Option{tractor.Workers(limit)}, limit
 			}
-			out, err := tractor.Map(ctx, mapWork, mapItems(run, 60), opts...)
+			out, err := tractor.Map(ctx, mapWork, mapItems(run, 60, false), opts...)
 			if err != nil {
 				return err
 			}
