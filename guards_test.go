@@ -393,6 +393,11 @@ func TestInvalidInputs(t *testing.T) {
 			return tractor.OpenCluster(nilCtx, "c", 1, func(context.Context, []*tractor.Portal) error { return nil })
 		}},
 		{"OpenCluster(nil body)", "OpenCluster: nil body", "", func(e misuseEnv) error { return tractor.OpenCluster(e.ctx, "c", 1, nil) }},
+		{"Map(nil ctx)", "Map: nil context", "", func(misuseEnv) error { return errOf(tractor.Map(nilCtx, square, []int{1})) }},
+		{"Map(nil endpoint)", "Map: nil endpoint", "", func(e misuseEnv) error {
+			return errOf(tractor.Map[int, int](e.ctx, nil, []int{1}))
+		}},
+		{"Workers(0)", "Workers(0)", "", func(misuseEnv) error { return opt(tractor.Workers(0)) }},
 		{"nil Nursery StartActor", "StartActor: nil *Nursery", "", func(e misuseEnv) error {
 			var n *tractor.Nursery
 			_, err := n.StartActor(e.ctx, "a")

@@ -101,7 +101,9 @@
 // [Actors] lists them all. Another program joins the registrar by address
 // ([Registrar]) and sees, and is seen by, the whole tree. Every connection
 // between processes opens with an HMAC challenge on the tree's [Secret];
-// [TLS] encrypts them. [OpenCluster] starts a set of workers of one kind.
+// [TLS] encrypts them. [OpenCluster] starts a set of workers of one kind,
+// and [Map] runs a function over a slice of items in such a set, as
+// errgroup or conc would over goroutines.
 //
 // # Logs
 //
