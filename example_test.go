@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tractor-go/tractor"
 )
@@ -375,18 +376,16 @@ func ExampleOpenCluster() {
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
 		return tractor.OpenCluster(ctx, "cuber", 3, func(ctx context.Context, workers []*tractor.Portal) error {
 			out := make([]int, 6)
-			errs := make(chan error, len(out))
+			errs := make([]error, len(out))
+			var wg sync.WaitGroup // every call has returned before the body does
 			for i := range out {
-				go func() {
-					var err error
-					out[i], err = exCube.Call(ctx, workers[i%len(workers)], i)
-					errs <- err
-				}()
+				wg.Go(func() {
+					out[i], errs[i] = exCube.Call(ctx, workers[i%len(workers)], i)
+				})
 			}
-			for range out {
-				if err := <-errs; err != nil {
-					return err
-				}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return err
 			}
 			fmt.Println(out)
 			return nil
