@@ -2,6 +2,7 @@ package tractor
 
 import (
 	"context"
+	"log/slog"
 	"runtime/debug"
 	"runtime/pprof"
 	"sync"
@@ -348,7 +349,9 @@ func (t *inlineTask) end() {
 func (t *inlineTask) failure(endpoint string, err error) error {
 	a := t.callee
 	re := a.taskFailure(t, endpoint, err, t.cause())
-	a.debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
+	if l := a.debug(); l != nil {
+		l.Debug("task failed", slog.String("error", re.Message), slog.String("endpoint", endpoint))
+	}
 	if t.wire {
 		re = t.wireError(endpoint, re)
 	}

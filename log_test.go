@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
+	"log/slog"
 
 	"github.com/tractor-go/tractor"
 )
@@ -48,7 +48,7 @@ func treeWithFailure(ctx context.Context) error {
 		}
 		defer p.CancelActor(ctx)
 		_, _ = fail.Call(ctx, p, "logged")
-		tractor.CurrentActor(ctx).Logger().Info().Msg("from the body")
+		tractor.CurrentActor(ctx).Logger().Info("from the body")
 		return nil
 	})
 }
@@ -65,7 +65,7 @@ func TestLogs(t *testing.T) {
 	})
 	t.Run("every line names its actor; children inherit the level", func(t *testing.T) {
 		var buf syncBuffer
-		if err := run(t, goroutines, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(zerolog.DebugLevel), tractor.Name("boss")); err != nil {
+		if err := run(t, goroutines, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(slog.LevelDebug), tractor.Name("boss")); err != nil {
 			t.Fatal(err)
 		}
 		byActor := map[string]int{}
