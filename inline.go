@@ -2,7 +2,6 @@ package tractor
 
 import (
 	"context"
-	"log/slog"
 	"runtime/debug"
 	"runtime/pprof"
 	"sync"
@@ -349,9 +348,7 @@ func (t *inlineTask) end() {
 func (t *inlineTask) failure(endpoint string, err error) error {
 	a := t.callee
 	re := a.taskFailure(t, endpoint, err, t.cause())
-	if l := a.debug(); l != nil {
-		l.Debug("task failed", slog.String("error", re.Message), slog.String("endpoint", endpoint))
-	}
+	a.debugTaskFailed(endpoint, re.Message, re.Stack)
 	if t.wire {
 		re = t.wireError(endpoint, re)
 	}

@@ -258,9 +258,7 @@ func (q *localStream[T]) generate(gen func(context.Context) error) (err error) {
 func (q *localStream[T]) failure(err error) error {
 	a := q.callee
 	re := a.taskFailure(q.task, q.name, err, context.Cause(q.task))
-	if l := a.debug(); l != nil {
-		l.Debug("task failed", slog.String("error", re.Message), slog.String("endpoint", q.name))
-	}
+	a.debugTaskFailed(q.name, re.Message, re.Stack)
 	q.mu.Lock()
 	self := q.closed || q.opener.Err() != nil
 	q.mu.Unlock()

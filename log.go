@@ -87,6 +87,20 @@ func (l levelHandler) WithGroup(name string) slog.Handler {
 	return levelHandler{l.level, l.h.WithGroup(name)}
 }
 
+// debugTaskFailed logs, at debug level, that a task of endpoint failed
+// with the error message, and the stack of a panic, if any, as its lines.
+func (a *Actor) debugTaskFailed(endpoint, message, stack string) {
+	l := a.debug()
+	if l == nil {
+		return
+	}
+	attrs := []any{slog.String("error", message), slog.String("endpoint", endpoint)}
+	if stack != "" {
+		attrs = append(attrs, StackAttr([]byte(stack)))
+	}
+	l.Debug("task failed", attrs...)
+}
+
 // stackKey is the attribute under which a stack is logged: as its lines,
 // a []string, so that JSON shows a list and the console an indented block.
 const stackKey = "stack"

@@ -293,3 +293,28 @@ func TestLogFormat(t *testing.T) {
 		}
 	})
 }
+
+// TestLogPanicStack: the debug record of a task that panicked carries the
+// panic's stack as its lines, from every hosting.
+func TestLogPanicStack(t *testing.T) {
+	for _, h := range hostings {
+		t.Run(h.name, func(t *testing.T) {
+			rec := newLogRecords()
+			withWorker(t, h, eps(boom), func(ctx context.Context, p *tractor.Portal) {
+				if _, err := boom.Call(ctx, p, "kaboom"); !errors.Is(err, tractor.ErrPanic) {
+					t.Errorf("call: %v, want ErrPanic", err)
+				}
+			}, tractor.LogHandler(rec), tractor.LogLevel(slog.LevelDebug))
+			for _, l := range rec.all() {
+				if l["msg"] != "task failed" || l["actor"] != "worker" {
+					continue
+				}
+				if stack, _ := l["stack"].([]string); len(stack) < 2 || !strings.HasPrefix(stack[0], "goroutine ") {
+					t.Errorf("stack %#v: want its lines, the first naming the goroutine", l["stack"])
+				}
+				return
+			}
+			t.Errorf("no record of the failed task from worker: %v", rec.all())
+		})
+	}
+}

@@ -103,9 +103,7 @@ func (ch *session) runTask(d *dialog, name string, arg any) {
 	} else {
 		re := ch.failTask(c, name, err)
 		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: re}
-		if l := ch.local.debug(); l != nil {
-			l.Debug("task failed", slog.String("error", re.Message), slog.String("endpoint", name))
-		}
+		ch.local.debugTaskFailed(name, re.Message, re.Stack)
 	}
 	d.finish()
 	ch.sendFinal(final, name)
