@@ -3,13 +3,12 @@ package tractor
 import (
 	"context"
 	"encoding/hex"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -58,7 +57,7 @@ type Actor struct {
 	// log is the actor's logger, made on first use (see logger): most
 	// actors of a quiet tree never write a line, and a logger with the
 	// actor's fields costs half a KiB.
-	log atomic.Pointer[zerolog.Logger]
+	log atomic.Pointer[slog.Logger]
 
 	// ctx is the actor's lifetime: every task it runs derives from it, and
 	// cancelling it (with a *cancelCause naming who asked) tears it down.
@@ -121,7 +120,9 @@ func newActor(parent context.Context, id, parentID ActorID, cfg config, nd *node
 	a.ctx = context.WithValue(ctx, actorKey{}, a)
 	a.cancel = cancel
 	nd.add(a)
-	a.debug().Stringer("parent", &a.parent).Msg("actor started")
+	if l := a.debug(); l != nil {
+		l.Debug("actor started", slog.String("parent", a.parent.String()))
+	}
 	return a
 }
 
@@ -137,7 +138,9 @@ func (a *Actor) goroutineLabels() context.Context {
 func (a *Actor) end() {
 	a.cancel(nil)
 	a.node.remove(a)
-	a.debug().Msg("actor ended")
+	if l := a.debug(); l != nil {
+		l.Debug("actor ended")
+	}
 }
 
 // unregister takes the actor out of the registrar as it ends, before its
@@ -145,7 +148,7 @@ func (a *Actor) end() {
 // longer finds the actor.
 func (a *Actor) unregister() {
 	if err := a.unregisterUID(a.id.UID); err != nil {
-		a.logger().Warn().Err(err).Msg("actor not unregistered")
+		a.logger().Warn("actor not unregistered", slog.Any("err", err))
 	}
 }
 
@@ -187,32 +190,39 @@ func (a *Actor) Addr() string { return a.node.addr }
 // Parent returns the id of the actor's parent; it is zero for the root.
 func (a *Actor) Parent() ActorID { return a.parent }
 
-// Logger returns the actor's logger: every line carries the actor's name
-// and uid, at the level set with [LogLevel].
-func (a *Actor) Logger() *zerolog.Logger { return a.logger() }
+// Logger returns the actor's logger: every record carries the actor's
+// name and uid as the attributes "actor" and "uid", and goes, at the level
+// set with [LogLevel], to the handler given with [LogHandler] or the
+// output given with [LogOutput].
+func (a *Actor) Logger() *slog.Logger { return a.logger() }
 
 // logger returns the actor's logger, making it on first use.
-func (a *Actor) logger() *zerolog.Logger {
+func (a *Actor) logger() *slog.Logger {
 	if l := a.log.Load(); l != nil {
 		return l
 	}
-	l := zerolog.New(a.cfg.logOutput).Level(a.cfg.logLevel).With().Timestamp().
-		Str("actor", a.id.Name).Str("uid", a.id.UID).Logger()
-	if a.log.CompareAndSwap(nil, &l) {
-		return &l
+	l := slog.New(a.cfg.handler().WithAttrs([]slog.Attr{
+		slog.String("actor", a.id.Name), slog.String("uid", a.id.UID)}))
+	if a.log.CompareAndSwap(nil, l) {
+		return l
 	}
 	return a.log.Load()
 }
 
-// debug starts a debug line, or returns nil, on which every method does
-// nothing, when the actor's level leaves debug lines out: without making
-// the logger, so that an actor's routine steps cost nothing in a quiet
-// tree.
-func (a *Actor) debug() *zerolog.Event {
-	if a.cfg.logLevel > zerolog.DebugLevel {
+// debug returns the logger for a debug record, or nil when the actor's
+// level leaves debug records out: without making the logger, so that an
+// actor's routine steps cost nothing in a quiet tree. A caller writes
+//
+//	if l := a.debug(); l != nil {
+//		l.Debug("...", ...)
+//	}
+//
+// so that not even the attributes are built when nothing is logged.
+func (a *Actor) debug() *slog.Logger {
+	if a.cfg.logLevel > slog.LevelDebug {
 		return nil
 	}
-	return a.logger().Debug()
+	return a.logger()
 }
 
 // maxScannedEndpoints is how many exposed endpoints an actor looks up by
@@ -247,7 +257,9 @@ func (a *Actor) CancelSoon() {
 
 // cancelBy cancels the actor on behalf of the actor by.
 func (a *Actor) cancelBy(by ActorID, reason string) {
-	a.debug().Stringer("by", &by).Str("reason", reason).Msg("actor cancel requested")
+	if l := a.debug(); l != nil {
+		l.Debug("actor cancel requested", slog.String("by", by.String()), slog.String("reason", reason))
+	}
 	a.cancel(&cancelCause{by: by, reason: reason})
 	a.startWindDown()
 }

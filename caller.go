@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -150,8 +151,7 @@ func (d *dialog) awaitFinal() (transport.Msg, bool) {
 		m, err := d.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				d.ch.local.logger().Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
-					Msg("remote task did not acknowledge its cancellation in time")
+				d.ch.local.logger().Warn("remote task did not acknowledge its cancellation in time", slog.String("peer", d.ch.peer.String()), slog.Uint64("cid", d.cid))
 			}
 			return transport.Msg{}, false
 		}

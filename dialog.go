@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/tractor-go/tractor/transport"
@@ -214,8 +215,7 @@ func (d *dialog) push(m transport.Msg) {
 			d.mu.Unlock()
 			// The peer ignored flow control: fail this dialog, not the
 			// connection, and never queue without bound.
-			d.ch.local.logger().Warn().Stringer("peer", &d.ch.peer).Uint64("cid", d.cid).
-				Msg("protocol error: peer sent past its credit window")
+			d.ch.local.logger().Warn("protocol error: peer sent past its credit window", slog.String("peer", d.ch.peer.String()), slog.Uint64("cid", d.cid))
 			d.peerGone(&RemoteError{
 				Actor: d.ch.peer, Type: "tractor.ProtocolError", RelayPath: []ActorID{d.ch.peer},
 				Message: fmt.Sprintf("peer sent more than the window of %d items and %d bytes without credit",

@@ -54,7 +54,7 @@ type warnWatch struct {
 }
 
 func (w *warnWatch) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(`"level":"warn"`)) && bytes.Contains(p, []byte(w.match)) {
+	if bytes.Contains(p, []byte(`"level":"WARN"`)) && bytes.Contains(p, []byte(w.match)) {
 		w.once.Do(w.onWarn)
 	}
 	return w.syncBuffer.Write(p)

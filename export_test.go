@@ -184,3 +184,7 @@ func Linked(p *Portal) bool {
 	defer l.mu.Unlock()
 	return l.made
 }
+
+// NewOutputHandler is the handler LogOutput makes, with the "is a
+// terminal" decision given rather than asked of the writer.
+var NewOutputHandler = newOutputHandler

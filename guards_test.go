@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
+	"log/slog"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/debuglock"
@@ -147,7 +147,7 @@ func TestErrorMethodPanics(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			var opts []tractor.Option
 			if h.inProcess() {
-				opts = append(opts, tractor.LogLevel(zerolog.DebugLevel), tractor.LogOutput(io.Discard))
+				opts = append(opts, tractor.LogLevel(slog.LevelDebug), tractor.LogOutput(io.Discard))
 			}
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -367,7 +367,7 @@ func TestInvalidInputs(t *testing.T) {
 		}},
 		{"Spawn(7)", "Spawn(7)", "", func(misuseEnv) error { return opt(tractor.Spawn(7)) }},
 		{"Transport(9)", "Transport(9)", "", func(misuseEnv) error { return opt(tractor.Transport(9)) }},
-		{"LogLevel(100)", "LogLevel(100)", "", func(misuseEnv) error { return opt(tractor.LogLevel(100)) }},
+		{"LogHandler(nil)", "LogHandler(nil)", "", func(misuseEnv) error { return opt(tractor.LogHandler(nil)) }},
 		{"LogOutput(nil)", "LogOutput(nil)", "", func(misuseEnv) error { return opt(tractor.LogOutput(nil)) }},
 		{"ListenAddr(nonsense)", "", "listen tcp nonsense", func(misuseEnv) error {
 			return tractor.Run(context.Background(), body, tractor.ListenAddr("nonsense"))

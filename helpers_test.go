@@ -77,8 +77,8 @@ func run(t *testing.T, h hosting, body func(ctx context.Context) error, opts ...
 }
 
 // withWorker runs body with a daemon actor "worker" that exposes eps, and
-// cancels the worker when body returns.
-func withWorker(t *testing.T, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal)) {
+// cancels the worker when body returns; opts go to the root.
+func withWorker(t *testing.T, h hosting, eps []tractor.Endpoint, body func(ctx context.Context, p *tractor.Portal), opts ...tractor.Option) {
 	t.Helper()
 	err := run(t, h, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -90,7 +90,7 @@ func withWorker(t *testing.T, h hosting, eps []tractor.Endpoint, body func(ctx c
 			body(ctx, p)
 			return nil
 		})
-	})
+	}, opts...)
 	if err != nil {
 		t.Fatalf("tree: %v", err)
 	}

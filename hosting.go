@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -12,8 +13,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/tractor-go/tractor/spawnproc"
 	"github.com/tractor-go/tractor/transport"
@@ -144,14 +143,14 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 // spawnSpec is what a process child learns from its parent in the
 // handshake: who it is and how to behave. Its fields travel encoded. It
 // carries every inherited option but those that stay in their process
-// (LogOutput, TLS, BeforeCancel, OnTaskError: the child takes them from
+// (LogOutput and LogHandler, TLS, BeforeCancel, OnTaskError: the child takes them from
 // its own Run or ServeIfChild options) and the tree's secret and listen
 // host, which the child learns from a pipe and its environment.
 type spawnSpec struct {
 	ID            ActorID
 	Parent        ActorID
 	Expose        []string
-	LogLevel      int8
+	LogLevel      slog.Level
 	CancelTimeout time.Duration
 	ExitGrace     time.Duration
 	Window        int  // the flow-control window: items,
@@ -209,6 +208,9 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		Unset:    []string{envSecret},
 		Secret:   []byte(secret),
 		OnListen: testHookChildListen,
+		// The child logs JSON lines to its stderr, not a terminal; they
+		// come back here as records for this tree's handler.
+		Stderr: &logRelay{h: cfg.handler(), out: os.Stderr},
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err
@@ -220,7 +222,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
-		LogLevel: int8(cfg.logLevel), CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
+		LogLevel: cfg.logLevel, CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
 		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
@@ -246,7 +248,9 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		<-proc.Done()
 		return nil, ActorInfo{}, fmt.Errorf("handshake with child process %d (exit: %v): %w", proc.Pid(), proc.ExitErr(), err)
 	}
-	n.actor.debug().Stringer("child", &id).Int("pid", hello.PID).Msg("process actor started")
+	if l := n.actor.debug(); l != nil {
+		l.Debug("process actor started", slog.String("child", id.String()), slog.Int("pid", hello.PID))
+	}
 	ch := newSession(n.actor, id, conn, true)
 	host := processHost{proc: proc}
 	ch.exited = func() *ActorDied { return host.deathOf(id, deathWait) }
@@ -341,13 +345,13 @@ func serveChild(local config) int {
 		return 3
 	}
 	cfg := defaultConfig()
-	cfg.logOutput, cfg.tls = local.logOutput, local.tls
+	cfg.logHandler, cfg.tls = local.logHandler, local.tls
 	cfg.beforeCancel, cfg.onTaskError = local.beforeCancel, local.onTaskError
 	cfg.root = spec.Root
 	cfg.secret, cfg.listenAddr = secret, listen
 	nd.dir = &remoteDirectory{node: nd, at: spec.Registrar}
 	cfg.name = spec.ID.Name
-	cfg.logLevel = zerolog.Level(spec.LogLevel)
+	cfg.logLevel = spec.LogLevel
 	cfg.cancelTimeout = spec.CancelTimeout
 	if spec.ExitGrace > 0 {
 		cfg.exitGrace = spec.ExitGrace
@@ -365,7 +369,7 @@ func serveChild(local config) int {
 	}
 	a := newActor(context.Background(), spec.ID, spec.Parent, cfg, nd)
 	if len(missing) > 0 {
-		a.logger().Warn().Strs("endpoints", missing).Msg("exposed endpoints unknown to this binary; calls to them will be refused")
+		a.logger().Warn("exposed endpoints unknown to this binary; calls to them will be refused", slog.Any("endpoints", missing))
 	}
 	a.serveParent(a.linkParent(conn, spec.Parent, nil))
 	return 0

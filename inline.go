@@ -348,7 +348,7 @@ func (t *inlineTask) end() {
 func (t *inlineTask) failure(endpoint string, err error) error {
 	a := t.callee
 	re := a.taskFailure(t, endpoint, err, t.cause())
-	a.debug().Str("error", re.Message).Str("endpoint", endpoint).Msg("task failed")
+	a.debugTaskFailed(endpoint, re.Message, re.Stack)
 	if t.wire {
 		re = t.wireError(endpoint, re)
 	}

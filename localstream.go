@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"runtime/pprof"
@@ -257,7 +258,7 @@ func (q *localStream[T]) generate(gen func(context.Context) error) (err error) {
 func (q *localStream[T]) failure(err error) error {
 	a := q.callee
 	re := a.taskFailure(q.task, q.name, err, context.Cause(q.task))
-	a.debug().Str("error", re.Message).Str("endpoint", q.name).Msg("task failed")
+	a.debugTaskFailed(q.name, re.Message, re.Stack)
 	q.mu.Lock()
 	self := q.closed || q.opener.Err() != nil
 	q.mu.Unlock()
@@ -449,8 +450,7 @@ func (q *localStream[T]) close() {
 	select {
 	case <-q.done:
 	case <-t.C:
-		q.ch.local.logger().Warn().Stringer("peer", &q.ch.peer).Str("endpoint", q.name).
-			Msg("generator did not end on its cancellation in time")
+		q.ch.local.logger().Warn("generator did not end on its cancellation in time", slog.String("peer", q.ch.peer.String()), slog.String("endpoint", q.name))
 	}
 	q.recvMu.Lock()
 	q.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -192,7 +193,7 @@ func (n *node) acceptLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
 				if a := n.main(); a != nil {
-					a.logger().Error().Err(err).Str("addr", n.addr).Msg("peer listener failed; no more peers will connect")
+					a.logger().Error("peer listener failed; no more peers will connect", slog.Any("err", err), slog.String("addr", n.addr))
 				}
 			}
 			return
@@ -261,7 +262,9 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		// At debug level: anyone who reaches the listener can fail a
 		// handshake, as often as they like.
 		if a := n.main(); a != nil && ctx.Err() == nil {
-			a.debug().Err(err).Msg("peer refused in handshake")
+			if l := a.debug(); l != nil {
+				l.Debug("peer refused in handshake", slog.Any("err", err))
+			}
 		}
 		return
 	}
@@ -288,7 +291,9 @@ func (n *node) dialPeer(ctx context.Context, local *Actor, addr, uid string) (tr
 			return conn, w, err
 		}
 		if a := n.main(); a != nil {
-			a.debug().Err(err).Str("addr", addr).Int("attempt", attempt).Msg("peer dropped the handshake; dialing again")
+			if l := a.debug(); l != nil {
+				l.Debug("peer dropped the handshake; dialing again", slog.Any("err", err), slog.String("addr", addr), slog.Int("attempt", attempt))
+			}
 		}
 		// A listener drops pending handshakes when too many arrive at
 		// once, legitimate ones among them (a tree's processes all dial

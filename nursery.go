@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -224,8 +225,7 @@ func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts 
 		testHookBeforeRegister(p)
 	}
 	if err := n.actor.node.dir.register(sctx, info); err != nil {
-		child := info.ID // a copy: &info.ID would put info on the heap
-		n.actor.logger().Warn().Err(err).Stringer("child", &child).Msg("actor registration not acknowledged by the registrar: discovery may not find it")
+		n.actor.logger().Warn("actor registration not acknowledged by the registrar: discovery may not find it", slog.Any("err", err), slog.String("child", info.ID.String()))
 	}
 	select {
 	case <-p.ch.done:
@@ -561,7 +561,7 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		select {
 		case <-p.ch.done:
 		case <-t.C:
-			n.actor.logger().Warn().Stringer("child", &p.ch.peer).Msg("actor did not acknowledge its cancellation; terminating its process")
+			n.actor.logger().Warn("actor did not acknowledge its cancellation; terminating its process", slog.String("child", p.ch.peer.String()))
 			p.host.terminate(hardKillAfter)
 			// The process is reaped; if something it started still holds
 			// its end of the connection, do not wait for that.
@@ -586,8 +586,7 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		case <-p.ch.done:
 			return false
 		case <-t.C:
-			n.actor.logger().Warn().Stringer("child", &p.ch.peer).Dur("waited", bound).
-				Msg("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting")
+			n.actor.logger().Warn("actor has not ended after cancellation: one of its tasks ignores its ctx; still waiting", slog.String("child", p.ch.peer.String()), slog.Duration("waited", bound))
 			t.Reset(bound)
 		}
 	}

@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/tractor-go/tractor/spawnproc"
 )
@@ -76,8 +74,8 @@ type config struct {
 	name          string
 	expose        []Endpoint
 	hosting       Hosting
-	logLevel      zerolog.Level
-	logOutput     io.Writer
+	logLevel      slog.Level
+	logHandler    slog.Handler // nil: newOutputHandler on os.Stderr
 	cancelTimeout time.Duration
 	exitGrace     time.Duration
 	window        flowWindow
@@ -102,8 +100,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		name:          "root",
-		logLevel:      zerolog.WarnLevel,
-		logOutput:     os.Stderr,
+		logLevel:      levelFromEnv(slog.LevelWarn),
 		cancelTimeout: 500 * time.Millisecond,
 		exitGrace:     defaultExitGrace,
 		window:        newFlowWindow(defaultWindow, defaultWindowBytes),
@@ -208,23 +205,36 @@ func WireCheck(on bool) Option {
 }
 
 // LogLevel sets the level of the runtime's logs (default warn, so a healthy
-// tree is quiet). Children inherit it. It panics if l is not one of
-// zerolog's levels (TraceLevel to Disabled).
-func LogLevel(l zerolog.Level) Option {
-	if l < zerolog.TraceLevel || l > zerolog.Disabled {
-		badOption("LogLevel(%d): not a zerolog level", l)
-	}
+// tree is quiet; the environment variable TRACTOR_LOG, set to debug, info,
+// warn or error, changes that default without code). Children inherit it,
+// in their process or in their own. It applies to the handler given with
+// [LogHandler] too, which may drop more.
+func LogLevel(l slog.Level) Option {
 	return optionFunc(func(c *config) { c.logLevel = l })
 }
 
 // LogOutput sets where the runtime's logs go (default os.Stderr; use
-// io.Discard to drop them). Children in the same process inherit it. It
-// panics if w is nil.
+// io.Discard to drop them): as console lines a person reads when w is a
+// terminal, as JSON lines otherwise. Children in the same process inherit
+// it; a process child's logs come back to its parent's handler. It panics
+// if w is nil.
 func LogOutput(w io.Writer) Option {
 	if w == nil {
 		badOption("LogOutput(nil): give io.Discard to drop the logs")
 	}
-	return optionFunc(func(c *config) { c.logOutput = w })
+	return LogHandler(newOutputHandler(w, isTerminal(w)))
+}
+
+// LogHandler hands the runtime's logs to h, such as the handler of the
+// program's own *slog.Logger (logger.Handler()). Every record carries
+// the actor's name and uid as the attributes "actor" and "uid"; the
+// records of process children, relayed from their stderr, reach h too.
+// Children in the same process inherit it. It panics if h is nil.
+func LogHandler(h slog.Handler) Option {
+	if h == nil {
+		badOption("LogHandler(nil): give LogOutput(io.Discard) to drop the logs")
+	}
+	return optionFunc(func(c *config) { c.logHandler = h })
 }
 
 // CancelTimeout bounds how long a cancellation waits for its

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -184,7 +185,9 @@ func (r *registrar) verify(ctx context.Context, self *Actor, info ActorInfo) boo
 	if !errors.Is(err, transport.ErrNoListener) && !errors.Is(err, errNoSuchActor) {
 		return false
 	}
-	self.debug().Err(err).Stringer("peer", &info.ID).Msg("registrar: purging an actor nobody can reach")
+	if l := self.debug(); l != nil {
+		l.Debug("registrar: purging an actor nobody can reach", slog.Any("err", err), slog.String("peer", info.ID.String()))
+	}
 	r.remove(info.ID.UID)
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +144,7 @@ func (ch *session) served(reason error) {
 	if !errors.Is(reason, io.EOF) && !errors.Is(reason, transport.ErrClosed) {
 		// A broken stream, or a peer that sent garbage or an oversized
 		// frame: its connection is closed; say why.
-		ch.local.logger().Warn().Err(reason).Stringer("peer", &ch.peer).Msg("connection to peer failed")
+		ch.local.logger().Warn("connection to peer failed", slog.Any("err", reason), slog.String("peer", ch.peer.String()))
 	}
 	var died *ActorDied
 	if ch.exited != nil && !ch.ended.Load() {
@@ -267,11 +268,11 @@ func (ch *session) deliver(m transport.Msg) {
 			d.push(m)
 			return
 		}
-		ch.local.debug().Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Stringer("peer", &ch.peer).Msg("message for an ended dialog dropped")
+		if l := ch.local.debug(); l != nil {
+			l.Debug("message for an ended dialog dropped", slog.String("kind", m.Kind.String()), slog.Uint64("cid", m.CID), slog.String("peer", ch.peer.String()))
+		}
 	default:
-		ch.local.logger().Warn().Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Stringer("peer", &ch.peer).Msg("unknown message kind dropped")
+		ch.local.logger().Warn("unknown message kind dropped", slog.String("kind", m.Kind.String()), slog.Uint64("cid", m.CID), slog.String("peer", ch.peer.String()))
 	}
 }
 
@@ -345,8 +346,9 @@ func (ch *session) remove(d *dialog) {
 // dialog learns from serve, so it is only logged.
 func (ch *session) sendCtl(m transport.Msg) {
 	if err := ch.conn.Send(context.Background(), m); err != nil {
-		ch.local.debug().Err(err).Stringer("kind", m.Kind).Uint64("cid", m.CID).
-			Stringer("peer", &ch.peer).Msg("control message not sent")
+		if l := ch.local.debug(); l != nil {
+			l.Debug("control message not sent", slog.Any("err", err), slog.String("kind", m.Kind.String()), slog.Uint64("cid", m.CID), slog.String("peer", ch.peer.String()))
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"runtime/pprof"
 
@@ -77,13 +78,14 @@ func (ch *session) startTask(m transport.Msg) {
 	if ch.closing || ch.goneReason != nil {
 		d.cancel(nil)
 		ch.refused = append(ch.refused, m.CID)
-		ch.local.debug().Str("endpoint", m.Endpoint).Msg("call refused: actor is ending")
+		if l := ch.local.debug(); l != nil {
+			l.Debug("call refused: actor is ending", slog.String("endpoint", m.Endpoint))
+		}
 		return
 	}
 	if _, dup := ch.dialogs[m.CID]; dup || !ch.peersID(m.CID) {
 		d.cancel(nil)
-		ch.local.logger().Warn().Uint64("cid", m.CID).Stringer("peer", &ch.peer).
-			Msg("protocol error: dialog id reused, or not the peer's to open; cmd dropped")
+		ch.local.logger().Warn("protocol error: dialog id reused, or not the peer's to open; cmd dropped", slog.Uint64("cid", m.CID), slog.String("peer", ch.peer.String()))
 		return
 	}
 	ch.addLocked(d)
@@ -101,7 +103,7 @@ func (ch *session) runTask(d *dialog, name string, arg any) {
 	} else {
 		re := ch.failTask(c, name, err)
 		final = transport.Msg{Kind: transport.KindError, CID: d.cid, Payload: re}
-		ch.local.debug().Str("error", re.Message).Str("endpoint", name).Msg("task failed")
+		ch.local.debugTaskFailed(name, re.Message, re.Stack)
 	}
 	d.finish()
 	ch.sendFinal(final, name)
@@ -131,14 +133,17 @@ func (ch *session) sendFinal(final transport.Msg, name string) {
 		what = "error"
 	}
 	if uerr := ch.unsendable(err, name, what); uerr != nil {
-		ch.local.debug().Err(uerr).Str("endpoint", name).Msg("final message replaced by an error")
+		if l := ch.local.debug(); l != nil {
+			l.Debug("final message replaced by an error", slog.Any("err", uerr), slog.String("endpoint", name))
+		}
 		final = transport.Msg{Kind: transport.KindError, CID: final.CID, Payload: boxUnsendable(uerr, ch.local.id)}
 		err = ch.conn.Send(context.Background(), final)
 	}
 	if err != nil {
 		// The peer is gone: every dialog learns it from serve.
-		ch.local.debug().Err(err).Stringer("kind", final.Kind).Uint64("cid", final.CID).
-			Stringer("peer", &ch.peer).Msg("final message not sent")
+		if l := ch.local.debug(); l != nil {
+			l.Debug("final message not sent", slog.Any("err", err), slog.String("kind", final.Kind.String()), slog.Uint64("cid", final.CID), slog.String("peer", ch.peer.String()))
+		}
 	}
 }
 

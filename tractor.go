@@ -107,9 +107,14 @@
 //
 // # Logs
 //
-// The runtime logs with zerolog, each line carrying the actor's name and
-// uid; it is quiet by default (warnings and errors only) and the level set
-// with [LogLevel] is inherited by children.
+// The runtime logs with log/slog, each record carrying the actor's name
+// and uid as the attributes "actor" and "uid". It is quiet by default
+// (warnings and errors only); [LogLevel], or TRACTOR_LOG=debug in the
+// environment, changes that, and children inherit the level. The records
+// go to the program's own handler given with [LogHandler], or to
+// [LogOutput] (default stderr): console lines when it is a terminal, JSON
+// lines otherwise. A process child's records come back to its parent's
+// handler, so the root's handler sees the whole tree's.
 package tractor
 
 import (

@@ -288,7 +288,7 @@ func testPeerPastByteWindow(t *testing.T, h hosting) {
 // sent past its window.
 func protocolErrorLogged(t *testing.T, logs *syncBuffer) bool {
 	for _, l := range logs.lines(t) {
-		if strings.Contains(fmt.Sprint(l["message"]), "peer sent past its credit window") {
+		if strings.Contains(fmt.Sprint(l["msg"]), "peer sent past its credit window") {
 			return true
 		}
 	}

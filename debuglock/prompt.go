@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -63,7 +64,7 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 	// it has the terminal, waits for the person at it.
 	lease, err := Acquire(ctx)
 	if err != nil {
-		a.Logger().Warn().Err(err).Str("at", where).AnErr("failure", failure).Bytes("stack", stack).Msg("debuglock: no terminal lock; continuing")
+		a.Logger().Warn("debuglock: no terminal lock; continuing", slog.Any("err", err), slog.String("at", where), slog.Any("failure", failure), tractor.StackAttr(stack))
 		return nil
 	}
 	defer lease.Release()
@@ -72,7 +73,7 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 		if tty != nil {
 			tty.Close()
 		}
-		a.Logger().Warn().Str("at", where).AnErr("failure", failure).Bytes("stack", stack).Msg("debuglock: no terminal; continuing")
+		a.Logger().Warn("debuglock: no terminal; continuing", slog.String("at", where), slog.Any("failure", failure), tractor.StackAttr(stack))
 		return nil
 	}
 	defer tty.Close()

@@ -133,6 +133,10 @@ type Spec struct {
 	Stdout, Stderr io.Writer
 }
 
+// outputWaitDelay bounds how long reaping a child waits for its output
+// to be copied after it exited.
+const outputWaitDelay = 2 * time.Second
+
 // Proc is a started child process. Its methods are safe for concurrent use.
 type Proc struct {
 	cmd  *exec.Cmd
@@ -173,6 +177,10 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
 	}
+	// A writer that is not a file is fed by a goroutine of cmd until the
+	// pipe's end; a program the child started could hold it open past the
+	// child's exit: reaping waits for it this long at most.
+	cmd.WaitDelay = outputWaitDelay
 	cmd.SysProcAttr = sysProcAttr()
 
 	var (
