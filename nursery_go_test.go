@@ -260,3 +260,24 @@ func TestNurseryGoSetLimitWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ExampleNursery_Go fans work out to at most 4 local tasks, as errgroup
+// does; the first error would cancel the others, and any actors.
+func ExampleNursery_Go() {
+	squares := make([]int, 8)
+	err := tractor.Run(context.Background(), func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			n.SetLimit(4)
+			for i := range squares {
+				n.Go(func(ctx context.Context) error {
+					squares[i] = i * i
+					return ctx.Err()
+				})
+			}
+			return nil
+		})
+	})
+	fmt.Println(squares, err)
+	// Output:
+	// [0 1 4 9 16 25 36 49] <nil>
+}
