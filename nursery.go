@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sourcegraph/conc/panics"
 )
 
 // Nursery spawns actors and supervises them (tractor's ActorNursery). Get
@@ -29,6 +31,8 @@ type Nursery struct {
 	mu     sync.Mutex
 	closed bool
 	errs   []error
+	tasks  int           // local tasks running (see Go)
+	sem    chan struct{} // one slot per task that may run, if limited (see SetLimit)
 
 	// watched lists the children its cancellation must reach: daemons
 	// (see watch) and one-shots while their invocation runs inline (see
@@ -38,7 +42,7 @@ type Nursery struct {
 	watching  bool
 	cancelled bool // that AfterFunc has run: no list any more
 
-	wg sync.WaitGroup // every goroutine of every child
+	wg sync.WaitGroup // every goroutine of every child and every task
 }
 
 // OpenNursery runs body with a new nursery and returns once body has
@@ -116,12 +120,64 @@ func (n *Nursery) reported(err error) bool {
 	return false
 }
 
-// close stops new spawns and waits for every child to end.
+// close stops new spawns and waits for every child and task to end.
+// Should that take longer than waitWarning, it says what it waits for.
 func (n *Nursery) close() {
 	n.mu.Lock()
 	n.closed = true
 	n.mu.Unlock()
+	warned := make(chan struct{})
+	t := time.AfterFunc(waitWarning, func() {
+		defer close(warned)
+		n.warnClosing()
+	})
 	n.wg.Wait()
+	if !t.Stop() {
+		<-warned // the warning's goroutine is the nursery's: wait for it
+	}
+}
+
+// waitWarning is how long a nursery waits at its close for daemon actors
+// and tasks, or a [Portal.CancelActor] for its acknowledgement, before it
+// says so in a warning: a daemon that nobody cancels, or a task that
+// ignores its ctx, would otherwise hang the program silently. Tests set
+// it shorter.
+var waitWarning = 5 * time.Second
+
+// warnClosing warns that the nursery's body has returned waitWarning ago
+// and names the daemon actors (and counts the tasks) that keep it open.
+func (n *Nursery) warnClosing() {
+	n.mu.Lock()
+	var daemons []ActorID
+	for p := n.watched; p != nil; p = p.watch.next {
+		if !p.watch.running {
+			daemons = append(daemons, p.ch.peer)
+		}
+	}
+	tasks := n.tasks
+	n.mu.Unlock()
+	if len(daemons) == 0 && tasks == 0 {
+		return // the children are ending: cancellations warn of their own
+	}
+	msg := "nursery body returned, but its daemon actors still serve and it waits for them: cancel them (Portal.CancelActor, or Nursery.Cancel for all)"
+	if len(daemons) == 0 {
+		msg = "nursery body returned, but its tasks still run and it waits for them: end them (Nursery.Cancel cancels their ctx)"
+	}
+	warnWaiting(n.actor, msg, daemons, tasks)
+}
+
+// warnWaiting logs, through a's logger, that a has waited waitWarning
+// for actors (and tasks) to end: the one place such warnings are made.
+func warnWaiting(a *Actor, msg string, actors []ActorID, tasks int) {
+	names := make([]string, len(actors))
+	for i := range actors {
+		names[i] = actors[i].String()
+	}
+	e := a.logger().Warn().Strs("actors", names).Dur("waited", waitWarning)
+	if tasks > 0 {
+		e = e.Int("tasks", tasks)
+	}
+	e.Msg(msg)
 }
 
 // Context returns the nursery's ctx: it is cancelled when the nursery is
@@ -162,6 +218,110 @@ func (n *Nursery) must(call string, ctx context.Context) {
 		panic("tractor: " + call + ": nil *Nursery (use the one OpenNursery gives its body)")
 	}
 	mustCtx(call, ctx)
+}
+
+// Go runs f on a goroutine of its own, a local task of the nursery (trio's
+// start_soon), supervised with its actors as errgroup.Group.Go supervises
+// its goroutines: f gets the nursery's ctx; an error from f, or a panic in
+// it, cancels the nursery (its tasks and actors) and is returned by
+// OpenNursery, which waits for every task. A panic becomes a
+// [*RemoteError] naming this actor that matches [ErrPanic] and carries the
+// panicking stack, as a panic in any task of an actor does; an error is
+// returned as f returned it, wrapped, so errors.Is and errors.As see it.
+// Errors that only report the nursery's cancellation are left out.
+//
+// Go blocks while the limit set by [Nursery.SetLimit] is reached. A task
+// started once the nursery is cancelled still runs, with its ctx done. Go
+// may be called from the body, and from a running task once the body has
+// returned; otherwise, once the body has returned, it panics.
+func (n *Nursery) Go(f func(ctx context.Context) error) {
+	if n == nil {
+		panic("tractor: Nursery.Go: nil *Nursery (use the one OpenNursery gives its body)")
+	}
+	if f == nil {
+		panic("tractor: Nursery.Go: nil func")
+	}
+	n.mu.Lock()
+	sem := n.sem
+	n.mu.Unlock()
+	if sem != nil {
+		sem <- struct{}{}
+	}
+	n.mu.Lock()
+	if n.closed && n.tasks == 0 {
+		// No task runs that could be the caller, and the WaitGroup may be
+		// done: a task started now would outlive OpenNursery.
+		n.mu.Unlock()
+		if sem != nil {
+			<-sem
+		}
+		panic("tractor: Nursery.Go after the nursery's body returned, from outside its tasks (OpenNursery has returned or is returning)")
+	}
+	n.tasks++
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go n.runTask(f, sem)
+}
+
+// SetLimit limits the nursery to at most k local tasks running at once,
+// as errgroup.Group.SetLimit does: [Nursery.Go] blocks until one ends. A
+// negative k removes the limit; k == 0 blocks every Go. The limit must
+// not change while a task runs (SetLimit panics then). Actors do not
+// count.
+func (n *Nursery) SetLimit(k int) {
+	if n == nil {
+		panic("tractor: Nursery.SetLimit: nil *Nursery (use the one OpenNursery gives its body)")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.tasks != 0 {
+		panic(fmt.Sprintf("tractor: Nursery.SetLimit: the limit changed while %d tasks run", n.tasks))
+	}
+	if k < 0 {
+		n.sem = nil
+		return
+	}
+	n.sem = make(chan struct{}, k)
+}
+
+// runTask runs f, a task of the nursery started by Go, and reports its
+// failure; sem, if the tasks are limited, holds its slot.
+func (n *Nursery) runTask(f func(context.Context) error, sem chan struct{}) {
+	returned := false
+	defer func() {
+		if !returned { // runtime.Goexit, as t.FailNow calls
+			n.taskFailed(errGoexit, false)
+		}
+		n.mu.Lock()
+		n.tasks--
+		n.mu.Unlock()
+		if sem != nil {
+			<-sem
+		}
+		n.wg.Done()
+	}()
+	var err error
+	var pc panics.Catcher
+	pc.Try(func() { err = f(n.ctx) })
+	returned = true
+	if r := pc.Recovered(); r != nil {
+		re := boxPanic(r.Value, r.Stack, n.actor.id)
+		n.taskFailed(&re, true)
+	} else if err != nil {
+		n.taskFailed(err, false)
+	}
+}
+
+// taskFailed records a task's error, a panic's already boxed, and cancels
+// the nursery, unless the error only reports that cancellation.
+func (n *Nursery) taskFailed(err error, panicked bool) {
+	if n.ctx.Err() != nil && isCancellation(err) {
+		return
+	}
+	if !panicked {
+		err = errorf("tractor: task of nursery in actor %s: %w", n.actor.id, err)
+	}
+	n.fail(err)
 }
 
 func (n *Nursery) start(ctx context.Context, name string, inv *Invocation, opts []Option) (*Portal, error) {
@@ -520,6 +680,11 @@ func (n *Nursery) childFailed(err error) {
 	if !errors.As(err, &re) {
 		err = errorf("tractor: supervising actor: %w", err)
 	}
+	n.fail(err)
+}
+
+// fail records err, a failure of the nursery's, and cancels the nursery.
+func (n *Nursery) fail(err error) {
 	n.mu.Lock()
 	n.errs = append(n.errs, err)
 	n.mu.Unlock()

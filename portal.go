@@ -2,6 +2,7 @@ package tractor
 
 import (
 	"context"
+	"time"
 )
 
 // Portal is a handle to another actor, through which this actor calls its
@@ -57,8 +58,21 @@ func (p *Portal) CancelActor(ctx context.Context) error {
 	select {
 	case <-p.ch.done:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+	}
+	// An actor that does not end (a task of it ignores its ctx) would
+	// hold this call silently: say so once.
+	t := time.NewTimer(waitWarning)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ch.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			warnWaiting(p.ch.local, "actor has not ended after CancelActor: one of its tasks ignores its ctx; still waiting", []ActorID{p.ch.peer}, 0)
+		}
 	}
 }
 

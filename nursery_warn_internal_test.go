@@ -1,0 +1,145 @@
+package tractor
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// warnLog is a log output that signals once a line containing want is
+// written, and keeps every line.
+type warnLog struct {
+	want string
+	seen chan struct{} // closed once a line has contained want
+
+	mu    sync.Mutex
+	lines []string
+	at    time.Time // when that line was written
+}
+
+func newWarnLog(want string) *warnLog { return &warnLog{want: want, seen: make(chan struct{})} }
+
+func (w *warnLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, string(p))
+	if strings.Contains(string(p), w.want) && w.at.IsZero() {
+		w.at = time.Now()
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+// line returns the line that contained want.
+func (w *warnLog) line() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.lines {
+		if strings.Contains(l, w.want) {
+			return l
+		}
+	}
+	return ""
+}
+
+// setWaitWarning sets waitWarning to d for the test.
+func setWaitWarning(t *testing.T, d time.Duration) {
+	old := waitWarning
+	waitWarning = d
+	t.Cleanup(func() { waitWarning = old })
+}
+
+// A nursery whose body returned while a daemon still serves warns, after
+// waitWarning and not before, naming the daemon and hinting at its
+// cancel. The clock is real (synctest cannot run a tree: its node's TCP
+// listener is not durably blocked), so nothing races it: the daemon is
+// cancelled only once the warning has come.
+func TestNurseryWarnsOfForgottenDaemon(t *testing.T) {
+	setWaitWarning(t, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // bounds a hang only
+	defer cancel()
+	log := newWarnLog("daemon actors still serve")
+	var returned time.Time
+	err := Run(ctx, func(ctx context.Context) error {
+		return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
+			p, err := n.StartActor(ctx, "forgotten")
+			if err != nil {
+				return err
+			}
+			// The forgotten daemon is cancelled only once the
+			// nursery has said it waits for it.
+			n.Go(func(ctx context.Context) error {
+				<-log.seen
+				return p.CancelActor(ctx)
+			})
+			returned = time.Now()
+			return nil
+		})
+	}, LogOutput(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := log.line()
+	for _, want := range []string{`"forgotten[`, "Portal.CancelActor", "Nursery.Cancel", `"tasks":1`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("warning %q does not contain %q", line, want)
+		}
+	}
+	if waited := log.at.Sub(returned); waited < waitWarning {
+		t.Errorf("warned %v after the body returned, want at least %v", waited, waitWarning)
+	}
+}
+
+// holdCtx ignores its ctx until holdRelease is closed (each test run
+// makes them anew).
+var (
+	holdEntered = make(chan struct{}, 1)
+	holdRelease = make(chan struct{})
+	holdCtx     = Func("test.warn.hold", func(ctx context.Context, _ int) (int, error) {
+		holdEntered <- struct{}{}
+		<-holdRelease
+		return 0, nil
+	})
+)
+
+// A CancelActor whose actor does not end (a task of it ignores its ctx)
+// warns after waitWarning, naming the actor.
+func TestCancelActorWarnsWhenNotAcknowledged(t *testing.T) {
+	setWaitWarning(t, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // bounds a hang only
+	defer cancel()
+	holdEntered, holdRelease = make(chan struct{}, 1), make(chan struct{})
+	log := newWarnLog("has not ended after CancelActor")
+	var asked time.Time
+	err := Run(ctx, func(ctx context.Context) error {
+		return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
+			p, err := n.StartActor(ctx, "stubborn", Expose(holdCtx))
+			if err != nil {
+				return err
+			}
+			n.Go(func(ctx context.Context) error {
+				_, _ = holdCtx.Call(ctx, p, 0) // cancelled with its actor
+				return nil
+			})
+			n.Go(func(context.Context) error {
+				<-log.seen
+				close(holdRelease)
+				return nil
+			})
+			<-holdEntered
+			asked = time.Now()
+			return p.CancelActor(ctx)
+		})
+	}, LogOutput(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := log.line(); !strings.Contains(line, `"stubborn[`) {
+		t.Errorf("warning %q does not name the actor", line)
+	}
+	if waited := log.at.Sub(asked); waited < waitWarning {
+		t.Errorf("warned %v after CancelActor, want at least %v", waited, waitWarning)
+	}
+}
