@@ -173,11 +173,11 @@ func warnWaiting(a *Actor, msg string, actors []ActorID, tasks int) {
 	for i := range actors {
 		names[i] = actors[i].String()
 	}
-	e := a.logger().Warn().Strs("actors", names).Dur("waited", waitWarning)
+	attrs := []any{slog.Any("actors", names), slog.Duration("waited", waitWarning)}
 	if tasks > 0 {
-		e = e.Int("tasks", tasks)
+		attrs = append(attrs, slog.Int("tasks", tasks))
 	}
-	e.Msg(msg)
+	a.logger().Warn(msg, attrs...)
 }
 
 // Context returns the nursery's ctx: it is cancelled when the nursery is
