@@ -38,10 +38,18 @@ const (
 
 // confKinds, §5.
 const (
-	kindCmd    = 1
-	kindReturn = 5
-	kindError  = 6
+	kindCmd     = 1
+	kindStarted = 2
+	kindYield   = 3
+	kindStop    = 4
+	kindReturn  = 5
+	kindError   = 6
+	kindCancel  = 7
+	kindCredit  = 8
 )
+
+// confPeer is the raw peer's ActorID, as its hello announces it.
+var confPeer = tractor.ActorID{Name: "raw-peer", UID: "raw-peer-uid"}
 
 // confConn is the raw peer's side of one TCP connection.
 type confConn struct {
@@ -116,7 +124,7 @@ type confHello struct {
 func (cc *confConn) sendHello(version int, uid string) {
 	cc.t.Helper()
 	info := map[string]any{
-		"From": map[string]any{"Name": "raw-peer", "UID": "raw-peer-uid"},
+		"From": map[string]any{"Name": confPeer.Name, "UID": confPeer.UID},
 		"To":   uid,
 		"PID":  os.Getpid(),
 	}
@@ -227,6 +235,43 @@ type confMsg struct {
 func (cc *confConn) send(kind, cid uint64, endpoint string, mode uint64, payload any) {
 	cc.t.Helper()
 	cc.writeFrame(0, confMarshal(cc.t, []any{kind, cid, endpoint, mode, 0, payload}))
+}
+
+// sendWindow writes one message in the 7-element envelope (§4), with
+// credit fields: a cmd or started announcing a window (§8).
+func (cc *confConn) sendWindow(kind, cid uint64, endpoint string, mode, credit, creditBytes uint64, payload any) {
+	cc.t.Helper()
+	cc.writeFrame(0, confMarshal(cc.t, []any{kind, cid, endpoint, mode, credit, creditBytes, payload}))
+}
+
+// next reads messages until one for cid, skipping credit grants (§8).
+func (cc *confConn) next(cid uint64) confMsg {
+	cc.t.Helper()
+	for {
+		m := cc.readMsg()
+		if m.CID == cid && m.Kind != kindCredit {
+			return m
+		}
+	}
+}
+
+// confValue decodes a payload into a T.
+func confValue[T any](t *testing.T, m confMsg) T {
+	t.Helper()
+	var v T
+	if err := msgpack.Unmarshal(m.Payload, &v); err != nil {
+		t.Fatalf("payload %x of kind %d: %v", []byte(m.Payload), m.Kind, err)
+	}
+	return v
+}
+
+// expect checks that m is of kind want and returns m.
+func expect(t *testing.T, m confMsg, want uint64) confMsg {
+	t.Helper()
+	if m.Kind != want {
+		t.Fatalf("message kind %d (payload %x), want %d", m.Kind, []byte(m.Payload), want)
+	}
+	return m
 }
 
 // readMsg reads and decodes one message (§4).
@@ -419,6 +464,126 @@ func TestConformance(t *testing.T) {
 			}
 		})
 
+		t.Run("StreamDialog", func(t *testing.T) {
+			cc := confDial(t, addr)
+			cc.shake(id.UID)
+			// §7 Stream: cmd(mode=2, arg, credit=W, creditBytes=B), the
+			// long envelope (§4) since creditBytes != 0.
+			cc.sendWindow(kindCmd, 1, "test.count", 2, 16, 1<<20, 3)
+			for i := range 3 {
+				m := expect(t, cc.next(1), kindYield)
+				if v := confValue[int](t, m); v != i {
+					t.Fatalf("§7: yield %d = %d", i, v)
+				}
+			}
+			// §7: stop (the generator returned), then return.
+			expect(t, cc.next(1), kindStop)
+			expect(t, cc.next(1), kindReturn)
+		})
+
+		t.Run("ContextDialog", func(t *testing.T) {
+			cc := confDial(t, addr)
+			cc.shake(id.UID)
+			// §7 Context: cmd(mode=3) with C's window; started(first)
+			// with E's window.
+			cc.sendWindow(kindCmd, 1, "test.echo", 3, 16, 1<<20, "hi")
+			m := expect(t, cc.next(1), kindStarted)
+			if v := confValue[string](t, m); v != "hi" {
+				t.Fatalf("§7: started(%q), want \"hi\"", v)
+			}
+			if m.Credit == 0 || m.Bytes == 0 {
+				t.Errorf("§7/§8: started announces window %d items, %d bytes", m.Credit, m.Bytes)
+			}
+			// C -> E yield* then stop, within E's window; E echoes each.
+			for _, v := range []int{5, 6} {
+				cc.send(kindYield, 1, "", 0, v)
+			}
+			cc.send(kindStop, 1, "", 0, nil)
+			for _, want := range []int{5, 6} {
+				if v := confValue[int](t, expect(t, cc.next(1), kindYield)); v != want {
+					t.Fatalf("§7: echoed %d, want %d", v, want)
+				}
+			}
+			// The task returns with its stream open: stop before return.
+			expect(t, cc.next(1), kindStop)
+			if n := confValue[int](t, expect(t, cc.next(1), kindReturn)); n != 2 {
+				t.Fatalf("§7: return(%d), want 2", n)
+			}
+		})
+
+		t.Run("Cancel", func(t *testing.T) {
+			cc := confDial(t, addr)
+			cc.shake(id.UID)
+			cc.sendWindow(kindCmd, 1, "test.sleeper", 3, 16, 1<<20, map[string]any{})
+			expect(t, cc.next(1), kindStarted)
+			// §7: cancel(cid, payload = C's ActorID) is acknowledged with
+			// error{Type: tractor.ContextCancelled, Code: context_cancelled,
+			// Canceller: C}.
+			cc.send(kindCancel, 1, "", 0, map[string]any{"Name": confPeer.Name, "UID": confPeer.UID})
+			m := expect(t, cc.final(1), kindError)
+			var e struct {
+				confRemoteError
+				Canceller tractor.ActorID
+			}
+			if err := msgpack.Unmarshal(m.Payload, &e); err != nil {
+				t.Fatalf("§9.3: %v", err)
+			}
+			if e.Type != "tractor.ContextCancelled" || e.Code != "context_cancelled" || e.Canceller != confPeer {
+				t.Errorf("§7: cancel acknowledged with %+v", e)
+			}
+		})
+
+		t.Run("CallErrors", func(t *testing.T) {
+			cc := confDial(t, addr)
+			cc.shake(id.UID)
+			for i, c := range []struct {
+				endpoint string
+				mode     uint64
+				arg      any
+				code     string
+			}{
+				// §9.1: an argument of the wrong type.
+				{"test.square", 1, "not an int", "bad_argument"},
+				// §5/§9.1: a mode other than the endpoint's.
+				{"test.square", 2, 2, "misuse"},
+			} {
+				cid := uint64(2*i + 1)
+				cc.sendWindow(kindCmd, cid, c.endpoint, c.mode, 16, 1<<20, c.arg)
+				e := confValue[confRemoteError](t, expect(t, cc.final(cid), kindError))
+				if e.Code != c.code {
+					t.Errorf("§9.1: %s mode %d (%v): error %+v; want Code %q", c.endpoint, c.mode, c.arg, e, c.code)
+				}
+			}
+		})
+
+		t.Run("Dropped", func(t *testing.T) {
+			cc := confDial(t, addr)
+			cc.shake(id.UID)
+			// §5/§10: an unknown kind is dropped, the connection stays up.
+			cc.send(10, 1, "", 0, nil)
+			cc.send(0, 1, "", 0, nil)
+			// §6: a cmd with the receiver's parity (even) or id 0 is
+			// dropped without an answer.
+			cc.send(kindCmd, 2, "test.square", 1, 2)
+			cc.send(kindCmd, 0, "test.square", 1, 2)
+			// §10: return/yield/error for an unknown dialog are dropped.
+			cc.send(kindReturn, 99, "", 0, 1)
+			cc.send(kindCredit, 99, "", 0, nil)
+			cc.send(kindCmd, 1, "test.square", 1, 4)
+			for {
+				m := cc.readMsg()
+				if m.CID == 0 || m.CID == 2 {
+					t.Fatalf("§6: answer %d on dropped cmd %d", m.Kind, m.CID)
+				}
+				if m.CID == 1 && (m.Kind == kindReturn || m.Kind == kindError) {
+					if v := confValue[int](t, expect(t, m, kindReturn)); v != 16 {
+						t.Fatalf("return %d, want 16", v)
+					}
+					break
+				}
+			}
+		})
+
 		t.Run("HelloWithoutSecret", func(t *testing.T) {
 			cc := confDial(t, addr)
 			cc.sendHello(confVersion, id.UID)
@@ -499,7 +664,8 @@ func TestConformance(t *testing.T) {
 			}
 		})
 		return nil
-	}, tractor.ListenAddr("127.0.0.1:0"), tractor.Secret(confSecret), tractor.Expose(square))
+	}, tractor.ListenAddr("127.0.0.1:0"), tractor.Secret(confSecret),
+		tractor.Expose(square, count, echo, sleeper))
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
