@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -348,6 +350,37 @@ func (cc *confConn) closed() {
 	}
 }
 
+// confLog collects the runtime's log lines, where §5, §6 and §10 say a
+// dropped message or a closed connection is logged.
+type confLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *confLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// count returns how many lines hold s.
+func (l *confLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
+// waitMore waits until more than before lines hold s.
+func (l *confLog) waitMore(t *testing.T, s string, before int) {
+	t.Helper()
+	for end := time.Now().Add(confDeadline); l.count(s) <= before; {
+		if time.Now().After(end) {
+			t.Fatalf("no new log line with %q", s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // confRemoteError is the §9.3 error payload, the fields checked here.
 type confRemoteError struct {
 	Actor   tractor.ActorID
@@ -359,6 +392,7 @@ type confRemoteError struct {
 func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	logs := new(confLog)
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		self := tractor.CurrentActor(ctx)
 		addr, id := self.Addr(), self.ID()
@@ -557,6 +591,8 @@ func TestConformance(t *testing.T) {
 		})
 
 		t.Run("Dropped", func(t *testing.T) {
+			const unknownKind, cmdDropped = "unknown message kind dropped", "cmd dropped"
+			kinds, cmds := logs.count(unknownKind), logs.count(cmdDropped)
 			cc := confDial(t, addr)
 			cc.shake(id.UID)
 			// §5/§10: an unknown kind is dropped, the connection stays up.
@@ -582,6 +618,9 @@ func TestConformance(t *testing.T) {
 					break
 				}
 			}
+			// §5, §10: warnings logged for the unknown kinds and the cmds.
+			logs.waitMore(t, unknownKind, kinds+1)
+			logs.waitMore(t, cmdDropped, cmds+1)
 		})
 
 		t.Run("HelloWithoutSecret", func(t *testing.T) {
@@ -613,6 +652,16 @@ func TestConformance(t *testing.T) {
 			cc.closed()
 		})
 
+		t.Run("AuthVersionMismatch", func(t *testing.T) {
+			cc := confDial(t, addr)
+			nD := make([]byte, 32)
+			rand.Read(nD)
+			// §3.2: a version mismatch in an auth frame fails the
+			// handshake (ErrVersion); the connection is closed.
+			cc.writeFrame(0, confMarshal(t, []any{confMagic, confVersion + 1, "dial", nD}))
+			cc.closed()
+		})
+
 		t.Run("VersionMismatchUnreadable", func(t *testing.T) {
 			cc := confDial(t, addr)
 			cc.shakeAuth()
@@ -628,45 +677,51 @@ func TestConformance(t *testing.T) {
 		t.Run("MalformedFrame", func(t *testing.T) {
 			for _, c := range []struct {
 				name  string
+				err   string // the §10 error, as logged
 				write func(cc *confConn)
 			}{
 				// §2/§10: reserved flag bits set.
-				{"ReservedFlags", func(cc *confConn) {
+				{"ReservedFlags", "malformed frame", func(cc *confConn) {
 					cc.writeFrame(0x02, confMarshal(t, []any{kindCmd, 1, "test.square", 1, 0, 2}))
 				}},
 				// §2/§10: compressed frame without agreement.
-				{"CompressedUnagreed", func(cc *confConn) {
+				{"CompressedUnagreed", "malformed frame", func(cc *confConn) {
 					cc.writeFrame(0x01, confMarshal(t, []any{kindCmd, 1, "test.square", 1, 0, 2}))
 				}},
 				// §2/§10: zero length.
-				{"ZeroLength", func(cc *confConn) {
+				{"ZeroLength", "malformed frame", func(cc *confConn) {
 					cc.c.Write([]byte{0, 0, 0, 0})
 				}},
 				// §2/§10: length over the limit, checked before the body.
-				{"TooLarge", func(cc *confConn) {
+				{"TooLarge", "frame too large", func(cc *confConn) {
 					cc.c.Write(binary.LittleEndian.AppendUint32(nil, confMaxFrame+1))
 				}},
 				// §4/§10: an envelope of 5 elements.
-				{"ShortEnvelope", func(cc *confConn) {
+				{"ShortEnvelope", "malformed frame", func(cc *confConn) {
 					cc.writeFrame(0, confMarshal(t, []any{kindCmd, 1, "test.square", 1, 0}))
 				}},
 				// §4/§10: zero creditBytes in the long form.
-				{"ZeroCreditBytes", func(cc *confConn) {
+				{"ZeroCreditBytes", "malformed frame", func(cc *confConn) {
 					cc.writeFrame(0, confMarshal(t, []any{kindCmd, 1, "test.square", 1, 0, 0, 2}))
 				}},
 			} {
 				t.Run(c.name, func(t *testing.T) {
+					before := logs.count(c.err)
 					cc := confDial(t, addr)
 					cc.shake(id.UID)
 					c.write(cc)
 					cc.closed()
+					logs.waitMore(t, c.err, before)
 				})
 			}
 		})
 		return nil
-	}, tractor.ListenAddr("127.0.0.1:0"), tractor.Secret(confSecret),
+	}, tractor.ListenAddr("127.0.0.1:0"), tractor.Secret(confSecret), tractor.LogOutput(logs),
 		tractor.Expose(square, count, echo, sleeper))
 	if err != nil {
-		t.Fatalf("Run: %v", err)
+		t.Errorf("Run: %v", err)
+	}
+	if t.Failed() {
+		t.Logf("runtime's log:\n%s", logs.buf.String())
 	}
 }
