@@ -353,31 +353,45 @@ func (cc *confConn) closed() {
 // confLog collects the runtime's log lines, where §5, §6 and §10 say a
 // dropped message or a closed connection is logged.
 type confLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed by the next Write, then replaced
 }
+
+func newConfLog() *confLog { return &confLog{written: make(chan struct{})} }
 
 func (l *confLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	close(l.written)
+	l.written = make(chan struct{})
 	return l.buf.Write(p)
 }
 
-// count returns how many lines hold s.
-func (l *confLog) count(s string) int {
+// count returns how many lines hold s, and a channel closed by the next
+// line written.
+func (l *confLog) count(s string) (int, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), s)
+	return strings.Count(l.buf.String(), s), l.written
 }
 
-// waitMore waits until more than before lines hold s.
+// waitMore waits, line by line as the runtime writes them, until more than
+// before lines hold s.
 func (l *confLog) waitMore(t *testing.T, s string, before int) {
 	t.Helper()
-	for end := time.Now().Add(confDeadline); l.count(s) <= before; {
-		if time.Now().After(end) {
+	bound := time.NewTimer(confDeadline)
+	defer bound.Stop()
+	for {
+		n, written := l.count(s)
+		if n > before {
+			return
+		}
+		select {
+		case <-written:
+		case <-bound.C:
 			t.Fatalf("no new log line with %q", s)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -392,7 +406,7 @@ type confRemoteError struct {
 func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	logs := new(confLog)
+	logs := newConfLog()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		self := tractor.CurrentActor(ctx)
 		addr, id := self.Addr(), self.ID()
@@ -592,7 +606,8 @@ func TestConformance(t *testing.T) {
 
 		t.Run("Dropped", func(t *testing.T) {
 			const unknownKind, cmdDropped = "unknown message kind dropped", "cmd dropped"
-			kinds, cmds := logs.count(unknownKind), logs.count(cmdDropped)
+			kinds, _ := logs.count(unknownKind)
+			cmds, _ := logs.count(cmdDropped)
 			cc := confDial(t, addr)
 			cc.shake(id.UID)
 			// §5/§10: an unknown kind is dropped, the connection stays up.
@@ -706,7 +721,7 @@ func TestConformance(t *testing.T) {
 				}},
 			} {
 				t.Run(c.name, func(t *testing.T) {
-					before := logs.count(c.err)
+					before, _ := logs.count(c.err)
 					cc := confDial(t, addr)
 					cc.shake(id.UID)
 					c.write(cc)
