@@ -346,6 +346,7 @@ func (cc *confConn) closed() {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
 			cc.t.Logf("connection ended with %v", err)
 		}
+		cc.c.Close()
 		return
 	}
 }

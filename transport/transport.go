@@ -24,7 +24,11 @@
 // its final message all the same. A callee that fails before its first
 // value sends only its error. Two messages concern an actor rather than a
 // dialog, and carry CID 0: cancel asks the peer actor to cancel itself,
-// and stop is the last message an ending actor sends.
+// and stop is the last message a cancelled actor sends its parent.
+//
+// PROTOCOL.md, at the root of the module, is the full specification: the
+// bytes of frames, handshake and envelope, every sequence with its
+// cancellation and errors, flow control, limits and versioning.
 //
 // # Delivery
 //

@@ -159,7 +159,8 @@ type WireConn struct {
 // which it owns from now on: Close closes it. Each message travels as one
 // frame: a 4-byte little-endian length of the rest, a flags byte (bit 0:
 // the body is S2-compressed) and the body, the msgpack array
-// [kind, cid, endpoint, mode, credit, payload]. Payloads arrive as a [Raw]
+// [kind, cid, endpoint, mode, credit, payload], or with creditBytes
+// before the payload when it is not zero. Payloads arrive as a [Raw]
 // (or nil), decoded only when the runtime calls [Decode].
 //
 // Until the handshake ([WireConn.Handshake] on the dialing side,
