@@ -78,6 +78,18 @@ func child(role string) int {
 		fmt.Println(os.Getpid())
 		time.Sleep(time.Minute) // not a synchronisation: a child that hangs until killed
 		return 0
+	case "holder": // start a program that holds stdout, print its pid, exit 0
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), roleEnv+"=hang")
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			return 2
+		}
+		fmt.Println(cmd.Process.Pid)
+		return 0
+	case "hang": // hang until killed
+		time.Sleep(time.Minute) // not a synchronisation: a program that hangs until killed
+		return 0
 	case "middle": // spawn a grandchild that waits forever, print its pid, wait
 		p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Env: []string{roleEnv + "=stubborn"}})
 		if err != nil {
