@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,112 @@ func TestHandshakeCtxBound(t *testing.T) {
 				}
 				if took := time.Since(start); took != bound || !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("handshake returned %v after %v, want ctx's deadline after %v", err, took, bound)
+				}
+			})
+		})
+	}
+}
+
+// halfPipe is one end of an in-memory stream that, unlike net.Pipe, can
+// be half-closed and has a read deadline: what Close's linger needs, in a
+// bubble (io.Pipe's waits are durable, its deadline timers the bubble's).
+type halfPipe struct {
+	r *io.PipeReader
+	w *io.PipeWriter
+
+	mu       sync.Mutex
+	deadline *time.Timer
+}
+
+// newHalfPipe returns the two ends of a halfPipe stream.
+func newHalfPipe() (a, b *halfPipe) {
+	ar, bw := io.Pipe()
+	br, aw := io.Pipe()
+	return &halfPipe{r: ar, w: aw}, &halfPipe{r: br, w: bw}
+}
+
+func (p *halfPipe) Read(b []byte) (int, error)  { return p.r.Read(b) }
+func (p *halfPipe) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *halfPipe) CloseWrite() error           { return p.w.Close() }
+
+func (p *halfPipe) Close() error {
+	p.SetReadDeadline(time.Time{})
+	p.r.Close()
+	return p.w.Close()
+}
+
+// SetReadDeadline fails reads from t on; the zero t lifts the deadline.
+func (p *halfPipe) SetReadDeadline(t time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deadline != nil {
+		p.deadline.Stop()
+		p.deadline = nil
+	}
+	if !t.IsZero() {
+		p.deadline = time.AfterFunc(time.Until(t), func() { p.r.CloseWithError(os.ErrDeadlineExceeded) })
+	}
+	return nil
+}
+
+// TestCloseLingerHalfClosed: on a stream that can be half-closed, Close
+// ends this side's sending at once (the peer reads everything, then EOF)
+// and reads on, dropping, until the peer closes or closeLinger has
+// passed: in Close itself when nobody reads, in Serve when it runs, which
+// then returns ErrClosed.
+func TestCloseLingerHalfClosed(t *testing.T) {
+	linger := transport.CloseLinger()
+	for _, tc := range []struct {
+		name    string
+		serving bool          // Serve runs when Close is called
+		peerEnd time.Duration // when the peer closes; past the linger: never
+		want    time.Duration // when the reading (Close's or Serve's) ends
+	}{
+		{"nobody reads, peer never closes", false, 2 * linger, linger},
+		{"nobody reads, peer closes", false, linger / 4, linger / 4},
+		{"serving, peer never closes", true, 2 * linger, linger},
+		{"serving, peer closes", true, linger / 4, linger / 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				pa, peer := newHalfPipe()
+				c := transport.NewConn(pa, transport.Config{})
+				start := time.Now()
+				// The peer reads all this side sends, then its end,
+				// and closes later (on the bubble's clock).
+				got := make(chan time.Duration, 1)
+				go func() {
+					io.Copy(io.Discard, peer)
+					got <- time.Since(start)
+				}()
+				defer time.AfterFunc(tc.peerEnd, func() { peer.Close() }).Stop()
+				defer peer.Close()
+				var served chan error
+				if tc.serving {
+					served = make(chan error, 1)
+					go func() { served <- c.Serve(func(transport.Msg) {}) }()
+					synctest.Wait() // Serve is reading
+				}
+				if err := c.Send(context.Background(), yield(1, "last")); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				c.Close()
+				closed := time.Since(start)
+				if at := <-got; at != 0 {
+					t.Fatalf("the peer read the end after %v, want at once", at)
+				}
+				ended := closed
+				if tc.serving {
+					err := <-served
+					if ended = time.Since(start); !errors.Is(err, transport.ErrClosed) {
+						t.Fatalf("Serve returned %v, want ErrClosed", err)
+					}
+					if closed != 0 {
+						t.Fatalf("Close returned after %v with Serve reading, want at once", closed)
+					}
+				}
+				if ended != tc.want {
+					t.Fatalf("reading after Close ended after %v, want %v", ended, tc.want)
 				}
 			})
 		})
