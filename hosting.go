@@ -60,7 +60,17 @@ func (goroutineHost) forced(error) bool              { return false }
 func (goroutineHost) died(ActorID, error) *ActorDied { return nil }
 
 // processHost hosts a child in a process of its own.
-type processHost struct{ proc *spawnproc.Proc }
+type processHost struct{ proc process }
+
+// process is what processHost needs of its child's process: a
+// *spawnproc.Proc, or a fake in tests of the ladder's timing.
+type process interface {
+	Pid() int
+	Done() <-chan struct{}
+	ExitErr() error
+	Signals() []os.Signal
+	Terminate(grace time.Duration)
+}
 
 func (h processHost) killable() bool { return true }
 

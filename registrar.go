@@ -417,19 +417,30 @@ func (d *remoteDirectory) lost(ch *session) {
 		return // the process is ending
 	}
 	d.node.spawn(func() {
-		pause := 50 * time.Millisecond
-		for {
-			select {
-			case <-time.After(pause):
-			case <-a.ctx.Done():
-				return
-			}
-			if _, err := d.portal(a.ctx); err == nil {
-				return
-			}
-			pause = min(2*pause, reconnectBackoff)
-		}
+		reconnect(a.ctx, func(ctx context.Context) error {
+			_, err := d.portal(ctx)
+			return err
+		})
 	})
+}
+
+// reconnect calls try until it succeeds or ctx ends, pausing before each
+// call: 50 ms first, then twice the last pause, up to reconnectBackoff.
+func reconnect(ctx context.Context, try func(context.Context) error) {
+	pause := 50 * time.Millisecond
+	for {
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		if try(ctx) == nil {
+			return
+		}
+		pause = min(2*pause, reconnectBackoff)
+	}
 }
 
 // remoteCall calls ep in the registrar. A call the registrar could not

@@ -182,7 +182,8 @@ type term struct {
 
 	mu   sync.Mutex
 	out  bytes.Buffer
-	read int // how much of out expect has consumed
+	grew chan struct{} // closed (and replaced) when out grows
+	read int           // how much of out expect has consumed
 	done chan struct{}
 }
 
@@ -194,7 +195,7 @@ func startOnPty(t *testing.T, role string) *term {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := &term{t: t, cmd: cmd, pty: f, done: make(chan struct{})}
+	tm := &term{t: t, cmd: cmd, pty: f, grew: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(tm.done)
 		buf := make([]byte, 4096)
@@ -202,6 +203,8 @@ func startOnPty(t *testing.T, role string) *term {
 			n, err := f.Read(buf)
 			tm.mu.Lock()
 			tm.out.Write(buf[:n])
+			close(tm.grew)
+			tm.grew = make(chan struct{})
 			tm.mu.Unlock()
 			if err != nil {
 				return
@@ -217,27 +220,46 @@ func startOnPty(t *testing.T, role string) *term {
 	return tm
 }
 
+// until waits, up to 20 s, for what the program printed to satisfy ok,
+// which runs with tm.mu held each time the output grows; what says what
+// was awaited, if it never comes.
+func (tm *term) until(what string, ok func(out string) bool) {
+	tm.t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for {
+		tm.mu.Lock()
+		out, grew := tm.out.String(), tm.grew
+		done := ok(out)
+		tm.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-grew:
+		case <-deadline.C:
+			tm.t.Fatalf("%s within 20s; the terminal shows:\n%s", what, out)
+		}
+	}
+}
+
 // expect waits for re to match what the program printed since the last
 // match, and returns the submatches.
 func (tm *term) expect(re string) []string {
 	tm.t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		tm.mu.Lock()
-		rest := tm.out.String()[tm.read:]
-		if loc := rx.FindStringSubmatchIndex(rest); loc != nil {
-			m := rx.FindStringSubmatch(rest)
-			tm.read += loc[1]
-			tm.mu.Unlock()
-			return m
+	var m []string
+	tm.until(fmt.Sprintf("no %q", re), func(out string) bool {
+		rest := out[tm.read:]
+		loc := rx.FindStringSubmatchIndex(rest)
+		if loc == nil {
+			return false
 		}
-		tm.mu.Unlock()
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("no %q within 20s; the terminal shows:\n%s", re, rest)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		m = rx.FindStringSubmatch(rest)
+		tm.read += loc[1]
+		return true
+	})
+	return m
 }
 
 // waiters waits until n actors have been told to wait for the terminal
@@ -245,23 +267,18 @@ func (tm *term) expect(re string) []string {
 func (tm *term) waiters(n int) []string {
 	tm.t.Helper()
 	rx := regexp.MustCompile(`debuglock: (w\d)\[\w+\] \(pid \d+\) waits for the terminal`)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		tm.mu.Lock()
-		all := rx.FindAllStringSubmatch(tm.out.String(), -1)
-		tm.mu.Unlock()
-		if len(all) >= n {
-			var names []string
-			for _, m := range all[:n] {
-				names = append(names, m[1])
-			}
-			return names
+	var names []string
+	tm.until(fmt.Sprintf("not %d waiters", n), func(out string) bool {
+		all := rx.FindAllStringSubmatch(out, -1)
+		if len(all) < n {
+			return false
 		}
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("%d waiters within 20s, want %d", len(all), n)
+		for _, m := range all[:n] {
+			names = append(names, m[1])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true
+	})
+	return names
 }
 
 // count counts the matches of re in everything the program printed.
@@ -443,9 +460,9 @@ func TestPromptOutlivesItsCtx(t *testing.T) {
 	tm.expect(`\(tractor w0\) `)
 	tm.cmd.Process.Signal(syscall.SIGUSR1) // the caller gives up
 	tm.expect(`result  .*`)
-	// A window for what must not happen (the root prompting meanwhile),
-	// not a synchronisation: a slow machine only makes it weaker.
-	time.Sleep(time.Second)
+	// The root, at its breakpoint now, queues behind w0 rather than
+	// prompt: the lock says so when it queues it.
+	tm.expect(`debuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it`)
 	if n := tm.count(`breakpoint in actor root`); n != 0 {
 		t.Fatalf("the root prompted while w0 was at its prompt; the terminal shows:\n%s", tm.out.String())
 	}
@@ -497,12 +514,10 @@ func TestCtrlCWhileUnlocked(t *testing.T) {
 	tm.send("\x03")
 	tm.expect(`program ends: context canceled`)
 	tm.wait()
-	deadline := time.Now().Add(20 * time.Second)
-	for !gone(pids...) {
-		if time.Now().After(deadline) {
-			t.Fatalf("actor processes %v still exist after Ctrl-C", pids)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Run returned only after its actor processes were reaped: none is
+	// left, not even as a zombie, once the program has exited.
+	if !gone(pids...) {
+		t.Fatalf("actor processes %v still exist after Ctrl-C", pids)
 	}
 }
 

@@ -66,16 +66,7 @@ func (s *server) lockOf(root string) *treeLock {
 // connection dropped), whichever comes first: no crash can keep the lock.
 func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 	root := tractor.CurrentActor(c).ID().UID
-	w := &waiter{who: req, grant: make(chan struct{})}
-	s.mu.Lock()
-	l := s.lockOf(root)
-	if l.holder == nil {
-		s.takeLocked(l, w)
-	} else {
-		l.queue = append(l.queue, w)
-		fmt.Fprintf(os.Stderr, "debuglock: %s (pid %d) waits for the terminal; %s has it\n", req.ID, req.PID, l.holder.who.ID)
-	}
-	s.mu.Unlock()
+	w := s.enqueue(root, req)
 	defer s.release(root, w)
 
 	select {
@@ -93,6 +84,23 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 	}
 	_, _ = st.Receive(c) // io.EOF once released; an error if the holder went
 	return true, nil
+}
+
+// enqueue makes the requester the holder of root's lock if it is free,
+// else the last in its queue. Its waiter's grant is closed when its turn
+// comes; release it with release.
+func (s *server) enqueue(root string, req request) *waiter {
+	w := &waiter{who: req, grant: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lockOf(root)
+	if l.holder == nil {
+		s.takeLocked(l, w)
+	} else {
+		l.queue = append(l.queue, w)
+		fmt.Fprintf(os.Stderr, "debuglock: %s (pid %d) waits for the terminal; %s has it\n", req.ID, req.PID, l.holder.who.ID)
+	}
+	return w
 }
 
 // takeLocked makes w the holder.
@@ -140,20 +148,28 @@ func (s *server) release(root string, w *waiter) {
 // the actor by that asks (an actor cancelling its children while it holds
 // the terminal must not wait for itself), or ctx ends.
 func (s *server) serveWaitFree(ctx context.Context, by tractor.ActorID) (bool, error) {
-	root := tractor.CurrentActor(ctx).ID().UID
+	if err := s.waitFree(ctx, tractor.CurrentActor(ctx).ID().UID, by); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// waitFree is serveWaitFree for the lock of the tree whose root has the
+// uid root.
+func (s *server) waitFree(ctx context.Context, root string, by tractor.ActorID) error {
 	for {
 		s.mu.Lock()
 		l := s.locks[root]
 		if l == nil || l.holder == nil || l.holder.who.ID == by {
 			s.mu.Unlock()
-			return true, nil
+			return nil
 		}
 		changed := l.changed
 		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
@@ -228,11 +244,15 @@ func Acquire(ctx context.Context) (*Lease, error) {
 // (stdin not a terminal, as in CI) a holder should not prompt.
 func (l *Lease) Interactive() bool { return l.interactive }
 
+// releaseWait bounds how long Release waits for the root to confirm the
+// release: a root that went away must not hold the holder.
+const releaseWait = 5 * time.Second
+
 // Release gives the terminal back; the next waiter gets it.
 func (l *Lease) Release() {
 	defer l.stop()
 	l.st.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), releaseWait)
 	defer cancel()
 	_, _ = acquireEP.Result(ctx, l.c)
 }

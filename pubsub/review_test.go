@@ -364,10 +364,25 @@ func TestCloseSendsTopicsLate(t *testing.T) {
 				}
 				told("topics,x")
 
+				// The update is held until Close has returned: Close can
+				// return only by its bound, and the update must still go.
 				const timeout = 20 * time.Millisecond
 				defer pubsub.SetCloseTimeout(timeout)()
-				defer pubsub.SetTopicsSendHook(func() { <-time.After(5 * timeout) })()
-				x.Close()
+				sendable := make(chan struct{})
+				defer pubsub.SetTopicsSendHook(func() { <-sendable })()
+				closed := make(chan time.Duration, 1)
+				start := time.Now()
+				go func() { x.Close(); closed <- time.Since(start) }()
+				select {
+				case took := <-closed:
+					close(sendable)
+					if took < timeout {
+						t.Fatalf("Close returned after %v, before its bound, %v, with the update unsent", took, timeout)
+					}
+				case <-time.After(testTimeout):
+					close(sendable)
+					t.Fatalf("Close waited %v for an update held back, beyond its bound, %v", testTimeout, timeout)
+				}
 				told("topics")
 			})
 		})

@@ -130,9 +130,19 @@ func TestDialBackBoundsPending(t *testing.T) {
 			t.Error("a connection that sent a wrong token was kept")
 		}
 
-		// In the bubble this moves the fake clock past the token's
-		// deadline at once; nothing real is waited for.
-		time.Sleep(tokenTimeout)
+		// Virtual time: the fake clock moves to the token's deadline at
+		// once; nothing real is waited for. Up to the deadline, the
+		// silent connections are kept (all but the oldest, which made
+		// room for the wrong one).
+		time.Sleep(tokenTimeout - time.Nanosecond) // virtual time
+		synctest.Wait()
+		kept := n - maxDialBack + 1
+		for i, c := range intruders[kept:] {
+			if dropped(c) {
+				t.Fatalf("intruder %d dropped before it was silent for %v", kept+i, tokenTimeout)
+			}
+		}
+		time.Sleep(time.Nanosecond) // virtual time
 		synctest.Wait()
 		for i, c := range intruders {
 			if !dropped(c) {

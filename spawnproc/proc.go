@@ -140,8 +140,9 @@ const outputWaitDelay = 2 * time.Second
 // Proc is a started child process. Its methods are safe for concurrent use.
 type Proc struct {
 	cmd  *exec.Cmd
-	done chan struct{} // closed once the process was reaped
-	err  error         // its exit status, set before done closes
+	send func(os.Signal) error // cmd.Process.Signal; a fake in tests
+	done chan struct{}         // closed once the process was reaped
+	err  error                 // its exit status, set before done closes
 
 	mu       sync.Mutex
 	signaled []os.Signal
@@ -267,7 +268,7 @@ func Start(ctx context.Context, spec Spec) (*Proc, net.Conn, error) {
 		}
 		return nil, nil, fmt.Errorf("spawnproc: start %s: %w", path, err)
 	}
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	p := &Proc{cmd: cmd, send: cmd.Process.Signal, done: make(chan struct{})}
 	go p.reap()
 
 	if listener != nil {
@@ -509,7 +510,7 @@ func (p *Proc) Signal(sig os.Signal) error {
 	p.mu.Lock()
 	p.signaled = append(p.signaled, sig)
 	p.mu.Unlock()
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.send(sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
 			return ErrExited
 		}

@@ -76,7 +76,19 @@ func child(role string) int {
 		select {}
 	case "slow": // print the pid, then take too long to connect back
 		fmt.Println(os.Getpid())
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // not a synchronisation: a child that hangs until killed
+		return 0
+	case "holder": // start a program that holds stdout, print its pid, exit 0
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), roleEnv+"=hang")
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			return 2
+		}
+		fmt.Println(cmd.Process.Pid)
+		return 0
+	case "hang": // hang until killed
+		time.Sleep(time.Minute) // not a synchronisation: a program that hangs until killed
 		return 0
 	case "middle": // spawn a grandchild that waits forever, print its pid, wait
 		p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Env: []string{roleEnv + "=stubborn"}})
@@ -126,6 +138,11 @@ func TestStartEchoes(t *testing.T) {
 // code works: it only catches a hang, generously.
 const hangBound = 20 * time.Second
 
+// TestTerminateEscalates: the ladder over a real process that ignores
+// SIGTERM. A real process cannot live in a synctest bubble (its exit is
+// not an event of the bubble), so the clock here is real and only the
+// order of the signals and the exit status are exact; TestTerminateLadder
+// checks the timing, exactly, in virtual time over a fake process.
 func TestTerminateEscalates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -320,6 +337,8 @@ func TestParentKilledLeavesNoChild(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	// The grandchild is not this process's child: nothing here can wait
+	// for its end, which is polled (and bounded only against a hang).
 	deadline := time.Now().Add(hangBound)
 	for alive(gpid) {
 		if time.Now().After(deadline) {
