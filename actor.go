@@ -184,8 +184,10 @@ func (a *Actor) ID() ActorID { return a.id }
 func (a *Actor) Name() string { return a.id.Name }
 
 // Addr returns the host:port on which the actor's process accepts peers:
-// for a root, the address other programs give to [Registrar].
-func (a *Actor) Addr() string { return a.node.addr }
+// for a root, the address other programs give to [Registrar]. The
+// listener opens on first need, so Addr may open it; it returns "" if it
+// cannot (the error is logged).
+func (a *Actor) Addr() string { return a.node.resolve(ActorInfo{}).Addr }
 
 // Parent returns the id of the actor's parent; it is zero for the root.
 func (a *Actor) Parent() ActorID { return a.parent }

@@ -211,7 +211,22 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	// The tree's secret, which this process's listener holds: a Secret
 	// given to a nursery or an actor cannot change it, which would cut the
 	// child off from its tree, or, empty, open its listener to anyone.
-	secret := string(n.actor.node.tcp.Config.Secret)
+	nd := n.actor.node
+	secret := string(nd.tcp.Config.Secret)
+	// The child reaches the registrar and the root, of this process
+	// perhaps, through this process's listener: it opens now if it has
+	// not yet (see node).
+	addr, err := nd.listen()
+	if err != nil {
+		return nil, ActorInfo{}, err
+	}
+	registrar, root := nd.dir.ref(), cfg.root
+	if registrar.Addr == "" {
+		registrar.Addr = addr
+	}
+	if root.Addr == "" {
+		root.Addr = addr
+	}
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
 		Env:      []string{envListen + "=" + listenHost(cfg.listenAddr)},
@@ -235,7 +250,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		LogLevel: cfg.logLevel, CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
 		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
-		Registrar: n.actor.node.dir.ref(), Root: cfg.root,
+		Registrar: registrar, Root: root,
 	}
 	for _, ep := range cfg.expose {
 		spec.Expose = append(spec.Expose, ep.Name())
@@ -333,6 +348,13 @@ func serveChild(local config) int {
 		return 3
 	}
 	defer nd.close()
+	// At once: its parent is told the address, and the registrar, of
+	// another process, records its actors with it.
+	addr, err := nd.listen()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tractor: child:", err)
+		return 3
+	}
 	nc, err := spawnproc.ConnectParent(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tractor: child:", err)
@@ -342,7 +364,7 @@ func serveChild(local config) int {
 	tcfg.Secret = []byte(secret)
 	conn := transport.NewConn(nc, tcfg)
 	peer, err := conn.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion, Compress: true,
-		Info: childHello{PID: os.Getpid(), Addr: nd.addr}})
+		Info: childHello{PID: os.Getpid(), Addr: addr}})
 	if err != nil {
 		conn.Close()
 		fmt.Fprintln(os.Stderr, "tractor: child handshake:", err)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tractor-go/tractor/transport"
@@ -46,13 +47,26 @@ const (
 // on which peers of other processes connect; and the way to the registrar.
 // Every actor of a process shares the node of the process's main actor (the
 // root, or a process actor), which owns it and closes it last.
+//
+// The listener opens on first need (see listen): when an address of this
+// process must be handed to another process (a process child is spawned,
+// [Actor.Addr] or an [ActorInfo] is asked for, the registrar answers a
+// peer). A tree of goroutine actors thus opens no socket at all, costs
+// none, and runs inside a testing/synctest bubble, where a goroutine
+// blocked in the network would keep the fake clock from advancing. Until
+// then the registrar records this process's actors with an empty Addr,
+// which means "this process" (see node.local), and fills it in as it hands
+// an entry out (see node.resolve).
 type node struct {
 	tcp    transport.TCP
-	ln     transport.Listener
-	addr   string
+	bind   string     // where the listener listens once it opens
 	pid    int        // this process's, asked once: a spawn need not ask again
 	served *registrar // the registrar, if this process serves it
 	dir    directory  // how this process reaches the registrar
+
+	lnMu sync.Mutex             // serialises opening the listener and closing it
+	ln   transport.Listener     // nil until the listener opens
+	addr atomic.Pointer[string] // the listener's address, once it is open
 
 	mu      sync.Mutex
 	actors  map[string]*Actor
@@ -60,11 +74,13 @@ type node struct {
 	ready   chan struct{} // closed once the main actor is added
 	closing bool
 
+	ctx  context.Context // the accept loop's and the handshakes'
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the accept loop and the handshakes in flight
 }
 
-// newNode starts listening on addr for peers that know secret.
+// newNode makes a node whose listener, once it opens, listens on addr for
+// peers that know secret. It checks addr at once, and opens nothing.
 func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	if secret == "" {
 		// Fail closed: a listener without a secret admits anyone.
@@ -87,18 +103,82 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	cfg.AuthTimeout = authTimeout
 	n := &node{
 		tcp:    transport.TCP{Config: cfg, TLS: tlsCfg, MaxPending: maxPending, MaxPendingPerHost: maxPendingPerHost},
+		bind:   addr,
 		actors: make(map[string]*Actor), ready: make(chan struct{}),
 		pid: os.Getpid(),
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	ln, err := n.tcp.Listen(ctx, addr)
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	n.ln, n.addr, n.stop = ln, ln.Addr(), stop
-	n.wg.Go(func() { n.acceptLoop(ctx) })
+	n.ctx, n.stop = context.WithCancel(context.Background())
 	return n, nil
+}
+
+// listen opens the peer listener unless it is open, and returns its
+// address. It fails if the node is closing, or the address cannot be
+// listened on.
+func (n *node) listen() (string, error) {
+	if addr := n.addr.Load(); addr != nil {
+		return *addr, nil
+	}
+	n.lnMu.Lock()
+	defer n.lnMu.Unlock()
+	if addr := n.addr.Load(); addr != nil {
+		return *addr, nil
+	}
+	n.mu.Lock()
+	closing := n.closing
+	n.mu.Unlock()
+	if closing {
+		return "", fmt.Errorf("peer listener on %s: the process's actors have ended: %w", n.bind, ErrActorGone)
+	}
+	ln, err := n.tcp.Listen(n.ctx, n.bind)
+	if err != nil {
+		return "", fmt.Errorf("peer listener on %s: %w", n.bind, err)
+	}
+	addr := ln.Addr()
+	n.ln = ln
+	n.addr.Store(&addr)
+	n.wg.Go(func() { n.acceptLoop(n.ctx) })
+	return addr, nil
+}
+
+// listening returns the listener's address, or "" while it is not open.
+func (n *node) listening() string {
+	if addr := n.addr.Load(); addr != nil {
+		return *addr
+	}
+	return ""
+}
+
+// local says whether addr, an actor's address as the registrar has it,
+// is this process's: "" (the registrar's mark for this process while it
+// does not listen) or the listener's.
+func (n *node) local(addr string) bool {
+	return addr == "" || addr == n.listening()
+}
+
+// resolve returns info with this process's address filled in, opening
+// the listener, if the registrar has it marked as this process's (see
+// node). If the listener cannot open, Addr stays empty and the failure
+// is logged.
+func (n *node) resolve(info ActorInfo) ActorInfo {
+	if info.Addr != "" {
+		return info
+	}
+	addr, err := n.listen()
+	if err != nil {
+		if a := n.main(); a != nil {
+			a.logger().Error("peer listener failed to open; this process's actors cannot be reached from others", slog.Any("err", err))
+		}
+	}
+	info.Addr = addr
+	return info
+}
+
+// resolveAll is resolve over infos, in place.
+func (n *node) resolveAll(infos []ActorInfo) []ActorInfo {
+	for i := range infos {
+		infos[i] = n.resolve(infos[i])
+	}
+	return infos
 }
 
 // isLoopback says whether host:port names a loopback address.
@@ -129,7 +209,11 @@ func (n *node) close() {
 	n.closing = true
 	n.mu.Unlock()
 	n.stop()
-	_ = n.ln.Close()
+	n.lnMu.Lock()
+	if n.ln != nil {
+		_ = n.ln.Close()
+	}
+	n.lnMu.Unlock()
 	n.wg.Wait()
 }
 
@@ -170,13 +254,14 @@ func (n *node) main() *Actor {
 	return n.first
 }
 
-// hostingOf is how a, an actor of this process, runs: the process's main
-// actor is its process; the others are goroutines in it.
-// infoOf is where a, an actor of this process, runs.
+// infoOf is where a, an actor of this process, runs, as the registrar
+// records it: with an empty Addr while the listener is not open.
 func (n *node) infoOf(a *Actor) ActorInfo {
-	return ActorInfo{ID: a.id, Parent: a.parent, Hosting: n.hostingOf(a), PID: n.pid, Addr: n.addr}
+	return ActorInfo{ID: a.id, Parent: a.parent, Hosting: n.hostingOf(a), PID: n.pid, Addr: n.listening()}
 }
 
+// hostingOf is how a, an actor of this process, runs: the process's main
+// actor is its process; the others are goroutines in it.
 func (n *node) hostingOf(a *Actor) Hosting {
 	if a == n.main() {
 		return Process
@@ -193,7 +278,7 @@ func (n *node) acceptLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, transport.ErrClosed) {
 				if a := n.main(); a != nil {
-					a.logger().Error("peer listener failed; no more peers will connect", slog.Any("err", err), slog.String("addr", n.addr))
+					a.logger().Error("peer listener failed; no more peers will connect", slog.Any("err", err), slog.String("addr", n.listening()))
 				}
 			}
 			return
@@ -221,6 +306,17 @@ type peerWelcome struct {
 // errNoSuchActor is a dialer's error when the process it dialled does not
 // host the actor it asked for (any more).
 var errNoSuchActor = errors.New("no such actor at that address")
+
+// noSuchActor is errNoSuchActor for the actor uid, looked for in this
+// process.
+func (n *node) noSuchActor(uid string) error {
+	return fmt.Errorf("%w: %s", errNoSuchActor, n.refusal(uid))
+}
+
+// refusal says why this process refuses a peer that asked for uid.
+func (n *node) refusal(uid string) string {
+	return fmt.Sprintf("no actor with uid %q in process %d", uid, n.pid)
+}
 
 // admit authenticates a connection from a peer, answers its hello, and hands
 // the connection to the actor it asked for. A peer that fails the
@@ -254,7 +350,7 @@ func (n *node) admit(ctx context.Context, conn transport.Conn) {
 		if target = n.actor(h.To); target != nil {
 			w.ID, w.Hosting = target.id, n.hostingOf(target)
 		} else {
-			w.Refused = fmt.Sprintf("no actor with uid %q in process %d", h.To, n.pid)
+			w.Refused = n.refusal(h.To)
 		}
 		return transport.Hello{Version: transport.ProtocolVersion, Info: w}, nil
 	})

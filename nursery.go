@@ -140,9 +140,8 @@ func (n *Nursery) close() {
 // waitWarning is how long a nursery waits at its close for daemon actors
 // and tasks, or a [Portal.CancelActor] for its acknowledgement, before it
 // says so in a warning: a daemon that nobody cancels, or a task that
-// ignores its ctx, would otherwise hang the program silently. Tests set
-// it shorter.
-var waitWarning = 5 * time.Second
+// ignores its ctx, would otherwise hang the program silently.
+const waitWarning = 5 * time.Second
 
 // warnClosing warns that the nursery's body has returned waitWarning ago
 // and names the daemon actors (and counts the tasks) that keep it open.

@@ -2,9 +2,11 @@ package tractor
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -44,52 +46,43 @@ func (w *warnLog) line() string {
 	return ""
 }
 
-// setWaitWarning sets waitWarning to d for the test.
-func setWaitWarning(t *testing.T, d time.Duration) {
-	old := waitWarning
-	waitWarning = d
-	t.Cleanup(func() { waitWarning = old })
-}
-
-// A nursery whose body returned while a daemon still serves warns, after
-// waitWarning and not before, naming the daemon and hinting at its
-// cancel. The clock is real (synctest cannot run a tree: its node's TCP
-// listener is not durably blocked), so nothing races it: the daemon is
-// cancelled only once the warning has come.
+// A nursery whose body returned while a daemon still serves warns,
+// naming the daemon and hinting at its cancel, waitWarning after the body
+// returned: exactly, in virtual time (the tree of goroutine actors runs in
+// a synctest bubble).
 func TestNurseryWarnsOfForgottenDaemon(t *testing.T) {
-	setWaitWarning(t, 50*time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // bounds a hang only
-	defer cancel()
-	log := newWarnLog("daemon actors still serve")
-	var returned time.Time
-	err := Run(ctx, func(ctx context.Context) error {
-		return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
-			p, err := n.StartActor(ctx, "forgotten")
-			if err != nil {
-				return err
-			}
-			// The forgotten daemon is cancelled only once the
-			// nursery has said it waits for it.
-			n.Go(func(ctx context.Context) error {
-				<-log.seen
-				return p.CancelActor(ctx)
+	synctest.Test(t, func(t *testing.T) {
+		log := newWarnLog("daemon actors still serve")
+		var returned time.Time
+		err := Run(t.Context(), func(ctx context.Context) error {
+			return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
+				p, err := n.StartActor(ctx, "forgotten")
+				if err != nil {
+					return err
+				}
+				// The forgotten daemon is cancelled only once the
+				// nursery has said it waits for it.
+				n.Go(func(ctx context.Context) error {
+					<-log.seen
+					return p.CancelActor(ctx)
+				})
+				returned = time.Now()
+				return nil
 			})
-			returned = time.Now()
-			return nil
-		})
-	}, LogOutput(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	line := log.line()
-	for _, want := range []string{`"forgotten[`, "Portal.CancelActor", "Nursery.Cancel", `"tasks":1`} {
-		if !strings.Contains(line, want) {
-			t.Errorf("warning %q does not contain %q", line, want)
+		}, LogOutput(log))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if waited := log.at.Sub(returned); waited < waitWarning {
-		t.Errorf("warned %v after the body returned, want at least %v", waited, waitWarning)
-	}
+		line := log.line()
+		for _, want := range []string{`"forgotten[`, "Portal.CancelActor", "Nursery.Cancel", `"tasks":1`} {
+			if !strings.Contains(line, want) {
+				t.Errorf("warning %q does not contain %q", line, want)
+			}
+		}
+		if waited := log.at.Sub(returned); waited != waitWarning {
+			t.Errorf("warned %v after the body returned, want %v", waited, waitWarning)
+		}
+	})
 }
 
 // holdCtx ignores its ctx until holdRelease is closed (each test run
@@ -105,41 +98,46 @@ var (
 )
 
 // A CancelActor whose actor does not end (a task of it ignores its ctx)
-// warns after waitWarning, naming the actor.
+// warns waitWarning after it asked, exactly (in virtual time), naming the
+// actor, and waits on until its ctx ends.
 func TestCancelActorWarnsWhenNotAcknowledged(t *testing.T) {
-	setWaitWarning(t, 50*time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // bounds a hang only
-	defer cancel()
-	holdEntered, holdRelease = make(chan struct{}, 1), make(chan struct{})
-	log := newWarnLog("has not ended after CancelActor")
-	var asked time.Time
-	err := Run(ctx, func(ctx context.Context) error {
-		return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
-			p, err := n.StartActor(ctx, "stubborn", Expose(holdCtx))
-			if err != nil {
-				return err
-			}
-			n.Go(func(ctx context.Context) error {
-				_, _ = holdCtx.Call(ctx, p, 0) // cancelled with its actor
-				return nil
-			})
-			n.Go(func(context.Context) error {
-				<-log.seen
+	synctest.Test(t, func(t *testing.T) {
+		// Made in the bubble: a task blocked on a channel made outside
+		// it is not durably blocked.
+		holdEntered, holdRelease = make(chan struct{}, 1), make(chan struct{})
+		log := newWarnLog("has not ended after CancelActor")
+		const patience = 7 * time.Second // past the warning
+		var asked time.Time
+		err := Run(t.Context(), func(ctx context.Context) error {
+			return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
+				p, err := n.StartActor(ctx, "stubborn", Expose(holdCtx))
+				if err != nil {
+					return err
+				}
+				n.Go(func(ctx context.Context) error {
+					_, _ = holdCtx.Call(ctx, p, 0) // cancelled with its actor
+					return nil
+				})
+				<-holdEntered
+				asked = time.Now()
+				cctx, cancel := context.WithTimeout(ctx, patience)
+				defer cancel()
+				err = p.CancelActor(cctx)
+				if waited := time.Since(asked); waited != patience || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("CancelActor returned %v after %v, want context.DeadlineExceeded after %v", err, waited, patience)
+				}
 				close(holdRelease)
 				return nil
 			})
-			<-holdEntered
-			asked = time.Now()
-			return p.CancelActor(ctx)
-		})
-	}, LogOutput(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if line := log.line(); !strings.Contains(line, `"stubborn[`) {
-		t.Errorf("warning %q does not name the actor", line)
-	}
-	if waited := log.at.Sub(asked); waited < waitWarning {
-		t.Errorf("warned %v after CancelActor, want at least %v", waited, waitWarning)
-	}
+		}, LogOutput(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := log.line(); !strings.Contains(line, `"stubborn[`) {
+			t.Errorf("warning %q does not name the actor", line)
+		}
+		if waited := log.at.Sub(asked); waited != waitWarning {
+			t.Errorf("warned %v after CancelActor, want %v", waited, waitWarning)
+		}
+	})
 }

@@ -52,6 +52,8 @@ func (a *Actor) dial(ctx context.Context, addr, uid string) (*Portal, error) {
 		}
 		conn, near = mine, t
 		where.ID, where.Hosting, where.PID = t.id, a.node.hostingOf(t), a.node.pid
+	} else if uid != "" && a.node.local(addr) {
+		return nil, a.node.noSuchActor(uid) // no need to ask our own listener
 	} else {
 		var w peerWelcome
 		var err error

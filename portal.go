@@ -34,14 +34,15 @@ func (p *Portal) Actor() ActorID { return p.ch.peer }
 // [Process] for a process actor and a program's root), the pid of its
 // process, and the address of that process's listener. Its Parent is set
 // for a portal from a nursery or from [FindActor] and [WaitForActor], and
-// zero for one from [Root] (a root has none). Info makes no call.
+// zero for one from [Root] (a root has none). Info makes no call, but may
+// open this process's listener, to tell its address (see [Run]).
 func (p *Portal) Info() ActorInfo {
 	mustPortal("Info", p)
 	if p.info != nil {
-		return *p.info
+		return p.ch.local.node.resolve(*p.info)
 	}
 	if a := p.ch.peerActor; a != nil {
-		return a.node.infoOf(a)
+		return a.node.resolve(a.node.infoOf(a))
 	}
 	return ActorInfo{ID: p.ch.peer}
 }

@@ -177,9 +177,19 @@ func (r *registrar) verify(ctx context.Context, self *Actor, info ActorInfo) boo
 	if !known {
 		return true
 	}
-	conn, _, err := self.node.dialPeer(ctx, self, info.Addr, info.ID.UID)
+	var err error
+	if self.node.local(info.Addr) {
+		// This process's own: reachable while it hosts it.
+		if self.node.actor(info.ID.UID) == nil {
+			err = self.node.noSuchActor(info.ID.UID)
+		}
+	} else {
+		var conn transport.Conn
+		if conn, _, err = self.node.dialPeer(ctx, self, info.Addr, info.ID.UID); err == nil {
+			conn.Close()
+		}
+	}
 	if err == nil {
-		conn.Close()
 		return false
 	}
 	if !errors.Is(err, transport.ErrNoListener) && !errors.Is(err, errNoSuchActor) {
@@ -238,14 +248,15 @@ var (
 			return nil, err
 		}
 		infos, _ := r.lookup(name)
-		return infos, nil
+		return CurrentActor(ctx).node.resolveAll(infos), nil
 	})
 	regWait = Func("tractor.registrar.wait", func(ctx context.Context, name string) ([]ActorInfo, error) {
 		r, _, err := servedRegistrar(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return r.wait(ctx, name)
+		infos, err := r.wait(ctx, name)
+		return CurrentActor(ctx).node.resolveAll(infos), err
 	})
 	regSuspect = Func("tractor.registrar.suspect", func(ctx context.Context, info ActorInfo) (bool, error) {
 		r, _, err := servedRegistrar(ctx)
@@ -259,7 +270,7 @@ var (
 		if err != nil {
 			return nil, err
 		}
-		return r.list(), nil
+		return CurrentActor(ctx).node.resolveAll(r.list()), nil
 	})
 )
 
@@ -332,7 +343,10 @@ func (d localDirectory) wait(ctx context.Context, name string) ([]ActorInfo, err
 	return d.r.wait(ctx, name)
 }
 
-func (d localDirectory) list(context.Context) ([]ActorInfo, error) { return d.r.list(), nil }
+// list hands the entries out, to [Actors]: with this process's address.
+func (d localDirectory) list(context.Context) ([]ActorInfo, error) {
+	return d.node.resolveAll(d.r.list()), nil
+}
 
 // remoteDirectory reaches the registrar of another process, over a peer
 // connection of the node's main actor.

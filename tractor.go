@@ -136,6 +136,11 @@ import (
 // registrar, through which any actor finds another by name ([FindActor],
 // [WaitForActor], [Actors]); with [Registrar], it joins another program's
 // registrar instead, and fails if that cannot be reached in bounded time.
+// Without either option, the listener opens on first need: when a process
+// actor is spawned or an address is asked for ([Actor.Addr],
+// [Portal.Info], [Actors]). A tree of goroutine actors opens no socket,
+// and so runs inside a testing/synctest bubble, its timeouts in virtual
+// time.
 //
 // In a process spawned as an actor ([Process] hosting), Run does not run
 // body: it serves the parent and exits the process (see [ServeIfChild]).
@@ -165,15 +170,23 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 		return errorf("tractor: root actor: %w", err)
 	}
 	defer nd.close()
+	if cfg.listenAddr != "" || cfg.registrarAddr != "" {
+		// Asked for, or needed at once: the registrar of another program
+		// records this process's actors with the address to dial. Others
+		// open the listener on first need (see node).
+		if _, err := nd.listen(); err != nil {
+			return errorf("tractor: root actor: %w", err)
+		}
+	}
 	id := newActorID(cfg.name)
 	if cfg.registrarAddr == "" {
 		nd.served = newRegistrar()
-		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.addr, UID: id.UID}, node: nd}
+		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.listening(), UID: id.UID}, node: nd}
 		cfg.expose = append(cfg.expose, registrarEndpoints...)
 	} else {
 		nd.dir = &remoteDirectory{node: nd, at: registrarRef{Addr: cfg.registrarAddr}}
 	}
-	cfg.root = registrarRef{Addr: nd.addr, UID: id.UID}
+	cfg.root = registrarRef{Addr: nd.listening(), UID: id.UID}
 	root := newActor(ctx, id, ActorID{}, cfg, nd)
 	registered := false
 	defer func() {
@@ -186,7 +199,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 		root.end()
 	}()
 	rctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	err = nd.dir.register(rctx, ActorInfo{ID: id, Hosting: Process, PID: os.Getpid(), Addr: nd.addr})
+	err = nd.dir.register(rctx, ActorInfo{ID: id, Hosting: Process, PID: os.Getpid(), Addr: nd.listening()})
 	cancel()
 	if err != nil {
 		return errorf("tractor: root actor %s: joining the registrar: %w", id, err)

@@ -78,6 +78,11 @@ type Config struct {
 	// nothing to do calls [World.Idle]. None is drawn once a worker is
 	// killed.
 	Actions map[string]func(t *rapid.T, w *World)
+	// Bubble runs each run inside a testing/synctest bubble, in virtual
+	// time: a hang fails its step at once, and shrinks fast. Workers must
+	// be goroutines (see bubble.go). It needs [Check]'s *testing.T:
+	// [Run] refuses it.
+	Bubble bool
 }
 
 // World is the state a run builds: the root's ctx, the nursery the
@@ -130,8 +135,8 @@ var probeMutate = tractor.Func("tractortest.probe.mutate", func(ctx context.Cont
 // reference: never to an actor of another process; to one of this
 // process unless tractor.WireCheck is on for it, which Check cannot read
 // from its Options, so it asks the actor, which must expose probeMutate.
-func byReference(ctx context.Context, p *tractor.Portal) (bool, error) {
-	if p.Info().PID != os.Getpid() {
+func byReference(ctx context.Context, p *tractor.Portal, pid int) (bool, error) {
+	if pid != os.Getpid() {
 		return false, nil
 	}
 	m := map[string]bool{}
@@ -287,7 +292,7 @@ func checkOutcome(ctx context.Context, actor tractor.ActorID, ended bool, err er
 // invariants after each and at the end.
 func Check(t *testing.T, cfg Config) {
 	t.Helper()
-	check(t, cfg)
+	check(t, cfg, t)
 }
 
 // Run runs the property as [Check] does, for a caller that has no
@@ -299,7 +304,7 @@ func Run(cfg Config) error {
 	done := make(chan struct{})
 	go func() { // FailNow ends this goroutine, as it ends a test's
 		defer close(done)
-		check(&r, cfg)
+		check(&r, cfg, nil)
 	}()
 	<-done
 	if !r.failed {
@@ -308,9 +313,15 @@ func Run(cfg Config) error {
 	return fmt.Errorf("tractortest: property failed:\n%s", r.log.String())
 }
 
-// check is Check with any rapid.TB: a *testing.T, or Run's reporter.
-func check(t rapid.TB, cfg Config) {
+// check is Check with any rapid.TB: a *testing.T, or Run's reporter; bt
+// is the test whose bubbles the runs use with cfg.Bubble.
+func check(t rapid.TB, cfg Config, bt *testing.T) {
 	t.Helper()
+	if !cfg.Bubble {
+		bt = nil
+	} else if bt == nil {
+		t.Fatalf("tractortest: Config.Bubble needs a *testing.T: use Check")
+	}
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 3
 	}
@@ -320,7 +331,7 @@ func check(t rapid.TB, cfg Config) {
 	runs, steps, hostile := 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		runs++
-		w := run(rt, cfg)
+		w := runOnce(rt, cfg, bt)
 		steps += w.steps
 		hostile += w.hostile
 	})
@@ -531,21 +542,12 @@ func (w *World) startWorker(t *rapid.T) {
 	if err != nil {
 		w.fail(t, "StartActor: %v", err)
 	}
-	wk := &Worker{Portal: p}
-	infos, err := tractor.Actors(ctx)
+	pid, err := w.registeredPID(ctx, p)
 	if err != nil {
-		t.Fatalf("Actors: %v", err)
+		t.Fatal(err)
 	}
-	for _, in := range infos {
-		if in.ID == p.Actor() {
-			wk.PID = in.PID
-		}
-	}
-	if wk.PID == 0 {
-		// An actor is registered from the moment StartActor returns.
-		t.Fatalf("started actor %s is not in the registry (Actors: %v)", p.Actor(), infos)
-	}
-	byRef, err := byReference(ctx, p)
+	wk := &Worker{Portal: p, PID: pid}
+	byRef, err := byReference(ctx, p, pid)
 	Hung(t, ctx, "probe of "+p.Actor().String())
 	if err != nil {
 		w.fail(t, "%v", err)
