@@ -44,8 +44,9 @@ func TestBubbleDetectsHang(t *testing.T) {
 	if want := "hung: no outcome within " + StepTimeout.String(); !strings.Contains(report, "dialog with worker-1[") || !strings.Contains(report, want) {
 		t.Errorf("the report does not say that worker-1's dialog %s:\n%s", want, report)
 	}
-	// Shrunk: a worker started, then the call that stalls; an idle step
-	// or two may stay.
+	// Shrunk: a worker started, then the call that stalls. rapid's
+	// shrinker is randomised and may leave a few idle or passing steps
+	// (runs have left up to 6); an unshrunk sequence has dozens.
 	m := regexp.MustCompile(`stallsAbove argument: (\d+)`).FindStringSubmatch(report)
 	if m == nil {
 		t.Fatalf("the report shows no call:\n%s", report)
@@ -53,8 +54,8 @@ func TestBubbleDetectsHang(t *testing.T) {
 	if x, _ := strconv.Atoi(m[1]); x <= 3 {
 		t.Errorf("the report's call has argument %d, which does not stall:\n%s", x, report)
 	}
-	if steps := strings.Count(report, "draw action:"); steps > 4 {
-		t.Errorf("the failing sequence shrank to %d steps, want at most 4:\n%s", steps, report)
+	if steps := strings.Count(report, "draw action:"); steps > 10 {
+		t.Errorf("the failing sequence shrank to %d steps, want at most 10:\n%s", steps, report)
 	}
 }
 
