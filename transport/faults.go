@@ -107,9 +107,18 @@ func (l *FaultLog) add(format string, args ...any) {
 	l.mu.Unlock()
 }
 
-// rng returns the generator of one direction's decisions.
+// rng returns the generator of one direction's decisions. The seed is
+// mixed first: PCG's first outputs from nearby seeds are alike.
 func (f Faults) rng(dir uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(f.Seed, dir))
+	return rand.New(rand.NewPCG(splitmix(f.Seed), splitmix(f.Seed^dir<<32)))
+}
+
+// splitmix is SplitMix64's mixing function.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // delay waits the random time a direction's next operation is held for.
