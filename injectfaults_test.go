@@ -108,6 +108,38 @@ func TestInjectFaultsBenign(t *testing.T) {
 	}
 }
 
+// lose runs dialogs with an actor over a connection with faults f until
+// one fails, and checks that it failed with ErrActorGone naming the actor,
+// that the tree's error is nothing or that actor's loss, and that no
+// process is left.
+func lose(t *testing.T, h hosting, f transport.Faults) {
+	t.Helper()
+	var victim tractor.ActorID
+	var dialogErr error
+	err := run(t, h, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "victim", tractor.Expose(square, count, echo))
+			if err != nil {
+				return err
+			}
+			victim = p.Actor()
+			for dialogErr == nil {
+				dialogErr = dialogs(ctx, p)
+			}
+			return nil
+		})
+	}, tractor.InjectFaults(f))
+	if !errors.Is(dialogErr, tractor.ErrActorGone) || asRemote(t, dialogErr).Actor != victim {
+		t.Errorf("dialog over the faulty link: %v, want ErrActorGone from %v", dialogErr, victim)
+	}
+	if err != nil && (!errors.Is(err, tractor.ErrActorGone) || asRemote(t, err).Actor != victim) {
+		t.Errorf("tree: %v, want nothing or the victim's loss", err)
+	}
+	if pids := descendants(); len(pids) > 0 {
+		t.Errorf("processes left: %v", pids)
+	}
+}
+
 // TestInjectFaultsDisconnect: a connection cut after N frames (process
 // actors: handshake included) or messages (goroutine actors) fails the
 // dialogs open on it with ErrActorGone naming the actor, never a wrong
@@ -116,30 +148,7 @@ func TestInjectFaultsDisconnect(t *testing.T) {
 	for _, h := range faultHostings {
 		for _, after := range []int{6, 9, 14} {
 			t.Run(fmt.Sprintf("%s/%d", h.name, after), func(t *testing.T) {
-				var victim tractor.ActorID
-				var dialogErr error
-				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-						p, err := n.StartActor(ctx, "victim", tractor.Expose(square, count, echo))
-						if err != nil {
-							return err
-						}
-						victim = p.Actor()
-						for dialogErr == nil {
-							dialogErr = dialogs(ctx, p)
-						}
-						return nil
-					})
-				}, tractor.InjectFaults(transport.Faults{Seed: 3, DisconnectAfter: after}))
-				if !errors.Is(dialogErr, tractor.ErrActorGone) || asRemote(t, dialogErr).Actor != victim {
-					t.Errorf("dialog after the cut: %v, want ErrActorGone from %v", dialogErr, victim)
-				}
-				if err != nil && (!errors.Is(err, tractor.ErrActorGone) || asRemote(t, err).Actor != victim) {
-					t.Errorf("tree: %v, want nothing or the victim's loss", err)
-				}
-				if pids := descendants(); len(pids) > 0 {
-					t.Errorf("processes left: %v", pids)
-				}
+				lose(t, h, transport.Faults{Seed: 3, DisconnectAfter: after})
 			})
 		}
 	}
@@ -155,33 +164,10 @@ func TestInjectFaultsCorrupt(t *testing.T) {
 	for _, h := range processHostings {
 		for seed := range uint64(6) { // both directions are drawn
 			t.Run(fmt.Sprintf("%s/%d", h.name, seed), func(t *testing.T) {
-				var victim tractor.ActorID
-				var dialogErr error
 				log := &transport.FaultLog{}
-				err := run(t, h, func(ctx context.Context) error {
-					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-						p, err := n.StartActor(ctx, "victim", tractor.Expose(square, count, echo))
-						if err != nil {
-							return err
-						}
-						victim = p.Actor()
-						for dialogErr == nil {
-							dialogErr = dialogs(ctx, p)
-						}
-						return nil
-					})
-				}, tractor.InjectFaults(transport.Faults{Seed: seed, Corrupt: 12, Log: log}))
-				if !errors.Is(dialogErr, tractor.ErrActorGone) || asRemote(t, dialogErr).Actor != victim {
-					t.Errorf("dialog after the corruption: %v, want ErrActorGone from %v", dialogErr, victim)
-				}
-				if err != nil && (!errors.Is(err, tractor.ErrActorGone) || asRemote(t, err).Actor != victim) {
-					t.Errorf("tree: %v, want nothing or the victim's loss", err)
-				}
+				lose(t, h, transport.Faults{Seed: seed, Corrupt: 12, Log: log})
 				if ev := log.Events(); len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 12") {
 					t.Errorf("faults %q, want one corruption", ev)
-				}
-				if pids := descendants(); len(pids) > 0 {
-					t.Errorf("processes left: %v", pids)
 				}
 			})
 		}
