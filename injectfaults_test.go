@@ -90,7 +90,7 @@ func dialogs(ctx context.Context, p *tractor.Portal) error {
 
 // TestInjectFaultsBenign: delays, short writes and frames split at random
 // points or at every byte, both ways, change no value: every dialog with a
-// child (and with its own child, the faults inherited) succeeds.
+// child succeeds.
 func TestInjectFaultsBenign(t *testing.T) {
 	for _, f := range []transport.Faults{
 		{Seed: 1, Delay: 200 * time.Microsecond, SplitWrites: true, SplitReads: true},
