@@ -48,9 +48,9 @@ func (w *World) drawLink(t *rapid.T) *link {
 	case "ignore credit":
 		f.IgnoreCredit = true
 	case "disconnect":
-		f.DisconnectAfter = rapid.IntRange(6, 60).Draw(t, "disconnect after")
+		f.DisconnectAfter = rapid.IntRange(6, 16).Draw(t, "disconnect after")
 	case "corrupt":
-		f.Corrupt = rapid.IntRange(6, 60).Draw(t, "corrupt frame")
+		f.Corrupt = rapid.IntRange(6, 16).Draw(t, "corrupt frame")
 	}
 	l.faults = f
 	return l

@@ -25,7 +25,7 @@ func fewerChecks(t *testing.T, n int) {
 // others, over the in-memory connection (goroutine workers under
 // WireCheck) and over each wire.
 func TestLinks(t *testing.T) {
-	fewerChecks(t, 20)
+	fewerChecks(t, 10)
 	for _, h := range []struct {
 		name string
 		opts []tractor.Option

@@ -106,7 +106,8 @@ type World struct {
 	steps  int
 	// hostile counts the hostile dialogs run (see Config.Hostile).
 	hostile int
-	idle    bool // the current step found nothing to do
+	idle    bool    // the current step found nothing to do
+	dialog  *Worker // the worker of the dialog step running, if one is
 }
 
 // Idle marks the current step as one that found nothing to do (no worker
@@ -491,12 +492,13 @@ func (w *World) unasked() error {
 // unasked cancellation if there was one: the steps after it fail because
 // of it, and it is the violation to report. It returns, the step
 // excused, if the nursery is failing because a faulty link lost its
-// worker (see Config.Links), at a moment no step can know.
+// worker (see Config.Links), at a moment no step can know, and the step
+// is not a dialog with that worker (whose outcomes the link judges).
 func (w *World) fail(t *rapid.T, format string, args ...any) {
 	if why := w.unasked(); why != nil {
 		t.Fatalf("%v (then: %s)", why, fmt.Sprintf(format, args...))
 	}
-	if w.Killed != nil && w.Killed.link != nil {
+	if w.Killed != nil && w.Killed.link != nil && w.Killed != w.dialog {
 		t.Logf("after %s lost its link: %s", w.Killed.Portal.Actor(), fmt.Sprintf(format, args...))
 		return
 	}
@@ -614,6 +616,8 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 		timer := time.AfterFunc(after, stop)
 		defer timer.Stop()
 	}
+	w.dialog = wk
+	defer func() { w.dialog = nil }()
 	err := c.run(t, dctx, wk)
 	Hung(t, ctx, "dialog with "+wk.Portal.Actor().String())
 	if err != nil {
