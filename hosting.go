@@ -142,7 +142,7 @@ func (n *Nursery) spawnGoroutine(name string, cfg config) (*Portal, ActorInfo) {
 	ch.peerActor = child
 	ch.wireCheck = cfg.wireCheck // the link's values follow the child's setting
 	up := child.linkParent(nil, n.actor.id, n.actor)
-	newLocalLink(ch, up)
+	newLocalLink(ch, up).faults = faultsFor(cfg.faults, name)
 	n.wg.Add(1)
 	child.watchParent(up, &n.wg, &n.wg)
 	// The portal derives its Info from the child (see Portal.Info): a
@@ -163,9 +163,10 @@ type spawnSpec struct {
 	LogLevel      slog.Level
 	CancelTimeout time.Duration
 	ExitGrace     time.Duration
-	Window        int  // the flow-control window: items,
-	WindowBytes   int  // and bytes
-	WireCheck     bool // for its goroutine actors' dialogs
+	Window        int               // the flow-control window: items,
+	WindowBytes   int               // and bytes
+	WireCheck     bool              // for its goroutine actors' dialogs
+	Faults        *transport.Faults // see InjectFaults
 	// The defaults its own nurseries inherit.
 	Hosting  Hosting
 	Wire     Wire
@@ -244,11 +245,15 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	tcfg.Secret = []byte(secret)
 	// The child accepts whatever its parent offers: the offer decides.
 	tcfg.Compress = offerCompression(cfg)
+	faults := faultsFor(cfg.faults, name)
+	if faults != nil {
+		nc = faults.Stream(nc).(net.Conn)
+	}
 	conn := transport.NewConn(nc, tcfg)
 	spec := spawnSpec{
 		ID: id, Parent: n.actor.id,
 		LogLevel: cfg.logLevel, CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
-		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck,
+		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck, Faults: cfg.faults,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
 		Registrar: registrar, Root: root,
 	}
@@ -276,7 +281,11 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	if l := n.actor.debug(); l != nil {
 		l.Debug("process actor started", slog.String("child", id.String()), slog.Int("pid", hello.PID))
 	}
-	ch := newSession(n.actor, id, conn, true)
+	var sc transport.Conn = conn
+	if faults != nil {
+		sc = faults.Conn(conn)
+	}
+	ch := newSession(n.actor, id, sc, true)
 	host := processHost{proc: proc}
 	ch.exited = func() *ActorDied { return host.deathOf(id, deathWait) }
 	ch.start(&n.wg)
@@ -390,6 +399,7 @@ func serveChild(local config) int {
 	}
 	cfg.window = newFlowWindow(spec.Window, spec.WindowBytes)
 	cfg.wireCheck = spec.WireCheck
+	cfg.faults = spec.Faults
 	cfg.hosting, cfg.wire, cfg.bindAddr, cfg.binary = spec.Hosting, spec.Wire, spec.BindAddr, spec.Binary
 	var missing []string
 	for _, name := range spec.Expose {

@@ -19,6 +19,7 @@ type localLink struct {
 	ends   [2]*session // the parent's end, the child's
 	made   bool
 	closed atomic.Bool
+	faults *transport.Faults // for the parent's end; see InjectFaults
 }
 
 // newLocalLink links a parent's session with its child's.
@@ -39,6 +40,9 @@ func (l *localLink) make() bool {
 	if !l.made {
 		l.made = true
 		a, b := memPair(l.ends[1].wireCheck)
+		if l.faults != nil {
+			a = l.faults.Conn(a)
+		}
 		l.ends[0].setConn(a)
 		l.ends[1].setConn(b)
 		l.ends[0].start(nil) // in memory: attached, no goroutine

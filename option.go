@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tractor-go/tractor/spawnproc"
+	"github.com/tractor-go/tractor/transport"
 )
 
 // Option configures [Run], [OpenNursery], [Nursery.StartActor] or
@@ -82,7 +83,8 @@ type config struct {
 	wire          Wire
 	bindAddr      string
 	binary        string
-	wireCheck     bool // see WireCheck
+	wireCheck     bool              // see WireCheck
+	faults        *transport.Faults // see InjectFaults; nil: none
 
 	// Discovery and peers; see ListenAddr, Registrar, Secret and TLS.
 	listenAddr    string

@@ -380,7 +380,8 @@ func (ch *session) detach(send func(ctx context.Context)) <-chan struct{} {
 		}
 		send(ctx)
 	}
-	if _, wire := ch.conn.(*transport.WireConn); !wire || !ch.local.node.spawn(run) {
+	// In memory: a connection attached without a reader (see start).
+	if _, mem := ch.conn.(interface{ Attach(transport.Receiver) }); mem || ch.conn == nil || !ch.local.node.spawn(run) {
 		run()
 	}
 	return done

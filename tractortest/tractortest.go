@@ -69,6 +69,17 @@ type Config struct {
 	// sleeps a second at exit) may be under the default grace. Such an
 	// end is no failure: the user asked for it.
 	Hostile bool
+	// Links adds a step that starts a worker whose connection carries
+	// faults drawn for it (see tractor.InjectFaults): delays and frames
+	// split at random points or at every byte, which must change no
+	// outcome; a worker told a window larger than its parent's, whose
+	// overrun must fail its stream with a protocol error naming it; a
+	// connection cut, or a frame corrupted, after a drawn number of
+	// frames, which must fail the worker's dialogs with ErrActorGone
+	// naming it, never with a wrong value, and ends the run's steps as a
+	// kill does. Faults apply to what crosses a connection: a process
+	// worker's every dialog, a goroutine worker's streams under WireCheck.
+	Links bool
 	// Invariant, if set, is checked before the first step and after every
 	// step, until a worker is killed (see [World.Killed]). It fails the
 	// property with t.Fatalf.
@@ -100,7 +111,8 @@ type World struct {
 	steps  int
 	// hostile counts the hostile dialogs run (see Config.Hostile).
 	hostile int
-	idle    bool // the current step found nothing to do
+	idle    bool    // the current step found nothing to do
+	dialog  *Worker // the worker of the dialog step running, if one is
 }
 
 // Idle marks the current step as one that found nothing to do (no worker
@@ -122,6 +134,8 @@ type Worker struct {
 	// on their way, as between processes, rather than passed by reference
 	// (see byReference).
 	encodes bool
+	// link is the fault injected into its connection, if any.
+	link *link
 }
 
 // probeMutate changes the map it received: its caller sees the change if
@@ -252,6 +266,9 @@ func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error 
 // lost connection, a missing endpoint or a cancellation nobody but the
 // worker itself asked for are violations.
 func outcomeError(ctx context.Context, w *Worker, err error) error {
+	if w.link.accepts(w, err) {
+		return nil
+	}
 	return checkOutcome(ctx, w.Portal.Actor(), w.Ended, err)
 }
 
@@ -403,10 +420,11 @@ func run(rt *rapid.T, cfg Config) *World {
 	}
 	if w.Killed != nil {
 		var re *tractor.RemoteError
-		if !errors.As(err, &re) || re.Actor != w.Killed.Portal.Actor() || !errors.Is(err, tractor.ErrActorGone) {
+		broken := w.Killed.link != nil && err == nil // a lost link need not be a death
+		if !broken && (!errors.As(err, &re) || re.Actor != w.Killed.Portal.Actor() || !errors.Is(err, tractor.ErrActorGone)) {
 			rt.Fatalf("nursery of killed actor %s returned %v; want its death, naming it", w.Killed.Portal.Actor(), err)
 		}
-	} else if err != nil {
+	} else if err != nil && !w.excuses(err) {
 		rt.Fatalf("tree failed: %v", err)
 	}
 	if pids := Descendants(os.Getpid()); len(pids) > 0 {
@@ -442,6 +460,9 @@ func (w *World) actions() map[string]func(*rapid.T) {
 			}
 		},
 	}
+	if w.cfg.Links {
+		acts["start faulty worker"] = w.startFaultyWorker
+	}
 	if w.cfg.Faults {
 		acts["cancel worker"] = w.cancelWorker
 		acts["kill worker"] = w.killWorker
@@ -472,7 +493,7 @@ func (w *World) actions() map[string]func(*rapid.T) {
 // unasked returns, if the nursery was cancelled though no worker was
 // killed, why: only a death may cancel it. It returns nil otherwise.
 func (w *World) unasked() error {
-	if w.Killed != nil || w.Nursery.Context().Err() == nil {
+	if w.Killed != nil || w.Nursery.Context().Err() == nil || w.lostLink() {
 		return nil
 	}
 	return fmt.Errorf("the nursery was cancelled, though no worker was killed: %w", context.Cause(w.Nursery.Context()))
@@ -480,10 +501,17 @@ func (w *World) unasked() error {
 
 // fail fails the property with a step's failure, led by the nursery's
 // unasked cancellation if there was one: the steps after it fail because
-// of it, and it is the violation to report.
+// of it, and it is the violation to report. It returns, the step
+// excused, if the nursery is failing because a faulty link lost its
+// worker (see Config.Links), at a moment no step can know, and the step
+// is not a dialog with that worker (whose outcomes the link judges).
 func (w *World) fail(t *rapid.T, format string, args ...any) {
 	if why := w.unasked(); why != nil {
 		t.Fatalf("%v (then: %s)", why, fmt.Sprintf(format, args...))
+	}
+	if w.Killed != nil && w.Killed.link != nil && w.Killed != w.dialog {
+		t.Logf("after %s lost its link: %s", w.Killed.Portal.Actor(), fmt.Sprintf(format, args...))
+		return
 	}
 	t.Fatalf(format, args...)
 }
@@ -521,7 +549,10 @@ func Hung(t *rapid.T, ctx context.Context, what string) {
 	}
 }
 
-func (w *World) startWorker(t *rapid.T) {
+func (w *World) startWorker(t *rapid.T) { w.startWith(t, nil) }
+
+// startWith starts a worker, its connection faulty if l is not nil.
+func (w *World) startWith(t *rapid.T, l *link) {
 	if w.Killed != nil || len(w.Live()) >= w.cfg.MaxWorkers {
 		w.Idle() // no room for a worker
 		return
@@ -537,20 +568,26 @@ func (w *World) startWorker(t *rapid.T) {
 	ctx, cancel := w.StepContext()
 	defer cancel()
 	w.serial++
-	p, err := w.Nursery.StartActor(ctx, "worker-"+strconv.Itoa(w.serial), tractor.Expose(eps...))
+	opts := []tractor.Option{tractor.Expose(eps...)}
+	if l != nil {
+		opts = append(opts, tractor.InjectFaults(l.faults))
+	}
+	p, err := w.Nursery.StartActor(ctx, "worker-"+strconv.Itoa(w.serial), opts...)
 	Hung(t, ctx, "StartActor")
 	if err != nil {
 		w.fail(t, "StartActor: %v", err)
+		return
 	}
 	pid, err := w.registeredPID(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wk := &Worker{Portal: p, PID: pid}
+	wk := &Worker{Portal: p, PID: pid, link: l}
 	byRef, err := byReference(ctx, p, pid)
 	Hung(t, ctx, "probe of "+p.Actor().String())
 	if err != nil {
 		w.fail(t, "%v", err)
+		return
 	}
 	wk.encodes = !byRef
 	w.Workers = append(w.Workers, wk)
@@ -581,6 +618,8 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 		timer := time.AfterFunc(after, stop)
 		defer timer.Stop()
 	}
+	w.dialog = wk
+	defer func() { w.dialog = nil }()
 	err := c.run(t, dctx, wk)
 	Hung(t, ctx, "dialog with "+wk.Portal.Actor().String())
 	if err != nil {

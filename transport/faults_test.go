@@ -1,0 +1,243 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tractor-go/tractor/transport"
+)
+
+// faultedPair returns two wire connections over a socketpair, the first's
+// stream passing through f's faults, both handshaken and served.
+func faultedPair(t *testing.T, f transport.Faults) (a, b transport.Conn, sa, sb *serving) {
+	t.Helper()
+	pf, cf, err := transport.Socketpair()
+	if err != nil {
+		t.Fatalf("Socketpair: %v", err)
+	}
+	pc, err := net.FileConn(pf)
+	pf.Close()
+	if err != nil {
+		t.Fatalf("FileConn: %v", err)
+	}
+	wa := transport.NewConn(f.Stream(pc).(net.Conn), transport.Config{})
+	wb, err := transport.FileConn(cf, transport.Config{})
+	if err != nil {
+		t.Fatalf("FileConn: %v", err)
+	}
+	t.Cleanup(func() { closeBoth(wa, wb) })
+	ra, rb := handshakeBoth(wa, wb, transport.Hello{Version: transport.ProtocolVersion}, transport.Hello{Version: transport.ProtocolVersion}, context.Background())
+	if ra.err != nil || rb.err != nil {
+		return wa, wb, nil, nil
+	}
+	a = f.Conn(wa)
+	return a, wb, serve(t, a), serve(t, wb)
+}
+
+// numbered returns n yields of dialog 7 carrying "item i", long enough to
+// be split in many places.
+func numbered(n int) []transport.Msg {
+	msgs := make([]transport.Msg, n)
+	for i := range msgs {
+		msgs[i] = yield(7, fmt.Sprintf("item %d %s", i, strings.Repeat("x", i)))
+	}
+	return msgs
+}
+
+// checkNumbered checks that got are the n items of numbered, in order.
+func checkNumbered(t *testing.T, got []transport.Msg, n int) {
+	t.Helper()
+	if len(got) != n {
+		t.Fatalf("got %d messages, want %d", len(got), n)
+	}
+	for i, m := range got {
+		var s string
+		if err := transport.Decode(m.Payload, &s); err != nil || s != fmt.Sprintf("item %d %s", i, strings.Repeat("x", i)) {
+			t.Fatalf("message %d: %q, %v", i, s, err)
+		}
+	}
+}
+
+// TestFaultStreamDeliversIntact: delays, short writes and frames split at
+// random points or at every byte, both ways, change nothing that arrives.
+func TestFaultStreamDeliversIntact(t *testing.T) {
+	for _, f := range []transport.Faults{
+		{Seed: 1, SplitWrites: true, SplitReads: true},
+		{Seed: 2, EveryByte: true},
+		{Seed: 3, Delay: 50 * time.Microsecond, SplitWrites: true},
+	} {
+		t.Run(f.String(), func(t *testing.T) {
+			a, b, sa, sb := faultedPair(t, f)
+			if sa == nil {
+				t.Fatal("handshake failed")
+			}
+			const n = 40
+			for _, m := range numbered(n) {
+				if err := a.Send(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Send(context.Background(), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkNumbered(t, sb.col.waitN(t, n), n)
+			checkNumbered(t, sa.col.waitN(t, n), n)
+		})
+	}
+}
+
+// TestFaultStreamCorrupt: a corrupted frame ends the connection of the side
+// that reads it with ErrMalformed; what came before it was delivered
+// intact, nothing after it.
+func TestFaultStreamCorrupt(t *testing.T) {
+	for seed := range uint64(4) { // both directions are drawn
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			log := &transport.FaultLog{}
+			// Frame 1 is the hello each way; the 4th is the 3rd message.
+			a, b, sa, sb := faultedPair(t, transport.Faults{Seed: seed, Corrupt: 4, Log: log})
+			for _, m := range numbered(5) {
+				a.Send(context.Background(), m)
+				b.Send(context.Background(), m)
+			}
+			// The reader of the corrupted frame fails, and closes: the
+			// other side sees the end of the stream.
+			ea, eb := sa.wait(t), sb.wait(t)
+			ev := log.Events()
+			if len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 4") {
+				t.Fatalf("log %q, want one corruption of frame 4", ev)
+			}
+			reader, err := sa, ea
+			if strings.HasPrefix(ev[0], "write") {
+				reader, err = sb, eb
+			}
+			if !errors.Is(err, transport.ErrMalformed) {
+				t.Fatalf("Serve of the reader of the corrupted frame: %v, want ErrMalformed", err)
+			}
+			checkNumbered(t, reader.col.snapshot(), 2)
+		})
+	}
+}
+
+// TestFaultStreamDisconnect: DisconnectAfter cuts the stream after that
+// many frames (the hello counts): the peer gets exactly the messages
+// before the cut, then its Serve ends; the cut side's Sends fail.
+func TestFaultStreamDisconnect(t *testing.T) {
+	a, _, sa, sb := faultedPair(t, transport.Faults{Seed: 9, DisconnectAfter: 4})
+	for _, m := range numbered(6) {
+		a.Send(context.Background(), m)
+	}
+	sb.wait(t)
+	checkNumbered(t, sb.col.snapshot(), 3)
+	sa.wait(t)
+	if err := a.Send(context.Background(), yield(7, "late")); err == nil {
+		t.Error("Send after the cut succeeded")
+	}
+}
+
+// TestFaultConnMem: over the in-memory backend, IgnoreCredit raises every
+// grant both ways, DisconnectAfter closes the connection after that many
+// messages (both directions counted apart), and the wrapper stays an
+// in-memory connection (attached without a goroutine).
+func TestFaultConnMem(t *testing.T) {
+	a, b := transport.MemPair()
+	a = transport.Faults{Seed: 1, IgnoreCredit: true, DisconnectAfter: 3}.Conn(a)
+	if _, ok := a.(interface{ Attach(transport.Receiver) }); !ok {
+		t.Fatal("the wrapper of an in-memory connection has no Attach")
+	}
+	sa, sb := serve(t, a), serve(t, b)
+	ctx := context.Background()
+	a.Send(ctx, transport.Msg{Kind: transport.KindCmd, CID: 1, Credit: 4, CreditBytes: 100})
+	b.Send(ctx, transport.Msg{Kind: transport.KindCredit, CID: 1, Credit: 2, CreditBytes: 10})
+	b.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: 1, Payload: "y"})
+	for i, got := range []transport.Msg{sb.col.waitN(t, 1)[0], sa.col.waitN(t, 2)[0]} {
+		if got.Credit != 1<<32-1 || got.CreditBytes < 1<<62 {
+			t.Errorf("grant %d arrived as %d items, %d bytes: not raised", i, got.Credit, got.CreditBytes)
+		}
+	}
+	b.Send(ctx, transport.Msg{Kind: transport.KindYield, CID: 1, Payload: "cut"}) // the 3rd a receives
+	if err := sa.wait(t); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Serve after the cut: %v, want ErrClosed", err)
+	}
+	if err := sb.wait(t); err != io.EOF {
+		t.Errorf("peer's Serve after the cut: %v, want io.EOF", err)
+	}
+	if err := a.Send(ctx, yield(1, "late")); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Send after the cut: %v, want ErrClosed", err)
+	}
+}
+
+// differ counts the bytes in which a and b, of one length, differ.
+func differ(a, b []byte) int {
+	if len(a) != len(b) {
+		return -1
+	}
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
+}
+
+// script is a stream whose reads come from a fixed input and whose writes
+// are kept: a run over it does the same calls every time.
+type script struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (s *script) Read(p []byte) (int, error)  { return s.in.Read(p) }
+func (s *script) Write(p []byte) (int, error) { return s.out.Write(p) }
+func (s *script) Close() error                { return nil }
+
+// TestFaultsReplay: one seed, one sequence of decisions; another seed,
+// another. What passes through is intact, whatever the splits, but for
+// the corrupted byte.
+func TestFaultsReplay(t *testing.T) {
+	var input bytes.Buffer
+	for i := range 20 {
+		input.Write(frame(0, []byte(strings.Repeat("b", i+1))))
+	}
+	run := func(seed uint64) []string {
+		log := &transport.FaultLog{}
+		f := transport.Faults{Seed: seed, Delay: time.Microsecond, SplitWrites: true, SplitReads: true, Corrupt: 7, Log: log}
+		sc := &script{in: bytes.NewReader(input.Bytes())}
+		s := f.Stream(sc)
+		read, err := io.ReadAll(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write(input.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if changed := differ(read, input.Bytes()) + differ(sc.out.Bytes(), input.Bytes()); changed != 1 {
+			t.Fatalf("%d bytes changed by the stream, want the 1 corrupted", changed)
+		}
+		mem, _ := transport.MemPair()
+		c := f.Conn(mem)
+		for range 5 {
+			c.Send(context.Background(), yield(1, "x"))
+		}
+		mem.Close()
+		return log.Events()
+	}
+	first := run(42)
+	if again := run(42); !slices.Equal(first, again) {
+		t.Errorf("seed 42 decided\n%q\nthen\n%q", first, again)
+	}
+	if other := run(43); slices.Equal(first, other) {
+		t.Error("seeds 42 and 43 made the same decisions")
+	}
+	if len(first) < 10 {
+		t.Errorf("only %d decisions logged: %q", len(first), first)
+	}
+}
