@@ -129,18 +129,7 @@ func TestVirtualCloseLeaveBound(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				told := func(want string) {
-					t.Helper()
-					for {
-						m, err := w.Receive(ctx)
-						if err != nil {
-							t.Fatalf("waiting for the producer to be told %q: %v", want, err)
-						}
-						if m.Value == want {
-							return
-						}
-					}
-				}
+				told := func(want string) { t.Helper(); awaitTold(ctx, t, w, want) }
 				told("topics,x")
 				want, release := time.Duration(0), func() {}
 				if held {
@@ -159,5 +148,20 @@ func TestVirtualCloseLeaveBound(t *testing.T) {
 				told("topics")
 			})
 		})
+	}
+}
+
+// awaitTold receives from w, a subscription to watcher's topic "topics",
+// until the producer has been told want.
+func awaitTold(ctx context.Context, t *testing.T, w *pubsub.Subscription[string], want string) {
+	t.Helper()
+	for {
+		m, err := w.Receive(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the producer to be told %q: %v", want, err)
+		}
+		if m.Value == want {
+			return
+		}
 	}
 }
