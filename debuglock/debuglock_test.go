@@ -557,31 +557,3 @@ func TestNoTerminal(t *testing.T) {
 }
 
 var _ = io.EOF
-
-// TestHolderCancelsItsChildren: an actor that holds the terminal and
-// cancels its own children is not held back by its own lock (as
-// tractor's maybe_wait_for_debugger skips the root's own): the nursery
-// returns at once, not after the wait bound.
-func TestHolderCancelsItsChildren(t *testing.T) {
-	start := time.Now()
-	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		lease, err := debuglock.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer lease.Release()
-		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			if _, err := n.StartActor(ctx, "g", tractor.Expose(pid)); err != nil {
-				return err
-			}
-			n.Cancel()
-			return nil
-		})
-	}, debuglock.Enable(debuglock.WaitBound(time.Minute))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 20*time.Second {
-		t.Fatalf("the nursery waited %v for its own actor's lock", d)
-	}
-}

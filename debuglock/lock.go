@@ -203,6 +203,12 @@ func Acquire(ctx context.Context) (*Lease, error) {
 	if ctx == nil {
 		panic("debuglock: Acquire: nil context.Context")
 	}
+	return acquire(ctx, acquireEP)
+}
+
+// acquire is Acquire through ep, the root's lock endpoint (a test's
+// stand-in for it, to time a root that does not confirm a release).
+func acquire(ctx context.Context, ep *tractor.CtxEndpoint[request, bool]) (*Lease, error) {
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
 		return nil, tractor.ErrNoActor
@@ -216,7 +222,7 @@ func Acquire(ctx context.Context) (*Lease, error) {
 	// outlives its task's ctx would lose the terminal while still on it.
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	unhook := context.AfterFunc(ctx, stop)
-	c, err := acquireEP.Open(dctx, root, request{ID: a.ID(), PID: os.Getpid()})
+	c, err := ep.Open(dctx, root, request{ID: a.ID(), PID: os.Getpid()})
 	if hooked := unhook(); err == nil && !hooked {
 		c.Cancel()
 		err = ctx.Err()

@@ -14,9 +14,9 @@ import (
 // side of waitFree) ends when the lock is free, after the holder and
 // every actor queued behind it released it, or at once when the asker
 // holds it, or when its bound ends. Time is the bubble's: the waits are
-// exact, and cost no real time. (A tree cannot run in a bubble yet, so
-// the lock server is driven directly; the tests over a real tree are in
-// debuglock_test.go.)
+// exact, and cost no real time. The lock server is driven directly here;
+// tree_timeouts_internal_test.go times the callers' side over a tree of
+// goroutine actors in a bubble.
 func TestWaitFreeInVirtualTime(t *testing.T) {
 	const root, bound = "root-uid", 10 * time.Minute
 	a, b, c := tractor.ActorID{Name: "a", UID: "a-uid"}, tractor.ActorID{Name: "b", UID: "b-uid"}, tractor.ActorID{Name: "c", UID: "c-uid"}

@@ -350,18 +350,7 @@ func TestCloseSendsTopicsLate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				told := func(want string) {
-					t.Helper()
-					for {
-						m, err := w.Receive(ctx)
-						if err != nil {
-							t.Fatalf("waiting for the producer to be told %q: %v", want, err)
-						}
-						if m.Value == want {
-							return
-						}
-					}
-				}
+				told := func(want string) { t.Helper(); awaitTold(ctx, t, w, want) }
 				told("topics,x")
 
 				// The update is held until Close has returned: Close can
