@@ -12,7 +12,9 @@ import (
 )
 
 // closeTimeout bounds how long the last subscription of an actor waits for
-// the publisher's task to end when it leaves.
+// the publisher's task to end when it leaves. A task still running then is
+// cancelled, and its acknowledgement waited for up to the actor's
+// CancelTimeout: a Close returns within the sum of the two.
 var closeTimeout = 5 * time.Second
 
 // client is the dialog that every subscription of one actor to one
@@ -491,8 +493,9 @@ func (s *Subscription[T]) SetTopics(ctx context.Context, topics ...string) error
 // goroutine returns an error matching [tractor.ErrStreamClosed], even one
 // pulling the shared dialog for the others. The last subscription of an
 // actor to a publisher closes their shared dialog and waits, within a
-// bound, for the publisher's task to end; the last subscriber of a
-// producer stops it. Close is idempotent.
+// bound (5 s, then the actor's [tractor.CancelTimeout] for the task's
+// cancellation), for the publisher's task to end; the last subscriber of
+// a producer stops it. Close is idempotent.
 func (s *Subscription[T]) Close() error {
 	cl := s.cl
 	_ = cl.lock(context.Background())
