@@ -401,6 +401,9 @@ func run(rt *rapid.T, cfg Config) *World {
 	if pids := Descendants(os.Getpid()); len(pids) > 0 {
 		rt.Fatalf("processes outlived their nursery: %v", pids)
 	}
+	if pids := Kin(); len(pids) > 0 {
+		rt.Fatalf("processes of the tree, orphaned, outlived their nursery: %v", pids)
+	}
 	if err := goleak.Find(baseline); err != nil {
 		rt.Fatalf("goroutines outlived their nursery: %v", err)
 	}
