@@ -39,16 +39,7 @@ func withChecks(t *testing.T, full, short int) {
 // by either side, then the result or the caller's cancellation, with
 // cancelled steps and cancelled workers among them.
 func TestContextEndpoints(t *testing.T) {
-	for _, h := range hostings {
-		t.Run(h.name, func(t *testing.T) {
-			withChecks(t, 30, 8)
-			tractortest.Check(t, tractortest.Config{
-				Options: h.opts,
-				Cases:   []tractortest.Case{relayCase},
-				Faults:  true,
-			})
-		})
-	}
+	checkCases(t, relayCase)
 }
 
 // TestStreamPrefix draws streams closed early anywhere along them, or
@@ -56,12 +47,19 @@ func TestContextEndpoints(t *testing.T) {
 // a prefix of what the generator sends, in order, without duplicates or
 // gaps.
 func TestStreamPrefix(t *testing.T) {
+	checkCases(t, countPrefix)
+}
+
+// checkCases checks c alone, with cancelled steps and workers (Faults),
+// over every hosting: 30 runs each, 8 under -short.
+func checkCases(t *testing.T, c tractortest.Case) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			withChecks(t, 30, 8)
 			tractortest.Check(t, tractortest.Config{
 				Options: h.opts,
-				Cases:   []tractortest.Case{countPrefix},
+				Cases:   []tractortest.Case{c},
+				Faults:  true,
 			})
 		})
 	}

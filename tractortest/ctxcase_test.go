@@ -20,28 +20,34 @@ import (
 // totals is the user's context endpoint under test: its first value
 // greets the caller, it answers each item of its two-way stream with the
 // running total, and it returns the total once the caller closes.
-var totals = tractor.Ctx("tractortest.totals", func(c *tractor.Context, greeting string) (int, error) {
-	if err := c.Started("hello, " + greeting); err != nil {
-		return 0, err
-	}
-	s, err := tractor.OpenStream[int, int](c)
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for {
-		x, err := s.Receive(c)
-		if err == io.EOF {
-			return total, nil
-		} else if err != nil {
-			return total, err
+var totals = tractor.Ctx("tractortest.totals", runningTotals(func(int) int { return 0 }))
+
+// runningTotals is the task of totals, its replies skewed by skew(item)
+// (a fault to plant; none in totals).
+func runningTotals(skew func(x int) int) func(*tractor.Context, string) (int, error) {
+	return func(c *tractor.Context, greeting string) (int, error) {
+		if err := c.Started("hello, " + greeting); err != nil {
+			return 0, err
 		}
-		total += x
-		if err := s.Send(c, total); err != nil {
-			return total, err
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		total := 0
+		for {
+			x, err := s.Receive(c)
+			if err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+			total += x
+			if err := s.Send(c, total+skew(x)); err != nil {
+				return total, err
+			}
 		}
 	}
-})
+}
 
 // totalsModel says what totals does, from its argument and the items it
 // received.
@@ -83,32 +89,12 @@ func ExampleContext() {
 // Endpoints with planted faults, each of which one case must catch.
 var (
 	// totalsOff answers a 7 with a total one too high.
-	totalsOff = tractor.Ctx("tractortest.totals.off", func(c *tractor.Context, greeting string) (int, error) {
-		if err := c.Started("hello, " + greeting); err != nil {
-			return 0, err
+	totalsOff = tractor.Ctx("tractortest.totals.off", runningTotals(func(x int) int {
+		if x == 7 {
+			return 1
 		}
-		s, err := tractor.OpenStream[int, int](c)
-		if err != nil {
-			return 0, err
-		}
-		total := 0
-		for {
-			x, err := s.Receive(c)
-			if err == io.EOF {
-				return total, nil
-			} else if err != nil {
-				return total, err
-			}
-			total += x
-			reply := total
-			if x == 7 {
-				reply++
-			}
-			if err := s.Send(c, reply); err != nil {
-				return total, err
-			}
-		}
-	})
+		return 0
+	}))
 	// countRepeats sends its item 5 twice.
 	countRepeats = tractor.Stream("tractortest.count.repeats", func(_ context.Context, n int, yield func(int) error) error {
 		for i := range n {
