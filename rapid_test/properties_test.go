@@ -51,11 +51,11 @@ func TestStreamPrefix(t *testing.T) {
 }
 
 // checkCases checks c alone, with cancelled steps and workers (Faults),
-// over every hosting: 30 runs each, 8 under -short.
+// over every hosting: 12 runs each, 3 under -short.
 func checkCases(t *testing.T, c tractortest.Case) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			withChecks(t, 30, 8)
+			withChecks(t, 12, 3)
 			tractortest.Check(t, tractortest.Config{
 				Options: h.opts,
 				Cases:   []tractortest.Case{c},
@@ -73,7 +73,7 @@ func TestChildrenOfKilledWorker(t *testing.T) {
 			continue // a goroutine worker cannot be killed alone
 		}
 		t.Run(h.name, func(t *testing.T) {
-			withChecks(t, 12, 4)
+			withChecks(t, 8, 3)
 			tractortest.Check(t, tractortest.Config{
 				Options: h.opts,
 				Cases:   []tractortest.Case{tractortest.Func(square, rapid.IntRange(-10, 10), nil)},
