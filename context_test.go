@@ -306,3 +306,48 @@ func testOneWayStream(t *testing.T, h hosting) {
 		})
 	})
 }
+
+// testCancelThenResult: a caller that cancels its context dialog (or the
+// ctx it opened it with) and then awaits the result must not, on its way, tell the callee that its stream
+// is closed: a callee that reads its stream until io.EOF, and is cancelled
+// while it waits for the next item, would otherwise read io.EOF instead of
+// its cancellation and return a result, which the caller would take for
+// the dialog's outcome though the task returned only because of it. The
+// outcome is the cancellation, every time (found by rapid_test's
+// TestContextEndpoints; the race is narrow, hence the rounds).
+func testCancelThenResult(t *testing.T, h hosting) {
+	rounds := 1000
+	if !h.inProcess() {
+		rounds = 100
+	}
+	withWorker(t, h, eps(echo), func(ctx context.Context, p *tractor.Portal) {
+		for i := range rounds {
+			// Odd rounds cancel the ctx the dialog was opened with, which
+			// cancels it too.
+			octx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			c, err := echo.Open(octx, p, "hello")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tractor.OpenStream[int, int](c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Send(ctx, i); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.Receive(ctx); err != nil || v != i {
+				t.Fatalf("echo of %d: %d, %v", i, v, err)
+			}
+			if i%2 == 0 {
+				c.Cancel()
+			} else {
+				cancel()
+			}
+			if n, err := echo.Result(ctx, c); err != tractor.ErrContextCancelled {
+				t.Fatalf("round %d: Result after Cancel = %d, %v; want bare ErrContextCancelled (the callee was waiting for an item)", i, n, err)
+			}
+		}
+	})
+}

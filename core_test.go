@@ -20,6 +20,7 @@ var coreTests = []struct {
 	{"Permission", testPermission},
 	{"BadArgument", testBadArgument},
 	{"ContextDialog", testContextDialog},
+	{"CancelThenResult", testCancelThenResult},
 	{"ActorCancelledUnderDialog", testActorCancelledUnderDialog},
 	{"OneWayStream", testOneWayStream},
 	{"FlowControl", testFlowControl},

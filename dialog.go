@@ -416,7 +416,12 @@ func (d *dialog) closeSend() {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	d.mu.Lock()
-	already := d.state.has(stopSent | outcomeIn | broken)
+	// Once the caller asked the peer to cancel, or is about to (its
+	// dialog's ctx ended: see watch), the cancel is the end of its
+	// sending: a stop behind it could reach a task that reads until
+	// io.EOF before its cancellation does, and let it return a result
+	// the caller never asked for.
+	already := d.state.has(stopSent|outcomeIn|broken|cancelAsked) || (d.caller && d.ctx.Err() != nil)
 	d.state |= stopSent
 	d.mu.Unlock()
 	signalIf(d.creditWake) // a Send waiting for credit: the stream is closed

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,6 +135,87 @@ var (
 
 type growReport struct{ Cancelled, Left int }
 
+var (
+	// relay answers each item x of its two-way stream with x%3 copies of
+	// x, and returns the sum of the items it received: after Limit items,
+	// at once, without waiting for the caller's close (unlimited if
+	// Limit < 0). Its first value is Limit.
+	relay = tractor.Ctx("rapid.relay", func(c *tractor.Context, limit int) (int, error) {
+		if err := c.Started(limit); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		sum := 0
+		for n := 0; limit < 0 || n < limit; n++ {
+			x, err := s.Receive(c)
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				return sum, err
+			}
+			sum += x
+			for range x % 3 {
+				if err := s.Send(c, x); err != nil {
+					return sum, err
+				}
+			}
+		}
+		return sum, nil
+	})
+	// relayModel is relay's behaviour, for tractortest.Context.
+	relayModel = tractortest.CtxModel[int, int, int, int, int]{
+		Started: func(limit int) int { return limit },
+		Replies: func(limit int, sent []int) ([]int, bool) {
+			var items []int
+			for _, x := range sent {
+				for range x % 3 {
+					items = append(items, x)
+				}
+			}
+			return items, limit >= 0 && len(sent) >= limit
+		},
+		Result: func(limit int, sent []int) int {
+			sum := 0
+			for _, x := range sent {
+				sum += x
+			}
+			return sum
+		},
+	}
+	// brood starts k process actors of its own and gives their pids as
+	// its first value, then waits for its cancellation or its actor's
+	// death. With k < 0 it starts -k of them concurrently and gives no
+	// pid, at once: they are still connecting.
+	brood = tractor.Ctx("rapid.brood", func(c *tractor.Context, k int) (int, error) {
+		err := tractor.OpenNursery(c, func(ctx context.Context, n *tractor.Nursery) error {
+			var pids []int
+			for i := range max(k, -k) {
+				start := func(ctx context.Context) error {
+					p, err := n.StartActor(ctx, "brood-"+strconv.Itoa(i), tractor.Spawn(tractor.Process))
+					if err == nil && k > 0 {
+						pids = append(pids, p.Info().PID)
+					}
+					return err
+				}
+				if k < 0 {
+					n.Go(start)
+				} else if err := start(ctx); err != nil {
+					return err
+				}
+			}
+			if err := c.Started(pids); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			return nil
+		})
+		return 0, err
+	})
+)
+
 var cases = []tractortest.Case{
 	tractortest.Func(square, rapid.IntRange(-1000, 1000), func(x, r int) error {
 		if r != x*x {
@@ -159,7 +241,23 @@ var cases = []tractortest.Case{
 		}
 		return nil
 	}),
+	countPrefix,
+	relayCase,
 }
+
+var (
+	// countPrefix checks that whatever part of count's stream arrives,
+	// closed early or cancelled, is a prefix of it.
+	countPrefix = tractortest.StreamOf(count, rapid.IntRange(0, 300), func(n int) []int {
+		items := make([]int, n)
+		for i := range items {
+			items[i] = i
+		}
+		return items
+	})
+	// relayCase draws two-way exchanges with relay.
+	relayCase = tractortest.Context(relay, rapid.IntRange(-1, 12), rapid.IntRange(0, 100), relayModel)
+)
 
 var hostings = []struct {
 	name string
@@ -183,14 +281,15 @@ func TestProtocol(t *testing.T) {
 			tractortest.Check(t, tractortest.Config{
 				Options:   h.opts,
 				Cases:     append(slices.Clip(cases), tractortest.HostilePayloads()),
-				Expose:    []tractor.Endpoint{echo, grow, nap},
+				Expose:    []tractor.Endpoint{echo, grow, nap, brood},
 				Faults:    true,
 				Hostile:   true,
 				Invariant: processesMatchModel,
 				Actions: map[string]func(*rapid.T, *tractortest.World){
-					"context":                  contextDialog,
-					"start cut short":          startCutShort,
-					"nested nursery cancelled": nestedCancel,
+					"context":                     contextDialog,
+					"start cut short":             startCutShort,
+					"nested nursery cancelled":    nestedCancel,
+					"worker with children killed": broodKilled,
 				},
 			})
 		})
@@ -330,6 +429,90 @@ func processesMatchModel(t *rapid.T, w *tractortest.World) {
 		}
 		if extra := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return want[p] }); len(extra) > 0 {
 			return fmt.Errorf("processes %v outlive the model (live workers %v)", extra, want)
+		}
+		return nil
+	})
+}
+
+// broodKilled has a process worker start process actors of its own, which
+// report their pids, and kills the worker with SIGKILL. Its children,
+// orphaned and reparented to init, where a walk down from this process
+// no longer finds them, must die with it: the runtime starts every
+// process actor with PDEATHSIG set to SIGKILL (spawnproc, on Linux). They
+// are watched by the pids they reported (and their start times, so a
+// reused pid is no survivor), and drawn at random stopped (SIGSTOP) before
+// the kill, so that they cannot end themselves; drawn at random, the worker is killed while
+// its children are still connecting, before any reported a pid, and the
+// end of the run finds any survivor with tractortest.Kin, by executable
+// and process group. The dialog with the worker fails with its death.
+func broodKilled(t *rapid.T, w *tractortest.World) {
+	var procs []*tractortest.Worker
+	for _, wk := range w.Live() {
+		if wk.PID != os.Getpid() {
+			procs = append(procs, wk)
+		}
+	}
+	wk := w.Pick(t, procs)
+	if wk == nil {
+		return
+	}
+	k := rapid.IntRange(1, 3).Draw(t, "children")
+	if rapid.Bool().Draw(t, "kill while they connect") {
+		k = -k
+	}
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	c, err := brood.Open(ctx, wk.Portal, k)
+	tractortest.Hung(t, ctx, "brood")
+	if err != nil {
+		t.Fatalf("brood(%d) in %s: %v", k, wk.Portal.Actor(), err)
+	}
+	pids, err := tractor.First[[]int](c)
+	if err != nil || len(pids) != max(k, 0) {
+		t.Fatalf("brood(%d) in %s: pids %v, %v", k, wk.Portal.Actor(), pids, err)
+	}
+	var children []tractortest.Proc
+	below := tractortest.Descendants(wk.PID)
+	for _, pid := range pids {
+		p, ok := tractortest.ProcOf(pid)
+		if !ok || !slices.Contains(below, pid) {
+			t.Fatalf("child %d of worker %s (pid %d) is not running below it (below it: %v)", pid, wk.Portal.Actor(), wk.PID, below)
+		}
+		children = append(children, p)
+	}
+	// A stopped child cannot end itself when it finds its parent gone:
+	// only the kernel's PDEATHSIG (SIGKILL ends a stopped process) can
+	// end it then. Whatever happens, none is left behind.
+	if rapid.Bool().Draw(t, "stop the children first") {
+		for _, p := range children {
+			if err := syscall.Kill(p.PID, syscall.SIGSTOP); err != nil {
+				t.Fatalf("stop %d: %v", p.PID, err)
+			}
+		}
+	}
+	defer func() {
+		for _, p := range children {
+			if p.Alive() {
+				syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+		}
+	}()
+	if err := syscall.Kill(wk.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %d: %v", wk.PID, err)
+	}
+	wk.Ended = true
+	w.Killed = wk
+	_, err = brood.Result(ctx, c)
+	tractortest.Hung(t, ctx, "brood of a killed worker")
+	var re *tractor.RemoteError
+	if !errors.As(err, &re) || re.Actor != wk.Portal.Actor() || !errors.Is(err, tractor.ErrActorGone) {
+		t.Fatalf("brood in killed worker %s: %v; want its death, naming it", wk.Portal.Actor(), err)
+	}
+	tractortest.Eventually(t, tractortest.StepTimeout, func() error {
+		for _, p := range children {
+			if p.Alive() {
+				return fmt.Errorf("child %d of killed worker %s outlives it", p.PID, wk.Portal.Actor())
+			}
 		}
 		return nil
 	})

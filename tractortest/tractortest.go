@@ -47,7 +47,8 @@ type Config struct {
 	// Options are given to the root (tractor.Run): they choose the
 	// workers' hosting, such as tractor.Spawn(tractor.Process).
 	Options []tractor.Option
-	// Cases are the dialogs drawn at random: see [Func] and [Stream].
+	// Cases are the dialogs drawn at random: see [Func], [Stream],
+	// [StreamOf] and [Context].
 	Cases []Case
 	// Expose lists endpoints the workers serve besides the cases'.
 	Expose []tractor.Endpoint
@@ -165,7 +166,8 @@ func (wk *Worker) GoString() string {
 	return fmt.Sprintf("worker %s (pid %d, ended %v)", wk.Portal.Actor(), wk.PID, wk.Ended)
 }
 
-// Case is a kind of dialog Check draws: make one with [Func] or [Stream].
+// Case is a kind of dialog Check draws: make one with [Func], [Stream],
+// [StreamOf] or [Context].
 type Case interface {
 	// endpoints are the endpoints its dialogs need a worker to expose.
 	endpoints() []tractor.Endpoint
@@ -430,6 +432,14 @@ func run(rt *rapid.T, cfg Config) *World {
 	if pids := Descendants(os.Getpid()); len(pids) > 0 {
 		rt.Fatalf("processes outlived their nursery: %v", pids)
 	}
+	// Orphans, which the kernel ends when their parent dies, may not
+	// have run their end yet.
+	Eventually(rt, StepTimeout, func() error {
+		if pids := Kin(); len(pids) > 0 {
+			return fmt.Errorf("processes of the tree, orphaned, outlived their nursery: %v", pids)
+		}
+		return nil
+	})
 	if err := goleak.Find(baseline); err != nil {
 		rt.Fatalf("goroutines outlived their nursery: %v", err)
 	}

@@ -1,0 +1,140 @@
+// A whole-file example: a context endpoint, its model, and Run checking
+// it, with its output. TestContextCaseCatches, below it, plants faults
+// that the same case must find.
+
+package tractortest_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
+)
+
+// totals is the user's context endpoint under test: its first value
+// greets the caller, it answers each item of its two-way stream with the
+// running total, and it returns the total once the caller closes.
+var totals = tractor.Ctx("tractortest.totals", runningTotals(func(int) int { return 0 }))
+
+// runningTotals is the task of totals, its replies skewed by skew(item)
+// (a fault to plant; none in totals).
+func runningTotals(skew func(x int) int) func(*tractor.Context, string) (int, error) {
+	return func(c *tractor.Context, greeting string) (int, error) {
+		if err := c.Started("hello, " + greeting); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		total := 0
+		for {
+			x, err := s.Receive(c)
+			if err == io.EOF {
+				return total, nil
+			} else if err != nil {
+				return total, err
+			}
+			total += x
+			if err := s.Send(c, total+skew(x)); err != nil {
+				return total, err
+			}
+		}
+	}
+}
+
+// totalsModel says what totals does, from its argument and the items it
+// received.
+var totalsModel = tractortest.CtxModel[string, string, int, int, int]{
+	Started: func(greeting string) string { return "hello, " + greeting },
+	Replies: func(_ string, sent []int) ([]int, bool) {
+		var totals []int
+		total := 0
+		for _, x := range sent {
+			total += x
+			totals = append(totals, total)
+		}
+		return totals, false // it waits for the caller's close
+	},
+	Result: func(_ string, sent []int) int {
+		total := 0
+		for _, x := range sent {
+			total += x
+		}
+		return total
+	},
+}
+
+// Check a context endpoint against its model: random exchanges on its
+// two-way stream, closed early or cancelled, among cancelled steps and
+// cancelled workers.
+func ExampleContext() {
+	err := tractortest.Run(tractortest.Config{
+		Cases: []tractortest.Case{
+			tractortest.Context(totals, rapid.StringMatching(`[a-z]{1,5}`), rapid.IntRange(-100, 100), totalsModel),
+		},
+		Faults: true,
+	})
+	fmt.Println("property holds:", err == nil)
+	// Output:
+	// property holds: true
+}
+
+// Endpoints with planted faults, each of which one case must catch.
+var (
+	// totalsOff answers a 7 with a total one too high.
+	totalsOff = tractor.Ctx("tractortest.totals.off", runningTotals(func(x int) int {
+		if x == 7 {
+			return 1
+		}
+		return 0
+	}))
+	// countRepeats sends its item 5 twice.
+	countRepeats = tractor.Stream("tractortest.count.repeats", func(_ context.Context, n int, yield func(int) error) error {
+		for i := range n {
+			if err := yield(i); err != nil {
+				return err
+			}
+			if i == 5 {
+				if err := yield(i); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+)
+
+// TestContextCaseCatches plants faults that the Context and StreamOf
+// cases must report: a context endpoint that answers one item wrongly, and a generator that repeats an item, which only a stream
+// received past it shows.
+func TestContextCaseCatches(t *testing.T) {
+	upTo := func(n int) []int {
+		items := make([]int, n)
+		for i := range items {
+			items[i] = i
+		}
+		return items
+	}
+	for _, tc := range []struct {
+		name string
+		c    tractortest.Case
+		want string
+	}{
+		{"wrong reply", tractortest.Context(totalsOff, rapid.Just("x"), rapid.IntRange(5, 9), totalsModel), "item 0 received is 8, want 7"},
+		{"repeated item", tractortest.StreamOf(countRepeats, rapid.IntRange(0, 20), upTo), "item 6 is 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tractortest.Run(tractortest.Config{Cases: []tractortest.Case{tc.c}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v; want a failure saying %q", err, tc.want)
+			}
+		})
+	}
+}

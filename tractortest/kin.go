@@ -1,0 +1,83 @@
+package tractortest
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Proc names a process beyond the reuse of its pid: its pid and its
+// start time (in clock ticks since boot, from /proc/PID/stat), which a
+// new process given the same pid does not share.
+type Proc struct {
+	PID   int
+	Start uint64
+}
+
+// ProcOf returns the process now running as pid, and whether there is
+// one that has not exited: a zombie, which has exited but was not reaped,
+// counts as gone (Linux).
+func ProcOf(pid int) (Proc, bool) {
+	fields, ok := statFields(pid)
+	// fields[0] is the state, fields[19] the start time (the stat
+	// fields 3 and 22).
+	if !ok || len(fields) < 20 || fields[0] == "Z" || fields[0] == "X" {
+		return Proc{}, false
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return Proc{}, false
+	}
+	return Proc{pid, start}, true
+}
+
+// Alive reports whether p still runs: its pid names the same process,
+// which has not exited.
+func (p Proc) Alive() bool {
+	q, ok := ProcOf(p.PID)
+	return ok && q == p
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name.
+func statFields(pid int) ([]string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, false
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:]), true
+}
+
+// Kin lists the processes other than this one that run this process's
+// executable in its process group and have not exited: this process's
+// children, theirs, and those of them orphaned by the death of their
+// parent and reparented to init (or a subreaper), which [Descendants],
+// walking down from a pid, cannot find. An actor hosted in a process is
+// this executable re-executed, in the group of its parent, so Kin finds
+// every actor process of the test binary's tree that still runs, however
+// its parents died (Linux).
+func Kin() []int {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil
+	}
+	pgrp := syscall.Getpgrp()
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		fields, ok := statFields(pid)
+		// fields[2] is the process group (the stat field 5).
+		if !ok || len(fields) < 3 || fields[0] == "Z" || fields[2] != strconv.Itoa(pgrp) {
+			continue
+		}
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == self {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
