@@ -106,6 +106,7 @@ func infoNames(infos []tractor.ActorInfo) []string {
 func TestDiscovery(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			t.Run("find", func(t *testing.T) { testFind(t, h) })
 			t.Run("wait for", func(t *testing.T) { testWaitFor(t, h) })
 			t.Run("registry", func(t *testing.T) { testRegistry(t, h) })
@@ -470,6 +471,7 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 	}
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
@@ -514,6 +516,7 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 func TestChildEndedBeforeRegistered(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				defer tractor.SetBeforeRegisterHook(func(p *tractor.Portal) {
 					// CancelActor returns once the child has ended, its

@@ -61,6 +61,7 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(5 * timeout) })()
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, cancelDaemons(3, tractor.CancelTimeout(timeout)))
 			if err != nil {
 				t.Fatalf("nursery cancelled with late cancel requests: %v", err)
@@ -80,6 +81,7 @@ func TestLateCancelStillGraceful(t *testing.T) {
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(3 * timeout) })()
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var p *tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -106,6 +108,7 @@ func TestLateCancelStillGraceful(t *testing.T) {
 func TestCancelActorWithEndedCtx(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "daemon")
@@ -145,6 +148,7 @@ func TestNurseryTinyCancelTimeout(t *testing.T) {
 func TestErrorMethodPanics(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var opts []tractor.Option
 			if h.inProcess() {
 				opts = append(opts, tractor.LogLevel(slog.LevelDebug), tractor.LogOutput(io.Discard))
@@ -295,6 +299,7 @@ func TestSentinelsCrossActors(t *testing.T) {
 	}
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(guardsSentinel, guardsFindNobody, guardsRegistrarLost), func(ctx context.Context, p *tractor.Portal) {
 				for name, want := range librarySentinels {
 					_, err := guardsSentinel.Call(ctx, p, name)
@@ -535,6 +540,7 @@ var guardsPublisher = pubsub.Publish("guards.pubsub", func(ctx context.Context, 
 func TestSubscribeHugeWindow(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(guardsCount), func(ctx context.Context, p *tractor.Portal) {
 				const items = 100
 				s, err := guardsCount.Open(ctx, p, items)

@@ -327,6 +327,7 @@ func TestStaleEntriesPurged(t *testing.T) {
 func TestSuspectLiveActorKept(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(square), func(ctx context.Context, w *tractor.Portal) {
 				infos, err := tractor.Actors(ctx)
 				if err != nil {
