@@ -321,16 +321,6 @@ func TestSentinelsCrossActors(t *testing.T) {
 	}
 }
 
-// guardsCount yields 0, 1, … n-1.
-var guardsCount = tractor.Stream("guards.count", func(ctx context.Context, n int, yield func(int) error) error {
-	for i := range n {
-		if err := yield(i); err != nil {
-			return err
-		}
-	}
-	return nil
-})
-
 // guardsCtx starts and returns.
 var guardsCtx = tractor.Ctx("guards.ctx", func(c *tractor.Context, _ int) (int, error) {
 	return 0, c.Started(0)
@@ -419,8 +409,8 @@ func TestInvalidInputs(t *testing.T) {
 		{"Call(nil ctx)", "Call: nil context", "", func(e misuseEnv) error { _, err := guardsEcho.Call(nilCtx, e.p, 1); return err }},
 		{"Call(nil portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, nil, 1); return err }},
 		{"Call(zero portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, &tractor.Portal{}, 1); return err }},
-		{"Stream.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCount.Open(nilCtx, e.p, 1); return err }},
-		{"Stream.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCount.Open(e.ctx, nil, 1); return err }},
+		{"Stream.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := count.Open(nilCtx, e.p, 1); return err }},
+		{"Stream.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := count.Open(e.ctx, nil, 1); return err }},
 		{"Ctx.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCtx.Open(nilCtx, e.p, 1); return err }},
 		{"Ctx.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCtx.Open(e.ctx, nil, 1); return err }},
 		{"CancelActor(nil ctx)", "CancelActor: nil context", "", func(e misuseEnv) error { return e.p.CancelActor(nilCtx) }},
@@ -484,11 +474,11 @@ func TestInvalidInputs(t *testing.T) {
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx, guardsPublisher.Endpoint()))
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, count, guardsCtx, guardsPublisher.Endpoint()))
 			if err != nil {
 				return err
 			}
-			s, err := guardsCount.Open(ctx, p, 1)
+			s, err := count.Open(ctx, p, 1)
 			if err != nil {
 				return err
 			}
@@ -541,9 +531,9 @@ func TestSubscribeHugeWindow(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
 			h.skipShort(t)
-			withWorker(t, h, eps(guardsCount), func(ctx context.Context, p *tractor.Portal) {
+			withWorker(t, h, eps(count), func(ctx context.Context, p *tractor.Portal) {
 				const items = 100
-				s, err := guardsCount.Open(ctx, p, items)
+				s, err := count.Open(ctx, p, items)
 				if err != nil {
 					t.Fatal(err)
 				}
