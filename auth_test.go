@@ -3,8 +3,10 @@ package tractor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -168,5 +170,96 @@ func TestProgramsNeedTheSameSecret(t *testing.T) {
 	}, tractor.Secret("one"))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// envOf returns the value of an environment variable in the actor's
+// process.
+var envOf = tractor.Func("test.envOf", func(ctx context.Context, name string) (string, error) {
+	return os.Getenv(name), nil
+})
+
+// TestSecretStaysOutOfChildEnvironment: a process actor learns the tree's
+// secret from its environment, but does not leave it there, where every
+// program it runs in turn (exec.Command inherits the environment) would
+// learn it too.
+func TestSecretStaysOutOfChildEnvironment(t *testing.T) {
+	const secret = "not for grandchildren"
+	err := run(t, processPipe, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(envOf, square))
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{"TRACTOR_SECRET", "TRACTOR_LISTEN"} {
+				if v, err := envOf.Call(ctx, p, name); err != nil || v != "" {
+					t.Errorf("%s in the process actor's environment = %q, %v; want it unset", name, v, err)
+				}
+			}
+			// It still knows the secret: a peer can reach it.
+			found, err := tractor.FindActor(ctx, "worker")
+			if err != nil {
+				return err
+			}
+			if v, err := square.Call(ctx, found, 5); err != nil || v != 25 {
+				t.Errorf("square through a found portal = %d, %v", v, err)
+			}
+			return nil
+		})
+	}, tractor.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSecretOptionBelowRun: the secret is the tree's. Given to a nursery
+// or an actor, Secret cannot open a process actor's listener to peers
+// without the tree's secret (an empty one would admit anyone), nor cut
+// the actor off from its own tree.
+func TestSecretOptionBelowRun(t *testing.T) {
+	const secret = "the tree's"
+	for _, below := range []string{"", "another"} {
+		t.Run(fmt.Sprintf("%q", below), func(t *testing.T) {
+			err := run(t, processPipe, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+					defer n.Cancel()
+					w, err := n.StartActor(ctx, "worker", tractor.Expose(square, talkTo), tractor.Secret(below))
+					if err != nil {
+						return err
+					}
+					infos, err := tractor.Actors(ctx)
+					if err != nil {
+						return err
+					}
+					i := slices.IndexFunc(infos, func(i tractor.ActorInfo) bool { return i.ID == w.Actor() })
+					if i < 0 {
+						t.Fatalf("worker not registered: %v", infoNames(infos))
+					}
+					cfg := transport.DefaultConfig()
+					cfg.Secret = []byte(below)
+					conn, err := transport.TCP{Config: cfg}.Dial(ctx, infos[i].Addr)
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					ask := transport.Hello{Info: peerHello{From: tractor.ActorID{Name: "intruder", UID: "x"}, To: w.Actor().UID}}
+					if _, err := conn.(*transport.WireConn).Handshake(ctx, ask); !errors.Is(err, transport.ErrAuth) {
+						t.Errorf("handshake with secret %q = %v; want ErrAuth", below, err)
+					}
+					// The worker still reaches its tree: it finds the root.
+					r, err := talkTo.Call(ctx, w, "root")
+					if err != nil {
+						t.Errorf("worker to root: %v", err)
+					} else if r.SeenAs != w.Actor() {
+						t.Errorf("root saw %v", r.SeenAs)
+					}
+					return nil
+				})
+			}, tractor.Secret(secret), tractor.Expose(whoCalls, echo))
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -55,6 +55,7 @@ func upTo(n int) []int {
 func TestSubscribe(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(count, streamThenFail, tick), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("every subscriber sees every item in order", func(t *testing.T) {
 					const n = 2000

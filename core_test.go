@@ -47,6 +47,7 @@ var coreTests = []struct {
 func TestCore(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			for _, c := range coreTests {
 				t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
 			}

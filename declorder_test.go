@@ -50,6 +50,7 @@ var declNumbers = tractor.Ctx("test.declNumbers", func(c *tractor.Context, _ int
 func TestNumberRuleThroughCtx(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(declNumbers), func(ctx context.Context, p *tractor.Portal) {
 				c, err := declNumbers.Open(ctx, p, 0)
 				if err != nil {
@@ -89,6 +90,7 @@ func TestOpenStreamChecksItemTypes(t *testing.T) {
 	type withChan struct{ C chan int }
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(echo), func(ctx context.Context, p *tractor.Portal) {
 				c, err := echo.Open(ctx, p, "hello")
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -105,6 +106,7 @@ func infoNames(infos []tractor.ActorInfo) []string {
 func TestDiscovery(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			t.Run("find", func(t *testing.T) { testFind(t, h) })
 			t.Run("wait for", func(t *testing.T) { testWaitFor(t, h) })
 			t.Run("registry", func(t *testing.T) { testRegistry(t, h) })
@@ -469,6 +471,7 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 	}
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
@@ -513,6 +516,7 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 func TestChildEndedBeforeRegistered(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				defer tractor.SetBeforeRegisterHook(func(p *tractor.Portal) {
 					// CancelActor returns once the child has ended, its
@@ -544,5 +548,146 @@ func TestChildEndedBeforeRegistered(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// silentListener accepts connections and never answers them, as a host
+// that hangs does; it closes them when the test ends. Its channel has a
+// value for each connection accepted.
+func silentListener(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	accepted := make(chan struct{}, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case conns <- c:
+			default:
+				c.Close()
+			}
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), accepted
+}
+
+// TestSlowDialBlocksNoOtherLookup: while an actor dials a peer that does
+// not answer, its lookups of other actors are not held up behind it, and
+// a lookup's ctx bounds its wait.
+func TestSlowDialBlocksNoOtherLookup(t *testing.T) {
+	hung, accepted := silentListener(t)
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			w, err := n.StartActor(ctx, "worker", tractor.Expose(square))
+			if err != nil {
+				return err
+			}
+			ghost := tractor.ActorInfo{ID: tractor.ActorID{Name: "ghost", UID: "ghost-uid"}, Hosting: tractor.Process, Addr: hung}
+			if err := tractor.Register(ctx, ghost); err != nil {
+				return err
+			}
+			slow := make(chan error, 1)
+			go func() {
+				_, err := tractor.FindActor(ctx, "ghost")
+				slow <- err
+			}()
+			select {
+			case <-accepted: // the ghost's dial is under way
+			case <-time.After(hangBound):
+				t.Fatal("FindActor of the ghost did not dial it")
+			}
+			// The ghost's dial lasts the dial bound (5 s): a lookup held up
+			// behind it would end after the ghost's, or with its own ctx.
+			fctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+			defer cancel()
+			p, err := tractor.FindActor(fctx, "worker")
+			select {
+			case err := <-slow:
+				t.Errorf("find ghost ended (%v) before find worker; want worker found while the dial hangs", err)
+				slow <- err
+			default:
+			}
+			if err != nil {
+				t.Errorf("find worker while a dial hangs = %v; want it at once", err)
+			} else if p.Actor() != w.Actor() {
+				t.Errorf("found %v, want %v", p.Actor(), w.Actor())
+			}
+			if err := <-slow; !errors.Is(err, tractor.ErrActorNotFound) {
+				t.Errorf("find ghost = %v; want ErrActorNotFound", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRegistrarGoes: when the program serving the registrar ends, a joined
+// program's lookups fail with an error matching ErrRegistrar, whether they
+// were waiting in the registrar then or start afterwards, and the joined
+// program ends cleanly.
+func TestRegistrarGoes(t *testing.T) {
+	const secret = "registrar goes"
+	actx, stopA := context.WithCancel(context.Background())
+	defer stopA()
+	addrs := make(chan string, 1)
+	aDone := make(chan error, 1)
+	go func() {
+		aDone <- tractor.Run(actx, func(ctx context.Context) error {
+			addrs <- tractor.CurrentActor(ctx).Addr()
+			<-ctx.Done()
+			return nil
+		}, tractor.Secret(secret))
+	}()
+	addr := <-addrs
+	err := run(t, goroutines, func(ctx context.Context) error {
+		waitErr := make(chan error, 1)
+		go func() {
+			_, err := tractor.WaitForActor(ctx, "never")
+			waitErr <- err
+		}()
+		waitBlocked(t, "tractor.(*registrar).wait")
+		stopA()
+		if err := <-aDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("registrar's program: %v", err)
+		}
+		select {
+		case err := <-waitErr:
+			if !errors.Is(err, tractor.ErrRegistrar) {
+				t.Errorf("wait for actor as the registrar went = %v; want ErrRegistrar", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("WaitForActor still waiting for a registrar that is gone")
+		}
+		if _, err := tractor.FindActor(ctx, "never"); !errors.Is(err, tractor.ErrRegistrar) {
+			t.Errorf("find actor once the registrar is gone = %v; want ErrRegistrar", err)
+		}
+		return nil
+	}, tractor.Registrar(addr), tractor.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
 	}
 }

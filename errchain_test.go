@@ -287,6 +287,7 @@ func TestErrorChain(t *testing.T) {
 	}
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(errFail, errFailCtx), func(ctx context.Context, p *tractor.Portal) {
 				for _, call := range calls {
 					for _, c := range cases {
@@ -312,6 +313,7 @@ func TestErrorChain(t *testing.T) {
 func TestErrorChainRelayed(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(errRoute), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("three levels", func(t *testing.T) {
 					_, err := errRoute.Call(ctx, p, route{Kind: "quota:deep", Via: []string{"mid", "leaf"}})

@@ -52,6 +52,7 @@ func sleepingCall(ctx context.Context, t *testing.T, p *tractor.Portal) <-chan e
 func TestKilledChildActorDied(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var child int
 			var callErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -88,6 +89,7 @@ func TestKilledChildActorDied(t *testing.T) {
 func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var child int
 			var callErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -133,6 +135,7 @@ func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
 func TestKilledGrandchildActorDied(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var grandchild int
 			var resultErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -224,6 +227,7 @@ func wantCalleeFailure(t *testing.T, what string, err error, actor tractor.Actor
 func TestReceiveAfterCalleeFailure(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(failStream), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("stream open", func(t *testing.T) {
 					c, s := openFailStream(ctx, t, p, failStreamArg{N: 3})
@@ -277,6 +281,7 @@ func openFailStream(ctx context.Context, t *testing.T, p *tractor.Portal, arg fa
 func TestSendAfterPeerReturned(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(returnAfter), func(ctx context.Context, p *tractor.Portal) {
 				c, err := returnAfter.Open(ctx, p, 2)
 				if err != nil {
@@ -323,6 +328,7 @@ func wantStreamClosed(t *testing.T, err error, actor tractor.ActorID) {
 func TestSpawnRacingCancel(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var startErr error
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -380,6 +386,7 @@ func wantPlainText(t *testing.T, what string, err error) {
 func TestErrorTexts(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(failStream, returnAfter), func(ctx context.Context, p *tractor.Portal) {
 				c, err := failStream.Open(ctx, p, failStreamArg{})
 				if err != nil {

@@ -24,6 +24,7 @@ var processHostings = []hosting{processPipe, processTCP}
 func TestChildKilledMidStream(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var streamErr, callErr error
 			var victim tractor.ActorID
 			err := run(t, h, func(ctx context.Context) error {
@@ -77,6 +78,7 @@ func TestChildKilledMidStream(t *testing.T) {
 func TestSpawnCancelledBeforeConnect(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			failed := 0
 			for i := range 30 {
 				err := run(t, h, func(ctx context.Context) error {
@@ -110,6 +112,7 @@ func TestSpawnCancelledBeforeConnect(t *testing.T) {
 func TestParentKilled(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
@@ -197,6 +200,7 @@ func playRole() {
 func TestOneShotProcessCrashes(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					_, err := n.RunInActor(ctx, "crasher", exit.Bind(7))

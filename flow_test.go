@@ -70,6 +70,7 @@ func testFlowControl(t *testing.T, h hosting) {
 func TestCloseWakesSendWaitingForCredit(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "deaf", tractor.Expose(sink), tractor.Window(1, 1<<20))

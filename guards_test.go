@@ -61,6 +61,7 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(5 * timeout) })()
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, cancelDaemons(3, tractor.CancelTimeout(timeout)))
 			if err != nil {
 				t.Fatalf("nursery cancelled with late cancel requests: %v", err)
@@ -80,6 +81,7 @@ func TestLateCancelStillGraceful(t *testing.T) {
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(3 * timeout) })()
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var p *tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -106,6 +108,7 @@ func TestLateCancelStillGraceful(t *testing.T) {
 func TestCancelActorWithEndedCtx(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "daemon")
@@ -145,6 +148,7 @@ func TestNurseryTinyCancelTimeout(t *testing.T) {
 func TestErrorMethodPanics(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var opts []tractor.Option
 			if h.inProcess() {
 				opts = append(opts, tractor.LogLevel(slog.LevelDebug), tractor.LogOutput(io.Discard))
@@ -295,6 +299,7 @@ func TestSentinelsCrossActors(t *testing.T) {
 	}
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(guardsSentinel, guardsFindNobody, guardsRegistrarLost), func(ctx context.Context, p *tractor.Portal) {
 				for name, want := range librarySentinels {
 					_, err := guardsSentinel.Call(ctx, p, name)
@@ -315,16 +320,6 @@ func TestSentinelsCrossActors(t *testing.T) {
 		})
 	}
 }
-
-// guardsCount yields 0, 1, … n-1.
-var guardsCount = tractor.Stream("guards.count", func(ctx context.Context, n int, yield func(int) error) error {
-	for i := range n {
-		if err := yield(i); err != nil {
-			return err
-		}
-	}
-	return nil
-})
 
 // guardsCtx starts and returns.
 var guardsCtx = tractor.Ctx("guards.ctx", func(c *tractor.Context, _ int) (int, error) {
@@ -414,8 +409,8 @@ func TestInvalidInputs(t *testing.T) {
 		{"Call(nil ctx)", "Call: nil context", "", func(e misuseEnv) error { _, err := guardsEcho.Call(nilCtx, e.p, 1); return err }},
 		{"Call(nil portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, nil, 1); return err }},
 		{"Call(zero portal)", "Call: nil *Portal", "", func(e misuseEnv) error { _, err := guardsEcho.Call(e.ctx, &tractor.Portal{}, 1); return err }},
-		{"Stream.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCount.Open(nilCtx, e.p, 1); return err }},
-		{"Stream.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCount.Open(e.ctx, nil, 1); return err }},
+		{"Stream.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := count.Open(nilCtx, e.p, 1); return err }},
+		{"Stream.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := count.Open(e.ctx, nil, 1); return err }},
 		{"Ctx.Open(nil ctx)", "Open: nil context", "", func(e misuseEnv) error { _, err := guardsCtx.Open(nilCtx, e.p, 1); return err }},
 		{"Ctx.Open(nil portal)", "Open: nil *Portal", "", func(e misuseEnv) error { _, err := guardsCtx.Open(e.ctx, nil, 1); return err }},
 		{"CancelActor(nil ctx)", "CancelActor: nil context", "", func(e misuseEnv) error { return e.p.CancelActor(nilCtx) }},
@@ -479,11 +474,11 @@ func TestInvalidInputs(t *testing.T) {
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, guardsCount, guardsCtx, guardsPublisher.Endpoint()))
+			p, err := n.StartActor(ctx, "worker", tractor.Expose(guardsEcho, count, guardsCtx, guardsPublisher.Endpoint()))
 			if err != nil {
 				return err
 			}
-			s, err := guardsCount.Open(ctx, p, 1)
+			s, err := count.Open(ctx, p, 1)
 			if err != nil {
 				return err
 			}
@@ -535,9 +530,10 @@ var guardsPublisher = pubsub.Publish("guards.pubsub", func(ctx context.Context, 
 func TestSubscribeHugeWindow(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
-			withWorker(t, h, eps(guardsCount), func(ctx context.Context, p *tractor.Portal) {
+			h.skipShort(t)
+			withWorker(t, h, eps(count), func(ctx context.Context, p *tractor.Portal) {
 				const items = 100
-				s, err := guardsCount.Open(ctx, p, items)
+				s, err := count.Open(ctx, p, items)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -53,6 +53,19 @@ var (
 	goroutinesByRef = hosting{"goroutine-byref", []tractor.Option{tractor.WireCheck(false)}}
 )
 
+// skipShort skips h's row of a test under -short if another row covers
+// its semantics: process-tcp hosts actors in processes as process-pipe
+// does, over the other wire, which the transport's tests, the
+// conformance test and TestTwoPrograms cross under -short too. Skipping
+// an extra row under -short is standard Go practice: the short suite runs
+// fewer rows, never fewer semantics, and still crosses a process.
+func (h hosting) skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() && h.name == processTCP.name {
+		t.Skip("-short: process-pipe's row covers process actors")
+	}
+}
+
 // inProcess says whether h hosts actors in the test's process.
 func (h hosting) inProcess() bool { return h.name == goroutines.name || h.name == goroutinesByRef.name }
 

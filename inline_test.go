@@ -81,6 +81,7 @@ func goroutineID() string {
 func TestInlineCall(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(inlineGoroutine, square), func(ctx context.Context, p *tractor.Portal) {
 				g, err := inlineGoroutine.Call(ctx, p, struct{}{})
 				if err != nil {
@@ -108,6 +109,7 @@ func TestInlineCall(t *testing.T) {
 func TestInlineTaskCancelledWithItsActor(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			pr := newInlineProbe()
 			theInlineProbe.Store(pr)
 			err := run(t, h, func(ctx context.Context) error {
@@ -277,6 +279,7 @@ var cancelSelf = tractor.Func("test.inline.cancelSelf", func(ctx context.Context
 func TestCancelFromWithin(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "selfish", tractor.Expose(cancelSelf))

@@ -24,6 +24,7 @@ import (
 func TestProcessChildCompression(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(square), func(ctx context.Context, p *tractor.Portal) {
 				if tractor.Compressed(p) {
 					t.Errorf("connection to a %s child compresses frames", h.name)
@@ -102,6 +103,7 @@ func TestSecretNotInProc(t *testing.T) {
 	for _, h := range processHostings {
 		for _, how := range []string{"option", "env"} {
 			t.Run(h.name+"/"+how, func(t *testing.T) {
+				h.skipShort(t)
 				var opts []tractor.Option
 				if how == "env" {
 					t.Setenv("TRACTOR_SECRET", secret)
@@ -220,6 +222,7 @@ func wantDeath(t *testing.T, err error, name, how string) {
 func TestDeathAfterBrokenLink(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var nursery *tractor.Nursery
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -252,6 +255,7 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 func TestCrashBeforeCancel(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			for range 3 {
 				err := run(t, h, func(ctx context.Context) error {
 					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -279,6 +283,7 @@ func TestCrashBeforeCancel(t *testing.T) {
 func TestCancelActorSlowExit(t *testing.T) {
 	for _, h := range processHostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			cases := []struct {
 				name string
 				plan exitPlan

@@ -103,6 +103,7 @@ func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream[tractor
 func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
@@ -169,6 +170,7 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
@@ -243,6 +245,7 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 func TestLocalStreamCallerCancels(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			pr.free()
@@ -276,6 +279,7 @@ func TestLocalStreamCallerCancels(t *testing.T) {
 func TestLocalStreamCaller(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(whoStreams), func(ctx context.Context, p *tractor.Portal) {
 				s, err := whoStreams.Open(ctx, p, struct{}{})
 				if err != nil {
@@ -360,6 +364,7 @@ var fanIn = tractor.Stream("test.local.fanIn", func(ctx context.Context, n int, 
 func TestStreamConcurrentEnds(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(fanIn), func(ctx context.Context, p *tractor.Portal) {
 				const n = 2000
 				s, err := fanIn.Open(ctx, p, n, tractor.Window(8, 1<<20))
@@ -405,6 +410,7 @@ func TestStreamConcurrentEnds(t *testing.T) {
 func TestStreamEndReachesEveryReceiver(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
 				defer pr.free()

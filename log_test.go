@@ -147,6 +147,7 @@ func TestLogs(t *testing.T) {
 	// child's stderr.
 	for _, h := range hostings {
 		t.Run("every line names its actor; children inherit the level/"+h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var buf syncBuffer
 			if err := run(t, h, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(slog.LevelDebug), tractor.Name("boss")); err != nil {
 				t.Fatal(err)
@@ -211,6 +212,7 @@ func TestLogLevelFromEnv(t *testing.T) {
 func TestLogHandler(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			rec := newLogRecords()
 			var uid string
 			err := run(t, h, func(ctx context.Context) error {
@@ -299,6 +301,7 @@ func TestLogFormat(t *testing.T) {
 func TestLogPanicStack(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			rec := newLogRecords()
 			withWorker(t, h, eps(boom), func(ctx context.Context, p *tractor.Portal) {
 				if _, err := boom.Call(ctx, p, "kaboom"); !errors.Is(err, tractor.ErrPanic) {

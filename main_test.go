@@ -4,9 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
 func TestMain(m *testing.M) {
@@ -16,9 +15,6 @@ func TestMain(m *testing.M) {
 	if os.Getenv(lateSendsEnv) != "" {
 		tractor.SetDetachedSendHook(lateSend)
 	}
-	// A process actor is this test binary re-executed: serve and exit.
-	tractor.ServeIfChild(childOptions()...)
-	// Children built with -race would each sleep a second at exit.
-	os.Setenv("GORACE", "atexit_sleep_ms=0")
-	goleak.VerifyTestMain(m)
+	// A process actor: serve with the options the tests give the tree.
+	tractortest.Main(m, childOptions()...)
 }

@@ -18,6 +18,7 @@ import (
 func TestNurseryGo(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			t.Run("TaskErrorCancelsActorsAndTasks", func(t *testing.T) { testGoTaskErrorCancelsAll(t, h) })
 			t.Run("ActorFailureCancelsTasks", func(t *testing.T) { testGoActorFailureCancelsTasks(t, h) })
 			t.Run("PanicIsErrPanicWithStack", func(t *testing.T) { testGoPanic(t, h) })

@@ -347,6 +347,7 @@ func testNurseryPanicPropagates(t *testing.T, h hosting) {
 func TestNurseryCancelAfterSomeEnded(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			var ps []*tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -385,6 +386,7 @@ func TestNurseryCancelAfterSomeEnded(t *testing.T) {
 func TestResultAfterNurseryCancelled(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.RunInActor(ctx, "failing", fail.Bind("bad input"))

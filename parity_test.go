@@ -460,6 +460,7 @@ var parityCases = []parityCase{
 func TestParity(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, parityEndpoints, func(ctx context.Context, p *tractor.Portal) {
 				for _, c := range parityCases {
 					t.Run(c.name, func(t *testing.T) {
@@ -575,6 +576,7 @@ var parityOneShotCases = []struct {
 func TestParityOneShot(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			for _, c := range parityOneShotCases {
 				t.Run(c.name, func(t *testing.T) {
 					want := c.want

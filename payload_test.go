@@ -208,6 +208,7 @@ var payloadCases = []struct {
 func TestUnsendablePayloads(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			wire := !h.byRef()
 			for _, c := range payloadCases {
 				t.Run(c.name, func(t *testing.T) {

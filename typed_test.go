@@ -19,7 +19,10 @@ import (
 // both through memory and through a dialog.
 func TestStreamAll(t *testing.T) {
 	for _, h := range hostings {
-		t.Run(h.name, func(t *testing.T) { testStreamAll(t, h) })
+		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
+			testStreamAll(t, h)
+		})
 	}
 	t.Run("goroutine-dialog", func(t *testing.T) {
 		defer tractor.ForceDialogStreams()()
@@ -101,6 +104,7 @@ func testStreamAll(t *testing.T, h hosting) {
 func TestFuncResult(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.RunInActor(ctx, "squarer", square.Bind(7))
@@ -149,6 +153,7 @@ var rootInfo = tractor.Func("test.rootInfo", func(ctx context.Context, _ struct{
 func TestPortalInfo(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(pid, rootInfo), func(ctx context.Context, p *tractor.Portal) {
 				info := p.Info()
 				childPID, err := pid.Call(ctx, p, struct{}{})

@@ -300,6 +300,7 @@ func protocolErrorLogged(t *testing.T, logs *syncBuffer) bool {
 func TestFlowWindow(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			t.Run("StalledBigItems", func(t *testing.T) { testStalledBigItems(t, h) })
 			t.Run("DialogWindow", func(t *testing.T) { testDialogWindow(t, h) })
 			t.Run("ActorWindow", func(t *testing.T) { testActorWindow(t, h) })

@@ -26,6 +26,7 @@ var numberDouble = tractor.Func("test.number.double", func(ctx context.Context, 
 func TestNumberRuleEveryHosting(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(numberDouble), func(ctx context.Context, p *tractor.Portal) {
 				for _, arg := range []any{int(100), int64(100), float64(100), uint16(100)} {
 					res, err := tractor.CallRaw(ctx, p, numberDouble.Name(), arg)
@@ -75,6 +76,7 @@ func TestTimeZoneEveryHosting(t *testing.T) {
 	at := time.Date(2026, 3, 1, 22, 45, 0, 1, time.FixedZone("X", 5*3600+1800))
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(valuesTime), func(ctx context.Context, p *tractor.Portal) {
 				got, err := valuesTime.Call(ctx, p, at)
 				if err != nil {
@@ -122,6 +124,7 @@ func TestWireCheckReachesProcessChildren(t *testing.T) {
 		for _, on := range []bool{false, true} {
 			name := h.name + "/WireCheck=" + strconv.FormatBool(on)
 			t.Run(name, func(t *testing.T) {
+				h.skipShort(t)
 				h := hosting{name, append(slices.Clip(h.opts), tractor.WireCheck(on))}
 				withWorker(t, h, eps(wireCheckRelay), func(ctx context.Context, p *tractor.Portal) {
 					seen, err := wireCheckRelay.Call(ctx, p, struct{}{})

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"go.uber.org/goleak"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/debuglock"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
 const roleEnv = "DEBUGLOCK_TEST_ROLE"
@@ -32,9 +32,7 @@ func TestMain(m *testing.M) {
 		os.Exit(programs[role]())
 	}
 	// A process actor: with the hooks, as main would give them to Run.
-	tractor.ServeIfChild(debuglock.Enable(debuglock.PostMortem())...)
-	os.Setenv("GORACE", "atexit_sleep_ms=0")
-	goleak.VerifyTestMain(m)
+	tractortest.Main(m, debuglock.Enable(debuglock.PostMortem())...)
 }
 
 var (

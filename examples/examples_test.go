@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { tractortest.Main(m) }
 
 // examples maps each program to lines its output must contain, in order.
 var examples = map[string][]string{

@@ -43,6 +43,7 @@ func TestBatchOverFrameLimit(t *testing.T) {
 	const n = 3
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, _ *tractor.Nursery, pub *tractor.Portal) {
 				sub, err := huge.Subscribe(ctx, pub, []string{"t"}, pubsub.Key(strconv.Itoa(n)))
 				if err != nil {

@@ -10,18 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/tractortest"
 )
 
-func TestMain(m *testing.M) {
-	// A process actor is this test binary re-executed: serve and exit.
-	tractor.ServeIfChild()
-	// Children built with -race would each sleep a second at exit.
-	os.Setenv("GORACE", "atexit_sleep_ms=0")
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { tractortest.Main(m) }
 
 const testSecret = "ps-test-secret"
 

@@ -22,6 +22,7 @@ var quiet = tractor.Stream("test.quiet", func(ctx context.Context, _ struct{}, y
 func TestStreamCloseWhileReceiving(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "worker", tractor.Expose(quiet))
@@ -81,6 +82,7 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 func TestSubscriptionCloseWhilePulling(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withWorker(t, h, eps(quiet, count), func(ctx context.Context, p *tractor.Portal) {
 				s, err := quiet.Open(ctx, p, struct{}{})
 				if err != nil {

@@ -20,6 +20,7 @@ import (
 func TestCloseWhilePulling(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				a, err := other.Subscribe(ctx, pub, []string{"a"}) // other publishes nothing
 				if err != nil {
@@ -71,6 +72,7 @@ var subscribeAndLeave = tractor.Func("pubsubtest.subscribeAndLeave", func(ctx co
 func TestSubscriberEndsWithoutClose(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				before := ticker.Clients() // goroutine actors share this process's
 				f, err := n.StartActor(ctx, "f", tractor.Expose(subscribeAndLeave))
@@ -101,6 +103,7 @@ var panicky = pubsub.Publish("test.panicky", func(ctx context.Context, f *pubsub
 func TestProducerPanic(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				for i := range 2 {
 					// The producer may fail before the subscription is
@@ -340,6 +343,7 @@ func await(ctx context.Context, t *testing.T, what string, ch <-chan struct{}) {
 func TestCloseSendsTopicsLate(t *testing.T) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {
+			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				w, err := watcher.Subscribe(ctx, pub, []string{"topics"})
 				if err != nil {
