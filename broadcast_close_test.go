@@ -20,9 +20,8 @@ var quiet = tractor.Stream("test.quiet", func(ctx context.Context, _ struct{}, y
 // once: the Receive that takes the generator's acknowledgement must not
 // leave Close waiting out its bound for it.
 func TestStreamCloseWhileReceiving(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "worker", tractor.Expose(quiet))
@@ -80,9 +79,8 @@ func TestStreamCloseWhileReceiving(t *testing.T) {
 // Receive pulls the stream for everyone ends that Receive with
 // ErrStreamClosed, and another subscriber takes over the pull.
 func TestSubscriptionCloseWhilePulling(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(quiet, count), func(ctx context.Context, p *tractor.Portal) {
 				s, err := quiet.Open(ctx, p, struct{}{})
 				if err != nil {

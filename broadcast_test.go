@@ -53,9 +53,8 @@ func upTo(n int) []int {
 }
 
 func TestSubscribe(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(count, streamThenFail, tick), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("every subscriber sees every item in order", func(t *testing.T) {
 					const n = 2000

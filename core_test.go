@@ -45,9 +45,8 @@ var coreTests = []struct {
 }
 
 func TestCore(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			for _, c := range coreTests {
 				t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
 			}

@@ -48,9 +48,8 @@ var declNumbers = tractor.Ctx("test.declNumbers", func(c *tractor.Context, _ int
 // through the codec, saying that 300 does not fit), where it used to
 // arrive as 44.
 func TestNumberRuleThroughCtx(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(declNumbers), func(ctx context.Context, p *tractor.Portal) {
 				c, err := declNumbers.Open(ctx, p, 0)
 				if err != nil {
@@ -88,9 +87,8 @@ func TestNumberRuleThroughCtx(t *testing.T) {
 // OpenStream leaves the stream unopened.
 func TestOpenStreamChecksItemTypes(t *testing.T) {
 	type withChan struct{ C chan int }
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(echo), func(ctx context.Context, p *tractor.Portal) {
 				c, err := echo.Open(ctx, p, "hello")
 				if err != nil {

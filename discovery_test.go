@@ -104,9 +104,8 @@ func infoNames(infos []tractor.ActorInfo) []string {
 }
 
 func TestDiscovery(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			t.Run("find", func(t *testing.T) { testFind(t, h) })
 			t.Run("wait for", func(t *testing.T) { testWaitFor(t, h) })
 			t.Run("registry", func(t *testing.T) { testRegistry(t, h) })
@@ -469,9 +468,8 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 			t.Errorf("after CancelActor returned, FindActor: %s, want ErrActorNotFound", seen.FindErr)
 		}
 	}
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()
@@ -514,9 +512,8 @@ func TestRegistrarUnregisterSentPastItsTimeout(t *testing.T) {
 // before its nursery registered it; once StartActor returns, discovery
 // must not find it all the same.
 func TestChildEndedBeforeRegistered(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				defer tractor.SetBeforeRegisterHook(func(p *tractor.Portal) {
 					// CancelActor returns once the child has ended, its

@@ -285,9 +285,8 @@ func TestErrorChain(t *testing.T) {
 			return err
 		}},
 	}
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(errFail, errFailCtx), func(ctx context.Context, p *tractor.Portal) {
 				for _, call := range calls {
 					for _, c := range cases {
@@ -311,9 +310,8 @@ func TestErrorChain(t *testing.T) {
 // children of a grandchild's nursery, relayed through a child: each member
 // keeps its own actor, type, code and value.
 func TestErrorChainRelayed(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(errRoute), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("three levels", func(t *testing.T) {
 					_, err := errRoute.Call(ctx, p, route{Kind: "quota:deep", Via: []string{"mid", "leaf"}})

@@ -50,9 +50,8 @@ func sleepingCall(ctx context.Context, t *testing.T, p *tractor.Portal) <-chan e
 // by the dialog its death broke and by its nursery, as one ActorDied naming
 // it, its pid and the signal.
 func TestKilledChildActorDied(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var child int
 			var callErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -87,9 +86,8 @@ func TestKilledChildActorDied(t *testing.T) {
 // it at once, with ErrActorGone, not once its ExitGrace (30s here) has run
 // out; its nursery then terminates and reaps it, and reports how it ended.
 func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var child int
 			var callErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -133,9 +131,8 @@ func TestHungChildBreaksDialogsAtOnce(t *testing.T) {
 // as the same ActorDied a direct child's death gives, on every hosting of
 // its parent.
 func TestKilledGrandchildActorDied(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var grandchild int
 			var resultErr error
 			err := run(t, h, func(ctx context.Context) error {
@@ -225,9 +222,8 @@ func wantCalleeFailure(t *testing.T, what string, err error, actor tractor.Actor
 // io.EOF: over every hosting, whether the callee failed with its stream open
 // or closed it first (once its error has arrived).
 func TestReceiveAfterCalleeFailure(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(failStream), func(ctx context.Context, p *tractor.Portal) {
 				t.Run("stream open", func(t *testing.T) {
 					c, s := openFailStream(ctx, t, p, failStreamArg{N: 3})
@@ -279,9 +275,8 @@ func openFailStream(ctx context.Context, t *testing.T, p *tractor.Portal, arg fa
 // matches ErrStreamClosed and names the endpoint and the actor, on every
 // hosting; so does one after this side closed it.
 func TestSendAfterPeerReturned(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(returnAfter), func(ctx context.Context, p *tractor.Portal) {
 				c, err := returnAfter.Open(ctx, p, 2)
 				if err != nil {
@@ -326,9 +321,8 @@ func wantStreamClosed(t *testing.T, err error, actor tractor.ActorID) {
 // nursery is cancelled fails with ErrNurseryClosed, not with the error of
 // its cut-short handshake, and leaves no process behind.
 func TestSpawnRacingCancel(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var startErr error
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -384,9 +378,8 @@ func wantPlainText(t *testing.T, what string, err error) {
 // Go type stays in its Type field), and a wrapped library error says
 // "tractor:" once, on every hosting.
 func TestErrorTexts(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(failStream, returnAfter), func(ctx context.Context, p *tractor.Portal) {
 				c, err := failStream.Open(ctx, p, failStreamArg{})
 				if err != nil {

@@ -22,9 +22,8 @@ var processHostings = []hosting{processPipe, processTCP}
 // parent's pending stream and calls within a bound, with an error naming
 // that actor; the nursery reports it and cancels the rest of the tree.
 func TestChildKilledMidStream(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var streamErr, callErr error
 			var victim tractor.ActorID
 			err := run(t, h, func(ctx context.Context) error {
@@ -76,9 +75,8 @@ func TestChildKilledMidStream(t *testing.T) {
 // TestSpawnCancelledBeforeConnect: a start cancelled at any point of a
 // child's start-up leaves no process behind.
 func TestSpawnCancelledBeforeConnect(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			failed := 0
 			for i := range 30 {
 				err := run(t, h, func(ctx context.Context) error {
@@ -110,9 +108,8 @@ func TestSpawnCancelledBeforeConnect(t *testing.T) {
 // TestParentKilled: a program whose root is killed with SIGKILL leaves
 // none of its process actors running, at any depth.
 func TestParentKilled(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
@@ -198,9 +195,8 @@ func playRole() {
 // returning fails its nursery with an error naming it and saying how it
 // died (its exit status).
 func TestOneShotProcessCrashes(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					_, err := n.RunInActor(ctx, "crasher", exit.Bind(7))

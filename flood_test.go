@@ -41,9 +41,8 @@ type timedSquare struct {
 // test; the times taken are logged.
 func TestHandshakeFloodAdmitsNewPeers(t *testing.T) {
 	const secret, idle = "flood", 300
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					defer n.Cancel()

@@ -68,9 +68,8 @@ func testFlowControl(t *testing.T, h hosting) {
 // will never grant returns ErrStreamClosed once its stream is closed,
 // rather than waiting for its ctx.
 func TestCloseWakesSendWaitingForCredit(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "deaf", tractor.Expose(sink), tractor.Window(1, 1<<20))

@@ -59,9 +59,8 @@ func TestNurseryCancelSentPastItsTimeout(t *testing.T) {
 	const timeout = 10 * time.Millisecond
 	// The sending goroutine, descheduled for several cancel timeouts.
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(5 * timeout) })()
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, cancelDaemons(3, tractor.CancelTimeout(timeout)))
 			if err != nil {
 				t.Fatalf("nursery cancelled with late cancel requests: %v", err)
@@ -79,9 +78,8 @@ func TestLateCancelStillGraceful(t *testing.T) {
 	// machine; the request goes out three of them late.
 	const timeout = 500 * time.Millisecond
 	defer tractor.SetDetachedSendHook(func(context.Context) { <-time.After(3 * timeout) })()
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var p *tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -106,9 +104,8 @@ func TestLateCancelStillGraceful(t *testing.T) {
 // documented: the daemon ends, so its nursery (which never cancels it)
 // returns.
 func TestCancelActorWithEndedCtx(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "daemon")
@@ -146,9 +143,8 @@ func TestNurseryTinyCancelTimeout(t *testing.T) {
 // the actor goes on serving and its sibling is unaffected, in-process
 // (with debug logs, which print the error too) and in a child process.
 func TestErrorMethodPanics(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var opts []tractor.Option
 			if h.inProcess() {
 				opts = append(opts, tractor.LogLevel(slog.LevelDebug), tractor.LogOutput(io.Discard))
@@ -297,9 +293,8 @@ func TestSentinelsCrossActors(t *testing.T) {
 			t.Errorf("sentinel %s is not in librarySentinels: add it, and make it cross actors", name)
 		}
 	}
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(guardsSentinel, guardsFindNobody, guardsRegistrarLost), func(ctx context.Context, p *tractor.Portal) {
 				for name, want := range librarySentinels {
 					_, err := guardsSentinel.Call(ctx, p, name)
@@ -528,9 +523,8 @@ var guardsPublisher = pubsub.Publish("guards.pubsub", func(ctx context.Context, 
 // nothing up front (it cost 1 GiB), one of 1<<40 works (it killed the
 // program), and the queue grows as items arrive.
 func TestSubscribeHugeWindow(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(count), func(ctx context.Context, p *tractor.Portal) {
 				const items = 100
 				s, err := count.Open(ctx, p, items)

@@ -53,17 +53,22 @@ var (
 	goroutinesByRef = hosting{"goroutine-byref", []tractor.Option{tractor.WireCheck(false)}}
 )
 
-// skipShort skips h's row of a test under -short if another row covers
-// its semantics: process-tcp hosts actors in processes as process-pipe
-// does, over the other wire, which the transport's tests, the
-// conformance test and TestTwoPrograms cross under -short too. Skipping
-// an extra row under -short is standard Go practice: the short suite runs
+// rows returns the rows of hs a test runs: all of them, but under -short
+// not process-tcp, which hosts actors in processes as process-pipe does,
+// over the other wire; the transport's tests, the conformance test and
+// TestTwoPrograms cross that wire under -short too. The short suite runs
 // fewer rows, never fewer semantics, and still crosses a process.
-func (h hosting) skipShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() && h.name == processTCP.name {
-		t.Skip("-short: process-pipe's row covers process actors")
+func rows(hs []hosting) []hosting {
+	if !testing.Short() {
+		return hs
 	}
+	var short []hosting
+	for _, h := range hs {
+		if h.name != processTCP.name {
+			short = append(short, h)
+		}
+	}
+	return short
 }
 
 // inProcess says whether h hosts actors in the test's process.

@@ -42,9 +42,8 @@ var grandRootID = tractor.Func("test.grandRootID", func(ctx context.Context, _ s
 // TestRoot: every actor, at any depth and on any hosting, reaches its
 // program's root.
 func TestRoot(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(rootID, grandRootID), func(ctx context.Context, p *tractor.Portal) {
 				root := tractor.CurrentActor(ctx).ID()
 				if id, err := rootID.Call(ctx, p, struct{}{}); err != nil || id != root {

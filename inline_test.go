@@ -79,9 +79,8 @@ func goroutineID() string {
 // goroutine, with one allocation (its ctx) and no hand-off; a call to a
 // process actor does not.
 func TestInlineCall(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(inlineGoroutine, square), func(ctx context.Context, p *tractor.Portal) {
 				g, err := inlineGoroutine.Call(ctx, p, struct{}{})
 				if err != nil {
@@ -107,9 +106,8 @@ func TestInlineCall(t *testing.T) {
 // are refused as by an ending actor. Over processes the same calls give
 // the same outcomes, through dialogs.
 func TestInlineTaskCancelledWithItsActor(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			pr := newInlineProbe()
 			theInlineProbe.Store(pr)
 			err := run(t, h, func(ctx context.Context) error {
@@ -277,9 +275,8 @@ var cancelSelf = tractor.Func("test.inline.cancelSelf", func(ctx context.Context
 // cancellation by its own actor. In this process the call runs on the
 // caller's goroutine, so the actor's wind-down cannot run there.
 func TestCancelFromWithin(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.StartActor(ctx, "selfish", tractor.Expose(cancelSelf))

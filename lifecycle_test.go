@@ -22,9 +22,8 @@ import (
 // process child only where it pays, beyond loopback; over a socketpair or
 // loopback TCP frames travel plain.
 func TestProcessChildCompression(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(square), func(ctx context.Context, p *tractor.Portal) {
 				if tractor.Compressed(p) {
 					t.Errorf("connection to a %s child compresses frames", h.name)
@@ -100,10 +99,9 @@ type grandchildIn struct{ Process bool }
 // grandchild's listener admits the root.
 func TestSecretNotInProc(t *testing.T) {
 	const secret = "s3cret-of-the-tree-9f2c41d7"
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		for _, how := range []string{"option", "env"} {
 			t.Run(h.name+"/"+how, func(t *testing.T) {
-				h.skipShort(t)
 				var opts []tractor.Option
 				if how == "env" {
 					t.Setenv("TRACTOR_SECRET", secret)
@@ -220,9 +218,8 @@ func wantDeath(t *testing.T, err error, name, how string) {
 // ends, as it must, without having been asked to: its nursery reports it
 // (a process exits 0 then, and the report says so) and is cancelled.
 func TestDeathAfterBrokenLink(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var nursery *tractor.Nursery
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -253,9 +250,8 @@ func TestDeathAfterBrokenLink(t *testing.T) {
 // cancelled is reported with its exit status, not taken for a child that
 // ended because of the cancellation.
 func TestCrashBeforeCancel(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			for range 3 {
 				err := run(t, h, func(ctx context.Context) error {
 					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -281,9 +277,8 @@ func TestCrashBeforeCancel(t *testing.T) {
 // given ExitGrace to exit, and even the ladder's SIGTERM beyond it is not an
 // error. One that crashes while exiting did not end as asked.
 func TestCancelActorSlowExit(t *testing.T) {
-	for _, h := range processHostings {
+	for _, h := range rows(processHostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			cases := []struct {
 				name string
 				plan exitPlan

@@ -101,9 +101,8 @@ func receiveInts(ctx context.Context, t *testing.T, s *tractor.MsgStream[tractor
 // callee's pprof labels. The caller receives the items, then the
 // cancellation, as over a process's dialog.
 func TestLocalStreamCancelledWithItsActor(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			err := run(t, h, func(ctx context.Context) error {
@@ -168,9 +167,8 @@ func TestLocalStreamCancelledWithItsActor(t *testing.T) {
 // cancel timeout: a generator that ignores its cancellation holds its
 // actor's end, not its caller's Close.
 func TestLocalStreamCloseBeforeEnd(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
@@ -243,9 +241,8 @@ func TestLocalStreamCloseBeforeEnd(t *testing.T) {
 // with cancels its generator, whose cause names the caller; the stream's
 // outcome is the caller's own cancellation.
 func TestLocalStreamCallerCancels(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			local := h.byRef() // streams through memory, not a dialog
 			pr := newGenProbe(t)
 			pr.free()
@@ -277,9 +274,8 @@ func TestLocalStreamCallerCancels(t *testing.T) {
 // TestLocalStreamCaller: a generator's ctx names its caller, whatever
 // the hosting.
 func TestLocalStreamCaller(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(whoStreams), func(ctx context.Context, p *tractor.Portal) {
 				s, err := whoStreams.Open(ctx, p, struct{}{})
 				if err != nil {
@@ -362,9 +358,8 @@ var fanIn = tractor.Stream("test.local.fanIn", func(ctx context.Context, n int, 
 // once, and several receivers receive at once, through a small window:
 // every item arrives once, and every receiver sees the end.
 func TestStreamConcurrentEnds(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(fanIn), func(ctx context.Context, p *tractor.Portal) {
 				const n = 2000
 				s, err := fanIn.Open(ctx, p, n, tractor.Window(8, 1<<20))
@@ -408,9 +403,8 @@ func TestStreamConcurrentEnds(t *testing.T) {
 // TestStreamEndReachesEveryReceiver: receivers waiting on a stream at
 // once all see its end, here the cancellation Close makes.
 func TestStreamEndReachesEveryReceiver(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			pr := newGenProbe(t)
 			withWorker(t, h, eps(holdGen), func(ctx context.Context, p *tractor.Portal) {
 				defer pr.free()

@@ -145,9 +145,8 @@ func TestLogs(t *testing.T) {
 	})
 	// A process child's lines come back to the root's output through the
 	// child's stderr.
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run("every line names its actor; children inherit the level/"+h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var buf syncBuffer
 			if err := run(t, h, treeWithFailure, tractor.LogOutput(&buf), tractor.LogLevel(slog.LevelDebug), tractor.Name("boss")); err != nil {
 				t.Fatal(err)
@@ -210,9 +209,8 @@ func TestLogLevelFromEnv(t *testing.T) {
 // grandchild included: they travel from its stderr to its parent's
 // handler, which writes them to its own stderr, and so on to the root's.
 func TestLogHandler(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			rec := newLogRecords()
 			var uid string
 			err := run(t, h, func(ctx context.Context) error {
@@ -299,9 +297,8 @@ func TestLogFormat(t *testing.T) {
 // TestLogPanicStack: the debug record of a task that panicked carries the
 // panic's stack as its lines, from every hosting.
 func TestLogPanicStack(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			rec := newLogRecords()
 			withWorker(t, h, eps(boom), func(ctx context.Context, p *tractor.Portal) {
 				if _, err := boom.Call(ctx, p, "kaboom"); !errors.Is(err, tractor.ErrPanic) {

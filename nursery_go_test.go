@@ -16,9 +16,8 @@ import (
 // one-cancels-all across both, a panic is an error, the nursery waits for
 // every task, and SetLimit bounds how many run.
 func TestNurseryGo(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			t.Run("TaskErrorCancelsActorsAndTasks", func(t *testing.T) { testGoTaskErrorCancelsAll(t, h) })
 			t.Run("ActorFailureCancelsTasks", func(t *testing.T) { testGoActorFailureCancelsTasks(t, h) })
 			t.Run("PanicIsErrPanicWithStack", func(t *testing.T) { testGoPanic(t, h) })

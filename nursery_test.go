@@ -345,9 +345,8 @@ func testNurseryPanicPropagates(t *testing.T, h hosting) {
 // the nursery's watch, and its cancellation then reaches every other one,
 // once, over every hosting.
 func TestNurseryCancelAfterSomeEnded(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			var ps []*tractor.Portal
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
@@ -384,9 +383,8 @@ func TestNurseryCancelAfterSomeEnded(t *testing.T) {
 // ctx OpenNursery gives it) still gets the failure, not the cancellation
 // it caused.
 func TestResultAfterNurseryCancelled(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.RunInActor(ctx, "failing", fail.Bind("bad input"))

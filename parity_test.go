@@ -458,9 +458,8 @@ var parityCases = []parityCase{
 // TestParity runs parityCases over every hosting, in one worker per
 // hosting, and checks that each still serves calls after each case.
 func TestParity(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, parityEndpoints, func(ctx context.Context, p *tractor.Portal) {
 				for _, c := range parityCases {
 					t.Run(c.name, func(t *testing.T) {
@@ -574,9 +573,8 @@ var parityOneShotCases = []struct {
 // TestParityOneShot runs parityOneShotCases over every hosting. A
 // one-shot that fails fails its nursery, with the same error.
 func TestParityOneShot(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			for _, c := range parityOneShotCases {
 				t.Run(c.name, func(t *testing.T) {
 					want := c.want

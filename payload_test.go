@@ -206,9 +206,8 @@ var payloadCases = []struct {
 // worker of its own, and checks after each that the worker still serves
 // calls on the same portal: its actor and its connection survived.
 func TestUnsendablePayloads(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			wire := !h.byRef()
 			for _, c := range payloadCases {
 				t.Run(c.name, func(t *testing.T) {

@@ -344,9 +344,8 @@ func TestStaleEntriesPurged(t *testing.T) {
 // TestSuspectLiveActorKept: an actor a peer reports as unreachable stays
 // registered while the registrar can reach it; a ghost goes.
 func TestSuspectLiveActorKept(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(square), func(ctx context.Context, w *tractor.Portal) {
 				infos, err := tractor.Actors(ctx)
 				if err != nil {

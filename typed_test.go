@@ -18,9 +18,8 @@ import (
 // for Receive. Over every hosting, and for a generator of this process
 // both through memory and through a dialog.
 func TestStreamAll(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			testStreamAll(t, h)
 		})
 	}
@@ -102,9 +101,8 @@ func testStreamAll(t *testing.T, h hosting) {
 // endpoint's Result; asking another endpoint, or a daemon's portal, is a
 // misuse, refused without waiting. Over every hosting.
 func TestFuncResult(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			err := run(t, h, func(ctx context.Context) error {
 				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 					p, err := n.RunInActor(ctx, "squarer", square.Bind(7))
@@ -151,9 +149,8 @@ var rootInfo = tractor.Func("test.rootInfo", func(ctx context.Context, _ struct{
 // process with its own listener; a portal found by name tells the same,
 // and one to the root tells the root's. Over every hosting.
 func TestPortalInfo(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(pid, rootInfo), func(ctx context.Context, p *tractor.Portal) {
 				info := p.Info()
 				childPID, err := pid.Call(ctx, p, struct{}{})

@@ -298,9 +298,8 @@ func protocolErrorLogged(t *testing.T, logs *syncBuffer) bool {
 // TestFlowWindow: the flow-control window bounds the bytes in flight as
 // well as the items, is set per actor and per dialog, and is enforced.
 func TestFlowWindow(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			t.Run("StalledBigItems", func(t *testing.T) { testStalledBigItems(t, h) })
 			t.Run("DialogWindow", func(t *testing.T) { testDialogWindow(t, h) })
 			t.Run("ActorWindow", func(t *testing.T) { testActorWindow(t, h) })

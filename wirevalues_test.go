@@ -24,9 +24,8 @@ var numberDouble = tractor.Func("test.number.double", func(ctx context.Context, 
 // ErrBadArgument naming the value and the type otherwise; a result decodes
 // into another numeric type by the same rule; alike on every hosting.
 func TestNumberRuleEveryHosting(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(numberDouble), func(ctx context.Context, p *tractor.Portal) {
 				for _, arg := range []any{int(100), int64(100), float64(100), uint16(100)} {
 					res, err := tractor.CallRaw(ctx, p, numberDouble.Name(), arg)
@@ -74,9 +73,8 @@ var valuesTime = tractor.Func("test.values.time", func(ctx context.Context, at t
 // zone.
 func TestTimeZoneEveryHosting(t *testing.T) {
 	at := time.Date(2026, 3, 1, 22, 45, 0, 1, time.FixedZone("X", 5*3600+1800))
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withWorker(t, h, eps(valuesTime), func(ctx context.Context, p *tractor.Portal) {
 				got, err := valuesTime.Call(ctx, p, at)
 				if err != nil {
@@ -120,11 +118,10 @@ var wireCheckRelay = tractor.Func("test.wirecheck.relay", func(ctx context.Conte
 // map its goroutine child mutates is the caller's (by reference), with
 // WireCheck(true) it is a copy.
 func TestWireCheckReachesProcessChildren(t *testing.T) {
-	for _, h := range []hosting{processPipe, processTCP} {
+	for _, h := range rows([]hosting{processPipe, processTCP}) {
 		for _, on := range []bool{false, true} {
 			name := h.name + "/WireCheck=" + strconv.FormatBool(on)
 			t.Run(name, func(t *testing.T) {
-				h.skipShort(t)
 				h := hosting{name, append(slices.Clip(h.opts), tractor.WireCheck(on))}
 				withWorker(t, h, eps(wireCheckRelay), func(ctx context.Context, p *tractor.Portal) {
 					seen, err := wireCheckRelay.Call(ctx, p, struct{}{})

@@ -18,9 +18,8 @@ import (
 // the shared dialog for the actor's other subscriptions ends that Receive
 // with ErrStreamClosed, however quiet the publisher.
 func TestCloseWhilePulling(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				a, err := other.Subscribe(ctx, pub, []string{"a"}) // other publishes nothing
 				if err != nil {
@@ -70,9 +69,8 @@ var subscribeAndLeave = tractor.Func("pubsubtest.subscribeAndLeave", func(ctx co
 // closing its subscription leaves nothing behind: the publisher's task
 // and producer end, and the shared dialog is forgotten in its process.
 func TestSubscriberEndsWithoutClose(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				before := ticker.Clients() // goroutine actors share this process's
 				f, err := n.StartActor(ctx, "f", tractor.Expose(subscribeAndLeave))
@@ -101,9 +99,8 @@ var panicky = pubsub.Publish("test.panicky", func(ctx context.Context, f *pubsub
 // *RemoteError from the publishing actor that matches ErrPanic, as any
 // actor task's panic does.
 func TestProducerPanic(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				for i := range 2 {
 					// The producer may fail before the subscription is
@@ -341,9 +338,8 @@ func await(ctx context.Context, t *testing.T, what string, ch <-chan struct{}) {
 // bound Close waits: the producer learns that the closed subscription's
 // topics are no longer wanted.
 func TestCloseSendsTopicsLate(t *testing.T) {
-	for _, h := range hostings {
+	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
-			h.skipShort(t)
 			withPub(t, h, func(ctx context.Context, n *tractor.Nursery, pub *tractor.Portal) {
 				w, err := watcher.Subscribe(ctx, pub, []string{"topics"})
 				if err != nil {

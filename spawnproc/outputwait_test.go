@@ -22,9 +22,6 @@ import (
 // clock is real: the delay is a lower bound, which a slow machine only
 // lengthens, and the upper bound only catches a hang.
 func TestOutputWaitDelay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits out OutputWaitDelay on the real clock")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
 	defer cancel()
 	var out syncBuffer
