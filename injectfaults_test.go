@@ -111,8 +111,8 @@ func TestInjectFaultsBenign(t *testing.T) {
 // lose runs dialogs with an actor over a connection with faults f until
 // one fails, and checks that it failed with ErrActorGone naming the actor,
 // that the tree's error is nothing or that actor's loss, and that no
-// process is left.
-func lose(t *testing.T, h hosting, f transport.Faults) {
+// process is left. It returns the dialog's error.
+func lose(t *testing.T, h hosting, f transport.Faults) error {
 	t.Helper()
 	var victim tractor.ActorID
 	var dialogErr error
@@ -138,6 +138,7 @@ func lose(t *testing.T, h hosting, f transport.Faults) {
 	if pids := descendants(); len(pids) > 0 {
 		t.Errorf("processes left: %v", pids)
 	}
+	return dialogErr
 }
 
 // TestInjectFaultsDisconnect: a connection cut after N frames (process
@@ -158,16 +159,23 @@ func TestInjectFaultsDisconnect(t *testing.T) {
 // the dialogs of its connection with ErrActorGone naming the actor (the
 // reader of the frame drops the connection, and the child exits); a
 // dialog either succeeds with its value or fails, never delivers a wrong
-// one. Goroutine actors exchange no bytes: this is a test of process
-// actors.
+// one. A frame the parent read corrupted is the cause its error keeps:
+// it matches transport.ErrMalformed too, and says "malformed", though the
+// child exited cleanly. Goroutine actors exchange no bytes: this is a
+// test of process actors.
 func TestInjectFaultsCorrupt(t *testing.T) {
 	for _, h := range processHostings {
 		for seed := range uint64(6) { // both directions are drawn
 			t.Run(fmt.Sprintf("%s/%d", h.name, seed), func(t *testing.T) {
 				log := &transport.FaultLog{}
-				lose(t, h, transport.Faults{Seed: seed, Corrupt: 12, Log: log})
-				if ev := log.Events(); len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 12") {
-					t.Errorf("faults %q, want one corruption", ev)
+				err := lose(t, h, transport.Faults{Seed: seed, Corrupt: 12, Log: log})
+				ev := log.Events()
+				if len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 12") {
+					t.Fatalf("faults %q, want one corruption", ev)
+				}
+				if strings.HasPrefix(ev[0], "read:") &&
+					(!errors.Is(err, transport.ErrMalformed) || !strings.Contains(err.Error(), "malformed")) {
+					t.Errorf("dialog after the parent read a corrupted frame: %v, want it to match and name transport.ErrMalformed", err)
 				}
 			})
 		}
