@@ -87,9 +87,9 @@ func (w *World) startFaultyWorker(t *rapid.T) {
 		w.broken++
 		t.Logf("%s link of %s fired: %s", l.kind, wk.Portal.Actor(), fired)
 	case len(drivers) == 0:
-		// A goroutine worker's calls run inline: with no stream case,
-		// no dialog crosses its link, which cannot break.
-		t.Logf("%s link of %s not crossed: no stream case", l.kind, wk.Portal.Actor())
+		// No dialog crosses this goroutine worker's link, which cannot
+		// break: see drivers.
+		t.Logf("%s link of %s not crossed by any case", l.kind, wk.Portal.Actor())
 	default:
 		t.Fatalf("%s link of %s never fired in %d dialogs over it", l.kind, wk.Portal.Actor(), maxDrive)
 	}
@@ -104,11 +104,15 @@ func (w *World) dialogWith(t *rapid.T, wk *Worker, c Case) {
 
 // drivers are the cases whose dialogs cross the link of wk: every one to
 // a process worker; to a goroutine worker, whose calls run inline, the
-// streams, and none if its link is to be corrupted: the in-memory
-// connection carries no bytes to corrupt.
+// streams, and none if its link is to be corrupted (the in-memory
+// connection carries no bytes to corrupt) or if it passes values by
+// reference (its streams then pass through no connection).
 func (l *link) drivers(wk *Worker, cases []Case) []Case {
 	if wk.PID != os.Getpid() {
 		return cases
+	}
+	if !wk.encodes {
+		return nil
 	}
 	var out []Case
 	for _, c := range cases {
