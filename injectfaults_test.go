@@ -33,6 +33,20 @@ var (
 		burstSent <- struct{}{}
 		return nil
 	})
+	// hold opens a two-way stream and receives nothing, until its
+	// dialog ends.
+	hold = tractor.Ctx("test.faults.hold", func(c *tractor.Context, _ struct{}) (int, error) {
+		if err := c.Started(""); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close()
+		<-c.Done()
+		return 0, context.Cause(c)
+	})
 	// burstWait returns once burst has sent all its items: over one
 	// connection, after them.
 	burstWait = tractor.Func("test.faults.burstWait", func(ctx context.Context, _ struct{}) (int, error) {
@@ -218,6 +232,44 @@ func TestInjectFaultsIgnoreCredit(t *testing.T) {
 					t.Errorf("other dialogs after the overrun: %v", err)
 				}
 			}, tractor.InjectFaults(transport.Faults{Seed: 4, IgnoreCredit: true}))
+		})
+	}
+}
+
+// TestInjectFaultsIgnoreCreditReverse: a parent told a window far larger
+// than the one its child receives with sends beyond it; the child fails
+// that dialog, and the parent learns it as a protocol error or a
+// cancellation relayed by the child, never a success. (The error names
+// the parent as its actor, the peer at fault, relayed via the child.)
+func TestInjectFaultsIgnoreCreditReverse(t *testing.T) {
+	for _, h := range faultHostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(hold, square), func(ctx context.Context, p *tractor.Portal) {
+				c, err := hold.Open(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := tractor.OpenStream[int, int](c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 20 { // the child's window is 2 items
+					if s.Send(ctx, i) != nil {
+						break // the child failed the dialog already
+					}
+				}
+				s.Close()
+				_, err = hold.Result(ctx, c)
+				var re *tractor.RemoteError
+				if !errors.As(err, &re) || len(re.RelayPath) == 0 || re.RelayPath[len(re.RelayPath)-1] != p.Actor() ||
+					!(re.Type == "tractor.ProtocolError" || errors.Is(err, tractor.ErrContextCancelled)) ||
+					!strings.Contains(err.Error(), "window of 2 items") {
+					t.Errorf("dialog after sending past the child's window: %v, want a protocol error relayed by %v", err, p.Actor())
+				}
+				if v, err := square.Call(ctx, p, 3); err != nil || v != 9 {
+					t.Errorf("call after the overrun: %d, %v", v, err)
+				}
+			}, tractor.Window(2, 1<<20), tractor.InjectFaults(transport.Faults{Seed: 5, IgnoreCredit: true}))
 		})
 	}
 }
