@@ -33,6 +33,20 @@ var (
 		burstSent <- struct{}{}
 		return nil
 	})
+	// hold opens a two-way stream and receives nothing, until its
+	// dialog ends.
+	hold = tractor.Ctx("test.faults.hold", func(c *tractor.Context, _ struct{}) (int, error) {
+		if err := c.Started(""); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close()
+		<-c.Done()
+		return 0, context.Cause(c)
+	})
 	// burstWait returns once burst has sent all its items: over one
 	// connection, after them.
 	burstWait = tractor.Func("test.faults.burstWait", func(ctx context.Context, _ struct{}) (int, error) {
@@ -111,8 +125,8 @@ func TestInjectFaultsBenign(t *testing.T) {
 // lose runs dialogs with an actor over a connection with faults f until
 // one fails, and checks that it failed with ErrActorGone naming the actor,
 // that the tree's error is nothing or that actor's loss, and that no
-// process is left.
-func lose(t *testing.T, h hosting, f transport.Faults) {
+// process is left. It returns the dialog's error.
+func lose(t *testing.T, h hosting, f transport.Faults) error {
 	t.Helper()
 	var victim tractor.ActorID
 	var dialogErr error
@@ -138,6 +152,7 @@ func lose(t *testing.T, h hosting, f transport.Faults) {
 	if pids := descendants(); len(pids) > 0 {
 		t.Errorf("processes left: %v", pids)
 	}
+	return dialogErr
 }
 
 // TestInjectFaultsDisconnect: a connection cut after N frames (process
@@ -158,16 +173,23 @@ func TestInjectFaultsDisconnect(t *testing.T) {
 // the dialogs of its connection with ErrActorGone naming the actor (the
 // reader of the frame drops the connection, and the child exits); a
 // dialog either succeeds with its value or fails, never delivers a wrong
-// one. Goroutine actors exchange no bytes: this is a test of process
-// actors.
+// one. A frame the parent read corrupted is the cause its error keeps:
+// it matches transport.ErrMalformed too, and says "malformed", though the
+// child exited cleanly. Goroutine actors exchange no bytes: this is a
+// test of process actors.
 func TestInjectFaultsCorrupt(t *testing.T) {
 	for _, h := range processHostings {
 		for seed := range uint64(6) { // both directions are drawn
 			t.Run(fmt.Sprintf("%s/%d", h.name, seed), func(t *testing.T) {
 				log := &transport.FaultLog{}
-				lose(t, h, transport.Faults{Seed: seed, Corrupt: 12, Log: log})
-				if ev := log.Events(); len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 12") {
-					t.Errorf("faults %q, want one corruption", ev)
+				err := lose(t, h, transport.Faults{Seed: seed, Corrupt: 12, Log: log})
+				ev := log.Events()
+				if len(ev) != 1 || !strings.Contains(ev[0], "corrupt frame 12") {
+					t.Fatalf("faults %q, want one corruption", ev)
+				}
+				if strings.HasPrefix(ev[0], "read:") &&
+					(!errors.Is(err, transport.ErrMalformed) || !strings.Contains(err.Error(), "malformed")) {
+					t.Errorf("dialog after the parent read a corrupted frame: %v, want it to match and name transport.ErrMalformed", err)
 				}
 			})
 		}
@@ -210,6 +232,44 @@ func TestInjectFaultsIgnoreCredit(t *testing.T) {
 					t.Errorf("other dialogs after the overrun: %v", err)
 				}
 			}, tractor.InjectFaults(transport.Faults{Seed: 4, IgnoreCredit: true}))
+		})
+	}
+}
+
+// TestInjectFaultsIgnoreCreditReverse: a parent told a window far larger
+// than the one its child receives with sends beyond it; the child fails
+// that dialog, and the parent learns it as a protocol error or a
+// cancellation relayed by the child, never a success. (The error names
+// the parent as its actor, the peer at fault, relayed via the child.)
+func TestInjectFaultsIgnoreCreditReverse(t *testing.T) {
+	for _, h := range faultHostings {
+		t.Run(h.name, func(t *testing.T) {
+			withWorker(t, h, eps(hold, square), func(ctx context.Context, p *tractor.Portal) {
+				c, err := hold.Open(ctx, p, struct{}{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := tractor.OpenStream[int, int](c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 20 { // the child's window is 2 items
+					if s.Send(ctx, i) != nil {
+						break // the child failed the dialog already
+					}
+				}
+				s.Close()
+				_, err = hold.Result(ctx, c)
+				var re *tractor.RemoteError
+				if !errors.As(err, &re) || len(re.RelayPath) == 0 || re.RelayPath[len(re.RelayPath)-1] != p.Actor() ||
+					!(re.Type == "tractor.ProtocolError" || errors.Is(err, tractor.ErrContextCancelled)) ||
+					!strings.Contains(err.Error(), "window of 2 items") {
+					t.Errorf("dialog after sending past the child's window: %v, want a protocol error relayed by %v", err, p.Actor())
+				}
+				if v, err := square.Call(ctx, p, 3); err != nil || v != 9 {
+					t.Errorf("call after the overrun: %d, %v", v, err)
+				}
+			}, tractor.Window(2, 1<<20), tractor.InjectFaults(transport.Faults{Seed: 5, IgnoreCredit: true}))
 		})
 	}
 }

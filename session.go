@@ -141,7 +141,7 @@ func (ch *session) served(reason error) {
 	if reason == nil {
 		reason = io.EOF // a Conn must say why; a nil would read as "still open"
 	}
-	if !errors.Is(reason, io.EOF) && !errors.Is(reason, transport.ErrClosed) {
+	if failedConn(reason) {
 		// A broken stream, or a peer that sent garbage or an oversized
 		// frame: its connection is closed; say why.
 		ch.local.logger().Warn("connection to peer failed", slog.Any("err", reason), slog.String("peer", ch.peer.String()))
@@ -424,13 +424,25 @@ func (ch *session) lost(reason error) *RemoteError { return lostActor(ch.peer, r
 // lostActor is the loss of the actor id, for reason, as a *RemoteError
 // that matches ErrActorGone.
 func lostActor(id ActorID, reason error) *RemoteError {
-	return &RemoteError{
+	e := &RemoteError{
 		Actor:     id,
 		Type:      "tractor.ActorGone",
 		Message:   fmt.Sprintf("connection to actor lost: %v", reason),
 		RelayPath: []ActorID{id},
 		Code:      "actor_gone",
 	}
+	if failedConn(reason) {
+		e.value = reason // errors.Is finds the cause: transport.ErrMalformed, say
+	}
+	return e
+}
+
+// failedConn says whether reason, why a connection ended, is a failure
+// (a broken stream, a malformed or oversized frame) rather than its close
+// by either end, which io.EOF or transport.ErrClosed says: only a failure
+// is worth unwrapping, and an io.EOF would read as a stream's clean end.
+func failedConn(reason error) bool {
+	return reason != nil && !errors.Is(reason, io.EOF) && !errors.Is(reason, transport.ErrClosed)
 }
 
 // linkErr is goneErr, known as soon as the connection has ended: an
@@ -472,6 +484,13 @@ func (ch *session) goneLocked() error {
 	}
 	if ch.gone == nil && ch.died != nil {
 		ch.gone = ch.died.report("")
+		if failedConn(ch.goneReason) {
+			// The process exited because its link broke (a frame it or
+			// this side could not read): the death's report keeps the
+			// cause, in its text and for errors.Is.
+			ch.gone.Message += fmt.Sprintf(", its connection having failed: %v", ch.goneReason)
+			ch.gone.value = ch.goneReason
+		}
 	}
 	if ch.gone == nil {
 		ch.gone = ch.lost(ch.goneReason)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"pgregory.net/rapid"
@@ -36,7 +38,7 @@ func (l *link) GoString() string { return fmt.Sprintf("%s link %v", l.kind, l.fa
 // the run draws, or on the worker's cancellation at the end.
 func (w *World) drawLink(t *rapid.T) *link {
 	l := &link{kind: rapid.SampledFrom(linkKinds).Draw(t, "link fault"), world: w}
-	f := transport.Faults{Seed: rapid.Uint64().Draw(t, "link seed")}
+	f := transport.Faults{Seed: rapid.Uint64().Draw(t, "link seed"), Log: &transport.FaultLog{}}
 	switch l.kind {
 	case "benign":
 		f.Delay = time.Duration(rapid.IntRange(0, 300).Draw(t, "link delay µs")) * time.Microsecond
@@ -56,16 +58,94 @@ func (w *World) drawLink(t *rapid.T) *link {
 	return l
 }
 
+// maxDrive bounds the dialogs [World.startFaultyWorker] runs with a worker
+// whose link breaks, waiting for the break: far more than the 16 frames or
+// messages a fault is drawn within take.
+const maxDrive = 64
+
 // startFaultyWorker starts a worker whose connection carries faults drawn
-// for it (see [Config.Links]).
+// for it (see [Config.Links]). If the fault breaks the link, it then runs
+// dialogs with the worker until one fails because the fault fired, so
+// that the fault falls on a dialog, whose outcome the invariant checks,
+// rather than on the end of the run: the run's steps then end, as after a
+// kill. It fails the property if the fault never fired though the
+// dialogs crossed the link far past the frame it was drawn for.
 func (w *World) startFaultyWorker(t *rapid.T) {
-	w.startWith(t, w.drawLink(t))
+	l := w.drawLink(t)
+	w.startWith(t, l)
+	if !l.breaks() || len(w.Workers) == 0 || w.Workers[len(w.Workers)-1].link != l {
+		return // not started, or nothing to wait for
+	}
+	wk := w.Workers[len(w.Workers)-1]
+	drivers := l.drivers(wk, w.cfg.Cases)
+	for i := 0; i < maxDrive && len(drivers) > 0 && !wk.Ended && w.Killed == nil; i++ {
+		c := rapid.SampledFrom(drivers).Draw(t, "case over the faulty link")
+		w.dialogWith(t, wk, c)
+	}
+	switch fired := l.fired(); {
+	case fired != "":
+		w.broken++
+		t.Logf("%s link of %s fired: %s", l.kind, wk.Portal.Actor(), fired)
+	case len(drivers) == 0:
+		// No dialog crosses this goroutine worker's link, which cannot
+		// break: see drivers.
+		t.Logf("%s link of %s not crossed by any case", l.kind, wk.Portal.Actor())
+	default:
+		t.Fatalf("%s link of %s never fired in %d dialogs over it", l.kind, wk.Portal.Actor(), maxDrive)
+	}
+}
+
+// dialogWith runs a dialog of case c with wk, as the "call" step does.
+func (w *World) dialogWith(t *rapid.T, wk *Worker, c Case) {
+	ctx, cancel := w.StepContext()
+	defer cancel()
+	w.runCase(t, ctx, ctx, wk, c)
+}
+
+// drivers are the cases whose dialogs cross the link of wk: every one to
+// a process worker; to a goroutine worker, whose calls run inline, the
+// streams, and none if its link is to be corrupted (the in-memory
+// connection carries no bytes to corrupt) or if it passes values by
+// reference (its streams then pass through no connection).
+func (l *link) drivers(wk *Worker, cases []Case) []Case {
+	if wk.PID != os.Getpid() {
+		return cases
+	}
+	if !wk.encodes {
+		return nil
+	}
+	var out []Case
+	for _, c := range cases {
+		if _, ok := c.(interface{ opensLink() }); ok && l.kind == "disconnect" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// opensLink marks the cases whose dialogs cross a goroutine worker's
+// connection (see [link.drivers]).
+func (streamCase[A, T]) opensLink() {}
+
+// fired returns the fault log's record of the break, if the link broke:
+// the disconnect or the corrupted frame.
+func (l *link) fired() string {
+	if l == nil || l.faults.Log == nil {
+		return ""
+	}
+	for _, ev := range l.faults.Log.Events() {
+		if strings.Contains(ev, "disconnect after") || strings.Contains(ev, "corrupt frame") {
+			return ev
+		}
+	}
+	return ""
 }
 
 // accepts says whether err, a dialog's failure with wk, is an outcome of
 // the fault of wk's link: a protocol error for a window overrun, from the
-// worker, or the worker's loss once its link broke, which ends the run's
-// steps as a kill does (its death fails the nursery).
+// worker, or the worker's loss once its link broke (the fault log says it
+// fired), which ends the run's steps as a kill does (its death fails the
+// nursery).
 func (l *link) accepts(wk *Worker, err error) bool {
 	if l == nil {
 		return false
@@ -77,7 +157,7 @@ func (l *link) accepts(wk *Worker, err error) bool {
 	switch {
 	case l.kind == "ignore credit":
 		return re.Type == "tractor.ProtocolError"
-	case l.breaks() && errors.Is(err, tractor.ErrActorGone):
+	case l.breaks() && l.fired() != "" && errors.Is(err, tractor.ErrActorGone):
 		wk.Ended = true
 		if l.world.Killed == nil {
 			l.world.Killed = wk
@@ -88,16 +168,16 @@ func (l *link) accepts(wk *Worker, err error) bool {
 }
 
 // excuses says whether err, the tree's, is the loss of a worker whose
-// link may break: as its nursery cancels it at the end of a run, the
-// cancel itself may be what breaks the link, and the worker's death is
-// then reported.
+// link broke (its fault log says so): as its nursery cancels it at the
+// end of a run, the cancel itself may be what breaks the link, and the
+// worker's death is then reported.
 func (w *World) excuses(err error) bool {
 	var re *tractor.RemoteError
 	if !errors.As(err, &re) || !errors.Is(err, tractor.ErrActorGone) {
 		return false
 	}
 	for _, wk := range w.Workers {
-		if wk.link != nil && wk.link.breaks() && wk.Portal.Actor() == re.Actor {
+		if wk.link != nil && wk.link.breaks() && wk.link.fired() != "" && wk.Portal.Actor() == re.Actor {
 			return true
 		}
 	}

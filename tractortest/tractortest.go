@@ -109,6 +109,7 @@ type World struct {
 	steps  int
 	// hostile counts the hostile dialogs run (see Config.Hostile).
 	hostile int
+	broken  int     // faulty links that broke, see startFaultyWorker
 	idle    bool    // the current step found nothing to do
 	dialog  *Worker // the worker of the dialog step running, if one is
 }
@@ -344,14 +345,15 @@ func check(t rapid.TB, cfg Config, bt *testing.T) {
 	if cfg.Hostile {
 		cfg.Cases = append(slices.Clone(cfg.Cases), hostileCase{})
 	}
-	runs, steps, hostile := 0, 0, 0
+	runs, steps, hostile, broken := 0, 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		runs++
 		w := runOnce(rt, cfg, bt)
 		steps += w.steps
 		hostile += w.hostile
+		broken += w.broken
 	})
-	t.Logf("%d runs, %d steps taken (idle ones not counted), %d of them hostile dialogs", runs, steps, hostile)
+	t.Logf("%d runs, %d steps taken (idle ones not counted), %d of them hostile dialogs; %d links broke mid-dialog", runs, steps, hostile, broken)
 }
 
 // run is one run of the property; it returns the world it built, which
@@ -625,6 +627,12 @@ func (w *World) call(t *rapid.T, cancelled bool) {
 		timer := time.AfterFunc(after, stop)
 		defer timer.Stop()
 	}
+	w.runCase(t, ctx, dctx, wk, c)
+}
+
+// runCase runs a dialog of case c with wk within dctx, derived from ctx,
+// the step's, and fails the property if it hung or its outcome is wrong.
+func (w *World) runCase(t *rapid.T, ctx, dctx context.Context, wk *Worker, c Case) {
 	w.dialog = wk
 	defer func() { w.dialog = nil }()
 	err := c.run(t, dctx, wk)
