@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"bufio"
+	"io"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -118,3 +120,25 @@ func CountZoneLoads() (loads func() int64, restore func()) {
 	}
 	return n.Load, func() { loadLocation = time.LoadLocation; reset() }
 }
+
+// FrameReader reads frames as Serve does, for tests of the reader alone.
+type FrameReader struct{ fr frameReader }
+
+// NewFrameReader returns a reader of the frames on r, with Serve's buffer
+// size, the frame limit max, and compressed frames accepted if compress.
+func NewFrameReader(r io.Reader, max int, compress bool) *FrameReader {
+	return &FrameReader{frameReader{br: bufio.NewReaderSize(r, readBuffer), max: max, compress: compress}}
+}
+
+// Next returns the body of the next frame, decompressed.
+func (r *FrameReader) Next() ([]byte, error) { return r.fr.next() }
+
+// Held returns the capacities of the frame and decompression buffers the
+// reader keeps until its next frame.
+func (r *FrameReader) Held() (buf, zbuf int) { return cap(r.fr.buf), cap(r.fr.zbuf) }
+
+// KeepBuffer is the largest buffer a connection keeps between frames.
+const KeepBuffer = keepBuffer
+
+// ReadBuffer is the size of Serve's buffered reader.
+const ReadBuffer = readBuffer
