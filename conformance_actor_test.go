@@ -17,12 +17,11 @@ import (
 // CID 0 (§6), the error tree's limits (§9.3) and the registrar (§11).
 
 // confRun runs body in a root listening on loopback with the conformance
-// secret, and returns the runtime's log for the checks that read it.
-func confRun(t *testing.T, body func(ctx context.Context, addr string, root tractor.ActorID) error, opts ...tractor.Option) *confLog {
+// secret, which logs to logs.
+func confRun(t *testing.T, logs *confLog, body func(ctx context.Context, addr string, root tractor.ActorID) error, opts ...tractor.Option) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), confDeadline)
 	defer cancel()
-	logs := newConfLog()
 	opts = append([]tractor.Option{tractor.ListenAddr("127.0.0.1:0"), tractor.Secret(confSecret), tractor.LogOutput(logs)}, opts...)
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		self := tractor.CurrentActor(ctx)
@@ -34,13 +33,13 @@ func confRun(t *testing.T, body func(ctx context.Context, addr string, root trac
 	if t.Failed() {
 		t.Logf("runtime's log:\n%s", logs.buf.String())
 	}
-	return logs
 }
 
 // §8 Enforcement: a yield past the window the receiver announced fails
 // that dialog with a tractor.ProtocolError; the connection stays up.
 func TestConformanceFlowOverrun(t *testing.T) {
-	confRun(t, func(ctx context.Context, addr string, root tractor.ActorID) error {
+	logs := newConfLog()
+	confRun(t, logs, func(ctx context.Context, addr string, root tractor.ActorID) error {
 		cc := confDial(t, addr)
 		cc.shake(root.UID)
 		// sleeper sends started (announcing its window) and never opens
@@ -50,10 +49,32 @@ func TestConformanceFlowOverrun(t *testing.T) {
 		if m.Credit == 0 || m.Credit > 1<<16 {
 			t.Fatalf("§8: started announces %d items", m.Credit)
 		}
-		// Exactly the window is allowed; one more is the overrun.
-		for range m.Credit + 1 {
+		// Exactly the window is allowed: the runtime reads a connection's
+		// messages in order, so once a call sent after the window's items
+		// is answered, they were all taken without a protocol error.
+		const overrun = "peer sent past its credit window"
+		before, _ := logs.count(overrun)
+		for range m.Credit {
 			cc.send(kindYield, 1, "", 0, 1)
 		}
+		cc.send(kindCmd, 3, "test.square", 1, 4)
+		for {
+			r := cc.readMsg()
+			if r.CID == 1 && r.Kind != kindCredit {
+				t.Fatalf("§8: dialog 1 got kind %d within its window of %d items", r.Kind, m.Credit)
+			}
+			if r.CID == 3 {
+				if v := confValue[int](t, expect(t, r, kindReturn)); v != 16 {
+					t.Fatalf("square = %d, want 16", v)
+				}
+				if n, _ := logs.count(overrun); n != before {
+					t.Fatalf("§8: %d items, exactly the window, were taken for an overrun", m.Credit)
+				}
+				break
+			}
+		}
+		// One more is the overrun.
+		cc.send(kindYield, 1, "", 0, 1)
 		// The callee fails the dialog and cancels its task, which answers
 		// as any task its own actor cancelled.
 		e := confValue[struct {
@@ -64,8 +85,8 @@ func TestConformanceFlowOverrun(t *testing.T) {
 			t.Errorf("§8: the overrun dialog ended with %+v; want context_cancelled by %v", e, root)
 		}
 		// §8: the connection stays up: a new dialog on it is served.
-		cc.send(kindCmd, 3, "test.square", 1, 5)
-		if v := confValue[int](t, expect(t, cc.final(3), kindReturn)); v != 25 {
+		cc.send(kindCmd, 5, "test.square", 1, 5)
+		if v := confValue[int](t, expect(t, cc.final(5), kindReturn)); v != 25 {
 			t.Fatalf("after the overrun: square = %d, want 25", v)
 		}
 		cc.c.Close()
@@ -76,7 +97,8 @@ func TestConformanceFlowOverrun(t *testing.T) {
 // §8 Enforcement, the bytes: a peer may send while bytes in flight are
 // under the window; one yield past it fails the dialog.
 func TestConformanceFlowOverrunBytes(t *testing.T) {
-	logs := confRun(t, func(ctx context.Context, addr string, root tractor.ActorID) error {
+	logs := newConfLog()
+	confRun(t, logs, func(ctx context.Context, addr string, root tractor.ActorID) error {
 		cc := confDial(t, addr)
 		cc.shake(root.UID)
 		cc.sendWindow(kindCmd, 1, "test.sleeper", 3, 16, 1<<20, map[string]any{})
@@ -104,7 +126,7 @@ func TestConformanceFlowOverrunBytes(t *testing.T) {
 // cancel itself; it ends, closing its connections to peers (only its
 // parent gets a stop on id 0).
 func TestConformanceCancelActor(t *testing.T) {
-	confRun(t, func(ctx context.Context, addr string, root tractor.ActorID) error {
+	confRun(t, newConfLog(), func(ctx context.Context, addr string, root tractor.ActorID) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
 			p, err := n.StartActor(ctx, "target", tractor.Expose(square))
 			if err != nil {
@@ -127,7 +149,7 @@ func TestConformanceCancelActor(t *testing.T) {
 // §9.3 Tree limits: a sender cuts an error tree to 32 levels and 256
 // errors, keeping the text of what it cut.
 func TestConformanceErrorTreeLimits(t *testing.T) {
-	confRun(t, func(ctx context.Context, addr string, root tractor.ActorID) error {
+	confRun(t, newConfLog(), func(ctx context.Context, addr string, root tractor.ActorID) error {
 		cc := confDial(t, addr)
 		cc.shake(root.UID)
 		for i, c := range []struct {
@@ -198,7 +220,7 @@ func TestConformanceRegistrar(t *testing.T) {
 		PID     int
 		Addr    string
 	}
-	confRun(t, func(ctx context.Context, addr string, root tractor.ActorID) error {
+	confRun(t, newConfLog(), func(ctx context.Context, addr string, root tractor.ActorID) error {
 		cc := confDial(t, addr)
 		h := cc.shake("")
 		var w struct {
