@@ -334,6 +334,7 @@ func Run(cfg Config) error {
 // is the test whose bubbles the runs use with cfg.Bubble.
 func check(t rapid.TB, cfg Config, bt *testing.T) {
 	t.Helper()
+	markKin()
 	if !cfg.Bubble {
 		bt = nil
 	} else if bt == nil {
