@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -234,6 +235,16 @@ func TestConformanceRegistrar(t *testing.T) {
 		cc.send(kindCmd, 1, "tractor.registrar.register", 1, me)
 		if ok := confValue[bool](t, expect(t, cc.final(1), kindReturn)); !ok {
 			t.Fatal("§11: register returned false")
+		}
+		// §11: an entry must say where to dial it.
+		nowhere := info{ID: tractor.ActorID{Name: "raw-nowhere", UID: "raw-nowhere-uid"}, Hosting: 1, PID: 1}
+		cc.send(kindCmd, 13, "tractor.registrar.register", 1, nowhere)
+		if e := confValue[confRemoteError](t, expect(t, cc.final(13), kindError)); e.Code != "bad_argument" || !strings.Contains(e.Message, "empty Addr") {
+			t.Errorf("§11: register with an empty Addr failed with %+v; want bad_argument naming Addr", e)
+		}
+		cc.send(kindCmd, 15, "tractor.registrar.find", 1, nowhere.ID.Name)
+		if found := confValue[[]info](t, expect(t, cc.final(15), kindReturn)); len(found) != 0 {
+			t.Errorf("§11: find = %+v after a refused register", found)
 		}
 		cc.send(kindCmd, 3, "tractor.registrar.find", 1, me.ID.Name)
 		found := confValue[[]info](t, expect(t, cc.final(3), kindReturn))

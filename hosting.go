@@ -283,7 +283,10 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	var sc transport.Conn = conn
 	if faults != nil {
-		sc = faults.Conn(conn)
+		// The stream wrapper injected every fault but IgnoreCredit, which
+		// acts on messages: only that one is added here, lest delays
+		// and the cut apply twice.
+		sc = transport.Faults{Seed: faults.Seed, IgnoreCredit: faults.IgnoreCredit, Log: faults.Log}.Conn(conn)
 	}
 	ch := newSession(n.actor, id, sc, true)
 	host := processHost{proc: proc}

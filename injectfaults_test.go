@@ -273,3 +273,31 @@ func TestInjectFaultsIgnoreCreditReverse(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectFaultsProcessOnce: a process actor's connection gets each
+// fault once, from the byte stream's wrapper: its delays are the stream's
+// writes and reads, none the messages' sends.
+func TestInjectFaultsProcessOnce(t *testing.T) {
+	for _, h := range processHostings {
+		t.Run(h.name, func(t *testing.T) {
+			log := &transport.FaultLog{}
+			withWorker(t, h, eps(square, count, echo), func(ctx context.Context, p *tractor.Portal) {
+				if err := dialogs(ctx, p); err != nil {
+					t.Error(err)
+				}
+			}, tractor.InjectFaults(transport.Faults{Seed: 4, Delay: 20 * time.Microsecond, Log: log}))
+			stream := 0
+			for _, ev := range log.Events() {
+				switch {
+				case strings.HasPrefix(ev, "send:"):
+					t.Fatalf("message-level fault %q on a process actor's connection", ev)
+				case strings.HasPrefix(ev, "write:"), strings.HasPrefix(ev, "read:"):
+					stream++
+				}
+			}
+			if stream == 0 {
+				t.Errorf("no delay on the byte stream: %q", log.Events())
+			}
+		})
+	}
+}

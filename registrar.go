@@ -231,6 +231,11 @@ var (
 		if err != nil {
 			return false, err
 		}
+		if source != nil && info.Addr == "" {
+			// "" marks an actor of the registrar's own process (see
+			// node.local): another process's would be taken for one.
+			return false, errorf("tractor: register actor %s from %s: empty Addr: %w", info.ID, source.peer, ErrBadArgument)
+		}
 		r.add(info, source)
 		return true, nil
 	})

@@ -449,8 +449,9 @@ func processesMatchModel(t *rapid.T, w *tractortest.World) {
 // reused pid is no survivor), and drawn at random stopped (SIGSTOP) before
 // the kill, so that they cannot end themselves; drawn at random, the worker is killed while
 // its children are still connecting, before any reported a pid, and the
-// end of the run finds any survivor with tractortest.Kin, by executable
-// and process group. The dialog with the worker fails with its death.
+// end of the run finds any survivor with tractortest.Kin, by executable,
+// process group and the mark the test process leaves in its tree's
+// environment. The dialog with the worker fails with its death.
 func broodKilled(t *rapid.T, w *tractortest.World) {
 	var procs []*tractortest.Worker
 	for _, wk := range w.Live() {

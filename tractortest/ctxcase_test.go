@@ -95,6 +95,19 @@ var (
 		}
 		return 0
 	}))
+	// countOverruns fails past its item 3 as the runtime reports a peer
+	// that sent past its credit window, as a spurious overrun would.
+	countOverruns = tractor.Stream("tractortest.count.overruns", func(_ context.Context, n int, yield func(int) error) error {
+		for i := range n {
+			if i == 4 {
+				return &tractor.RemoteError{Type: "tractor.ProtocolError", Message: "peer sent more than the window"}
+			}
+			if err := yield(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	// countRepeats sends its item 5 twice.
 	countRepeats = tractor.Stream("tractortest.count.repeats", func(_ context.Context, n int, yield func(int) error) error {
 		for i := range n {
@@ -112,8 +125,10 @@ var (
 )
 
 // TestContextCaseCatches plants faults that the Context and StreamOf
-// cases must report: a context endpoint that answers one item wrongly, and a generator that repeats an item, which only a stream
-// received past it shows.
+// cases must report: a context endpoint that answers one item wrongly, a
+// generator that repeats an item, which only a stream received past it
+// shows, and one whose stream fails with a protocol error though its link
+// keeps the protocol.
 func TestContextCaseCatches(t *testing.T) {
 	upTo := func(n int) []int {
 		items := make([]int, n)
@@ -129,6 +144,7 @@ func TestContextCaseCatches(t *testing.T) {
 	}{
 		{"wrong reply", tractortest.Context(totalsOff, rapid.Just("x"), rapid.IntRange(5, 9), totalsModel), "item 0 received is 8, want 7"},
 		{"repeated item", tractortest.StreamOf(countRepeats, rapid.IntRange(0, 20), upTo), "item 6 is 5"},
+		{"protocol error", tractortest.StreamOf(countOverruns, rapid.IntRange(0, 20), upTo), "a protocol error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tractortest.Run(tractortest.Config{Cases: []tractortest.Case{tc.c}})

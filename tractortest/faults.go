@@ -156,7 +156,7 @@ func (l *link) accepts(wk *Worker, err error) bool {
 	}
 	switch {
 	case l.kind == "ignore credit":
-		return re.Type == "tractor.ProtocolError"
+		return re.Type == protocolError
 	case l.breaks() && l.fired() != "" && errors.Is(err, tractor.ErrActorGone):
 		wk.Ended = true
 		if l.world.Killed == nil {

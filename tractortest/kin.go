@@ -2,8 +2,10 @@ package tractortest
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -49,15 +51,38 @@ func statFields(pid int) ([]string, bool) {
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:]), true
 }
 
-// Kin lists the processes other than this one that run this process's
-// executable in its process group and have not exited: this process's
-// children, theirs, and those of them orphaned by the death of their
-// parent and reparented to init (or a subreaper), which [Descendants],
-// walking down from a pid, cannot find. An actor hosted in a process is
-// this executable re-executed, in the group of its parent, so Kin finds
-// every actor process of the test binary's tree that still runs, however
-// its parents died (Linux).
+// kinVar is the environment variable that marks the processes of one
+// test process's tree: the test process sets it to a value naming itself
+// (see markKin), and every process it spawns inherits it, as do theirs,
+// since spawnproc passes a child its parent's environment.
+const kinVar = "TRACTORTEST_KIN"
+
+var kinMark = sync.OnceValue(func() string {
+	p, _ := ProcOf(os.Getpid())
+	v := strconv.Itoa(p.PID) + "." + strconv.FormatUint(p.Start, 10)
+	os.Setenv(kinVar, v)
+	return kinVar + "=" + v
+})
+
+// markKin marks this process's tree for [Kin]: it sets kinVar to this
+// process's pid and start time, which no other process shares, replacing
+// a value inherited from a test process this one descends from. [Main]
+// and [Check] call it before they spawn anything.
+func markKin() { kinMark() }
+
+// Kin lists the processes other than this one that this process's tree
+// started (after [Main], [Check] or Kin was first called), that run this
+// process's executable in its process group and have not exited: this
+// process's children, theirs, and those of them orphaned by the death of
+// their parent and reparented to init (or a subreaper), which
+// [Descendants], walking down from a pid, cannot find. An actor hosted in
+// a process is this executable re-executed, in the group of its parent,
+// with its parent's environment, so Kin finds every actor process of the
+// test binary's tree that still runs, however its parents died. The
+// environment marks the tree (see markKin): another copy of the test
+// binary run from the same shell, in the same group, is not kin (Linux).
 func Kin() []int {
+	mark := kinMark()
 	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return nil
@@ -75,7 +100,12 @@ func Kin() []int {
 		if !ok || len(fields) < 3 || fields[0] == "Z" || fields[2] != strconv.Itoa(pgrp) {
 			continue
 		}
-		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && exe == self {
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil || exe != self {
+			continue
+		}
+		// The environment a process was started with, NUL-separated.
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(env), "\x00"), mark) {
 			out = append(out, pid)
 		}
 	}

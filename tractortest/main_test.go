@@ -6,4 +6,7 @@ import (
 	"github.com/tractor-go/tractor/tractortest"
 )
 
-func TestMain(m *testing.M) { tractortest.Main(m) }
+func TestMain(m *testing.M) {
+	playKinRole() // a process of TestKin, if this is one
+	tractortest.Main(m)
+}

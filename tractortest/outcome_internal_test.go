@@ -46,6 +46,7 @@ func TestCheckOutcome(t *testing.T) {
 		{"live worker lacks the endpoint", live, false, remote("not_exposed", tractor.ActorID{}, worker), false},
 		{"live worker does not know the endpoint", live, false, remote("unknown_endpoint", tractor.ActorID{}, worker), false},
 		{"cancelled by nobody who asked", live, false, remote("context_cancelled", root, worker), false},
+		{"live worker's protocol error", live, false, &tractor.RemoteError{Actor: worker, RelayPath: []tractor.ActorID{worker}, Type: "tractor.ProtocolError"}, false},
 		{"ended worker, endpoint error", live, true, remote("", tractor.ActorID{}, worker), false},
 		{"ended worker, cancelled", live, true, remote("context_cancelled", worker, worker), false},
 	} {

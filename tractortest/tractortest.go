@@ -259,12 +259,17 @@ func (c streamCase[A, T]) run(t *rapid.T, ctx context.Context, w *Worker) error 
 	return nil
 }
 
+// protocolError is the type of the runtime's report that a peer broke the
+// protocol, such as sending past its credit window.
+const protocolError = "tractor.ProtocolError"
+
 // outcomeError checks a dialog's failure: a cancellation the caller asked
 // for, or an error from the worker that names it. An ended worker's dialogs
 // (all opened after its end) must fail with ErrActorGone. A live worker's
 // may fail only with the endpoint's own error: the runtime's reports of a
-// lost connection, a missing endpoint or a cancellation nobody but the
-// worker itself asked for are violations.
+// lost connection, a missing endpoint, a protocol error (which only a
+// worker whose link ignores its credit may cause, see [link.accepts]) or a
+// cancellation nobody but the worker itself asked for are violations.
 func outcomeError(ctx context.Context, w *Worker, err error) error {
 	if w.link.accepts(w, err) {
 		return nil
@@ -291,6 +296,9 @@ func checkOutcome(ctx context.Context, actor tractor.ActorID, ended bool, err er
 			return fmt.Errorf("dialog with ended actor %s: %v, which does not match ErrActorGone", actor, err)
 		}
 		return nil
+	}
+	if re.Type == protocolError {
+		return fmt.Errorf("dialog with live actor %s: %v: a protocol error, though its link keeps the protocol", actor, err)
 	}
 	for _, sentinel := range []error{tractor.ErrActorGone, tractor.ErrNotExposed, tractor.ErrUnknownEndpoint} {
 		if errors.Is(err, sentinel) {
@@ -334,6 +342,7 @@ func Run(cfg Config) error {
 // is the test whose bubbles the runs use with cfg.Bubble.
 func check(t rapid.TB, cfg Config, bt *testing.T) {
 	t.Helper()
+	markKin()
 	if !cfg.Bubble {
 		bt = nil
 	} else if bt == nil {

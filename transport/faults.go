@@ -21,6 +21,17 @@ import (
 // so that the same Faults over the same traffic makes the same decisions:
 // a failing run replays.
 //
+// Same seed, same run holds for each direction's sequence of decisions:
+// the nth decision of a direction is the same in every run. Which
+// operation it falls on is the traffic's: over a message connection whose
+// messages are sent by several goroutines at once, as the runtime's
+// dialogs send theirs, which message gets which delay, or is the one after
+// which the connection is cut, depends on the order the scheduler lets
+// the Sends in, as do the bytes a stream carries, and where a frame is
+// split or corrupted. A run replays exactly where that order is fixed:
+// one dialog at a time, or goroutines that a testing/synctest bubble runs
+// in a fixed order.
+//
 // Faults apply at two levels. [Faults.Stream] wraps the byte stream under
 // a wire connection ([NewConn], [FileConn]); there every fault applies,
 // counted in frames. [Faults.Conn] wraps a message [Conn], the in-memory
@@ -370,6 +381,17 @@ func (c *faultConn) count(n *int, dir string) bool {
 		c.f.Log.add("%s: disconnect after message %d", dir, *n)
 		// Closing here could reenter the runtime that called Send, or
 		// the peer's lock that delivers: a goroutine closes, at once.
+		// Nothing waits for it, as nothing can without deadlock: the
+		// runtime learns of the end from inside inner.Close (an
+		// in-memory connection calls its receiver's Ended), and its
+		// handling closes this connection in turn, so Close cannot wait
+		// for the goroutine it is called from; and an attached
+		// in-memory connection has no Serve whose return could wait.
+		// It is bounded: it runs once per connection (cut is set once,
+		// under mu), and inner.Close does not block (an in-memory
+		// connection's takes its locks and returns; a wire
+		// connection's returns at once while Serve reads, and
+		// otherwise within closeLinger); and faults are for tests.
 		go c.inner.Close()
 	}
 	return true
