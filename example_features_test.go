@@ -22,12 +22,16 @@ func ExampleMsgStream_Subscribe() {
 		}
 		defer s.Close()
 		got, ends := make([][]string, 2), make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range got {
-			sub, err := s.Subscribe(0) // before the first Receive: it misses nothing
-			if err != nil {
+		// Every subscriber before the first Receive, a subscriber's
+		// included: it misses nothing.
+		subs := make([]*tractor.Subscription[string], len(got))
+		for i := range subs {
+			if subs[i], err = s.Subscribe(0); err != nil {
 				return err
 			}
+		}
+		var wg sync.WaitGroup
+		for i, sub := range subs {
 			wg.Go(func() {
 				defer sub.Close()
 				for {

@@ -51,7 +51,12 @@ func TestStreamPrefix(t *testing.T) {
 }
 
 // checkCases checks c alone, with cancelled steps and workers (Faults),
-// over every hosting: 12 runs each, 3 under -short.
+// over every hosting: 12 runs each, 3 under -short. The in-process rows
+// stay in real time, out of a synctest bubble: they cost a second or two
+// (the process rows are the cost), and they keep the interleavings that
+// only real time gives, a timer firing while the tree is busy, which a
+// bubble (whose clock moves only once every goroutine is blocked) never
+// draws; TestProtocol's in-process rows are the ones in bubbles.
 func checkCases(t *testing.T, c tractortest.Case) {
 	for _, h := range hostings {
 		t.Run(h.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -73,7 +74,8 @@ var (
 	// grow opens a nursery of k actors, each busy with a call that runs
 	// until cancelled, cancels the nursery, and reports how many of the
 	// calls ended by cancellation and how many of the actors are left.
-	grow = tractor.Func("rapid.grow", func(ctx context.Context, k int) (growReport, error) {
+	grow = tractor.Func("rapid.grow", func(ctx context.Context, a growArgs) (growReport, error) {
+		k := a.K
 		var r growReport
 		var mu sync.Mutex
 		var names []string
@@ -120,6 +122,17 @@ var (
 		if err != nil {
 			return r, err
 		}
+		if a.ByName {
+			for i := range max(k, -k) {
+				_, err := tractor.FindActor(ctx, "leaf-"+strconv.Itoa(i))
+				if err == nil {
+					r.Left++
+				} else if !errors.Is(err, tractor.ErrActorNotFound) {
+					return r, err
+				}
+			}
+			return r, nil
+		}
 		infos, err := tractor.Actors(ctx)
 		if err != nil {
 			return r, err
@@ -132,6 +145,18 @@ var (
 		return r, nil
 	})
 )
+
+// growArgs asks grow for K leaves (-K: cancelled while they connect).
+// ByName has it look for the leaves left by their names (FindActor)
+// rather than in the list of every actor (tractor.Actors), which gives
+// addresses and so opens this process's peer listener: in a synctest
+// bubble that stalls the clock (see tractortest's Config.Bubble). A leaf
+// that FindActor reaches is left; one that is registered but gone is
+// purged by the lookup unseen, which the list (the other rows) catches.
+type growArgs struct {
+	K      int
+	ByName bool
+}
 
 type growReport struct{ Cancelled, Left int }
 
@@ -283,8 +308,22 @@ func TestProtocol(t *testing.T) {
 			// runs fewer rows, never fewer semantics.
 			continue
 		}
+		// The in-process rows run in synctest bubbles (tractortest's
+		// Config.Bubble), where pauses, naps and grace periods take
+		// virtual time: 100 runs cost them about what 40 cost a process
+		// row, whose every worker is a process started and ended (about
+		// a second of CPU a run with -race). 40 runs over each wire keep
+		// several hundred steps crossing processes; the semantics are
+		// the same on every row.
+		bubble := strings.HasPrefix(h.name, "goroutine")
 		t.Run(h.name, func(t *testing.T) {
+			if bubble {
+				withChecks(t, 100, 20)
+			} else {
+				withChecks(t, 40, 8)
+			}
 			tractortest.Check(t, tractortest.Config{
+				Bubble:    bubble,
 				Options:   h.opts,
 				Cases:     append(slices.Clip(cases), tractortest.HostilePayloads()),
 				Expose:    []tractor.Endpoint{echo, grow, nap, brood},
@@ -294,7 +333,7 @@ func TestProtocol(t *testing.T) {
 				Actions: map[string]func(*rapid.T, *tractortest.World){
 					"context":                     contextDialog,
 					"start cut short":             startCutShort,
-					"nested nursery cancelled":    nestedCancel,
+					"nested nursery cancelled":    nestedCancel(bubble),
 					"worker with children killed": broodKilled,
 				},
 			})
@@ -388,8 +427,13 @@ func startCutShort(t *rapid.T, w *tractortest.World) {
 // cancel it, and report: every call must end cancelled, every leaf gone.
 // Drawn at random, the nursery is instead cancelled while its leaves are
 // still connecting: no leaf may be left, no process either (the
-// invariant checks /proc after the step).
-func nestedCancel(t *rapid.T, w *tractortest.World) {
+// invariant checks /proc after the step). In a bubble the worker looks
+// for its leaves by name (see growArgs).
+func nestedCancel(bubble bool) func(*rapid.T, *tractortest.World) {
+	return func(t *rapid.T, w *tractortest.World) { nestedCancelIn(t, w, bubble) }
+}
+
+func nestedCancelIn(t *rapid.T, w *tractortest.World, bubble bool) {
 	wk := w.Pick(t, w.Live())
 	if wk == nil {
 		return
@@ -399,14 +443,14 @@ func nestedCancel(t *rapid.T, w *tractortest.World) {
 	ctx, cancel := w.StepContext()
 	defer cancel()
 	if during {
-		r, err := grow.Call(ctx, wk.Portal, -k)
+		r, err := grow.Call(ctx, wk.Portal, growArgs{-k, bubble})
 		tractortest.Hung(t, ctx, "nursery cancelled during its starts")
 		if err != nil || r.Left != 0 {
 			t.Fatalf("grow(-%d): %+v, %v; want no leaf left", k, r, err)
 		}
 		return
 	}
-	r, err := grow.Call(ctx, wk.Portal, k)
+	r, err := grow.Call(ctx, wk.Portal, growArgs{k, bubble})
 	tractortest.Hung(t, ctx, "nested nursery")
 	if err != nil {
 		t.Fatalf("grow(%d): %v", k, err)
