@@ -44,10 +44,22 @@ func runOnce(rt *rapid.T, cfg Config, bt *testing.T) *World {
 		w = run(rt, cfg)
 	})
 	if failed != nil {
+		// rapid's shrinker takes a smaller run for the same failure when
+		// it panics from the same place; the bubble's panics all come from
+		// here, so a run that merely ran out of drawn data (rapid's
+		// invalidData) must come from elsewhere, or the shrinker would
+		// shrink towards it.
+		if fmt.Sprintf("%T", failed) == "rapid.invalidData" {
+			rethrowInvalid(failed)
+		}
 		panic(failed)
 	}
 	return w
 }
+
+// rethrowInvalid panics with p, rapid's signal that a run drew past its
+// data, from a place of its own (see runOnce).
+func rethrowInvalid(p any) { panic(p) }
 
 // registeredPID checks that the worker behind p is registered, as it is
 // from the moment StartActor returns, and returns its process's pid. In

@@ -129,6 +129,9 @@ var (
 // generator that repeats an item, which only a stream received past it
 // shows, and one whose stream fails with a protocol error though its link
 // keeps the protocol.
+//
+// A run is shrunk by rapid, whose shrinker is randomised: the tests ask for
+// the violation, not for the smallest sequence that shows it.
 func TestContextCaseCatches(t *testing.T) {
 	upTo := func(n int) []int {
 		items := make([]int, n)
@@ -142,7 +145,7 @@ func TestContextCaseCatches(t *testing.T) {
 		c    tractortest.Case
 		want string
 	}{
-		{"wrong reply", tractortest.Context(totalsOff, rapid.Just("x"), rapid.IntRange(5, 9), totalsModel), "item 0 received is 8, want 7"},
+		{"wrong reply", tractortest.Context(totalsOff, rapid.Just("x"), rapid.IntRange(5, 9), totalsModel), "received is"},
 		{"repeated item", tractortest.StreamOf(countRepeats, rapid.IntRange(0, 20), upTo), "item 6 is 5"},
 		{"protocol error", tractortest.StreamOf(countOverruns, rapid.IntRange(0, 20), upTo), "a protocol error"},
 	} {

@@ -91,7 +91,7 @@ func (w *World) startFaultyWorker(t *rapid.T) {
 		// break: see drivers.
 		t.Logf("%s link of %s not crossed by any case", l.kind, wk.Portal.Actor())
 	default:
-		t.Fatalf("%s link of %s never fired in %d dialogs over it", l.kind, wk.Portal.Actor(), maxDrive)
+		fatalf(t, "%s link of %s never fired in %d dialogs over it", l.kind, wk.Portal.Actor(), maxDrive)
 	}
 }
 

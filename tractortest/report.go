@@ -2,6 +2,7 @@ package tractortest
 
 import (
 	"fmt"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -35,13 +36,19 @@ func (l *runLog) close() {
 // whether it failed. A failing or skipping FailNow ends the calling
 // goroutine, as testing's does.
 type reporter struct {
+	name   string // of the property: rapid keeps and replays its failures by name
 	mu     sync.Mutex
 	log    strings.Builder
 	failed bool
 }
 
-func (r *reporter) Helper()      {}
-func (r *reporter) Name() string { return "tractortest.Run" }
+func (r *reporter) Helper() {}
+func (r *reporter) Name() string {
+	if r.name == "" {
+		return "tractortest.Run"
+	}
+	return r.name
+}
 func (r *reporter) Log(args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -68,4 +75,46 @@ func (r *reporter) Failed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.failed
+}
+
+// runName names a property checked by [Run] after its cases, so that rapid
+// replays a saved failure only for the property it came from.
+func runName(cfg Config) string {
+	names := make([]string, len(cfg.Cases))
+	for i, c := range cfg.Cases {
+		names[i] = c.GoString()
+	}
+	return "tractortest.Run " + strings.Join(names, ", ")
+}
+
+// fatalf fails the run with a message that is the same on every replay of
+// the run: rapid shrinks a failure only while its replays fail with the
+// same text, and a tree's actor uids, pids and ports differ on each. The
+// message as it was is logged first, so nothing of it is lost.
+func fatalf(t *rapid.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if s := stable(msg); s != msg {
+		t.Log(msg)
+		msg = s
+	}
+	t.Fatal(msg)
+}
+
+// unstable matches what differs between replays of one run: an actor's
+// uid in brackets, a pid, a loopback port.
+var unstable = regexp.MustCompile(`\[[0-9a-f]{8}\]|\b(pid|process|kill) [0-9]+|(127\.0\.0\.1|localhost):[0-9]+`)
+
+// stable is msg with what differs between replays replaced by placeholders.
+func stable(msg string) string {
+	return unstable.ReplaceAllStringFunc(msg, func(m string) string {
+		switch {
+		case strings.HasPrefix(m, "127.") || strings.HasPrefix(m, "localhost"):
+			return m[:strings.LastIndexByte(m, ':')] + ":port"
+		case m[0] == '[':
+			return "[uid]"
+		default:
+			return m[:strings.IndexByte(m, ' ')] + " N"
+		}
+	})
 }

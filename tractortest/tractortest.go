@@ -167,6 +167,9 @@ func (wk *Worker) GoString() string {
 // Case is a kind of dialog Check draws: make one with [Func], [Stream],
 // [StreamOf] or [Context].
 type Case interface {
+	// GoString names the case in a run's steps and in the name [Run]
+	// keeps its failures under.
+	fmt.GoStringer
 	// endpoints are the endpoints its dialogs need a worker to expose.
 	endpoints() []tractor.Endpoint
 	// run draws an argument, runs the dialog with w within ctx, checks its
@@ -325,7 +328,7 @@ func Check(t *testing.T, cfg Config) {
 // an error holding rapid's report (the failure and the steps that led to
 // it). Like Check, it reads rapid's flags, so it runs in a test binary.
 func Run(cfg Config) error {
-	var r reporter
+	r := reporter{name: runName(cfg)}
 	done := make(chan struct{})
 	go func() { // FailNow ends this goroutine, as it ends a test's
 		defer close(done)
@@ -408,7 +411,7 @@ func run(rt *rapid.T, cfg Config) *World {
 	select {
 	case <-ready:
 	case err := <-done:
-		rt.Fatalf("tractor.Run: %v", err)
+		fatalf(rt, "tractor.Run: %v", err)
 	}
 	var err error
 	ended := false
@@ -426,19 +429,19 @@ func run(rt *rapid.T, cfg Config) *World {
 		rt.Repeat(w.actions())
 	}()
 	if !ended {
-		rt.Fatalf("the tree did not end within %v once its nursery was cancelled", StepTimeout)
+		fatalf(rt, "the tree did not end within %v once its nursery was cancelled", StepTimeout)
 	}
 	if w.Killed != nil {
 		var re *tractor.RemoteError
 		broken := w.Killed.link != nil && err == nil // a lost link need not be a death
 		if !broken && (!errors.As(err, &re) || re.Actor != w.Killed.Portal.Actor() || !errors.Is(err, tractor.ErrActorGone)) {
-			rt.Fatalf("nursery of killed actor %s returned %v; want its death, naming it", w.Killed.Portal.Actor(), err)
+			fatalf(rt, "nursery of killed actor %s returned %v; want its death, naming it", w.Killed.Portal.Actor(), err)
 		}
 	} else if err != nil && !w.excuses(err) {
-		rt.Fatalf("tree failed: %v", err)
+		fatalf(rt, "tree failed: %v", err)
 	}
 	if pids := Descendants(os.Getpid()); len(pids) > 0 {
-		rt.Fatalf("processes outlived their nursery: %v", pids)
+		fatalf(rt, "processes outlived their nursery: %v", pids)
 	}
 	// Orphans, which the kernel ends when their parent dies, may not
 	// have run their end yet.
@@ -449,7 +452,7 @@ func run(rt *rapid.T, cfg Config) *World {
 		return nil
 	})
 	if err := goleak.Find(baseline); err != nil {
-		rt.Fatalf("goroutines outlived their nursery: %v", err)
+		fatalf(rt, "goroutines outlived their nursery: %v", err)
 	}
 	return w
 }
@@ -471,7 +474,7 @@ func (w *World) actions() map[string]func(*rapid.T) {
 				return
 			}
 			if why := w.unasked(); why != nil {
-				t.Fatal(why)
+				fatalf(t, "%v", why)
 			}
 			if w.cfg.Invariant != nil {
 				w.cfg.Invariant(t, w)
@@ -525,13 +528,13 @@ func (w *World) unasked() error {
 // is not a dialog with that worker (whose outcomes the link judges).
 func (w *World) fail(t *rapid.T, format string, args ...any) {
 	if why := w.unasked(); why != nil {
-		t.Fatalf("%v (then: %s)", why, fmt.Sprintf(format, args...))
+		fatalf(t, "%v (then: %s)", why, fmt.Sprintf(format, args...))
 	}
 	if w.Killed != nil && w.Killed.link != nil && w.Killed != w.dialog {
 		t.Logf("after %s lost its link: %s", w.Killed.Portal.Actor(), fmt.Sprintf(format, args...))
 		return
 	}
-	t.Fatalf(format, args...)
+	fatalf(t, format, args...)
 }
 
 // Live returns the workers not ended.
@@ -563,7 +566,7 @@ func (w *World) StepContext() (context.Context, context.CancelFunc) {
 // Hung fails the property if ctx, from StepContext, timed out.
 func Hung(t *rapid.T, ctx context.Context, what string) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatalf("%s hung: no outcome within %v", what, StepTimeout)
+		fatalf(t, "%s hung: no outcome within %v", what, StepTimeout)
 	}
 }
 
@@ -598,7 +601,7 @@ func (w *World) startWith(t *rapid.T, l *link) {
 	}
 	pid, err := w.registeredPID(ctx, p)
 	if err != nil {
-		t.Fatal(err)
+		fatalf(t, "%v", err)
 	}
 	wk := &Worker{Portal: p, PID: pid, link: l}
 	byRef, err := byReference(ctx, p, pid)
@@ -686,7 +689,7 @@ func (w *World) killWorker(t *rapid.T) {
 		return
 	}
 	if err := syscall.Kill(wk.PID, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %d: %v", wk.PID, err)
+		fatalf(t, "kill %d: %v", wk.PID, err)
 	}
 	wk.Ended = true
 	w.Killed = wk
@@ -694,6 +697,6 @@ func (w *World) killWorker(t *rapid.T) {
 	select {
 	case <-w.Nursery.Context().Done():
 	case <-time.After(StepTimeout):
-		t.Fatalf("the nursery did not notice that %s (pid %d) was killed within %v", wk.Portal.Actor(), wk.PID, StepTimeout)
+		fatalf(t, "the nursery did not notice that %s (pid %d) was killed within %v", wk.Portal.Actor(), wk.PID, StepTimeout)
 	}
 }
