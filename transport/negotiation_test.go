@@ -82,3 +82,30 @@ func TestHelloMaxFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressAtThreshold: a body of exactly CompressThreshold bytes is
+// compressed, one byte shorter than the threshold is not (§2 of
+// PROTOCOL.md: "a body of at least the threshold").
+func TestCompressAtThreshold(t *testing.T) {
+	m := yield(1, strings.Repeat("z", 3000))
+	plain, err := transport.EncodeFrame(m, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := len(plain) - 5 // the length prefix and the flags byte
+	for _, tc := range []struct {
+		threshold  int
+		compressed bool
+	}{
+		{body, true},
+		{body + 1, false},
+	} {
+		f, err := transport.EncodeFrame(m, true, tc.threshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f[4]&1 != 0; got != tc.compressed {
+			t.Errorf("a %d-byte body, threshold %d: compressed %v, want %v", body, tc.threshold, got, tc.compressed)
+		}
+	}
+}
