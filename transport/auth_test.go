@@ -315,27 +315,37 @@ func TestAnswerVersionMismatch(t *testing.T) {
 // TestAnswerUnreadableVersion: a hello of another version, in a shape this
 // side cannot read, is not passed to reply; the dialer gets a bare hello,
 // so that it reports the mismatch too.
+// The shortest such frame holds the magic and the version alone.
 func TestAnswerUnreadableVersion(t *testing.T) {
+	for _, shape := range [][]any{
+		{"tractor-go", 99, "a shape of the future"},
+		{"tractor-go", 99},
+	} {
+		answerUnreadable(t, shape)
+	}
+}
+
+func answerUnreadable(t *testing.T, shape []any) {
 	b, raw := rawPair(t, transport.Config{})
-	body, err := msgpack.Marshal([]any{"tractor-go", 99, "a shape of the future"})
+	body, err := msgpack.Marshal(shape)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go raw.Write(frame(0, body))
 	r := &replier{}
 	if _, err := b.Answer(boundedCtx(t), r.reply); !errors.Is(err, transport.ErrVersion) {
-		t.Fatalf("Answer returned %v, want ErrVersion", err)
+		t.Fatalf("%v: Answer returned %v, want ErrVersion", shape, err)
 	}
 	if n := r.calls.Load(); n != 0 {
-		t.Fatalf("reply called %d times", n)
+		t.Fatalf("%v: reply called %d times", shape, n)
 	}
 	_, got, err := readFrame(raw)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: %v", shape, err)
 	}
 	var hello []any
 	if err := msgpack.Unmarshal(got, &hello); err != nil || len(hello) != 5 || fmt.Sprint(hello[1]) != fmt.Sprint(transport.ProtocolVersion) {
-		t.Fatalf("the dialer got %v (%v), want a hello of version %d", hello, err, transport.ProtocolVersion)
+		t.Fatalf("%v: the dialer got %v (%v), want a hello of version %d", shape, hello, err, transport.ProtocolVersion)
 	}
 }
 
@@ -628,6 +638,13 @@ func TestAuthCancel(t *testing.T) {
 		}
 		a.Close()
 	})
+}
+
+// TestConfigStringWithoutSecret: a Config with no secret says so.
+func TestConfigStringWithoutSecret(t *testing.T) {
+	if s := fmt.Sprint(transport.Config{}); !strings.Contains(s, "Secret:none") {
+		t.Fatalf("%q does not say that no secret is set", s)
+	}
 }
 
 func TestConfigStringHidesSecret(t *testing.T) {
