@@ -176,7 +176,9 @@ func (c ctxCase[A, F, S, R, Res]) run(t *rapid.T, ctx context.Context, w *Worker
 			return nil
 		}
 		if err != tractor.ErrContextCancelled {
-			if err != nil && (ctx.Err() != nil || w.Ended) {
+			if err != nil && (ctx.Err() != nil || w.Ended || w.link.accepts(w, err)) {
+				// The step's end, the worker's, or its faulty link's cut
+				// came first: judged as any other outcome.
 				return outcomeError(ctx, w, err)
 			}
 			return fmt.Errorf("%s: cancelled by its caller: %#v, %v; want bare ErrContextCancelled", name, res, err)
