@@ -142,3 +142,9 @@ const KeepBuffer = keepBuffer
 
 // ReadBuffer is the size of Serve's buffered reader.
 const ReadBuffer = readBuffer
+
+// SetWriteHook makes c's flushing Send call hook instead of writing to the
+// stream itself: hook gets each round's buffer (round 0 is the Send's own
+// frame) and returns how much of it the stream took, as a write that does
+// not block would. It must be set before c is used.
+func SetWriteHook(c *WireConn, hook func(buf []byte, round int) (int, error)) { c.writeHook = hook }
