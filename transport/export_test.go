@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"io"
+	"math"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -142,3 +143,18 @@ const KeepBuffer = keepBuffer
 
 // ReadBuffer is the size of Serve's buffered reader.
 const ReadBuffer = readBuffer
+
+// SetWriteHook makes c's flushing Send call hook instead of writing to the
+// stream itself: hook gets each round's buffer (round 0 is the Send's own
+// frame) and returns how much of it the stream took, as a write that does
+// not block would. It must be set before c is used.
+func SetWriteHook(c *WireConn, hook func(buf []byte, round int) (int, error)) { c.writeHook = hook }
+
+// ForgetLastWrite makes c's next Send take the connection for idle, as
+// after a pause, so that it writes its frame itself instead of handing it
+// to a goroutine as one of a stream of messages.
+func ForgetLastWrite(c *WireConn) {
+	c.mu.Lock()
+	c.lastWrite = math.MinInt64 / 2
+	c.mu.Unlock()
+}

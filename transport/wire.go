@@ -149,6 +149,11 @@ type WireConn struct {
 	reader  reader      // who reads the stream (guarded by mu)
 	fr      frameReader // owned by the handshake, then by Serve
 
+	// writeHook, if set, stands in for tryWrite in flush: tests use it to
+	// choose how much of each round's buffer the stream takes. It is nil
+	// outside tests.
+	writeHook func(buf []byte, round int) (int, error)
+
 	// settle, if set, tells the listener that accepted the connection
 	// that it is no longer pending (see [TCP.MaxPending]): its handshake
 	// ended, or it started without one. It may be called more than once.
@@ -308,7 +313,13 @@ const inlineRounds = 4
 func (c *WireConn) flush(frame []byte, kind Kind) error {
 	buf, own := frame, true
 	for round := 0; ; round++ {
-		n, err := c.tryWrite(buf)
+		var n int
+		var err error
+		if c.writeHook == nil {
+			n, err = c.tryWrite(buf)
+		} else {
+			n, err = c.writeHook(buf, round)
+		}
 		c.mu.Lock()
 		if err != nil {
 			c.writeFailedLocked(err)
