@@ -304,7 +304,7 @@ func stuckActorWarnings(t *testing.T, h hosting, bound time.Duration, opts []tra
 			start = time.Now()
 			n.Cancel()
 			n.Go(func(context.Context) error {
-				time.Sleep(stuck)
+				time.Sleep(stuck) // virtual time
 				close(g.release)
 				return nil
 			})

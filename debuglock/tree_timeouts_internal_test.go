@@ -33,7 +33,7 @@ var (
 		if err := c.Started(0); err != nil {
 			return false, err
 		}
-		time.Sleep(d)
+		time.Sleep(d) // virtual time: the holder holds the lock for d
 		return true, nil
 	})
 	// lateAcquire is a lock endpoint that grants the terminal, sees it
