@@ -6,6 +6,7 @@ import (
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/tractortest"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
@@ -16,5 +17,6 @@ func TestMain(m *testing.M) {
 		tractor.SetDetachedSendHook(lateSend)
 	}
 	// A process actor: serve with the options the tests give the tree.
-	tractortest.Main(m, childOptions()...)
+	tractortest.Setup(childOptions()...)
+	goleak.VerifyTestMain(m)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"go.uber.org/goleak"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/debuglock"
@@ -32,7 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(programs[role]())
 	}
 	// A process actor: with the hooks, as main would give them to Run.
-	tractortest.Main(m, debuglock.Enable(debuglock.PostMortem())...)
+	tractortest.Setup(debuglock.Enable(debuglock.PostMortem())...)
+	goleak.VerifyTestMain(m)
 }
 
 var (

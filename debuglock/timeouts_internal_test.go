@@ -29,12 +29,9 @@ func TestWaitFreeInVirtualTime(t *testing.T) {
 		err := s.waitFree(ctx, root, by)
 		return err, time.Since(start)
 	}
-	// releaseAt releases w after d.
+	// releaseAt releases w after d of the bubble's time.
 	releaseAt := func(s *server, w *waiter, d time.Duration) {
-		go func() {
-			time.Sleep(d) // virtual time
-			s.release(root, w)
-		}()
+		time.AfterFunc(d, func() { s.release(root, w) })
 	}
 	newServer := func() *server { return &server{locks: make(map[string]*treeLock)} }
 
@@ -65,8 +62,7 @@ func TestWaitFreeInVirtualTime(t *testing.T) {
 			go func() {
 				<-wc.grant
 				granted <- time.Since(start)
-				time.Sleep(2 * time.Second) // virtual time: c at its prompt
-				s.release(root, wc)
+				releaseAt(s, wc, 2*time.Second) // c at its prompt for 2s
 			}()
 			err, took := wait(s, b)
 			if got := <-granted; got != 3*time.Second {

@@ -14,9 +14,13 @@ import (
 	"time"
 
 	"github.com/tractor-go/tractor/tractortest"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { tractortest.Main(m) }
+func TestMain(m *testing.M) {
+	tractortest.Setup()
+	goleak.VerifyTestMain(m)
+}
 
 // examples maps each program to lines its output must contain, in order.
 var examples = map[string][]string{

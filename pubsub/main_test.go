@@ -4,6 +4,10 @@ import (
 	"testing"
 
 	"github.com/tractor-go/tractor/tractortest"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { tractortest.Main(m) }
+func TestMain(m *testing.M) {
+	tractortest.Setup()
+	goleak.VerifyTestMain(m)
+}

@@ -25,7 +25,7 @@ import (
 // roleEnv tells a re-executed test binary which child to play.
 const roleEnv = "SPAWNPROC_TEST_ROLE"
 
-// TestMain is spawnproc's own, not tractortest.Main: the runtime is built
+// TestMain does without tractortest.Setup: the runtime is built
 // on this package, and its tests run without the runtime linked in; the
 // children it re-executes play roles of their own, not actors.
 func TestMain(m *testing.M) {

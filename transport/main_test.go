@@ -7,7 +7,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain is transport's own, not tractortest.Main: the runtime is built
+// TestMain does without tractortest.Setup: the runtime is built
 // on this package, and its tests run without the runtime linked in.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" { // re-executed by TestSocketpairSubprocess

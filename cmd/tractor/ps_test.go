@@ -12,9 +12,13 @@ import (
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/tractortest"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { tractortest.Main(m) }
+func TestMain(m *testing.M) {
+	tractortest.Setup()
+	goleak.VerifyTestMain(m)
+}
 
 const testSecret = "ps-test-secret"
 
