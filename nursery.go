@@ -412,13 +412,15 @@ var testHookBeforeRegister func(p *Portal)
 func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 	var res any
 	var err error
+	ctx, release := n.heldBack(p)
+	defer release() // even if the invocation exits the goroutine
 	if child := p.ch.peerActor; child != nil {
-		res, err = n.runInline(p, child, inv)
+		res, err = n.runInline(ctx, p, child, inv)
 	} else {
 		var d *dialog
-		d, err = p.ch.open(n.ctx, inv.ep.Name(), modeFunc, inv.arg)
+		d, err = p.ch.open(ctx, inv.ep.Name(), modeFunc, inv.arg)
 		if err == nil {
-			res, err = d.result(n.ctx)
+			res, err = d.result(ctx)
 		}
 	}
 	p.result, p.resultErr = res, err
@@ -437,18 +439,18 @@ func (n *Nursery) supervise(p *Portal, inv *Invocation) {
 // would, without one. Should the nursery be cancelled meanwhile, a
 // goroutine of the nursery's cancels the child and, while a task of it
 // ignores its ctx, says so, as awaitEnd does for a daemon.
-func (n *Nursery) runInline(p *Portal, child *Actor, inv *Invocation) (any, error) {
+func (n *Nursery) runInline(ctx context.Context, p *Portal, child *Actor, inv *Invocation) (any, error) {
 	ep, ok := inv.ep.(interface {
 		runAny(t *inlineTask, arg any) (any, error)
 	})
 	if !ok {
 		return nil, errorf("tractor: endpoint %q of a one-shot actor is not a function: %w", inv.ep.Name(), ErrMisuse)
 	}
-	arg, err := p.ch.checkArg(n.ctx, inv.ep.Name(), inv.arg)
+	arg, err := p.ch.checkArg(ctx, inv.ep.Name(), inv.arg)
 	if err != nil {
 		return nil, err
 	}
-	t, err := beginInline(n.ctx, p.ch, child)
+	t, err := beginInline(ctx, p.ch, child)
 	if err != nil {
 		return nil, err
 	}
@@ -561,6 +563,7 @@ func (n *Nursery) cancelWatchedChild(p *Portal) {
 		// say so while a task of it ignores its ctx (see runInline).
 		go func() {
 			defer n.wg.Done()
+			n.beforeCancel(p)
 			n.awaitEnd(p, n.sendCancelActor(p))
 		}()
 		return
@@ -651,16 +654,49 @@ func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
 // beforeCancel runs the BeforeCancel hook, if any, for a child about to
 // be cancelled; it stops waiting once the child has ended anyway.
 func (n *Nursery) beforeCancel(p *Portal) {
+	// The nursery's values (its actor) without its cancellation, which is
+	// what is being held back.
+	n.beforeCancelUntil(context.WithoutCancel(n.ctx), p)
+}
+
+// beforeCancelUntil is beforeCancel, which also stops waiting once ctx
+// ends.
+func (n *Nursery) beforeCancelUntil(ctx context.Context, p *Portal) {
 	f := n.cfg.beforeCancel
 	if f == nil {
 		return
 	}
-	// The nursery's values (its actor) without its cancellation, which is
-	// what is being held back.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(n.ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.ch.onGone(cancel)
 	f(ctx, p.ch.peer)
+}
+
+// heldBack returns the ctx a one-shot child's invocation runs with: the
+// nursery's, whose cancellation reaches it only once the BeforeCancel
+// hook has returned for the child, as a daemon's cancellation does (see
+// cancelWatchedChild): a one-shot that holds the terminal, or waits for
+// it, keeps its prompt. release stops the hook, should it still run,
+// waits for it, and ends the ctx.
+func (n *Nursery) heldBack(p *Portal) (ctx context.Context, release func()) {
+	if n.cfg.beforeCancel == nil {
+		return n.ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(n.ctx))
+	hook, stopHook := context.WithCancel(context.WithoutCancel(n.ctx))
+	hooked := make(chan struct{})
+	unhook := context.AfterFunc(n.ctx, func() {
+		defer close(hooked)
+		n.beforeCancelUntil(hook, p)
+		cancel(context.Cause(n.ctx))
+	})
+	return ctx, func() {
+		stopHook()
+		if !unhook() {
+			<-hooked
+		}
+		cancel(nil)
+	}
 }
 
 // sendCancelActor asks a child to cancel itself, and returns a channel
