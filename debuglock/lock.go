@@ -126,6 +126,7 @@ func (s *server) release(root string, w *waiter) {
 		for i, q := range l.queue {
 			if q == w {
 				l.queue = append(l.queue[:i], l.queue[i+1:]...)
+				l.changedLocked()
 				break
 			}
 		}
@@ -144,9 +145,10 @@ func (s *server) release(root string, w *waiter) {
 	delete(s.locks, root)
 }
 
-// serveWaitFree returns once nobody holds the terminal, or the holder is
-// the actor by that asks (an actor cancelling its children while it holds
-// the terminal must not wait for itself), or ctx ends.
+// serveWaitFree returns once nobody but the actor by that asks holds the
+// terminal or waits for it (an actor cancelling its children while it
+// holds the terminal must not wait for itself, but a child queued behind
+// it keeps its turn), or ctx ends.
 func (s *server) serveWaitFree(ctx context.Context, by tractor.ActorID) (bool, error) {
 	if err := s.waitFree(ctx, tractor.CurrentActor(ctx).ID().UID, by); err != nil {
 		return false, err
@@ -160,7 +162,7 @@ func (s *server) waitFree(ctx context.Context, root string, by tractor.ActorID) 
 	for {
 		s.mu.Lock()
 		l := s.locks[root]
-		if l == nil || l.holder == nil || l.holder.who.ID == by {
+		if l == nil || l.onlyBy(by) {
 			s.mu.Unlock()
 			return nil
 		}
@@ -172,6 +174,19 @@ func (s *server) waitFree(ctx context.Context, root string, by tractor.ActorID) 
 			return ctx.Err()
 		}
 	}
+}
+
+// onlyBy says whether nobody but by holds l or waits for it.
+func (l *treeLock) onlyBy(by tractor.ActorID) bool {
+	if l.holder != nil && l.holder.who.ID != by {
+		return false
+	}
+	for _, w := range l.queue {
+		if w.who.ID != by {
+			return false
+		}
+	}
+	return true
 }
 
 // held returns who holds a terminal lock served by this process, if any.
@@ -264,7 +279,7 @@ func (l *Lease) Release() {
 }
 
 // waitFree waits, up to bound, until nobody but the actor of ctx holds
-// the tree's terminal.
+// the tree's terminal or waits for it.
 func waitFree(ctx context.Context, bound time.Duration) error {
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
