@@ -31,6 +31,8 @@ func TestWaitFreeWaitsForTheQueue(t *testing.T) {
 			s := newServer()
 			wa := s.enqueue(root, request{ID: a})
 			wc := s.enqueue(root, request{ID: c})
+			defer s.release(root, wc) // should waitFree return early
+			defer s.release(root, wa)
 			time.AfterFunc(3*time.Second, func() { s.release(root, wa) })
 			go func() {
 				<-wc.grant
