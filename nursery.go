@@ -761,6 +761,19 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		select {
 		case <-p.ch.done:
 		case <-t.C:
+			if n.cfg.beforeCancel != nil {
+				// Not while the terminal is lent (a task of the child
+				// may have taken it as it was cancelled): the hook
+				// holds the ladder back as it held the cancellation,
+				// and the child then gets its cancel timeout anew.
+				n.beforeCancel(p)
+				t.Reset(n.cfg.cancelTimeout)
+				select {
+				case <-p.ch.done:
+					return false
+				case <-t.C:
+				}
+			}
 			n.actor.logger().Warn("actor did not acknowledge its cancellation; terminating its process", slog.String("child", p.ch.peer.String()))
 			p.host.terminate(hardKillAfter)
 			// The process is reaped; if something it started still holds

@@ -55,7 +55,20 @@ var (
 	})
 )
 
+// stubborn says it runs, and once cancelled takes the terminal anyway.
+var stubborn = tractor.Func("debuglocktest.stubborn", func(ctx context.Context, _ struct{}) (string, error) {
+	fmt.Println("stubborn runs")
+	<-ctx.Done()
+	if err := debuglock.Breakpoint(context.WithoutCancel(ctx)); err != nil {
+		return "", err
+	}
+	return "continued", nil
+})
+
 func init() {
+	for _, h := range supHostings[1:] {
+		programs["stubborn-"+h.name] = func() int { return supervised("stubborn", h.opts) }
+	}
 	for _, h := range supHostings {
 		for _, kind := range []string{"oneshots", "daemons", "cluster", "nested", "quit1", "quit2"} {
 			programs[kind+"-"+h.name] = func() int { return supervised(kind, h.opts) }
@@ -93,30 +106,40 @@ func supervised(kind string, hosting []tractor.Option) int {
 		// cancellation must reach the actors only through supervision.
 		out := ctx
 		return tractor.OpenNursery(ctx, func(ctx context.Context, nu *tractor.Nursery) error {
-			oneShot := func(name string, inv tractor.Invocation) {
-				p, err := nu.RunInActor(ctx, name, inv)
+			oneShot := func(name string, ep *tractor.FuncEndpoint[struct{}, string]) {
+				p, err := nu.RunInActor(ctx, name, ep.Bind(struct{}{}))
 				if err != nil {
 					report(name, err)
 					return
 				}
 				nu.Go(func(context.Context) error {
-					_, err := stopHere.Result(out, p)
+					_, err := ep.Result(out, p)
 					report(name, err)
 					return nil // the nursery has the one-shot's failure
 				})
 			}
 			switch kind {
 			case "oneshots":
-				oneShot("w0", stopHere.Bind(struct{}{}))
-				oneShot("w1", stopHere.Bind(struct{}{}))
+				oneShot("w0", stopHere)
+				oneShot("w1", stopHere)
+			case "stubborn":
+				// Cancelled by the body's failure, w0 stops at a
+				// breakpoint after its cancellation.
+				sig, stop := signal.NotifyContext(out, syscall.SIGUSR1)
+				defer stop()
+				oneShot("w0", stubborn)
+				<-sig.Done()
+				err := errors.New("kaboom")
+				report("body", err)
+				return err
 			case "quit1":
-				oneShot("w0", stopHere.Bind(struct{}{}))
+				oneShot("w0", stopHere)
 			case "quit2":
-				oneShot("mid", nest.Bind(struct{}{}))
+				oneShot("mid", nest)
 			case "nested":
 				sig, stop := signal.NotifyContext(out, syscall.SIGUSR1)
 				defer stop()
-				oneShot("mid", nest.Bind(struct{}{}))
+				oneShot("mid", nest)
 				<-sig.Done()
 				err := errors.New("kaboom")
 				report("body", err)
@@ -340,5 +363,29 @@ func TestQuitCrossesActors(t *testing.T) {
 				tm.wait()
 			})
 		}
+	}
+}
+
+// TestLadderWaitsForTheTerminal: a process actor that takes the terminal
+// once cancelled is not terminated by the cancel ladder while its prompt
+// is open.
+func TestLadderWaitsForTheTerminal(t *testing.T) {
+	for _, h := range hostingsOf(true) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "stubborn-"+h.name)
+			tm.seen(`stubborn runs`)
+			tm.cmd.Process.Signal(syscall.SIGUSR1)
+			tm.seen(`\(tractor w0\) `)
+			tm.seen(`ladder passed body`)
+			tm.usable("w0")
+			tm.send("c\n")
+			tm.seen(`program ends: .*kaboom`)
+			if n := tm.count(`terminating its process`); n != 0 {
+				t.Fatalf("the ladder terminated the actor at its prompt; the terminal shows:\n%s", tm.out.String())
+			}
+			if code := tm.wait(); code != 1 {
+				t.Fatalf("program exited with %d; want 1 (the body failed)", code)
+			}
+		})
 	}
 }
