@@ -21,7 +21,6 @@ package debuglock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,7 +29,14 @@ import (
 
 // ErrQuit is returned by [Breakpoint] when the user quit at the prompt:
 // the actor is being cancelled. It matches wherever the error is relayed.
-var ErrQuit = tractor.RegisterSentinel("debuglock.quit", errors.New("debuglock: quit at the prompt"))
+var ErrQuit = tractor.RegisterSentinel("debuglock.quit", quitError{})
+
+// quitError is ErrQuit's type: a relayed ErrQuit names it as its type
+// (a [tractor.RemoteError]'s Type), where errors.New's would read
+// *errors.errorString, as if no sentinel had crossed.
+type quitError struct{}
+
+func (quitError) Error() string { return "debuglock: quit at the prompt" }
 
 // DefaultWaitBound bounds how long supervision waits for the terminal to
 // be released before it cancels a child.
