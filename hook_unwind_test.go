@@ -120,4 +120,3 @@ func TestOnTaskErrorBeforeUnwinding(t *testing.T) {
 		})
 	}
 }
-
