@@ -333,3 +333,20 @@ func failureStack(endpoint string, err error, stack []byte) []byte {
 	}
 	return formatStack(fmt.Sprintf("goroutine %d [returned an error]:", goid), frames)
 }
+
+// target returns what a debugger attached to this process should show
+// (the dlv command's init script): the goroutine at the prompt, its
+// current frame (the user's, or where up and down moved), and how many
+// of the goroutine's frames lie below that one, not counting the
+// runtime's. Those do not change while the prompt, and what it runs, sit
+// above them. Delve's "goroutine <goid> stack" also lists runtime frames
+// that tracebacks hide (runtime.gopanic and the panic's, runtime.main,
+// runtime.goexit): there the frame is the one with below frames outside
+// package runtime under it, and the one of its function and file:line.
+// ok is false if the stack names no frame.
+func (v *view) target() (goid int, f frame, below int, ok bool) {
+	if len(v.frames) == 0 {
+		return v.goid, frame{}, 0, false
+	}
+	return v.goid, v.frames[v.cur], len(v.frames) - 1 - v.cur, true
+}

@@ -74,6 +74,9 @@ func TestFailingFramePanic(t *testing.T) {
 				t.Fatalf("goroutine %d; want this one, %d", goid, self)
 			}
 			v := newView(stack)
+			if g, f, b, ok := v.target(); !ok || g != goid || f != fr || b != below {
+				t.Fatalf("debugger's target: goroutine %d, %v, %d below; want %d, %v, %d", g, f, b, goid, fr, below)
+			}
 			if len(v.frames) != below+1 || v.frames[0] != fr {
 				t.Fatalf("view %v; want %v first and %d below", v.frames, fr, below)
 			}
@@ -158,6 +161,9 @@ func TestViewListAndMove(t *testing.T) {
 	v.move(&out, 1)
 	if v.cur != 1 || !strings.Contains(out.String(), "#1 "+b+":3 (app.g)") || !strings.Contains(out.String(), "source of "+b+":3 (app.g) unavailable") {
 		t.Fatalf("up: frame %d:\n%s", v.cur, out.String())
+	}
+	if goid, f, below, ok := v.target(); !ok || goid != 1 || f != v.frames[1] || below != 0 {
+		t.Fatalf("debugger's target after up: goroutine %d, %v, %d below", goid, f, below)
 	}
 	out.Reset()
 	v.move(&out, 1)
