@@ -119,3 +119,22 @@ func TestPostMortemWhereItFailed(t *testing.T) {
 		})
 	}
 }
+
+// TestPostMortemReturnedError: for an error returned without frames of
+// its own, where names the endpoint's function and list shows it.
+func TestPostMortemReturnedError(t *testing.T) {
+	tm := startOnPty(t, "postmortem")
+	tm.expect(`endpoint "debuglocktest.kaboom" failed: kaboom`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("where\n")
+	tm.expect(`#0 \S+debuglock_test\.go:\d+ \(github.com/tractor-go/tractor/debuglock_test\.init\.func\d+\)`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("list\n")
+	tm.expect(`=> +\d+\t\tkaboom = tractor\.Func\("debuglocktest\.kaboom"`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`propagated: .*kaboom`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
