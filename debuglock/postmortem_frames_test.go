@@ -78,7 +78,7 @@ func lineOf(t *testing.T, marker string) (string, int) {
 // that line's source, up moves to its caller with its source, and stack
 // begins at the panicking frame, without runtime/debug.Stack, debuglock
 // or the runtime's panic frames; goroutines prints one line each, this
-// goroutine marked.
+// goroutine marked; the full dump shows the panicking call still live.
 func TestPostMortemWhereItFailed(t *testing.T) {
 	file, line := lineOf(t, "shatterAt panics")
 	_, callLine := lineOf(t, "shatter's call")
@@ -110,6 +110,10 @@ func TestPostMortemWhereItFailed(t *testing.T) {
 			tm.send("goroutines\n")
 			tm.expect(`(?m)^\*\s+\d+ \S.*debuglock_test`)
 			tm.expect(`\(tractor w0\) `)
+			// The prompt runs before the stack unwinds: the live dump
+			// holds the panicking call, with its argument.
+			tm.send("goroutines -a\n")
+			tm.expect(`(?s)every goroutine of process.*debuglock_test\.shatterAt\(0x3\).*\(tractor w0\) `)
 			tm.send("c\n")
 			tm.expect(`propagated: .*index out of range`)
 			tm.expect(`program ends: <nil>`)
