@@ -2,7 +2,6 @@ package tractor
 
 import (
 	"context"
-	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -194,7 +193,7 @@ func (t *inlineTask) release() {
 func (e *FuncEndpoint[A, R]) runInline(t *inlineTask, arg A) (res R, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
+			err = t.callee.recoverTask(t, e.name, v)
 		}
 	}()
 	if _, ok := t.callee.exposes(e.name); !ok {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
-	"runtime/debug"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -247,7 +246,7 @@ func (q *localStream[T]) finish(end error) {
 func (q *localStream[T]) generate(gen func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
+			err = q.callee.recoverTask(q.task, q.name, v)
 		}
 	}()
 	return gen(q.task)

@@ -402,7 +402,11 @@ func BeforeCancel(f func(ctx context.Context, child ActorID)) Option {
 // fails (returns an error other than its cancellation, or panics), before
 // the error goes to the caller: f gets the task's ctx, the endpoint's
 // name, the error and, for a panic, the panicking stack (else the
-// failing task's). The error propagates once f returns. Post-mortem
+// failing task's). f runs once per failure, on the task's goroutine; for
+// a panic it runs inside the deferred call that recovers it, before the
+// stack unwinds, so the panicking frames are still there (for a debugger
+// to attach to, and at the top of runtime.Callers below the runtime's
+// panic frames). The error propagates once f returns. Post-mortem
 // debuggers use it (debuglock's PostMortem). Inherited like BeforeCancel;
 // a nil f removes the hook.
 func OnTaskError(f func(ctx context.Context, endpoint string, err error, stack []byte)) Option {

@@ -185,27 +185,47 @@ func (a *Actor) taskFailure(ctx context.Context, endpoint string, err, cause err
 		}
 	}()
 	cancelled := ctx.Err() != nil && isCancellation(err)
-	if f := a.cfg.onTaskError; f != nil && !cancelled {
-		stack := debug.Stack()
-		var pe *panicError
-		if errors.As(err, &pe) {
-			stack = pe.stack
-		}
-		f(ctx, endpoint, err, stack)
+	var pe *panicError
+	panicked := errors.As(err, &pe)
+	if f := a.cfg.onTaskError; f != nil && !cancelled && !panicked {
+		// A panic's hook ran where it was recovered (see recoverTask).
+		f(ctx, endpoint, err, debug.Stack())
 	}
 	return boxFailure(err, cancelled, cause, a.id)
+}
+
+// recoverTask returns the error of a task of endpoint, with ctx, of actor
+// a, that panicked with v: a *panicError with the panicking stack. Every
+// deferred call that recovers a task's panic (invoke, runInline,
+// generate) calls it, so the OnTaskError hook runs there, once, while
+// the panicking frames are still on the goroutine's stack: a debugger
+// that attaches from the hook sees the failing frame with its locals. A
+// panic of the hook's own becomes the task's outcome, as in taskFailure.
+func (a *Actor) recoverTask(ctx context.Context, endpoint string, v any) (err error) {
+	pe := &panicError{value: v, stack: debug.Stack()}
+	f := a.cfg.onTaskError
+	if f == nil {
+		return pe
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: fmt.Sprintf("handling the task's error: %v", v), stack: debug.Stack()}
+		}
+	}()
+	f(ctx, endpoint, pe, pe.stack)
+	return pe
 }
 
 // invoke looks the endpoint up and runs it, turning a panic into a
 // *panicError: the policy is that a panic in an actor task is an error of
 // that task, with the panicking stack.
 func invoke(c *Context, name string, md mode, arg any) (res any, err error) {
+	a := c.d.ch.local
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
+			err = a.recoverTask(c, name, v)
 		}
 	}()
-	a := c.d.ch.local
 	ep, err := a.lookup(name)
 	if err != nil {
 		return nil, err

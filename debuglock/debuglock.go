@@ -52,6 +52,13 @@ type options struct {
 
 // PostMortem makes an actor enter the prompt when one of its tasks fails
 // or panics, with the error and its stack, before the error propagates.
+// A panic's prompt runs inside the deferred recovery, the panicking
+// frames still on the goroutine's stack (a debugger attached then sees
+// them, with their locals): where names the line that panicked, list
+// shows its source, up and down walk its callers. For a returned error,
+// where names the place it was made if it carries its frames (a method
+// Callers() []uintptr, or StackTrace() of program counters, as
+// github.com/pkg/errors has), else the endpoint's Go function.
 func PostMortem() Option { return func(o *options) { o.postMortem = true } }
 
 // WaitBound sets how long a nursery waits for the terminal to be free

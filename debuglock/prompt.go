@@ -46,9 +46,14 @@ func postMortem(ctx context.Context, endpoint string, err error, stack []byte) {
 	if errors.Is(err, ErrQuit) {
 		return
 	}
+	stack = failureStack(endpoint, err, stack)
 	where := fmt.Sprintf("task of endpoint %q", endpoint)
+	if _, f, _, ok := failingFrame(stack); ok {
+		where = f.String()
+	}
 	_ = session(ctx, func(out io.Writer) {
-		fmt.Fprintf(out, "\ndebuglock: post-mortem in actor %s\n  endpoint %q failed: %v\n%s\n", describe(ctx), endpoint, err, stack)
+		fmt.Fprintf(out, "\ndebuglock: post-mortem in actor %s\n  endpoint %q failed: %v\n  at %s\n", describe(ctx), endpoint, err, where)
+		newView(stack).stack(out)
 	}, where, err, stack)
 }
 
@@ -85,6 +90,7 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 // prompt reads commands until continue or quit.
 func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack []byte) error {
 	r := bufio.NewReader(in)
+	v := newView(stack)
 	for {
 		fmt.Fprintf(out, "(tractor %s) ", a.Name())
 		line, err := r.ReadString('\n')
@@ -100,17 +106,26 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack [
 			a.CancelSoon()
 			return ErrQuit
 		case "w", "where":
-			fmt.Fprintf(out, "%s\n", where)
+			v.where(out, where)
 		case "s", "stack":
-			fmt.Fprintf(out, "%s\n", stack)
-		case "g", "goroutines":
+			v.stack(out)
+		case "l", "list":
+			v.list(out)
+		case "u", "up":
+			v.move(out, 1)
+		case "d", "down":
+			v.move(out, -1)
+		case "goroutines", "gs":
+			fmt.Fprintf(out, "goroutines of process %d (* is this one; goroutines -a shows their stacks):\n", os.Getpid())
+			goroutineLines(out, allStacks(), v.goid)
+		case "g":
 			fmt.Fprintf(out, "goroutines of actor %s (its tasks and what they started), in process %d:\n%s", a.ID(), os.Getpid(), actorGoroutines(a.ID().UID))
-		case "G", "all":
+		case "G", "all", "goroutines -a":
 			fmt.Fprintf(out, "every goroutine of process %d:\n%s\n", os.Getpid(), allStacks())
 		case "a", "actor":
 			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
 		case "", "h", "help":
-			fmt.Fprintln(out, "commands: where (w), stack (s), goroutines of this actor (g), of the process (G), actor (a), continue (c), quit (q)")
+			fmt.Fprintln(out, "commands: where (w), stack (s), list (l), up (u), down (d), goroutines (gs; -a for their stacks), goroutines of this actor (g), every stack (G), actor (a), continue (c), quit (q)")
 		default:
 			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", strings.TrimSpace(line))
 		}
