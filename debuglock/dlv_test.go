@@ -1,0 +1,123 @@
+package debuglock_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/creack/pty"
+
+	"github.com/tractor-go/tractor/debuglock"
+)
+
+// findDelve returns the path of dlv: on PATH, or where go install puts
+// it ($(go env GOPATH)/bin), so that a fresh machine that ran the
+// install command passes without editing PATH. Delve is a prerequisite
+// of this package's tests (.ci/run installs it): without it the test
+// fails, rather than skips, so that CI cannot pass without the feature.
+func findDelve(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("dlv"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", "dlv")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatalf("dlv (Delve) is neither on PATH nor in $(go env GOPATH)/bin; .ci/run installs it, or run\n  %s", debuglock.DelveInstall)
+	return ""
+}
+
+// buildDebuggable builds testdata/dlvprog without optimisations, so
+// that Delve reads its locals, and returns the binary's path.
+func buildDebuggable(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dlvprog")
+	out, err := exec.Command("go", "build", "-gcflags=all=-N -l", "-o", bin, "./testdata/dlvprog").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building testdata/dlvprog: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// withPath returns the environment with PATH set to path.
+func withPath(path string) []string {
+	env := []string{"PATH=" + path}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// TestDelve: at a process actor's breakpoint, dlv hands the terminal to
+// Delve attached to that process, on the goroutine at the prompt and the
+// frame of the user's function, so that its local prints at once; Delve
+// detaches, the prompt is back and still works, and continuing lets the
+// function finish with the same local.
+func TestDelve(t *testing.T) {
+	dlv := findDelve(t)
+	cmd := exec.Command(buildDebuggable(t))
+	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+	tm := runOnPty(t, cmd)
+	// A terminal's size, as a person's has: on a 0x0 one Delve pages
+	// every answer.
+	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	tm.expect(`debuglock: breakpoint in actor w0\[`)
+	pid := tm.expect(`dlv attach (\d+)`)[1]
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	tm.expect(`handing the terminal to Delve \(dlv attach ` + pid + `\)`)
+	m := tm.expect(`debuglock: goroutine (\d+), frame (\d+): main\.secretive at \S+/dlvprog/main\.go:\d+`)
+	gid, frame := m[1], m[2]
+	tm.expect(`\(dlv\) `)
+	tm.send("print secret\n")
+	tm.expect(`(?m)^42\r?$`)
+	// Delve's own numbering agrees: the selected frame is the user's.
+	tm.send("goroutine\n")
+	tm.expect(`Goroutine ` + gid + `:`)
+	tm.send("stack\n")
+	tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`) // \S*: Delve's bold
+	tm.expect(`\(dlv\) `)
+	tm.send("quit -d\n")
+	tm.expect(`debuglock: back from Delve`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("where\n")
+	tm.expect(`dlvprog/main\.go:\d+ \(main\.secretive\)`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`result 43 <nil>`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+	t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
+}
+
+// TestDelveMissing: without dlv on PATH, the dlv command says how to
+// install it, and the prompt carries on.
+func TestDelveMissing(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(withPath(t.TempDir()), roleEnv+"=quit") // nothing on PATH
+	tm := runOnPty(t, cmd)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	tm.expect(`dlv \(Delve\) is not on PATH; install it with\s+` + regexp.QuoteMeta(debuglock.DelveInstall))
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`result continued <nil>`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
