@@ -13,11 +13,14 @@ import (
 	"github.com/tractor-go/tractor/debuglock"
 )
 
-// findDelve returns the path of dlv: on PATH, or where go install puts
-// it ($(go env GOPATH)/bin), so that a fresh machine that ran the
-// install command passes without editing PATH. Delve is a prerequisite
-// of this package's tests (.ci/run installs it): without it the test
-// fails, rather than skips, so that CI cannot pass without the feature.
+// findDelve returns the path of dlv: on PATH (.ci/run puts it there),
+// else where go install puts it ($(go env GOPATH)/bin), else it
+// installs it into a temporary GOBIN, so that the README's go test
+// command passes on a fresh machine too (at the cost of building Delve
+// once per run: its module and objects are then in Go's caches). Delve
+// is a prerequisite of this test, not an option: it fails, rather than
+// skips, when none of these gives a dlv, so that CI cannot pass without
+// the feature.
 func findDelve(t *testing.T) string {
 	t.Helper()
 	if p, err := exec.LookPath("dlv"); err == nil {
@@ -31,8 +34,14 @@ func findDelve(t *testing.T) string {
 			}
 		}
 	}
-	t.Fatalf("dlv (Delve) is neither on PATH nor in $(go env GOPATH)/bin; .ci/run installs it, or run\n  %s", debuglock.DelveInstall)
-	return ""
+	bin := t.TempDir()
+	args := strings.Fields(debuglock.DelveInstall)
+	install := exec.Command(args[0], args[1:]...)
+	install.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("dlv (Delve) is neither on PATH nor in $(go env GOPATH)/bin, and installing it failed (%v):\n%s\n.ci/run installs it; or run\n  %s", err, out, debuglock.DelveInstall)
+	}
+	return filepath.Join(bin, "dlv")
 }
 
 // buildDebuggable builds testdata/dlvprog without optimisations, so
