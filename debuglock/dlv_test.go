@@ -14,7 +14,7 @@ import (
 )
 
 // findDelve returns the path of dlv: on PATH (.ci/run puts it there),
-// else where go install puts it ($(go env GOPATH)/bin), else it
+// else where go install puts it ($GOBIN, $(go env GOPATH)/bin), else it
 // installs it into a temporary GOBIN, so that the README's go test
 // command passes on a fresh machine too (at the cost of building Delve
 // once per run: its module and objects are then in Go's caches). Delve
@@ -26,10 +26,15 @@ func findDelve(t *testing.T) string {
 	if p, err := exec.LookPath("dlv"); err == nil {
 		return p
 	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "dlv")
-			if _, err := os.Stat(p); err == nil {
+	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
+		lines := strings.Split(string(out), "\n")
+		dirs := []string{lines[0]}
+		for _, dir := range filepath.SplitList(lines[1]) {
+			dirs = append(dirs, filepath.Join(dir, "bin"))
+		}
+		for _, dir := range dirs {
+			p := filepath.Join(dir, "dlv")
+			if _, err := os.Stat(p); dir != "" && err == nil {
 				return p
 			}
 		}
@@ -39,7 +44,7 @@ func findDelve(t *testing.T) string {
 	install := exec.Command(args[0], args[1:]...)
 	install.Env = append(os.Environ(), "GOBIN="+bin)
 	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("dlv (Delve) is neither on PATH nor in $(go env GOPATH)/bin, and installing it failed (%v):\n%s\n.ci/run installs it; or run\n  %s", err, out, debuglock.DelveInstall)
+		t.Fatalf("dlv (Delve) is neither on PATH nor in $GOBIN or $(go env GOPATH)/bin, and installing it failed (%v):\n%s\n.ci/run installs it; or run\n  %s", err, out, debuglock.DelveInstall)
 	}
 	return filepath.Join(bin, "dlv")
 }
