@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,50 +73,60 @@ func withPath(path string) []string {
 	return env
 }
 
-// TestDelve: at a process actor's breakpoint, dlv hands the terminal to
-// Delve attached to that process, on the goroutine at the prompt and the
-// frame of the user's function, so that its local prints at once; Delve
-// detaches, the prompt is back and still works, and continuing lets the
-// function finish with the same local.
+// TestDelve: at an actor's breakpoint, dlv hands the terminal to Delve
+// attached to that actor's process, on the goroutine at the prompt and
+// the frame of the user's function, so that its local prints at once;
+// Delve detaches, the prompt is back and still works, and continuing
+// lets the function finish with the same local. A process actor's dlv
+// attaches to it, a child of the root; a goroutine actor's to the root,
+// the parent of its dlv.
 func TestDelve(t *testing.T) {
 	dlv := findDelve(t)
-	cmd := exec.Command(buildDebuggable(t))
-	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
-	tm := runOnPty(t, cmd)
-	// A terminal's size, as a person's has: on a 0x0 one Delve pages
-	// every answer.
-	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
-		t.Fatal(err)
+	bin := buildDebuggable(t)
+	for _, hosting := range []string{"process", "goroutine"} {
+		t.Run(hosting, func(t *testing.T) {
+			cmd := exec.Command(bin, hosting)
+			cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+			tm := runOnPty(t, cmd)
+			// A terminal's size, as a person's has: on a 0x0 one Delve
+			// pages every answer.
+			if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
+				t.Fatal(err)
+			}
+			tm.expect(`debuglock: breakpoint in actor w0\[`)
+			pid := tm.expect(`dlv attach (\d+)`)[1]
+			if root := strconv.Itoa(cmd.Process.Pid); (hosting == "goroutine") != (pid == root) {
+				t.Fatalf("%s actor at pid %s, the root's is %s", hosting, pid, root)
+			}
+			tm.expect(`\(tractor w0\) `)
+			tm.send("dlv\n")
+			tm.expect(`handing the terminal to Delve \(dlv attach ` + pid + `\)`)
+			m := tm.expect(`debuglock: goroutine (\d+), frame (\d+): main\.secretive at \S+/dlvprog/main\.go:\d+`)
+			gid, frame := m[1], m[2]
+			tm.expect(`\(dlv\) `)
+			tm.send("print secret\n")
+			tm.expect(`(?m)^42\r?$`)
+			// Delve's own numbering agrees: the selected frame is the user's.
+			tm.send("goroutine\n")
+			tm.expect(`Goroutine ` + gid + `:`)
+			tm.send("stack " + frame + "\n") // down to it: no pager on 50 rows
+			tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`) // \S*: Delve's bold
+			tm.expect(`\(dlv\) `)
+			tm.send("quit -d\n")
+			tm.expect(`debuglock: back from Delve`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("where\n")
+			tm.expect(`dlvprog/main\.go:\d+ \(main\.secretive\)`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("c\n")
+			tm.expect(`result 43 <nil>`)
+			tm.expect(`program ends: <nil>`)
+			if code := tm.wait(); code != 0 {
+				t.Fatalf("program exited with %d", code)
+			}
+			t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
+		})
 	}
-	tm.expect(`debuglock: breakpoint in actor w0\[`)
-	pid := tm.expect(`dlv attach (\d+)`)[1]
-	tm.expect(`\(tractor w0\) `)
-	tm.send("dlv\n")
-	tm.expect(`handing the terminal to Delve \(dlv attach ` + pid + `\)`)
-	m := tm.expect(`debuglock: goroutine (\d+), frame (\d+): main\.secretive at \S+/dlvprog/main\.go:\d+`)
-	gid, frame := m[1], m[2]
-	tm.expect(`\(dlv\) `)
-	tm.send("print secret\n")
-	tm.expect(`(?m)^42\r?$`)
-	// Delve's own numbering agrees: the selected frame is the user's.
-	tm.send("goroutine\n")
-	tm.expect(`Goroutine ` + gid + `:`)
-	tm.send("stack\n")
-	tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`) // \S*: Delve's bold
-	tm.expect(`\(dlv\) `)
-	tm.send("quit -d\n")
-	tm.expect(`debuglock: back from Delve`)
-	tm.expect(`\(tractor w0\) `)
-	tm.send("where\n")
-	tm.expect(`dlvprog/main\.go:\d+ \(main\.secretive\)`)
-	tm.expect(`\(tractor w0\) `)
-	tm.send("c\n")
-	tm.expect(`result 43 <nil>`)
-	tm.expect(`program ends: <nil>`)
-	if code := tm.wait(); code != 0 {
-		t.Fatalf("program exited with %d", code)
-	}
-	t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
 }
 
 // TestDelveMissing: without dlv on PATH, the dlv command says how to

@@ -1,7 +1,9 @@
-// Command dlvprog is the program of debuglock's Delve test: a process
-// actor stops at a breakpoint in a function with a local variable, for
-// the test to print it through Delve. Build it with
-// -gcflags=all=-N -l, so that the local lives in the frame.
+// Command dlvprog is the program of debuglock's Delve test: an actor
+// stops at a breakpoint in a function with a local variable, for the
+// test to print it through Delve. The actor is a process one, or a
+// goroutine one (in the root's process) when the first argument is
+// "goroutine". Build it with -gcflags=all=-N -l, so that the local lives
+// in the frame.
 package main
 
 import (
@@ -27,11 +29,15 @@ func secretive(ctx context.Context, x int) (int, error) {
 }
 
 func main() {
+	hosting := tractor.Spawn(tractor.Process)
+	if len(os.Args) > 1 && os.Args[1] == "goroutine" {
+		hosting = tractor.Spawn(tractor.Goroutine)
+	}
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal), tractor.Spawn(tractor.Process))
+			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal), hosting)
 			if err != nil {
 				return err
 			}
