@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+
+	"golang.org/x/term"
 )
 
 // DelveInstall is the command that installs the Delve version debuglock
@@ -54,9 +56,17 @@ func delve(in io.Reader, out io.Writer, where string) {
 		fmt.Fprintf(out, "debuglock: dlv may not be able to attach: %v\n", err)
 	}
 	defer disallowTracer()
+	// Delve puts the terminal in raw mode and restores it when it exits;
+	// restore it here too, in case it did not (killed, crashed).
+	fd := int(tty.Fd())
+	st, stErr := term.GetState(fd)
 	cmd := exec.Command(path, "attach", strconv.Itoa(pid), "--init", init)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	if stErr == nil {
+		_ = term.Restore(fd, st)
+	}
+	if err != nil {
 		fmt.Fprintf(out, "debuglock: dlv attach %d: %v\n", pid, err)
 	}
 	fmt.Fprintln(out, "debuglock: back from Delve")

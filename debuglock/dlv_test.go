@@ -109,8 +109,9 @@ func TestDelve(t *testing.T) {
 			// Delve's own numbering agrees: the selected frame is the user's.
 			tm.send("goroutine\n")
 			tm.expect(`Goroutine ` + gid + `:`)
-			tm.send("stack " + frame + "\n") // down to it: no pager on 50 rows
-			tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`) // \S*: Delve's bold
+			// Down to that frame only: no pager on 50 rows. \S*: bold.
+			tm.send("stack " + frame + "\n")
+			tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`)
 			tm.expect(`\(dlv\) `)
 			tm.send("quit -d\n")
 			tm.expect(`debuglock: back from Delve`)
