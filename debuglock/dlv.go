@@ -26,7 +26,8 @@ const DelveInstall = "go install github.com/go-delve/delve/cmd/dlv@v1.27.2"
 // waits for the lock before cancelling). Delve starts on the goroutine
 // at the prompt and, when where reads "file:line (function)", as a
 // breakpoint's does, on that frame, so that the user's locals print at
-// once. Leaving Delve with "quit -d" detaches and the process runs on;
+// once; any other where (a post-mortem's "task of endpoint ...") leaves
+// Delve on the goroutine's innermost frame. Leaving Delve with "quit -d" detaches and the process runs on;
 // a plain "quit" asks whether to kill it.
 func delve(in io.Reader, out io.Writer, where string) {
 	tty, ok := in.(*os.File)
@@ -85,8 +86,9 @@ func goroutineID() int64 {
 	return id
 }
 
-// whereRE parses a location as [caller] writes it.
-var whereRE = regexp.MustCompile(`^(.+):(\d+) \((.+)\)$`)
+// whereRE parses a location as [caller] writes it: file:line, then the
+// function in parentheses, if known.
+var whereRE = regexp.MustCompile(`^(.+):(\d+)(?: \((.+)\))?$`)
 
 // writeInit writes Delve's init file into dir and returns its path. The
 // init file sources a Starlark script (Delve runs only plain commands

@@ -85,7 +85,7 @@ func TestDelve(t *testing.T) {
 	bin := buildDebuggable(t)
 	for _, hosting := range []string{"process", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
-			cmd := exec.Command(bin, hosting)
+			cmd := exec.Command(bin, hosting, "breakpoint")
 			cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
 			tm := runOnPty(t, cmd)
 			// A terminal's size, as a person's has: on a 0x0 one Delve
@@ -146,4 +146,37 @@ func TestDelveMissing(t *testing.T) {
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("program exited with %d", code)
 	}
+}
+
+// TestDelvePostMortem: dlv works at a post-mortem prompt too: Delve
+// attaches on the goroutine of the failed task (on the failing frame,
+// with its locals, when the prompt knows its file and line), detaches,
+// and continuing lets the error propagate. (The test binary itself would
+// not do: go test strips its debug information.)
+func TestDelvePostMortem(t *testing.T) {
+	dlv := findDelve(t)
+	cmd := exec.Command(buildDebuggable(t), "process", "postmortem")
+	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+	tm := runOnPty(t, cmd)
+	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	tm.expect(`endpoint "dlvprog.betray" failed: kaboom 43`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	gid := tm.expect(`debuglock: goroutine (\d+)(?:, frame \d+: | \(the prompt's\))`)[1]
+	tm.expect(`\(dlv\) `)
+	tm.send("goroutine\n")
+	tm.expect(`Goroutine ` + gid + `:`)
+	tm.expect(`\(dlv\) `)
+	tm.send("quit -d\n")
+	tm.expect(`debuglock: back from Delve`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`result 0 .*kaboom 43`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+	t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
 }

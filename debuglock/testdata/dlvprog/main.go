@@ -1,9 +1,9 @@
-// Command dlvprog is the program of debuglock's Delve test: an actor
-// stops at a breakpoint in a function with a local variable, for the
-// test to print it through Delve. The actor is a process one, or a
-// goroutine one (in the root's process) when the first argument is
-// "goroutine". Build it with -gcflags=all=-N -l, so that the local lives
-// in the frame.
+// Command dlvprog is the program of debuglock's Delve tests: an actor
+// stops, at a breakpoint or at the post-mortem of its failure, in a
+// function with a local variable, for the test to print it through
+// Delve. Its arguments: the actor's hosting, "process" or "goroutine"
+// (in the root's process), and "breakpoint" or "postmortem". Build it
+// with -gcflags=all=-N -l, so that the local lives in the frame.
 package main
 
 import (
@@ -15,10 +15,16 @@ import (
 	"github.com/tractor-go/tractor/debuglock"
 )
 
-// reveal keeps a secret in a local and stops at a breakpoint.
-var reveal = tractor.Func("dlvprog.reveal", func(ctx context.Context, x int) (int, error) {
-	return secretive(ctx, x)
-})
+var (
+	// reveal keeps a secret in a local and stops at a breakpoint.
+	reveal = tractor.Func("dlvprog.reveal", func(ctx context.Context, x int) (int, error) {
+		return secretive(ctx, x)
+	})
+	// betray keeps a secret in a local and fails.
+	betray = tractor.Func("dlvprog.betray", func(ctx context.Context, x int) (int, error) {
+		return failing(x)
+	})
+)
 
 func secretive(ctx context.Context, x int) (int, error) {
 	secret := 42
@@ -28,25 +34,38 @@ func secretive(ctx context.Context, x int) (int, error) {
 	return secret + x, nil
 }
 
+func failing(x int) (int, error) {
+	secret := 42
+	return 0, fmt.Errorf("kaboom %d", secret+x)
+}
+
 func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: dlvprog process|goroutine breakpoint|postmortem")
+		os.Exit(2)
+	}
 	hosting := tractor.Spawn(tractor.Process)
-	if len(os.Args) > 1 && os.Args[1] == "goroutine" {
+	if os.Args[1] == "goroutine" {
 		hosting = tractor.Spawn(tractor.Goroutine)
+	}
+	call := reveal
+	if os.Args[2] == "postmortem" {
+		call = betray
 	}
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal), hosting)
+			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal, betray), hosting)
 			if err != nil {
 				return err
 			}
 			defer p.CancelActor(ctx)
-			res, err := reveal.Call(ctx, p, 1)
+			res, err := call.Call(ctx, p, 1)
 			fmt.Println("result", res, err)
-			return err
+			return nil
 		})
-	}, debuglock.Enable()...)
+	}, debuglock.Enable(debuglock.PostMortem())...)
 	fmt.Println("program ends:", err)
 	if err != nil {
 		os.Exit(1)
