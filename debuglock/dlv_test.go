@@ -62,6 +62,29 @@ func buildDebuggable(t *testing.T) string {
 	return bin
 }
 
+// startDlvprog starts the program bin built by buildDebuggable with args
+// on a pseudo-terminal, with dlv on its PATH.
+func startDlvprog(t *testing.T, dlv, bin string, args ...string) *term {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+	tm := runOnPty(t, cmd)
+	// A terminal's size, as a person's has: on a 0x0 one Delve pages
+	// every answer.
+	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+// transcript returns what the program printed, without carriage returns
+// and colours: the session as a person read it.
+func transcript(tm *term) string {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), "")
+}
+
 // withPath returns the environment with PATH set to path.
 func withPath(path string) []string {
 	env := []string{"PATH=" + path}
@@ -85,17 +108,10 @@ func TestDelve(t *testing.T) {
 	bin := buildDebuggable(t)
 	for _, hosting := range []string{"process", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
-			cmd := exec.Command(bin, hosting, "breakpoint")
-			cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
-			tm := runOnPty(t, cmd)
-			// A terminal's size, as a person's has: on a 0x0 one Delve
-			// pages every answer.
-			if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
-				t.Fatal(err)
-			}
+			tm := startDlvprog(t, dlv, bin, hosting, "breakpoint")
 			tm.expect(`debuglock: breakpoint in actor w0\[`)
 			pid := tm.expect(`dlv attach (\d+)`)[1]
-			if root := strconv.Itoa(cmd.Process.Pid); (hosting == "goroutine") != (pid == root) {
+			if root := strconv.Itoa(tm.cmd.Process.Pid); (hosting == "goroutine") != (pid == root) {
 				t.Fatalf("%s actor at pid %s, the root's is %s", hosting, pid, root)
 			}
 			tm.expect(`\(tractor w0\) `)
@@ -125,7 +141,7 @@ func TestDelve(t *testing.T) {
 			if code := tm.wait(); code != 0 {
 				t.Fatalf("program exited with %d", code)
 			}
-			t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
+			t.Logf("the session:\n%s", transcript(tm))
 		})
 	}
 }
@@ -155,12 +171,7 @@ func TestDelveMissing(t *testing.T) {
 // not do: go test strips its debug information.)
 func TestDelvePostMortem(t *testing.T) {
 	dlv := findDelve(t)
-	cmd := exec.Command(buildDebuggable(t), "process", "postmortem")
-	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
-	tm := runOnPty(t, cmd)
-	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
-		t.Fatal(err)
-	}
+	tm := startDlvprog(t, dlv, buildDebuggable(t), "process", "postmortem")
 	tm.expect(`endpoint "dlvprog.betray" failed: kaboom 43`)
 	tm.expect(`\(tractor w0\) `)
 	tm.send("dlv\n")
@@ -178,5 +189,5 @@ func TestDelvePostMortem(t *testing.T) {
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("program exited with %d", code)
 	}
-	t.Logf("the session:\n%s", regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), ""))
+	t.Logf("the session:\n%s", transcript(tm))
 }
