@@ -22,13 +22,14 @@ const DelveInstall = "go install github.com/go-delve/delve/cmd/dlv@v1.27.2"
 // returns when Delve exits: the prompt command dlv. The caller holds the
 // terminal lock throughout, so no other actor prompts meanwhile; the
 // process is stopped while Delve is attached, which nothing in the tree
-// takes for a death (its connections carry no heartbeat, and supervision
-// waits for the lock before cancelling). Delve starts on the goroutine
-// at the prompt and, when where reads "file:line (function)", as a
-// breakpoint's does, on that frame, so that the user's locals print at
-// once; any other where (a post-mortem's "task of endpoint ...") leaves
-// Delve on the goroutine's innermost frame. Leaving Delve with "quit -d" detaches and the process runs on;
-// a plain "quit" asks whether to kill it.
+// takes for a death (its connections carry no heartbeat, the kernel
+// answers TCP keepalives, and supervision waits for the lock before
+// cancelling). Delve starts on the goroutine at the prompt and, when
+// where reads "file:line (function)", as a breakpoint's does, on that
+// frame, so that the user's locals print at once; any other where (a
+// post-mortem's "task of endpoint ...") leaves Delve on the goroutine's
+// innermost frame. Leaving Delve with "quit -d" detaches and the process
+// runs on; a plain "quit" asks whether to kill it.
 func delve(in io.Reader, out io.Writer, where string) {
 	tty, ok := in.(*os.File)
 	if !ok {
@@ -46,7 +47,7 @@ func delve(in io.Reader, out io.Writer, where string) {
 		return
 	}
 	defer os.RemoveAll(dir)
-	init, err := writeInit(dir, goroutineID(), where)
+	initFile, err := writeInit(dir, goroutineID(), where)
 	if err != nil {
 		fmt.Fprintf(out, "debuglock: dlv: %v\n", err)
 		return
@@ -61,7 +62,7 @@ func delve(in io.Reader, out io.Writer, where string) {
 	// restore it here too, in case it did not (killed, crashed).
 	fd := int(tty.Fd())
 	st, stErr := term.GetState(fd)
-	cmd := exec.Command(path, "attach", strconv.Itoa(pid), "--init", init)
+	cmd := exec.Command(path, "attach", strconv.Itoa(pid), "--init", initFile)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	err = cmd.Run()
 	if stErr == nil {
@@ -105,11 +106,11 @@ func writeInit(dir string, gid int64, where string) (string, error) {
 	if err := os.WriteFile(star, []byte(script), 0o600); err != nil {
 		return "", err
 	}
-	init := filepath.Join(dir, "init")
-	if err := os.WriteFile(init, []byte("source "+star+"\n"), 0o600); err != nil {
+	initFile := filepath.Join(dir, "init")
+	if err := os.WriteFile(initFile, []byte("source "+star+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	return init, nil
+	return initFile, nil
 }
 
 // landScript selects the goroutine at the prompt and the user's frame on
