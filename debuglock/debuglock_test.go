@@ -191,6 +191,12 @@ func startOnPty(t *testing.T, role string) *term {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	return runOnPty(t, cmd)
+}
+
+// runOnPty starts cmd on a pseudo-terminal of its own.
+func runOnPty(t *testing.T, cmd *exec.Cmd) *term {
+	t.Helper()
 	f, err := pty.Start(cmd)
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,11 @@ import (
 // Breakpoint pauses the calling task: it takes the tree's terminal (in
 // turn with the other actors that want it) and runs a prompt there that
 // shows where the task stopped, its stack, the goroutines of the process,
-// and the actor; it prints the command that attaches a real debugger
-// (delve). It returns nil when the user continues, and [ErrQuit] when the
-// user quits, which cancels the actor. Without a terminal it logs where it
-// is and returns nil at once; outside an actor it returns
-// [tractor.ErrNoActor].
+// and the actor; its dlv command hands the terminal to a real debugger,
+// Delve, attached on this goroutine and frame. It returns nil when the
+// user continues, and [ErrQuit] when the user quits, which cancels the
+// actor. Without a terminal it logs where it is and returns nil at once;
+// outside an actor it returns [tractor.ErrNoActor].
 func Breakpoint(ctx context.Context) error {
 	if ctx == nil {
 		panic("debuglock: Breakpoint: nil context.Context")
@@ -83,7 +83,7 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 	}
 	defer tty.Close()
 	header(tty)
-	fmt.Fprintf(tty, "  for a real debugger: dlv attach %d\n", os.Getpid())
+	fmt.Fprintf(tty, "  for a real debugger, type dlv (dlv attach %d, on this goroutine)\n", os.Getpid())
 	return prompt(a, tty, tty, where, stack)
 }
 
@@ -122,10 +122,18 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack [
 			fmt.Fprintf(out, "goroutines of actor %s (its tasks and what they started), in process %d:\n%s", a.ID(), os.Getpid(), actorGoroutines(a.ID().UID))
 		case "G", "all", "goroutines -a":
 			fmt.Fprintf(out, "every goroutine of process %d:\n%s\n", os.Getpid(), allStacks())
+		case "dlv":
+			// Delve lands on the frame shown here: the user's, or
+			// where up and down moved.
+			at := where
+			if _, f, _, ok := v.target(); ok {
+				at = f.String()
+			}
+			delve(in, out, at)
 		case "a", "actor":
 			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
 		case "", "h", "help":
-			fmt.Fprintln(out, "commands: where (w), stack (s), list (l), up (u), down (d), goroutines (gs; -a for their stacks), goroutines of this actor (g), every stack (G), actor (a), continue (c), quit (q)")
+			fmt.Fprintln(out, "commands: where (w), stack (s), list (l), up (u), down (d), goroutines (gs; -a for their stacks), goroutines of this actor (g), every stack (G), actor (a), Delve attached here (dlv), continue (c), quit (q)")
 		default:
 			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", strings.TrimSpace(line))
 		}

@@ -1,0 +1,193 @@
+package debuglock_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/creack/pty"
+
+	"github.com/tractor-go/tractor/debuglock"
+)
+
+// findDelve returns the path of dlv: on PATH (.ci/run puts it there),
+// else where go install puts it ($GOBIN, $(go env GOPATH)/bin), else it
+// installs it into a temporary GOBIN, so that the README's go test
+// command passes on a fresh machine too (at the cost of building Delve
+// once per run: its module and objects are then in Go's caches). Delve
+// is a prerequisite of this test, not an option: it fails, rather than
+// skips, when none of these gives a dlv, so that CI cannot pass without
+// the feature.
+func findDelve(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("dlv"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
+		lines := strings.Split(string(out), "\n")
+		dirs := []string{lines[0]}
+		for _, dir := range filepath.SplitList(lines[1]) {
+			dirs = append(dirs, filepath.Join(dir, "bin"))
+		}
+		for _, dir := range dirs {
+			p := filepath.Join(dir, "dlv")
+			if _, err := os.Stat(p); dir != "" && err == nil {
+				return p
+			}
+		}
+	}
+	bin := t.TempDir()
+	args := strings.Fields(debuglock.DelveInstall)
+	install := exec.Command(args[0], args[1:]...)
+	install.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("dlv (Delve) is neither on PATH nor in $GOBIN or $(go env GOPATH)/bin, and installing it failed (%v):\n%s\n.ci/run installs it; or run\n  %s", err, out, debuglock.DelveInstall)
+	}
+	return filepath.Join(bin, "dlv")
+}
+
+// buildDebuggable builds testdata/dlvprog without optimisations, so
+// that Delve reads its locals, and returns the binary's path.
+func buildDebuggable(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dlvprog")
+	out, err := exec.Command("go", "build", "-gcflags=all=-N -l", "-o", bin, "./testdata/dlvprog").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building testdata/dlvprog: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startDlvprog starts the program bin built by buildDebuggable with args
+// on a pseudo-terminal, with dlv on its PATH.
+func startDlvprog(t *testing.T, dlv, bin string, args ...string) *term {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+	tm := runOnPty(t, cmd)
+	// A terminal's size, as a person's has: on a 0x0 one Delve pages
+	// every answer.
+	if err := pty.Setsize(tm.pty, &pty.Winsize{Rows: 50, Cols: 160}); err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+// transcript returns what the program printed, without carriage returns
+// and colours: the session as a person read it.
+func transcript(tm *term) string {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), "")
+}
+
+// withPath returns the environment with PATH set to path.
+func withPath(path string) []string {
+	env := []string{"PATH=" + path}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// TestDelve: at an actor's breakpoint, dlv hands the terminal to Delve
+// attached to that actor's process, on the goroutine at the prompt and
+// the frame of the user's function, so that its local prints at once;
+// Delve detaches, the prompt is back and still works, and continuing
+// lets the function finish with the same local. A process actor's dlv
+// attaches to it, a child of the root; a goroutine actor's to the root,
+// the parent of its dlv.
+func TestDelve(t *testing.T) {
+	dlv := findDelve(t)
+	bin := buildDebuggable(t)
+	for _, hosting := range []string{"process", "goroutine"} {
+		t.Run(hosting, func(t *testing.T) {
+			tm := startDlvprog(t, dlv, bin, hosting, "breakpoint")
+			tm.expect(`debuglock: breakpoint in actor w0\[`)
+			pid := tm.expect(`dlv attach (\d+)`)[1]
+			if root := strconv.Itoa(tm.cmd.Process.Pid); (hosting == "goroutine") != (pid == root) {
+				t.Fatalf("%s actor at pid %s, the root's is %s", hosting, pid, root)
+			}
+			tm.expect(`\(tractor w0\) `)
+			tm.send("dlv\n")
+			tm.expect(`handing the terminal to Delve \(dlv attach ` + pid + `\)`)
+			m := tm.expect(`debuglock: goroutine (\d+), frame (\d+): main\.secretive at \S+/dlvprog/main\.go:\d+`)
+			gid, frame := m[1], m[2]
+			tm.expect(`\(dlv\) `)
+			tm.send("print secret\n")
+			tm.expect(`(?m)^42\r?$`)
+			// Delve's own numbering agrees: the selected frame is the user's.
+			tm.send("goroutine\n")
+			tm.expect(`Goroutine ` + gid + `:`)
+			// Down to that frame only: no pager on 50 rows. \S*: bold.
+			tm.send("stack " + frame + "\n")
+			tm.expect(`(?m)^\s*` + frame + `\s+0x[0-9a-f]+ in \S*main\.secretive\S*\r?$`)
+			tm.expect(`\(dlv\) `)
+			tm.send("quit -d\n")
+			tm.expect(`debuglock: back from Delve`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("where\n")
+			tm.expect(`dlvprog/main\.go:\d+ \(main\.secretive\)`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("c\n")
+			tm.expect(`result 43 <nil>`)
+			tm.expect(`program ends: <nil>`)
+			if code := tm.wait(); code != 0 {
+				t.Fatalf("program exited with %d", code)
+			}
+			t.Logf("the session:\n%s", transcript(tm))
+		})
+	}
+}
+
+// TestDelveMissing: without dlv on PATH, the dlv command says how to
+// install it, and the prompt carries on.
+func TestDelveMissing(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(withPath(t.TempDir()), roleEnv+"=quit") // nothing on PATH
+	tm := runOnPty(t, cmd)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	tm.expect(`dlv \(Delve\) is not on PATH; install it with\s+` + regexp.QuoteMeta(debuglock.DelveInstall))
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`result continued <nil>`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestDelvePostMortem: dlv works at a post-mortem prompt too: Delve
+// attaches on the goroutine of the failed task (on the failing frame,
+// with its locals, when the prompt knows its file and line), detaches,
+// and continuing lets the error propagate. (The test binary itself would
+// not do: go test strips its debug information.)
+func TestDelvePostMortem(t *testing.T) {
+	dlv := findDelve(t)
+	tm := startDlvprog(t, dlv, buildDebuggable(t), "process", "postmortem")
+	tm.expect(`endpoint "dlvprog.betray" failed: kaboom 43`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	gid := tm.expect(`debuglock: goroutine (\d+)(?:, frame \d+: | \(the prompt's\))`)[1]
+	tm.expect(`\(dlv\) `)
+	tm.send("goroutine\n")
+	tm.expect(`Goroutine ` + gid + `:`)
+	tm.expect(`\(dlv\) `)
+	tm.send("quit -d\n")
+	tm.expect(`debuglock: back from Delve`)
+	tm.expect(`\(tractor w0\) `)
+	tm.send("c\n")
+	tm.expect(`result 0 .*kaboom 43`)
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+	t.Logf("the session:\n%s", transcript(tm))
+}
