@@ -191,3 +191,37 @@ func TestDelvePostMortem(t *testing.T) {
 	}
 	t.Logf("the session:\n%s", transcript(tm))
 }
+
+// TestDelvePanicFrame: the post-mortem of a panic runs before the stack
+// unwinds, so Delve, attached from its prompt, lands on the panicking
+// frame with its locals alive, in a process actor and in the root's.
+func TestDelvePanicFrame(t *testing.T) {
+	dlv := findDelve(t)
+	bin := buildDebuggable(t)
+	for _, hosting := range []string{"process", "goroutine"} {
+		t.Run(hosting, func(t *testing.T) {
+			tm := startDlvprog(t, dlv, bin, hosting, "panic")
+			tm.expect(`endpoint "dlvprog.shatter" failed: .*index out of range`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("where\n")
+			tm.expect(`dlvprog/main\.go:\d+ \(main\.panicking\)`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("dlv\n")
+			tm.expect(`debuglock: goroutine \d+, frame \d+: main\.panicking at \S+/dlvprog/main\.go:\d+`)
+			tm.expect(`\(dlv\) `)
+			tm.send("print secret\n")
+			tm.expect(`(?m)^42\r?$`)
+			tm.expect(`\(dlv\) `)
+			tm.send("quit -d\n")
+			tm.expect(`debuglock: back from Delve`)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("c\n")
+			tm.expect(`result 0 .*index out of range`)
+			tm.expect(`program ends: <nil>`)
+			if code := tm.wait(); code != 0 {
+				t.Fatalf("program exited with %d", code)
+			}
+			t.Logf("the session:\n%s", transcript(tm))
+		})
+	}
+}

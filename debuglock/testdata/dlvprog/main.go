@@ -2,7 +2,7 @@
 // stops, at a breakpoint or at the post-mortem of its failure, in a
 // function with a local variable, for the test to print it through
 // Delve. Its arguments: the actor's hosting, "process" or "goroutine"
-// (in the root's process), and "breakpoint" or "postmortem". Build it
+// (in the root's process), and "breakpoint", "postmortem" (of an error) or "panic". Build it
 // with -gcflags=all=-N -l, so that the local lives in the frame.
 package main
 
@@ -24,6 +24,10 @@ var (
 	betray = tractor.Func("dlvprog.betray", func(ctx context.Context, x int) (int, error) {
 		return failing(x)
 	})
+	// shatter keeps a secret in a local and panics.
+	shatter = tractor.Func("dlvprog.shatter", func(ctx context.Context, x int) (int, error) {
+		return panicking(x), nil
+	})
 )
 
 func secretive(ctx context.Context, x int) (int, error) {
@@ -39,9 +43,15 @@ func failing(x int) (int, error) {
 	return 0, fmt.Errorf("kaboom %d", secret+x)
 }
 
+func panicking(x int) int {
+	secret := 42
+	var shelf []int
+	return shelf[secret+x] // index out of range: the post-mortem opens here
+}
+
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: dlvprog process|goroutine breakpoint|postmortem")
+		fmt.Fprintln(os.Stderr, "usage: dlvprog process|goroutine breakpoint|postmortem|panic")
 		os.Exit(2)
 	}
 	hosting := tractor.Spawn(tractor.Process)
@@ -49,14 +59,17 @@ func main() {
 		hosting = tractor.Spawn(tractor.Goroutine)
 	}
 	call := reveal
-	if os.Args[2] == "postmortem" {
+	switch os.Args[2] {
+	case "postmortem":
 		call = betray
+	case "panic":
+		call = shatter
 	}
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal, betray), hosting)
+			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal, betray, shatter), hosting)
 			if err != nil {
 				return err
 			}
