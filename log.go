@@ -57,11 +57,15 @@ var stderrHandler = sync.OnceValue(func() slog.Handler {
 	return newOutputHandler(os.Stderr, isTerminal(os.Stderr))
 })
 
-// handler returns the handler c's logs go to, under c's level.
+// handler returns the handler c's logs go to, under c's level, through
+// c's wrapper, if any.
 func (c *config) handler() slog.Handler {
 	h := c.logHandler
 	if h == nil {
 		h = stderrHandler()
+	}
+	if c.logWrap != nil {
+		h = c.logWrap(h)
 	}
 	return levelHandler{c.logLevel, h}
 }
