@@ -62,7 +62,8 @@ func WaitBound(d time.Duration) Option {
 // serves the lock, and nurseries wait (within a bound) for an actor that
 // holds the terminal before cancelling children, as tractor's
 // maybe_wait_for_debugger does; a nursery whose own actor holds it does
-// not wait for itself.
+// not wait for itself. While a prompt is open, the runtime's logs wait:
+// they are written once it is released.
 func Enable(opts ...Option) []tractor.Option {
 	o := options{waitBound: DefaultWaitBound}
 	for _, opt := range opts {
@@ -70,6 +71,7 @@ func Enable(opts ...Option) []tractor.Option {
 	}
 	out := []tractor.Option{
 		tractor.Expose(acquireEP, waitEP),
+		tractor.WrapLogHandler(holdLogs),
 		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) {
 			_ = waitFree(ctx, o.waitBound)
 		}),
