@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -167,5 +168,27 @@ func TestCtrlCNoticeAbovePrompt(t *testing.T) {
 	}
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestHolderKilledLeavesItsLine: when the holder dies at its prompt, the
+// root says so on a line of its own, and what was held back (the
+// runtime's warnings about the death) follows it, not on the dead
+// prompt's line.
+func TestHolderKilledLeavesItsLine(t *testing.T) {
+	tm := startOnPty(t, "breakpoints")
+	tm.expect(`pids \d+ \d+ \d+`)
+	m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)
+	holder, holderPID := m[1], m[2]
+	tm.expect(`\(tractor ` + holder + `\) `)
+	next := tm.waiters(2)[0]
+	n, _ := strconv.Atoi(holderPID)
+	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tm.expect(`\(tractor ` + holder + `\) \r?\ndebuglock: ` + holder + `\[\w+\] went away holding the terminal\r?\n`)
+	tm.expect(`\(tractor ` + next + `\) `)
+	if bad := tm.garbled(); len(bad) > 0 {
+		t.Fatalf("prompt lines written over: %v", bad)
 	}
 }
