@@ -93,7 +93,7 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !sendNotes(c, st, w) && interactive {
+	if !s.sendNotes(c, st, w) && interactive {
 		wentAway(w.who.ID)
 	}
 	return true, nil

@@ -83,7 +83,7 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 
 // prompt reads commands until continue or quit, printing the root's
 // notes above it as they come.
-func prompt(a *tractor.Actor, in *os.File, out io.Writer, notes <-chan string, where string, stack []byte) error {
+func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, where string, stack []byte) error {
 	lines := readLines(in)
 	defer lines.stop()
 	ps := fmt.Sprintf("(tractor %s) ", a.Name())

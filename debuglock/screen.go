@@ -68,7 +68,7 @@ func (s *server) tellHolder(text func(holder tractor.ActorID) string) bool {
 // free, and the acquire task did not fail. It says whether the holder
 // released the lock, rather than went. It owns the goroutine that waits
 // for the release.
-func sendNotes(c *tractor.Context, st *tractor.MsgStream[string, int], w *waiter) (released bool) {
+func (s *server) sendNotes(c *tractor.Context, st *tractor.MsgStream[string, int], w *waiter) (released bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -80,10 +80,10 @@ func sendNotes(c *tractor.Context, st *tractor.MsgStream[string, int], w *waiter
 		case <-done:
 			return released
 		case <-w.kick:
-			srv.mu.Lock()
+			s.mu.Lock()
 			notes := w.notes
 			w.notes = nil
-			srv.mu.Unlock()
+			s.mu.Unlock()
 			for _, n := range notes {
 				if st.Send(c, n) != nil {
 					<-done // the holder went: so does its Receive
@@ -122,8 +122,9 @@ func receiveNotes(ctx context.Context, st *tractor.MsgStream[int, string], wg *s
 
 // lineReader reads a prompt's input, a line at a time, on a goroutine of
 // its own, so that the prompt can wait for a line and for notes at once.
-// It reads a line only when the prompt asks for one: what is typed after
-// is left on the terminal for the next prompt.
+// It reads only while the prompt waits for a line: between lines the
+// terminal is left alone (for a command that hands it to another
+// program, or for the next prompt).
 type lineReader struct {
 	want chan struct{} // the prompt asks for a line
 	ch   chan string   // a line, with its newline if it had one
@@ -131,9 +132,9 @@ type lineReader struct {
 	stop func()        // ends the reading and waits for the goroutine
 }
 
-// readLines starts reading in, a terminal (or any file with read
-// deadlines); stop ends that.
-func readLines(in *os.File) *lineReader {
+// readLines starts reading in; stop ends that. The prompt calls stop
+// between lines, when no read is in progress.
+func readLines(in io.Reader) *lineReader {
 	l := &lineReader{want: make(chan struct{}), ch: make(chan string)}
 	stopped := make(chan struct{})
 	var wg sync.WaitGroup
@@ -148,11 +149,7 @@ func readLines(in *os.File) *lineReader {
 			}
 			line, err := r.ReadString('\n')
 			if line != "" {
-				select {
-				case l.ch <- line:
-				case <-stopped:
-					return
-				}
+				l.ch <- line // the prompt waits for it
 			}
 			if err != nil {
 				l.err = err
@@ -162,11 +159,7 @@ func readLines(in *os.File) *lineReader {
 	})
 	l.stop = func() {
 		close(stopped)
-		// A read in progress ends at the deadline; the next prompt on
-		// this terminal reads without one.
-		in.SetReadDeadline(time.Now())
 		wg.Wait()
-		in.SetReadDeadline(time.Time{})
 	}
 	return l
 }
