@@ -99,6 +99,26 @@ func (tm *term) garbled() []string {
 	return bad
 }
 
+// noteAbove waits for note, printed above name's prompt, which it
+// redraws: the prompt's line cleared, the note, the prompt again.
+func (tm *term) noteAbove(note, name string) {
+	tm.t.Helper()
+	tm.expect(`\r\x1b\[K` + note + `\r?\n\(tractor ` + name + `\) `)
+}
+
+// endsClean waits for the program to end well, and checks that nothing
+// was written on a prompt's line meanwhile.
+func (tm *term) endsClean() {
+	tm.t.Helper()
+	tm.expect(`program ends: <nil>`)
+	if bad := tm.garbled(); len(bad) > 0 {
+		tm.t.Fatalf("prompt lines written over: %v", bad)
+	}
+	if code := tm.wait(); code != 0 {
+		tm.t.Fatalf("program exited with %d", code)
+	}
+}
+
 // TestWaitingNoteAbovePrompt: the note that another actor waits for the
 // terminal is printed above the holder's prompt, which is redrawn, never
 // on the prompt's line.
@@ -107,20 +127,14 @@ func TestWaitingNoteAbovePrompt(t *testing.T) {
 	first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
 	tm.expect(`\(tractor ` + first + `\) `)
 	for range 2 {
-		tm.expect(`\r\x1b\[Kdebuglock: w\d\[\w+\] \(pid \d+\) waits for the terminal; ` + first + `\[\w+\] has it\r?\n\(tractor ` + first + `\) `)
+		tm.noteAbove(`debuglock: w\d\[\w+\] \(pid \d+\) waits for the terminal; `+first+`\[\w+\] has it`, first)
 	}
 	tm.send("c\n")
 	for range 2 {
 		tm.expect(`\(tractor w\d\) `)
 		tm.send("c\n")
 	}
-	tm.expect(`program ends: <nil>`)
-	if bad := tm.garbled(); len(bad) > 0 {
-		t.Fatalf("prompt lines written over: %v", bad)
-	}
-	if code := tm.wait(); code != 0 {
-		t.Fatalf("program exited with %d", code)
-	}
+	tm.endsClean()
 }
 
 // TestLogsWaitForThePrompt: a warning logged by another process actor
@@ -132,7 +146,7 @@ func TestLogsWaitForThePrompt(t *testing.T) {
 	tm.cmd.Process.Signal(syscall.SIGUSR1)
 	// The root asks for the terminal after w1's warning reached its
 	// handler: once its note shows, the warning would have too.
-	tm.expect(`\r\x1b\[Kdebuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it\r?\n\(tractor w0\) `)
+	tm.noteAbove(`debuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it`, "w0")
 	if n := tm.count(`look here`); n != 0 {
 		t.Fatalf("the warning was written while w0 prompted; the terminal shows:\n%s", tm.out.String())
 	}
@@ -140,15 +154,9 @@ func TestLogsWaitForThePrompt(t *testing.T) {
 	tm.expect(`\r?\n\d\d:\d\d:\d\d\.\d{3} WRN look here actor=w1 uid=\w+\r?\n  stack:\r?\n    goroutine \d+ \[running\]:\r?\n`)
 	tm.expect(`\(tractor root\) `)
 	tm.send("c\n")
-	tm.expect(`program ends: <nil>`)
+	tm.endsClean()
 	if n := tm.count(`"msg"|\\n`); n != 0 {
 		t.Fatalf("JSON on the terminal:\n%s", tm.out.String())
-	}
-	if bad := tm.garbled(); len(bad) > 0 {
-		t.Fatalf("prompt lines written over: %v", bad)
-	}
-	if code := tm.wait(); code != 0 {
-		t.Fatalf("program exited with %d", code)
 	}
 }
 
@@ -158,16 +166,10 @@ func TestCtrlCNoticeAbovePrompt(t *testing.T) {
 	tm := startOnPty(t, "postmortem")
 	tm.expect(`\(tractor w0\) `)
 	tm.send("\x03")
-	tm.expect(`\r\x1b\[Kdebuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal\r?\n\(tractor w0\) `)
+	tm.noteAbove(`debuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal`, "w0")
 	tm.send("c\n")
 	tm.expect(`propagated: .*kaboom`)
-	tm.expect(`program ends: <nil>`)
-	if bad := tm.garbled(); len(bad) > 0 {
-		t.Fatalf("prompt lines written over: %v", bad)
-	}
-	if code := tm.wait(); code != 0 {
-		t.Fatalf("program exited with %d", code)
-	}
+	tm.endsClean()
 }
 
 // TestHolderKilledLeavesItsLine: when the holder dies at its prompt, the
