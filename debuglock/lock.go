@@ -78,17 +78,18 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 		return false, c.Err()
 	}
 	interactive := rootInteractive()
-	if err := c.Started(grant{Interactive: interactive}); err != nil {
-		return false, err
-	}
 	if interactive {
-		// The logs wait while the holder prompts (see holdLogs); they
-		// are written before the next waiter gets the terminal.
+		// The logs wait while the holder prompts (see holdLogs), from
+		// before it has the grant; they are written before the next
+		// waiter gets it.
 		logs.hold()
 		defer logs.release()
 	}
+	if err := c.Started(grant{Interactive: interactive}); err != nil {
+		return false, err
+	}
 	// The holder sends nothing: its Close releases the lock. The root
-	// sends it the notes for its screen (see note).
+	// sends it the notes for its screen (see sendNotes).
 	st, err := tractor.OpenStream[string, int](c)
 	if err != nil {
 		return false, err
