@@ -41,11 +41,17 @@ func (w *waiter) noteLocked(text string) {
 	}
 }
 
-// wentAway says, on the root's terminal, that the holder went without
-// releasing the lock: its process died, or its connection dropped. The
-// note starts on a line of its own, the holder's prompt being left open.
+// wentAway says, on the terminal the holder prompted on, that it went
+// without releasing the lock: its process died, or its connection
+// dropped. The note starts on a line of its own, the holder's prompt
+// being left open on the last one.
 func wentAway(holder tractor.ActorID) {
-	fmt.Fprintf(os.Stderr, "\ndebuglock: %s went away holding the terminal\n", holder)
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return // no terminal: no prompt was left open
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "\ndebuglock: %s went away holding the terminal\n", holder)
 }
 
 // tellHolder has text shown to the person at the prompt of a terminal
