@@ -57,11 +57,15 @@ var stderrHandler = sync.OnceValue(func() slog.Handler {
 	return newOutputHandler(os.Stderr, isTerminal(os.Stderr))
 })
 
-// handler returns the handler c's logs go to, under c's level.
+// handler returns the handler c's logs go to, under c's level, through
+// c's wrapper, if any.
 func (c *config) handler() slog.Handler {
 	h := c.logHandler
 	if h == nil {
 		h = stderrHandler()
+	}
+	if c.logWrap != nil {
+		h = c.logWrap(h)
 	}
 	return levelHandler{c.logLevel, h}
 }
@@ -207,21 +211,12 @@ func appendAttr(b *bytes.Buffer, prefix string, a slog.Attr, stacks []string) []
 		return stacks
 	}
 	if a.Key == stackKey {
-		var s strings.Builder
-		fmt.Fprintf(&s, "  %s%s:\n", prefix, a.Key)
 		lines, ok := a.Value.Any().([]string)
 		if !ok {
 			lines = strings.Split(strings.TrimRight(a.Value.String(), "\n"), "\n")
 		}
-		for _, l := range lines {
-			fmt.Fprintf(&s, "    %s\n", l)
-		}
-		return append(stacks[:len(stacks):len(stacks)], s.String())
+		return appendBlock(stacks, prefix+a.Key, lines)
 	}
-	b.WriteByte(' ')
-	b.WriteString(prefix)
-	b.WriteString(a.Key)
-	b.WriteByte('=')
 	var v string
 	switch a.Value.Kind() {
 	case slog.KindString:
@@ -235,11 +230,31 @@ func appendAttr(b *bytes.Buffer, prefix string, a slog.Attr, stacks []string) []
 			v = a.Value.String()
 		}
 	}
+	if strings.Contains(strings.TrimRight(v, "\n"), "\n") {
+		// An error that carries a stack, or any text of several
+		// lines: its lines, under the record's, as a stack's.
+		return appendBlock(stacks, prefix+a.Key, strings.Split(strings.TrimRight(v, "\n"), "\n"))
+	}
+	b.WriteByte(' ')
+	b.WriteString(prefix)
+	b.WriteString(a.Key)
+	b.WriteByte('=')
 	if v == "" || strings.ContainsAny(v, " \t\n\"=") {
 		v = fmt.Sprintf("%q", v)
 	}
 	b.WriteString(v)
 	return stacks
+}
+
+// appendBlock appends to blocks the block of lines printed, indented,
+// under a record's line, headed by key.
+func appendBlock(blocks []string, key string, lines []string) []string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "  %s:\n", key)
+	for _, l := range lines {
+		fmt.Fprintf(&s, "    %s\n", l)
+	}
+	return append(blocks[:len(blocks):len(blocks)], s.String())
 }
 
 // logRelay receives a process child's stderr. The child, whose stderr is

@@ -76,7 +76,8 @@ type config struct {
 	expose        []Endpoint
 	hosting       Hosting
 	logLevel      slog.Level
-	logHandler    slog.Handler // nil: newOutputHandler on os.Stderr
+	logHandler    slog.Handler                    // nil: newOutputHandler on os.Stderr
+	logWrap       func(slog.Handler) slog.Handler // see WrapLogHandler
 	cancelTimeout time.Duration
 	exitGrace     time.Duration
 	window        flowWindow
@@ -237,6 +238,18 @@ func LogHandler(h slog.Handler) Option {
 		badOption("LogHandler(nil): give LogOutput(io.Discard) to drop the logs")
 	}
 	return optionFunc(func(c *config) { c.logHandler = h })
+}
+
+// WrapLogHandler has the runtime's logs go through wrap(h), h being the
+// handler they would go to otherwise (the one given with [LogHandler] or
+// [LogOutput], or the default): a tool that shares the terminal with the
+// logs, such as debuglock, holds them back while it prompts without
+// choosing their output. Records relayed from process children go
+// through it too. Children in the same process inherit it; a process
+// actor takes it from its own Run or ServeIfChild options. A nil wrap
+// removes it.
+func WrapLogHandler(wrap func(slog.Handler) slog.Handler) Option {
+	return optionFunc(func(c *config) { c.logWrap = wrap })
 }
 
 // CancelTimeout bounds how long a cancellation waits for its

@@ -14,9 +14,13 @@
 // value is the grant, the holder keeps the dialog open while it owns the
 // terminal and closes its stream to release it, and the root releases it
 // by itself when the holder's connection drops, so no crash can deadlock
-// the tree. Without a terminal (the root's stdin is not one, as in CI), a
-// breakpoint logs where it is and continues, and a post-mortem logs the
-// error and its stack: nothing blocks.
+// the tree. Nothing else writes on the prompt's line: the root's notes to
+// the person at it (an actor waits for the terminal, Ctrl-C was ignored)
+// travel to the holder on that dialog and print above its prompt, which
+// is redrawn, and the runtime's logs wait until the prompt is released
+// (see [tractor.WrapLogHandler]). Without a terminal (the root's stdin
+// is not one, as in CI), a breakpoint logs where it is and continues, and
+// a post-mortem logs the error and its stack: nothing blocks.
 package debuglock
 
 import (
@@ -75,7 +79,8 @@ func WaitBound(d time.Duration) Option {
 // serves the lock, and nurseries wait (within a bound) for an actor that
 // holds the terminal before cancelling children, as tractor's
 // maybe_wait_for_debugger does; a nursery whose own actor holds it does
-// not wait for itself.
+// not wait for itself. While a prompt is open, the runtime's logs wait:
+// they are written once it is released.
 func Enable(opts ...Option) []tractor.Option {
 	o := options{waitBound: DefaultWaitBound}
 	for _, opt := range opts {
@@ -83,6 +88,7 @@ func Enable(opts ...Option) []tractor.Option {
 	}
 	out := []tractor.Option{
 		tractor.Expose(acquireEP, waitEP),
+		tractor.WrapLogHandler(holdLogs),
 		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) {
 			_ = waitFree(ctx, o.waitBound)
 		}),

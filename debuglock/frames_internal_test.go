@@ -263,7 +263,7 @@ func TestPromptCommands(t *testing.T) {
 	})
 	var out bytes.Buffer
 	err := tractor.Run(context.Background(), func(ctx context.Context) error {
-		return prompt(tractor.CurrentActor(ctx), strings.NewReader("where\nlist\nup\ndown\nstack\ngs\nc\n"), &out, "fallback", stack)
+		return prompt(tractor.CurrentActor(ctx), strings.NewReader("where\nlist\nup\ndown\nstack\ngs\nc\n"), &out, nil, "fallback", stack)
 	})
 	if err != nil {
 		t.Fatal(err)

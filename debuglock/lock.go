@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/tractor-go/tractor"
 )
 
@@ -42,6 +40,11 @@ type treeLock struct {
 type waiter struct {
 	who   request
 	grant chan struct{}
+
+	// The notes for the holder's screen, under server.mu; kick has an
+	// item when there are some (see note).
+	notes []string
+	kick  chan struct{}
 }
 
 var srv = &server{locks: make(map[string]*treeLock)}
@@ -74,15 +77,26 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 	case <-c.Done():
 		return false, c.Err()
 	}
-	if err := c.Started(grant{Interactive: term.IsTerminal(int(os.Stdin.Fd()))}); err != nil {
+	interactive := rootInteractive()
+	if interactive {
+		// The logs wait while the holder prompts (see holdLogs), from
+		// before it has the grant; they are written before the next
+		// waiter gets it.
+		logs.hold()
+		defer logs.release()
+	}
+	if err := c.Started(grant{Interactive: interactive}); err != nil {
 		return false, err
 	}
-	// The holder sends nothing: its Close releases the lock.
-	st, err := tractor.OpenStream[struct{}, int](c)
+	// The holder sends nothing: its Close releases the lock. The root
+	// sends it the notes for its screen (see sendNotes).
+	st, err := tractor.OpenStream[string, int](c)
 	if err != nil {
 		return false, err
 	}
-	_, _ = st.Receive(c) // io.EOF once released; an error if the holder went
+	if !s.sendNotes(c, st, w) && interactive {
+		wentAway(w.who.ID)
+	}
 	return true, nil
 }
 
@@ -90,7 +104,7 @@ func (s *server) serveAcquire(c *tractor.Context, req request) (bool, error) {
 // else the last in its queue. Its waiter's grant is closed when its turn
 // comes; release it with release.
 func (s *server) enqueue(root string, req request) *waiter {
-	w := &waiter{who: req, grant: make(chan struct{})}
+	w := &waiter{who: req, grant: make(chan struct{}), kick: make(chan struct{}, 1)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.lockOf(root)
@@ -98,7 +112,7 @@ func (s *server) enqueue(root string, req request) *waiter {
 		s.takeLocked(l, w)
 	} else {
 		l.queue = append(l.queue, w)
-		fmt.Fprintf(os.Stderr, "debuglock: %s (pid %d) waits for the terminal; %s has it\n", req.ID, req.PID, l.holder.who.ID)
+		l.holder.noteLocked(fmt.Sprintf("debuglock: %s (pid %d) waits for the terminal; %s has it", req.ID, req.PID, l.holder.who.ID))
 	}
 	return w
 }
@@ -189,24 +203,14 @@ func (l *treeLock) onlyBy(by tractor.ActorID) bool {
 	return true
 }
 
-// held returns who holds a terminal lock served by this process, if any.
-func (s *server) held() (tractor.ActorID, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.locks {
-		if l.holder != nil {
-			return l.holder.who.ID, true
-		}
-	}
-	return tractor.ActorID{}, false
-}
-
 // Lease is the terminal, held: release it with Release.
 type Lease struct {
 	c           *tractor.Context
-	st          *tractor.MsgStream[int, struct{}]
+	st          *tractor.MsgStream[int, string]
 	stop        context.CancelFunc // ends the dialog, if Result did not
 	interactive bool
+	notes       <-chan string  // the root's notes for the screen, closed at the dialog's end
+	receiving   sync.WaitGroup // the goroutine that receives them
 }
 
 // Acquire takes the tree's terminal lock, waiting in FIFO order behind
@@ -252,13 +256,15 @@ func acquire(ctx context.Context, ep *tractor.CtxEndpoint[request, bool]) (*Leas
 		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
-	st, err := tractor.OpenStream[int, struct{}](c)
+	st, err := tractor.OpenStream[int, string](c)
 	if err != nil {
 		c.Cancel()
 		stop()
 		return nil, fmt.Errorf("debuglock: acquiring the terminal: %w", err)
 	}
-	return &Lease{c: c, st: st, stop: stop, interactive: g.Interactive}, nil
+	l := &Lease{c: c, st: st, stop: stop, interactive: g.Interactive}
+	l.notes = receiveNotes(dctx, st, &l.receiving)
+	return l, nil
 }
 
 // Interactive says whether the root has a terminal to lend: without one
@@ -271,12 +277,18 @@ const releaseWait = 5 * time.Second
 
 // Release gives the terminal back; the next waiter gets it.
 func (l *Lease) Release() {
+	defer l.receiving.Wait()
 	defer l.stop()
 	l.st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), releaseWait)
 	defer cancel()
 	_, _ = acquireEP.Result(ctx, l.c)
 }
+
+// Notes returns the root's notes for the holder's screen, such as "X
+// waits for the terminal": a prompt prints them above itself. The channel
+// is closed when the lease ends; nobody needs to read it.
+func (l *Lease) Notes() <-chan string { return l.notes }
 
 // waitFree waits, up to bound, until nobody but the actor of ctx holds
 // the tree's terminal or waits for it.

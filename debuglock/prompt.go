@@ -1,7 +1,6 @@
 package debuglock
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -84,17 +83,20 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 	defer tty.Close()
 	header(tty)
 	fmt.Fprintf(tty, "  for a real debugger, type dlv (dlv attach %d, on this goroutine)\n", os.Getpid())
-	return prompt(a, tty, tty, where, stack)
+	return prompt(a, tty, tty, lease.Notes(), where, stack)
 }
 
-// prompt reads commands until continue or quit.
-func prompt(a *tractor.Actor, in io.Reader, out io.Writer, where string, stack []byte) error {
-	r := bufio.NewReader(in)
+// prompt reads commands until continue or quit, printing the root's
+// notes above it as they come.
+func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, where string, stack []byte) error {
+	lines := readLines(in)
+	defer lines.stop()
+	ps := fmt.Sprintf("(tractor %s) ", a.Name())
 	v := newView(stack)
 	for {
-		fmt.Fprintf(out, "(tractor %s) ", a.Name())
-		line, err := r.ReadString('\n')
-		if err != nil && line == "" {
+		fmt.Fprint(out, ps)
+		line, err := lines.next(out, ps, notes)
+		if err != nil {
 			fmt.Fprintln(out, "continue")
 			return nil // the terminal went: carry on
 		}
@@ -223,8 +225,9 @@ func NotifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 		for {
 			select {
 			case <-sigs:
-				if who, held := srv.held(); held {
-					fmt.Fprintf(os.Stderr, "\ndebuglock: Ctrl-C ignored: actor %s holds the terminal\n", who)
+				if srv.tellHolder(func(who tractor.ActorID) string {
+					return fmt.Sprintf("debuglock: Ctrl-C ignored: actor %s holds the terminal", who)
+				}) {
 					continue
 				}
 				cancel(fmt.Errorf("debuglock: interrupted: %w", context.Canceled))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -198,7 +199,10 @@ func TestVirtualReleaseWait(t *testing.T) {
 				t.Fatal(err)
 			}
 			granted := make(chan time.Time, 1)
-			go func() {
+			var next sync.WaitGroup
+			// The tree ends after the next waiter's turn, not during it.
+			defer next.Wait()
+			next.Go(func() {
 				c, err := holdFor.Open(ctx, holder, 0)
 				granted <- time.Now()
 				if err == nil {
@@ -207,7 +211,7 @@ func TestVirtualReleaseWait(t *testing.T) {
 				if err != nil {
 					t.Errorf("the next waiter: %v", err)
 				}
-			}()
+			})
 			time.Sleep(time.Second) // virtual time: the holder queues
 			start := time.Now()
 			lease.Release()
