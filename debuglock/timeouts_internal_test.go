@@ -12,11 +12,14 @@ import (
 
 // TestWaitFreeInVirtualTime: a nursery's wait for the terminal (the root's
 // side of waitFree) ends when the lock is free, after the holder and
-// every actor queued behind it released it, or at once when the asker
-// holds it, or when its bound ends. Time is the bubble's: the waits are
-// exact, and cost no real time. The lock server is driven directly here;
-// tree_timeouts_internal_test.go times the callers' side over a tree of
-// goroutine actors in a bubble.
+// every actor queued behind it released it; at once when the asker
+// holds it and nobody waits behind it; when its bound ends. An asker
+// that holds the terminal waits for the actors queued behind it to have
+// had their turn (its quit must not take the prompt of a child queued
+// behind it), and no longer for a waiter that leaves the queue unserved.
+// Time is the bubble's: the waits are exact, and cost no real time. The
+// lock server is driven directly here; tree_timeouts_internal_test.go
+// times the callers' side over a tree of goroutine actors in a bubble.
 func TestWaitFreeInVirtualTime(t *testing.T) {
 	const root, bound = "root-uid", 10 * time.Minute
 	a, b, c := tractor.ActorID{Name: "a", UID: "a-uid"}, tractor.ActorID{Name: "b", UID: "b-uid"}, tractor.ActorID{Name: "c", UID: "c-uid"}
@@ -83,6 +86,35 @@ func TestWaitFreeInVirtualTime(t *testing.T) {
 			defer s.release(root, wa)
 			if err, took := wait(s, b); !errors.Is(err, context.DeadlineExceeded) || took != bound {
 				t.Fatalf("waitFree returned %v after %v, want DeadlineExceeded after the bound, %v", err, took, bound)
+			}
+		})
+	})
+	t.Run("the asker holds it, another waits", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newServer()
+			wa := s.enqueue(root, request{ID: a})
+			wc := s.enqueue(root, request{ID: c})
+			defer s.release(root, wc) // should waitFree return early
+			defer s.release(root, wa)
+			time.AfterFunc(3*time.Second, func() { s.release(root, wa) })
+			go func() {
+				<-wc.grant
+				time.AfterFunc(2*time.Second, func() { s.release(root, wc) })
+			}()
+			if err, took := wait(s, a); err != nil || took != 5*time.Second {
+				t.Fatalf("waitFree by the holder returned %v after %v, want nil once the waiter behind it had its turn, 5s", err, took)
+			}
+		})
+	})
+	t.Run("the waiter leaves the queue", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := newServer()
+			wa := s.enqueue(root, request{ID: a})
+			defer s.release(root, wa)
+			wc := s.enqueue(root, request{ID: c})
+			time.AfterFunc(time.Second, func() { s.release(root, wc) })
+			if err, took := wait(s, a); err != nil || took != time.Second {
+				t.Fatalf("waitFree by the holder returned %v after %v, want nil once the waiter left, 1s", err, took)
 			}
 		})
 	})
