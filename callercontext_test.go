@@ -17,10 +17,11 @@ var startedThenFail = tractor.Ctx("test.startedThenFail", func(c *tractor.Contex
 	return 0, errors.New(msg)
 })
 
-// TestCalleeErrorCancelsCallersContext: a callee's error cancels the
+// TestContextCalleeErrorCancelsCaller: a callee's error cancels the
 // caller's Context at once, with the error as its cause, before the
-// caller asks for the result.
-func TestCalleeErrorCancelsCallersContext(t *testing.T) {
+// caller asks for the result. (Its name puts it among the tests that
+// scripts/mutation runs for the root package.)
+func TestContextCalleeErrorCancelsCaller(t *testing.T) {
 	for _, h := range rows(hostings) {
 		t.Run(h.name, func(t *testing.T) {
 			withWorker(t, h, eps(startedThenFail), func(ctx context.Context, p *tractor.Portal) {
