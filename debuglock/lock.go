@@ -210,6 +210,7 @@ type Lease struct {
 	interactive bool
 	notes       <-chan string  // the root's notes for the screen, closed at the dialog's end
 	receiving   sync.WaitGroup // the goroutine that receives them
+	released    sync.Once
 }
 
 // Acquire takes the tree's terminal lock, waiting in FIFO order behind
@@ -274,8 +275,11 @@ func (l *Lease) Interactive() bool { return l.interactive }
 // release: a root that went away must not hold the holder.
 const releaseWait = 5 * time.Second
 
-// Release gives the terminal back; the next waiter gets it.
-func (l *Lease) Release() {
+// Release gives the terminal back; the next waiter gets it. Releasing
+// it again does nothing.
+func (l *Lease) Release() { l.released.Do(l.release) }
+
+func (l *Lease) release() {
 	defer l.receiving.Wait()
 	defer l.stop()
 	l.st.Close()
