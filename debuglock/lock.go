@@ -296,7 +296,7 @@ func (l *Lease) Notes() <-chan string { return l.notes }
 // waitFree waits, up to bound, until nobody but the actor of ctx holds
 // the tree's terminal or waits for it. It says whether it waited for
 // that: someone else had the terminal, or was queued for it, and has
-// let go.
+// let go (false with an error: the bound, or ctx, ended the wait).
 func waitFree(ctx context.Context, bound time.Duration) (waited bool, err error) {
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
