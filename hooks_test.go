@@ -67,7 +67,7 @@ func TestRoot(t *testing.T) {
 func TestBeforeCancel(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	hook := func(ctx context.Context, child tractor.ActorID) {
+	hook := func(ctx context.Context, child tractor.ActorID) bool {
 		p, err := tractor.FindActor(ctx, child.Name)
 		if err == nil {
 			_, err = square.Call(ctx, p, 2)
@@ -78,6 +78,7 @@ func TestBeforeCancel(t *testing.T) {
 		mu.Lock()
 		seen = append(seen, child.Name)
 		mu.Unlock()
+		return false
 	}
 	err := run(t, goroutines, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {

@@ -455,7 +455,7 @@ func (n *Nursery) runInline(ctx context.Context, p *Portal, child *Actor, inv *I
 		return nil, err
 	}
 	defer t.release() // even if the function exits the goroutine
-	p.watch.running = true
+	p.watch.running, p.watch.held = true, ctx.Done()
 	n.enlist(p)
 	returned := false
 	defer func() {
@@ -535,6 +535,10 @@ type watchLink struct {
 	next, prev *Portal
 	claimed    atomic.Bool
 	running    bool // a one-shot, watched while its invocation runs
+	// held, for a running one-shot, is closed once the nursery's
+	// cancellation has reached its invocation: after the BeforeCancel
+	// hook, which heldBack runs for it, returned.
+	held <-chan struct{}
 }
 
 // cancelWatched cancels every watched child, as the nursery's
@@ -559,11 +563,12 @@ func (n *Nursery) cancelWatchedChild(p *Portal) {
 		return
 	}
 	if p.watch.running {
-		// A one-shot's invocation runs inline: cancel the child, and
-		// say so while a task of it ignores its ctx (see runInline).
+		// A one-shot's invocation runs inline: cancel the child once
+		// heldBack has run the hook for it (once per child), and say
+		// so while a task of it ignores its ctx (see runInline).
 		go func() {
 			defer n.wg.Done()
-			n.beforeCancel(p)
+			<-p.watch.held
 			n.awaitEnd(p, n.sendCancelActor(p))
 		}()
 		return
@@ -652,24 +657,25 @@ func (n *Nursery) death(p *Portal, exit error, ignored bool) error {
 }
 
 // beforeCancel runs the BeforeCancel hook, if any, for a child about to
-// be cancelled; it stops waiting once the child has ended anyway.
-func (n *Nursery) beforeCancel(p *Portal) {
+// be cancelled; it stops waiting once the child has ended anyway. It
+// says whether the hook held the cancellation back.
+func (n *Nursery) beforeCancel(p *Portal) (held bool) {
 	// The nursery's values (its actor) without its cancellation, which is
 	// what is being held back.
-	n.beforeCancelUntil(context.WithoutCancel(n.ctx), p)
+	return n.beforeCancelUntil(context.WithoutCancel(n.ctx), p)
 }
 
 // beforeCancelUntil is beforeCancel, which also stops waiting once ctx
 // ends.
-func (n *Nursery) beforeCancelUntil(ctx context.Context, p *Portal) {
+func (n *Nursery) beforeCancelUntil(ctx context.Context, p *Portal) (held bool) {
 	f := n.cfg.beforeCancel
 	if f == nil {
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p.ch.onGone(cancel)
-	f(ctx, p.ch.peer)
+	return f(ctx, p.ch.peer)
 }
 
 // heldBack returns the ctx a one-shot child's invocation runs with: the
@@ -761,12 +767,13 @@ func (n *Nursery) awaitEnd(p *Portal, sent <-chan struct{}) (ignored bool) {
 		select {
 		case <-p.ch.done:
 		case <-t.C:
-			if n.cfg.beforeCancel != nil {
-				// Not while the terminal is lent (a task of the child
-				// may have taken it as it was cancelled): the hook
-				// holds the ladder back as it held the cancellation,
-				// and the child then gets its cancel timeout anew.
-				n.beforeCancel(p)
+			// Not while the terminal is lent (a task of the child may
+			// have taken it as it was cancelled, or as its cleanup
+			// failed): the hook holds the ladder back as it held the
+			// cancellation; once it held it, the child gets its cancel
+			// timeout anew, and the hook is asked again before the
+			// child is terminated.
+			for n.beforeCancel(p) {
 				t.Reset(n.cfg.cancelTimeout)
 				select {
 				case <-p.ch.done:

@@ -95,7 +95,7 @@ type config struct {
 	root          registrarRef // where this program's root is
 
 	// Hooks, process-local like tls: see BeforeCancel and OnTaskError.
-	beforeCancel func(ctx context.Context, child ActorID)
+	beforeCancel func(ctx context.Context, child ActorID) (held bool)
 	onTaskError  func(ctx context.Context, endpoint string, err error, stack []byte)
 }
 
@@ -255,8 +255,9 @@ func WrapLogHandler(wrap func(slog.Handler) slog.Handler) Option {
 // CancelTimeout bounds how long a cancellation waits for its
 // acknowledgement before the runtime reports the actor as slow (default
 // 500ms, tractor's Portal.cancel_timeout). It bounds waiting only: a
-// cancellation is always sent. Children inherit it. It panics if d is not
-// positive.
+// cancellation is always sent. A [BeforeCancel] hook that held a
+// process child's cancellation back gives it the timeout anew. Children
+// inherit it. It panics if d is not positive.
 func CancelTimeout(d time.Duration) Option {
 	if d <= 0 {
 		badOption("CancelTimeout(%v): the timeout must be positive", d)
@@ -401,13 +402,20 @@ func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret
 func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg }) }
 
 // BeforeCancel sets a function that a nursery calls before it cancels a
-// child (because the nursery was cancelled or a sibling failed); the
-// cancellation waits until it returns, so it must honour ctx. Debuggers
-// use it to hold supervision back while a child owns the terminal
-// (debuglock's Enable). Children in this process inherit it; a process
-// actor takes it from its own Run or ServeIfChild options. A nil f
-// removes the hook.
-func BeforeCancel(f func(ctx context.Context, child ActorID)) Option {
+// child (because the nursery was cancelled or a sibling failed), once per
+// child; the cancellation waits until it returns, so it must honour ctx.
+// Debuggers use it to hold supervision back while a child owns the
+// terminal (debuglock's Enable). f reports whether it held the
+// cancellation back (it waited for something that has let go since).
+// The cancel ladder asks f too, before it terminates a process child
+// that did not acknowledge a request to end (a cancellation, or the end
+// of a one-shot) within [CancelTimeout]: while f held it back, the child
+// gets its cancel timeout anew and f is asked again, so a child that
+// takes the terminal as it ends is not killed at its prompt; an f that
+// returns false at once leaves the ladder's timing as it is. Children in
+// this process inherit it; a process actor takes it from its own Run or
+// ServeIfChild options. A nil f removes the hook.
+func BeforeCancel(f func(ctx context.Context, child ActorID) (held bool)) Option {
 	return optionFunc(func(c *config) { c.beforeCancel = f })
 }
 

@@ -89,8 +89,12 @@ func Enable(opts ...Option) []tractor.Option {
 	out := []tractor.Option{
 		tractor.Expose(acquireEP, waitEP),
 		tractor.WrapLogHandler(holdLogs),
-		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) {
-			_ = waitFree(ctx, o.waitBound)
+		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) bool {
+			// Held back only while the terminal was lent and came
+			// back: a wait cut by its bound, or by ctx, does not hold
+			// the cancel ladder back again.
+			waited, err := waitFree(ctx, o.waitBound)
+			return waited && err == nil
 		}),
 	}
 	if o.postMortem {

@@ -162,30 +162,29 @@ func (s *server) release(root string, w *waiter) {
 // serveWaitFree returns once nobody but the actor by that asks holds the
 // terminal or waits for it (an actor cancelling its children while it
 // holds the terminal must not wait for itself, but a child queued behind
-// it keeps its turn), or ctx ends.
+// it keeps its turn), or ctx ends. It says whether it waited: whether
+// someone else had the terminal, or was queued for it, when it was asked.
 func (s *server) serveWaitFree(ctx context.Context, by tractor.ActorID) (bool, error) {
-	if err := s.waitFree(ctx, tractor.CurrentActor(ctx).ID().UID, by); err != nil {
-		return false, err
-	}
-	return true, nil
+	return s.waitFree(ctx, tractor.CurrentActor(ctx).ID().UID, by)
 }
 
 // waitFree is serveWaitFree for the lock of the tree whose root has the
 // uid root.
-func (s *server) waitFree(ctx context.Context, root string, by tractor.ActorID) error {
+func (s *server) waitFree(ctx context.Context, root string, by tractor.ActorID) (waited bool, err error) {
 	for {
 		s.mu.Lock()
 		l := s.locks[root]
 		if l == nil || l.onlyBy(by) {
 			s.mu.Unlock()
-			return nil
+			return waited, nil
 		}
 		changed := l.changed
 		s.mu.Unlock()
+		waited = true
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return ctx.Err()
+			return waited, ctx.Err()
 		}
 	}
 }
@@ -211,6 +210,7 @@ type Lease struct {
 	interactive bool
 	notes       <-chan string  // the root's notes for the screen, closed at the dialog's end
 	receiving   sync.WaitGroup // the goroutine that receives them
+	released    sync.Once
 }
 
 // Acquire takes the tree's terminal lock, waiting in FIFO order behind
@@ -275,8 +275,11 @@ func (l *Lease) Interactive() bool { return l.interactive }
 // release: a root that went away must not hold the holder.
 const releaseWait = 5 * time.Second
 
-// Release gives the terminal back; the next waiter gets it.
-func (l *Lease) Release() {
+// Release gives the terminal back; the next waiter gets it. Releasing
+// it again does nothing.
+func (l *Lease) Release() { l.released.Do(l.release) }
+
+func (l *Lease) release() {
 	defer l.receiving.Wait()
 	defer l.stop()
 	l.st.Close()
@@ -291,18 +294,19 @@ func (l *Lease) Release() {
 func (l *Lease) Notes() <-chan string { return l.notes }
 
 // waitFree waits, up to bound, until nobody but the actor of ctx holds
-// the tree's terminal or waits for it.
-func waitFree(ctx context.Context, bound time.Duration) error {
+// the tree's terminal or waits for it. It says whether it waited for
+// that: someone else had the terminal, or was queued for it, and has
+// let go (false with an error: the bound, or ctx, ended the wait).
+func waitFree(ctx context.Context, bound time.Duration) (waited bool, err error) {
 	a := tractor.CurrentActor(ctx)
 	if a == nil {
-		return tractor.ErrNoActor
+		return false, tractor.ErrNoActor
 	}
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	root, err := tractor.Root(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = waitEP.Call(ctx, root, a.ID())
-	return err
+	return waitEP.Call(ctx, root, a.ID())
 }

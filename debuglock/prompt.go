@@ -83,7 +83,11 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 	defer tty.Close()
 	header(tty)
 	fmt.Fprintf(tty, "  for a real debugger, type dlv (dlv attach %d, on this goroutine)\n", os.Getpid())
-	return prompt(a, tty, tty, lease.Notes(), where, stack)
+	err = prompt(a, tty, tty, lease.Notes(), where, stack)
+	if errors.Is(err, ErrQuit) {
+		quit(ctx, a, lease)
+	}
+	return err
 }
 
 // prompt reads commands until continue or quit, printing the root's
@@ -105,8 +109,7 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, 
 			return nil
 		case "q", "quit":
 			fmt.Fprintf(out, "cancelling actor %s\n", a.ID())
-			a.CancelSoon()
-			return ErrQuit
+			return ErrQuit // session cancels the actor (see quit)
 		case "w", "where":
 			v.where(out, where)
 		case "s", "stack":

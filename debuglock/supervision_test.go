@@ -70,7 +70,7 @@ func init() {
 		programs["stubborn-"+h.name] = func() int { return supervised("stubborn", h.opts) }
 	}
 	for _, h := range supHostings {
-		for _, kind := range []string{"oneshots", "daemons", "cluster", "nested", "quit1", "quit2"} {
+		for _, kind := range []string{"oneshots", "daemons", "cluster", "nested", "quit1", "quit2", "rootquit"} {
 			programs[kind+"-"+h.name] = func() int { return supervised(kind, h.opts) }
 		}
 	}
@@ -81,7 +81,9 @@ func init() {
 // cluster of two (w-0, w-1, "cluster"); a one-shot w0 that is a
 // grandchild, under a one-shot mid, whose nursery's body fails once the
 // root gets SIGUSR1 ("nested"); a one-shot w0 ("quit1") or a
-// grandchild w0 under a one-shot mid ("quit2"). The root prints how each
+// grandchild w0 under a one-shot mid ("quit2"); the root at a
+// breakpoint, and a one-shot w0 started once the root gets SIGUSR1
+// ("rootquit"). The root prints how each
 // ended, then, once a cancel ladder would have ended a process, says
 // so; in the end it prints whether its error matches ErrQuit.
 func supervised(kind string, hosting []tractor.Option) int {
@@ -140,6 +142,17 @@ func supervised(kind string, hosting []tractor.Option) int {
 				oneShot("w0", stopHere)
 			case "quit2":
 				oneShot("mid", nest)
+			case "rootquit":
+				sig, stop := signal.NotifyContext(out, syscall.SIGUSR1)
+				defer stop()
+				nu.Go(func(context.Context) error {
+					<-sig.Done()
+					oneShot("w0", stopHere)
+					return nil
+				})
+				err := debuglock.Breakpoint(ctx)
+				report("root", err)
+				return err
 			case "nested":
 				sig, stop := signal.NotifyContext(out, syscall.SIGUSR1)
 				defer stop()
@@ -389,6 +402,34 @@ func TestLadderWaitsForTheTerminal(t *testing.T) {
 			}
 			if code := tm.wait(); code != 1 {
 				t.Fatalf("program exited with %d; want 1 (the body failed)", code)
+			}
+		})
+	}
+}
+
+// TestQuitAtTheRoot: quit at the root's prompt, with a child queued
+// behind it, cancels the tree, but the child's prompt opens first and
+// is usable: the root's own cancellation does not end the lock it
+// serves, nor is its release taken for its going away.
+func TestQuitAtTheRoot(t *testing.T) {
+	for _, h := range hostingsOf(false) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "rootquit-"+h.name)
+			tm.seen(`\(tractor root\) `)
+			tm.cmd.Process.Signal(syscall.SIGUSR1)
+			tm.seen(`debuglock: w0\[\w+\] \(pid \d+\) waits for the terminal; root\[\w+\] has it`)
+			tm.send("q\n")
+			tm.usable("w0")
+			tm.send("c\n")
+			tm.seen(`ended root: .*quit at the prompt`)
+			tm.seen(`program ends: .*quit at the prompt`)
+			tm.seen(`quit matches: (true|false)`)
+			tm.unharmed()
+			if tm.count(`quit matches: true`) != 1 || tm.count(`went away`) != 0 {
+				t.Fatalf("want the root's error to match ErrQuit, and no holder that went away; the terminal shows:\n%s", tm.out.String())
+			}
+			if code := tm.wait(); code != 1 {
+				t.Fatalf("program exited with %d; want 1 (quit)", code)
 			}
 		})
 	}

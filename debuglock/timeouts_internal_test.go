@@ -24,13 +24,18 @@ func TestWaitFreeInVirtualTime(t *testing.T) {
 	const root, bound = "root-uid", 10 * time.Minute
 	a, b, c := tractor.ActorID{Name: "a", UID: "a-uid"}, tractor.ActorID{Name: "b", UID: "b-uid"}, tractor.ActorID{Name: "c", UID: "c-uid"}
 	// wait runs waitFree as the BeforeCancel hook does, within bound, and
-	// returns its error and how long it took.
+	// returns its error and how long it took; it says it waited when it
+	// took time (the bubble's clock moves only while it is blocked).
 	wait := func(s *server, by tractor.ActorID) (error, time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
 		defer cancel()
 		start := time.Now()
-		err := s.waitFree(ctx, root, by)
-		return err, time.Since(start)
+		waited, err := s.waitFree(ctx, root, by)
+		took := time.Since(start)
+		if waited != (took > 0) {
+			t.Errorf("waitFree said waited=%v after %v", waited, took)
+		}
+		return err, took
 	}
 	// releaseAt releases w after d of the bubble's time.
 	releaseAt := func(s *server, w *waiter, d time.Duration) {

@@ -131,9 +131,9 @@ func TestVirtualWaitFreeInTree(t *testing.T) {
 				defer released()
 				bound := cmp.Or(h.bound, DefaultWaitBound)
 				start := time.Now()
-				err := waitFree(ctx, bound)
-				if took := time.Since(start); took != h.waited {
-					t.Errorf("waitFree returned after %v, want %v", took, h.waited)
+				waited, err := waitFree(ctx, bound)
+				if took := time.Since(start); took != h.waited || waited == h.boundEnds {
+					t.Errorf("waitFree returned after %v, waited=%v; want after %v, waited=%v", took, waited, h.waited, !h.boundEnds)
 				}
 				if h.boundEnds && !errors.Is(err, context.DeadlineExceeded) || !h.boundEnds && err != nil {
 					t.Errorf("waitFree: %v, want DeadlineExceeded: %v", err, h.boundEnds)
