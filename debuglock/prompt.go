@@ -89,13 +89,12 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 // prompt reads commands until continue or quit, printing the root's
 // notes above it as they come.
 func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, where string, stack []byte) error {
-	lines := readLines(in)
-	defer lines.stop()
 	ps := fmt.Sprintf("(tractor %s) ", a.Name())
+	lines := readLines(in, out, ps, fmt.Sprintf("debuglock: Ctrl-C ignored: actor %s holds the terminal; quit (q) cancels it", a.ID()))
+	defer lines.stop()
 	v := newView(stack)
 	for {
-		fmt.Fprint(out, ps)
-		line, err := lines.next(out, ps, notes)
+		line, err := lines.next(notes)
 		if err != nil {
 			fmt.Fprintln(out, "continue")
 			return nil // the terminal went: carry on
