@@ -54,10 +54,7 @@ func (w *waiter) noteLocked(text string) {
 		return
 	}
 	w.notes = append(w.notes, text)
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	poke(w.kick)
 }
 
 // wentAway says, on the terminal the holder prompted on, that it went
@@ -162,7 +159,7 @@ func receiveNotes(ctx context.Context, st *tractor.MsgStream[int, string], wg *s
 //
 // In raw mode Ctrl-C is a byte, not SIGINT: typed at the prompt, it
 // clears the line being typed, and the prompt says it was ignored and
-// that quit cancels the actor (see ctrlC). While a command runs the tty
+// that quit cancels the actor (see input). While a command runs the tty
 // is not raw, and Ctrl-C is SIGINT, for [NotifyContext].
 type lineReader struct {
 	t      *term.Terminal
@@ -170,6 +167,7 @@ type lineReader struct {
 	want   chan struct{} // the prompt asks for a line
 	ch     chan string   // a line, without its newline
 	intr   chan struct{} // Ctrl-C was typed
+	wait   chan struct{} // the Terminal waits for input, its prompt drawn
 	notice string        // what the prompt says when it was
 	err    error         // why reading stopped, once ch is closed
 	stop   func()        // ends the reading and waits for the goroutine
@@ -179,14 +177,14 @@ type lineReader struct {
 // that. The prompt calls stop between lines, when no read is in progress.
 // notice is printed above the prompt when Ctrl-C is typed at it.
 func readLines(in io.Reader, out io.Writer, prompt, notice string) *lineReader {
-	l := &lineReader{fd: -1, want: make(chan struct{}), ch: make(chan string), intr: make(chan struct{}, 1), notice: notice}
+	l := &lineReader{fd: -1, want: make(chan struct{}), ch: make(chan string), intr: make(chan struct{}, 1), wait: make(chan struct{}, 1), notice: notice}
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		l.fd = int(f.Fd())
 	}
 	l.t = term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{&ctrlC{r: in, seen: l.intr}, out}, prompt)
+	}{&input{r: in, intr: l.intr, wait: l.wait}, out}, prompt)
 	stopped := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -229,13 +227,22 @@ func (l *lineReader) readLine() (string, error) {
 
 // next prompts and returns the next line typed, printing each note that
 // comes meanwhile above the prompt, which is redrawn with the input typed
-// so far. It returns an error, and no line, once the input ends.
+// so far: the notes wait until the prompt is drawn, which they would
+// otherwise precede. It returns an error, and no line, once the input
+// ends.
 func (l *lineReader) next(notes <-chan string) (string, error) {
-	want := l.want
+	select {
+	case <-l.wait: // from the last line's reading
+	default:
+	}
+	want, later := l.want, notes
+	notes = nil
 	for {
 		select {
 		case want <- struct{}{}:
 			want = nil
+		case <-l.wait:
+			notes = later
 		case line, ok := <-l.ch:
 			if !ok {
 				return "", l.err
@@ -253,27 +260,28 @@ func (l *lineReader) next(notes <-chan string) (string, error) {
 	}
 }
 
-// ctrlC reads a raw tty for a Terminal, turning each Ctrl-C into the keys
-// that clear the line (Ctrl-E, to its end, then Ctrl-U): the Terminal
-// would end the input at a Ctrl-C. It says on seen that one was typed,
-// at its next read, once the Terminal has cleared the line: the notice
-// printed then redraws an empty prompt.
-type ctrlC struct {
+// input reads a raw tty for a Terminal, turning each Ctrl-C into the
+// keys that clear the line (Ctrl-E, to its end, then Ctrl-U): the
+// Terminal would end the input at a Ctrl-C. It says on intr that one was
+// typed, at its next read, once the Terminal has cleared the line: the
+// notice printed then redraws an empty prompt. It says on wait that the
+// Terminal waits for input, which it asks for once it has drawn its
+// prompt and handled the keys it had.
+type input struct {
 	r       io.Reader
-	seen    chan<- struct{} // buffered
+	intr    chan<- struct{} // buffered
+	wait    chan<- struct{} // buffered
 	pending []byte          // read, not yet returned
 	err     error           // the error of the read pending came with
 	typed   bool            // a Ctrl-C is in what was returned
 }
 
-func (c *ctrlC) Read(p []byte) (int, error) {
+func (c *input) Read(p []byte) (int, error) {
 	if c.typed {
 		c.typed = false
-		select {
-		case c.seen <- struct{}{}:
-		default:
-		}
+		poke(c.intr)
 	}
+	poke(c.wait)
 	if len(c.pending) == 0 {
 		if c.err != nil {
 			return 0, c.err
@@ -295,6 +303,14 @@ func (c *ctrlC) Read(p []byte) (int, error) {
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
 	return n, nil
+}
+
+// poke sends on ch, buffered, unless a send is pending there already.
+func poke(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 const (
