@@ -46,6 +46,13 @@ var foundMode = sync.OnceValue(func() *term.State {
 	return st
 })
 
+// ctrlCIgnored is the note that Ctrl-C was ignored while holder holds
+// the terminal, typed at its prompt or sent as SIGINT to the root while a
+// command of the prompt ran.
+func ctrlCIgnored(holder tractor.ActorID) string {
+	return fmt.Sprintf("debuglock: Ctrl-C ignored: actor %s holds the terminal; quit (q) at its prompt cancels it", holder)
+}
+
 // noteLocked has text shown to the person at w's prompt; server.mu is
 // held. Without a terminal nobody prompts, and the note goes to stderr.
 func (w *waiter) noteLocked(text string) {

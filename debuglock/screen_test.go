@@ -258,7 +258,7 @@ func TestCtrlCNoticeAbovePrompt(t *testing.T) {
 			tm.send("lis")
 			tm.expect(`^lis`)
 			tm.send("\x03")
-			tm.noteAbove(`debuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal; quit \(q\) cancels it`, "w0")
+			tm.noteAbove(`debuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal; quit \(q\) at its prompt cancels it`, "w0")
 			tm.send("c\n") // "c", not "lisc": the line was cleared
 			tm.expect(`propagated: .*kaboom`)
 			tm.endsClean()
