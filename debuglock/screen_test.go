@@ -152,7 +152,8 @@ func (tm *term) noteAbove(note, name string) {
 }
 
 // endsClean waits for the program to end well, and checks that nothing
-// was written on a prompt's line meanwhile.
+// was written on a prompt's line meanwhile, and that the prompts, which
+// read in raw mode, left the terminal in line mode.
 func (tm *term) endsClean() {
 	tm.t.Helper()
 	tm.expect(`program ends: <nil>`)
@@ -161,6 +162,9 @@ func (tm *term) endsClean() {
 	}
 	if code := tm.wait(); code != 0 {
 		tm.t.Fatalf("program exited with %d", code)
+	}
+	if !tm.lineMode() {
+		tm.t.Fatal("the terminal was left raw")
 	}
 }
 
