@@ -236,7 +236,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		OnListen: testHookChildListen,
 		// The child logs JSON lines to its stderr, not a terminal; they
 		// come back here as records for this tree's handler.
-		Stderr: &logRelay{h: cfg.handler(), out: os.Stderr},
+		Stderr: &logRelay{h: cfg.handler(), out: cfg.childStderr()},
 	})
 	if err != nil {
 		return nil, ActorInfo{}, err

@@ -257,12 +257,21 @@ func appendBlock(blocks []string, key string, lines []string) []string {
 	return append(blocks[:len(blocks):len(blocks)], s.String())
 }
 
+// childStderr returns where the lines of a process child's stderr that
+// are not records go: os.Stderr, through c's wrapper, if any.
+func (c *config) childStderr() io.Writer {
+	if c.stderrWrap != nil {
+		return c.stderrWrap(os.Stderr)
+	}
+	return os.Stderr
+}
+
 // logRelay receives a process child's stderr. The child, whose stderr is
 // not a terminal, logs JSON lines there (see newOutputHandler); the relay
 // decodes each line that is a record of an actor and hands it to the
 // parent's handler, so that a child's logs, and its children's in turn,
 // reach the logger the root was given. Any other line, such as a panic's,
-// goes to out as it came.
+// goes to out as it came, one line per Write (see WrapChildStderr).
 type logRelay struct {
 	h       slog.Handler // the parent's, without its actor's attributes
 	out     io.Writer

@@ -78,6 +78,7 @@ type config struct {
 	logLevel      slog.Level
 	logHandler    slog.Handler                    // nil: newOutputHandler on os.Stderr
 	logWrap       func(slog.Handler) slog.Handler // see WrapLogHandler
+	stderrWrap    func(io.Writer) io.Writer       // see WrapChildStderr
 	cancelTimeout time.Duration
 	exitGrace     time.Duration
 	window        flowWindow
@@ -250,6 +251,18 @@ func LogHandler(h slog.Handler) Option {
 // removes it.
 func WrapLogHandler(wrap func(slog.Handler) slog.Handler) Option {
 	return optionFunc(func(c *config) { c.logWrap = wrap })
+}
+
+// WrapChildStderr has the lines a process child writes to its stderr
+// that are not log records (a panic's output, the runtime's fatal errors,
+// the user's own writes to os.Stderr) go through wrap(os.Stderr), one
+// line per Write, rather than straight to os.Stderr: a tool that shares
+// the terminal with them, such as debuglock, holds them back with the
+// logs it holds (see [WrapLogHandler]) while it prompts. Children in the
+// same process inherit it; a process actor takes it from its own Run or
+// ServeIfChild options. A nil wrap removes it.
+func WrapChildStderr(wrap func(io.Writer) io.Writer) Option {
+	return optionFunc(func(c *config) { c.stderrWrap = wrap })
 }
 
 // CancelTimeout bounds how long a cancellation waits for its

@@ -17,8 +17,13 @@
 // the tree. Nothing else writes on the prompt's line: the root's notes to
 // the person at it (an actor waits for the terminal, Ctrl-C was ignored)
 // travel to the holder on that dialog and print above its prompt, which
-// is redrawn, and the runtime's logs wait until the prompt is released
-// (see [tractor.WrapLogHandler]). Without a terminal (the root's stdin
+// is redrawn with what was typed so far, and the runtime's logs, with
+// the lines a process child writes to its stderr, wait until the prompt
+// is released (see [tractor.WrapLogHandler], [tractor.WrapChildStderr]).
+// The prompt reads its line with the terminal in raw mode, with line
+// editing and history; Ctrl-C there clears the line (quit cancels the
+// actor), and the terminal's mode is put back between lines, for dlv and
+// when the prompt ends. Without a terminal (the root's stdin
 // is not one, as in CI), a breakpoint logs where it is and continues, and
 // a post-mortem logs the error and its stack: nothing blocks.
 package debuglock
@@ -89,6 +94,7 @@ func Enable(opts ...Option) []tractor.Option {
 	out := []tractor.Option{
 		tractor.Expose(acquireEP, waitEP),
 		tractor.WrapLogHandler(holdLogs),
+		tractor.WrapChildStderr(holdStderr),
 		tractor.BeforeCancel(func(ctx context.Context, child tractor.ActorID) bool {
 			// Held back only while the terminal was lent and came
 			// back: a wait cut by its bound, or by ctx, does not hold

@@ -111,6 +111,11 @@ func mixed() int {
 // all hit breakpoints at once ("breakpoints"), has one fail under
 // post-mortem ("postmortem"), or waits to be interrupted ("idle").
 func program(n int, what string) int {
+	return programIn(n, what, []tractor.Option{tractor.Spawn(tractor.Process)})
+}
+
+// programIn is program with its actors hosted per hosting.
+func programIn(n int, what string, hosting []tractor.Option) int {
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
@@ -166,7 +171,7 @@ func program(n int, what string) int {
 			}
 			return nil
 		})
-	}, append(debuglock.Enable(debuglock.PostMortem()), tractor.Spawn(tractor.Process))...)
+	}, append(debuglock.Enable(debuglock.PostMortem()), hosting...)...)
 	fmt.Println("program ends:", err)
 	if err != nil {
 		return 1

@@ -93,13 +93,12 @@ func session(ctx context.Context, header func(io.Writer), where string, failure 
 // prompt reads commands until continue or quit, printing the root's
 // notes above it as they come.
 func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, where string, stack []byte) error {
-	lines := readLines(in)
-	defer lines.stop()
 	ps := fmt.Sprintf("(tractor %s) ", a.Name())
+	lines := readLines(in, out, ps, ctrlCIgnored(a.ID()))
+	defer lines.stop()
 	v := newView(stack)
 	for {
-		fmt.Fprint(out, ps)
-		line, err := lines.next(out, ps, notes)
+		line, err := lines.next(notes)
 		if err != nil {
 			fmt.Fprintln(out, "continue")
 			return nil // the terminal went: carry on
@@ -216,8 +215,10 @@ func allStacks() []byte {
 
 // NotifyContext returns a copy of ctx that Ctrl-C (SIGINT) cancels, as
 // signal.NotifyContext does, except while an actor holds the terminal:
-// then the prompt keeps it, and the signal is reported and ignored. Use
-// it for the ctx of [tractor.Run]; stop releases the signal.
+// then the prompt keeps it, and the signal is reported and ignored. (While
+// the prompt waits for a line the terminal is raw, and Ctrl-C is a key
+// the prompt takes itself: it clears the line and says the same.) Use it
+// for the ctx of [tractor.Run]; stop releases the signal.
 func NotifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	sigs := make(chan os.Signal, 1)
@@ -228,9 +229,7 @@ func NotifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 		for {
 			select {
 			case <-sigs:
-				if srv.tellHolder(func(who tractor.ActorID) string {
-					return fmt.Sprintf("debuglock: Ctrl-C ignored: actor %s holds the terminal", who)
-				}) {
+				if srv.tellHolder(ctrlCIgnored) {
 					continue
 				}
 				cancel(fmt.Errorf("debuglock: interrupted: %w", context.Canceled))

@@ -3,6 +3,7 @@ package debuglock
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -72,5 +73,37 @@ func TestHeldLogs(t *testing.T) {
 	}
 	if got[len(got)-1] != "after" {
 		t.Errorf("last record %q, want the one after the release, written at once", got[len(got)-1])
+	}
+}
+
+// lineWriter keeps the lines written to it among the recorder's messages.
+type lineWriter recorder
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	*w.msgs = append(*w.msgs, "raw "+string(p))
+	return len(p), nil
+}
+
+// TestHeldStderrLines: a process child's stderr lines that are not
+// records wait with the records while a prompt is open, and are written
+// with them, in the order they came, at the release.
+func TestHeldStderrLines(t *testing.T) {
+	rec := recorder{mu: new(sync.Mutex), msgs: new([]string)}
+	l := slog.New(holdLogs(rec))
+	w := holdStderr(lineWriter(rec))
+	logs.hold()
+	l.Warn("first")
+	w.Write([]byte("panic: boom\n"))
+	l.Warn("last")
+	if got := rec.all(); len(got) != 0 {
+		t.Fatalf("written while held: %q", got)
+	}
+	logs.release()
+	w.Write([]byte("after\n"))
+	want := []string{"first", "raw panic: boom\n", "last", "raw after\n"}
+	if got := rec.all(); !slices.Equal(got, want) {
+		t.Fatalf("written %q, want %q", got, want)
 	}
 }

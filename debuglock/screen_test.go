@@ -3,6 +3,7 @@ package debuglock_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/signal"
 	"regexp"
 	"runtime/debug"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/debuglock"
@@ -22,13 +25,43 @@ var warnWithStack = tractor.Func("debuglocktest.warnWithStack", func(ctx context
 	return struct{}{}, nil
 })
 
-func init() { programs["logs"] = logsWhilePrompting }
+// rawStderr writes line to the actor's stderr as it is, not as a log
+// record, as a panic's output or a user's fmt.Fprintln(os.Stderr) does.
+var rawStderr = tractor.Func("debuglocktest.rawStderr", func(ctx context.Context, line string) (struct{}, error) {
+	fmt.Fprintln(os.Stderr, line)
+	return struct{}{}, nil
+})
+
+func init() {
+	for _, h := range supHostings {
+		programs["logs-"+h.name] = func() int { return logsWhilePrompting(h.opts, h.name != "goroutine") }
+		programs["breakpoints-"+h.name] = func() int { return programIn(3, "breakpoints", h.opts) }
+		programs["postmortem-"+h.name] = func() int { return programIn(1, "postmortem", h.opts) }
+	}
+}
+
+// screenHostings returns the hostings a screen test runs over: those of
+// supHostings, without tcp under -short (it hosts actors in processes as
+// pipe does: rows in tractor's helpers_test.go drops it alike), and
+// without the goroutine one for a case about a process (its death, its
+// stderr).
+func screenHostings(processes bool) []supHosting {
+	var hs []supHosting
+	for _, h := range supHostings {
+		if (h.name == "tcp" && testing.Short()) || (h.name == "goroutine" && processes) {
+			continue
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
 
 // logsWhilePrompting has w0 stop at a breakpoint; once the test sees its
-// prompt (and signals SIGUSR1), a process actor w1 logs a warning and
-// ends, and the root stops at a breakpoint too, which queues it behind
-// w0 with a note to w0's screen.
-func logsWhilePrompting() int {
+// prompt (and signals SIGUSR1), an actor w1 logs a warning and ends (and,
+// if raw, an actor w2 in a process of its own writes a raw line to its
+// stderr and ends), and the root stops at a breakpoint too, which queues
+// it behind w0 with a note to w0's screen.
+func logsWhilePrompting(hosting []tractor.Option, raw bool) int {
 	ctx, stop := debuglock.NotifyContext(context.Background())
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
@@ -51,11 +84,18 @@ func logsWhilePrompting() int {
 				res, callErr = stopHere.Call(ctx, p, struct{}{})
 			})
 			<-usr1.Done()
-			// The nursery ends once w1's process is reaped, its stderr
-			// relayed: the warning has reached the root's handler.
+			// The nursery ends once its actors have ended, a process
+			// actor's stderr relayed: the warning has reached the root's
+			// handler, the raw line its stderr's wrapper.
 			err = tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-				_, err := n.RunInActor(ctx, "w1", warnWithStack.Bind("look here"), tractor.Expose(warnWithStack))
-				return err
+				if _, err := n.RunInActor(ctx, "w1", warnWithStack.Bind("look here"), tractor.Expose(warnWithStack)); err != nil {
+					return err
+				}
+				if raw {
+					_, err := n.RunInActor(ctx, "w2", rawStderr.Bind("a raw line on stderr"), tractor.Expose(rawStderr))
+					return err
+				}
+				return nil
 			})
 			if err != nil {
 				return err
@@ -66,7 +106,7 @@ func logsWhilePrompting() int {
 			fmt.Println("result root", rootErr)
 			return nil
 		})
-	}, append(debuglock.Enable(), tractor.Spawn(tractor.Process))...)
+	}, append(debuglock.Enable(), hosting...)...)
 	fmt.Println("program ends:", err)
 	if err != nil {
 		return 1
@@ -74,11 +114,16 @@ func logsWhilePrompting() int {
 	return 0
 }
 
+// clearPrompt is how the prompt's line is cleared to print a note above
+// it: x/term's Terminal moves back to the line's start and erases it.
+const clearPrompt = `(\x1b\[\d+D)?\x1b\[K`
+
 // promptLine is what may follow a prompt on its line: nothing yet, what
-// the person typed, the prompt being cleared ("\r\033[K", after the
-// terminal's echo of ^C) to print a note above it, or the test program's
-// own "result" lines, printed to its stdout, which no lock holds.
-var promptLine = regexp.MustCompile(`^((\^C)?\r\x1b\[K|[a-z]*\r?\n|result |$)`)
+// the person typed (as edited: the cursor moved back, what it passed
+// blanked), then Enter or the line being cleared to print a note above
+// it, or the test program's own "result" lines, printed to its stdout,
+// which no lock holds.
+var promptLine = regexp.MustCompile(`^(([a-z ]|\x1b\[\d+D)*(` + clearPrompt + `|\r?\n)|result |$)`)
 
 // garbled returns the prompt lines that something else was written on.
 func (tm *term) garbled() []string {
@@ -103,11 +148,12 @@ func (tm *term) garbled() []string {
 // redraws: the prompt's line cleared, the note, the prompt again.
 func (tm *term) noteAbove(note, name string) {
 	tm.t.Helper()
-	tm.expect(`\r\x1b\[K` + note + `\r?\n\(tractor ` + name + `\) `)
+	tm.expect(clearPrompt + note + `\r?\n\(tractor ` + name + `\) `)
 }
 
 // endsClean waits for the program to end well, and checks that nothing
-// was written on a prompt's line meanwhile.
+// was written on a prompt's line meanwhile, and that the prompts, which
+// read in raw mode, left the terminal in line mode.
 func (tm *term) endsClean() {
 	tm.t.Helper()
 	tm.expect(`program ends: <nil>`)
@@ -117,79 +163,155 @@ func (tm *term) endsClean() {
 	if code := tm.wait(); code != 0 {
 		tm.t.Fatalf("program exited with %d", code)
 	}
+	if !tm.lineMode() {
+		tm.t.Fatal("the terminal was left raw")
+	}
 }
 
 // TestWaitingNoteAbovePrompt: the note that another actor waits for the
 // terminal is printed above the holder's prompt, which is redrawn, never
 // on the prompt's line.
 func TestWaitingNoteAbovePrompt(t *testing.T) {
-	tm := startOnPty(t, "breakpoints")
-	first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
-	tm.expect(`\(tractor ` + first + `\) `)
-	for range 2 {
-		tm.noteAbove(`debuglock: w\d\[\w+\] \(pid \d+\) waits for the terminal; `+first+`\[\w+\] has it`, first)
+	for _, h := range screenHostings(false) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "breakpoints-"+h.name)
+			first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
+			tm.expect(`\(tractor ` + first + `\) `)
+			for range 2 {
+				tm.noteAbove(`debuglock: w\d\[\w+\] \(pid \d+\) waits for the terminal; `+first+`\[\w+\] has it`, first)
+			}
+			tm.send("c\n")
+			for range 2 {
+				tm.expect(`\(tractor w\d\) `)
+				tm.send("c\n")
+			}
+			tm.endsClean()
+		})
 	}
-	tm.send("c\n")
-	for range 2 {
-		tm.expect(`\(tractor w\d\) `)
-		tm.send("c\n")
-	}
-	tm.endsClean()
 }
 
-// TestLogsWaitForThePrompt: a warning logged by another process actor
-// while a prompt is open does not reach the terminal until the prompt is
-// released; then it does, as a console line with its stack as lines.
+// TestNoteKeepsTypedInput: a note that comes while the person is typing
+// a command is printed above the prompt, which is redrawn with what was
+// typed so far; the rest typed after it completes the same command.
+func TestNoteKeepsTypedInput(t *testing.T) {
+	for _, h := range screenHostings(false) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "logs-"+h.name)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("lis")
+			tm.expect(`^lis`)
+			tm.cmd.Process.Signal(syscall.SIGUSR1) // the root queues: a note
+			tm.noteAbove(`debuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it`, "w0")
+			tm.expect(`^lis`) // redrawn
+			tm.send("t\n")
+			tm.expect(`^t\r?\n`)
+			tm.expect(`=> +\d+\t`) // list ran
+			tm.expect(`\(tractor w0\) `)
+			tm.send("c\n")
+			tm.expect(`\(tractor root\) `)
+			tm.send("c\n")
+			tm.endsClean()
+		})
+	}
+}
+
+// TestLogsWaitForThePrompt: a warning logged by another actor, and a raw
+// line a process actor writes to its stderr, while a prompt is open do
+// not reach the terminal until the prompt is released; then they do, the
+// warning as a console line with its stack as lines.
 func TestLogsWaitForThePrompt(t *testing.T) {
-	tm := startOnPty(t, "logs")
-	tm.expect(`\(tractor w0\) `)
-	tm.cmd.Process.Signal(syscall.SIGUSR1)
-	// The root asks for the terminal after w1's warning reached its
-	// handler: once its note shows, the warning would have too.
-	tm.noteAbove(`debuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it`, "w0")
-	if n := tm.count(`look here`); n != 0 {
-		t.Fatalf("the warning was written while w0 prompted; the terminal shows:\n%s", tm.out.String())
-	}
-	tm.send("c\n")
-	tm.expect(`\r?\n\d\d:\d\d:\d\d\.\d{3} WRN look here actor=w1 uid=\w+\r?\n  stack:\r?\n    goroutine \d+ \[running\]:\r?\n`)
-	tm.expect(`\(tractor root\) `)
-	tm.send("c\n")
-	tm.endsClean()
-	if n := tm.count(`"msg"|\\n`); n != 0 {
-		t.Fatalf("JSON on the terminal:\n%s", tm.out.String())
+	for _, h := range screenHostings(false) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "logs-"+h.name)
+			tm.expect(`\(tractor w0\) `)
+			tm.cmd.Process.Signal(syscall.SIGUSR1)
+			// The root asks for the terminal after w1's warning reached
+			// its handler: once its note shows, the warning would have
+			// too.
+			tm.noteAbove(`debuglock: root\[\w+\] \(pid \d+\) waits for the terminal; w0\[\w+\] has it`, "w0")
+			if n := tm.count(`look here|a raw line`); n != 0 {
+				t.Fatalf("written while w0 prompted; the terminal shows:\n%s", tm.out.String())
+			}
+			tm.send("c\n")
+			// w1 and w2 run at once: the warning and the raw line come
+			// in either order, on lines of their own.
+			if h.name != "goroutine" {
+				tm.until("no raw line", func(out string) bool {
+					return regexp.MustCompile(`\na raw line on stderr\r?\n`).MatchString(out[tm.read:])
+				})
+			}
+			tm.expect(`\d\d:\d\d:\d\d\.\d{3} WRN look here actor=w1 uid=\w+\r?\n  stack:\r?\n    goroutine \d+ \[running\]:\r?\n`)
+			tm.expect(`\(tractor root\) `)
+			tm.send("c\n")
+			tm.endsClean()
+			if n := tm.count(`"msg"|\\n`); n != 0 {
+				t.Fatalf("JSON on the terminal:\n%s", tm.out.String())
+			}
+		})
 	}
 }
 
-// TestCtrlCNoticeAbovePrompt: the notice that Ctrl-C was ignored is
-// printed above the holder's prompt, which is redrawn.
+// TestCtrlCNoticeAbovePrompt: Ctrl-C typed at a prompt clears the line
+// being typed, and the notice that it was ignored is printed above the
+// prompt, which is redrawn; the prompt goes on.
 func TestCtrlCNoticeAbovePrompt(t *testing.T) {
-	tm := startOnPty(t, "postmortem")
-	tm.expect(`\(tractor w0\) `)
-	tm.send("\x03")
-	tm.noteAbove(`debuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal`, "w0")
-	tm.send("c\n")
-	tm.expect(`propagated: .*kaboom`)
-	tm.endsClean()
+	for _, h := range screenHostings(false) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "postmortem-"+h.name)
+			tm.expect(`\(tractor w0\) `)
+			tm.send("lis")
+			tm.expect(`^lis`)
+			tm.send("\x03")
+			tm.noteAbove(`debuglock: Ctrl-C ignored: actor w0\[\w+\] holds the terminal; quit \(q\) at its prompt cancels it`, "w0")
+			tm.send("c\n") // "c", not "lisc": the line was cleared
+			tm.expect(`propagated: .*kaboom`)
+			tm.endsClean()
+		})
+	}
 }
 
 // TestHolderKilledLeavesItsLine: when the holder dies at its prompt, the
 // root says so on a line of its own, and what was held back (the
 // runtime's warnings about the death) follows it, not on the dead
-// prompt's line.
+// prompt's line. The terminal's mode, which the dead prompt left raw, is
+// put back: once the program ends, the terminal is in line mode again.
 func TestHolderKilledLeavesItsLine(t *testing.T) {
-	tm := startOnPty(t, "breakpoints")
-	tm.expect(`pids \d+ \d+ \d+`)
-	m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)
-	holder, holderPID := m[1], m[2]
-	tm.expect(`\(tractor ` + holder + `\) `)
-	next := tm.waiters(2)[0]
-	n, _ := strconv.Atoi(holderPID)
-	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	for _, h := range screenHostings(true) {
+		t.Run(h.name, func(t *testing.T) {
+			tm := startOnPty(t, "breakpoints-"+h.name)
+			tm.expect(`pids \d+ \d+ \d+`)
+			m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)
+			holder, holderPID := m[1], m[2]
+			tm.expect(`\(tractor ` + holder + `\) `)
+			q := tm.waiters(2)
+			n, _ := strconv.Atoi(holderPID)
+			if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			tm.expect(`\ndebuglock: ` + holder + `\[\w+\] went away holding the terminal\r?\n`)
+			tm.expect(`\(tractor ` + q[0] + `\) `)
+			if bad := tm.garbled(); len(bad) > 0 {
+				t.Fatalf("prompt lines written over: %v", bad)
+			}
+			tm.send("c\n")
+			tm.expect(`\(tractor ` + q[1] + `\) `)
+			tm.send("c\n")
+			tm.expect(`program ends: `)
+			tm.wait()
+			if !tm.lineMode() {
+				t.Fatal("the terminal was left raw")
+			}
+		})
 	}
-	tm.expect(`\ndebuglock: ` + holder + `\[\w+\] went away holding the terminal\r?\n`)
-	tm.expect(`\(tractor ` + next + `\) `)
-	if bad := tm.garbled(); len(bad) > 0 {
-		t.Fatalf("prompt lines written over: %v", bad)
+}
+
+// lineMode says whether the program's terminal is in line (canonical)
+// mode, as the tests start it, and not raw.
+func (tm *term) lineMode() bool {
+	tm.t.Helper()
+	st, err := unix.IoctlGetTermios(int(tm.pty.Fd()), unix.TCGETS)
+	if err != nil {
+		tm.t.Fatal(err)
 	}
+	return st.Lflag&unix.ICANON != 0
 }
