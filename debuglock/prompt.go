@@ -127,11 +127,8 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, 
 		case "dlv":
 			// Delve lands on the frame shown here: the user's, or
 			// where up and down moved.
-			at := where
-			if _, f, _, ok := v.target(); ok {
-				at = f.String()
-			}
-			delve(in, out, at)
+			at, below := v.landing(where)
+			delve(in, out, at, below)
 		case "a", "actor":
 			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
 		case "", "h", "help":
