@@ -274,3 +274,32 @@ func TestDelveRecursion(t *testing.T) {
 		t.Fatalf("program exited with %d", code)
 	}
 }
+
+// TestDelveKillLeavesNoTempDir: when the user kills the process from
+// Delve (a plain quit, answered yes: a SIGINT for a process Delve attached
+// to, which kills a program without debuglock.NotifyContext), its
+// cleanup never runs: Delve's
+// init files are then in the user's cache directory under the process's
+// pid, where the next dlv command removes them (see
+// TestDelveInitFilesSwept), and nothing is left in the temporary
+// directory.
+func TestDelveKillLeavesNoTempDir(t *testing.T) {
+	tm := startDlvprog(t, findDelve(t), buildDebuggable(t), "goroutine", "breakpoint", "plain")
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	tm.expect(`\(dlv\) `)
+	tm.send("quit\n")
+	tm.expect(`(?i)kill the process\?`)
+	tm.send("y\n")
+	if code := tm.wait(); code == 0 {
+		t.Fatalf("the program killed from Delve exited with 0:\n%s", transcript(tm))
+	}
+	if left, err := os.ReadDir(envOf(tm, "TMPDIR")); err != nil || len(left) != 0 {
+		t.Fatalf("the temporary directory holds %v (%v)", left, err)
+	}
+	pid := strconv.Itoa(tm.cmd.Process.Pid)
+	left, err := os.ReadDir(filepath.Join(envOf(tm, "XDG_CACHE_HOME"), "debuglock-dlv"))
+	if err != nil || len(left) != 2 || left[0].Name() != pid+".init" || left[1].Name() != pid+".star" {
+		t.Fatalf("the cache directory holds %v (%v); want the init files of %s", left, err, pid)
+	}
+}

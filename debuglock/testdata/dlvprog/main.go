@@ -4,7 +4,9 @@
 // Delve. Its arguments: the actor's hosting, "process" (over a pipe),
 // "tcp" (a process over TCP) or "goroutine" (in the root's process), and
 // "breakpoint", "postmortem" (of an error), "panic" or "recursive" (a
-// breakpoint three calls deep in a recursive function). Build it with
+// breakpoint three calls deep in a recursive function), then optionally
+// "plain": without debuglock.NotifyContext, so that SIGINT (Delve's kill
+// of a process it attached to) kills the program. Build it with
 // -gcflags=all=-N -l, so that the local lives in the frame.
 package main
 
@@ -69,8 +71,8 @@ func panicking(x int) int {
 }
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: dlvprog process|tcp|goroutine breakpoint|postmortem|panic|recursive")
+	if len(os.Args) != 3 && (len(os.Args) != 4 || os.Args[3] != "plain") {
+		fmt.Fprintln(os.Stderr, "usage: dlvprog process|tcp|goroutine breakpoint|postmortem|panic|recursive [plain]")
 		os.Exit(2)
 	}
 	hosting := []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}
@@ -90,6 +92,10 @@ func main() {
 		call = descend
 	}
 	ctx, stop := debuglock.NotifyContext(context.Background())
+	if len(os.Args) == 4 {
+		stop()
+		ctx = context.Background()
+	}
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
