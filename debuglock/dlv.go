@@ -33,7 +33,9 @@ const DelveInstall = "go install github.com/go-delve/delve/cmd/dlv@v1.27.2"
 // [view.landing]), so that the user's locals print at once; any other where (a post-mortem's
 // "task of endpoint ...") leaves Delve on the goroutine's innermost
 // frame. Leaving Delve with "quit -d" detaches and the process runs on;
-// a plain "quit" asks whether to kill it.
+// a plain "quit" asks whether to kill it, which Delve does, for a process
+// it attached to, with SIGINT: [NotifyContext] ignores that while the
+// prompt holds the terminal, and the prompt comes back.
 func delve(in io.Reader, out io.Writer, where string, below int) {
 	tty, ok := in.(*os.File)
 	if !ok {
