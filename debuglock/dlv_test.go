@@ -63,11 +63,13 @@ func buildDebuggable(t *testing.T) string {
 }
 
 // startDlvprog starts the program bin built by buildDebuggable with args
-// on a pseudo-terminal, with dlv on its PATH.
+// on a pseudo-terminal, with dlv on its PATH, and its own temporary and
+// cache directories (where Delve's init files go), which the test reads
+// with envOf.
 func startDlvprog(t *testing.T, dlv, bin string, args ...string) *term {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = withPath(filepath.Dir(dlv) + string(filepath.ListSeparator) + os.Getenv("PATH"))
+	cmd.Env = append(withPath(filepath.Dir(dlv)+string(filepath.ListSeparator)+os.Getenv("PATH")), "TMPDIR="+t.TempDir(), "XDG_CACHE_HOME="+t.TempDir())
 	tm := runOnPty(t, cmd)
 	// A terminal's size, as a person's has: on a 0x0 one Delve pages
 	// every answer.
@@ -83,6 +85,16 @@ func transcript(tm *term) string {
 	tm.mu.Lock()
 	defer tm.mu.Unlock()
 	return regexp.MustCompile(`\r|\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(tm.out.String(), "")
+}
+
+// envOf returns the value of the variable key in tm's environment.
+func envOf(tm *term, key string) string {
+	for _, kv := range tm.cmd.Env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 // withPath returns the environment with PATH set to path.
@@ -101,12 +113,12 @@ func withPath(path string) []string {
 // the frame of the user's function, so that its local prints at once;
 // Delve detaches, the prompt is back and still works, and continuing
 // lets the function finish with the same local. A process actor's dlv
-// attaches to it, a child of the root; a goroutine actor's to the root,
-// the parent of its dlv.
+// attaches to it, a child of the root, over either wire; a goroutine
+// actor's to the root, the parent of its dlv.
 func TestDelve(t *testing.T) {
 	dlv := findDelve(t)
 	bin := buildDebuggable(t)
-	for _, hosting := range []string{"process", "goroutine"} {
+	for _, hosting := range []string{"process", "tcp", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
 			tm := startDlvprog(t, dlv, bin, hosting, "breakpoint")
 			tm.expect(`debuglock: breakpoint in actor w0\[`)
@@ -194,11 +206,12 @@ func TestDelvePostMortem(t *testing.T) {
 
 // TestDelvePanicFrame: the post-mortem of a panic runs before the stack
 // unwinds, so Delve, attached from its prompt, lands on the panicking
-// frame with its locals alive, in a process actor and in the root's.
+// frame with its locals alive, in a process actor (over either wire) and
+// in the root's.
 func TestDelvePanicFrame(t *testing.T) {
 	dlv := findDelve(t)
 	bin := buildDebuggable(t)
-	for _, hosting := range []string{"process", "goroutine"} {
+	for _, hosting := range []string{"process", "tcp", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
 			tm := startDlvprog(t, dlv, bin, hosting, "panic")
 			tm.expect(`endpoint "dlvprog.shatter" failed: .*index out of range`)
@@ -223,5 +236,70 @@ func TestDelvePanicFrame(t *testing.T) {
 			}
 			t.Logf("the session:\n%s", transcript(tm))
 		})
+	}
+}
+
+// TestDelveRecursion: in a recursive function, stopped three calls deep,
+// where the first and the second call are at the same file and line, dlv
+// lands on the call up and down moved to: up twice, on the first (not
+// the innermost at that line); down once, on the second (not the
+// outermost). Delve prints that call's local.
+func TestDelveRecursion(t *testing.T) {
+	tm := startDlvprog(t, findDelve(t), buildDebuggable(t), "process", "recursive")
+	tm.expect(`debuglock: breakpoint in actor w0\[`)
+	tm.expect(`\(tractor w0\) `)
+	for _, step := range []struct{ move, frame, depth string }{
+		{"up\nup\n", "#2", "1"},
+		{"down\n", "#1", "2"},
+	} {
+		tm.send(step.move)
+		tm.expect(step.frame + ` \S+/dlvprog/main\.go:\d+ \(main\.recurse\)`)
+		tm.expect(`\(tractor w0\) `)
+		tm.send("dlv\n")
+		tm.expect(`debuglock: goroutine \d+, frame \d+: main\.recurse at \S+/dlvprog/main\.go:\d+`)
+		tm.expect(`\(dlv\) `)
+		tm.send("print depth\n")
+		if depth := tm.expect(`(?m)^(\d+)\r?$`)[1]; depth != step.depth {
+			t.Fatalf("at frame %s Delve printed depth %s; want %s\n%s", step.frame, depth, step.depth, transcript(tm))
+		}
+		tm.expect(`\(dlv\) `)
+		tm.send("quit -d\n")
+		tm.expect(`debuglock: back from Delve`)
+		tm.expect(`\(tractor w0\) `)
+	}
+	tm.send("c\n")
+	tm.expect(`result 6 <nil>`) // 1+2+3
+	tm.expect(`program ends: <nil>`)
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("program exited with %d", code)
+	}
+}
+
+// TestDelveKillLeavesNoTempDir: when the user kills the process from
+// Delve (a plain quit, answered yes: a SIGINT for a process Delve attached
+// to, which kills a program without debuglock.NotifyContext), its
+// cleanup never runs: Delve's
+// init files are then in the user's cache directory under the process's
+// pid, where the next dlv command removes them (see
+// TestDelveInitFilesSwept), and nothing is left in the temporary
+// directory.
+func TestDelveKillLeavesNoTempDir(t *testing.T) {
+	tm := startDlvprog(t, findDelve(t), buildDebuggable(t), "goroutine", "breakpoint", "plain")
+	tm.expect(`\(tractor w0\) `)
+	tm.send("dlv\n")
+	tm.expect(`\(dlv\) `)
+	tm.send("quit\n")
+	tm.expect(`(?i)kill the process\?`)
+	tm.send("y\n")
+	if code := tm.wait(); code == 0 {
+		t.Fatalf("the program killed from Delve exited with 0:\n%s", transcript(tm))
+	}
+	if left, err := os.ReadDir(envOf(tm, "TMPDIR")); err != nil || len(left) != 0 {
+		t.Fatalf("the temporary directory holds %v (%v)", left, err)
+	}
+	pid := strconv.Itoa(tm.cmd.Process.Pid)
+	left, err := os.ReadDir(filepath.Join(envOf(tm, "XDG_CACHE_HOME"), "debuglock-dlv"))
+	if err != nil || len(left) != 2 || left[0].Name() != pid+".init" || left[1].Name() != pid+".star" {
+		t.Fatalf("the cache directory holds %v (%v); want the init files of %s", left, err, pid)
 	}
 }

@@ -103,7 +103,8 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, 
 			fmt.Fprintln(out, "continue")
 			return nil // the terminal went: carry on
 		}
-		switch strings.TrimSpace(line) {
+		name, flags := splitCommand(line)
+		switch name {
 		case "c", "continue":
 			return nil
 		case "q", "quit":
@@ -120,26 +121,22 @@ func prompt(a *tractor.Actor, in io.Reader, out io.Writer, notes <-chan string, 
 		case "d", "down":
 			v.move(out, -1)
 		case "goroutines", "gs":
-			fmt.Fprintf(out, "goroutines of process %d (* is this one; goroutines -a shows their stacks):\n", os.Getpid())
-			goroutineLines(out, allStacks(), v.goid)
+			goroutinesCommand(out, flags, v.goid)
 		case "g":
 			fmt.Fprintf(out, "goroutines of actor %s (its tasks and what they started), in process %d:\n%s", a.ID(), os.Getpid(), actorGoroutines(a.ID().UID))
-		case "G", "all", "goroutines -a":
-			fmt.Fprintf(out, "every goroutine of process %d:\n%s\n", os.Getpid(), allStacks())
+		case "G", "all":
+			everyStack(out)
 		case "dlv":
 			// Delve lands on the frame shown here: the user's, or
 			// where up and down moved.
-			at := where
-			if _, f, _, ok := v.target(); ok {
-				at = f.String()
-			}
-			delve(in, out, at)
+			at, below := v.landing(where)
+			delve(in, out, at, below)
 		case "a", "actor":
 			fmt.Fprintf(out, "actor %s uid %s pid %d parent %s\n", a.Name(), a.ID().UID, os.Getpid(), a.Parent())
 		case "", "h", "help":
 			fmt.Fprintln(out, "commands: where (w), stack (s), list (l), up (u), down (d), goroutines (gs; -a for their stacks), goroutines of this actor (g), every stack (G), actor (a), Delve attached here (dlv), continue (c), quit (q)")
 		default:
-			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", strings.TrimSpace(line))
+			fmt.Fprintf(out, "unknown command %q; help (h) lists them\n", name)
 		}
 	}
 }

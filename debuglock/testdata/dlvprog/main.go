@@ -1,9 +1,13 @@
 // Command dlvprog is the program of debuglock's Delve tests: an actor
 // stops, at a breakpoint or at the post-mortem of its failure, in a
 // function with a local variable, for the test to print it through
-// Delve. Its arguments: the actor's hosting, "process" or "goroutine"
-// (in the root's process), and "breakpoint", "postmortem" (of an error) or "panic". Build it
-// with -gcflags=all=-N -l, so that the local lives in the frame.
+// Delve. Its arguments: the actor's hosting, "process" (over a pipe),
+// "tcp" (a process over TCP) or "goroutine" (in the root's process), and
+// "breakpoint", "postmortem" (of an error), "panic" or "recursive" (a
+// breakpoint three calls deep in a recursive function), then optionally
+// "plain": without debuglock.NotifyContext, so that SIGINT (Delve's kill
+// of a process it attached to) kills the program. Build it with
+// -gcflags=all=-N -l, so that the local lives in the frame.
 package main
 
 import (
@@ -24,6 +28,11 @@ var (
 	betray = tractor.Func("dlvprog.betray", func(ctx context.Context, x int) (int, error) {
 		return failing(x)
 	})
+	// descend stops at a breakpoint in the third call of a recursive
+	// function, each call with its own depth.
+	descend = tractor.Func("dlvprog.descend", func(ctx context.Context, x int) (int, error) {
+		return recurse(ctx, 1)
+	})
 	// shatter keeps a secret in a local and panics.
 	shatter = tractor.Func("dlvprog.shatter", func(ctx context.Context, x int) (int, error) {
 		return panicking(x), nil
@@ -38,6 +47,18 @@ func secretive(ctx context.Context, x int) (int, error) {
 	return secret + x, nil
 }
 
+func recurse(ctx context.Context, n int) (int, error) {
+	depth := n
+	if depth == 3 {
+		if err := debuglock.Breakpoint(ctx); err != nil {
+			return 0, err
+		}
+		return depth, nil
+	}
+	below, err := recurse(ctx, n+1)
+	return depth + below, err
+}
+
 func failing(x int) (int, error) {
 	secret := 42
 	return 0, fmt.Errorf("kaboom %d", secret+x)
@@ -50,13 +71,16 @@ func panicking(x int) int {
 }
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: dlvprog process|goroutine breakpoint|postmortem|panic")
+	if len(os.Args) != 3 && (len(os.Args) != 4 || os.Args[3] != "plain") {
+		fmt.Fprintln(os.Stderr, "usage: dlvprog process|tcp|goroutine breakpoint|postmortem|panic|recursive [plain]")
 		os.Exit(2)
 	}
-	hosting := tractor.Spawn(tractor.Process)
-	if os.Args[1] == "goroutine" {
-		hosting = tractor.Spawn(tractor.Goroutine)
+	hosting := []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.Pipe)}
+	switch os.Args[1] {
+	case "tcp":
+		hosting = []tractor.Option{tractor.Spawn(tractor.Process), tractor.Transport(tractor.TCP)}
+	case "goroutine":
+		hosting = []tractor.Option{tractor.Spawn(tractor.Goroutine)}
 	}
 	call := reveal
 	switch os.Args[2] {
@@ -64,12 +88,18 @@ func main() {
 		call = betray
 	case "panic":
 		call = shatter
+	case "recursive":
+		call = descend
 	}
 	ctx, stop := debuglock.NotifyContext(context.Background())
+	if len(os.Args) == 4 {
+		stop()
+		ctx = context.Background()
+	}
 	defer stop()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
 		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			p, err := n.StartActor(ctx, "w0", tractor.Expose(reveal, betray, shatter), hosting)
+			p, err := n.StartActor(ctx, "w0", append(hosting, tractor.Expose(reveal, betray, shatter, descend))...)
 			if err != nil {
 				return err
 			}
