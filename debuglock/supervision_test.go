@@ -335,6 +335,7 @@ func TestOneShotHolderKilled(t *testing.T) {
 				if code := tm.wait(); code != 1 {
 					t.Fatalf("program exited with %d; want 1 (an actor died)", code)
 				}
+				t.Logf("the session:\n%s", transcript(tm))
 			})
 		}
 	}
