@@ -175,6 +175,9 @@ type spawnSpec struct {
 	// Where the registrar is, and the program's root.
 	Registrar registrarRef
 	Root      registrarRef
+	// Registry says the tree keeps its actors in a [Registry], which the
+	// child must be given too (see UseRegistry): Registrar is then empty.
+	Registry bool
 }
 
 // offerCompression says whether a parent offers frame compression to a
@@ -255,7 +258,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		LogLevel: cfg.logLevel, CancelTimeout: cfg.cancelTimeout, ExitGrace: cfg.exitGrace,
 		Window: cfg.window.items, WindowBytes: cfg.window.bytes, WireCheck: cfg.wireCheck, Faults: cfg.faults,
 		Hosting: cfg.hosting, Wire: cfg.wire, BindAddr: cfg.bindAddr, Binary: cfg.binary,
-		Registrar: registrar, Root: root,
+		Registrar: registrar, Root: root, Registry: cfg.registry != nil,
 	}
 	for _, ep := range cfg.expose {
 		spec.Expose = append(spec.Expose, ep.Name())
@@ -393,7 +396,17 @@ func serveChild(local config) int {
 	cfg.beforeCancel, cfg.onTaskError = local.beforeCancel, local.onTaskError
 	cfg.root = spec.Root
 	cfg.secret, cfg.listenAddr = secret, listen
-	nd.dir = &remoteDirectory{node: nd, at: spec.Registrar}
+	switch {
+	case spec.Registry && local.registry == nil:
+		conn.Close()
+		fmt.Fprintln(os.Stderr, "tractor: child:", spec.ID, "is of a tree that uses a Registry: give UseRegistry to Run in main")
+		return 3
+	case spec.Registry:
+		cfg.registry = local.registry
+		nd.dir = registryDirectory{r: local.registry, node: nd}
+	default:
+		nd.dir = &remoteDirectory{node: nd, at: spec.Registrar}
+	}
 	cfg.name = spec.ID.Name
 	cfg.logLevel = spec.LogLevel
 	cfg.cancelTimeout = spec.CancelTimeout

@@ -94,6 +94,7 @@ type config struct {
 	secret        string
 	tls           *tls.Config
 	root          registrarRef // where this program's root is
+	registry      Registry     // see UseRegistry; nil: the built-in registrar
 
 	// Hooks, process-local like tls: see BeforeCancel and OnTaskError.
 	beforeCancel func(ctx context.Context, child ActorID) (held bool)

@@ -162,15 +162,18 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 		// Process actors could not be handed it.
 		return errorf("tractor: root actor: a Secret of %d bytes: at most %d: %w", len(cfg.secret), spawnproc.MaxSecret, ErrMisuse)
 	}
-	if cfg.registrarAddr == "" {
+	if cfg.registrarAddr == "" && cfg.registry == nil {
 		cfg.registrarAddr = os.Getenv(envRegistrar)
+	}
+	if cfg.registrarAddr != "" && cfg.registry != nil {
+		return errorf("tractor: root actor: Registrar(%q) and UseRegistry: %w", cfg.registrarAddr, ErrMisuse)
 	}
 	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls)
 	if err != nil {
 		return errorf("tractor: root actor: %w", err)
 	}
 	defer nd.close()
-	if cfg.listenAddr != "" || cfg.registrarAddr != "" {
+	if cfg.listenAddr != "" || cfg.registrarAddr != "" || cfg.registry != nil {
 		// Asked for, or needed at once: the registrar of another program
 		// records this process's actors with the address to dial. Others
 		// open the listener on first need (see node).
@@ -179,11 +182,14 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 		}
 	}
 	id := newActorID(cfg.name)
-	if cfg.registrarAddr == "" {
+	switch {
+	case cfg.registry != nil:
+		nd.dir = registryDirectory{r: cfg.registry, node: nd}
+	case cfg.registrarAddr == "":
 		nd.served = newRegistrar()
 		nd.dir = localDirectory{r: nd.served, at: registrarRef{Addr: nd.listening(), UID: id.UID}, node: nd}
 		cfg.expose = append(cfg.expose, registrarEndpoints...)
-	} else {
+	default:
 		nd.dir = &remoteDirectory{node: nd, at: registrarRef{Addr: cfg.registrarAddr}}
 	}
 	cfg.root = registrarRef{Addr: nd.listening(), UID: id.UID}
