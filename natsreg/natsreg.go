@@ -1,0 +1,373 @@
+// Package natsreg is a [tractor.Registry] kept in a NATS JetStream
+// key-value bucket, so that the programs of a tree find each other's
+// actors through NATS with no program acting as the registrar:
+//
+//	nc, err := nats.Connect(url)
+//	...
+//	reg, err := natsreg.New(ctx, nc)
+//	...
+//	defer reg.Close()
+//	err = tractor.Run(ctx, body, tractor.UseRegistry(reg))
+//
+// Each actor is a key "<name>.<uid>" (escaped: see [Key]) whose value is
+// its [tractor.ActorInfo]. The bucket's entries live for a TTL, and the
+// Registry that registered an entry puts it again every heartbeat: an
+// entry lives while its program does, and disappears within the TTL of a
+// program that died without unregistering it (killed with SIGKILL, cut off
+// from NATS). The bucket places a marker when an entry expires, so
+// watchers see expiries as they see deletions; Find, List and Wait also
+// skip entries last put longer ago than the TTL (by this host's clock
+// against the server's timestamp, so hosts' clocks must roughly agree).
+package natsreg
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tractor-go/tractor"
+)
+
+// DefaultBucket is the key-value bucket a Registry uses unless [Bucket]
+// names another: the programs of one tree must use the same.
+const DefaultBucket = "tractor_actors"
+
+// DefaultTTL is how long an entry outlives the last heartbeat of its
+// program unless [TTL] says otherwise.
+const DefaultTTL = 3 * time.Second
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	bucket    string
+	ttl       time.Duration
+	heartbeat time.Duration
+	replicas  int
+}
+
+// Bucket names the key-value bucket (default [DefaultBucket]).
+func Bucket(name string) Option { return func(c *config) { c.bucket = name } }
+
+// TTL sets how long an entry lives after its last heartbeat (default
+// [DefaultTTL]): the time within which a dead program's actors vanish. The
+// bucket keeps one TTL, the last given to a program creating or updating
+// it; at least one second (the server's bound for expiry markers).
+func TTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// Heartbeat sets how often the Registry puts its entries again (default:
+// a third of the TTL, so that two lost heartbeats do not expire them).
+func Heartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
+
+// Replicas sets how many servers of a NATS cluster hold the bucket
+// (default 1); 3 in a 3-node cluster keeps the registry through the loss
+// of one server.
+func Replicas(n int) Option { return func(c *config) { c.replicas = n } }
+
+// Registry is a [tractor.Registry] in a JetStream key-value bucket. It
+// owns a heartbeat goroutine, which [Registry.Close] stops.
+type Registry struct {
+	kv  jetstream.KeyValue
+	cfg config
+
+	mu   sync.Mutex
+	mine map[string]*entry // registered here and not since unregistered, by uid
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// entry is an actor this Registry registered. Its mutex orders the
+// heartbeat's put against the unregistration's delete, so a heartbeat
+// never brings back an entry once it is deleted.
+type entry struct {
+	mu    sync.Mutex
+	key   string
+	value []byte
+	gone  bool
+}
+
+// record is an entry's value.
+type record struct {
+	Info  tractor.ActorInfo
+	Since time.Time // when it registered: Find's order
+}
+
+var _ tractor.Registry = (*Registry)(nil)
+
+// New returns a Registry in the bucket of nc's JetStream, creating the
+// bucket or updating its configuration. It fails if nc cannot use
+// JetStream (not connected, not authorized, JetStream not enabled).
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Registry, error) {
+	cfg := config{bucket: DefaultBucket, ttl: DefaultTTL, replicas: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.ttl < time.Second {
+		return nil, fmt.Errorf("natsreg: TTL %v: at least 1s", cfg.ttl)
+	}
+	if cfg.heartbeat <= 0 {
+		cfg.heartbeat = cfg.ttl / 3
+	}
+	if cfg.heartbeat >= cfg.ttl {
+		return nil, fmt.Errorf("natsreg: heartbeat %v: shorter than the TTL %v", cfg.heartbeat, cfg.ttl)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsreg: bucket %q: %w", cfg.bucket, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.bucket,
+		Description: "tractor actors",
+		History:     1,
+		TTL:         cfg.ttl,
+		// Expiries leave a marker, so a watcher sees them.
+		LimitMarkerTTL: cfg.ttl,
+		// Entries are rebuilt by heartbeats: they need no disk.
+		Storage:  jetstream.MemoryStorage,
+		Replicas: cfg.replicas,
+	})
+	if err != nil {
+		if lerr := nc.LastError(); lerr != nil && !errors.Is(err, lerr) {
+			err = fmt.Errorf("%w (connection: %w)", err, lerr)
+		}
+		return nil, fmt.Errorf("natsreg: bucket %q: %w", cfg.bucket, err)
+	}
+	r := &Registry{kv: kv, cfg: cfg, mine: make(map[string]*entry), stop: make(chan struct{}), done: make(chan struct{})}
+	go r.beat()
+	return r, nil
+}
+
+// Close stops the heartbeat, waits for it, and deletes the entries still
+// registered here, within ctx.
+func (r *Registry) Close(ctx context.Context) error {
+	r.once.Do(func() { close(r.stop) })
+	<-r.done
+	r.mu.Lock()
+	uids := make([]string, 0, len(r.mine))
+	for uid := range r.mine {
+		uids = append(uids, uid)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, uid := range uids {
+		errs = append(errs, r.Unregister(ctx, uid))
+	}
+	return errors.Join(errs...)
+}
+
+// beat puts every entry again each heartbeat until Close. A put that
+// fails (a server lost, the cluster electing a leader) is tried again at
+// the next beat: the TTL allows for two.
+func (r *Registry) beat() {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		es := make([]*entry, 0, len(r.mine))
+		for _, e := range r.mine {
+			es = append(es, e)
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.heartbeat)
+		for _, e := range es {
+			e.mu.Lock()
+			if !e.gone {
+				_, _ = r.kv.Put(ctx, e.key, e.value)
+			}
+			e.mu.Unlock()
+		}
+		cancel()
+	}
+}
+
+// Register puts info in the bucket and keeps it alive until Unregister or
+// Close.
+func (r *Registry) Register(ctx context.Context, info tractor.ActorInfo) error {
+	value, err := json.Marshal(record{Info: info, Since: time.Now()})
+	if err != nil {
+		return fmt.Errorf("natsreg: register %s: %w", info.ID, err)
+	}
+	e := &entry{key: Key(info.ID.Name, info.ID.UID), value: value}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r.mu.Lock()
+	old := r.mine[info.ID.UID]
+	r.mine[info.ID.UID] = e
+	r.mu.Unlock()
+	if old != nil {
+		old.mu.Lock()
+		old.gone = true
+		old.mu.Unlock()
+	}
+	if _, err := r.kv.Put(ctx, e.key, e.value); err != nil {
+		return fmt.Errorf("natsreg: register %s in %q: %w", info.ID, r.cfg.bucket, err)
+	}
+	return nil
+}
+
+// Unregister deletes the entry of the actor uid, registered here or by
+// another program (a process actor's parent registers it; it unregisters
+// itself as it ends).
+func (r *Registry) Unregister(ctx context.Context, uid string) error {
+	r.mu.Lock()
+	e := r.mine[uid]
+	delete(r.mine, uid)
+	r.mu.Unlock()
+	var keys []string
+	if e != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.gone = true
+		keys = []string{e.key}
+	} else {
+		var err error
+		if keys, err = r.keys(ctx, "*."+escape(uid)); err != nil {
+			return fmt.Errorf("natsreg: unregister %s from %q: %w", uid, r.cfg.bucket, err)
+		}
+	}
+	for _, k := range keys {
+		if err := r.kv.Delete(ctx, k); err != nil {
+			return fmt.Errorf("natsreg: unregister %s from %q: %w", uid, r.cfg.bucket, err)
+		}
+	}
+	return nil
+}
+
+// keys returns the keys matching filter.
+func (r *Registry) keys(ctx context.Context, filter string) ([]string, error) {
+	l, err := r.kv.ListKeysFiltered(ctx, filter)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	// Having delivered every key, the lister has stopped: Stop would
+	// find no subscription left.
+	return keys, nil
+}
+
+// Find returns the live entries of the actors named name, oldest first.
+func (r *Registry) Find(ctx context.Context, name string) ([]tractor.ActorInfo, error) {
+	recs, err := r.watch(ctx, escape(name)+".*", false)
+	if err != nil {
+		return nil, fmt.Errorf("natsreg: find %q in %q: %w", name, r.cfg.bucket, err)
+	}
+	return infos(recs), nil
+}
+
+// Wait returns the live entries of the actors named name once there is
+// one, watching the bucket for its registration.
+func (r *Registry) Wait(ctx context.Context, name string) ([]tractor.ActorInfo, error) {
+	recs, err := r.watch(ctx, escape(name)+".*", true)
+	if err != nil {
+		return nil, fmt.Errorf("natsreg: wait for %q in %q: %w", name, r.cfg.bucket, err)
+	}
+	return infos(recs), nil
+}
+
+// List returns every live entry, sorted by name, then oldest first.
+func (r *Registry) List(ctx context.Context) ([]tractor.ActorInfo, error) {
+	recs, err := r.watch(ctx, jetstream.AllKeys, false)
+	if err != nil {
+		return nil, fmt.Errorf("natsreg: list %q: %w", r.cfg.bucket, err)
+	}
+	slices.SortStableFunc(recs, func(a, b record) int { return strings.Compare(a.Info.ID.Name, b.Info.ID.Name) })
+	return infos(recs), nil
+}
+
+// watch reads the live entries matching pattern; if wait, and there are
+// none, it goes on watching until one is put or ctx ends.
+func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]record, error) {
+	w, err := r.kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// The watcher's delivery blocks on a full channel: drain it
+		// until the unsubscription closes it, so nothing is left behind.
+		_ = w.Stop()
+		for range w.Updates() {
+		}
+	}()
+	var recs []record
+	initial := true
+	for {
+		var kve jetstream.KeyValueEntry
+		var ok bool
+		select {
+		case kve, ok = <-w.Updates():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !ok {
+			return nil, fmt.Errorf("watcher closed: %w", nats.ErrConnectionClosed)
+		}
+		if kve == nil {
+			initial = false
+		} else if time.Since(kve.Created()) < r.cfg.ttl {
+			var rec record
+			if err := json.Unmarshal(kve.Value(), &rec); err == nil {
+				recs = append(recs, rec)
+			}
+		}
+		if !initial && (!wait || len(recs) > 0) {
+			break
+		}
+	}
+	slices.SortFunc(recs, func(a, b record) int {
+		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Info.ID.UID, b.Info.ID.UID))
+	})
+	return recs, nil
+}
+
+func infos(recs []record) []tractor.ActorInfo {
+	out := make([]tractor.ActorInfo, len(recs))
+	for i, rec := range recs {
+		out[i] = rec.Info
+	}
+	return out
+}
+
+// Key is the bucket key of the actor uid named name: "<name>.<uid>", each
+// escaped so that it is one token of the characters keys allow (letters,
+// digits, '-' and '_' stay; any other byte b becomes "=XX", its hex
+// code; an empty string becomes "=").
+func Key(name, uid string) string { return escape(name) + "." + escape(uid) }
+
+func escape(s string) string {
+	if s == "" {
+		return "="
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "=%02X", c)
+		}
+	}
+	return b.String()
+}
