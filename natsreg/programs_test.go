@@ -116,7 +116,7 @@ type program struct {
 func startProgram(t *testing.T, name, host, urls string, env ...string) *program {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + name, hostEnv + "=" + host, urlsEnv + "=" + urls}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{roleEnv + "=" + name, hostEnv + "=" + host, urlsEnv + "=" + urls, "TRACTOR_SECRET=natsreg-test-tree"}, env...)...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
