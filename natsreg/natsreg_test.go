@@ -194,7 +194,7 @@ func TestThreeProgramsKill(t *testing.T) {
 
 // TestClusterServerLost: two programs on a 3-node cluster (the bucket
 // replicated on all three) go on finding and calling each other after the
-// server they are connected to shuts down.
+// server they are connected to shuts down, and a third joins them.
 func TestClusterServerLost(t *testing.T) {
 	ss := startCluster(t)
 	u := urls(ss)
@@ -206,6 +206,10 @@ func TestClusterServerLost(t *testing.T) {
 	ss[0].Shutdown() // the first URL: both programs' server
 	ss[0].WaitForShutdown()
 	callAll(t, ps)
+	// A program that joins now registers with the two servers left.
+	ps = append(ps, startProgram(t, "p3", "127.0.0.3", u))
+	ps[2].expect(t, "ready")
+	callAll(t, ps)
 	ps[1].say(t, "list")
 	list := ps[1].expect(t, "list ")
 	for _, want := range []string{"p1-worker@127.0.0.1", "p2-worker@127.0.0.2"} {
@@ -213,8 +217,9 @@ func TestClusterServerLost(t *testing.T) {
 			t.Errorf("p2's list %q lacks %s", list, want)
 		}
 	}
-	ps[0].end(t)
-	ps[1].end(t)
+	for _, p := range ps {
+		p.end(t)
+	}
 }
 
 // TestNoCredentialsRefused: on a server that requires a user and password,

@@ -19,7 +19,7 @@ const hangBound = 60 * time.Second
 // startServer starts a NATS server with JetStream in the test process, on
 // a random port, its store in a temporary directory; with users, a client
 // must give one's name and password.
-func startServer(t *testing.T, users ...*server.User) *server.Server {
+func startServer(t testing.TB, users ...*server.User) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -28,7 +28,7 @@ func startServer(t *testing.T, users ...*server.User) *server.Server {
 	return runServer(t, opts)
 }
 
-func runServer(t *testing.T, opts *server.Options) *server.Server {
+func runServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -108,7 +108,7 @@ func urls(ss []*server.Server) string {
 
 // connect connects to urls (tried in order) and closes the connection at
 // the test's end, waiting for it to be closed.
-func connect(t *testing.T, urls string, opts ...nats.Option) *nats.Conn {
+func connect(t testing.TB, urls string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(urls, append(opts, nats.DontRandomize())...)
 	if err != nil {
