@@ -41,6 +41,13 @@ var examples = map[string][]string{
 		"cancelled the process actor; its process has exited",
 		"done",
 	},
+	"cluster-nats": {
+		"started an embedded NATS server with JetStream",
+		`[alpha] found gamma-greeter through NATS and called it: "hello alpha, from gamma-greeter"`,
+		"every program has called the two others; ending them",
+		"the three programs have exited",
+		"done",
+	},
 	"crash": {
 		"daemon actor server answers ping with pong",
 		"parser's Result: failed in actor parser",
