@@ -165,7 +165,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	if cfg.registrarAddr == "" {
 		cfg.registrarAddr = os.Getenv(envRegistrar)
 	}
-	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls)
+	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls, cfg.peers)
 	if err != nil {
 		return errorf("tractor: root actor: %w", err)
 	}

@@ -42,6 +42,9 @@ const (
 	DefaultKeepalive = 2 * time.Second
 	DefaultWindow    = 4 << 20
 	DefaultMaxMsgs   = 1024
+	// flushTimeout bounds Listen's round trip to the server, when its
+	// ctx does not.
+	flushTimeout = 10 * time.Second
 	// connectSuffix is the subject token a listener answers connects on.
 	connectSuffix = ".connect"
 	// connectVersion opens a connect request, so that a later format can
@@ -107,7 +110,14 @@ func (nw *Network) Listen(ctx context.Context, address string) (net.Listener, er
 	l := &listener{nw: nw, addr: addr(Scheme + ":" + prefix), in: make(chan *nats.Msg, 64), done: make(chan struct{})}
 	l.sub, err = nw.Conn.ChanSubscribe(prefix+connectSuffix, l.in)
 	if err == nil {
-		err = nw.Conn.FlushWithContext(ctx) // the server knows of it before anyone is told the address
+		// The server knows of the subscription before anyone is told
+		// the address.
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+			defer cancel()
+		}
+		err = nw.Conn.FlushWithContext(ctx)
 	}
 	if err != nil {
 		if l.sub != nil {

@@ -17,10 +17,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tractor-go/tractor/natsnet"
+	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
 )
 
 func TestMain(m *testing.M) {
+	tractortest.Setup()
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,0 +1,195 @@
+package natsnet_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/natsnet"
+	"github.com/tractor-go/tractor/transport"
+)
+
+var (
+	square = tractor.Func("natsnet.square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+	refuse = tractor.Func("natsnet.refuse", func(ctx context.Context, msg string) (int, error) {
+		return 0, errors.New(msg)
+	})
+	count = tractor.Stream("natsnet.count", func(ctx context.Context, n int, yield func(int) error) error {
+		for i := 1; i <= n; i++ {
+			if err := yield(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// echo starts with its greeting, echoes every int it receives and
+	// returns how many.
+	echo = tractor.Ctx("natsnet.echo", func(c *tractor.Context, greeting string) (int, error) {
+		if err := c.Started(greeting); err != nil {
+			return 0, err
+		}
+		s, err := tractor.OpenStream[int, int](c)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close()
+		n := 0
+		for {
+			v, err := s.Receive(c)
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			if err := s.Send(c, v); err != nil {
+				return n, err
+			}
+			n++
+		}
+	})
+	// cancelled hears, on the test's channel, the error with which
+	// waitCancel's task ended.
+	waiting    = make(chan struct{}, 1)
+	cancelled  = make(chan error, 1)
+	waitCancel = tractor.Func("natsnet.waitCancel", func(ctx context.Context, _ struct{}) (int, error) {
+		waiting <- struct{}{}
+		<-ctx.Done()
+		cancelled <- context.Cause(ctx)
+		return 0, ctx.Err()
+	})
+)
+
+// peerNetwork is a program's NATS network over a connection of its own.
+func peerNetwork(t *testing.T, nc *nats.Conn) tractor.Option {
+	return tractor.PeerNetwork(&natsnet.Network{Conn: nc})
+}
+
+// TestProgramsOverNATS runs two programs (two roots, each with its own
+// NATS connection) that have no TCP listener at all: program A serves the
+// registrar at a NATS address, program B joins it there, finds A's
+// worker through it, and calls, streams and holds a context with it over
+// NATS. A third with another secret is refused.
+func TestProgramsOverNATS(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	const registrar = "nats:tractor.test.registrar"
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			if _, err := n.StartActor(ctx, "a-worker", tractor.Expose(square, refuse, count, echo, waitCancel)); err != nil {
+				return err
+			}
+			if addr := tractor.CurrentActor(ctx).Addr(); addr != registrar {
+				t.Errorf("program A listens at %q, want %q", addr, registrar)
+			}
+			err := tractor.Run(ctx, func(ctx context.Context) error {
+				if addr := tractor.CurrentActor(ctx).Addr(); !strings.HasPrefix(addr, "nats:") {
+					t.Errorf("program B listens at %q, not on NATS", addr)
+				}
+				return programB(t, ctx)
+			}, tractor.Name("b"), tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+			if err != nil {
+				t.Errorf("program B: %v", err)
+			}
+			err = tractor.Run(ctx, func(context.Context) error {
+				t.Error("joined with the wrong secret")
+				return nil
+			}, tractor.Registrar(registrar), tractor.Secret("other"), peerNetwork(t, connect(t, s)))
+			if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, transport.ErrAuth) {
+				t.Errorf("join with another secret = %v; want ErrRegistrar and ErrAuth", err)
+			}
+			return nil
+		})
+	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// programB is the body of program B: the core scenarios against A's
+// worker, over NATS.
+func programB(t *testing.T, ctx context.Context) error {
+	p, err := tractor.WaitForActor(ctx, "a-worker")
+	if err != nil {
+		return err
+	}
+	if addr := p.Info().Addr; !strings.HasPrefix(addr, "nats:") {
+		t.Errorf("a-worker is at %q, not on NATS", addr)
+	}
+	// A call with a result.
+	if v, err := square.Call(ctx, p, 7); err != nil || v != 49 {
+		t.Errorf("square(7) = %d, %v", v, err)
+	}
+	// A remote error.
+	_, err = refuse.Call(ctx, p, "no thanks")
+	var re *tractor.RemoteError
+	if !errors.As(err, &re) || re.Message != "no thanks" || re.Actor.Name != "a-worker" {
+		t.Errorf("refuse: %v, want a *RemoteError from a-worker", err)
+	}
+	// A stream of 1000 items, beyond the flow-control window.
+	st, err := count.Open(ctx, p, 1000)
+	if err != nil {
+		return err
+	}
+	want := 1
+	for v, err := range st.All(ctx) {
+		if err != nil {
+			t.Errorf("count: %v", err)
+			break
+		}
+		if v != want {
+			t.Errorf("count: item %d is %d", want, v)
+		}
+		want++
+	}
+	if want != 1001 {
+		t.Errorf("count: %d items, want 1000", want-1)
+	}
+	// A context: Started, a two-way stream, the result.
+	c, err := echo.Open(ctx, p, "hello")
+	if err != nil {
+		return err
+	}
+	if g, err := tractor.First[string](c); err != nil || g != "hello" {
+		t.Errorf("echo started with %q, %v", g, err)
+	}
+	ms, err := tractor.OpenStream[int, int](c)
+	if err != nil {
+		return err
+	}
+	for i := range 100 {
+		if err := ms.Send(ctx, i); err != nil {
+			return err
+		}
+		if v, err := ms.Receive(ctx); err != nil || v != i {
+			t.Errorf("echo of %d = %d, %v", i, v, err)
+		}
+	}
+	ms.Close()
+	if n, err := echo.Result(ctx, c); err != nil || n != 100 {
+		t.Errorf("echo's result = %d, %v; want 100", n, err)
+	}
+	// Cancelling a call reaches the remote task.
+	cctx, cancelCall := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := waitCancel.Call(cctx, p, struct{}{})
+		done <- err
+	}()
+	<-waiting // the task runs in a-worker
+	cancelCall()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled call = %v, want context.Canceled", err)
+	}
+	if err := <-cancelled; err == nil {
+		t.Error("the remote task's ctx ended without a cause")
+	}
+	return nil
+}
