@@ -60,10 +60,10 @@ const (
 type node struct {
 	tcp    transport.TCP
 	peers  transport.Network // or nil: see PeerNetwork
-	bind   string     // where the listener listens once it opens
-	pid    int        // this process's, asked once: a spawn need not ask again
-	served *registrar // the registrar, if this process serves it
-	dir    directory  // how this process reaches the registrar
+	bind   string            // where the listener listens once it opens
+	pid    int               // this process's, asked once: a spawn need not ask again
+	served *registrar        // the registrar, if this process serves it
+	dir    directory         // how this process reaches the registrar
 
 	lnMu sync.Mutex             // serialises opening the listener and closing it
 	ln   transport.Listener     // nil until the listener opens
