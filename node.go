@@ -59,11 +59,10 @@ const (
 // an entry out (see node.resolve).
 type node struct {
 	tcp    transport.TCP
-	peers  transport.Network // or nil: see PeerNetwork
-	bind   string            // where the listener listens once it opens
-	pid    int               // this process's, asked once: a spawn need not ask again
-	served *registrar        // the registrar, if this process serves it
-	dir    directory         // how this process reaches the registrar
+	bind   string     // where the listener listens once it opens
+	pid    int        // this process's, asked once: a spawn need not ask again
+	served *registrar // the registrar, if this process serves it
+	dir    directory  // how this process reaches the registrar
 
 	lnMu sync.Mutex             // serialises opening the listener and closing it
 	ln   transport.Listener     // nil until the listener opens
@@ -78,6 +77,10 @@ type node struct {
 	ctx  context.Context // the accept loop's and the handshakes'
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the accept loop and the handshakes in flight
+
+	// peers is the network, other than TCP, of the addresses with its
+	// scheme (see PeerNetwork), or nil.
+	peers transport.Network
 }
 
 // newNode makes a node whose listener, once it opens, listens on addr for
