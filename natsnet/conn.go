@@ -35,6 +35,9 @@ var (
 	// ErrPeerGone is the error of a session whose peer sent nothing,
 	// not even a keepalive, for longer than [Network.Timeout].
 	ErrPeerGone = errors.New("natsnet: peer silent beyond the keepalive timeout")
+	// ErrAddrInUse is Listen's error when a listener answers at the
+	// address already.
+	ErrAddrInUse = errors.New("natsnet: address in use: a listener answers there")
 )
 
 // addr is a session's or listener's address: its subject prefix.

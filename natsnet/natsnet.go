@@ -107,16 +107,25 @@ func (nw *Network) Listen(ctx context.Context, address string) (net.Listener, er
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
 	l := &listener{nw: nw, addr: addr(Scheme + ":" + prefix), in: make(chan *nats.Msg, 64), done: make(chan struct{})}
+	// Two listeners at one address would both answer a dialer, which
+	// would then hear from two sessions: ask first whether one answers.
+	_, err = nw.Conn.RequestWithContext(ctx, prefix+connectSuffix, []byte(connectVersion))
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("natsnet: listen %s: %w", l.addr, ErrAddrInUse)
+	case !errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("natsnet: listen %s: %w", l.addr, err)
+	}
 	l.sub, err = nw.Conn.ChanSubscribe(prefix+connectSuffix, l.in)
 	if err == nil {
 		// The server knows of the subscription before anyone is told
 		// the address.
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, flushTimeout)
-			defer cancel()
-		}
 		err = nw.Conn.FlushWithContext(ctx)
 	}
 	if err != nil {
@@ -192,8 +201,12 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, fmt.Errorf("natsnet: accept %s: %w", l.addr, net.ErrClosed)
 		case m := <-l.in:
 			tx, ok := strings.CutPrefix(string(m.Data), connectVersion)
-			if !ok || tx == "" || m.Reply == "" {
+			if !ok || m.Reply == "" {
 				continue // not a dialer of this package: nobody to answer
+			}
+			if tx == "" {
+				_ = m.Respond([]byte(connectVersion)) // a Listen asking whether this one is here
+				continue
 			}
 			inbox, sub, in, err := l.nw.session()
 			if err == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -16,14 +17,34 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/natsnet"
 	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
 )
 
 func TestMain(m *testing.M) {
-	tractortest.Setup()
+	tractortest.Setup(childOptions()...)
 	goleak.VerifyTestMain(m)
+}
+
+// childURLEnv names, for a process actor of a test, the NATS server its
+// tree's programs use (see TestProcessActorOverNATS).
+const childURLEnv = "NATSNET_TEST_URL"
+
+// childOptions are the options a process actor runs with, as main would
+// give them to Run: a NATS connection of its own, if its test has one.
+func childOptions() []tractor.Option {
+	url := os.Getenv(childURLEnv)
+	if url == "" {
+		return nil
+	}
+	nc, err := nats.Connect(url, nats.NoReconnect())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "natsnet test child:", err)
+		os.Exit(3)
+	}
+	return []tractor.Option{tractor.PeerNetwork(&natsnet.Network{Conn: nc})}
 }
 
 // bound bounds what could hang; nothing below is timed against it.
@@ -280,15 +301,26 @@ func TestPeerVanishes(t *testing.T) {
 	}
 }
 
-// TestDialNoListener: dialling an address nobody listens at fails with
-// transport.ErrNoListener, as a refused TCP connection does.
-func TestDialNoListener(t *testing.T) {
+// TestAddresses: dialling an address nobody listens at fails with
+// transport.ErrNoListener, as a refused TCP connection does; listening
+// where a listener answers fails with ErrAddrInUse; a prefix with a
+// wildcard is refused.
+func TestAddresses(t *testing.T) {
 	s := startServer(t)
 	nw := &natsnet.Network{Conn: connect(t, s)}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	if _, err := nw.Dial(ctx, "nats:nobody.here"); !errors.Is(err, transport.ErrNoListener) {
 		t.Fatalf("Dial: %v, want ErrNoListener", err)
+	}
+	ln, err := nw.Listen(ctx, "nats:taken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go ln.Accept() // answers until closed
+	if _, err := nw.Listen(ctx, "nats:taken"); !errors.Is(err, natsnet.ErrAddrInUse) {
+		t.Fatalf("Listen where a listener answers: %v, want ErrAddrInUse", err)
 	}
 	if _, err := nw.Listen(ctx, "nats:bad.*"); err == nil {
 		t.Fatal("Listen on a wildcard prefix succeeded")

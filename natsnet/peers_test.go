@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -192,4 +193,48 @@ func programB(t *testing.T, ctx context.Context) error {
 		t.Error("the remote task's ctx ended without a cause")
 	}
 	return nil
+}
+
+// TestProcessActorsOverNATS: the process actors of a program on NATS
+// listen on NATS too, each at an address of its own, with the connection
+// their own main (here TestMain) makes, and an actor of another program
+// calls them there.
+func TestProcessActorsOverNATS(t *testing.T) {
+	s := startServer(t)
+	t.Setenv(childURLEnv, s.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	const registrar = "nats:tractor.test.process"
+	names := []string{"a-proc1", "a-proc2"}
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			for _, name := range names {
+				if _, err := n.StartActor(ctx, name, tractor.Spawn(tractor.Process), tractor.Expose(square)); err != nil {
+					return err
+				}
+			}
+			return tractor.Run(ctx, func(ctx context.Context) error {
+				addrs := map[string]bool{registrar: true}
+				for i, name := range names {
+					p, err := tractor.WaitForActor(ctx, name)
+					if err != nil {
+						return err
+					}
+					info := p.Info()
+					if !strings.HasPrefix(info.Addr, "nats:") || addrs[info.Addr] || info.PID == os.Getpid() {
+						t.Errorf("%s runs at %q in process %d: not a process of its own at an address of its own on NATS", name, info.Addr, info.PID)
+					}
+					addrs[info.Addr] = true
+					if v, err := square.Call(ctx, p, i+2); err != nil || v != (i+2)*(i+2) {
+						t.Errorf("%s: square(%d) = %d, %v", name, i+2, v, err)
+					}
+				}
+				return nil
+			}, tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+		})
+	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+	if err != nil {
+		t.Fatal(err)
+	}
 }
