@@ -67,7 +67,7 @@ var (
 )
 
 // peerNetwork is a program's NATS network over a connection of its own.
-func peerNetwork(t *testing.T, nc *nats.Conn) tractor.Option {
+func peerNetwork(nc *nats.Conn) tractor.Option {
 	return tractor.PeerNetwork(&natsnet.Network{Conn: nc})
 }
 
@@ -95,20 +95,20 @@ func TestProgramsOverNATS(t *testing.T) {
 					t.Errorf("program B listens at %q, not on NATS", addr)
 				}
 				return programB(t, ctx)
-			}, tractor.Name("b"), tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+			}, tractor.Name("b"), tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 			if err != nil {
 				t.Errorf("program B: %v", err)
 			}
 			err = tractor.Run(ctx, func(context.Context) error {
 				t.Error("joined with the wrong secret")
 				return nil
-			}, tractor.Registrar(registrar), tractor.Secret("other"), peerNetwork(t, connect(t, s)))
+			}, tractor.Registrar(registrar), tractor.Secret("other"), peerNetwork(connect(t, s)))
 			if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, transport.ErrAuth) {
 				t.Errorf("join with another secret = %v; want ErrRegistrar and ErrAuth", err)
 			}
 			return nil
 		})
-	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,9 +231,9 @@ func TestProcessActorsOverNATS(t *testing.T) {
 					}
 				}
 				return nil
-			}, tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+			}, tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 		})
-	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(t, connect(t, s)))
+	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 	if err != nil {
 		t.Fatal(err)
 	}
