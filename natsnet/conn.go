@@ -207,7 +207,7 @@ func (c *conn) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-// wait waits, with c.mu held, for a change or for deadline, and says
+// waitLocked waits, with c.mu held, for a change or for deadline, and says
 // whether the deadline passed.
 func (c *conn) waitLocked(deadline time.Time) (expired bool) {
 	ch := c.changed
@@ -249,7 +249,7 @@ func (c *conn) publish(kind byte, body []byte, ack ...uint64) error {
 func (c *conn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.rq) == 0 {
+	for c.closed || len(c.rq) == 0 {
 		switch {
 		case c.closed:
 			return 0, fmt.Errorf("natsnet: read %s: %w", c.local, net.ErrClosed)
@@ -361,26 +361,21 @@ func (c *conn) Close() error {
 func (c *conn) LocalAddr() net.Addr  { return c.local }
 func (c *conn) RemoteAddr() net.Addr { return c.remote }
 
-func (c *conn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rdl, c.wdl = t, t
-	c.notifyLocked()
-	return nil
-}
+func (c *conn) SetDeadline(t time.Time) error      { return c.setDeadline(&t, &t) }
+func (c *conn) SetReadDeadline(t time.Time) error  { return c.setDeadline(&t, nil) }
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(nil, &t) }
 
-func (c *conn) SetReadDeadline(t time.Time) error {
+// setDeadline sets the read and write deadlines that are not nil, and
+// wakes a Read or Write waiting, which then honours them.
+func (c *conn) setDeadline(r, w *time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rdl = t
-	c.notifyLocked()
-	return nil
-}
-
-func (c *conn) SetWriteDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.wdl = t
+	if r != nil {
+		c.rdl = *r
+	}
+	if w != nil {
+		c.wdl = *w
+	}
 	c.notifyLocked()
 	return nil
 }
