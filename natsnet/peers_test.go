@@ -3,15 +3,18 @@ package natsnet_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/natsnet"
+	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -234,6 +237,75 @@ func TestProcessActorsOverNATS(t *testing.T) {
 			}, tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 		})
 	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVanishedProgramPurged: once a program's NATS connection is gone, as
+// when its process is killed, dialling its actors finds no listener (NATS
+// has no responder), so the registrar purges them: FindActor says
+// ErrActorNotFound and Actors no longer lists them.
+func TestVanishedProgramPurged(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
+	defer cancel()
+	const registrar = "nats:tractor.test.vanish"
+	ncA, ncB := connect(t, s), connect(t, s)
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		joined, release := make(chan string, 1), make(chan struct{})
+		bDone := make(chan error, 1)
+		go func() {
+			bDone <- tractor.Run(ctx, func(ctx context.Context) error {
+				return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+					defer n.Cancel()
+					if _, err := n.StartActor(ctx, "b-worker", tractor.Expose(square)); err != nil {
+						return err
+					}
+					joined <- tractor.CurrentActor(ctx).Addr()
+					<-release
+					return nil
+				})
+			}, tractor.Name("b"), tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(ncB))
+		}()
+		defer func() { close(release); <-bDone }()
+		var addrB string
+		select {
+		case addrB = <-joined:
+		case err := <-bDone:
+			return err
+		}
+		ncB.Close()
+		nwA := &natsnet.Network{Conn: ncA}
+		tractortest.Eventually(t, bound, func() error {
+			// The server may still deliver to the closed connection's
+			// subscription, which does not answer: one attempt waits a
+			// second at most.
+			dctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			c, err := nwA.Dial(dctx, addrB)
+			if err == nil {
+				c.Close()
+			}
+			if errors.Is(err, transport.ErrNoListener) {
+				return nil
+			}
+			return fmt.Errorf("dial the vanished program at %s: %v, want ErrNoListener", addrB, err)
+		})
+		if _, err := tractor.FindActor(ctx, "b-worker"); !errors.Is(err, tractor.ErrActorNotFound) {
+			t.Errorf("FindActor(b-worker) of a vanished program: %v, want ErrActorNotFound", err)
+		}
+		infos, err := tractor.Actors(ctx)
+		if err != nil {
+			return err
+		}
+		for _, info := range infos {
+			if info.ID.Name == "b-worker" {
+				t.Errorf("b-worker still listed after it was found vanished: %+v", info)
+			}
+		}
+		return nil
+	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(ncA))
 	if err != nil {
 		t.Fatal(err)
 	}
