@@ -2,6 +2,7 @@ package natsnet_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
-	"github.com/tractor-go/tractor/natsnet"
 )
 
 // item32 is a stream item of 32 bytes.
@@ -24,44 +24,6 @@ var string32 = tractor.Stream("natsnet.string32", func(ctx context.Context, n in
 	return nil
 })
 
-// twoPrograms runs program A, which hosts a-worker, and program B, which
-// runs body with a portal to a-worker: over NATS (net "nats", as in
-// TestProgramsOverNATS) or over TCP on loopback (net "tcp").
-func twoPrograms(b *testing.B, network string, body func(ctx context.Context, p *tractor.Portal)) {
-	s := startServer(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*bound)
-	defer cancel()
-	var aOpts, bOpts []tractor.Option
-	if network == "nats" {
-		aOpts = []tractor.Option{tractor.ListenAddr("nats:tractor.bench"), tractor.PeerNetwork(&natsnet.Network{Conn: connect(b, s)})}
-		bOpts = []tractor.Option{tractor.PeerNetwork(&natsnet.Network{Conn: connect(b, s)})}
-	} else {
-		aOpts = []tractor.Option{tractor.ListenAddr("127.0.0.1:0")}
-	}
-	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			defer n.Cancel()
-			if _, err := n.StartActor(ctx, "a-worker", tractor.Expose(square, string32)); err != nil {
-				return err
-			}
-			return tractor.Run(ctx, func(ctx context.Context) error {
-				p, err := tractor.WaitForActor(ctx, "a-worker")
-				if err != nil {
-					return err
-				}
-				if _, err := square.Call(ctx, p, 1); err != nil { // connected
-					return err
-				}
-				body(ctx, p)
-				return nil
-			}, append(bOpts, tractor.Registrar(tractor.CurrentActor(ctx).Addr()), tractor.Secret("bench"))...)
-		})
-	}, append(aOpts, tractor.Secret("bench"))...)
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkPeers compares a call and a stream of 32-byte items between
 // actors of two programs over NATS with the same over TCP, and with raw
 // NATS request/reply and publish/subscribe loops between two connections
@@ -70,15 +32,22 @@ func twoPrograms(b *testing.B, network string, body func(ctx context.Context, p 
 func BenchmarkPeers(b *testing.B) {
 	for _, network := range []string{"nats", "tcp"} {
 		b.Run("tractor=call/net="+network, func(b *testing.B) {
-			twoPrograms(b, network, func(ctx context.Context, p *tractor.Portal) {
+			err := twoPrograms(b, network, func(ctx context.Context, p *tractor.Portal) error {
+				if _, err := square.Call(ctx, p, 1); err != nil { // connected
+					return err
+				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := range b.N {
 					if v, err := square.Call(ctx, p, i); err != nil || v != i*i {
-						b.Fatalf("square(%d) = %d, %v", i, v, err)
+						return fmt.Errorf("square(%d) = %d, %w", i, v, err)
 					}
 				}
+				return nil
 			})
+			if err != nil {
+				b.Fatal(err)
+			}
 		})
 	}
 	b.Run("baseline=nats-request", func(b *testing.B) {
@@ -101,24 +70,31 @@ func BenchmarkPeers(b *testing.B) {
 	})
 	for _, network := range []string{"nats", "tcp"} {
 		b.Run("tractor=stream32/net="+network, func(b *testing.B) {
-			twoPrograms(b, network, func(ctx context.Context, p *tractor.Portal) {
+			err := twoPrograms(b, network, func(ctx context.Context, p *tractor.Portal) error {
+				if _, err := square.Call(ctx, p, 1); err != nil { // connected
+					return err
+				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				st, err := string32.Open(ctx, p, b.N)
 				if err != nil {
-					b.Fatal(err)
+					return err
 				}
 				n := 0
 				for v, err := range st.All(ctx) {
 					if err != nil || len(v) != 32 {
-						b.Fatalf("item %d: %q, %v", n, v, err)
+						return fmt.Errorf("item %d: %q, %w", n, v, err)
 					}
 					n++
 				}
 				if n != b.N {
-					b.Fatalf("%d items, want %d", n, b.N)
+					return fmt.Errorf("%d items, want %d", n, b.N)
 				}
+				return nil
 			})
+			if err != nil {
+				b.Fatal(err)
+			}
 		})
 	}
 	b.Run("baseline=nats-publish", func(b *testing.B) {

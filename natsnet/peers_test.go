@@ -74,65 +74,95 @@ func peerNetwork(nc *nats.Conn) tractor.Option {
 	return tractor.PeerNetwork(&natsnet.Network{Conn: nc})
 }
 
-// TestProgramsOverNATS runs two programs (two roots, each with its own
-// NATS connection) that have no TCP listener at all: program A serves the
-// registrar at a NATS address, program B joins it there, finds A's
-// worker through it, and calls, streams and holds a context with it over
-// NATS. A third with another secret is refused.
-func TestProgramsOverNATS(t *testing.T) {
+// registrarAddr is where program A serves the registrar on NATS.
+const registrarAddr = "nats:tractor.test.registrar"
+
+// twoPrograms runs program A, which hosts a-worker, and program B, which
+// runs body with a portal to a-worker, found through A's registrar. Over
+// NATS (network "nats"), each program has a NATS connection of its own
+// and no TCP listener at all; over TCP ("tcp"), both listen on loopback.
+func twoPrograms(tb testing.TB, network string, body func(ctx context.Context, p *tractor.Portal) error) error {
+	tb.Helper()
+	s := startServer(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*bound)
+	defer cancel()
+	aOpts := []tractor.Option{tractor.ListenAddr("127.0.0.1:0"), tractor.Secret("tree")}
+	bOpts := []tractor.Option{tractor.Name("b"), tractor.Secret("tree")}
+	if network == "nats" {
+		aOpts = []tractor.Option{tractor.ListenAddr(registrarAddr), tractor.Secret("tree"), peerNetwork(connect(tb, s))}
+		bOpts = append(bOpts, peerNetwork(connect(tb, s)))
+	}
+	return tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			if _, err := n.StartActor(ctx, "a-worker", tractor.Expose(square, refuse, count, echo, waitCancel, string32)); err != nil {
+				return err
+			}
+			return tractor.Run(ctx, func(ctx context.Context) error {
+				p, err := tractor.WaitForActor(ctx, "a-worker")
+				if err != nil {
+					return err
+				}
+				return body(ctx, p)
+			}, append(bOpts, tractor.Registrar(tractor.CurrentActor(ctx).Addr()))...)
+		})
+	}, aOpts...)
+}
+
+// TestPrograms runs the core scenarios between actors of two programs
+// (two roots, in this process) over NATS, and the same over TCP: over
+// NATS, the programs have no TCP listener, and reach each other, the
+// registrar included, at NATS addresses.
+func TestPrograms(t *testing.T) {
+	for _, network := range []string{"nats", "tcp"} {
+		t.Run("net="+network, func(t *testing.T) {
+			want := "127.0.0.1:"
+			if network == "nats" {
+				want = "nats:"
+			}
+			err := twoPrograms(t, network, func(ctx context.Context, p *tractor.Portal) error {
+				if b, a := tractor.CurrentActor(ctx).Addr(), p.Info().Addr; !strings.HasPrefix(b, want) || !strings.HasPrefix(a, want) {
+					t.Errorf("program B listens at %q and reaches a-worker at %q: not %s addresses", b, a, want)
+				}
+				return programB(t, ctx, p)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestOtherSecretRefused: a program whose secret is not the tree's cannot
+// join the registrar over NATS: the handshake refuses it, as over TCP.
+func TestOtherSecretRefused(t *testing.T) {
 	s := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	const registrar = "nats:tractor.test.registrar"
 	err := tractor.Run(ctx, func(ctx context.Context) error {
-		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
-			defer n.Cancel()
-			if _, err := n.StartActor(ctx, "a-worker", tractor.Expose(square, refuse, count, echo, waitCancel)); err != nil {
-				return err
-			}
-			if addr := tractor.CurrentActor(ctx).Addr(); addr != registrar {
-				t.Errorf("program A listens at %q, want %q", addr, registrar)
-			}
-			err := tractor.Run(ctx, func(ctx context.Context) error {
-				if addr := tractor.CurrentActor(ctx).Addr(); !strings.HasPrefix(addr, "nats:") {
-					t.Errorf("program B listens at %q, not on NATS", addr)
-				}
-				return programB(t, ctx)
-			}, tractor.Name("b"), tractor.Registrar(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
-			if err != nil {
-				t.Errorf("program B: %v", err)
-			}
-			err = tractor.Run(ctx, func(context.Context) error {
-				t.Error("joined with the wrong secret")
-				return nil
-			}, tractor.Registrar(registrar), tractor.Secret("other"), peerNetwork(connect(t, s)))
-			if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, transport.ErrAuth) {
-				t.Errorf("join with another secret = %v; want ErrRegistrar and ErrAuth", err)
-			}
+		err := tractor.Run(ctx, func(context.Context) error {
+			t.Error("joined with the wrong secret")
 			return nil
-		})
-	}, tractor.ListenAddr(registrar), tractor.Secret("tree"), peerNetwork(connect(t, s)))
+		}, tractor.Registrar(registrarAddr), tractor.Secret("other"), peerNetwork(connect(t, s)))
+		if !errors.Is(err, tractor.ErrRegistrar) || !errors.Is(err, transport.ErrAuth) {
+			t.Errorf("join with another secret = %v; want ErrRegistrar and ErrAuth", err)
+		}
+		return nil
+	}, tractor.ListenAddr(registrarAddr), tractor.Secret("tree"), peerNetwork(connect(t, s)))
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
 // programB is the body of program B: the core scenarios against A's
-// worker, over NATS.
-func programB(t *testing.T, ctx context.Context) error {
-	p, err := tractor.WaitForActor(ctx, "a-worker")
-	if err != nil {
-		return err
-	}
-	if addr := p.Info().Addr; !strings.HasPrefix(addr, "nats:") {
-		t.Errorf("a-worker is at %q, not on NATS", addr)
-	}
+// worker p.
+func programB(t *testing.T, ctx context.Context, p *tractor.Portal) error {
 	// A call with a result.
 	if v, err := square.Call(ctx, p, 7); err != nil || v != 49 {
 		t.Errorf("square(7) = %d, %v", v, err)
 	}
 	// A remote error.
-	_, err = refuse.Call(ctx, p, "no thanks")
+	_, err := refuse.Call(ctx, p, "no thanks")
 	var re *tractor.RemoteError
 	if !errors.As(err, &re) || re.Message != "no thanks" || re.Actor.Name != "a-worker" {
 		t.Errorf("refuse: %v, want a *RemoteError from a-worker", err)
