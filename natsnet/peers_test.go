@@ -340,3 +340,65 @@ func TestVanishedProgramPurged(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMixedAddresses: a program with a NATS network still dials TCP
+// addresses. Program A serves the registrar on TCP; program B listens on
+// NATS, joins A's registrar over TCP and calls a-worker over TCP, and A's
+// root calls B's b-worker over NATS.
+func TestMixedAddresses(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	err := tractor.Run(ctx, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			defer n.Cancel()
+			if _, err := n.StartActor(ctx, "a-worker", tractor.Expose(square)); err != nil {
+				return err
+			}
+			joined, release := make(chan struct{}), make(chan struct{})
+			n.Go(func(ctx context.Context) error {
+				return tractor.Run(ctx, func(ctx context.Context) error {
+					return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+						defer n.Cancel()
+						if _, err := n.StartActor(ctx, "b-worker", tractor.Expose(square)); err != nil {
+							return err
+						}
+						p, err := tractor.FindActor(ctx, "a-worker")
+						if err != nil {
+							return err
+						}
+						if addr := p.Info().Addr; !strings.HasPrefix(addr, "127.0.0.1:") {
+							t.Errorf("a-worker at %q, not on TCP", addr)
+						}
+						if v, err := square.Call(ctx, p, 3); err != nil || v != 9 {
+							t.Errorf("B: square(3) over TCP = %d, %v", v, err)
+						}
+						close(joined)
+						<-release
+						return nil
+					})
+				}, tractor.Name("b"), tractor.Registrar(tractor.CurrentActor(ctx).Addr()), tractor.Secret("tree"), peerNetwork(connect(t, s)))
+			})
+			defer close(release)
+			select {
+			case <-joined:
+			case <-ctx.Done(): // B failed: the nursery says why
+				return nil
+			}
+			p, err := tractor.FindActor(ctx, "b-worker")
+			if err != nil {
+				return err
+			}
+			if addr := p.Info().Addr; !strings.HasPrefix(addr, "nats:") {
+				t.Errorf("b-worker at %q, not on NATS", addr)
+			}
+			if v, err := square.Call(ctx, p, 4); err != nil || v != 16 {
+				t.Errorf("A: square(4) over NATS = %d, %v", v, err)
+			}
+			return nil
+		})
+	}, tractor.ListenAddr("127.0.0.1:0"), tractor.Secret("tree"), peerNetwork(connect(t, s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
