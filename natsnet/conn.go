@@ -85,10 +85,13 @@ type conn struct {
 	ran  chan struct{} // closed when run has returned
 }
 
-func newConn(nw *Network, tx string, sub *nats.Subscription, in chan *nats.Msg, local, remote addr) *conn {
+// newConn starts a session with the peer that said hello, whose messages
+// sub delivers to in.
+func newConn(nw *Network, peer hello, sub *nats.Subscription, in chan *nats.Msg, local, remote addr) *conn {
 	c := &conn{
-		nc: nw.Conn, tx: tx, sub: sub, in: in, local: local, remote: remote,
-		window: nw.window(), maxMsgs: nw.maxMsgs(), keepalive: nw.keepalive(), timeout: nw.timeout(),
+		nc: nw.Conn, tx: peer.inbox, sub: sub, in: in, local: local, remote: remote,
+		window: min(nw.window(), peer.window), maxMsgs: min(nw.maxMsgs(), peer.maxMsgs),
+		keepalive: nw.keepalive(), timeout: nw.timeout(),
 		changed: make(chan struct{}),
 		done:    make(chan struct{}), ran: make(chan struct{}),
 	}

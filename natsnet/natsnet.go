@@ -166,7 +166,7 @@ func (nw *Network) Dial(ctx context.Context, address string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsnet: dial %s: %w", address, err)
 	}
-	reply, err := nw.Conn.RequestWithContext(ctx, prefix+connectSuffix, []byte(connectVersion+inbox))
+	reply, err := nw.Conn.RequestWithContext(ctx, prefix+connectSuffix, nw.hello(inbox))
 	if err != nil {
 		_ = sub.Unsubscribe()
 		if errors.Is(err, nats.ErrNoResponders) {
@@ -174,12 +174,39 @@ func (nw *Network) Dial(ctx context.Context, address string) (net.Conn, error) {
 		}
 		return nil, fmt.Errorf("natsnet: dial %s: %w", address, err)
 	}
-	tx, ok := strings.CutPrefix(string(reply.Data), connectVersion)
-	if !ok || tx == "" {
+	peer, ok := parseHello(reply.Data)
+	if !ok {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("natsnet: dial %s: the listener answered %q", address, reply.Data)
 	}
-	return newConn(nw, tx, sub, in, addr(inbox), addr(address)), nil
+	return newConn(nw, peer, sub, in, addr(inbox), addr(address)), nil
+}
+
+// hello is what each side of a session tells the other as it connects:
+// the subject to publish to, and its bounds. A session keeps the smaller
+// window of the two sides, so that neither waits for credit the other
+// would grant only beyond its own window.
+type hello struct {
+	inbox           string
+	window, maxMsgs int
+}
+
+// hello is this side's hello, with inbox for the peer to publish to.
+func (nw *Network) hello(inbox string) []byte {
+	return fmt.Appendf(nil, "%s%s %d %d", connectVersion, inbox, nw.window(), nw.maxMsgs())
+}
+
+// parseHello reads a peer's hello, and says whether it is one.
+func parseHello(b []byte) (hello, bool) {
+	var h hello
+	rest, ok := strings.CutPrefix(string(b), connectVersion)
+	if !ok {
+		return h, false
+	}
+	if _, err := fmt.Sscanf(rest, "%s %d %d", &h.inbox, &h.window, &h.maxMsgs); err != nil || h.window <= 0 || h.maxMsgs <= 0 {
+		return h, false
+	}
+	return h, true
 }
 
 // listener answers connect requests at addr.
@@ -200,18 +227,21 @@ func (l *listener) Accept() (net.Conn, error) {
 		case <-l.done:
 			return nil, fmt.Errorf("natsnet: accept %s: %w", l.addr, net.ErrClosed)
 		case m := <-l.in:
-			tx, ok := strings.CutPrefix(string(m.Data), connectVersion)
-			if !ok || m.Reply == "" {
-				continue // not a dialer of this package: nobody to answer
+			if m.Reply == "" {
+				continue // nobody to answer
 			}
-			if tx == "" {
+			if string(m.Data) == connectVersion {
 				_ = m.Respond([]byte(connectVersion)) // a Listen asking whether this one is here
 				continue
+			}
+			peer, ok := parseHello(m.Data)
+			if !ok {
+				continue // not a dialer of this package
 			}
 			inbox, sub, in, err := l.nw.session()
 			if err == nil {
 				// Subscribed first, so that the dialer's first write finds it.
-				err = m.Respond([]byte(connectVersion + inbox))
+				err = m.Respond(l.nw.hello(inbox))
 				if err != nil {
 					_ = sub.Unsubscribe()
 				}
@@ -219,7 +249,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			if err != nil {
 				return nil, fmt.Errorf("natsnet: accept %s: %w", l.addr, err)
 			}
-			return newConn(l.nw, tx, sub, in, addr(inbox), addr(tx)), nil
+			return newConn(l.nw, peer, sub, in, addr(inbox), addr(peer.inbox)), nil
 		}
 	}
 }

@@ -228,6 +228,39 @@ func TestFlowControl(t *testing.T) {
 	}
 }
 
+// TestUnequalWindows: the two sides of a session may be given different
+// windows; a writer with the smaller one still gets credit back from a
+// reader with the larger, both ways.
+func TestUnequalWindows(t *testing.T) {
+	s := startServer(t)
+	small := &natsnet.Network{Conn: connect(t, s), Window: 1024, MaxMsgs: 4}
+	large := &natsnet.Network{Conn: connect(t, s)}
+	d, a := pair(t, small, large)
+	for _, dir := range [][2]net.Conn{{d, a}, {a, d}} {
+		w, r := dir[0], dir[1]
+		want := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB in writes of 16 bytes
+		errc := make(chan error, 1)
+		go func() {
+			w.SetWriteDeadline(time.Now().Add(bound))
+			for b := want; len(b) > 0; b = b[16:] {
+				if _, err := w.Write(b[:16]); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		r.SetReadDeadline(time.Now().Add(bound))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("ReadFull from %v: %v", w.LocalAddr(), err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+}
+
 // TestDeadlines: a Read past its deadline fails with
 // os.ErrDeadlineExceeded, and a deadline set while Read waits wakes it.
 func TestDeadlines(t *testing.T) {
