@@ -233,7 +233,7 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 	}
 	proc, nc, err := spawnproc.Start(hctx, spawnproc.Spec{
 		Path: cfg.binary, Wire: cfg.wire, BindAddr: cfg.bindAddr,
-		Env:      []string{envListen + "=" + listenHost(cfg.listenAddr)},
+		Env:      []string{envListen + "=" + listenHost(cfg.listenAddr, cfg.peers)},
 		Unset:    []string{envSecret},
 		Secret:   []byte(secret),
 		OnListen: testHookChildListen,
@@ -304,8 +304,11 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 var testHookChildListen func(addr net.Addr)
 
 // listenHost is where a process actor listens: the host of addr, on a fresh
-// port.
-func listenHost(addr string) string {
+// port; a fresh address of peers if addr is one of its, or "" with peers.
+func listenHost(addr string, peers transport.Network) string {
+	if peers != nil && (addr == "" || transport.HasScheme(peers, addr)) {
+		return peers.Scheme() + ":"
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
 		host = "127.0.0.1"
@@ -357,7 +360,7 @@ func serveChild(local config) int {
 	}
 	secret, listen := string(key), os.Getenv(envListen)
 	os.Unsetenv(envListen)
-	nd, err := newNode(listen, secret, local.tls)
+	nd, err := newNode(listen, secret, local.tls, local.peers)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tractor: child:", err)
 		return 3
@@ -392,7 +395,7 @@ func serveChild(local config) int {
 		return 3
 	}
 	cfg := defaultConfig()
-	cfg.logHandler, cfg.tls = local.logHandler, local.tls
+	cfg.logHandler, cfg.tls, cfg.peers = local.logHandler, local.tls, local.peers
 	cfg.beforeCancel, cfg.onTaskError = local.beforeCancel, local.onTaskError
 	cfg.root = spec.Root
 	cfg.secret, cfg.listenAddr = secret, listen

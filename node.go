@@ -77,19 +77,30 @@ type node struct {
 	ctx  context.Context // the accept loop's and the handshakes'
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the accept loop and the handshakes in flight
+
+	// peers is the network, other than TCP, of the addresses with its
+	// scheme (see PeerNetwork), or nil.
+	peers transport.Network
 }
 
 // newNode makes a node whose listener, once it opens, listens on addr for
-// peers that know secret. It checks addr at once, and opens nothing.
-func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
+// peers that know secret: on peers if addr is one of its addresses, or
+// if addr is "" and peers is not nil; on TCP otherwise. It checks addr at
+// once, and opens nothing.
+func newNode(addr, secret string, tlsCfg *tls.Config, peers transport.Network) (*node, error) {
 	if secret == "" {
 		// Fail closed: a listener without a secret admits anyone.
 		return nil, fmt.Errorf("no secret for the peer listener: %w", ErrMisuse)
 	}
+	if addr == "" && peers != nil {
+		addr = peers.Scheme() + ":" // a fresh address
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if host, _, err := net.SplitHostPort(addr); err == nil {
+	if transport.HasScheme(peers, addr) {
+		// Not a host:port: NATS, say, which its own TLS secures.
+	} else if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 			// The listener's address is registered for peers to dial: one
 			// elsewhere would dial "[::]:port" on its own host, and purge
@@ -103,6 +114,7 @@ func newNode(addr, secret string, tlsCfg *tls.Config) (*node, error) {
 	cfg.AuthTimeout = authTimeout
 	n := &node{
 		tcp:    transport.TCP{Config: cfg, TLS: tlsCfg, MaxPending: maxPending, MaxPendingPerHost: maxPendingPerHost},
+		peers:  peers,
 		bind:   addr,
 		actors: make(map[string]*Actor), ready: make(chan struct{}),
 		pid: os.Getpid(),
@@ -129,7 +141,13 @@ func (n *node) listen() (string, error) {
 	if closing {
 		return "", fmt.Errorf("peer listener on %s: the process's actors have ended: %w", n.bind, ErrActorGone)
 	}
-	ln, err := n.tcp.Listen(n.ctx, n.bind)
+	var ln transport.Listener
+	var err error
+	if transport.HasScheme(n.peers, n.bind) {
+		ln, err = n.streams().Listen(n.ctx, n.bind)
+	} else {
+		ln, err = n.tcp.Listen(n.ctx, n.bind)
+	}
 	if err != nil {
 		return "", fmt.Errorf("peer listener on %s: %w", n.bind, err)
 	}
@@ -179,6 +197,13 @@ func (n *node) resolveAll(infos []ActorInfo) []ActorInfo {
 		infos[i] = n.resolve(infos[i])
 	}
 	return infos
+}
+
+// streams is how the node reaches peers over its peer network: with the
+// configuration of its TCP connections (the secret, compression, the
+// authentication's bound), and without TLS, which the network has its own.
+func (n *node) streams() transport.Streams {
+	return transport.Streams{Network: n.peers, Config: n.tcp.Config}
 }
 
 // isLoopback says whether host:port names a loopback address.
@@ -411,7 +436,13 @@ const redialSpread = 50 * time.Millisecond
 
 // dialPeerOnce is one attempt of dialPeer.
 func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string) (transport.Conn, peerWelcome, error) {
-	conn, err := n.tcp.Dial(ctx, addr)
+	var conn transport.Conn
+	var err error
+	if transport.HasScheme(n.peers, addr) {
+		conn, err = n.streams().Dial(ctx, addr)
+	} else {
+		conn, err = n.tcp.Dial(ctx, addr)
+	}
 	if err != nil {
 		return nil, peerWelcome{}, err
 	}

@@ -93,8 +93,9 @@ type config struct {
 	registrarAddr string
 	secret        string
 	tls           *tls.Config
-	root          registrarRef // where this program's root is
-	registry      Registry     // see UseRegistry; nil: the built-in registrar
+	peers         transport.Network // see PeerNetwork
+	root          registrarRef      // where this program's root is
+	registry      Registry          // see UseRegistry; nil: the built-in registrar
 
 	// Hooks, process-local like tls: see BeforeCancel and OnTaskError.
 	beforeCancel func(ctx context.Context, child ActorID) (held bool)
@@ -414,6 +415,20 @@ func Secret(secret string) Option { return optionFunc(func(c *config) { c.secret
 // process actor runs too, and the child uses its own. TLS comes on top of
 // the secret's challenge, which it does not replace.
 func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg }) }
+
+// PeerNetwork makes the actors of this program reach those of others, and
+// accept them, over nw as well as TCP, such as NATS subjects (package
+// natsnet), so that programs that cannot connect to one another directly
+// still call, stream and open contexts through servers both reach. The
+// peer listener opens on nw, at [ListenAddr] if that is one of nw's
+// addresses ("nats:tractor.registrar") or at a fresh one; a [Registrar]
+// address, and those the registrar hands out, are dialled over nw when
+// they have its scheme and over TCP otherwise. The tree's [Secret]
+// authenticates peers as on TCP; [TLS] is TCP's, and nw secures itself
+// (NATS with its own TLS and credentials). Like TLS, nw cannot travel to a
+// process actor: give the option to Run in main, which a process actor
+// runs too, and the child listens on its own nw.
+func PeerNetwork(nw transport.Network) Option { return optionFunc(func(c *config) { c.peers = nw }) }
 
 // BeforeCancel sets a function that a nursery calls before it cancels a
 // child (because the nursery was cancelled or a sibling failed), once per

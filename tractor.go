@@ -168,7 +168,7 @@ func Run(ctx context.Context, body func(ctx context.Context) error, opts ...Opti
 	if cfg.registrarAddr != "" && cfg.registry != nil {
 		return errorf("tractor: root actor: Registrar(%q) and UseRegistry: %w", cfg.registrarAddr, ErrMisuse)
 	}
-	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls)
+	nd, err := newNode(cfg.listenAddr, cfg.secret, cfg.tls, cfg.peers)
 	if err != nil {
 		return errorf("tractor: root actor: %w", err)
 	}

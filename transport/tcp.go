@@ -72,17 +72,24 @@ func (t TCP) Listen(ctx context.Context, addr string) (Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: listen tcp %s: %w", addr, err)
 	}
+	return newStreamListener(ln, t.Config, t.TLS.Clone(), newAdmission(t.MaxPending, t.MaxPendingPerHost)), nil
+}
+
+// newStreamListener makes a [Listener] of ln, whose streams it wraps with
+// [NewConn] (through TLS if tlsCfg is set, bounded by pending if it is
+// not nil), and starts its accepting goroutine.
+func newStreamListener(ln net.Listener, cfg Config, tlsCfg *tls.Config, pending *admission) *tcpListener {
 	l := &tcpListener{
 		ln:       ln,
-		cfg:      t.Config,
-		pending:  newAdmission(t.MaxPending, t.MaxPendingPerHost),
-		tls:      t.TLS.Clone(), // nil stays nil
+		cfg:      cfg,
+		pending:  pending,
+		tls:      tlsCfg,
 		accepted: make(chan net.Conn),
 		done:     make(chan struct{}),
 		exited:   make(chan struct{}),
 	}
 	go l.acceptLoop()
-	return l, nil
+	return l
 }
 
 // Dial connects to the listener at addr, a host:port. A refused connection
@@ -194,7 +201,7 @@ func (l *tcpListener) Accept(ctx context.Context) (Conn, error) {
 		c.settle = settle
 		return c, nil
 	case <-l.exited:
-		return nil, fmt.Errorf("transport: accept tcp %s: %w", l.Addr(), l.err)
+		return nil, fmt.Errorf("transport: accept %s %s: %w", l.ln.Addr().Network(), l.Addr(), l.err)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
