@@ -125,7 +125,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Registry, error) 
 	if err != nil {
 		return nil, fmt.Errorf("natsreg: bucket %q: %w", cfg.bucket, err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := bucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      cfg.bucket,
 		Description: "tractor actors",
 		History:     1,
@@ -145,6 +145,44 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Registry, error) 
 	r := &Registry{kv: kv, cfg: cfg, mine: make(map[string]*entry), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.beat()
 	return r, nil
+}
+
+// bucketTry bounds one attempt to bind or create the bucket: a
+// clustered JetStream may leave a request unanswered while it elects a
+// leader or while another program creates the same bucket, and the next
+// attempt then finds it.
+const bucketTry = 5 * time.Second
+
+// bucket binds the bucket of cfg, creating it if it does not exist yet,
+// until ctx ends. Programs that start together on a fresh cluster race to
+// create it: the one that loses binds the winner's. A bucket that exists
+// with another TTL is updated to cfg's, since entries live by it.
+func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, bucketTry)
+		kv, err := js.KeyValue(actx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(actx, cfg)
+		}
+		if err == nil {
+			var st jetstream.KeyValueStatus
+			if st, err = kv.Status(actx); err == nil && st.TTL() != cfg.TTL {
+				kv, err = js.UpdateKeyValue(actx, cfg)
+			}
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return kv, nil
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+		case errors.Is(err, jetstream.ErrBucketExists), errors.Is(err, context.DeadlineExceeded),
+			errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
+			continue // lost the race, or no answer yet: try again
+		default:
+			return nil, err
+		}
+	}
 }
 
 // Close stops the heartbeat, waits for it, and deletes the entries still
@@ -299,10 +337,28 @@ func (r *Registry) List(ctx context.Context) ([]tractor.ActorInfo, error) {
 // watch reads the live entries matching pattern; if wait, and there are
 // none, it goes on watching until one is put or ctx ends.
 func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]record, error) {
+	for {
+		recs, err := r.watchOnce(ctx, pattern, wait)
+		if !errors.Is(err, errNoInitial) || ctx.Err() != nil {
+			return recs, err
+		}
+		// The bucket's stream is changing leader (a server was lost):
+		// a watcher made now may never be served, the next one is.
+	}
+}
+
+// errNoInitial says that a watcher did not deliver the bucket's current
+// entries within bucketTry.
+var errNoInitial = errors.New("natsreg: the watcher did not deliver the current entries")
+
+// watchOnce is one watch: the current entries must come within bucketTry.
+func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]record, error) {
 	w, err := r.kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, err
 	}
+	initialBound := time.NewTimer(bucketTry)
+	defer initialBound.Stop()
 	defer func() {
 		// The watcher's delivery blocks on a full channel: drain it
 		// until the unsubscription closes it, so nothing is left behind.
@@ -317,6 +373,11 @@ func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]reco
 		var ok bool
 		select {
 		case kve, ok = <-w.Updates():
+		case <-initialBound.C:
+			if initial {
+				return nil, errNoInitial
+			}
+			continue // past the current entries: wait on
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
