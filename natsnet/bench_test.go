@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 )
 
 // item32 is a stream item of 32 bytes.
@@ -51,7 +52,7 @@ func BenchmarkPeers(b *testing.B) {
 		})
 	}
 	b.Run("baseline=nats-request", func(b *testing.B) {
-		s := startServer(b)
+		s := natstest.Server(b)
 		server, client := connect(b, s), connect(b, s)
 		sub, err := server.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond(m.Data) })
 		if err != nil {
@@ -98,7 +99,7 @@ func BenchmarkPeers(b *testing.B) {
 		})
 	}
 	b.Run("baseline=nats-publish", func(b *testing.B) {
-		s := startServer(b)
+		s := natstest.Server(b)
 		server, client := connect(b, s), connect(b, s)
 		var got atomic.Int64
 		done := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsnet"
 	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
@@ -49,29 +50,6 @@ func childOptions() []tractor.Option {
 
 // bound bounds what could hang; nothing below is timed against it.
 const bound = 30 * time.Second
-
-// startServer runs a NATS server in the test process, on a fresh port,
-// until the test ends.
-func startServer(t testing.TB, edit ...func(*server.Options)) *server.Server {
-	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
-	for _, e := range edit {
-		e(opts)
-	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(bound) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
 
 // connect opens a NATS connection to s, closed when the test ends.
 func connect(t testing.TB, s *server.Server) *nats.Conn {
@@ -118,7 +96,7 @@ func pair(t *testing.T, a, b *natsnet.Network) (dialled, accepted net.Conn) {
 // TestStreamInOrder writes many writes of random sizes, some far beyond
 // the server's maximum payload, and reads back the same bytes in order.
 func TestStreamInOrder(t *testing.T) {
-	s := startServer(t, func(o *server.Options) { o.MaxPayload = 1024 })
+	s := natstest.Server(t, func(o *server.Options) { o.MaxPayload = 1024 })
 	nw := &natsnet.Network{Conn: connect(t, s), Window: 8 << 10, MaxMsgs: 16}
 	d, a := pair(t, nw, nw)
 	var want bytes.Buffer
@@ -150,7 +128,7 @@ func TestStreamInOrder(t *testing.T) {
 // written then io.EOF and Write fails; after a local Close, both fail
 // with net.ErrClosed; CloseWrite ends only the writing direction.
 func TestCloseSemantics(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s)}
 	d, a := pair(t, nw, nw)
 	if _, err := d.Write([]byte("last")); err != nil {
@@ -201,7 +179,7 @@ func TestCloseSemantics(t *testing.T) {
 // TestFlowControl: a writer whose reader does not read stops at the
 // window, and goes on once the reader reads.
 func TestFlowControl(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s), Window: 1024, MaxMsgs: 64}
 	d, a := pair(t, nw, nw)
 	chunk := make([]byte, 256)
@@ -232,7 +210,7 @@ func TestFlowControl(t *testing.T) {
 // windows; a writer with the smaller one still gets credit back from a
 // reader with the larger, both ways.
 func TestUnequalWindows(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	small := &natsnet.Network{Conn: connect(t, s), Window: 1024, MaxMsgs: 4}
 	large := &natsnet.Network{Conn: connect(t, s)}
 	d, a := pair(t, small, large)
@@ -264,7 +242,7 @@ func TestUnequalWindows(t *testing.T) {
 // TestDeadlines: a Read past its deadline fails with
 // os.ErrDeadlineExceeded, and a deadline set while Read waits wakes it.
 func TestDeadlines(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s)}
 	d, _ := pair(t, nw, nw)
 	d.SetReadDeadline(time.Now().Add(-time.Second))
@@ -293,7 +271,7 @@ func TestDeadlines(t *testing.T) {
 // drops it for a slow consumer) fails the session with ErrGap instead of
 // the stream going on without it.
 func TestGapDetected(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nc := connect(t, s)
 	nw := &natsnet.Network{Conn: nc}
 	d, a := pair(t, nw, nw)
@@ -322,7 +300,7 @@ func TestGapDetected(t *testing.T) {
 // connection is gone, as when its process is killed) fails the session
 // with ErrPeerGone once the keepalive timeout passes.
 func TestPeerVanishes(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	gone := connect(t, s)
 	a := &natsnet.Network{Conn: gone, Keepalive: 20 * time.Millisecond}
 	b := &natsnet.Network{Conn: connect(t, s), Keepalive: 20 * time.Millisecond}
@@ -339,7 +317,7 @@ func TestPeerVanishes(t *testing.T) {
 // where a listener answers fails with ErrAddrInUse; a prefix with a
 // wildcard is refused.
 func TestAddresses(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s)}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
@@ -364,7 +342,7 @@ func TestAddresses(t *testing.T) {
 // with the secret, then messages both ways; a dialer with another secret
 // is refused with ErrAuth.
 func TestWireOverNATS(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s)}
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsnet"
 	"github.com/tractor-go/tractor/tractortest"
 	"github.com/tractor-go/tractor/transport"
@@ -83,7 +84,7 @@ const registrarAddr = "nats:tractor.test.registrar"
 // and no TCP listener at all; over TCP ("tcp"), both listen on loopback.
 func twoPrograms(tb testing.TB, network string, body func(ctx context.Context, p *tractor.Portal) error) error {
 	tb.Helper()
-	s := startServer(tb)
+	s := natstest.Server(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*bound)
 	defer cancel()
 	aOpts := []tractor.Option{tractor.ListenAddr("127.0.0.1:0"), tractor.Secret("tree")}
@@ -136,7 +137,7 @@ func TestPrograms(t *testing.T) {
 // TestOtherSecretRefused: a program whose secret is not the tree's cannot
 // join the registrar over NATS: the handshake refuses it, as over TCP.
 func TestOtherSecretRefused(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	err := tractor.Run(ctx, func(ctx context.Context) error {
@@ -233,7 +234,7 @@ func programB(t *testing.T, ctx context.Context, p *tractor.Portal) error {
 // their own main (here TestMain) makes, and an actor of another program
 // calls them there.
 func TestProcessActorsOverNATS(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	t.Setenv(childURLEnv, s.ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
 	defer cancel()
@@ -277,7 +278,7 @@ func TestProcessActorsOverNATS(t *testing.T) {
 // has no responder), so the registrar purges them: FindActor says
 // ErrActorNotFound and Actors no longer lists them.
 func TestVanishedProgramPurged(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*bound)
 	defer cancel()
 	const registrar = "nats:tractor.test.vanish"
@@ -346,7 +347,7 @@ func TestVanishedProgramPurged(t *testing.T) {
 // NATS, joins A's registrar over TCP and calls a-worker over TCP, and A's
 // root calls B's b-worker over NATS.
 func TestMixedAddresses(t *testing.T) {
-	s := startServer(t)
+	s := natstest.Server(t)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	err := tractor.Run(ctx, func(ctx context.Context) error {

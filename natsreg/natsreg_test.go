@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsreg"
 )
 
@@ -196,8 +197,8 @@ func TestThreeProgramsKill(t *testing.T) {
 // replicated on all three) go on finding and calling each other after the
 // server they are connected to shuts down, and a third joins them.
 func TestClusterServerLost(t *testing.T) {
-	ss := startCluster(t)
-	u := urls(ss)
+	ss := natstest.Cluster(t)
+	u := natstest.URLs(ss)
 	ps := []*program{startProgram(t, "p1", "127.0.0.1", u), startProgram(t, "p2", "127.0.0.2", u)}
 	for _, p := range ps {
 		p.expect(t, "ready")
