@@ -396,3 +396,61 @@ func TestRegisterErrorChecksFields(t *testing.T) {
 		}()
 	}
 }
+
+// TestErrorChainRemoteErrorText: a RemoteError's text names its source
+// and, when it was relayed, the actors it passed through, in order; a
+// death report gives its ActorDied to errors.As, and an error that
+// reports no death gives none.
+func TestErrorChainRemoteErrorText(t *testing.T) {
+	a := tractor.ActorID{Name: "a", UID: "aaaaaaaa"}
+	b := tractor.ActorID{Name: "b", UID: "bbbbbbbb"}
+	c := tractor.ActorID{Name: "c", UID: "cccccccc"}
+	for _, tc := range []struct {
+		path []tractor.ActorID
+		want string
+	}{
+		{nil, "actor a[aaaaaaaa]: boom"},
+		{[]tractor.ActorID{a}, "actor a[aaaaaaaa]: boom"},
+		{[]tractor.ActorID{a, b}, "actor a[aaaaaaaa] (via b[bbbbbbbb]): boom"},
+		{[]tractor.ActorID{a, b, c}, "actor a[aaaaaaaa] (via b[bbbbbbbb], c[cccccccc]): boom"},
+	} {
+		if got := (&tractor.RemoteError{Actor: a, RelayPath: tc.path, Message: "boom"}).Error(); got != tc.want {
+			t.Errorf("relayed through %v: %q, want %q", tc.path, got, tc.want)
+		}
+	}
+
+	died := &tractor.ActorDied{Actor: a, Pid: 42, ExitCode: 2}
+	var d *tractor.ActorDied
+	if !errors.As(&tractor.RemoteError{Actor: a, Died: died}, &d) || d != died {
+		t.Errorf("errors.As of a death report: %v, want %v", d, died)
+	}
+	d = nil
+	if errors.As(&tractor.RemoteError{Actor: a, Message: "boom"}, &d) {
+		t.Errorf("errors.As of a failure that is no death: %v, want false", d)
+	}
+}
+
+// TestErrorChainCancelCause: the cause a nursery's Cancel gives its ctx
+// matches ErrContextCancelled and context.Canceled, and nothing else: it
+// is not taken for a death or for any other failure.
+func TestErrorChainCancelCause(t *testing.T) {
+	var cause error
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			n.Cancel()
+			cause = context.Cause(ctx)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(cause, tractor.ErrContextCancelled) || !errors.Is(cause, context.Canceled) {
+		t.Errorf("cause %v matches not both ErrContextCancelled and context.Canceled", cause)
+	}
+	for _, other := range []error{tractor.ErrActorDied, tractor.ErrActorGone, context.DeadlineExceeded, io.EOF} {
+		if errors.Is(cause, other) {
+			t.Errorf("cause %v matches %v", cause, other)
+		}
+	}
+}
