@@ -421,8 +421,9 @@ func TestErrorChainRegisterChecksFields(t *testing.T) {
 
 // TestErrorChainRemoteErrorText: a RemoteError's text names its source
 // and, when it was relayed, the actors it passed through, in order; a
-// death report gives its ActorDied to errors.As, and an error that
-// reports no death gives none.
+// death report gives its ActorDied to errors.As, which matches
+// ErrActorDied and ErrActorGone only, and an error that reports no death
+// gives none.
 func TestErrorChainRemoteErrorText(t *testing.T) {
 	a := tractor.ActorID{Name: "a", UID: "aaaaaaaa"}
 	b := tractor.ActorID{Name: "b", UID: "bbbbbbbb"}
@@ -445,6 +446,10 @@ func TestErrorChainRemoteErrorText(t *testing.T) {
 	var d *tractor.ActorDied
 	if !errors.As(&tractor.RemoteError{Actor: a, Died: died}, &d) || d != died {
 		t.Errorf("errors.As of a death report: %v, want %v", d, died)
+	}
+	if !errors.Is(died, tractor.ErrActorDied) || !errors.Is(died, tractor.ErrActorGone) || errors.Is(died, context.Canceled) {
+		t.Errorf("an ActorDied matches ErrActorDied %v, ErrActorGone %v, context.Canceled %v; want true, true, false",
+			errors.Is(died, tractor.ErrActorDied), errors.Is(died, tractor.ErrActorGone), errors.Is(died, context.Canceled))
 	}
 	d = nil
 	if errors.As(&tractor.RemoteError{Actor: a, Message: "boom"}, &d) {
