@@ -30,10 +30,10 @@ var (
 	})
 )
 
-// TestBeforeCancelOncePerChild: a nursery cancelled while a one-shot's
+// TestNurseryBeforeCancelOncePerChild: a nursery cancelled while a one-shot's
 // invocation runs calls the BeforeCancel hook once for it, not once from
 // its cancellation and once more from the invocation's held-back ctx.
-func TestBeforeCancelOncePerChild(t *testing.T) {
+func TestNurseryBeforeCancelOncePerChild(t *testing.T) {
 	for _, h := range rows([]hosting{goroutines, processPipe}) {
 		t.Run(h.name, func(t *testing.T) {
 			var mu sync.Mutex

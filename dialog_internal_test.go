@@ -11,15 +11,15 @@ import (
 	"github.com/tractor-go/tractor/transport"
 )
 
-// grantLink is a connection that records the credit grants this side
-// sends; as a brokenLink, its read side waits for Close.
+// grantLink is a connection that records the credit grants and revokes
+// this side sends; as a brokenLink, its read side waits for Close.
 type grantLink struct {
 	brokenLink
 	grants chan transport.Msg
 }
 
 func (c *grantLink) Send(_ context.Context, m transport.Msg) error {
-	if m.Kind == transport.KindCredit {
+	if m.Kind == transport.KindCredit || m.Kind == transport.KindRevoke {
 		c.grants <- m
 	}
 	return nil
@@ -241,5 +241,33 @@ func TestContextErrCause(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFlowResizeSendsWhatChanged: a window that grows is granted, one
+// that shrinks revoked, each in one message naming exactly what changed,
+// and no message names nothing.
+func TestFlowResizeSendsWhatChanged(t *testing.T) {
+	d, link := streamDialog(t, newFlowWindow(8, 1<<10))
+	for _, tc := range []struct {
+		w    flowWindow
+		want []transport.Msg
+	}{
+		{newFlowWindow(12, 1<<11), []transport.Msg{{Kind: transport.KindCredit, CID: 1, Credit: 4, CreditBytes: 1 << 10}}},
+		{newFlowWindow(10, 1<<10), []transport.Msg{{Kind: transport.KindRevoke, CID: 1, Credit: 2, CreditBytes: 1 << 10}}},
+		{newFlowWindow(16, 1<<9), []transport.Msg{
+			{Kind: transport.KindCredit, CID: 1, Credit: 6},
+			{Kind: transport.KindRevoke, CID: 1, CreditBytes: 1 << 9},
+		}},
+		{newFlowWindow(16, 1<<9), nil},
+	} {
+		d.resize(tc.w)
+		var got []transport.Msg
+		for m, ok := link.granted(); ok; m, ok = link.granted() {
+			got = append(got, m)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("resize to %+v sent %+v, want %+v", tc.w, got, tc.want)
+		}
 	}
 }

@@ -46,10 +46,10 @@ func fanOf(n int) *RemoteError {
 	return re
 }
 
-// TestRemoteErrorTreeLimits checks that a peer's error tree over the
+// TestErrorChainTreeLimits checks that a peer's error tree over the
 // limits is refused as malformed, naming the limit, and one at the limits
 // is taken; a nil member is dropped.
-func TestRemoteErrorTreeLimits(t *testing.T) {
+func TestErrorChainTreeLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		re   *RemoteError
@@ -81,10 +81,10 @@ func TestRemoteErrorTreeLimits(t *testing.T) {
 	}
 }
 
-// TestBoxErrorFitsLimits checks that the sender cuts a tree over the
+// TestErrorChainBoxFitsLimits checks that the sender cuts a tree over the
 // limits, so that the receiver takes it, and that its members keep their
 // values across the wire.
-func TestBoxErrorFitsLimits(t *testing.T) {
+func TestErrorChainBoxFitsLimits(t *testing.T) {
 	self := ActorID{Name: "self", UID: "u"}
 	var wide []error
 	for i := range 2 * maxErrorNodes {
@@ -119,10 +119,10 @@ func TestBoxErrorFitsLimits(t *testing.T) {
 	}
 }
 
-// TestUnknownErrorCode checks that an error whose code, or type code, the
+// TestErrorChainUnknownCode checks that an error whose code, or type code, the
 // receiver does not know, or whose fields do not decode, degrades to its
 // text rather than failing.
-func TestUnknownErrorCode(t *testing.T) {
+func TestErrorChainUnknownCode(t *testing.T) {
 	for _, re := range []*RemoteError{
 		{Type: "x.T", Message: "text", Code: "elsewhere.sentinel", TypeCode: "elsewhere.type", Fields: map[string]any{"A": 1}},
 		{Type: "*fs.PathError", Message: "text", TypeCode: "fs.path_error", Fields: map[string]any{"Op": []any{1, 2}}},
@@ -181,11 +181,11 @@ type (
 
 func (e errNum) Error() string { return fmt.Sprintf("level %d", e.L) }
 
-// TestRegisteredErrorFieldsNumberRule: the fields of a registered error
+// TestErrorChainFieldsNumberRule: the fields of a registered error
 // type decode by the number rule, as any payload does, though no
 // declaration names the type: 300 into a uint8 of its own is refused,
 // where it used to arrive as 44, and 255 is taken.
-func TestRegisteredErrorFieldsNumberRule(t *testing.T) {
+func TestErrorChainFieldsNumberRule(t *testing.T) {
 	RegisterError[errNum]("test.errchain_internal.errnum")
 	et := loadTypes().byCode["test.errchain_internal.errnum"]
 	for _, fields := range []map[string]any{{"L": int64(300)}, {"P": uint16(256)}} {
@@ -196,5 +196,22 @@ func TestRegisteredErrorFieldsNumberRule(t *testing.T) {
 	v, err := et.build(map[string]any{"L": int64(255), "P": int8(7)})
 	if e, ok := v.(errNum); err != nil || !ok || e.L != 255 || e.P == nil || *e.P != 7 {
 		t.Errorf("build = %+v, %v; want L 255, P 7", v, err)
+	}
+}
+
+// TestErrorChainDropUnencodableCopies: dropping the values the codec
+// cannot carry leaves the tree it was given as it was (its members may be
+// shared with the error it was relayed from, still held in this process)
+// and copies what it changes.
+func TestErrorChainDropUnencodableCopies(t *testing.T) {
+	bad := &RemoteError{Message: "bad", TypeCode: "x.bad", Fields: map[string]any{"F": func() {}}}
+	good := &RemoteError{Message: "good", TypeCode: "x.good", Fields: map[string]any{"N": 1}}
+	members := []*RemoteError{good, bad}
+	out, dropped := dropUnencodable(RemoteError{Message: "top", Errors: members})
+	if !dropped || out.Errors[1].TypeCode != "" || out.Errors[0] != good {
+		t.Fatalf("dropped %v, members %+v, %+v: want the bad member's value dropped, the good one kept", dropped, out.Errors[0], out.Errors[1])
+	}
+	if members[1] != bad || bad.TypeCode != "x.bad" || bad.Fields == nil {
+		t.Errorf("the tree given was changed: member %+v", members[1])
 	}
 }

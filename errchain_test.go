@@ -90,6 +90,8 @@ func failure(ctx context.Context, kind string) error {
 		return errors.Join(&quotaError{User: "joe", Limit: 1}, fmt.Errorf("and: %w", fs.ErrExist))
 	case "detail":
 		return &detailError{Detail: "kept"}
+	case "detail-nil":
+		return &detailError{}
 	case "expired":
 		return &expiredError{At: expiredAt}
 	case "unencodable":
@@ -99,6 +101,13 @@ func failure(ctx context.Context, kind string) error {
 	return errors.New("unknown kind " + kind)
 }
 
+// deniedError wraps an error and adds fs.ErrPermission to what it
+// matches: a relay that names a sentinel of its own.
+type deniedError struct{ error }
+
+func (e deniedError) Unwrap() error        { return e.error }
+func (e deniedError) Is(target error) bool { return target == fs.ErrPermission }
+
 // route is where errRoute takes a failure: through the actors of Via, one
 // below the other, to the failing one; with Fan, that one starts an actor
 // per "name=kind" entry, has each fail with its kind, and returns their
@@ -107,6 +116,9 @@ type route struct {
 	Kind string
 	Via  []string
 	Fan  []string
+	// Denied has the first actor of Via's caller wrap fs.ErrPermission
+	// around the error it relays.
+	Denied bool
 }
 
 var (
@@ -127,6 +139,9 @@ func init() {
 					return err
 				}
 				_, err = errRoute.Call(ctx, p, route{Kind: r.Kind, Via: r.Via[1:], Fan: r.Fan})
+				if r.Denied {
+					return fmt.Errorf("via %s: %w", r.Via[0], deniedError{err})
+				}
 				return fmt.Errorf("via %s: %w", r.Via[0], err)
 			}
 			var errs []error
@@ -331,6 +346,13 @@ func TestErrorChainRelayed(t *testing.T) {
 						t.Errorf("message %q, want %q", re.Message, want)
 					}
 				})
+				t.Run("sentinel added by a relay", func(t *testing.T) {
+					_, err := errRoute.Call(ctx, p, route{Kind: "unregistered", Via: []string{"mid"}, Denied: true})
+					re := asRemote(t, err)
+					if re.Actor.Name != "mid" || re.Code != "fs.permission" || !errors.Is(err, fs.ErrPermission) {
+						t.Errorf("error from %v, code %q: %v; want mid's, with the code of fs.ErrPermission its relay added", re.Actor, re.Code, err)
+					}
+				})
 				t.Run("joined", func(t *testing.T) {
 					_, err := errRoute.Call(ctx, p, route{Via: []string{"mid"}, Fan: []string{"leafA=quota:a", "leafB=notexist"}})
 					re := asRemote(t, err)
@@ -371,11 +393,11 @@ func (*funcsField) Error() string      { return "funcs" }
 func (nestedError) Error() string      { return "nested error" }
 func (readerField) Error() string      { return "reader" }
 
-// TestRegisterErrorChecksFields: RegisterError checks the types of the
+// TestErrorChainRegisterChecksFields: RegisterError checks the types of the
 // fields of an error type all the way down, as a declaration's types are
 // checked, and panics naming the field; an error field, and one of type
 // any, are accepted.
-func TestRegisterErrorChecksFields(t *testing.T) {
+func TestErrorChainRegisterChecksFields(t *testing.T) {
 	for _, c := range []struct {
 		field    string
 		register func()
@@ -395,4 +417,79 @@ func TestRegisterErrorChecksFields(t *testing.T) {
 			c.register()
 		}()
 	}
+}
+
+// TestErrorChainRemoteErrorText: a RemoteError's text names its source
+// and, when it was relayed, the actors it passed through, in order; a
+// death report gives its ActorDied to errors.As, which matches
+// ErrActorDied and ErrActorGone only, and an error that reports no death
+// gives none.
+func TestErrorChainRemoteErrorText(t *testing.T) {
+	a := tractor.ActorID{Name: "a", UID: "aaaaaaaa"}
+	b := tractor.ActorID{Name: "b", UID: "bbbbbbbb"}
+	c := tractor.ActorID{Name: "c", UID: "cccccccc"}
+	for _, tc := range []struct {
+		path []tractor.ActorID
+		want string
+	}{
+		{nil, "actor a[aaaaaaaa]: boom"},
+		{[]tractor.ActorID{a}, "actor a[aaaaaaaa]: boom"},
+		{[]tractor.ActorID{a, b}, "actor a[aaaaaaaa] (via b[bbbbbbbb]): boom"},
+		{[]tractor.ActorID{a, b, c}, "actor a[aaaaaaaa] (via b[bbbbbbbb], c[cccccccc]): boom"},
+	} {
+		if got := (&tractor.RemoteError{Actor: a, RelayPath: tc.path, Message: "boom"}).Error(); got != tc.want {
+			t.Errorf("relayed through %v: %q, want %q", tc.path, got, tc.want)
+		}
+	}
+
+	died := &tractor.ActorDied{Actor: a, Pid: 42, ExitCode: 2}
+	var d *tractor.ActorDied
+	if !errors.As(&tractor.RemoteError{Actor: a, Died: died}, &d) || d != died {
+		t.Errorf("errors.As of a death report: %v, want %v", d, died)
+	}
+	if !errors.Is(died, tractor.ErrActorDied) || !errors.Is(died, tractor.ErrActorGone) || errors.Is(died, context.Canceled) {
+		t.Errorf("an ActorDied matches ErrActorDied %v, ErrActorGone %v, context.Canceled %v; want true, true, false",
+			errors.Is(died, tractor.ErrActorDied), errors.Is(died, tractor.ErrActorGone), errors.Is(died, context.Canceled))
+	}
+	d = nil
+	if errors.As(&tractor.RemoteError{Actor: a, Message: "boom"}, &d) {
+		t.Errorf("errors.As of a failure that is no death: %v, want false", d)
+	}
+}
+
+// TestErrorChainCancelCause: the cause a nursery's Cancel gives its ctx
+// matches ErrContextCancelled and context.Canceled, and nothing else: it
+// is not taken for a death or for any other failure.
+func TestErrorChainCancelCause(t *testing.T) {
+	var cause error
+	err := run(t, goroutines, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			n.Cancel()
+			cause = context.Cause(ctx)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(cause, tractor.ErrContextCancelled) || !errors.Is(cause, context.Canceled) {
+		t.Errorf("cause %v matches not both ErrContextCancelled and context.Canceled", cause)
+	}
+	for _, other := range []error{tractor.ErrActorDied, tractor.ErrActorGone, context.DeadlineExceeded, io.EOF} {
+		if errors.Is(cause, other) {
+			t.Errorf("cause %v matches %v", cause, other)
+		}
+	}
+}
+
+// TestErrorChainNilField: a registered error whose field is nil crosses
+// with the field still nil.
+func TestErrorChainNilField(t *testing.T) {
+	withWorker(t, goroutines, eps(errFail), func(ctx context.Context, p *tractor.Portal) {
+		_, err := errFail.Call(ctx, p, "detail-nil")
+		var de *detailError
+		if !errors.As(err, &de) || de.Detail != nil {
+			t.Errorf("a detailError with a nil Detail crossed as %v (As found %v)", err, de)
+		}
+	})
 }

@@ -272,6 +272,23 @@ func TestCrashBeforeCancel(t *testing.T) {
 	}
 }
 
+// TestNurseryReportsADeathOnce: a body that returns the error its call
+// got from a child's death returns the death the nursery records, the
+// same report: the nursery's error holds it once, not twice.
+func TestNurseryReportsADeathOnce(t *testing.T) {
+	err := run(t, processPipe, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			p, err := n.StartActor(ctx, "crasher", tractor.Expose(exit))
+			if err != nil {
+				return err
+			}
+			_, err = exit.Call(ctx, p, 2)
+			return err
+		})
+	})
+	wantDeath(t, err, "crasher", "exited with status 2")
+}
+
 // TestCancelActorSlowExit: a daemon torn down with CancelActor that takes
 // long to exit, as a process built with -race does, ended as asked: it is
 // given ExitGrace to exit, and even the ladder's SIGTERM beyond it is not an

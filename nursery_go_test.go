@@ -261,6 +261,36 @@ func TestNurseryGoSetLimitWhileRunning(t *testing.T) {
 	}
 }
 
+// A body that returns the cancellation a failed task caused adds nothing
+// to the task's error; a body that returns a cancellation of its own,
+// with nothing failed, has it returned.
+func TestNurseryBodyCancellation(t *testing.T) {
+	t.Run("AfterTaskFailed", func(t *testing.T) {
+		err := run(t, goroutines, func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+				n.Go(func(context.Context) error { return errTask })
+				<-ctx.Done()
+				return ctx.Err()
+			})
+		})
+		if !errors.Is(err, errTask) || errors.Is(err, context.Canceled) {
+			t.Errorf("nursery: %v, want errTask alone", err)
+		}
+	})
+	t.Run("NothingFailed", func(t *testing.T) {
+		err := run(t, goroutines, func(ctx context.Context) error {
+			return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+				cctx, cancel := context.WithCancel(ctx)
+				cancel()
+				return cctx.Err()
+			})
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("nursery: %v, want the body's context.Canceled", err)
+		}
+	})
+}
+
 // ExampleNursery_Go fans work out to at most 4 local tasks, as errgroup
 // does; the first error would cancel the others, and any actors.
 func ExampleNursery_Go() {

@@ -28,14 +28,14 @@ func ladderChild(hook func(ctx context.Context, child ActorID) bool, proc *ladde
 	return n, &Portal{ch: ch, host: processHost{proc: proc}}
 }
 
-// TestLadderAsksTheHook: a cancelled process child that does not
+// TestNurseryLadderAsksTheHook: a cancelled process child that does not
 // acknowledge is terminated cancelTimeout after the request when the
 // BeforeCancel hook did not hold it back, as without a hook; while the
 // hook holds it back (a prompt is open), the child gets its cancel
 // timeout anew each time, and the hook is asked again before the child
 // is terminated: a child that takes the terminal late (a post-mortem of
 // its cleanup) is not killed at its prompt. Time is the bubble's.
-func TestLadderAsksTheHook(t *testing.T) {
+func TestNurseryLadderAsksTheHook(t *testing.T) {
 	const ct = 500 * time.Millisecond // the default cancel timeout
 	// hookHolding returns a hook that, on its i-th call, holds the
 	// cancellation back for holds[i] (virtual time), and returns false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -293,6 +294,28 @@ func TestStartActorErrors(t *testing.T) {
 			t.Errorf("RunInActor with empty invocation: %v", err)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNurseryCancelledWhileProcessStarts: a nursery cancelled while a
+// process child starts ends the start at once, under a ctx of the start
+// that is still live: the child is killed and reaped, and StartActor
+// says the nursery closed. The nursery is cancelled as the child's
+// dial-back address is known, before the child starts.
+func TestNurseryCancelledWhileProcessStarts(t *testing.T) {
+	var nursery *tractor.Nursery
+	defer tractor.SetChildListenHook(func(net.Addr) { nursery.Cancel() })()
+	err := run(t, processTCP, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(_ context.Context, n *tractor.Nursery) error {
+			nursery = n
+			if _, err := n.StartActor(ctx, "late"); !errors.Is(err, tractor.ErrNurseryClosed) {
+				t.Errorf("StartActor as the nursery is cancelled: %v, want ErrNurseryClosed", err)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		t.Fatal(err)

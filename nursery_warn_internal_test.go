@@ -141,3 +141,67 @@ func TestCancelActorWarnsWhenNotAcknowledged(t *testing.T) {
 		}
 	})
 }
+
+// A nursery kept open by a daemon alone warns of the daemon, with no
+// count of tasks; one kept open by a task alone warns of its tasks: each
+// of the two waits is named on its own, waitWarning after the body
+// returned (in virtual time).
+func TestNurseryWarnsOfDaemonAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := newWarnLog("daemon actors still serve")
+		var canceller sync.WaitGroup
+		defer canceller.Wait()
+		err := Run(t.Context(), func(ctx context.Context) error {
+			return OpenNursery(ctx, func(nctx context.Context, n *Nursery) error {
+				p, err := n.StartActor(nctx, "forgotten")
+				if err != nil {
+					return err
+				}
+				// Not a task of the nursery: the daemon is its only wait.
+				canceller.Go(func() {
+					<-log.seen
+					if err := p.CancelActor(ctx); err != nil {
+						t.Errorf("CancelActor: %v", err)
+					}
+				})
+				return nil
+			})
+		}, LogOutput(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := log.line()
+		if !strings.Contains(line, `"forgotten[`) {
+			t.Errorf("warning %q does not name the daemon", line)
+		}
+		if strings.Contains(line, `"tasks"`) {
+			t.Errorf("warning %q counts tasks, and none runs", line)
+		}
+	})
+}
+
+func TestNurseryWarnsOfTaskAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		log := newWarnLog("its tasks still run")
+		var returned time.Time
+		err := Run(t.Context(), func(ctx context.Context) error {
+			return OpenNursery(ctx, func(ctx context.Context, n *Nursery) error {
+				n.Go(func(context.Context) error {
+					<-log.seen // ignores its ctx until the nursery warns
+					return nil
+				})
+				returned = time.Now()
+				return nil
+			})
+		}, LogOutput(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := log.line(); !strings.Contains(line, `"tasks":1`) || !strings.Contains(line, "Nursery.Cancel") {
+			t.Errorf("warning %q does not count the task and hint at Nursery.Cancel", line)
+		}
+		if waited := log.at.Sub(returned); waited != waitWarning {
+			t.Errorf("warned %v after the body returned, want %v", waited, waitWarning)
+		}
+	})
+}
