@@ -222,7 +222,10 @@ func (r *Registry) beat() {
 			es = append(es, e)
 		}
 		r.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.heartbeat)
+		// A put may take longer than a beat (a loaded host, a cluster
+		// electing a leader): bounding it by the beat would let every
+		// put fail, and the entries expire, on a slow but live server.
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ttl)
 		for _, e := range es {
 			e.mu.Lock()
 			if !e.gone {
@@ -339,7 +342,7 @@ func (r *Registry) List(ctx context.Context) ([]tractor.ActorInfo, error) {
 func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]record, error) {
 	for {
 		recs, err := r.watchOnce(ctx, pattern, wait)
-		if !errors.Is(err, errNoInitial) || ctx.Err() != nil {
+		if !errors.Is(err, errQuiet) || ctx.Err() != nil {
 			return recs, err
 		}
 		// The bucket's stream is changing leader (a server was lost):
@@ -347,18 +350,21 @@ func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]reco
 	}
 }
 
-// errNoInitial says that a watcher did not deliver the bucket's current
-// entries within bucketTry.
-var errNoInitial = errors.New("natsreg: the watcher did not deliver the current entries")
+// errQuiet says that a watcher delivered nothing for bucketTry: neither
+// the bucket's current entries nor, while waiting for a name, an update.
+// Its consumer may have gone with a lost server, and a new watcher is
+// made (a quiet one costs a new consumer every bucketTry, no more).
+var errQuiet = errors.New("natsreg: the watcher delivered nothing")
 
-// watchOnce is one watch: the current entries must come within bucketTry.
+// watchOnce is one watch, which ends with errQuiet if it delivers
+// nothing for bucketTry.
 func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]record, error) {
 	w, err := r.kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, err
 	}
-	initialBound := time.NewTimer(bucketTry)
-	defer initialBound.Stop()
+	quiet := time.NewTimer(bucketTry)
+	defer quiet.Stop()
 	defer func() {
 		// The watcher's delivery blocks on a full channel: drain it
 		// until the unsubscription closes it, so nothing is left behind.
@@ -373,17 +379,18 @@ func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]
 		var ok bool
 		select {
 		case kve, ok = <-w.Updates():
-		case <-initialBound.C:
-			if initial {
-				return nil, errNoInitial
-			}
-			continue // past the current entries: wait on
+		case <-quiet.C:
+			// No current entries within the bound, or, while waiting
+			// for a name, no update: the watcher's consumer may have
+			// been lost with a server; a new watcher is made.
+			return nil, errQuiet
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		if !ok {
 			return nil, fmt.Errorf("watcher closed: %w", nats.ErrConnectionClosed)
 		}
+		quiet.Reset(bucketTry)
 		if kve == nil {
 			initial = false
 		} else if time.Since(kve.Created()) < r.cfg.ttl {
