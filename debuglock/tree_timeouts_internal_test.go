@@ -34,7 +34,7 @@ var (
 		if err := c.Started(0); err != nil {
 			return false, err
 		}
-		time.Sleep(d) // virtual time: the holder holds the lock for d
+		<-time.After(d) // the bubble's clock: the holder holds the lock for d
 		return true, nil
 	})
 	// lateAcquire is a lock endpoint that grants the terminal, sees it
