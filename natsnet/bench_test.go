@@ -6,7 +6,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
@@ -52,21 +54,46 @@ func BenchmarkPeers(b *testing.B) {
 		})
 	}
 	b.Run("baseline=nats-request", func(b *testing.B) {
-		s := natstest.Server(b)
-		server, client := connect(b, s), connect(b, s)
-		sub, err := server.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond(m.Data) })
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer sub.Unsubscribe()
-		server.Flush()
-		msg := []byte(item32)
+		request := echoRequest(b, natstest.Server(b))
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			if _, err := client.Request("bench.echo", msg, bound); err != nil {
+			if err := request(); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	// The pair again, interleaved call by call through one server, so
+	// that the load of a shared machine weighs on both alike: ns/op is a
+	// call and a request; call/request is the ratio of their total times.
+	b.Run("tractor=call/baseline=nats-request", func(b *testing.B) {
+		s := natstest.Server(b)
+		request := echoRequest(b, s)
+		err := twoProgramsOn(b, s, "nats", func(ctx context.Context, p *tractor.Portal) error {
+			if _, err := square.Call(ctx, p, 1); err != nil { // connected
+				return err
+			}
+			var calls, requests time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				if err := request(); err != nil {
+					return err
+				}
+				t1 := time.Now()
+				if v, err := square.Call(ctx, p, i); err != nil || v != i*i {
+					return fmt.Errorf("square(%d) = %d, %w", i, v, err)
+				}
+				requests += t1.Sub(t0)
+				calls += time.Since(t1)
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "call-ns/op")
+			b.ReportMetric(float64(requests)/float64(b.N), "request-ns/op")
+			b.ReportMetric(float64(calls)/float64(requests), "call/request")
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
 	})
 	for _, network := range []string{"nats", "tcp"} {
@@ -125,4 +152,24 @@ func BenchmarkPeers(b *testing.B) {
 		client.Flush()
 		<-done
 	})
+}
+
+// echoRequest returns a raw NATS request/reply of a 32-byte message
+// through s, between two connections of its own: the engine's own round
+// trip.
+func echoRequest(b *testing.B, s *server.Server) func() error {
+	server, client := connect(b, s), connect(b, s)
+	sub, err := server.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond(m.Data) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sub.Unsubscribe() })
+	if err := server.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	msg := []byte(item32)
+	return func() error {
+		_, err := client.Request("bench.echo", msg, bound)
+		return err
+	}
 }

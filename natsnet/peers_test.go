@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/tractor-go/tractor"
@@ -84,7 +85,12 @@ const registrarAddr = "nats:tractor.test.registrar"
 // and no TCP listener at all; over TCP ("tcp"), both listen on loopback.
 func twoPrograms(tb testing.TB, network string, body func(ctx context.Context, p *tractor.Portal) error) error {
 	tb.Helper()
-	s := natstest.Server(tb)
+	return twoProgramsOn(tb, natstest.Server(tb), network, body)
+}
+
+// twoProgramsOn is twoPrograms through the NATS server s.
+func twoProgramsOn(tb testing.TB, s *server.Server, network string, body func(ctx context.Context, p *tractor.Portal) error) error {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*bound)
 	defer cancel()
 	aOpts := []tractor.Option{tractor.ListenAddr("127.0.0.1:0"), tractor.Secret("tree")}
