@@ -69,7 +69,7 @@ type conn struct {
 	wbuf  []byte
 
 	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced whenever the state below changes
+	changed  chan struct{} // closed when the state below changes; made only when someone waits
 	rq       [][]byte      // received data not yet read
 	rdl, wdl time.Time     // deadlines
 	rerr     error         // what Read returns once rq is empty: io.EOF or a failure
@@ -80,6 +80,16 @@ type conn struct {
 	ackSent  [2]uint64     // consumed as last acknowledged
 	finSent  bool
 	closed   bool
+	rxSeq    uint64    // the number of the last message filed
+	rxEnd    bool      // the peer closed or the session failed: what comes is dropped
+	heard    time.Time // when the last message came
+
+	// rx is held (a value sent into it) by the one goroutine that
+	// receives from in, so that messages are filed in the order NATS
+	// delivered them. A Read or Write that waits for the peer receives
+	// itself, woken by NATS's delivery with no goroutine in between; run
+	// receives only what nobody waiting took, at its ticks.
+	rx chan struct{}
 
 	done chan struct{} // closed by Close: run returns
 	ran  chan struct{} // closed when run has returned
@@ -92,55 +102,96 @@ func newConn(nw *Network, peer hello, sub *nats.Subscription, in chan *nats.Msg,
 		nc: nw.Conn, tx: peer.inbox, sub: sub, in: in, local: local, remote: remote,
 		window: min(nw.window(), peer.window), maxMsgs: min(nw.maxMsgs(), peer.maxMsgs),
 		keepalive: nw.keepalive(), timeout: nw.timeout(),
-		changed: make(chan struct{}),
-		done:    make(chan struct{}), ran: make(chan struct{}),
+		rx: make(chan struct{}, 1), heard: time.Now(),
+		done: make(chan struct{}), ran: make(chan struct{}),
 	}
 	go c.run()
 	return c
 }
 
-// run files the messages the peer sends, in order, and keeps the session
-// alive: it pings the peer every keepalive and fails the session when the
-// peer has been silent for longer than timeout.
+// run keeps the session alive: every keepalive it files what the peer
+// sent that no Read or Write waiting took, fails the session when the
+// peer has been silent for longer than timeout, and pings the peer.
 func (c *conn) run() {
 	defer close(c.ran)
 	tick := time.NewTicker(c.keepalive)
 	defer tick.Stop()
-	heard := time.Now()
-	var rxSeq uint64
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-tick.C:
-			if time.Since(heard) > c.timeout && c.peerOpen() {
-				c.fail(fmt.Errorf("%w: %s heard nothing from %s for %v", ErrPeerGone, c.local, c.remote, time.Since(heard).Round(time.Millisecond)))
+			select {
+			case c.rx <- struct{}{}:
+				c.drain()
+				<-c.rx
+			default: // a Read or Write is receiving
+			}
+			if c.over() {
 				return
 			}
 			_ = c.publish(kindPing, nil)
-		case m := <-c.in:
-			heard = time.Now()
-			if len(m.Data) < headerLen {
-				c.fail(fmt.Errorf("natsnet: %s: a message of %d bytes from %s: shorter than its header", c.local, len(m.Data), c.remote))
-				return
-			}
-			seq := binary.BigEndian.Uint64(m.Data[1:headerLen])
-			if rxSeq++; seq != rxSeq {
-				c.fail(fmt.Errorf("%w: %s expected message %d from %s, got %d (%d dropped here)", ErrGap, c.local, rxSeq, c.remote, seq, c.dropped()))
-				return
-			}
-			if !c.file(m.Data[0], m.Data[headerLen:]) {
-				return
-			}
 		}
 	}
 }
 
-// peerOpen says whether the peer may still send: it has not closed.
-func (c *conn) peerOpen() bool {
+// drain files the messages in waiting, without blocking. The caller holds
+// c.rx.
+func (c *conn) drain() {
+	for {
+		select {
+		case m := <-c.in:
+			c.receive(m)
+		default:
+			return
+		}
+	}
+}
+
+// over says whether the peer will send no more: it closed, or the
+// session failed, or the peer, still open, has been silent for longer
+// than timeout, which fails the session.
+func (c *conn) over() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rerr == nil
+	if c.rxEnd {
+		return true
+	}
+	quiet := time.Since(c.heard)
+	if quiet <= c.timeout || c.rerr != nil {
+		return false
+	}
+	c.failLocked(fmt.Errorf("%w: %s heard nothing from %s for %v", ErrPeerGone, c.local, c.remote, quiet.Round(time.Millisecond)))
+	c.notifyLocked()
+	return true
+}
+
+// receive files m, one message from the peer, after checking its place
+// in the sequence. The caller holds c.rx.
+func (c *conn) receive(m *nats.Msg) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rxEnd {
+		return
+	}
+	c.heard = time.Now()
+	defer c.notifyLocked()
+	if len(m.Data) < headerLen {
+		c.endLocked(fmt.Errorf("natsnet: %s: a message of %d bytes from %s: shorter than its header", c.local, len(m.Data), c.remote))
+		return
+	}
+	seq := binary.BigEndian.Uint64(m.Data[1:headerLen])
+	if c.rxSeq++; seq != c.rxSeq {
+		c.endLocked(fmt.Errorf("%w: %s expected message %d from %s, got %d (%d dropped here)", ErrGap, c.local, c.rxSeq, c.remote, seq, c.dropped()))
+		return
+	}
+	c.fileLocked(m.Data[0], m.Data[headerLen:])
+}
+
+// endLocked fails the session with err and files nothing more.
+func (c *conn) endLocked(err error) {
+	c.failLocked(err)
+	c.rxEnd = true
 }
 
 // dropped is how many messages NATS dropped on the session's subscription.
@@ -149,12 +200,8 @@ func (c *conn) dropped() int {
 	return n
 }
 
-// file applies one message from the peer; it says whether the session
-// goes on.
-func (c *conn) file(kind byte, body []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	defer c.notifyLocked()
+// fileLocked applies one message from the peer.
+func (c *conn) fileLocked(kind byte, body []byte) {
 	switch kind {
 	case kindData:
 		if c.rerr == nil {
@@ -162,8 +209,8 @@ func (c *conn) file(kind byte, body []byte) bool {
 		}
 	case kindAck:
 		if len(body) != ackLen-headerLen {
-			c.failLocked(fmt.Errorf("natsnet: %s: an ack of %d bytes from %s", c.local, len(body), c.remote))
-			return false
+			c.endLocked(fmt.Errorf("natsnet: %s: an ack of %d bytes from %s", c.local, len(body), c.remote))
+			return
 		}
 		c.acked[0] = max(c.acked[0], binary.BigEndian.Uint64(body))
 		c.acked[1] = max(c.acked[1], binary.BigEndian.Uint64(body[8:]))
@@ -179,22 +226,13 @@ func (c *conn) file(kind byte, body []byte) bool {
 		if c.werr == nil {
 			c.werr = fmt.Errorf("natsnet: write to %s: %w: the peer closed the session", c.remote, io.ErrClosedPipe)
 		}
-		return false
+		c.rxEnd = true
 	default:
-		c.failLocked(fmt.Errorf("natsnet: %s: a message of unknown kind %d from %s", c.local, kind, c.remote))
-		return false
+		c.endLocked(fmt.Errorf("natsnet: %s: a message of unknown kind %d from %s", c.local, kind, c.remote))
 	}
-	return true
 }
 
-// fail ends both directions with err, unless they have ended.
-func (c *conn) fail(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.failLocked(err)
-	c.notifyLocked()
-}
-
+// failLocked ends both directions with err, unless they have ended.
 func (c *conn) failLocked(err error) {
 	if c.rerr == nil || c.rerr == io.EOF && len(c.rq) == 0 {
 		c.rerr, c.rq = err, nil
@@ -206,30 +244,48 @@ func (c *conn) failLocked(err error) {
 
 // notifyLocked wakes every Read and Write waiting for a change.
 func (c *conn) notifyLocked() {
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 }
 
 // waitLocked waits, with c.mu held, for a change or for deadline, and says
-// whether the deadline passed.
+// whether the deadline passed. While nobody else receives from the peer,
+// it receives and files the next message itself: a Read is then woken by
+// NATS's delivery directly.
 func (c *conn) waitLocked(deadline time.Time) (expired bool) {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
 	ch := c.changed
 	c.mu.Unlock()
 	defer c.mu.Lock()
-	if deadline.IsZero() {
-		<-ch
-		return false
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
 	}
-	d := time.Until(deadline)
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ch:
 		return false
-	case <-t.C:
+	case <-timeout:
+		return true
+	case c.rx <- struct{}{}:
+	}
+	defer func() { <-c.rx }()
+	select {
+	case m := <-c.in:
+		c.receive(m)
+		return false
+	case <-ch:
+		return false
+	case <-timeout:
 		return true
 	}
 }
@@ -266,7 +322,11 @@ func (c *conn) Read(b []byte) (int, error) {
 	n := copy(b, c.rq[0])
 	if c.rq[0] = c.rq[0][n:]; len(c.rq[0]) == 0 {
 		c.rq[0] = nil
-		c.rq = c.rq[1:]
+		if len(c.rq) == 1 {
+			c.rq = c.rq[:0] // from the array's start again: the next message needs no allocation
+		} else {
+			c.rq = c.rq[1:]
+		}
 		c.consumed[1]++
 	}
 	c.consumed[0] += uint64(n)

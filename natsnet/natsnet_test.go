@@ -239,6 +239,85 @@ func TestUnequalWindows(t *testing.T) {
 	}
 }
 
+// TestFullDuplex: both sides write and read at once, with a window far
+// smaller than what they send: each side's Read and Write take turns at
+// receiving from the peer, and whichever receives wakes the other, the
+// Write for its credit and the Read for its data.
+func TestFullDuplex(t *testing.T) {
+	s := natstest.Server(t)
+	nw := &natsnet.Network{Conn: connect(t, s), Window: 256, MaxMsgs: 4}
+	d, a := pair(t, nw, nw)
+	want := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB in writes of 16 bytes
+	write := func(c net.Conn) error {
+		for b := want; len(b) > 0; b = b[16:] {
+			if _, err := c.Write(b[:16]); err != nil {
+				return fmt.Errorf("Write from %v: %w", c.LocalAddr(), err)
+			}
+		}
+		return nil
+	}
+	read := func(c net.Conn) error {
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil {
+			return fmt.Errorf("ReadFull at %v: %w", c.LocalAddr(), err)
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("%v read other bytes than were written", c.LocalAddr())
+		}
+		return nil
+	}
+	errc := make(chan error, 4)
+	for _, c := range []net.Conn{d, a} {
+		c.SetDeadline(time.Now().Add(bound))
+		go func() { errc <- write(c) }()
+		go func() { errc <- read(c) }()
+	}
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCreditWhileReading: a Write waiting for credit gets it when the
+// one ack that grants it is received by a Read of the same side waiting
+// for data, with nothing else coming (no keepalives) to wake the Write.
+func TestCreditWhileReading(t *testing.T) {
+	s := natstest.Server(t)
+	nw := &natsnet.Network{Conn: connect(t, s), Window: 1024, Keepalive: time.Hour}
+	d, a := pair(t, nw, nw)
+	d.SetDeadline(time.Now().Add(bound))
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 8)
+		n, err := d.Read(buf)
+		if err == nil && string(buf[:n]) != "done" {
+			err = fmt.Errorf("read %q, want \"done\"", buf[:n])
+		}
+		read <- err
+	}()
+	if _, err := d.Write(make([]byte, 1024)); err != nil { // the whole window, in one message
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := d.Write([]byte("x")) // waits for the reader's ack
+		wrote <- err
+	}()
+	if _, err := io.ReadFull(a, make([]byte, 1024)); err != nil { // one Read, one ack
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("Write once the peer read the window: %v", err)
+	}
+	if _, err := a.Write([]byte("done")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+}
+
 // TestDeadlines: a Read past its deadline fails with
 // os.ErrDeadlineExceeded, and a deadline set while Read waits wakes it.
 func TestDeadlines(t *testing.T) {
