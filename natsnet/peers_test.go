@@ -140,6 +140,40 @@ func TestPrograms(t *testing.T) {
 	}
 }
 
+// TestCallMessages: a call between programs over NATS costs two NATS
+// messages, its request and its reply, as a raw request/reply does: no
+// message of its own per write (an ack, a flush) on the way. The server
+// counts them; keepalives and credit add a few over many calls.
+func TestCallMessages(t *testing.T) {
+	const calls = 1000
+	s := natstest.Server(t)
+	err := twoProgramsOn(t, s, "nats", func(ctx context.Context, p *tractor.Portal) error {
+		if _, err := square.Call(ctx, p, 1); err != nil { // connected
+			return err
+		}
+		before, err := s.Varz(nil)
+		if err != nil {
+			return err
+		}
+		for i := range calls {
+			if _, err := square.Call(ctx, p, i); err != nil {
+				return err
+			}
+		}
+		after, err := s.Varz(nil)
+		if err != nil {
+			return err
+		}
+		if n := after.InMsgs - before.InMsgs; n < 2*calls || n > 2*calls+calls/10 {
+			return fmt.Errorf("%d calls took %d NATS messages, want about %d", calls, n, 2*calls)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOtherSecretRefused: a program whose secret is not the tree's cannot
 // join the registrar over NATS: the handshake refuses it, as over TCP.
 func TestOtherSecretRefused(t *testing.T) {
