@@ -51,8 +51,10 @@ func (a addr) String() string  { return string(a) }
 // a fast writer cannot overrun its reader (NATS would drop), keepalives
 // both ways, and net.Conn's deadlines and half-close.
 //
-// The session's goroutine (run) files incoming messages, sends keepalives
-// and watches the peer's; Close waits for it.
+// A Read or Write that waits for the peer files the incoming messages
+// itself, as they come; the session's goroutine (run) files those that
+// came while nobody waited, sends keepalives and watches the peer's;
+// Close waits for it.
 type conn struct {
 	nc            *nats.Conn
 	tx            string // the peer's subject: where this side publishes
