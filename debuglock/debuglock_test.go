@@ -34,7 +34,12 @@ func TestMain(m *testing.M) {
 	}
 	// A process actor: with the hooks, as main would give them to Run.
 	tractortest.Setup(debuglock.Enable(debuglock.PostMortem())...)
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if debuggable.dir != "" {
+			os.RemoveAll(debuggable.dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 var (
@@ -355,6 +360,7 @@ func gone(pids ...string) bool {
 // the first to ask gets the prompt, the others wait in the order they
 // asked and get it one after the other as each continues.
 func TestBreakpointsInTurn(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "breakpoints")
 	tm.expect(`pids \d+ \d+ \d+`)
 	first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
@@ -386,6 +392,7 @@ func TestBreakpointsInTurn(t *testing.T) {
 // TestRootAndGoroutineActors: the root's own breakpoint and a goroutine
 // actor's take the same lock as a process actor's, one prompt at a time.
 func TestRootAndGoroutineActors(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "mixed")
 	seen := map[string]bool{}
 	for range 3 {
@@ -421,6 +428,7 @@ func TestRootAndGoroutineActors(t *testing.T) {
 // TestHolderKilled: the actor at the prompt is killed; the root releases
 // the lock by itself and the next waiter gets the prompt.
 func TestHolderKilled(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "breakpoints")
 	tm.expect(`pids \d+ \d+ \d+`)
 	m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)
@@ -447,6 +455,7 @@ func TestHolderKilled(t *testing.T) {
 // TestPostMortem: a failing task enters the prompt with its error before
 // the error propagates; continuing lets it propagate.
 func TestPostMortem(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "postmortem")
 	tm.expect(`pids \d+`)
 	tm.expect(`debuglock: post-mortem in actor w0\[`)
@@ -464,6 +473,7 @@ func TestPostMortem(t *testing.T) {
 // TestQuit: quit at a breakpoint cancels the actor, and is not taken for
 // a failure: no post-mortem prompt follows it.
 func TestQuit(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "quit")
 	tm.expect(`\(tractor w0\) `)
 	tm.send("q\n")
@@ -480,6 +490,7 @@ func TestQuit(t *testing.T) {
 // prompt keeps the terminal until the user continues: nobody else gets a
 // prompt on the same terminal meanwhile.
 func TestPromptOutlivesItsCtx(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "abandoned")
 	tm.expect(`\(tractor w0\) `)
 	tm.cmd.Process.Signal(syscall.SIGUSR1) // the caller gives up
@@ -503,6 +514,7 @@ func TestPromptOutlivesItsCtx(t *testing.T) {
 // TestLonelyRoot: the root stops at a breakpoint before it has any
 // child; outside an actor Breakpoint says so at once.
 func TestLonelyRoot(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "lonely")
 	tm.expect(`outside .*no actor`)
 	tm.expect(`\(tractor root\) `)
@@ -515,6 +527,7 @@ func TestLonelyRoot(t *testing.T) {
 // TestCtrlCWhileLocked: Ctrl-C while an actor holds the terminal does not
 // tear the tree down; the prompt keeps the terminal.
 func TestCtrlCWhileLocked(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "postmortem")
 	tm.expect(`\(tractor w0\) `)
 	tm.send("\x03")
@@ -532,6 +545,7 @@ func TestCtrlCWhileLocked(t *testing.T) {
 // TestCtrlCWhileUnlocked: Ctrl-C with nobody at a prompt cancels the
 // tree cleanly; nothing is left running.
 func TestCtrlCWhileUnlocked(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "idle")
 	pids := strings.Fields(tm.expect(`pids (\d+ \d+)`)[1])
 	tm.expect(`idle`)
@@ -548,8 +562,10 @@ func TestCtrlCWhileUnlocked(t *testing.T) {
 // TestNoTerminal: without a terminal breakpoints log where they are and
 // continue, and post-mortem logs; nothing blocks.
 func TestNoTerminal(t *testing.T) {
+	t.Parallel()
 	for _, role := range []string{"breakpoints", "postmortem"} {
 		t.Run(role, func(t *testing.T) {
+			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")

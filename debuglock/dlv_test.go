@@ -1,12 +1,14 @@
 package debuglock_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/creack/pty"
@@ -50,16 +52,40 @@ func findDelve(t *testing.T) string {
 	return filepath.Join(bin, "dlv")
 }
 
+// debuggable is testdata/dlvprog as buildDebuggable built it: once per
+// test binary, for every test that runs it, in a directory TestMain
+// removes.
+var debuggable struct {
+	once sync.Once
+	dir  string // the directory the binary is in
+	bin  string // the binary's path, if it built
+	err  error  // why it did not build
+}
+
 // buildDebuggable builds testdata/dlvprog without optimisations, so
-// that Delve reads its locals, and returns the binary's path.
+// that Delve reads its locals, and returns the binary's path. The first
+// call builds it; the others wait for that build and share its binary.
 func buildDebuggable(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dlvprog")
-	out, err := exec.Command("go", "build", "-gcflags=all=-N -l", "-o", bin, "./testdata/dlvprog").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building testdata/dlvprog: %v\n%s", err, out)
+	debuggable.once.Do(func() {
+		dir, err := os.MkdirTemp("", "debuglock-dlvprog")
+		if err != nil {
+			debuggable.err = err
+			return
+		}
+		debuggable.dir = dir
+		bin := filepath.Join(dir, "dlvprog")
+		out, err := exec.Command("go", "build", "-gcflags=all=-N -l", "-o", bin, "./testdata/dlvprog").CombinedOutput()
+		if err != nil {
+			debuggable.err = fmt.Errorf("%w\n%s", err, out)
+			return
+		}
+		debuggable.bin = bin
+	})
+	if debuggable.err != nil {
+		t.Fatalf("building testdata/dlvprog: %v", debuggable.err)
 	}
-	return bin
+	return debuggable.bin
 }
 
 // startDlvprog starts the program bin built by buildDebuggable with args
@@ -116,10 +142,12 @@ func withPath(path string) []string {
 // attaches to it, a child of the root, over either wire; a goroutine
 // actor's to the root, the parent of its dlv.
 func TestDelve(t *testing.T) {
+	t.Parallel()
 	dlv := findDelve(t)
 	bin := buildDebuggable(t)
 	for _, hosting := range []string{"process", "tcp", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
+			t.Parallel()
 			tm := startDlvprog(t, dlv, bin, hosting, "breakpoint")
 			tm.expect(`debuglock: breakpoint in actor w0\[`)
 			pid := tm.expect(`dlv attach (\d+)`)[1]
@@ -161,6 +189,7 @@ func TestDelve(t *testing.T) {
 // TestDelveMissing: without dlv on PATH, the dlv command says how to
 // install it, and the prompt carries on.
 func TestDelveMissing(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(withPath(t.TempDir()), roleEnv+"=quit") // nothing on PATH
 	tm := runOnPty(t, cmd)
@@ -182,6 +211,7 @@ func TestDelveMissing(t *testing.T) {
 // and continuing lets the error propagate. (The test binary itself would
 // not do: go test strips its debug information.)
 func TestDelvePostMortem(t *testing.T) {
+	t.Parallel()
 	dlv := findDelve(t)
 	tm := startDlvprog(t, dlv, buildDebuggable(t), "process", "postmortem")
 	tm.expect(`endpoint "dlvprog.betray" failed: kaboom 43`)
@@ -209,10 +239,12 @@ func TestDelvePostMortem(t *testing.T) {
 // frame with its locals alive, in a process actor (over either wire) and
 // in the root's.
 func TestDelvePanicFrame(t *testing.T) {
+	t.Parallel()
 	dlv := findDelve(t)
 	bin := buildDebuggable(t)
 	for _, hosting := range []string{"process", "tcp", "goroutine"} {
 		t.Run(hosting, func(t *testing.T) {
+			t.Parallel()
 			tm := startDlvprog(t, dlv, bin, hosting, "panic")
 			tm.expect(`endpoint "dlvprog.shatter" failed: .*index out of range`)
 			tm.expect(`\(tractor w0\) `)
@@ -254,6 +286,7 @@ func TestDelvePanicFrame(t *testing.T) {
 // the innermost at that line); down once, on the second (not the
 // outermost). Delve prints that call's local.
 func TestDelveRecursion(t *testing.T) {
+	t.Parallel()
 	tm := startDlvprog(t, findDelve(t), buildDebuggable(t), "process", "recursive")
 	tm.expect(`debuglock: breakpoint in actor w0\[`)
 	tm.expect(`\(tractor w0\) `)
@@ -293,6 +326,7 @@ func TestDelveRecursion(t *testing.T) {
 // TestDelveInitFilesSwept), and nothing is left in the temporary
 // directory.
 func TestDelveKillLeavesNoTempDir(t *testing.T) {
+	t.Parallel()
 	tm := startDlvprog(t, findDelve(t), buildDebuggable(t), "goroutine", "breakpoint", "plain")
 	tm.expect(`\(tractor w0\) `)
 	tm.send("dlv\n")

@@ -80,11 +80,13 @@ func lineOf(t *testing.T, marker string) (string, int) {
 // or the runtime's panic frames; goroutines prints one line each, this
 // goroutine marked; the full dump shows the panicking call still live.
 func TestPostMortemWhereItFailed(t *testing.T) {
+	t.Parallel()
 	file, line := lineOf(t, "shatterAt panics")
 	_, callLine := lineOf(t, "shatter's call")
 	at := regexp.QuoteMeta(file + ":" + strconv.Itoa(line))
 	for _, role := range []string{"panicking-process", "panicking-goroutine"} {
 		t.Run(role, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, role)
 			tm.expect(`debuglock: post-mortem in actor w0\[`)
 			tm.expect(`endpoint "debuglocktest.shatter" failed: .*index out of range`)
@@ -129,6 +131,7 @@ func TestPostMortemWhereItFailed(t *testing.T) {
 // TestPostMortemReturnedError: for an error returned without frames of
 // its own, where names the endpoint's function and list shows it.
 func TestPostMortemReturnedError(t *testing.T) {
+	t.Parallel()
 	tm := startOnPty(t, "postmortem")
 	tm.expect(`endpoint "debuglocktest.kaboom" failed: kaboom`)
 	tm.expect(`\(tractor w0\) `)

@@ -172,8 +172,10 @@ func (tm *term) endsClean() {
 // terminal is printed above the holder's prompt, which is redrawn, never
 // on the prompt's line.
 func TestWaitingNoteAbovePrompt(t *testing.T) {
+	t.Parallel()
 	for _, h := range screenHostings(false) {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, "breakpoints-"+h.name)
 			first := tm.expect(`debuglock: breakpoint in actor (w\d)\[`)[1]
 			tm.expect(`\(tractor ` + first + `\) `)
@@ -194,8 +196,10 @@ func TestWaitingNoteAbovePrompt(t *testing.T) {
 // a command is printed above the prompt, which is redrawn with what was
 // typed so far; the rest typed after it completes the same command.
 func TestNoteKeepsTypedInput(t *testing.T) {
+	t.Parallel()
 	for _, h := range screenHostings(false) {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, "logs-"+h.name)
 			tm.expect(`\(tractor w0\) `)
 			tm.send("lis")
@@ -220,8 +224,10 @@ func TestNoteKeepsTypedInput(t *testing.T) {
 // not reach the terminal until the prompt is released; then they do, the
 // warning as a console line with its stack as lines.
 func TestLogsWaitForThePrompt(t *testing.T) {
+	t.Parallel()
 	for _, h := range screenHostings(false) {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, "logs-"+h.name)
 			tm.expect(`\(tractor w0\) `)
 			tm.cmd.Process.Signal(syscall.SIGUSR1)
@@ -255,8 +261,10 @@ func TestLogsWaitForThePrompt(t *testing.T) {
 // being typed, and the notice that it was ignored is printed above the
 // prompt, which is redrawn; the prompt goes on.
 func TestCtrlCNoticeAbovePrompt(t *testing.T) {
+	t.Parallel()
 	for _, h := range screenHostings(false) {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, "postmortem-"+h.name)
 			tm.expect(`\(tractor w0\) `)
 			tm.send("lis")
@@ -276,8 +284,10 @@ func TestCtrlCNoticeAbovePrompt(t *testing.T) {
 // prompt's line. The terminal's mode, which the dead prompt left raw, is
 // put back: once the program ends, the terminal is in line mode again.
 func TestHolderKilledLeavesItsLine(t *testing.T) {
+	t.Parallel()
 	for _, h := range screenHostings(true) {
 		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
 			tm := startOnPty(t, "breakpoints-"+h.name)
 			tm.expect(`pids \d+ \d+ \d+`)
 			m := tm.expect(`debuglock: breakpoint in actor (w\d)\[\w+\] \(pid (\d+),`)

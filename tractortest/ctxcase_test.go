@@ -6,10 +6,13 @@ package tractortest_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -133,6 +136,7 @@ var (
 // A run is shrunk by rapid, whose shrinker is randomised: the tests ask for
 // the violation, not for the smallest sequence that shows it.
 func TestContextCaseCatches(t *testing.T) {
+	withShrinkTime(t, time.Second)
 	upTo := func(n int) []int {
 		items := make([]int, n)
 		for i := range items {
@@ -156,4 +160,24 @@ func TestContextCaseCatches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withShrinkTime bounds rapid's shrinking for t at d, unless the command
+// line (-rapid.shrinktime) or RAPID_SHRINKTIME asked for a bound: a test
+// that asks for a violation, not for the smallest sequence that shows
+// it, need not spend rapid's default 30 s of shrinking on each failure
+// it plants.
+func withShrinkTime(t *testing.T, d time.Duration) {
+	t.Helper()
+	if _, ok := os.LookupEnv("RAPID_SHRINKTIME"); ok {
+		return
+	}
+	f := flag.Lookup("rapid.shrinktime")
+	if f.Value.String() != f.DefValue {
+		return
+	}
+	if err := f.Value.Set(d.String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Value.Set(f.DefValue) })
 }
