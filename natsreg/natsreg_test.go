@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsreg"
 )
 
@@ -190,6 +191,36 @@ func TestThreeProgramsKill(t *testing.T) {
 	callAll(t, ps[:2])
 	ps[0].end(t)
 	ps[1].end(t)
+}
+
+// TestClusterServerLost: two programs on a 3-node cluster (the bucket
+// replicated on all three) go on finding and calling each other after the
+// server they are connected to shuts down, and a third joins them.
+func TestClusterServerLost(t *testing.T) {
+	ss := natstest.Cluster(t)
+	u := natstest.URLs(ss)
+	ps := []*program{startProgram(t, "p1", "127.0.0.1", u), startProgram(t, "p2", "127.0.0.2", u)}
+	for _, p := range ps {
+		p.expect(t, "ready")
+	}
+	callAll(t, ps)
+	ss[0].Shutdown() // the first URL: both programs' server
+	ss[0].WaitForShutdown()
+	callAll(t, ps)
+	// A program that joins now registers with the two servers left.
+	ps = append(ps, startProgram(t, "p3", "127.0.0.3", u))
+	ps[2].expect(t, "ready")
+	callAll(t, ps)
+	ps[1].say(t, "list")
+	list := ps[1].expect(t, "list ")
+	for _, want := range []string{"p1-worker@127.0.0.1", "p2-worker@127.0.0.2"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("p2's list %q lacks %s", list, want)
+		}
+	}
+	for _, p := range ps {
+		p.end(t)
+	}
 }
 
 // TestNoCredentialsRefused: on a server that requires a user and password,

@@ -1,15 +1,19 @@
 // Package natstest runs NATS servers inside a test process, as the tests
-// of natsnet and natsreg need them, on fresh loopback ports, shut down
-// when the test ends.
+// of natsnet and natsreg need them: a single server or a 3-node cluster
+// with JetStream, on fresh loopback ports, shut down when the test ends.
 package natstest
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // readyBound bounds the wait for a server, or a cluster, to be ready: it
@@ -44,6 +48,62 @@ func Server(t testing.TB, edit ...func(*server.Options)) *server.Server {
 func JetStream(t testing.TB) func(*server.Options) {
 	dir := t.TempDir()
 	return func(o *server.Options) { o.JetStream, o.StoreDir = true, dir }
+}
+
+// Cluster runs a 3-node cluster with JetStream and returns once its
+// JetStream has a leader, so that a replicated stream can be made at
+// once.
+func Cluster(t testing.TB) []*server.Server {
+	t.Helper()
+	ports := make([]int, 3)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
+	var ss []*server.Server
+	for i, p := range ports {
+		ss = append(ss, Server(t, JetStream(t), func(o *server.Options) {
+			o.ServerName = fmt.Sprintf("n%d", i)
+			o.Cluster = server.ClusterOpts{Name: "tractor", Host: "127.0.0.1", Port: p}
+			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+		}))
+	}
+	nc, err := nats.Connect(URLs(ss))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Close(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cluster is ready once its JetStream meta group has a leader,
+	// which answers account info; until then requests fail at once.
+	ctx, cancel := context.WithTimeout(context.Background(), readyBound)
+	defer cancel()
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		_, err := js.AccountInfo(rctx)
+		rcancel()
+		if err == nil {
+			return ss
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("nats cluster has no JetStream leader within %v: %v", readyBound, err)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // URLs returns the client URLs of servers, comma-separated, in order.
