@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,26 @@ func Server(t testing.TB, edit ...func(*server.Options)) *server.Server {
 	for _, e := range edit {
 		e(opts)
 	}
+	return start(t, opts)
+}
+
+// started holds the options each server was started with, its client
+// port made fixed, so that Restart starts it again as it was.
+var started sync.Map // *server.Server -> *server.Options
+
+// Restart starts again, until the test ends, a server of Server's that
+// was shut down: same name, ports, routes and store.
+func Restart(t testing.TB, s *server.Server) *server.Server {
+	t.Helper()
+	opts, ok := started.Load(s)
+	if !ok {
+		t.Fatalf("nats server %s was not started by natstest", s.Name())
+	}
+	return start(t, opts.(*server.Options).Clone())
+}
+
+func start(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -36,10 +57,14 @@ func Server(t testing.TB, edit ...func(*server.Options)) *server.Server {
 	t.Cleanup(func() {
 		s.Shutdown()
 		s.WaitForShutdown()
+		started.Delete(s)
 	})
 	if !s.ReadyForConnections(readyBound) {
 		t.Fatalf("nats server %s not ready within %v", opts.ServerName, readyBound)
 	}
+	again := opts.Clone()
+	again.Port = s.Addr().(*net.TCPAddr).Port
+	started.Store(s, again)
 	return s
 }
 
@@ -102,6 +127,31 @@ func Cluster(t testing.TB) []*server.Server {
 		select {
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
+		}
+	}
+}
+
+// Leaderless returns once s knows that its cluster's JetStream meta group
+// has no leader (a quorum of servers lost): from then on s refuses
+// JetStream requests at once, "JetStream system temporarily unavailable",
+// rather than pass them to a leader that is gone.
+func Leaderless(t testing.TB, s *server.Server) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.After(readyBound)
+	for {
+		j, err := s.Jsz(&server.JSzOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Meta == nil || j.Meta.Leader == "" {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-end:
+			t.Fatalf("nats server %s still sees JetStream leader %s after %v", s.Name(), j.Meta.Leader, readyBound)
 		}
 	}
 }
