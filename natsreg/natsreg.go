@@ -175,10 +175,17 @@ func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueC
 		if st, err = kv.Status(ctx); err == nil && st.TTL() != cfg.TTL {
 			kv, err = js.UpdateKeyValue(ctx, cfg)
 		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: %w", errNewStream, err)
+		}
 		return err
 	})
 	return kv, err
 }
+
+// errNewStream says that the bucket's stream, just bound or made, was not
+// found: a cluster that has just made it may not find it at once.
+var errNewStream = errors.New("natsreg: the bucket's new stream is not found yet")
 
 // transient reports whether err, the outcome of one attempt of a request
 // to JetStream, may pass by itself while a clustered JetStream elects a
@@ -191,7 +198,7 @@ func transient(err error) bool {
 	var legacy *nats.APIError // the watcher's subscription is made by nats.go's older API
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, errQuiet) ||
+		errors.Is(err, errQuiet) || errors.Is(err, errNewStream) ||
 		errors.As(err, &api) && api.ErrorCode == jetstream.ErrorCode(nats.JSErrCodeJetStreamNotAvailable) ||
 		errors.As(err, &legacy) && legacy.ErrorCode == nats.JSErrCodeJetStreamNotAvailable
 }
