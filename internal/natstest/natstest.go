@@ -75,9 +75,9 @@ func JetStream(t testing.TB) func(*server.Options) {
 	return func(o *server.Options) { o.JetStream, o.StoreDir = true, dir }
 }
 
-// Cluster runs a 3-node cluster with JetStream and returns once its
-// JetStream has a leader, so that a replicated stream can be made at
-// once.
+// Cluster runs a 3-node cluster with JetStream and returns once it can
+// place a stream on all three servers, so that a replicated stream can be
+// made at once.
 func Cluster(t testing.TB) []*server.Server {
 	t.Helper()
 	ports := make([]int, 3)
@@ -110,19 +110,26 @@ func Cluster(t testing.TB) []*server.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The cluster is ready once its JetStream meta group has a leader,
-	// which answers account info; until then requests fail at once.
+	// The cluster is ready once its JetStream meta group has a leader
+	// that knows the three servers as peers: until then, requests fail
+	// ("temporarily unavailable"), or a stream with three replicas does
+	// ("no suitable peers for placement"). A probe stream is made and
+	// deleted.
 	ctx, cancel := context.WithTimeout(context.Background(), readyBound)
 	defer cancel()
+	probe := jetstream.StreamConfig{Name: "natstest_ready", Subjects: []string{"natstest.ready"}, Replicas: len(ss), Storage: jetstream.MemoryStorage}
 	for {
-		rctx, rcancel := context.WithTimeout(ctx, time.Second)
-		_, err := js.AccountInfo(rctx)
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.CreateStream(rctx, probe)
+		if err == nil {
+			err = js.DeleteStream(rctx, probe.Name)
+		}
 		rcancel()
 		if err == nil {
 			return ss
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("nats cluster has no JetStream leader within %v: %v", readyBound, err)
+			t.Fatalf("nats cluster cannot place a stream on its %d servers within %v: %v", len(ss), readyBound, err)
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
