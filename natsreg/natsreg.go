@@ -18,6 +18,10 @@
 // watchers see expiries as they see deletions; Find, List and Wait also
 // skip entries last put longer ago than the TTL (by this host's clock
 // against the server's timestamp, so hosts' clocks must roughly agree).
+//
+// A clustered JetStream refuses requests, or leaves them unanswered, for
+// a moment while it elects a leader (a server lost): every operation
+// tries again within its ctx, each attempt bounded, until it is answered.
 package natsreg
 
 import (
@@ -249,7 +253,8 @@ func (p *pause) wait(ctx context.Context, err error) error {
 }
 
 // Close stops the heartbeat, waits for it, and deletes the entries still
-// registered here, within ctx.
+// registered here, within ctx: while JetStream is unavailable it keeps
+// trying until ctx ends, so a ctx without a deadline may wait for ever.
 func (r *Registry) Close(ctx context.Context) error {
 	r.once.Do(func() { close(r.stop) })
 	<-r.done
