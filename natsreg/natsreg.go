@@ -18,6 +18,10 @@
 // watchers see expiries as they see deletions; Find, List and Wait also
 // skip entries last put longer ago than the TTL (by this host's clock
 // against the server's timestamp, so hosts' clocks must roughly agree).
+//
+// A clustered JetStream refuses requests, or leaves them unanswered, for
+// a moment while it elects a leader (a server lost): every operation
+// tries again within its ctx, each attempt bounded, until it is answered.
 package natsreg
 
 import (
@@ -147,46 +151,110 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Registry, error) 
 	return r, nil
 }
 
-// bucketTry bounds one attempt to bind or create the bucket: a
+// attemptBound bounds one attempt of a request to JetStream: a
 // clustered JetStream may leave a request unanswered while it elects a
-// leader or while another program creates the same bucket, and the next
-// attempt then finds it.
-const bucketTry = 5 * time.Second
+// leader (a server lost, programs starting together on a fresh cluster),
+// and the next attempt is answered.
+const attemptBound = 5 * time.Second
 
 // bucket binds the bucket of cfg, creating it if it does not exist yet,
 // until ctx ends. Programs that start together on a fresh cluster race to
 // create it: the one that loses binds the winner's. A bucket that exists
 // with another TTL is updated to cfg's, since entries live by it.
 func bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	for {
-		actx, cancel := context.WithTimeout(ctx, bucketTry)
-		kv, err := js.KeyValue(actx, cfg.Bucket)
+	var kv jetstream.KeyValue
+	err := retry(ctx, attemptBound, func(ctx context.Context) error {
+		var err error
+		kv, err = js.KeyValue(ctx, cfg.Bucket)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(actx, cfg)
-		}
-		if err == nil {
-			var st jetstream.KeyValueStatus
-			if st, err = kv.Status(actx); err == nil && st.TTL() != cfg.TTL {
-				kv, err = js.UpdateKeyValue(actx, cfg)
+			kv, err = js.CreateKeyValue(ctx, cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) { // lost the race
+				kv, err = js.KeyValue(ctx, cfg.Bucket)
 			}
 		}
+		if err != nil {
+			return err
+		}
+		var st jetstream.KeyValueStatus
+		if st, err = kv.Status(ctx); err == nil && st.TTL() != cfg.TTL {
+			kv, err = js.UpdateKeyValue(ctx, cfg)
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: %w", errNewStream, err)
+		}
+		return err
+	})
+	return kv, err
+}
+
+// errNewStream says that the bucket's stream, just bound or made, was not
+// found: a cluster that has just made it may not find it at once.
+var errNewStream = errors.New("natsreg: the bucket's new stream is not found yet")
+
+// transient reports whether err, the outcome of one attempt of a request
+// to JetStream, may pass by itself while a clustered JetStream elects a
+// leader: no answer within the attempt (the request went to a lost
+// server), no response from the stream (its leader lost), or JetStream
+// "temporarily unavailable" (no meta leader yet). No responders to an
+// API request is not: it means no JetStream at all.
+func transient(err error) bool {
+	var api *jetstream.APIError
+	var legacy *nats.APIError // the watcher's subscription is made by nats.go's older API
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, errQuiet) || errors.Is(err, errNewStream) ||
+		errors.As(err, &api) && api.ErrorCode == jetstream.ErrorCode(nats.JSErrCodeJetStreamNotAvailable) ||
+		errors.As(err, &legacy) && legacy.ErrorCode == nats.JSErrCodeJetStreamNotAvailable
+}
+
+// retry runs op, each attempt bounded by try, until it succeeds, fails
+// other than [transient]ly, or ctx ends.
+func retry(ctx context.Context, try time.Duration, op func(ctx context.Context) error) error {
+	p := pause{d: firstPause}
+	for {
+		actx, cancel := context.WithTimeout(ctx, try)
+		err := op(actx)
 		cancel()
-		switch {
-		case err == nil:
-			return kv, nil
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
-		case errors.Is(err, jetstream.ErrBucketExists), errors.Is(err, context.DeadlineExceeded),
-			errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoStreamResponse):
-			continue // lost the race, or no answer yet: try again
-		default:
-			return nil, err
+		if err == nil || !transient(err) {
+			return err
+		}
+		if err := p.wait(ctx, err); err != nil {
+			return err
 		}
 	}
 }
 
+// firstPause is the wait after a first transient failure; it doubles with
+// each failure up to a second, so that a cluster that refuses at once
+// while it elects a leader is not flooded with requests.
+const firstPause = 50 * time.Millisecond
+
+// pause is the wait between attempts of one operation.
+type pause struct{ d time.Duration }
+
+// wait waits before the next attempt after the transient error err; it
+// returns ctx's error, naming err as the last attempt's, if ctx ends
+// first.
+func (p *pause) wait(ctx context.Context, err error) error {
+	t := time.NewTimer(p.d)
+	defer t.Stop()
+	p.d = min(2*p.d, time.Second)
+	if ctx.Err() == nil {
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+		}
+	}
+	if errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+}
+
 // Close stops the heartbeat, waits for it, and deletes the entries still
-// registered here, within ctx.
+// registered here, within ctx: while JetStream is unavailable it keeps
+// trying until ctx ends, so a ctx without a deadline may wait for ever.
 func (r *Registry) Close(ctx context.Context) error {
 	r.once.Do(func() { close(r.stop) })
 	<-r.done
@@ -204,8 +272,9 @@ func (r *Registry) Close(ctx context.Context) error {
 }
 
 // beat puts every entry again each heartbeat until Close. A put that
-// fails (a server lost, the cluster electing a leader) is tried again at
-// the next beat: the TTL allows for two.
+// fails at once or goes unanswered (a server lost, the cluster electing a
+// leader) is tried again within the beat's bound, each attempt bounded by
+// half the TTL, so that the entry is put before it expires.
 func (r *Registry) beat() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.heartbeat)
@@ -229,7 +298,7 @@ func (r *Registry) beat() {
 		for _, e := range es {
 			e.mu.Lock()
 			if !e.gone {
-				_, _ = r.kv.Put(ctx, e.key, e.value)
+				_ = r.put(ctx, r.cfg.ttl/2, e)
 			}
 			e.mu.Unlock()
 		}
@@ -256,10 +325,19 @@ func (r *Registry) Register(ctx context.Context, info tractor.ActorInfo) error {
 		old.gone = true
 		old.mu.Unlock()
 	}
-	if _, err := r.kv.Put(ctx, e.key, e.value); err != nil {
+	if err := r.put(ctx, attemptBound, e); err != nil {
 		return fmt.Errorf("natsreg: register %s in %q: %w", info.ID, r.cfg.bucket, err)
 	}
 	return nil
+}
+
+// put puts e's value under its key, retrying within ctx, each attempt
+// bounded by try.
+func (r *Registry) put(ctx context.Context, try time.Duration, e *entry) error {
+	return retry(ctx, try, func(ctx context.Context) error {
+		_, err := r.kv.Put(ctx, e.key, e.value)
+		return err
+	})
 }
 
 // Unregister deletes the entry of the actor uid, registered here or by
@@ -277,13 +355,17 @@ func (r *Registry) Unregister(ctx context.Context, uid string) error {
 		e.gone = true
 		keys = []string{e.key}
 	} else {
-		var err error
-		if keys, err = r.keys(ctx, "*."+escape(uid)); err != nil {
+		err := retry(ctx, attemptBound, func(ctx context.Context) (err error) {
+			keys, err = r.keys(ctx, "*."+escape(uid))
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("natsreg: unregister %s from %q: %w", uid, r.cfg.bucket, err)
 		}
 	}
 	for _, k := range keys {
-		if err := r.kv.Delete(ctx, k); err != nil {
+		err := retry(ctx, attemptBound, func(ctx context.Context) error { return r.kv.Delete(ctx, k) })
+		if err != nil {
 			return fmt.Errorf("natsreg: unregister %s from %q: %w", uid, r.cfg.bucket, err)
 		}
 	}
@@ -338,40 +420,50 @@ func (r *Registry) List(ctx context.Context) ([]tractor.ActorInfo, error) {
 }
 
 // watch reads the live entries matching pattern; if wait, and there are
-// none, it goes on watching until one is put or ctx ends.
+// none, it goes on watching until one is put or ctx ends. A watcher that
+// fails [transient]ly is made again.
 func (r *Registry) watch(ctx context.Context, pattern string, wait bool) ([]record, error) {
+	p := pause{d: firstPause}
 	for {
 		recs, err := r.watchOnce(ctx, pattern, wait)
-		if !errors.Is(err, errQuiet) || ctx.Err() != nil {
+		if err == nil || !transient(err) {
 			return recs, err
 		}
-		// The bucket's stream is changing leader (a server was lost):
-		// a watcher made now may never be served, the next one is.
+		if err := p.wait(ctx, err); err != nil {
+			return nil, err
+		}
 	}
 }
 
-// errQuiet says that a watcher delivered nothing for bucketTry: neither
-// the bucket's current entries nor, while waiting for a name, an update.
-// Its consumer may have gone with a lost server, and a new watcher is
-// made (a quiet one costs a new consumer every bucketTry, no more).
-var errQuiet = errors.New("natsreg: the watcher delivered nothing")
+// errQuiet says that JetStream left a watcher's creation unanswered for
+// attemptBound, or that the watcher then delivered nothing for as long:
+// neither the bucket's current entries nor, while waiting for a name, an
+// update. Its request or its consumer may have gone with a lost server,
+// and a new watcher is made (a quiet one costs a new consumer every
+// attemptBound, no more).
+var errQuiet = errors.New("natsreg: JetStream was quiet")
 
-// watchOnce is one watch, which ends with errQuiet if it delivers
-// nothing for bucketTry.
+// watchOnce is one watch, which ends with errQuiet if JetStream is quiet
+// for attemptBound.
 func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]record, error) {
+	// The watcher lives as long as its context: its creation, which
+	// nats.go bounds by that context only, is cut off by cancelling it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cut := time.AfterFunc(attemptBound, cancel)
 	w, err := r.kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
+	if !cut.Stop() {
+		if err == nil {
+			stopWatcher(w)
+		}
+		return nil, fmt.Errorf("%w: no watcher within %v", errQuiet, attemptBound)
+	}
 	if err != nil {
 		return nil, err
 	}
-	quiet := time.NewTimer(bucketTry)
+	quiet := time.NewTimer(attemptBound)
 	defer quiet.Stop()
-	defer func() {
-		// The watcher's delivery blocks on a full channel: drain it
-		// until the unsubscription closes it, so nothing is left behind.
-		_ = w.Stop()
-		for range w.Updates() {
-		}
-	}()
+	defer stopWatcher(w)
 	var recs []record
 	initial := true
 	for {
@@ -383,14 +475,14 @@ func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]
 			// No current entries within the bound, or, while waiting
 			// for a name, no update: the watcher's consumer may have
 			// been lost with a server; a new watcher is made.
-			return nil, errQuiet
+			return nil, fmt.Errorf("%w: nothing delivered within %v", errQuiet, attemptBound)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		if !ok {
 			return nil, fmt.Errorf("watcher closed: %w", nats.ErrConnectionClosed)
 		}
-		quiet.Reset(bucketTry)
+		quiet.Reset(attemptBound)
 		if kve == nil {
 			initial = false
 		} else if time.Since(kve.Created()) < r.cfg.ttl {
@@ -407,6 +499,15 @@ func (r *Registry) watchOnce(ctx context.Context, pattern string, wait bool) ([]
 		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Info.ID.UID, b.Info.ID.UID))
 	})
 	return recs, nil
+}
+
+// stopWatcher stops w and drains it until the unsubscription closes it:
+// the watcher's delivery blocks on a full channel, and nothing is left
+// behind.
+func stopWatcher(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	for range w.Updates() {
+	}
 }
 
 func infos(recs []record) []tractor.ActorInfo {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tractor-go/tractor"
+	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsreg"
 )
 
@@ -190,6 +191,88 @@ func TestThreeProgramsKill(t *testing.T) {
 	callAll(t, ps[:2])
 	ps[0].end(t)
 	ps[1].end(t)
+}
+
+// TestClusterServerLost: two programs on a 3-node cluster (the bucket
+// replicated on all three) go on finding and calling each other after the
+// server they are connected to shuts down, and a third joins them.
+func TestClusterServerLost(t *testing.T) {
+	ss := natstest.Cluster(t)
+	u := natstest.URLs(ss)
+	ps := []*program{startProgram(t, "p1", "127.0.0.1", u), startProgram(t, "p2", "127.0.0.2", u)}
+	for _, p := range ps {
+		p.expect(t, "ready")
+	}
+	callAll(t, ps)
+	ss[0].Shutdown() // the first URL: both programs' server
+	ss[0].WaitForShutdown()
+	callAll(t, ps)
+	// A program that joins now registers with the two servers left.
+	ps = append(ps, startProgram(t, "p3", "127.0.0.3", u))
+	ps[2].expect(t, "ready")
+	callAll(t, ps)
+	ps[1].say(t, "list")
+	list := ps[1].expect(t, "list ")
+	for _, want := range []string{"p1-worker@127.0.0.1", "p2-worker@127.0.0.2"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("p2's list %q lacks %s", list, want)
+		}
+	}
+	for _, p := range ps {
+		p.end(t)
+	}
+}
+
+// TestRegistryOutage: while a 3-node cluster has lost two of its servers,
+// its JetStream has no leader, and the one left, a follower, refuses
+// every request at once; the registry's operations keep trying within
+// their ctx rather than fail with the refusal: a Find in the outage ends
+// with its ctx, and a Wait begun in the outage and a Register made as the
+// servers come back both succeed.
+func TestRegistryOutage(t *testing.T) {
+	ss := natstest.Cluster(t)
+	// The meta leader is lost; a leader that loses its quorum would
+	// rather leave requests unanswered for a while.
+	i := slices.IndexFunc(ss, func(s *server.Server) bool { return !s.JetStreamIsLeader() })
+	survivor, lost := ss[i], slices.Delete(slices.Clone(ss), i, i+1)
+	r := newRegistry(t, connect(t, survivor.ClientURL()), natsreg.Replicas(3))
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	for _, s := range lost {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}
+	natstest.Leaderless(t, survivor)
+	fctx, fcancel := context.WithTimeout(ctx, 2*time.Second)
+	got, err := r.Find(fctx, "w")
+	fcancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Find in the outage = %q, %v; want %v", uids(got), err, context.DeadlineExceeded)
+	}
+	type result struct {
+		infos []tractor.ActorInfo
+		err   error
+	}
+	waited := make(chan result)
+	go func() {
+		infos, err := r.Wait(ctx, "w")
+		waited <- result{infos, err}
+	}()
+	for _, s := range lost {
+		natstest.Restart(t, s)
+	}
+	if err := r.Register(ctx, info("w", "a1")); err != nil {
+		t.Errorf("Register as the servers come back: %v", err)
+		cancel()
+	}
+	w := <-waited
+	if g := uids(w.infos); w.err != nil || !slices.Equal(g, []string{"w/a1"}) {
+		t.Fatalf("Wait begun in the outage = %q, %v; want [w/a1]", g, w.err)
+	}
+	// Now, while the restarted servers run: they stop before r closes.
+	if err := r.Unregister(ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestNoCredentialsRefused: on a server that requires a user and password,
