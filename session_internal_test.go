@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tractor-go/tractor/transport"
@@ -129,20 +130,29 @@ func servedSession(tb testing.TB, cfg config, conn transport.Conn) *session {
 // is up runs once it has ended, after its dialogs learnt the loss; one
 // registered later runs at once.
 func TestSessionGoneHooksAllRun(t *testing.T) {
-	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
-	var ran []int
-	for i := range 3 {
-		ch.onGone(func() { ran = append(ran, i) })
-	}
-	ch.breakLink()
-	<-ch.done
-	if fmt.Sprint(ran) != "[0 1 2]" {
-		t.Fatalf("the hooks that ran once the connection ended: %v, want [0 1 2]", ran)
-	}
-	ch.onGone(func() { ran = append(ran, 3) })
-	if fmt.Sprint(ran) != "[0 1 2 3]" {
-		t.Fatalf("a hook registered after the end: ran %v, want it run at once", ran)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+		var mu sync.Mutex
+		var ran []int
+		hook := func(i int) func() {
+			return func() {
+				mu.Lock()
+				ran = append(ran, i)
+				mu.Unlock()
+			}
+		}
+		for i := range 3 {
+			ch.onGone(hook(i))
+		}
+		ch.breakLink()
+		synctest.Wait() // serve has returned, its hooks run
+		ch.onGone(hook(3))
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(ran) != "[0 1 2 3]" {
+			t.Fatalf("the hooks that ran: %v, want [0 1 2] once the connection ended, then 3 at once", ran)
+		}
+	})
 }
 
 // refusingLink is a connection whose every send fails, as a closed one's
