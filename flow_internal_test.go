@@ -3,8 +3,11 @@ package tractor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -67,4 +70,160 @@ func TestRevokeClamped(t *testing.T) {
 		t.Fatalf("after absurd grants: credit %d items, %d bytes, want the caps, %d and %d",
 			items, bytes, maxCreditItems, maxCreditBytes)
 	}
+}
+
+// yieldLink is a connection that measures each yield it sends as size
+// bytes and records its payload, or fails it with fail; as a brokenLink,
+// its read side waits for Close.
+type yieldLink struct {
+	brokenLink
+	size int
+	fail error
+
+	mu     sync.Mutex
+	yields []any
+}
+
+func (c *yieldLink) Send(ctx context.Context, m transport.Msg) error {
+	_, err := c.SendSized(ctx, m)
+	return err
+}
+
+func (c *yieldLink) SendSized(_ context.Context, m transport.Msg) (int, error) {
+	if m.Kind != transport.KindYield {
+		return 0, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail != nil {
+		return 0, c.fail
+	}
+	c.yields = append(c.yields, m.Payload)
+	return c.size, nil
+}
+
+// sent is the payloads of the yields sent so far.
+func (c *yieldLink) sent() []any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]any(nil), c.yields...)
+}
+
+// sendingDialog is the caller's side of a stream dialog over link, with
+// the credit items and bytes to send on, under ctx.
+func sendingDialog(t *testing.T, ctx context.Context, link *yieldLink, items, bytes int) *dialog {
+	link.closed = make(chan struct{})
+	ch := servedSession(t, defaultConfig(), link)
+	d := newDialog(ch, 1, modeStream, true, newFlowWindow(defaultWindow, defaultWindowBytes))
+	d.ctx, d.endpoint = ctx, "flow"
+	d.grant(transport.Msg{Credit: uint32(items), CreditBytes: uint64(bytes)})
+	return d
+}
+
+// TestFlowByteCreditSpentExactly: yields that spend the byte credit to
+// exactly nothing leave the sender waiting for a grant, though it has item
+// credit left: a yield goes only with at least one byte of credit
+// (PROTOCOL.md §8).
+func TestFlowByteCreditSpentExactly(t *testing.T) {
+	link := &yieldLink{size: 25}
+	d := sendingDialog(t, context.Background(), link, 10, 100)
+	for n := range 4 {
+		if err := d.send(context.Background(), n); err != nil {
+			t.Fatalf("send %d within the credit: %v", n, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.send(ctx, 4); !errors.Is(err, context.Canceled) {
+		t.Fatalf("send with the byte credit spent: %v, want it to wait (and return its ctx's end)", err)
+	}
+	if got := fmt.Sprint(link.sent()); got != "[0 1 2 3]" {
+		t.Fatalf("sent %s, want [0 1 2 3]: nothing beyond the byte credit", got)
+	}
+}
+
+// TestFlowSendersPassWakeUp: senders waiting for credit each send once a
+// grant of enough credit for all arrives, though its wake-up wakes one:
+// the one that sends passes the wake-up on while credit is left. Whoever
+// is left waiting with credit there is found at once, in virtual time.
+func TestFlowSendersPassWakeUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		link := &yieldLink{}
+		ctx, cancel := context.WithCancel(context.Background())
+		d := sendingDialog(t, ctx, link, 0, 0)
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for n := range 3 {
+			wg.Go(func() { errs <- d.send(ctx, n) })
+		}
+		synctest.Wait() // all three wait for credit
+		d.addCredit(transport.Msg{Kind: transport.KindCredit, CID: 1, Credit: 3, CreditBytes: 3})
+		synctest.Wait() // each sent, or one waits with credit there
+		if got := len(link.sent()); got != 3 {
+			t.Errorf("%d of 3 senders sent after a grant of 3; the others wait with credit left", got)
+		}
+		cancel()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("send: %v", err)
+			}
+		}
+	})
+}
+
+// TestFlowSendFailures: a stream item that cannot be encoded fails alone,
+// as ErrUnencodable naming the endpoint, its credit given back, and the
+// stream goes on; one the broken connection refused fails as the loss of
+// the peer (ErrActorGone), never as nothing or as the transport's error.
+func TestFlowSendFailures(t *testing.T) {
+	link := &yieldLink{fail: fmt.Errorf("transport: encode: %w", transport.ErrEncode)}
+	d := sendingDialog(t, context.Background(), link, 1, 100)
+	err := d.send(context.Background(), "unencodable")
+	if !errors.Is(err, ErrUnencodable) || errors.Is(err, ErrActorGone) {
+		t.Fatalf("send of an unencodable item: %v, want ErrUnencodable", err)
+	}
+	link.mu.Lock()
+	link.fail = fmt.Errorf("transport: send yield: %w (write: broken pipe)", transport.ErrClosed)
+	link.mu.Unlock()
+	err = d.send(context.Background(), "item")
+	var re *RemoteError
+	if !errors.Is(err, ErrActorGone) || !errors.As(err, &re) || re.Actor != d.ch.peer {
+		t.Fatalf("send over a broken connection, after an unencodable item: %v, want ErrActorGone naming the peer", err)
+	}
+	link.mu.Lock()
+	link.fail = nil
+	link.mu.Unlock()
+	if err := d.send(context.Background(), "item"); err != nil {
+		t.Fatalf("send after the failed ones, whose credit came back: %v", err)
+	}
+}
+
+// TestFlowSendEndsWithDialog: a Send waiting for credit when the caller's
+// dialog ends (its opener's ctx, before the cancel it asks for is
+// recorded) returns the dialog's end, not nil as if the item went; one
+// whose dialog broke returns the loss, the most specific reason.
+func TestFlowSendEndsWithDialog(t *testing.T) {
+	t.Run("ctx ended", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		d := sendingDialog(t, ctx, &yieldLink{}, 0, 0)
+		cancel()
+		if err := d.send(context.Background(), "item"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("send on an ended dialog: %v, want context.Canceled", err)
+		}
+	})
+	t.Run("broken", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		d := sendingDialog(t, ctx, &yieldLink{}, 0, 0)
+		gone := lostActor(d.ch.peer, transport.ErrClosed)
+		d.mu.Lock()
+		d.state |= broken
+		d.gone = gone
+		d.mu.Unlock()
+		cancel()
+		if err := d.endErr(); err != gone {
+			t.Fatalf("the end of a broken dialog: %v, want the loss %v", err, gone)
+		}
+	})
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tractor-go/tractor/transport"
@@ -29,10 +33,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestGarbageFromPeer: a peer that sends bytes that are not a frame gets
+// TestSessionGarbageFromPeer: a peer that sends bytes that are not a frame gets
 // its connection closed with a warning naming it, and the calls pending on
 // that connection fail with ErrActorGone naming it.
-func TestGarbageFromPeer(t *testing.T) {
+func TestSessionGarbageFromPeer(t *testing.T) {
 	mine, theirs, err := transport.Socketpair()
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +75,11 @@ func TestGarbageFromPeer(t *testing.T) {
 	}
 }
 
-// TestPeerIDParity: a peer that opens a dialog with an id of this side's
+// TestSessionPeerIDParity: a peer that opens a dialog with an id of this side's
 // parity (a protocol error) is refused, so its dialog cannot take the id
 // of one this side opens; and a removed dialog never keeps receiving for
 // its id, whoever holds it now.
-func TestPeerIDParity(t *testing.T) {
+func TestSessionPeerIDParity(t *testing.T) {
 	var logs lockedBuffer
 	link := &creditLink{brokenLink: brokenLink{closed: make(chan struct{})}, grants: make(chan int, 16)}
 	ch := servedSession(t, defaultConfig().with([]Option{LogOutput(&logs)}), link) // this side's ids are odd
@@ -120,4 +124,130 @@ func servedSession(tb testing.TB, cfg config, conn transport.Conn) *session {
 		wg.Wait()
 	})
 	return ch
+}
+
+// TestSessionGoneHooksAllRun: every hook registered while the connection
+// is up runs once it has ended, after its dialogs learnt the loss; one
+// registered later runs at once.
+func TestSessionGoneHooksAllRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+		var mu sync.Mutex
+		var ran []int
+		hook := func(i int) func() {
+			return func() {
+				mu.Lock()
+				ran = append(ran, i)
+				mu.Unlock()
+			}
+		}
+		for i := range 3 {
+			ch.onGone(hook(i))
+		}
+		ch.breakLink()
+		synctest.Wait() // serve has returned, its hooks run
+		ch.onGone(hook(3))
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(ran) != "[0 1 2 3]" {
+			t.Fatalf("the hooks that ran: %v, want [0 1 2] once the connection ended, then 3 at once", ran)
+		}
+	})
+}
+
+// refusingLink is a connection whose every send fails, as a closed one's
+// does; as a brokenLink, its read side waits for Close.
+type refusingLink struct{ brokenLink }
+
+func (c *refusingLink) Send(context.Context, transport.Msg) error {
+	return fmt.Errorf("transport: send: %w", transport.ErrClosed)
+}
+
+// TestSessionControlNotSent: a control message the connection refuses is
+// only logged, at debug level, naming its kind (every dialog learns of the
+// loss from serve); one that went is not logged, and without debug
+// logging a refused one is dropped quietly.
+func TestSessionControlNotSent(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		conn   transport.Conn
+		level  slog.Level
+		logged bool
+	}{
+		{"refused, debug", &refusingLink{brokenLink{closed: make(chan struct{})}}, slog.LevelDebug, true},
+		{"refused, info", &refusingLink{brokenLink{closed: make(chan struct{})}}, slog.LevelInfo, false},
+		{"sent, debug", &brokenLink{closed: make(chan struct{})}, slog.LevelDebug, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs lockedBuffer
+			ch := servedSession(t, defaultConfig().with([]Option{LogOutput(&logs), LogLevel(tc.level)}), tc.conn)
+			ch.sendCtl(ch.cancelMsg(7))
+			logged := strings.Contains(logs.String(), "control message not sent")
+			if logged != tc.logged || (logged && !strings.Contains(logs.String(), transport.KindCancel.String())) {
+				t.Fatalf("logged %v, want %v (naming the kind); log:\n%s", logged, tc.logged, logs.String())
+			}
+		})
+	}
+}
+
+// endedLink is a brokenLink whose connection says it has ended, for
+// reason, before its read side has noticed (as an in-memory one does).
+type endedLink struct {
+	brokenLink
+	reason error
+}
+
+func (c *endedLink) Ended() error { return c.reason }
+
+// TestSessionLinkErr: a connection that says it ended fails a new call at
+// once with the loss of the peer, before serve has seen the end; once serve
+// has, the loss is the one every dialog got; a connection still up fails
+// nothing.
+func TestSessionLinkErr(t *testing.T) {
+	link := &endedLink{brokenLink: brokenLink{closed: make(chan struct{})}}
+	ch := servedSession(t, defaultConfig(), link)
+	if err := ch.linkErr(); err != nil {
+		t.Fatalf("linkErr of a connection still up: %v", err)
+	}
+	link.reason = io.ErrUnexpectedEOF
+	err := ch.linkErr()
+	var re *RemoteError
+	if !errors.Is(err, ErrActorGone) || !errors.As(err, &re) || re.Actor != ch.peer || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("linkErr of a connection that ended: %v, want ErrActorGone naming the peer and the reason", err)
+	}
+	ch.breakLink()
+	<-ch.done
+	if err, gone := ch.linkErr(), ch.goneErr(); err != gone || gone == nil {
+		t.Fatalf("linkErr once served: %v, want the loss the dialogs got, %v", err, gone)
+	}
+}
+
+// TestSessionRoutesByID: each message goes to the dialog its id names,
+// though the last yield went to another: the stream a yield finds without
+// the lock is taken only for its own id.
+func TestSessionRoutesByID(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	ds := map[uint64]*dialog{}
+	for _, cid := range []uint64{1, 3} {
+		ds[cid] = newDialog(ch, cid, modeStream, true, ch.window)
+		ch.mu.Lock()
+		ch.addLocked(ds[cid])
+		ch.mu.Unlock()
+	}
+	for i, cid := range []uint64{1, 3, 3, 1} {
+		ch.deliver(transport.Msg{Kind: transport.KindYield, CID: cid, Payload: i, Size: 1})
+	}
+	for cid, want := range map[uint64]string{1: "[0 3]", 3: "[1 2]"} {
+		d := ds[cid]
+		d.mu.Lock()
+		var got []any
+		for _, m := range d.inbox {
+			got = append(got, m.Payload)
+		}
+		d.mu.Unlock()
+		if fmt.Sprint(got) != want {
+			t.Errorf("dialog %d received %v, want %s", cid, got, want)
+		}
+		d.finish()
+	}
 }
