@@ -2,9 +2,11 @@ package tractor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +138,28 @@ type stoppingNATS struct{ m *testing.M }
 func (s stoppingNATS) Run() int {
 	defer stopNATS()
 	return s.m.Run()
+}
+
+// TestChildWithoutPeerNetwork: a process actor told to listen on its
+// tree's NATS network, whose main gave Run no PeerNetwork (the option
+// cannot travel from its parent), fails to start at once, with an error
+// that names it and what its main lacks.
+func TestChildWithoutPeerNetwork(t *testing.T) {
+	rows([]hosting{processNATS}) // the server, before its address is hidden
+	// The child's main (TestMain) finds no server to connect to, so it
+	// gives Run no PeerNetwork.
+	t.Setenv(natsURLEnv, "")
+	err := run(t, processNATS, func(ctx context.Context) error {
+		return tractor.OpenNursery(ctx, func(ctx context.Context, n *tractor.Nursery) error {
+			_, err := n.StartActor(ctx, "stranded", tractor.Expose(square))
+			if !errors.Is(err, tractor.ErrNoPeerNetwork) || !errors.Is(err, tractor.ErrMisuse) ||
+				!strings.Contains(err.Error(), `"stranded"`) || !strings.Contains(err.Error(), `PeerNetwork for "nats:" addresses`) {
+				t.Errorf("StartActor of a child without a NATS network: %v; want ErrNoPeerNetwork naming the actor and the missing network", err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
