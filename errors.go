@@ -110,6 +110,7 @@ func init() {
 		{"lagged", ErrLagged},
 		{"actor_died", ErrActorDied}, // before actor_gone, which it matches too
 		{"actor_gone", ErrActorGone},
+		{"no_peer_network", ErrNoPeerNetwork}, // before misuse, which it matches too
 		{"misuse", ErrMisuse},
 		{"canceled", context.Canceled},
 		{"deadline_exceeded", context.DeadlineExceeded},
