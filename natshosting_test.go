@@ -57,7 +57,20 @@ func startNATS() (*nats.Conn, error) {
 	}
 	natsServer = s
 	os.Setenv(natsURLEnv, s.ClientURL())
-	return nats.Connect(s.ClientURL(), nats.NoReconnect())
+	nc, err := nats.Connect(s.ClientURL(), nats.NoReconnect())
+	if err != nil {
+		return nil, err
+	}
+	// The connection's subscription for the replies to its requests, and
+	// its goroutine, open on its first request and last as long as it
+	// does: open them now, with a request nobody answers, so that they
+	// run before the row's trees, as the rest of the connection does (a
+	// tree's leak check takes those for the process's own; see rows).
+	if _, err := nc.Request("tractor.test.nobody", nil, time.Minute); !errors.Is(err, nats.ErrNoResponders) {
+		nc.Close()
+		return nil, fmt.Errorf("a request nobody answers: %v, want nats.ErrNoResponders", err)
+	}
+	return nc, nil
 }
 
 // natsChildOptions are the options of a process actor of the test binary
