@@ -408,7 +408,8 @@ func serveChild(local config) int {
 	tcfg.Secret = []byte(secret)
 	conn := transport.NewConn(nc, tcfg)
 	peer, err := conn.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion, Compress: true, Info: hello})
-	if err == nil && hello.Lacks != "" {
+	if hello.Lacks != "" {
+		// Refused by the parent, which reports why.
 		err = fmt.Errorf("told to listen at a %s: address, for which main gave Run no PeerNetwork", hello.Lacks)
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/tractor-go/tractor"
 	"github.com/tractor-go/tractor/internal/natstest"
 	"github.com/tractor-go/tractor/natsnet"
+	"github.com/tractor-go/tractor/transport"
 )
 
 // processNATS hosts actors in processes whose whole tree, the root and
@@ -158,7 +159,9 @@ func (s stoppingNATS) Run() int {
 // cannot travel from its parent), fails to start at once, with an error
 // that names it and what its main lacks.
 func TestChildWithoutPeerNetwork(t *testing.T) {
-	rows([]hosting{processNATS}) // the server, before its address is hidden
+	if _, err := testNATS.network(); err != nil { // the server, before its address is hidden
+		t.Fatal(err)
+	}
 	// The child's main (TestMain) finds no server to connect to, so it
 	// gives Run no PeerNetwork.
 	t.Setenv(natsURLEnv, "")
@@ -174,5 +177,39 @@ func TestChildWithoutPeerNetwork(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnknownNATSAddress: an address on NATS that nobody listens at (NATS
+// has no responder) fails a dial at once, with an error that names it;
+// and a program whose main gave Run no NATS network, given such an
+// address, fails at once too, saying so, rather than taking it for a TCP
+// host to look up.
+func TestUnknownNATSAddress(t *testing.T) {
+	const nobody = "nats:tractor.test.nobody"
+	for _, tc := range []struct {
+		name string
+		opts []tractor.Option
+		want error
+	}{
+		{"with-network", []tractor.Option{tractor.PeerNetwork(testNATS)}, transport.ErrNoListener},
+		{"without-network", nil, tractor.ErrNoPeerNetwork},
+		{"listen-without-network", []tractor.Option{tractor.ListenAddr(nobody)}, tractor.ErrNoPeerNetwork},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			opts := append([]tractor.Option{tractor.Registrar(nobody), tractor.Secret("tree"), tractor.LogOutput(testLog{t})}, tc.opts...)
+			err := tractor.Run(ctx, func(context.Context) error {
+				t.Error("joined a registrar nobody serves")
+				return nil
+			}, opts...)
+			if ctx.Err() != nil {
+				t.Fatalf("Run with registrar %s did not end within %v", nobody, testTimeout)
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), nobody) {
+				t.Errorf("Run with %s: %v; want %v, naming the address", nobody, err, tc.want)
+			}
+		})
 	}
 }
