@@ -57,6 +57,12 @@ var (
 	// ErrMisuse is matched by errors of calls made on the wrong side or in
 	// the wrong state, such as Started twice or OpenStream before Started.
 	ErrMisuse = errors.New("tractor: invalid operation")
+	// ErrNoPeerNetwork is matched when a process is to listen or dial at
+	// an address of a network, such as "nats:…", that its main did not
+	// give Run with [PeerNetwork]: a process actor's main among them,
+	// since the option cannot travel from its parent. It matches
+	// [ErrMisuse] too.
+	ErrNoPeerNetwork = fmt.Errorf("%w: no PeerNetwork for the address", ErrMisuse)
 	// ErrMessageTooLarge is matched when a message of a dialog (an
 	// argument, a result or error, a Started value, a stream item) is,
 	// encoded, over the connection's frame limit (16 MiB by default;
@@ -104,6 +110,7 @@ func init() {
 		{"lagged", ErrLagged},
 		{"actor_died", ErrActorDied}, // before actor_gone, which it matches too
 		{"actor_gone", ErrActorGone},
+		{"no_peer_network", ErrNoPeerNetwork}, // before misuse, which it matches too
 		{"misuse", ErrMisuse},
 		{"canceled", context.Canceled},
 		{"deadline_exceeded", context.DeadlineExceeded},

@@ -16,7 +16,7 @@ import (
 )
 
 // processHostings are the hostings whose actors can be killed.
-var processHostings = []hosting{processPipe, processTCP}
+var processHostings = []hosting{processPipe, processTCP, processNATS}
 
 // TestChildKilledMidStream: SIGKILL of a process actor mid-stream fails the
 // parent's pending stream and calls within a bound, with an error naming

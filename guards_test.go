@@ -209,6 +209,7 @@ var librarySentinels = map[string]error{
 	"tractor.ErrActorNotFound":    tractor.ErrActorNotFound,
 	"tractor.ErrRegistrar":        tractor.ErrRegistrar,
 	"tractor.ErrMisuse":           tractor.ErrMisuse,
+	"tractor.ErrNoPeerNetwork":    tractor.ErrNoPeerNetwork,
 	"tractor.ErrLagged":           tractor.ErrLagged,
 	"debuglock.ErrQuit":           debuglock.ErrQuit,
 }

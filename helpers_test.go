@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,12 +32,13 @@ type hosting struct {
 // hostings are the ways every core test runs: the same test bodies over
 // goroutine actors, whose values pass through the codec (WireCheck, on by
 // default under go test) or travel by reference as in production, and
-// over process actors on each wire.
+// over process actors on each wire, and on NATS.
 var hostings = []hosting{
 	goroutines,
 	goroutinesByRef,
 	processPipe,
 	processTCP,
+	processNATS,
 }
 
 // The process hostings, one per wire.
@@ -55,20 +57,27 @@ var (
 
 // rows returns the rows of hs a test runs: all of them, but under -short
 // not process-tcp, which hosts actors in processes as process-pipe does,
-// over the other wire; the transport's tests, the conformance test and
-// TestTwoPrograms cross that wire under -short too. The short suite runs
+// over the other wire, nor process-nats, whose processes reach each other
+// through a NATS server; the transport's tests, the conformance test and
+// TestTwoPrograms cross TCP under -short too, and natsnet's own tests
+// (TestPrograms, TestProcessActorsOverNATS) NATS. The short suite runs
 // fewer rows, never fewer semantics, and still crosses a process.
+//
+// If process-nats is among the rows, rows starts its NATS server (see
+// testNATS) if it has not yet, so that the server runs before the row's
+// trees do: a tree's leak check takes the goroutines that ran before it
+// for the process's own.
 func rows(hs []hosting) []hosting {
-	if !testing.Short() {
-		return hs
+	if testing.Short() {
+		hs = slices.DeleteFunc(slices.Clone(hs), func(h hosting) bool {
+			return h.name == processTCP.name || h.name == processNATS.name
+		})
 	}
-	var short []hosting
-	for _, h := range hs {
-		if h.name != processTCP.name {
-			short = append(short, h)
-		}
+	if slices.ContainsFunc(hs, func(h hosting) bool { return h.name == processNATS.name }) {
+		// A failure is the trees' to report: each listens on the network.
+		_, _ = testNATS.network()
 	}
-	return short
+	return hs
 }
 
 // inProcess says whether h hosts actors in the test's process.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	ossignal "os/signal"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -194,6 +195,19 @@ func offerCompression(cfg config) bool {
 type childHello struct {
 	PID  int
 	Addr string // where it accepts peers
+	// Lacks is, if not empty, the scheme of the address the child was told
+	// to listen at, for which its main gave Run no PeerNetwork: it cannot
+	// serve, and the parent refuses it.
+	Lacks string
+}
+
+// lacksNetwork says whether listen, the address a process child was told
+// to listen at, is a fresh address of a network other than TCP ("nats:",
+// see listenHost: a TCP one always has a port) that peers, the child's
+// own network, is not; it returns that network's scheme.
+func lacksNetwork(listen string, peers transport.Network) (string, bool) {
+	scheme, ok := strings.CutSuffix(listen, ":")
+	return scheme, ok && !transport.HasScheme(peers, listen)
 }
 
 // spawnProcess starts a process actor and completes the handshake, within
@@ -272,6 +286,10 @@ func (n *Nursery) spawnProcess(ctx context.Context, name string, cfg config) (*P
 		if hello.PID != proc.Pid() {
 			// Someone else dialled the listener first.
 			return transport.Hello{}, fmt.Errorf("peer claims pid %d, not the child's", hello.PID)
+		}
+		if hello.Lacks != "" {
+			return transport.Hello{}, fmt.Errorf("process actor %s cannot listen on its tree's network: its program's main gave Run no PeerNetwork for %q addresses (the option cannot travel from a parent): %w",
+				id, hello.Lacks+":", ErrNoPeerNetwork)
 		}
 		return transport.Hello{Version: transport.ProtocolVersion, Compress: tcfg.Compress, Info: spec}, nil
 	})
@@ -360,18 +378,26 @@ func serveChild(local config) int {
 	}
 	secret, listen := string(key), os.Getenv(envListen)
 	os.Unsetenv(envListen)
-	nd, err := newNode(listen, secret, local.tls, local.peers)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tractor: child:", err)
-		return 3
-	}
-	defer nd.close()
-	// At once: its parent is told the address, and the registrar, of
-	// another process, records its actors with it.
-	addr, err := nd.listen()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tractor: child:", err)
-		return 3
+	hello := childHello{PID: os.Getpid()}
+	var nd *node
+	if scheme, lacks := lacksNetwork(listen, local.peers); lacks {
+		// Nothing to listen on: the parent, told so, refuses this child
+		// with an error that names it, which it alone knows yet.
+		hello.Lacks = scheme
+	} else {
+		nd, err = newNode(listen, secret, local.tls, local.peers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tractor: child:", err)
+			return 3
+		}
+		defer nd.close()
+		// At once: its parent is told the address, and the registrar, of
+		// another process, records its actors with it.
+		hello.Addr, err = nd.listen()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tractor: child:", err)
+			return 3
+		}
 	}
 	nc, err := spawnproc.ConnectParent(ctx)
 	if err != nil {
@@ -381,8 +407,11 @@ func serveChild(local config) int {
 	tcfg := transport.DefaultConfig()
 	tcfg.Secret = []byte(secret)
 	conn := transport.NewConn(nc, tcfg)
-	peer, err := conn.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion, Compress: true,
-		Info: childHello{PID: os.Getpid(), Addr: addr}})
+	peer, err := conn.Handshake(ctx, transport.Hello{Version: transport.ProtocolVersion, Compress: true, Info: hello})
+	if hello.Lacks != "" {
+		// Refused by the parent, which reports why.
+		err = fmt.Errorf("told to listen at a %s: address, for which main gave Run no PeerNetwork", hello.Lacks)
+	}
 	if err != nil {
 		conn.Close()
 		fmt.Fprintln(os.Stderr, "tractor: child handshake:", err)

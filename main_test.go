@@ -17,6 +17,7 @@ func TestMain(m *testing.M) {
 		tractor.SetDetachedSendHook(lateSend)
 	}
 	// A process actor: serve with the options the tests give the tree.
-	tractortest.Setup(childOptions()...)
-	goleak.VerifyTestMain(m)
+	tractortest.Setup(append(childOptions(), natsChildOptions()...)...)
+	// The process-nats row's server ends before the leak check.
+	goleak.VerifyTestMain(stoppingNATS{m})
 }

@@ -100,6 +100,8 @@ func newNode(addr, secret string, tlsCfg *tls.Config, peers transport.Network) (
 	}
 	if transport.HasScheme(peers, addr) {
 		// Not a host:port: NATS, say, which its own TLS secures.
+	} else if scheme, ok := foreignScheme(addr); ok {
+		return nil, fmt.Errorf("ListenAddr %q: this program's main gave Run no PeerNetwork for %q addresses: %w", addr, scheme+":", ErrNoPeerNetwork)
 	} else if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 			// The listener's address is registered for peers to dial: one
@@ -204,6 +206,33 @@ func (n *node) resolveAll(infos []ActorInfo) []ActorInfo {
 // authentication's bound), and without TLS, which the network has its own.
 func (n *node) streams() transport.Streams {
 	return transport.Streams{Network: n.peers, Config: n.tcp.Config}
+}
+
+// foreignScheme says whether addr, not one of the peer network's, is the
+// address of another network, "<scheme>:<rest>" (such as
+// "nats:tractor.registrar"), rather than a TCP host:port, whose port is a
+// number or a service's name; it returns the scheme.
+func foreignScheme(addr string) (string, bool) {
+	scheme, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || !isScheme(scheme) {
+		return "", false
+	}
+	if _, err := net.LookupPort("tcp", port); err == nil {
+		return "", false
+	}
+	return scheme, true
+}
+
+// isScheme says whether s is a URI scheme (RFC 3986): a letter, then
+// letters, digits, "+", "-" or ".".
+func isScheme(s string) bool {
+	for i, c := range []byte(s) {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // isLoopback says whether host:port names a loopback address.
@@ -440,6 +469,8 @@ func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string)
 	var err error
 	if transport.HasScheme(n.peers, addr) {
 		conn, err = n.streams().Dial(ctx, addr)
+	} else if scheme, ok := foreignScheme(addr); ok {
+		return nil, peerWelcome{}, fmt.Errorf("dial %s: this program's main gave Run no PeerNetwork for %q addresses: %w", addr, scheme+":", ErrNoPeerNetwork)
 	} else {
 		conn, err = n.tcp.Dial(ctx, addr)
 	}

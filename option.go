@@ -427,7 +427,9 @@ func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = c
 // authenticates peers as on TCP; [TLS] is TCP's, and nw secures itself
 // (NATS with its own TLS and credentials). Like TLS, nw cannot travel to a
 // process actor: give the option to Run in main, which a process actor
-// runs too, and the child listens on its own nw.
+// runs too, and the child listens on its own nw; a child whose main does
+// not is refused as it starts, and an address of a network the program
+// has none for fails at once, with errors matching [ErrNoPeerNetwork].
 func PeerNetwork(nw transport.Network) Option { return optionFunc(func(c *config) { c.peers = nw }) }
 
 // BeforeCancel sets a function that a nursery calls before it cancels a
