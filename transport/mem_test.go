@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -383,5 +384,37 @@ func TestMemPairPeerCloseBeforeServeKeepsMessages(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("delivered %v, want [1 2 3]", got)
+	}
+}
+
+// TestPayloadSize: the in-memory estimate counts a value's own size and,
+// through one pointer and among a struct's fields, what its strings,
+// slices and maps refer to, one level down.
+func TestPayloadSize(t *testing.T) {
+	type fields struct {
+		S string
+		B []int16
+		N int32
+	}
+	const header = int(unsafe.Sizeof(fields{}))
+	for _, tc := range []struct {
+		name string
+		v    any
+		want int
+	}{
+		{"nil", nil, 0},
+		{"int", 7, 8},
+		{"string", "hello", 5},
+		{"bytes", []byte{1, 2, 3}, 3},
+		{"slice", []int32{1, 2, 3}, int(unsafe.Sizeof([]int32{})) + 3*4},
+		{"map", map[int32]int64{1: 1, 2: 2}, int(unsafe.Sizeof(map[int32]int64{})) + 2*(4+8)},
+		{"struct", fields{S: "abc", B: []int16{1, 2}}, header + 3 + 2*2},
+		{"pointer to struct", &fields{S: "abc", B: []int16{1, 2}}, header + 3 + 2*2},
+		{"nil pointer", (*fields)(nil), 0},
+		{"array", [4]int16{}, 8},
+	} {
+		if got := transport.PayloadSize(tc.v); got != tc.want {
+			t.Errorf("PayloadSize(%s) = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
