@@ -418,3 +418,55 @@ func TestPayloadSize(t *testing.T) {
 		}
 	}
 }
+
+// endRecorder is a Receiver that records what it is given.
+type endRecorder struct {
+	mu    sync.Mutex
+	msgs  int
+	ended []error
+}
+
+func (r *endRecorder) Deliver(transport.Msg) { r.mu.Lock(); r.msgs++; r.mu.Unlock() }
+func (r *endRecorder) Ended(reason error) {
+	r.mu.Lock()
+	r.ended = append(r.ended, reason)
+	r.mu.Unlock()
+}
+
+func (r *endRecorder) seen() (int, []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs, append([]error(nil), r.ended...)
+}
+
+// TestMemPairAttachEnded: a receiver attached to an open connection is
+// told nothing of an end until the peer closes, then once, io.EOF; one
+// attached after the peer closed gets what was sent, then io.EOF at once.
+func TestMemPairAttachEnded(t *testing.T) {
+	type attacher interface{ Attach(transport.Receiver) }
+	ctx := context.Background()
+
+	a, b := transport.MemPair()
+	var open endRecorder
+	b.(attacher).Attach(&open)
+	if n, ended := open.seen(); n != 0 || len(ended) != 0 {
+		t.Fatalf("attached to an open connection: %d messages, ended %v; want neither", n, ended)
+	}
+	a.Close()
+	if _, ended := open.seen(); len(ended) != 1 || ended[0] != io.EOF {
+		t.Fatalf("after the peer's Close: ended %v, want [EOF]", ended)
+	}
+	b.Close()
+
+	a, b = transport.MemPair()
+	if err := a.Send(ctx, transport.Msg{Kind: transport.KindYield, Payload: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	var late endRecorder
+	b.(attacher).Attach(&late)
+	if n, ended := late.seen(); n != 1 || len(ended) != 1 || ended[0] != io.EOF {
+		t.Fatalf("attached after the peer's Close: %d messages, ended %v; want 1 and [EOF]", n, ended)
+	}
+	b.Close()
+}
