@@ -49,13 +49,19 @@ func getEncoder() *encoder {
 
 // putEncoder returns e to the pool, without the buffers a big message grew.
 func putEncoder(e *encoder) {
+	e.dropLarge()
+	encoders.Put(e)
+}
+
+// dropLarge lets go of the buffers over keepBuffer, so that the pool holds
+// on only to small ones.
+func (e *encoder) dropLarge() {
 	if cap(e.buf) > keepBuffer {
 		e.buf = nil
 	}
 	if cap(e.zbuf) > keepBuffer {
 		e.zbuf = nil
 	}
-	encoders.Put(e)
 }
 
 // Write, WriteByte and WriteString make encoder the writer of its own

@@ -138,6 +138,14 @@ func (r *FrameReader) Next() ([]byte, error) { return r.fr.next() }
 // reader keeps until its next frame.
 func (r *FrameReader) Held() (buf, zbuf int) { return cap(r.fr.buf), cap(r.fr.zbuf) }
 
+// EncoderKeeps returns the capacities of the buffers an encoder that
+// grew buffers of buf and zbuf bytes keeps when it returns to the pool.
+func EncoderKeeps(buf, zbuf int) (int, int) {
+	e := &encoder{buf: make([]byte, 0, buf), zbuf: make([]byte, 0, zbuf)}
+	e.dropLarge()
+	return cap(e.buf), cap(e.zbuf)
+}
+
 // KeepBuffer is the largest buffer a connection keeps between frames.
 const KeepBuffer = keepBuffer
 

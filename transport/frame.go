@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"syscall"
 
 	"github.com/klauspost/compress/s2"
@@ -148,10 +149,8 @@ type frameReader struct {
 // checked against the limit, and a large frame's buffer grows with the
 // bytes that actually arrive, not with the length it declares.
 func (fr *frameReader) next() ([]byte, error) {
-	if fr.peeked > 0 {
-		fr.br.Discard(fr.peeked) // cannot fail: the bytes are buffered
-		fr.peeked = 0
-	}
+	fr.br.Discard(fr.peeked) // cannot fail: the bytes are buffered
+	fr.peeked = 0
 	if cap(fr.buf) > keepBuffer {
 		fr.buf = nil
 	}
@@ -202,9 +201,7 @@ func (fr *frameReader) next() ([]byte, error) {
 		// The sender checked the frame before compression: so does this.
 		return nil, fmt.Errorf("%w: frame decompresses to %d bytes, limit %d", ErrFrameTooLarge, 1+dlen, fr.max)
 	}
-	if cap(fr.zbuf) < dlen {
-		fr.zbuf = make([]byte, dlen)
-	}
+	fr.zbuf = slices.Grow(fr.zbuf[:0], dlen)
 	out, err := s2.Decode(fr.zbuf[:dlen], body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compressed body: %w", ErrMalformed, err)

@@ -98,6 +98,24 @@ func TestFrameReaderKeepsBuffersUpToLimit(t *testing.T) {
 	}
 }
 
+// TestEncoderKeepsBuffersUpToLimit: an encoder returning to the pool keeps
+// its message and compression buffers up to KeepBuffer bytes, that limit
+// included, and lets go of larger ones, each on its own.
+func TestEncoderKeepsBuffersUpToLimit(t *testing.T) {
+	const k = transport.KeepBuffer
+	for _, tc := range []struct{ buf, zbuf, wantBuf, wantZbuf int }{
+		{100, 200, 100, 200},
+		{k, k, k, k},
+		{k + 1, k, 0, k},
+		{k, k + 1, k, 0},
+	} {
+		if buf, zbuf := transport.EncoderKeeps(tc.buf, tc.zbuf); buf != tc.wantBuf || zbuf != tc.wantZbuf {
+			t.Errorf("buffers of %d and %d bytes: kept %d and %d, want %d and %d",
+				tc.buf, tc.zbuf, buf, zbuf, tc.wantBuf, tc.wantZbuf)
+		}
+	}
+}
+
 func is(n int) func(int) bool      { return func(c int) bool { return c == n } }
 func atLeast(n int) func(int) bool { return func(c int) bool { return c >= n } }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tractor-go/tractor/transport"
 )
@@ -384,4 +385,88 @@ func TestMemPairPeerCloseBeforeServeKeepsMessages(t *testing.T) {
 	if fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("delivered %v, want [1 2 3]", got)
 	}
+}
+
+// TestPayloadSize: the in-memory estimate counts a value's own size and,
+// through one pointer and among a struct's fields, what its strings,
+// slices and maps refer to, one level down.
+func TestPayloadSize(t *testing.T) {
+	type fields struct {
+		S string
+		B []int16
+		N int32
+	}
+	const header = int(unsafe.Sizeof(fields{}))
+	for _, tc := range []struct {
+		name string
+		v    any
+		want int
+	}{
+		{"nil", nil, 0},
+		{"int", 7, 8},
+		{"string", "hello", 5},
+		{"bytes", []byte{1, 2, 3}, 3},
+		{"slice", []int32{1, 2, 3}, int(unsafe.Sizeof([]int32{})) + 3*4},
+		{"map", map[int32]int64{1: 1, 2: 2}, int(unsafe.Sizeof(map[int32]int64{})) + 2*(4+8)},
+		{"struct", fields{S: "abc", B: []int16{1, 2}}, header + 3 + 2*2},
+		{"pointer to struct", &fields{S: "abc", B: []int16{1, 2}}, header + 3 + 2*2},
+		{"nil pointer", (*fields)(nil), 0},
+		{"array", [4]int16{}, 8},
+	} {
+		if got := transport.PayloadSize(tc.v); got != tc.want {
+			t.Errorf("PayloadSize(%s) = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// endRecorder is a Receiver that records what it is given.
+type endRecorder struct {
+	mu    sync.Mutex
+	msgs  int
+	ended []error
+}
+
+func (r *endRecorder) Deliver(transport.Msg) { r.mu.Lock(); r.msgs++; r.mu.Unlock() }
+func (r *endRecorder) Ended(reason error) {
+	r.mu.Lock()
+	r.ended = append(r.ended, reason)
+	r.mu.Unlock()
+}
+
+func (r *endRecorder) seen() (int, []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs, append([]error(nil), r.ended...)
+}
+
+// TestMemPairAttachEnded: a receiver attached to an open connection is
+// told nothing of an end until the peer closes, then once, io.EOF; one
+// attached after the peer closed gets what was sent, then io.EOF at once.
+func TestMemPairAttachEnded(t *testing.T) {
+	type attacher interface{ Attach(transport.Receiver) }
+	ctx := context.Background()
+
+	a, b := transport.MemPair()
+	var open endRecorder
+	b.(attacher).Attach(&open)
+	if n, ended := open.seen(); n != 0 || len(ended) != 0 {
+		t.Fatalf("attached to an open connection: %d messages, ended %v; want neither", n, ended)
+	}
+	a.Close()
+	if _, ended := open.seen(); len(ended) != 1 || ended[0] != io.EOF {
+		t.Fatalf("after the peer's Close: ended %v, want [EOF]", ended)
+	}
+	b.Close()
+
+	a, b = transport.MemPair()
+	if err := a.Send(ctx, transport.Msg{Kind: transport.KindYield, Payload: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	var late endRecorder
+	b.(attacher).Attach(&late)
+	if n, ended := late.seen(); n != 1 || len(ended) != 1 || ended[0] != io.EOF {
+		t.Fatalf("attached after the peer's Close: %d messages, ended %v; want 1 and [EOF]", n, ended)
+	}
+	b.Close()
 }

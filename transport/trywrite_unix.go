@@ -18,9 +18,7 @@ type rawWriter struct {
 func (w *rawWriter) writeFD(fd uintptr) bool {
 	for w.n < len(w.buf) {
 		m, err := syscall.Write(int(fd), w.buf[w.n:])
-		if m > 0 {
-			w.n += m
-		}
+		w.n += max(m, 0) // m is -1 when err is set
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -110,7 +110,6 @@ const (
 	readerNone      reader = iota
 	readerHandshake        // Handshake or Answer reads the peer's frames
 	readerServe            // Serve reads messages (until the stream ends)
-	readerClose            // Close drains what the peer still sends
 )
 
 // WireConn is a [Conn] over a byte stream: it frames and encodes each
@@ -576,11 +575,10 @@ func (c *WireConn) Close() error {
 		t.Stop()
 	}
 
+	// With c.closed set, neither Serve nor a handshake starts reading now:
+	// if nobody reads, the stream is Close's to drain.
 	c.mu.Lock()
 	owner := c.reader
-	if owner == readerNone {
-		c.reader = readerClose
-	}
 	c.mu.Unlock()
 	var err error
 	switch {

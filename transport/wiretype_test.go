@@ -91,3 +91,41 @@ func TestCheckTypeRecursive(t *testing.T) {
 		t.Errorf("recA crossed as %#v, want %#v", out, in)
 	}
 }
+
+type (
+	wtInner struct{ A, B int }
+	wtCount int
+	// wtEmbeds embeds an unexported struct: msgpack encodes its fields
+	// inline, so it crosses.
+	wtEmbeds struct {
+		wtInner
+		C string
+	}
+	// wtEmbedsInt embeds an unexported named int, which msgpack drops.
+	wtEmbedsInt struct{ wtCount }
+)
+
+// TestCheckTypeWhere: a type refused as a whole is named without a field,
+// a map's values are checked as well as its keys, and an embedded
+// unexported struct crosses where an embedded unexported non-struct is
+// refused.
+func TestCheckTypeWhere(t *testing.T) {
+	for _, tc := range []struct {
+		rt   reflect.Type
+		want string // "" for a type that crosses
+	}{
+		{reflect.TypeFor[chan int](), "type chan int: chan int cannot cross a process"},
+		{reflect.TypeFor[map[string]func()](), "type map[string]func() field [value]: func() cannot cross a process"},
+		{reflect.TypeFor[map[chan int]string](), "type map[chan int]string field [key]: chan int cannot cross a process"},
+		{reflect.TypeFor[wtEmbeds](), ""},
+		{reflect.TypeFor[wtEmbedsInt](), "type transport_test.wtEmbedsInt field .wtCount: transport_test.wtCount is unexported and would be dropped silently (export it, tag it `msgpack:\"-\"`, or give the type a marshaller)"},
+	} {
+		err := transport.CheckType(tc.rt)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckType(%v) = %v, want nil", tc.rt, err)
+		case tc.want != "" && (err == nil || err.Error() != tc.want):
+			t.Errorf("CheckType(%v) = %v, want %q", tc.rt, err, tc.want)
+		}
+	}
+}

@@ -32,3 +32,16 @@ func TestSendAfterFailedWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestSendMeetsFailedWrite: a Send that writes its frame itself, on a
+// socket whose peer has gone, fails at once with the write's error rather
+// than leaving the frame to the writer goroutine: a Unix socket refuses
+// the first write after its peer closed.
+func TestSendMeetsFailedWrite(t *testing.T) {
+	c, raw := rawPair(t, transport.Config{})
+	raw.Close()
+	transport.ForgetLastWrite(c)
+	if err := c.Send(context.Background(), yield(1, "x")); !errors.Is(err, transport.ErrClosed) || !strings.Contains(err.Error(), "write") {
+		t.Fatalf("Send to a peer that has gone: %v; want ErrClosed naming the failed write", err)
+	}
+}
