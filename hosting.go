@@ -341,8 +341,11 @@ func listenHost(addr string, peers transport.Network) string {
 // nothing else; call it yourself first in main (or TestMain) if anything
 // runs before Run.
 //
-// Of opts, a process child uses only those that cannot travel from its
-// parent: [TLS] and [LogOutput]; [Run] passes its own.
+// Of opts, a process child uses those that cannot travel from its parent,
+// because they hold its own process's connections, credentials or
+// functions: [TLS], [LogOutput], [PeerNetwork], [UseRegistry] and the
+// hooks ([BeforeCancel], [WrapLogHandler], [WrapChildStderr] and the
+// like); the rest come from its parent. [Run] passes its own.
 func ServeIfChild(opts ...Option) {
 	if !spawnproc.IsChild() {
 		return

@@ -210,12 +210,18 @@ func (n *node) streams() transport.Streams {
 
 // foreignScheme says whether addr, not one of the peer network's, is the
 // address of another network, "<scheme>:<rest>" (such as
-// "nats:tractor.registrar"), rather than a TCP host:port, whose port is a
-// number or a service's name; it returns the scheme.
+// "nats:tractor.registrar", or "nats:" for a fresh one), rather than a TCP
+// host:port, whose port is a number or a service's name; it returns the
+// scheme. A scheme-like host with no port ("nats:") is taken for another
+// network's fresh address, never for a TCP host to look up: a TCP address
+// names its port, "host:0" for a fresh one.
 func foreignScheme(addr string) (string, bool) {
 	scheme, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || !isScheme(scheme) {
+	if err != nil || !isScheme(scheme) {
 		return "", false
+	}
+	if port == "" {
+		return scheme, true
 	}
 	if _, err := net.LookupPort("tcp", port); err == nil {
 		return "", false

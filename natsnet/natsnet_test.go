@@ -286,7 +286,10 @@ func TestCreditWhileReading(t *testing.T) {
 	s := natstest.Server(t)
 	nw := &natsnet.Network{Conn: connect(t, s), Window: 1024, Keepalive: time.Hour}
 	d, a := pair(t, nw, nw)
+	// Deadlines on both ends bound a regression: a Write that is never
+	// woken fails within bound rather than hanging the package.
 	d.SetDeadline(time.Now().Add(bound))
+	a.SetDeadline(time.Now().Add(bound))
 	read := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 8)

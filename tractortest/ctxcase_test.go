@@ -166,7 +166,8 @@ func TestContextCaseCatches(t *testing.T) {
 // line (-rapid.shrinktime) or RAPID_SHRINKTIME asked for a bound: a test
 // that asks for a violation, not for the smallest sequence that shows
 // it, need not spend rapid's default 30 s of shrinking on each failure
-// it plants.
+// it plants. It sets rapid's process-wide flag, so t must not run in
+// parallel with other tests.
 func withShrinkTime(t *testing.T, d time.Duration) {
 	t.Helper()
 	if _, ok := os.LookupEnv("RAPID_SHRINKTIME"); ok {
