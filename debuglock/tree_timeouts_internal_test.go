@@ -212,7 +212,7 @@ func TestVirtualReleaseWait(t *testing.T) {
 					t.Errorf("the next waiter: %v", err)
 				}
 			})
-			time.Sleep(time.Second) // virtual time: the holder queues
+			<-time.After(time.Second) // the bubble's clock: the holder queues
 			start := time.Now()
 			lease.Release()
 			if took := time.Since(start); took != 0 {

@@ -134,7 +134,7 @@ func TestDialBackBoundsPending(t *testing.T) {
 		// once; nothing real is waited for. Up to the deadline, the
 		// silent connections are kept (all but the oldest, which made
 		// room for the wrong one).
-		time.Sleep(tokenTimeout - time.Nanosecond) // virtual time
+		<-time.After(tokenTimeout - time.Nanosecond) // the bubble's clock
 		synctest.Wait()
 		kept := n - maxDialBack + 1
 		for i, c := range intruders[kept:] {
@@ -142,7 +142,7 @@ func TestDialBackBoundsPending(t *testing.T) {
 				t.Fatalf("intruder %d dropped before it was silent for %v", kept+i, tokenTimeout)
 			}
 		}
-		time.Sleep(time.Nanosecond) // virtual time
+		<-time.After(time.Nanosecond) // the bubble's clock
 		synctest.Wait()
 		for i, c := range intruders {
 			if !dropped(c) {

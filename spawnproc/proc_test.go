@@ -79,7 +79,7 @@ func child(role string) int {
 		select {}
 	case "slow": // print the pid, then take too long to connect back
 		fmt.Println(os.Getpid())
-		time.Sleep(time.Minute) // not a synchronisation: a child that hangs until killed
+		<-time.After(time.Minute) // not a synchronisation: a child that hangs until killed
 		return 0
 	case "holder": // start a program that holds stdout, print its pid, exit 0
 		cmd := exec.Command(os.Args[0])
@@ -91,7 +91,7 @@ func child(role string) int {
 		fmt.Println(cmd.Process.Pid)
 		return 0
 	case "hang": // hang until killed
-		time.Sleep(time.Minute) // not a synchronisation: a program that hangs until killed
+		<-time.After(time.Minute) // not a synchronisation: a program that hangs until killed
 		return 0
 	case "middle": // spawn a grandchild that waits forever, print its pid, wait
 		p, c, err := spawnproc.Start(ctx, spawnproc.Spec{Env: []string{roleEnv + "=stubborn"}})

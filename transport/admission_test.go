@@ -78,7 +78,7 @@ func TestAnswerAuthTimeout(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			const start, helloDelay = 400 * time.Millisecond, 2 * time.Second
 			err, took := answer(t, config(testSecret, bound), func(t *testing.T, raw net.Conn) {
-				time.Sleep(start) // virtual time: the bubble's clock moves at once
+				<-time.After(start) // the bubble's clock, which moves at once
 				// Its third write is the hello, after the challenge and
 				// the proof.
 				a := transport.NewConn(&slowWrite{Conn: raw, nth: 3, delay: helloDelay}, withSecret(testSecret))
@@ -103,7 +103,7 @@ type slowWrite struct {
 
 func (s *slowWrite) Write(b []byte) (int, error) {
 	if s.n++; s.n == s.nth {
-		time.Sleep(s.delay) // virtual time
+		<-time.After(s.delay) // the bubble's clock
 	}
 	return s.Conn.Write(b)
 }

@@ -249,7 +249,7 @@ func TestHandshakeSucceedsDespiteLateCtx(t *testing.T) {
 		}
 		cancel()
 		sb := serve(t, b)
-		time.Sleep(time.Hour) // virtual time: any deadline the cancel set has passed
+		<-time.After(time.Hour) // the bubble's clock: any deadline the cancel set has passed
 		if err := a.Send(context.Background(), yield(1, "after")); err != nil {
 			t.Fatal(err)
 		}

@@ -86,7 +86,7 @@ func TestAcceptBackoff(t *testing.T) {
 	t.Run("close during a pause", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			l, f := run(t, []error{syscall.EMFILE, syscall.EMFILE})
-			time.Sleep(2 * ms) // virtual time: into the 5 ms pause
+			<-time.After(2 * ms) // the bubble's clock: into the 5 ms pause
 			start := time.Now()
 			l.Close()
 			if took := time.Since(start); took != 0 || len(f.calls) != 1 || !errors.Is(l.err, ErrClosed) {

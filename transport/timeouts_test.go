@@ -41,7 +41,7 @@ func TestCloseLingerBoundsFlush(t *testing.T) {
 				c := transport.NewConn(pa, transport.Config{})
 				read := make(chan []byte, 1)
 				go func() {
-					time.Sleep(tc.readAt) // virtual time
+					<-time.After(tc.readAt) // the bubble's clock
 					b, _ := io.ReadAll(raw)
 					read <- b
 				}()
