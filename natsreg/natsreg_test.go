@@ -253,7 +253,7 @@ func TestRegistryOutage(t *testing.T) {
 		infos []tractor.ActorInfo
 		err   error
 	}
-	waited := make(chan result)
+	waited := make(chan result, 1) // not left blocked if the test fails first
 	go func() {
 		infos, err := r.Wait(ctx, "w")
 		waited <- result{infos, err}
