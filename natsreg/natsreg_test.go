@@ -26,7 +26,10 @@ func newRegistry(t testing.TB, nc *nats.Conn, opts ...natsreg.Option) *natsreg.R
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := r.Close(context.Background()); err != nil {
+		// Bounded, so that a test failed with its servers down ends.
+		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
 			t.Error(err)
 		}
 	})
