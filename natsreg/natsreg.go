@@ -85,20 +85,38 @@ type Registry struct {
 	mu   sync.Mutex
 	mine map[string]*entry // registered here and not since unregistered, by uid
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	life context.Context // the heartbeat's: Close cancels it
+	stop context.CancelFunc
+	done chan struct{} // closed as the heartbeat returns
 }
 
-// entry is an actor this Registry registered. Its mutex orders the
+// entry is an actor this Registry registered. Its lock orders the
 // heartbeat's put against the unregistration's delete, so a heartbeat
 // never brings back an entry once it is deleted.
 type entry struct {
-	mu    sync.Mutex
 	key   string
 	value []byte
-	gone  bool
+
+	// ctx is the entry's heartbeat's, cancelled as the entry is
+	// unregistered, replaced or closed: a put of it in flight stops.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	lock    chan struct{} // a 1-slot channel as a lock, so that waiting for it ends with a ctx
+	expires time.Time     // by when the entry expires, from its last put (under lock)
 }
+
+// acquire takes e's lock, or returns ctx's error if ctx ends first.
+func (e *entry) acquire(ctx context.Context) error {
+	select {
+	case e.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *entry) release() { <-e.lock }
 
 // record is an entry's value.
 type record struct {
@@ -146,7 +164,8 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Registry, error) 
 		}
 		return nil, fmt.Errorf("natsreg: bucket %q: %w", cfg.bucket, err)
 	}
-	r := &Registry{kv: kv, cfg: cfg, mine: make(map[string]*entry), stop: make(chan struct{}), done: make(chan struct{})}
+	life, stop := context.WithCancel(context.Background())
+	r := &Registry{kv: kv, cfg: cfg, mine: make(map[string]*entry), life: life, stop: stop, done: make(chan struct{})}
 	go r.beat()
 	return r, nil
 }
@@ -255,9 +274,14 @@ func (p *pause) wait(ctx context.Context, err error) error {
 // Close stops the heartbeat, waits for it, and deletes the entries still
 // registered here, within ctx: while JetStream is unavailable it keeps
 // trying until ctx ends, so a ctx without a deadline may wait for ever.
+// A put of the heartbeat in flight is abandoned.
 func (r *Registry) Close(ctx context.Context) error {
-	r.once.Do(func() { close(r.stop) })
-	<-r.done
+	r.stop()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return fmt.Errorf("natsreg: close %q: waiting for the heartbeat to stop: %w", r.cfg.bucket, ctx.Err())
+	}
 	r.mu.Lock()
 	uids := make([]string, 0, len(r.mine))
 	for uid := range r.mine {
@@ -273,15 +297,18 @@ func (r *Registry) Close(ctx context.Context) error {
 
 // beat puts every entry again each heartbeat until Close. A put that
 // fails at once or goes unanswered (a server lost, the cluster electing a
-// leader) is tried again within the beat's bound, each attempt bounded by
-// half the TTL, so that the entry is put before it expires.
+// leader) is tried again while the entry lives, from its last put: once
+// it has expired, the next heartbeat puts it again. A put may take
+// longer than a beat (a loaded host, a cluster electing a leader):
+// bounding it by the beat would let every put fail, and the entries
+// expire, on a slow but live server.
 func (r *Registry) beat() {
 	defer close(r.done)
 	t := time.NewTicker(r.cfg.heartbeat)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-r.life.Done():
 			return
 		case <-t.C:
 		}
@@ -291,58 +318,73 @@ func (r *Registry) beat() {
 			es = append(es, e)
 		}
 		r.mu.Unlock()
-		// A put may take longer than a beat (a loaded host, a cluster
-		// electing a leader): bounding it by the beat would let every
-		// put fail, and the entries expire, on a slow but live server.
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ttl)
 		for _, e := range es {
-			e.mu.Lock()
-			if !e.gone {
-				_ = r.put(ctx, r.cfg.ttl/2, e)
-			}
-			e.mu.Unlock()
+			r.refresh(e)
 		}
-		cancel()
 	}
 }
 
+// refresh puts e again, unless it is gone, trying until it would expire.
+func (r *Registry) refresh(e *entry) {
+	if e.acquire(e.ctx) != nil {
+		return // gone
+	}
+	defer e.release()
+	ctx, cancel := context.WithDeadline(e.ctx, e.expires)
+	defer cancel()
+	_ = r.put(ctx, min(attemptBound, r.cfg.ttl/2), e)
+}
+
 // Register puts info in the bucket and keeps it alive until Unregister or
-// Close.
+// Close. The heartbeat takes the entry over once it is put: an entry
+// whose put fails is not kept.
 func (r *Registry) Register(ctx context.Context, info tractor.ActorInfo) error {
 	value, err := json.Marshal(record{Info: info, Since: time.Now()})
 	if err != nil {
 		return fmt.Errorf("natsreg: register %s: %w", info.ID, err)
 	}
-	e := &entry{key: Key(info.ID.Name, info.ID.UID), value: value}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e := &entry{key: Key(info.ID.Name, info.ID.UID), value: value, lock: make(chan struct{}, 1)}
+	e.ctx, e.cancel = context.WithCancel(r.life)
 	r.mu.Lock()
 	old := r.mine[info.ID.UID]
-	r.mine[info.ID.UID] = e
 	r.mu.Unlock()
 	if old != nil {
-		old.mu.Lock()
-		old.gone = true
-		old.mu.Unlock()
+		// The old entry's heartbeat must not put it after the new one.
+		old.cancel()
+		if err := old.acquire(ctx); err != nil {
+			e.cancel()
+			return fmt.Errorf("natsreg: register %s in %q: waiting for the heartbeat of its previous entry: %w", info.ID, r.cfg.bucket, err)
+		}
+		old.release()
 	}
 	if err := r.put(ctx, attemptBound, e); err != nil {
+		e.cancel()
 		return fmt.Errorf("natsreg: register %s in %q: %w", info.ID, r.cfg.bucket, err)
 	}
+	r.mu.Lock()
+	r.mine[info.ID.UID] = e
+	r.mu.Unlock()
 	return nil
 }
 
 // put puts e's value under its key, retrying within ctx, each attempt
-// bounded by try.
+// bounded by try; it notes when the entry, once put, expires.
 func (r *Registry) put(ctx context.Context, try time.Duration, e *entry) error {
 	return retry(ctx, try, func(ctx context.Context) error {
+		// The server times the entry from when it stores it: after now.
+		now := time.Now()
 		_, err := r.kv.Put(ctx, e.key, e.value)
+		if err == nil {
+			e.expires = now.Add(r.cfg.ttl)
+		}
 		return err
 	})
 }
 
 // Unregister deletes the entry of the actor uid, registered here or by
 // another program (a process actor's parent registers it; it unregisters
-// itself as it ends).
+// itself as it ends). A heartbeat's put of the entry in flight is
+// abandoned.
 func (r *Registry) Unregister(ctx context.Context, uid string) error {
 	r.mu.Lock()
 	e := r.mine[uid]
@@ -350,9 +392,11 @@ func (r *Registry) Unregister(ctx context.Context, uid string) error {
 	r.mu.Unlock()
 	var keys []string
 	if e != nil {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.gone = true
+		e.cancel()
+		if err := e.acquire(ctx); err != nil {
+			return fmt.Errorf("natsreg: unregister %s from %q: waiting for its heartbeat: %w", uid, r.cfg.bucket, err)
+		}
+		defer e.release()
 		keys = []string{e.key}
 	} else {
 		err := retry(ctx, attemptBound, func(ctx context.Context) (err error) {

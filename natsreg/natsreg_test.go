@@ -26,7 +26,10 @@ func newRegistry(t testing.TB, nc *nats.Conn, opts ...natsreg.Option) *natsreg.R
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := r.Close(context.Background()); err != nil {
+		// Bounded, so that a test failed with its servers down ends.
+		ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
 			t.Error(err)
 		}
 	})
@@ -253,7 +256,7 @@ func TestRegistryOutage(t *testing.T) {
 		infos []tractor.ActorInfo
 		err   error
 	}
-	waited := make(chan result)
+	waited := make(chan result, 1) // not left blocked if the test fails first
 	go func() {
 		infos, err := r.Wait(ctx, "w")
 		waited <- result{infos, err}
