@@ -241,3 +241,32 @@ func TestFaultsReplay(t *testing.T) {
 		t.Errorf("only %d decisions logged: %q", len(first), first)
 	}
 }
+
+// TestFaultsActive: the zero Faults injects nothing, and its Stream and
+// Conn are the stream and connection given; each fault alone is one.
+func TestFaultsActive(t *testing.T) {
+	if (transport.Faults{Seed: 7}).Active() {
+		t.Error("Faults with only a seed are active")
+	}
+	sc := &script{in: bytes.NewReader(nil)}
+	if s := (transport.Faults{Seed: 7}).Stream(sc); s != io.ReadWriteCloser(sc) {
+		t.Errorf("Stream without faults wraps the stream: %T", s)
+	}
+	mem, peer := transport.MemPair()
+	defer peer.Close()
+	defer mem.Close()
+	if c := (transport.Faults{Seed: 7, SplitWrites: true}).Conn(mem); c != mem {
+		t.Errorf("Conn without message faults wraps the connection: %T", c)
+	}
+	for _, f := range []transport.Faults{
+		{Delay: 1}, {SplitWrites: true}, {SplitReads: true}, {EveryByte: true},
+		{IgnoreCredit: true}, {DisconnectAfter: 1}, {Corrupt: 1},
+	} {
+		if !f.Active() {
+			t.Errorf("%v is not active", f)
+		}
+		if s := f.Stream(sc); s == io.ReadWriteCloser(sc) {
+			t.Errorf("%v.Stream returns the stream unwrapped", f)
+		}
+	}
+}
