@@ -270,3 +270,72 @@ func TestFaultsActive(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultsSeedsDiffer: each seed draws its own decisions; the seed is
+// mixed well enough that sixteen neighbouring seeds split one write in
+// sixteen different ways.
+func TestFaultsSeedsDiffer(t *testing.T) {
+	seen := map[string]uint64{}
+	for seed := range uint64(16) {
+		log := &transport.FaultLog{}
+		s := transport.Faults{Seed: seed, SplitWrites: true, Log: log}.Stream(&script{in: bytes.NewReader(nil)})
+		if _, err := s.Write(frame(0, bytes.Repeat([]byte("s"), 1000))); err != nil {
+			t.Fatal(err)
+		}
+		key := strings.Join(log.Events(), "; ")
+		if other, ok := seen[key]; ok {
+			t.Fatalf("seeds %d and %d split a write alike: %s", other, seed, key)
+		}
+		seen[key] = seed
+	}
+}
+
+// TestFaultStreamReadPieces: under EveryByte a Read returns one byte at a
+// time; an empty Read reads nothing and decides nothing.
+func TestFaultStreamReadPieces(t *testing.T) {
+	log := &transport.FaultLog{}
+	in := frame(0, []byte("abc"))
+	s := transport.Faults{Seed: 1, EveryByte: true, Log: log}.Stream(&script{in: bytes.NewReader(in)})
+	if n, err := s.Read(nil); n != 0 || err != nil {
+		t.Fatalf("Read(nil) = %d, %v; want 0, nil", n, err)
+	}
+	if ev := log.Events(); len(ev) != 0 {
+		t.Fatalf("an empty Read decided %q", ev)
+	}
+	buf := make([]byte, 16)
+	for i := range in {
+		n, err := s.Read(buf)
+		if n != 1 || err != nil || buf[0] != in[i] {
+			t.Fatalf("Read %d = %d, %v (%q); want byte %q", i, n, err, buf[:n], in[i])
+		}
+	}
+}
+
+// TestFaultConnDelayOnly: a message connection with delays alone loses
+// nothing and measures what it sends as the connection under it does.
+func TestFaultConnDelayOnly(t *testing.T) {
+	a, b := transport.MemPair()
+	raw := a.(transport.SizedSender)
+	a = transport.Faults{Seed: 5, Delay: time.Microsecond}.Conn(a)
+	sb := serve(t, b)
+	serve(t, a)
+	ctx := context.Background()
+	want, err := raw.SendSized(ctx, yield(1, "measured"))
+	if err != nil || want <= 0 {
+		t.Fatalf("SendSized over the in-memory connection: %d, %v", want, err)
+	}
+	got, err := a.(transport.SizedSender).SendSized(ctx, yield(1, "measured"))
+	if err != nil || got != want {
+		t.Fatalf("SendSized through the faults: %d, %v; want %d", got, err, want)
+	}
+	const n = 5
+	for i := range n {
+		if err := a.Send(ctx, yield(1, fmt.Sprint(i))); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if got := sb.col.waitN(t, n+2); len(got) != n+2 {
+		t.Fatalf("peer got %d messages, want %d", len(got), n+2)
+	}
+	a.Close()
+}
