@@ -339,3 +339,57 @@ func TestFaultConnDelayOnly(t *testing.T) {
 	}
 	a.Close()
 }
+
+// TestFaultStreamCountsSplitFrames: however a stream's reads and writes
+// are split, the wrapper follows its frames exactly: DisconnectAfter cuts
+// after the last byte of that frame, and Corrupt changes that frame's
+// flags byte and no other.
+func TestFaultStreamCountsSplitFrames(t *testing.T) {
+	var frames [][]byte
+	var input []byte
+	for i := range 12 {
+		frames = append(frames, frame(0, bytes.Repeat([]byte{'a' + byte(i)}, 3+7*i)))
+		input = append(input, frames[i]...)
+	}
+	const cut, bad = 5, 7
+	before := func(n int) int { return len(slices.Concat(frames[:n]...)) }
+	for seed := range uint64(8) {
+		// Reads split at random points, the cut in the read direction.
+		s := transport.Faults{Seed: seed, SplitReads: true, DisconnectAfter: cut}.Stream(&script{in: bytes.NewReader(input)})
+		var read []byte
+		buf := make([]byte, 64)
+		for {
+			n, err := s.Read(buf)
+			read = append(read, buf[:n]...)
+			if err != nil {
+				if !errors.Is(err, transport.ErrFault) {
+					t.Fatalf("seed %d: read error %v, want ErrFault", seed, err)
+				}
+				break
+			}
+		}
+		if !bytes.Equal(read, input[:before(cut)]) {
+			t.Fatalf("seed %d: read %d bytes before the cut, want the %d of %d frames", seed, len(read), before(cut), cut)
+		}
+		// The corrupted frame: its flags byte, whichever direction.
+		sc := &script{in: bytes.NewReader(input)}
+		s = transport.Faults{Seed: seed, SplitReads: true, SplitWrites: true, Corrupt: bad}.Stream(sc)
+		read, err := io.ReadAll(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(read) > 0 {
+			n, err := s.Write(read[:min(len(read), 1+int(seed)*13)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			read = read[n:]
+		}
+		out := sc.out.Bytes()
+		for i := range out {
+			if want := out[i] != input[i]; want != (i == before(bad-1)+4) {
+				t.Fatalf("seed %d: byte %d changed %v (the flags of frame %d are at %d)", seed, i, want, bad, before(bad-1)+4)
+			}
+		}
+	}
+}
