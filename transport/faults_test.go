@@ -393,3 +393,38 @@ func TestFaultStreamCountsSplitFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultStreamWriteCut: DisconnectAfter cuts a stream's writes after
+// the last byte of that frame: a Write that ends there succeeds and the
+// next fails; a Write that goes on past it writes up to there and fails.
+func TestFaultStreamWriteCut(t *testing.T) {
+	var frames [][]byte
+	for i := range 8 {
+		frames = append(frames, frame(0, bytes.Repeat([]byte{'a' + byte(i)}, 1+i)))
+	}
+	const cut = 5
+	upTo := slices.Concat(frames[:cut]...)
+	// One frame a Write.
+	sc := &script{in: bytes.NewReader(nil)}
+	s := transport.Faults{Seed: 1, DisconnectAfter: cut}.Stream(sc)
+	for i, f := range frames[:cut] {
+		if n, err := s.Write(f); n != len(f) || err != nil {
+			t.Fatalf("Write of frame %d: %d, %v; want %d, nil", i+1, n, err, len(f))
+		}
+	}
+	if n, err := s.Write(frames[cut]); n != 0 || !errors.Is(err, transport.ErrFault) {
+		t.Fatalf("Write after the cut: %d, %v; want 0, ErrFault", n, err)
+	}
+	if !bytes.Equal(sc.out.Bytes(), upTo) {
+		t.Fatalf("%d bytes written, want the %d of %d frames", sc.out.Len(), len(upTo), cut)
+	}
+	// All the frames in one Write.
+	sc = &script{in: bytes.NewReader(nil)}
+	s = transport.Faults{Seed: 1, DisconnectAfter: cut}.Stream(sc)
+	if n, err := s.Write(slices.Concat(frames...)); n != len(upTo) || !errors.Is(err, transport.ErrFault) {
+		t.Fatalf("Write past the cut: %d, %v; want %d, ErrFault", n, err, len(upTo))
+	}
+	if !bytes.Equal(sc.out.Bytes(), upTo) {
+		t.Fatalf("%d bytes written, want the %d of %d frames", sc.out.Len(), len(upTo), cut)
+	}
+}
