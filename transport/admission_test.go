@@ -197,20 +197,23 @@ func TestTCPMaxPendingMakesRoom(t *testing.T) {
 // TestTCPMaxPendingPerHost: a host at its bound makes room among its own
 // connections, leaving other hosts' alone; when every pending connection
 // has spoken, the global bound takes the oldest of the host holding the
-// most. (127.0.0.2 and .3 are loopback addresses on Linux.)
+// most. The per-host bound holds with a global one or alone. (127.0.0.2
+// and .3 are loopback addresses on Linux.)
 func TestTCPMaxPendingPerHost(t *testing.T) {
-	t.Run("per host", func(t *testing.T) {
-		const perHost, flood = 4, 30
-		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: 64, MaxPendingPerHost: perHost})
-		_, out := answerLoop(t, l, (&replier{}).reply)
-		dialFrom(t, "127.0.0.1", l.Addr()) // silent, but alone on its host
-		waitPending(t, l, 1, 0)
-		for range flood {
-			dialFrom(t, "127.0.0.2", l.Addr())
-		}
-		crowdedOut(t, out, flood-perHost)
-		waitPending(t, l, 1+perHost, 0)
-	})
+	for _, max := range []int{64, 0} { // the per-host bound with a global one, and alone
+		t.Run(fmt.Sprintf("per host, MaxPending %d", max), func(t *testing.T) {
+			const perHost, flood = 4, 30
+			l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max, MaxPendingPerHost: perHost})
+			_, out := answerLoop(t, l, (&replier{}).reply)
+			dialFrom(t, "127.0.0.1", l.Addr()) // silent, but alone on its host
+			waitPending(t, l, 1, 0)
+			for range flood {
+				dialFrom(t, "127.0.0.2", l.Addr())
+			}
+			crowdedOut(t, out, flood-perHost)
+			waitPending(t, l, 1+perHost, 0)
+		})
+	}
 	t.Run("all spoke", func(t *testing.T) {
 		const max = 5
 		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
