@@ -354,26 +354,29 @@ func TestFaultStreamCountsSplitFrames(t *testing.T) {
 	const cut, bad = 5, 7
 	before := func(n int) int { return len(slices.Concat(frames[:n]...)) }
 	for seed := range uint64(8) {
-		// Reads split at random points, the cut in the read direction.
-		s := transport.Faults{Seed: seed, SplitReads: true, DisconnectAfter: cut}.Stream(&script{in: bytes.NewReader(input)})
-		var read []byte
-		buf := make([]byte, 64)
-		for {
-			n, err := s.Read(buf)
-			read = append(read, buf[:n]...)
-			if err != nil {
-				if !errors.Is(err, transport.ErrFault) {
-					t.Fatalf("seed %d: read error %v, want ErrFault", seed, err)
+		// Reads split at random points, or byte by byte (so that a frame
+		// ends with a read), the cut in the read direction.
+		for _, every := range []bool{false, true} {
+			s := transport.Faults{Seed: seed, SplitReads: true, EveryByte: every, DisconnectAfter: cut}.Stream(&script{in: bytes.NewReader(input)})
+			var read []byte
+			buf := make([]byte, 64)
+			for {
+				n, err := s.Read(buf)
+				read = append(read, buf[:n]...)
+				if err != nil {
+					if !errors.Is(err, transport.ErrFault) {
+						t.Fatalf("seed %d, EveryByte %v: read error %v, want ErrFault", seed, every, err)
+					}
+					break
 				}
-				break
 			}
-		}
-		if !bytes.Equal(read, input[:before(cut)]) {
-			t.Fatalf("seed %d: read %d bytes before the cut, want the %d of %d frames", seed, len(read), before(cut), cut)
+			if !bytes.Equal(read, input[:before(cut)]) {
+				t.Fatalf("seed %d, EveryByte %v: read %d bytes before the cut, want the %d of %d frames", seed, every, len(read), before(cut), cut)
+			}
 		}
 		// The corrupted frame: its flags byte, whichever direction.
 		sc := &script{in: bytes.NewReader(input)}
-		s = transport.Faults{Seed: seed, SplitReads: true, SplitWrites: true, Corrupt: bad}.Stream(sc)
+		s := transport.Faults{Seed: seed, SplitReads: true, SplitWrites: true, Corrupt: bad}.Stream(sc)
 		read, err := io.ReadAll(s)
 		if err != nil {
 			t.Fatal(err)
