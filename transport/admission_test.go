@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -183,6 +184,15 @@ func TestTCPMaxPendingMakesRoom(t *testing.T) {
 	waitPending(t, l, max, 1)
 
 	// The peer that spoke first finishes the authentication by hand.
+	finishHandshake(t, peer)
+	receive(t, ok)
+	waitPending(t, l, max-1, 0)
+}
+
+// finishHandshake plays a dialer that has spoken (see speak) to the end
+// of its handshake, by hand.
+func finishHandshake(t *testing.T, peer net.Conn) {
+	t.Helper()
 	_, nA := readAuthFrame(t, peer)
 	nD := []byte("a dialer's nonce, of 32 bytes...")
 	peer.Write(frame(0, authBody("proof", proof(testSecret, "tractor-go dial", nD, nA))))
@@ -190,39 +200,41 @@ func TestTCPMaxPendingMakesRoom(t *testing.T) {
 		t.Fatalf("acceptor sent %q, want its proof", step)
 	}
 	peer.Write(frame(0, helloBody(transport.ProtocolVersion, false, 1<<20)))
-	receive(t, ok)
-	waitPending(t, l, max-1, 0)
 }
 
 // TestTCPMaxPendingPerHost: a host at its bound makes room among its own
 // connections, leaving other hosts' alone; when every pending connection
 // has spoken, the global bound takes the oldest of the host holding the
-// most. (127.0.0.2 and .3 are loopback addresses on Linux.)
+// most. The per-host bound holds with a global one or alone. (127.0.0.2
+// and .3 are loopback addresses on Linux.)
 func TestTCPMaxPendingPerHost(t *testing.T) {
-	t.Run("per host", func(t *testing.T) {
-		const perHost, flood = 4, 30
-		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: 64, MaxPendingPerHost: perHost})
-		_, out := answerLoop(t, l, (&replier{}).reply)
-		dialFrom(t, "127.0.0.1", l.Addr()) // silent, but alone on its host
-		waitPending(t, l, 1, 0)
-		for range flood {
-			dialFrom(t, "127.0.0.2", l.Addr())
-		}
-		crowdedOut(t, out, flood-perHost)
-		waitPending(t, l, 1+perHost, 0)
-	})
+	for _, max := range []int{64, 0} { // the per-host bound with a global one, and alone
+		t.Run(fmt.Sprintf("per host, MaxPending %d", max), func(t *testing.T) {
+			const perHost, flood = 4, 30
+			l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max, MaxPendingPerHost: perHost})
+			_, out := answerLoop(t, l, (&replier{}).reply)
+			dialFrom(t, "127.0.0.1", l.Addr()) // silent, but alone on its host
+			waitPending(t, l, 1, 0)
+			for range flood {
+				dialFrom(t, "127.0.0.2", l.Addr())
+			}
+			crowdedOut(t, out, flood-perHost)
+			waitPending(t, l, 1+perHost, 0)
+		})
+	}
 	t.Run("all spoke", func(t *testing.T) {
 		const max = 5
 		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
 		_, out := answerLoop(t, l, (&replier{}).reply)
-		oldest := dialFrom(t, "127.0.0.2", l.Addr())
-		speak(oldest)
-		waitPending(t, l, 1, 1)
+		for i := range 2 { // the oldest two, of a host with fewer
+			speak(dialFrom(t, "127.0.0.2", l.Addr()))
+			waitPending(t, l, i+1, i+1)
+		}
 		var first net.Conn
-		for i := range max - 1 {
+		for i := range max - 2 {
 			c := dialFrom(t, "127.0.0.1", l.Addr())
 			speak(c)
-			waitPending(t, l, i+2, i+2)
+			waitPending(t, l, i+3, i+3)
 			if first == nil {
 				first = c
 			}
@@ -238,6 +250,46 @@ func TestTCPMaxPendingPerHost(t *testing.T) {
 		var ne net.Error
 		if n, err := first.Read(make([]byte, 1)); n != 0 || err == nil || errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("oldest connection of the busiest host: read %d bytes, %v; want it closed", n, err)
+		}
+	})
+	t.Run("silent first", func(t *testing.T) {
+		const max = 4
+		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPending: max})
+		_, out := answerLoop(t, l, (&replier{}).reply)
+		silent := dialFrom(t, "127.0.0.2", l.Addr())
+		waitPending(t, l, 1, 0)
+		for i := range max - 1 {
+			speak(dialFrom(t, "127.0.0.1", l.Addr()))
+			waitPending(t, l, i+2, i+1)
+		}
+		dialFrom(t, "127.0.0.3", l.Addr())
+		crowdedOut(t, out, 1)
+		waitPending(t, l, max, max-1)
+		// The one closed is the silent one, though the oldest of all and
+		// of a host with fewer.
+		silent.SetReadDeadline(time.Now().Add(waitLimit / 2))
+		var ne net.Error
+		if _, err := io.ReadAll(silent); errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the silent connection: %v; want it closed", err)
+		}
+	})
+	t.Run("after a handshake", func(t *testing.T) {
+		// A host whose pending connection ended its handshake has none
+		// pending: its next connection is admitted without making room.
+		l := listenTCP(t, transport.TCP{Config: withSecret(testSecret), MaxPendingPerHost: 1})
+		ok, out := answerLoop(t, l, (&replier{}).reply)
+		peer := dialFrom(t, "127.0.0.1", l.Addr())
+		speak(peer)
+		waitPending(t, l, 1, 1)
+		finishHandshake(t, peer)
+		receive(t, ok)
+		waitPending(t, l, 0, 0)
+		dialFrom(t, "127.0.0.1", l.Addr())
+		waitPending(t, l, 1, 0)
+		select {
+		case err := <-out:
+			t.Fatalf("a connection ended: %v", err)
+		default:
 		}
 	})
 }

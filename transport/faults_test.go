@@ -241,3 +241,193 @@ func TestFaultsReplay(t *testing.T) {
 		t.Errorf("only %d decisions logged: %q", len(first), first)
 	}
 }
+
+// TestFaultsActive: the zero Faults injects nothing, and its Stream and
+// Conn are the stream and connection given; each fault alone is one.
+func TestFaultsActive(t *testing.T) {
+	if (transport.Faults{Seed: 7}).Active() {
+		t.Error("Faults with only a seed are active")
+	}
+	sc := &script{in: bytes.NewReader(nil)}
+	if s := (transport.Faults{Seed: 7}).Stream(sc); s != io.ReadWriteCloser(sc) {
+		t.Errorf("Stream without faults wraps the stream: %T", s)
+	}
+	mem, peer := transport.MemPair()
+	defer peer.Close()
+	defer mem.Close()
+	if c := (transport.Faults{Seed: 7, SplitWrites: true}).Conn(mem); c != mem {
+		t.Errorf("Conn without message faults wraps the connection: %T", c)
+	}
+	for _, f := range []transport.Faults{
+		{Delay: 1}, {SplitWrites: true}, {SplitReads: true}, {EveryByte: true},
+		{IgnoreCredit: true}, {DisconnectAfter: 1}, {Corrupt: 1},
+	} {
+		if !f.Active() {
+			t.Errorf("%v is not active", f)
+		}
+		if s := f.Stream(sc); s == io.ReadWriteCloser(sc) {
+			t.Errorf("%v.Stream returns the stream unwrapped", f)
+		}
+	}
+}
+
+// TestFaultsSeedsDiffer: each seed draws its own decisions; the seed is
+// mixed well enough that sixteen neighbouring seeds split one write in
+// sixteen different ways.
+func TestFaultsSeedsDiffer(t *testing.T) {
+	seen := map[string]uint64{}
+	for seed := range uint64(16) {
+		log := &transport.FaultLog{}
+		s := transport.Faults{Seed: seed, SplitWrites: true, Log: log}.Stream(&script{in: bytes.NewReader(nil)})
+		if _, err := s.Write(frame(0, bytes.Repeat([]byte("s"), 1000))); err != nil {
+			t.Fatal(err)
+		}
+		key := strings.Join(log.Events(), "; ")
+		if other, ok := seen[key]; ok {
+			t.Fatalf("seeds %d and %d split a write alike: %s", other, seed, key)
+		}
+		seen[key] = seed
+	}
+}
+
+// TestFaultStreamReadPieces: under EveryByte a Read returns one byte at a
+// time; an empty Read reads nothing and decides nothing.
+func TestFaultStreamReadPieces(t *testing.T) {
+	log := &transport.FaultLog{}
+	in := frame(0, []byte("abc"))
+	s := transport.Faults{Seed: 1, EveryByte: true, Log: log}.Stream(&script{in: bytes.NewReader(in)})
+	if n, err := s.Read(nil); n != 0 || err != nil {
+		t.Fatalf("Read(nil) = %d, %v; want 0, nil", n, err)
+	}
+	if ev := log.Events(); len(ev) != 0 {
+		t.Fatalf("an empty Read decided %q", ev)
+	}
+	buf := make([]byte, 16)
+	for i := range in {
+		n, err := s.Read(buf)
+		if n != 1 || err != nil || buf[0] != in[i] {
+			t.Fatalf("Read %d = %d, %v (%q); want byte %q", i, n, err, buf[:n], in[i])
+		}
+	}
+}
+
+// TestFaultConnDelayOnly: a message connection with delays alone loses
+// nothing and measures what it sends as the connection under it does.
+func TestFaultConnDelayOnly(t *testing.T) {
+	a, b := transport.MemPair()
+	raw := a.(transport.SizedSender)
+	a = transport.Faults{Seed: 5, Delay: time.Microsecond}.Conn(a)
+	sb := serve(t, b)
+	serve(t, a)
+	ctx := context.Background()
+	want, err := raw.SendSized(ctx, yield(1, "measured"))
+	if err != nil || want <= 0 {
+		t.Fatalf("SendSized over the in-memory connection: %d, %v", want, err)
+	}
+	got, err := a.(transport.SizedSender).SendSized(ctx, yield(1, "measured"))
+	if err != nil || got != want {
+		t.Fatalf("SendSized through the faults: %d, %v; want %d", got, err, want)
+	}
+	const n = 5
+	for i := range n {
+		if err := a.Send(ctx, yield(1, fmt.Sprint(i))); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if got := sb.col.waitN(t, n+2); len(got) != n+2 {
+		t.Fatalf("peer got %d messages, want %d", len(got), n+2)
+	}
+	a.Close()
+}
+
+// TestFaultStreamCountsSplitFrames: however a stream's reads and writes
+// are split, the wrapper follows its frames exactly: DisconnectAfter cuts
+// after the last byte of that frame, and Corrupt changes that frame's
+// flags byte and no other.
+func TestFaultStreamCountsSplitFrames(t *testing.T) {
+	var frames [][]byte
+	var input []byte
+	for i := range 12 {
+		frames = append(frames, frame(0, bytes.Repeat([]byte{'a' + byte(i)}, 3+7*i)))
+		input = append(input, frames[i]...)
+	}
+	const cut, bad = 5, 7
+	before := func(n int) int { return len(slices.Concat(frames[:n]...)) }
+	for seed := range uint64(8) {
+		// Reads split at random points, or byte by byte (so that a frame
+		// ends with a read), the cut in the read direction.
+		for _, every := range []bool{false, true} {
+			s := transport.Faults{Seed: seed, SplitReads: true, EveryByte: every, DisconnectAfter: cut}.Stream(&script{in: bytes.NewReader(input)})
+			var read []byte
+			buf := make([]byte, 64)
+			for {
+				n, err := s.Read(buf)
+				read = append(read, buf[:n]...)
+				if err != nil {
+					if !errors.Is(err, transport.ErrFault) {
+						t.Fatalf("seed %d, EveryByte %v: read error %v, want ErrFault", seed, every, err)
+					}
+					break
+				}
+			}
+			if !bytes.Equal(read, input[:before(cut)]) {
+				t.Fatalf("seed %d, EveryByte %v: read %d bytes before the cut, want the %d of %d frames", seed, every, len(read), before(cut), cut)
+			}
+		}
+		// The corrupted frame: its flags byte, whichever direction.
+		sc := &script{in: bytes.NewReader(input)}
+		s := transport.Faults{Seed: seed, SplitReads: true, SplitWrites: true, Corrupt: bad}.Stream(sc)
+		read, err := io.ReadAll(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(read) > 0 {
+			n, err := s.Write(read[:min(len(read), 1+int(seed)*13)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			read = read[n:]
+		}
+		out := sc.out.Bytes()
+		for i := range out {
+			if want := out[i] != input[i]; want != (i == before(bad-1)+4) {
+				t.Fatalf("seed %d: byte %d changed %v (the flags of frame %d are at %d)", seed, i, want, bad, before(bad-1)+4)
+			}
+		}
+	}
+}
+
+// TestFaultStreamWriteCut: DisconnectAfter cuts a stream's writes after
+// the last byte of that frame: a Write that ends there succeeds and the
+// next fails; a Write that goes on past it writes up to there and fails.
+func TestFaultStreamWriteCut(t *testing.T) {
+	var frames [][]byte
+	for i := range 8 {
+		frames = append(frames, frame(0, bytes.Repeat([]byte{'a' + byte(i)}, 1+i)))
+	}
+	const cut = 5
+	upTo := slices.Concat(frames[:cut]...)
+	// One frame a Write.
+	sc := &script{in: bytes.NewReader(nil)}
+	s := transport.Faults{Seed: 1, DisconnectAfter: cut}.Stream(sc)
+	for i, f := range frames[:cut] {
+		if n, err := s.Write(f); n != len(f) || err != nil {
+			t.Fatalf("Write of frame %d: %d, %v; want %d, nil", i+1, n, err, len(f))
+		}
+	}
+	if n, err := s.Write(frames[cut]); n != 0 || !errors.Is(err, transport.ErrFault) {
+		t.Fatalf("Write after the cut: %d, %v; want 0, ErrFault", n, err)
+	}
+	if !bytes.Equal(sc.out.Bytes(), upTo) {
+		t.Fatalf("%d bytes written, want the %d of %d frames", sc.out.Len(), len(upTo), cut)
+	}
+	// All the frames in one Write.
+	sc = &script{in: bytes.NewReader(nil)}
+	s = transport.Faults{Seed: 1, DisconnectAfter: cut}.Stream(sc)
+	if n, err := s.Write(slices.Concat(frames...)); n != len(upTo) || !errors.Is(err, transport.ErrFault) {
+		t.Fatalf("Write past the cut: %d, %v; want %d, ErrFault", n, err, len(upTo))
+	}
+	if !bytes.Equal(sc.out.Bytes(), upTo) {
+		t.Fatalf("%d bytes written, want the %d of %d frames", sc.out.Len(), len(upTo), cut)
+	}
+}
