@@ -193,3 +193,39 @@ func TestRegisterHangingKeepsHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExpiredEntryPutAgain: an entry whose heartbeat's puts went
+// unanswered until it expired (a cluster that lost its quorum for longer
+// than the TTL) is put again by the next heartbeats, so that it comes back
+// once JetStream answers, rather than being dropped for good.
+func TestExpiredEntryPutAgain(t *testing.T) {
+	const (
+		bucket = "expired_again"
+		ttl    = time.Second // the least TTL
+	)
+	s := startServer(t)
+	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(ttl), natsreg.Heartbeat(10*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	defer cancel()
+	if err := r.Register(ctx, info("w", "a1")); err != nil {
+		t.Fatal(err)
+	}
+	// The entry expires at the latest a TTL after now: its last put
+	// answered was Register's.
+	expired := time.Now().Add(ttl)
+	key := natsreg.Key("w", "a1")
+	reqs := standIn(t, s.ClientURL(), bucket)
+	for {
+		req := await(t, reqs, bucket, key, false) // unanswered until the entry expired
+		if time.Now().After(expired.Add(ttl)) {
+			req.ack(t, bucket) // a heartbeat's put of the expired entry
+			break
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Close(ctx) }()
+	await(t, reqs, bucket, key, true).ack(t, bucket)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -324,13 +324,19 @@ func (r *Registry) beat() {
 	}
 }
 
-// refresh puts e again, unless it is gone, trying until it would expire.
+// refresh puts e again, unless it is gone, trying until it would expire;
+// one that has expired (its puts failed for a whole TTL) is put again as
+// a new entry would be, tried for a TTL.
 func (r *Registry) refresh(e *entry) {
 	if e.acquire(e.ctx) != nil {
 		return // gone
 	}
 	defer e.release()
-	ctx, cancel := context.WithDeadline(e.ctx, e.expires)
+	until := e.expires
+	if now := time.Now(); !until.After(now) {
+		until = now.Add(r.cfg.ttl)
+	}
+	ctx, cancel := context.WithDeadline(e.ctx, until)
 	defer cancel()
 	_ = r.put(ctx, min(attemptBound, r.cfg.ttl/2), e)
 }
