@@ -251,3 +251,58 @@ func TestSessionRoutesByID(t *testing.T) {
 		d.finish()
 	}
 }
+
+// TestSessionCountsDialogs: the actor's counts of dialogs and tasks, which
+// its stats report, go back to nothing once the dialogs filed are
+// removed; and the session is quiet exactly while it has none.
+func TestSessionCountsDialogs(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	if !ch.quiet() {
+		t.Fatal("a session with no dialog is not quiet")
+	}
+	caller := newDialog(ch, 1, modeFunc, true, ch.window)
+	callee := newDialog(ch, 2, modeFunc, false, ch.window)
+	for _, d := range []*dialog{caller, callee} {
+		ch.mu.Lock()
+		ch.addLocked(d)
+		ch.mu.Unlock()
+	}
+	if s := ch.local.stats(); s.Dialogs != 2 || s.Tasks != 1 || ch.quiet() {
+		t.Fatalf("with a call and a task: %d dialogs, %d tasks, quiet %v; want 2, 1, false", s.Dialogs, s.Tasks, ch.quiet())
+	}
+	callee.finish()
+	if s := ch.local.stats(); s.Dialogs != 1 || s.Tasks != 0 || ch.quiet() {
+		t.Fatalf("with the task removed: %d dialogs, %d tasks, quiet %v; want 1, 0, false", s.Dialogs, s.Tasks, ch.quiet())
+	}
+	caller.finish()
+	if s := ch.local.stats(); s.Dialogs != 0 || s.Tasks != 0 || !ch.quiet() {
+		t.Fatalf("with both removed: %d dialogs, %d tasks, quiet %v; want 0, 0, true", s.Dialogs, s.Tasks, ch.quiet())
+	}
+}
+
+// TestSessionStreamFastPath: the dialog a yield went to is the one the
+// next yield finds without the session's lock; a message of another kind
+// does not take its place, and a removed dialog gives it up.
+func TestSessionStreamFastPath(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	ds := make([]*dialog, 2)
+	for i, cid := range []uint64{1, 3} {
+		ds[i] = newDialog(ch, cid, modeStream, true, ch.window)
+		ch.mu.Lock()
+		ch.addLocked(ds[i])
+		ch.mu.Unlock()
+	}
+	defer ds[1].finish()
+	ch.deliver(transport.Msg{Kind: transport.KindYield, CID: 1, Payload: 0, Size: 1})
+	if got := ch.streaming.Load(); got != ds[0] {
+		t.Fatalf("after a yield to dialog 1 the fast path holds %v, want dialog 1", got)
+	}
+	ch.deliver(transport.Msg{Kind: transport.KindStarted, CID: 3})
+	if got := ch.streaming.Load(); got != ds[0] {
+		t.Fatalf("after a started of dialog 3 the fast path holds %v, want dialog 1 still", got)
+	}
+	ds[0].finish()
+	if got := ch.streaming.Load(); got != nil {
+		t.Fatalf("after dialog 1 ended the fast path holds %v, want nothing", got)
+	}
+}
