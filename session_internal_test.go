@@ -306,3 +306,80 @@ func TestSessionStreamFastPath(t *testing.T) {
 		t.Fatalf("after dialog 1 ended the fast path holds %v, want nothing", got)
 	}
 }
+
+// TestSessionDetachOverWire: over a wire, a detached request is sent from
+// a goroutine of the node's, so whoever asks is not held while the send
+// waits (for a peer that does not read, say), and waits for it within its
+// own bound; the send's ctx ends with the connection.
+func TestSessionDetachOverWire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+		release := make(chan struct{})
+		asked := make(chan (<-chan struct{}), 1)
+		go func() {
+			asked <- ch.detach(func(ctx context.Context) {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			})
+		}()
+		synctest.Wait()
+		var sent <-chan struct{}
+		select {
+		case sent = <-asked:
+		default:
+			close(release)
+			<-asked
+			t.Fatal("detach held its caller while the send waited")
+		}
+		select {
+		case <-sent:
+			t.Fatal("detach's channel closed before the send returned")
+		default:
+		}
+		ch.breakLink() // the connection ends: so does the send's wait
+		<-sent
+	})
+}
+
+// TestSessionLinkLoss: once a link not made yet is closed, each end's
+// linkErr is the loss its dialogs got, as over a connection.
+func TestSessionLinkLoss(t *testing.T) {
+	parent := newActor(context.Background(), newActorID("parent"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	defer parent.end()
+	child := newActor(context.Background(), newActorID("child"), parent.id, defaultConfig(), parent.node)
+	defer child.end()
+	down := newSession(parent, child.id, nil, true)
+	up := newSession(child, parent.id, nil, false)
+	newLocalLink(down, up)
+	if err := down.linkErr(); err != nil {
+		t.Fatalf("linkErr of a link still open: %v", err)
+	}
+	down.breakLink()
+	for _, ch := range []*session{down, up} {
+		err, gone := ch.linkErr(), ch.goneErr()
+		if gone == nil || err != gone || !errors.Is(err, ErrActorGone) {
+			t.Fatalf("linkErr of a closed link to %v: %v, want the loss the dialogs got, %v", ch.peer, err, gone)
+		}
+	}
+}
+
+// TestSessionLossIsDeath: a peer whose process died without saying that
+// it ends fails its dialogs with the death, not a plain loss; every one
+// gets the same report.
+func TestSessionLossIsDeath(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	died := &ActorDied{Actor: ch.peer, Pid: 4242, ExitCode: 3}
+	ch.exited = func() *ActorDied { return died }
+	ch.breakLink()
+	<-ch.done
+	err := ch.goneErr()
+	var re *RemoteError
+	if !errors.Is(err, ErrActorDied) || !errors.As(err, &re) || re.Died != died {
+		t.Fatalf("loss of a peer that died: %v, want its death", err)
+	}
+	if again := ch.goneErr(); again != err || ch.goneDeath() != re {
+		t.Fatalf("the loss told twice: %v then %v, death %v", err, again, ch.goneDeath())
+	}
+}
