@@ -88,6 +88,11 @@ func TestSessionPeerIDParity(t *testing.T) {
 	if ch.dialog(1) != nil || !strings.Contains(logs.String(), "protocol error") {
 		t.Fatalf("a cmd with this side's parity was taken; log:\n%s", logs.String())
 	}
+	for cid, want := range map[uint64]bool{0: false, 1: false, 2: true, 3: false, 4: true} {
+		if ch.peersID(cid) != want {
+			t.Errorf("peersID(%d) on the creator's side: %v, want %v", cid, !want, want)
+		}
+	}
 
 	// A dialog of the peer's that streams, then is removed while another
 	// holds its id (only a broken peer could make that happen).
@@ -343,16 +348,24 @@ func TestSessionDetachOverWire(t *testing.T) {
 	})
 }
 
+// linkedSessions returns the ends of a link not made yet between a
+// parent actor and its child: the parent's end, the child's. The actors
+// end with the test.
+func linkedSessions(t *testing.T) (down, up *session) {
+	parent := newActor(context.Background(), newActorID("parent"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	t.Cleanup(parent.end)
+	child := newActor(context.Background(), newActorID("child"), parent.id, defaultConfig(), parent.node)
+	t.Cleanup(child.end)
+	down = newSession(parent, child.id, nil, true)
+	up = newSession(child, parent.id, nil, false)
+	newLocalLink(down, up)
+	return down, up
+}
+
 // TestSessionLinkLoss: once a link not made yet is closed, each end's
 // linkErr is the loss its dialogs got, as over a connection.
 func TestSessionLinkLoss(t *testing.T) {
-	parent := newActor(context.Background(), newActorID("parent"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
-	defer parent.end()
-	child := newActor(context.Background(), newActorID("child"), parent.id, defaultConfig(), parent.node)
-	defer child.end()
-	down := newSession(parent, child.id, nil, true)
-	up := newSession(child, parent.id, nil, false)
-	newLocalLink(down, up)
+	down, up := linkedSessions(t)
 	if err := down.linkErr(); err != nil {
 		t.Fatalf("linkErr of a link still open: %v", err)
 	}
@@ -381,5 +394,41 @@ func TestSessionLossIsDeath(t *testing.T) {
 	}
 	if again := ch.goneErr(); again != err || ch.goneDeath() != re {
 		t.Fatalf("the loss told twice: %v then %v, death %v", err, again, ch.goneDeath())
+	}
+}
+
+// sentLink is a brokenLink that records the messages sent over it.
+type sentLink struct {
+	brokenLink
+	mu   sync.Mutex
+	sent []transport.Msg
+}
+
+func (c *sentLink) Send(ctx context.Context, m transport.Msg) error {
+	c.mu.Lock()
+	c.sent = append(c.sent, m)
+	c.mu.Unlock()
+	return c.brokenLink.Send(ctx, m)
+}
+
+// TestSessionSendStop: an actor that ends as asked tells its peer with a
+// stop for dialog 0 over a connection; over a link not made yet, the
+// other end learns it directly.
+func TestSessionSendStop(t *testing.T) {
+	conn := &sentLink{brokenLink: brokenLink{closed: make(chan struct{})}}
+	ch := servedSession(t, defaultConfig(), conn)
+	ch.sendStop()
+	conn.mu.Lock()
+	sent := fmt.Sprint(conn.sent)
+	conn.mu.Unlock()
+	if want := fmt.Sprint([]transport.Msg{{Kind: transport.KindStop}}); sent != want {
+		t.Errorf("sent over the connection: %s, want %s", sent, want)
+	}
+
+	down, up := linkedSessions(t)
+	defer down.breakLink()
+	up.sendStop()
+	if !down.ended.Load() || up.ended.Load() {
+		t.Errorf("over a link, the parent's end learnt the stop: %v, the child's own: %v; want true, false", down.ended.Load(), up.ended.Load())
 	}
 }
