@@ -88,6 +88,11 @@ func TestSessionPeerIDParity(t *testing.T) {
 	if ch.dialog(1) != nil || !strings.Contains(logs.String(), "protocol error") {
 		t.Fatalf("a cmd with this side's parity was taken; log:\n%s", logs.String())
 	}
+	for cid, want := range map[uint64]bool{0: false, 1: false, 2: true, 3: false, 4: true} {
+		if ch.peersID(cid) != want {
+			t.Errorf("peersID(%d) on the creator's side: %v, want %v", cid, !want, want)
+		}
+	}
 
 	// A dialog of the peer's that streams, then is removed while another
 	// holds its id (only a broken peer could make that happen).
@@ -249,5 +254,181 @@ func TestSessionRoutesByID(t *testing.T) {
 			t.Errorf("dialog %d received %v, want %s", cid, got, want)
 		}
 		d.finish()
+	}
+}
+
+// TestSessionCountsDialogs: the actor's counts of dialogs and tasks, which
+// its stats report, go back to nothing once the dialogs filed are
+// removed; and the session is quiet exactly while it has none.
+func TestSessionCountsDialogs(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	if !ch.quiet() {
+		t.Fatal("a session with no dialog is not quiet")
+	}
+	caller := newDialog(ch, 1, modeFunc, true, ch.window)
+	callee := newDialog(ch, 2, modeFunc, false, ch.window)
+	for _, d := range []*dialog{caller, callee} {
+		ch.mu.Lock()
+		ch.addLocked(d)
+		ch.mu.Unlock()
+	}
+	if s := ch.local.stats(); s.Dialogs != 2 || s.Tasks != 1 || ch.quiet() {
+		t.Fatalf("with a call and a task: %d dialogs, %d tasks, quiet %v; want 2, 1, false", s.Dialogs, s.Tasks, ch.quiet())
+	}
+	callee.finish()
+	if s := ch.local.stats(); s.Dialogs != 1 || s.Tasks != 0 || ch.quiet() {
+		t.Fatalf("with the task removed: %d dialogs, %d tasks, quiet %v; want 1, 0, false", s.Dialogs, s.Tasks, ch.quiet())
+	}
+	caller.finish()
+	if s := ch.local.stats(); s.Dialogs != 0 || s.Tasks != 0 || !ch.quiet() {
+		t.Fatalf("with both removed: %d dialogs, %d tasks, quiet %v; want 0, 0, true", s.Dialogs, s.Tasks, ch.quiet())
+	}
+}
+
+// TestSessionStreamFastPath: the dialog a yield went to is the one the
+// next yield finds without the session's lock; a message of another kind
+// does not take its place, and a removed dialog gives it up.
+func TestSessionStreamFastPath(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	ds := make([]*dialog, 2)
+	for i, cid := range []uint64{1, 3} {
+		ds[i] = newDialog(ch, cid, modeStream, true, ch.window)
+		ch.mu.Lock()
+		ch.addLocked(ds[i])
+		ch.mu.Unlock()
+	}
+	defer ds[1].finish()
+	ch.deliver(transport.Msg{Kind: transport.KindYield, CID: 1, Payload: 0, Size: 1})
+	if got := ch.streaming.Load(); got != ds[0] {
+		t.Fatalf("after a yield to dialog 1 the fast path holds %v, want dialog 1", got)
+	}
+	ch.deliver(transport.Msg{Kind: transport.KindStarted, CID: 3})
+	if got := ch.streaming.Load(); got != ds[0] {
+		t.Fatalf("after a started of dialog 3 the fast path holds %v, want dialog 1 still", got)
+	}
+	ds[0].finish()
+	if got := ch.streaming.Load(); got != nil {
+		t.Fatalf("after dialog 1 ended the fast path holds %v, want nothing", got)
+	}
+}
+
+// TestSessionDetachOverWire: over a wire, a detached request is sent from
+// a goroutine of the node's, so whoever asks is not held while the send
+// waits (for a peer that does not read, say), and waits for it within its
+// own bound; the send's ctx ends with the connection.
+func TestSessionDetachOverWire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+		release := make(chan struct{})
+		asked := make(chan (<-chan struct{}), 1)
+		go func() {
+			asked <- ch.detach(func(ctx context.Context) {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			})
+		}()
+		synctest.Wait()
+		var sent <-chan struct{}
+		select {
+		case sent = <-asked:
+		default:
+			close(release)
+			<-asked
+			t.Fatal("detach held its caller while the send waited")
+		}
+		select {
+		case <-sent:
+			t.Fatal("detach's channel closed before the send returned")
+		default:
+		}
+		ch.breakLink() // the connection ends: so does the send's wait
+		<-sent
+	})
+}
+
+// linkedSessions returns the ends of a link not made yet between a
+// parent actor and its child: the parent's end, the child's. The actors
+// end with the test.
+func linkedSessions(t *testing.T) (down, up *session) {
+	parent := newActor(context.Background(), newActorID("parent"), ActorID{}, defaultConfig(), &node{actors: make(map[string]*Actor), ready: make(chan struct{})})
+	t.Cleanup(parent.end)
+	child := newActor(context.Background(), newActorID("child"), parent.id, defaultConfig(), parent.node)
+	t.Cleanup(child.end)
+	down = newSession(parent, child.id, nil, true)
+	up = newSession(child, parent.id, nil, false)
+	newLocalLink(down, up)
+	return down, up
+}
+
+// TestSessionLinkLoss: once a link not made yet is closed, each end's
+// linkErr is the loss its dialogs got, as over a connection.
+func TestSessionLinkLoss(t *testing.T) {
+	down, up := linkedSessions(t)
+	if err := down.linkErr(); err != nil {
+		t.Fatalf("linkErr of a link still open: %v", err)
+	}
+	down.breakLink()
+	for _, ch := range []*session{down, up} {
+		err, gone := ch.linkErr(), ch.goneErr()
+		if gone == nil || err != gone || !errors.Is(err, ErrActorGone) {
+			t.Fatalf("linkErr of a closed link to %v: %v, want the loss the dialogs got, %v", ch.peer, err, gone)
+		}
+	}
+}
+
+// TestSessionLossIsDeath: a peer whose process died without saying that
+// it ends fails its dialogs with the death, not a plain loss; every one
+// gets the same report.
+func TestSessionLossIsDeath(t *testing.T) {
+	ch := servedSession(t, defaultConfig(), &brokenLink{closed: make(chan struct{})})
+	died := &ActorDied{Actor: ch.peer, Pid: 4242, ExitCode: 3}
+	ch.exited = func() *ActorDied { return died }
+	ch.breakLink()
+	<-ch.done
+	err := ch.goneErr()
+	var re *RemoteError
+	if !errors.Is(err, ErrActorDied) || !errors.As(err, &re) || re.Died != died {
+		t.Fatalf("loss of a peer that died: %v, want its death", err)
+	}
+	if again := ch.goneErr(); again != err || ch.goneDeath() != re {
+		t.Fatalf("the loss told twice: %v then %v, death %v", err, again, ch.goneDeath())
+	}
+}
+
+// sentLink is a brokenLink that records the messages sent over it.
+type sentLink struct {
+	brokenLink
+	mu   sync.Mutex
+	sent []transport.Msg
+}
+
+func (c *sentLink) Send(ctx context.Context, m transport.Msg) error {
+	c.mu.Lock()
+	c.sent = append(c.sent, m)
+	c.mu.Unlock()
+	return c.brokenLink.Send(ctx, m)
+}
+
+// TestSessionSendStop: an actor that ends as asked tells its peer with a
+// stop for dialog 0 over a connection; over a link not made yet, the
+// other end learns it directly.
+func TestSessionSendStop(t *testing.T) {
+	conn := &sentLink{brokenLink: brokenLink{closed: make(chan struct{})}}
+	ch := servedSession(t, defaultConfig(), conn)
+	ch.sendStop()
+	conn.mu.Lock()
+	sent := fmt.Sprint(conn.sent)
+	conn.mu.Unlock()
+	if want := fmt.Sprint([]transport.Msg{{Kind: transport.KindStop}}); sent != want {
+		t.Errorf("sent over the connection: %s, want %s", sent, want)
+	}
+
+	down, up := linkedSessions(t)
+	defer down.breakLink()
+	up.sendStop()
+	if !down.ended.Load() || up.ended.Load() {
+		t.Errorf("over a link, the parent's end learnt the stop: %v, the child's own: %v; want true, false", down.ended.Load(), up.ended.Load())
 	}
 }
