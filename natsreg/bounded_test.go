@@ -96,20 +96,28 @@ func await(t testing.TB, reqs <-chan request, bucket, key string, del bool) requ
 	}
 }
 
+// registeredOnStandIn registers actor w/a1 in a fresh bucket of a registry
+// with ttl and a 10 ms heartbeat, then puts a standIn in the bucket's place:
+// it returns the registry, the stand-in's requests, the entry's key and a
+// ctx bounded by hangBound.
+func registeredOnStandIn(t *testing.T, bucket string, ttl time.Duration) (*natsreg.Registry, <-chan request, string, context.Context) {
+	t.Helper()
+	s := startServer(t)
+	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(ttl), natsreg.Heartbeat(10*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
+	t.Cleanup(cancel)
+	if err := r.Register(ctx, info("w", "a1")); err != nil {
+		t.Fatal(err)
+	}
+	return r, standIn(t, s.ClientURL(), bucket), natsreg.Key("w", "a1"), ctx
+}
+
 // TestUnregisterWhilePutHangs: while the heartbeat's put of an entry goes
 // unanswered (a JetStream electing a leader), Unregister of the entry does
 // not wait for it: it deletes the entry at once.
 func TestUnregisterWhilePutHangs(t *testing.T) {
 	const bucket = "unregister_hang"
-	s := startServer(t)
-	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(longTTL), natsreg.Heartbeat(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-	defer cancel()
-	if err := r.Register(ctx, info("w", "a1")); err != nil {
-		t.Fatal(err)
-	}
-	key := natsreg.Key("w", "a1")
-	reqs := standIn(t, s.ClientURL(), bucket)
+	r, reqs, key, ctx := registeredOnStandIn(t, bucket, longTTL)
 	await(t, reqs, bucket, key, false) // the heartbeat's put, unanswered
 	done := make(chan error, 1)
 	go func() { done <- r.Unregister(ctx, "a1") }()
@@ -124,15 +132,7 @@ func TestUnregisterWhilePutHangs(t *testing.T) {
 // with ctx's error, while its delete of the entry goes unanswered too.
 func TestCloseWhilePutHangs(t *testing.T) {
 	const bucket = "close_hang"
-	s := startServer(t)
-	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(longTTL), natsreg.Heartbeat(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-	defer cancel()
-	if err := r.Register(ctx, info("w", "a1")); err != nil {
-		t.Fatal(err)
-	}
-	key := natsreg.Key("w", "a1")
-	reqs := standIn(t, s.ClientURL(), bucket)
+	r, reqs, key, ctx := registeredOnStandIn(t, bucket, longTTL)
 	await(t, reqs, bucket, key, false) // the heartbeat's put, unanswered
 	cctx, ccancel := context.WithCancel(ctx)
 	defer ccancel()
@@ -152,15 +152,8 @@ func TestCloseWhilePutHangs(t *testing.T) {
 // entry, which is not registered.
 func TestRegisterHangingKeepsHeartbeat(t *testing.T) {
 	const bucket = "register_hang"
-	s := startServer(t)
-	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(longTTL), natsreg.Heartbeat(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-	defer cancel()
-	if err := r.Register(ctx, info("w", "a1")); err != nil {
-		t.Fatal(err)
-	}
-	a1, b1 := natsreg.Key("w", "a1"), natsreg.Key("w", "b1")
-	reqs := standIn(t, s.ClientURL(), bucket)
+	r, reqs, a1, ctx := registeredOnStandIn(t, bucket, longTTL)
+	b1 := natsreg.Key("w", "b1")
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
 	done := make(chan error, 1)
@@ -203,18 +196,10 @@ func TestExpiredEntryPutAgain(t *testing.T) {
 		bucket = "expired_again"
 		ttl    = time.Second // the least TTL
 	)
-	s := startServer(t)
-	r := newRegistry(t, connect(t, s.ClientURL()), natsreg.Bucket(bucket), natsreg.TTL(ttl), natsreg.Heartbeat(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), hangBound)
-	defer cancel()
-	if err := r.Register(ctx, info("w", "a1")); err != nil {
-		t.Fatal(err)
-	}
+	r, reqs, key, ctx := registeredOnStandIn(t, bucket, ttl)
 	// The entry expires at the latest a TTL after now: its last put
-	// answered was Register's.
+	// answered was Register's, before the stand-in took the bucket's place.
 	expired := time.Now().Add(ttl)
-	key := natsreg.Key("w", "a1")
-	reqs := standIn(t, s.ClientURL(), bucket)
 	for {
 		req := await(t, reqs, bucket, key, false) // unanswered until the entry expired
 		if time.Now().After(expired.Add(ttl)) {
