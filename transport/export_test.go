@@ -158,6 +158,17 @@ const ReadBuffer = readBuffer
 // not block would. It must be set before c is used.
 func SetWriteHook(c *WireConn, hook func(buf []byte, round int) (int, error)) { c.writeHook = hook }
 
+// WaitWriteIdle waits until no goroutine writes for c: a Send that comes
+// after it finds the connection idle and flushes its frame itself.
+func WaitWriteIdle(c *WireConn) {
+	c.mu.Lock()
+	busy, writer := c.flushing, c.writer
+	c.mu.Unlock()
+	if busy && writer != nil {
+		<-writer
+	}
+}
+
 // ForgetLastWrite makes c's next Send take the connection for idle, as
 // after a pause, so that it writes its frame itself instead of handing it
 // to a goroutine as one of a stream of messages.

@@ -168,6 +168,10 @@ func TestFlushShortWriteInLaterRound(t *testing.T) {
 			t.Fatalf("after %d lone Sends, %d short writes with nothing pending; want %d", i, hits.Load(), soloHits)
 		}
 		m := l.next(solo, 300+i%500)
+		// The frames are read, but the writeLoop that wrote the last of
+		// them may not have let go yet (on a busy machine, often): a Send
+		// now would be queued to it, never reaching the hook.
+		transport.WaitWriteIdle(c)
 		transport.ForgetLastWrite(c) // as after a pause: the Send flushes itself
 		if err := c.Send(ctx, m); err != nil {
 			t.Fatalf("lone Send %d: %v", i, err)
