@@ -12,7 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/tractor-go/tractor/tractortest"
+	"github.com/tractor-go/tractor/internal/settle"
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -142,7 +142,7 @@ func speak(c net.Conn) {
 // which have spoken.
 func waitPending(t *testing.T, l transport.Listener, want, heard int) {
 	t.Helper()
-	tractortest.Eventually(t, waitLimit, func() error {
+	settle.Eventually(t, waitLimit, func() error {
 		if p, h := transport.PendingConns(l); p != want || h != heard {
 			return fmt.Errorf("%d connections pending, %d of them heard; want %d and %d", p, h, want, heard)
 		}

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tractor-go/tractor/tractortest"
+	"github.com/tractor-go/tractor/internal/settle"
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -38,7 +38,7 @@ func TestSendQueueIsBounded(t *testing.T) {
 	}()
 	var err error
 	finished := false
-	tractortest.Eventually(t, waitLimit, func() error {
+	settle.Eventually(t, waitLimit, func() error {
 		select {
 		case err = <-ended:
 			finished = true

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tractor-go/tractor/tractortest"
+	"github.com/tractor-go/tractor/internal/settle"
 	"github.com/tractor-go/tractor/transport"
 )
 
@@ -16,12 +16,12 @@ import (
 const waitLimit = 10 * time.Second
 
 // waitBlocked waits until a goroutine of this process is parked in fn (see
-// [tractortest.BlockedIn]): the way to act once another goroutine waits
+// [settle.BlockedIn]): the way to act once another goroutine waits
 // there, without sleeping for it.
 func waitBlocked(t *testing.T, fn string) {
 	t.Helper()
-	tractortest.Eventually(t, waitLimit, func() error {
-		if tractortest.BlockedIn(fn) {
+	settle.Eventually(t, waitLimit, func() error {
+		if settle.BlockedIn(fn) {
 			return nil
 		}
 		return fmt.Errorf("no goroutine waiting in %s", fn)
@@ -51,7 +51,7 @@ func (c *collector) snapshot() []transport.Msg {
 func (c *collector) waitN(t *testing.T, n int) []transport.Msg {
 	t.Helper()
 	var got []transport.Msg
-	tractortest.Eventually(t, waitLimit, func() error {
+	settle.Eventually(t, waitLimit, func() error {
 		if got = c.snapshot(); len(got) < n {
 			return fmt.Errorf("got %d messages, want %d", len(got), n)
 		}
