@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -14,23 +15,44 @@ import (
 )
 
 // pipeListener is a listener whose connections are made with net.Pipe, so
-// that a test runs acceptChild in a synctest bubble.
+// that a test runs acceptChild in a synctest bubble. A dial is queued
+// until it is accepted. It is a [backlog]; held, its Accept takes nothing
+// until stopped, so that a dial stays queued.
 type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
+	conns   chan net.Conn
+	done    chan struct{}
+	stopped chan struct{}
+	held    bool
+	once    sync.Once
 }
 
 func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 func (l *pipeListener) Accept() (net.Conn, error) {
+	conns := l.conns
+	if l.held {
+		conns = nil
+	}
+	select {
+	case c := <-conns:
+		return c, nil
+	case <-l.stopped:
+		return nil, os.ErrDeadlineExceeded
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) stopAccept() { close(l.stopped) }
+
+func (l *pipeListener) takeQueued() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
+	default:
+		return nil, nil
 	}
 }
 
@@ -207,5 +229,127 @@ func TestDialBackEnds(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestDialBackAfterExit: a child that connected and sent its token, then
+// exited before its connection was accepted, is found all the same; the
+// connections queued or pending with it that are not the child's are
+// read to their end and dropped. With no child's connection queued, the
+// error says the child exited, with its status.
+func TestDialBackAfterExit(t *testing.T) {
+	for _, queued := range []bool{true, false} {
+		t.Run(map[bool]string{true: "queued", false: "none"}[queued], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				token := bytes.Repeat([]byte{7}, tokenSize)
+				l := newPipeListener()
+				l.held = true
+				p := &Proc{done: make(chan struct{})}
+				res := accepting(t.Context(), l, p, token)
+				// A stranger who sends a wrong token and leaves, queued
+				// ahead of the child, and one who stays silent.
+				var strangers sync.WaitGroup
+				strangers.Go(func() {
+					c := l.dial()
+					c.Write(bytes.Repeat([]byte{8}, tokenSize))
+					c.Close()
+				})
+				synctest.Wait()
+				if queued {
+					dialed := make(chan net.Conn, 1)
+					go func() {
+						c := l.dial()
+						dialed <- c
+						c.Write(token)
+					}()
+					synctest.Wait()
+					defer func() { (<-dialed).Close() }()
+				}
+				silent := make(chan net.Conn, 1)
+				go func() { silent <- l.dial() }()
+				synctest.Wait()
+				close(p.done) // exit status 0: p.err stays nil
+
+				start := time.Now()
+				r := <-res
+				strangers.Wait()
+				if (<-silent) == nil {
+					t.Fatal("silent stranger not dialed")
+				}
+				if queued {
+					if r.err != nil {
+						t.Fatalf("acceptChild = %v; want the child's connection, queued before it exited", r.err)
+					}
+					if d := time.Since(start); d != 0 {
+						t.Errorf("found the child after %v of the silent one's wait, want at once", d)
+					}
+					r.c.Close()
+					return
+				}
+				const want = "spawnproc: child exited before connecting back: exit status 0"
+				if r.err == nil || r.err.Error() != want {
+					t.Fatalf("acceptChild = %v, %v; want error %q", r.c, r.err, want)
+				}
+				// The silent stranger was waited for up to its deadline:
+				// it might have been the child.
+				if d := time.Since(start); d != tokenTimeout {
+					t.Errorf("gave up after %v, want the token's deadline %v", d, tokenTimeout)
+				}
+			})
+		})
+	}
+}
+
+// TestDialBackAfterExitTCP: on a real TCP listener, a child's connection
+// that was queued (dialed, token sent, closed) before acceptChild ran is
+// returned though the child had already exited, whichever of the two
+// acceptChild sees first; strangers queued with it are dropped.
+func TestDialBackAfterExitTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := bytes.Repeat([]byte{7}, tokenSize)
+	send := func(b []byte) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	send(nil)                                // a stranger who says nothing
+	send(bytes.Repeat([]byte{8}, tokenSize)) // one with a wrong token
+	send(token)                              // the child
+	p := &Proc{done: make(chan struct{})}
+	close(p.done)
+	c, err := acceptChild(t.Context(), l, p, token)
+	if err != nil {
+		t.Fatalf("acceptChild = %v; want the child's queued connection", err)
+	}
+	defer c.Close()
+	// The child's connection: its token was read, and EOF follows.
+	if n, err := c.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("read after the token = %d, %v; want EOF", n, err)
+	}
+}
+
+// TestDialBackExitedTCP: with nothing queued, a child's exit is reported
+// at once, with its status.
+func TestDialBackExitedTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := errors.New("exit status 3")
+	p := &Proc{done: make(chan struct{}), err: status}
+	close(p.done)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // bounds a hang only
+	defer cancel()
+	c, err := acceptChild(ctx, l, p, bytes.Repeat([]byte{7}, tokenSize))
+	if !errors.Is(err, status) {
+		t.Fatalf("acceptChild = %v, %v; want the exit status %v", c, err, status)
 	}
 }
