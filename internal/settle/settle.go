@@ -12,11 +12,7 @@ import (
 )
 
 // Eventually polls check until it returns nil, and fails tb with its last
-// error once bound has passed: the way to wait for a state another
-// goroutine or process reaches (a goroutine parked, see [BlockedIn]; a
-// process gone; a count reached) without sleeping for it. Make bound
-// generous: it only turns a hang into a failure. tb is a *testing.T, a
-// *testing.B or a *rapid.T.
+// error once bound has passed (tractortest.Eventually says when to use it).
 func Eventually(tb interface {
 	Helper()
 	Fatalf(format string, args ...any)
