@@ -1,0 +1,104 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestMpReaderBounds reads each msgpack form the hand-written reader
+// takes, at the edges of its encodings: a value that ends exactly at the
+// body's end is read, one a byte short is malformed; a signed encoding of
+// a non-negative integer is an integer, a negative one is not; each
+// string and byte-string width is recognised, and nothing past the end
+// is looked at.
+func TestMpReaderBounds(t *testing.T) {
+	big := strings.Repeat("s", 1<<16) // needs str32 or bin32
+	str := func(s string) []byte { return appendStr(nil, s) }
+	bin := func(b []byte) []byte { return appendBin(nil, b) }
+	for _, tc := range []struct {
+		name string
+		body []byte
+		read func(r *mpReader) (any, error)
+		want any    // when err is ""
+		err  string // a part of the error, which wraps ErrMalformed
+	}{
+		{"uint int8 positive", []byte{mpInt8, 0x7f}, uintOf, uint64(0x7f), ""},
+		{"uint int8 negative", []byte{mpInt8, 0x80}, uintOf, nil, "negative integer"},
+		{"uint int16 positive", []byte{mpInt16, 0x7f, 0xff}, uintOf, uint64(0x7fff), ""},
+		{"uint int16 negative", []byte{mpInt16, 0x80, 0x00}, uintOf, nil, "negative integer"},
+		{"uint int32 negative", []byte{mpInt32, 0xff, 0, 0, 0}, uintOf, nil, "negative integer"},
+		{"uint int64 positive", []byte{mpInt64, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uintOf, uint64(1<<63 - 1), ""},
+		{"uint int64 negative", []byte{mpInt64, 0x80, 0, 0, 0, 0, 0, 0, 0}, uintOf, nil, "negative integer"},
+		{"uint negative fixint", []byte{mpNegFixIntMin}, uintOf, nil, "where an integer belongs"},
+
+		{"str fills the body", str("abc"), strOf, "abc", ""},
+		{"str8 fills the body", str(strings.Repeat("x", 40)), strOf, strings.Repeat("x", 40), ""},
+		{"str32 fills the body", str(big), strOf, big, ""},
+		{"str a byte short", str("abc")[:4-1], strOf, nil, "truncated string"},
+		{"str32 a byte short", str(big)[:5+len(big)-1], strOf, nil, "truncated string"},
+
+		{"bin8 fills the body", bin([]byte{1, 2}), binOf, []byte{1, 2}, ""},
+		{"bin16 fills the body", bin(make([]byte, 300)), binOf, make([]byte, 300), ""},
+		{"bin32 fills the body", bin([]byte(big)), binOf, []byte(big), ""},
+		{"bin a byte short", bin([]byte{1, 2})[:3], binOf, nil, "truncated bytes"},
+		{"bin from a str", str("ab"), binOf, nil, "where bytes belong"},
+		{"bin from an ext", []byte{mpExt8, 0, 0}, binOf, nil, "where bytes belong"},
+		{"bin from a bool", []byte{mpTrue}, binOf, nil, "where bytes belong"},
+
+		{"isStr at the end", nil, isStrOf, false, ""},
+		{"isStr fixstr", str("a"), isStrOf, true, ""},
+		{"isStr str8", str(strings.Repeat("x", 40)), isStrOf, true, ""},
+		{"isStr str16", str(strings.Repeat("x", 300)), isStrOf, true, ""},
+		{"isStr str32", str(big), isStrOf, true, ""},
+		{"isStr bin8", bin([]byte{1}), isStrOf, false, ""},
+		{"isStr array16", []byte{mpArray16, 0, 0}, isStrOf, false, ""},
+		{"isStr nil", []byte{mpNil}, isStrOf, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &mpReader{b: tc.body}
+			got, err := tc.read(r)
+			if tc.err != "" {
+				if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, %v; want an ErrMalformed saying %q", short(got), err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error %v; want %v", err, short(tc.want))
+			}
+			if b, ok := got.([]byte); ok {
+				if !bytes.Equal(b, tc.want.([]byte)) {
+					t.Fatalf("got %v; want %v", short(got), short(tc.want))
+				}
+			} else if got != tc.want {
+				t.Fatalf("got %v; want %v", short(got), short(tc.want))
+			}
+			if _, isStr := got.(bool); !isStr && r.rest() != 0 {
+				t.Errorf("%d bytes left unread", r.rest())
+			}
+		})
+	}
+}
+
+func uintOf(r *mpReader) (any, error)  { return r.uint(1<<64 - 1) }
+func strOf(r *mpReader) (any, error)   { return r.str() }
+func binOf(r *mpReader) (any, error)   { return r.bin() }
+func isStrOf(r *mpReader) (any, error) { return r.isStr(), nil }
+
+// short prints a value, a long one by its length.
+func short(v any) string {
+	switch v := v.(type) {
+	case string:
+		if len(v) > 40 {
+			return fmt.Sprintf("a string of %d bytes", len(v))
+		}
+	case []byte:
+		if len(v) > 40 {
+			return fmt.Sprintf("%d bytes", len(v))
+		}
+	}
+	return fmt.Sprintf("%#v", v)
+}
