@@ -80,6 +80,14 @@ func TestNumberRule(t *testing.T) {
 		{int(1<<24 + 1), nil, reflect.TypeFor[float32]()},
 		{float64(0.1), nil, reflect.TypeFor[float32]()},
 		{int(-300), nil, reflect.TypeFor[uint8]()},
+		// The edges of the integer ranges, as floats and into floats.
+		{float64(-1 << 63), int64(math.MinInt64), nil},
+		{float64(1 << 63), nil, reflect.TypeFor[int64]()},
+		{float64(3), uint(3), nil},
+		{float64(1 << 63), uint64(1 << 63), nil},
+		{float64(1 << 64), nil, reflect.TypeFor[uint64]()},
+		{int64(math.MaxInt64), nil, reflect.TypeFor[float64]()},
+		{uint64(math.MaxUint64), nil, reflect.TypeFor[float64]()},
 	}
 	for _, tc := range cases {
 		into := tc.into
