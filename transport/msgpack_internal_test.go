@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMpReaderBounds reads each msgpack form the hand-written reader
@@ -101,4 +103,56 @@ func short(v any) string {
 		}
 	}
 	return fmt.Sprintf("%#v", v)
+}
+
+// TestPayloadTimestampFixups: a timestamp in its 4- or 8-byte form whose
+// data begins with a byte msgpack would read as a map header is carried in
+// the payload's copy in the 12-byte form of the same instant, wherever it
+// sits in the payload and however many there are; the copy is exactly as
+// long as the rewritten payload (its capacity too: payloads carved from
+// one chunk must not share spare room), and decodes to the same times.
+func TestPayloadTimestampFixups(t *testing.T) {
+	ts32 := []byte{mpFixExt1 + 2, 0xff, 0x80, 0, 0, 0} // 2^31 s
+	// 8-byte form: nsec<<34 | sec, its top byte 0x80: nsec 0x80<<22.
+	ts64 := []byte{mpFixExt1 + 3, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 5}
+	ts96 := func(sec uint64, nsec uint32) []byte {
+		b := []byte{mpExt8, 12, 0xff}
+		b = append(b, byte(nsec>>24), byte(nsec>>16), byte(nsec>>8), byte(nsec))
+		for i := 7; i >= 0; i-- {
+			b = append(b, byte(sec>>(8*i)))
+		}
+		return b
+	}
+	pad := appendStr(nil, strings.Repeat("p", 300)) // the fixups far into the body
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	payload := cat([]byte{mpFixArray | 3}, pad, ts32, ts64)
+	want := cat([]byte{mpFixArray | 3}, pad, ts96(1<<31, 0), ts96(5, 0x80<<22))
+	body := cat([]byte{mpFixArray | 6, byte(KindReturn), 1, mpFixStr, 0, 0}, payload)
+
+	for _, alloc := range []*payloadAlloc{nil, {}} {
+		m, err := decodeMsg(body, alloc)
+		if err != nil {
+			t.Fatalf("decodeMsg: %v", err)
+		}
+		p, ok := m.Payload.(*rawPayload)
+		if !ok {
+			t.Fatalf("payload %T, want *rawPayload", m.Payload)
+		}
+		if !bytes.Equal(p.b, want) || cap(p.b) != len(want) {
+			t.Fatalf("payload copy (len %d, cap %d):\n%x\nwant (len and cap %d):\n%x", len(p.b), cap(p.b), p.b, len(want), want)
+		}
+		var got []any
+		if err := p.Decode(&got); err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if len(got) != 3 || !got[1].(time.Time).Equal(time.Unix(1<<31, 0)) || !got[2].(time.Time).Equal(time.Unix(5, 0x80<<22)) {
+			t.Fatalf("decoded %v, want the padding, then %v and %v", got[1:], time.Unix(1<<31, 0), time.Unix(5, 0x80<<22))
+		}
+	}
+
+	// One byte after the payload: the error says how many.
+	_, err := decodeMsg(append(slices.Clone(body), 0), nil)
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "1 bytes after the message") {
+		t.Fatalf("a byte after the payload: %v; want ErrMalformed saying 1 bytes after the message", err)
+	}
 }
