@@ -442,12 +442,13 @@ func TestWireSendBadPayloadFailsOnlyThatSend(t *testing.T) {
 		name    string
 		payload any
 		want    error
+		say     string // what the error names
 	}{
-		{"channel", make(chan int), transport.ErrEncode},
-		{"func", func() {}, transport.ErrEncode},
-		{"struct with a channel", struct{ C chan int }{make(chan int)}, transport.ErrEncode},
-		{"nested too deep", deep, transport.ErrEncode},
-		{"over the frame limit", strings.Repeat("x", 1<<16), transport.ErrFrameTooLarge},
+		{"channel", make(chan int), transport.ErrEncode, "chan int"},
+		{"func", func() {}, transport.ErrEncode, "func()"},
+		{"struct with a channel", struct{ C chan int }{make(chan int)}, transport.ErrEncode, "chan int"},
+		{"nested too deep", deep, transport.ErrEncode, fmt.Sprintf("nested over %d deep", transport.MaxNesting)},
+		{"over the frame limit", strings.Repeat("x", 1<<16), transport.ErrFrameTooLarge, ""},
 	}
 	forEachConnType(t, func(t *testing.T, ct connType) {
 		cfg := transport.Config{MaxFrame: 1 << 15} // incompressible: compression is off
@@ -457,8 +458,8 @@ func TestWireSendBadPayloadFailsOnlyThatSend(t *testing.T) {
 		serve(t, a)
 		ctx := context.Background()
 		for i, tc := range cases {
-			if err := a.Send(ctx, yield(uint64(i), tc.payload)); !errors.Is(err, tc.want) {
-				t.Errorf("%s: Send returned %v, want %v", tc.name, err, tc.want)
+			if err := a.Send(ctx, yield(uint64(i), tc.payload)); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.say) {
+				t.Errorf("%s: Send returned %v, want %v saying %q", tc.name, err, tc.want, tc.say)
 			}
 			if err := a.Send(ctx, yield(uint64(i), i)); err != nil {
 				t.Fatalf("%s: next Send: %v", tc.name, err)
