@@ -122,6 +122,16 @@ func CountZoneLoads() (loads func() int64, restore func()) {
 	return n.Load, func() { loadLocation = time.LoadLocation; reset() }
 }
 
+// ZoneCaches returns how many named and fixed zones the receiver caches.
+func ZoneCaches() (named, fixed int) {
+	zones.Lock()
+	defer zones.Unlock()
+	return len(zones.m), len(zones.fixed)
+}
+
+// MaxZones bounds each of the zone caches.
+const MaxZones = maxZones
+
 // FrameReader reads frames as Serve does, for tests of the reader alone.
 type FrameReader struct{ fr frameReader }
 

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -154,5 +155,48 @@ func TestPayloadTimestampFixups(t *testing.T) {
 	_, err := decodeMsg(append(slices.Clone(body), 0), nil)
 	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "1 bytes after the message") {
 		t.Fatalf("a byte after the payload: %v; want ErrMalformed saying 1 bytes after the message", err)
+	}
+}
+
+// TestParseTimeEdges reads time extension data at the edges of its forms:
+// the largest nanoseconds field is 999999999, a zone may have an empty
+// abbreviation and name, or an abbreviation that ends the data, and a
+// zone whose abbreviation runs past the data is refused, not read past.
+func TestParseTimeEdges(t *testing.T) {
+	zoned := func(nsec uint32, sec uint64, offset int32, abbr, name string) []byte {
+		b := binary.BigEndian.AppendUint32(nil, nsec)
+		b = binary.BigEndian.AppendUint64(b, sec)
+		b = binary.BigEndian.AppendUint32(b, uint32(offset))
+		return append(append(append(b, byte(len(abbr))), abbr...), name...)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want time.Time // when err is ""
+		err  string
+	}{
+		{"nsec 999999999", zoned(999999999, 7, 0, "", "")[:12], time.Unix(7, 999999999), ""},
+		{"nsec 1e9", zoned(1e9, 7, 0, "", "")[:12], time.Time{}, "1000000000 nanoseconds"},
+		{"zone empty", zoned(0, 7, 3600, "", ""), time.Unix(7, 0).In(time.FixedZone("", 3600)), ""},
+		{"abbr ends the data", zoned(0, 7, 3600, "ABC", ""), time.Unix(7, 0).In(time.FixedZone("ABC", 3600)), ""},
+		{"abbr past the data", zoned(0, 7, 3600, "ABCDEFGHIJ", "")[:17+5], time.Time{}, "truncated zone"},
+		{"no abbr length", zoned(0, 7, 3600, "", "")[:16], time.Time{}, "truncated zone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseTime(tc.data)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("parseTime = %v, %v; want an error saying %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAbbr, wantOff := tc.want.Zone()
+			if abbr, off := got.Zone(); !got.Equal(tc.want) || abbr != wantAbbr || off != wantOff {
+				t.Fatalf("parseTime = %v (zone %q %+d), want %v (zone %q %+d)", got, abbr, off, tc.want, wantAbbr, wantOff)
+			}
+		})
 	}
 }

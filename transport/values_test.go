@@ -137,6 +137,32 @@ func TestTimeZoneLoadsBounded(t *testing.T) {
 	if n := loads(); n > 256 {
 		t.Errorf("decoding times in 1000 unknown zones loaded zones %d times, want at most 256", n)
 	}
+	if named, fixed := transport.ZoneCaches(); named != transport.MaxZones || fixed != transport.MaxZones {
+		t.Errorf("after 1000 zones the caches hold %d names and %d fixed zones, want %d each", named, fixed, transport.MaxZones)
+	}
+
+	// One zone twice: one load, and one location shared by both times.
+	loads, restore = transport.CountZoneLoads()
+	t.Cleanup(restore)
+	once := base.In(time.FixedZone("Bogus/Once", 60))
+	first, second := overWire[time.Time](t, once), overWire[time.Time](t, once)
+	if first.Location() != second.Location() || loads() != 1 {
+		t.Errorf("one zone decoded twice: %d loads, locations shared: %v; want 1 load, shared", loads(), first.Location() == second.Location())
+	}
+
+	// The longest name looked up has 64 bytes; one of 65 is not.
+	loads, restore = transport.CountZoneLoads()
+	t.Cleanup(restore)
+	for _, n := range []int{64, 65} {
+		name := "Bogus/" + strings.Repeat("y", n-len("Bogus/"))
+		got := overWire[time.Time](t, base.In(time.FixedZone(name, 120)))
+		if got.Location().String() != name {
+			t.Errorf("a zone name of %d bytes arrived as %q", n, got.Location())
+		}
+	}
+	if n := loads(); n != 1 {
+		t.Errorf("zone names of 64 and 65 bytes: %d loads, want 1 (the 64-byte one)", n)
+	}
 
 	loads, restore = transport.CountZoneLoads()
 	t.Cleanup(restore)
@@ -146,6 +172,25 @@ func TestTimeZoneLoadsBounded(t *testing.T) {
 	}
 	if n := loads(); n != 0 {
 		t.Errorf("a zone name of %d bytes was looked up (%d loads)", len(long.Location().String()), n)
+	}
+}
+
+// TestTimeLongestZone: a time whose zone abbreviation and name have the
+// most bytes a time carries (255 each) crosses whole, through msgpack's
+// decoder (inside a map) as through this package's.
+func TestTimeLongestZone(t *testing.T) {
+	loc := time.FixedZone(strings.Repeat("Z", 255), -7200)
+	sent := time.Date(2026, 12, 1, 8, 0, 0, 999999999, loc)
+	m := overWire[map[string]any](t, map[string]any{"at": sent})
+	for how, got := range map[string]any{"alone": overWire[time.Time](t, sent), "in a map": m["at"]} {
+		at, ok := got.(time.Time)
+		if !ok {
+			t.Fatalf("%s: got %T, want time.Time", how, got)
+		}
+		abbr, off := at.Zone()
+		if !at.Equal(sent) || abbr != loc.String() || off != -7200 || at.Location().String() != loc.String() {
+			t.Errorf("%s: got %v (zone of %d bytes %+d), want %v", how, at, len(abbr), off, sent)
+		}
 	}
 }
 
