@@ -200,3 +200,62 @@ func TestParseTimeEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendShortest: each appender writes a value in its shortest msgpack
+// form, at both sides of every boundary between forms (the bytes a frame
+// costs, and what another implementation expects of a canonical writer).
+func TestAppendShortest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  []byte
+		want int // encoded length
+	}{
+		{"uint 127", appendUint(nil, 127), 1},
+		{"uint 128", appendUint(nil, 128), 2},
+		{"uint 255", appendUint(nil, 255), 2},
+		{"uint 256", appendUint(nil, 256), 3},
+		{"uint 65535", appendUint(nil, 65535), 3},
+		{"uint 65536", appendUint(nil, 65536), 5},
+		{"uint 1<<32-1", appendUint(nil, 1<<32-1), 5},
+		{"uint 1<<32", appendUint(nil, 1<<32), 9},
+		{"int 0", appendInt(nil, 0), 1},
+		{"int -32", appendInt(nil, -32), 1},
+		{"int -33", appendInt(nil, -33), 2},
+		{"int -128", appendInt(nil, -128), 2},
+		{"int -129", appendInt(nil, -129), 3},
+		{"int -32768", appendInt(nil, -32768), 3},
+		{"int -32769", appendInt(nil, -32769), 5},
+		{"int -1<<31", appendInt(nil, -1<<31), 5},
+		{"int -1<<31-1", appendInt(nil, -1<<31-1), 9},
+		{"str 31", appendStr(nil, strings.Repeat("s", 31)), 1 + 31},
+		{"str 32", appendStr(nil, strings.Repeat("s", 32)), 2 + 32},
+		{"str 255", appendStr(nil, strings.Repeat("s", 255)), 2 + 255},
+		{"str 256", appendStr(nil, strings.Repeat("s", 256)), 3 + 256},
+		{"str 65535", appendStr(nil, strings.Repeat("s", 65535)), 3 + 65535},
+		{"str 65536", appendStr(nil, strings.Repeat("s", 65536)), 5 + 65536},
+		{"bin 255", appendBin(nil, make([]byte, 255)), 2 + 255},
+		{"bin 256", appendBin(nil, make([]byte, 256)), 3 + 256},
+		{"bin 65535", appendBin(nil, make([]byte, 65535)), 3 + 65535},
+		{"bin 65536", appendBin(nil, make([]byte, 65536)), 5 + 65536},
+	} {
+		if len(tc.got) != tc.want {
+			t.Errorf("%s: %d bytes (code %#x), want %d", tc.name, len(tc.got), tc.got[0], tc.want)
+		}
+	}
+}
+
+// TestEnvelopeArrayForms: the envelope's array header may come in any
+// msgpack array form, as another implementation may write it; the fields
+// read the same.
+func TestEnvelopeArrayForms(t *testing.T) {
+	fields := []byte{byte(KindYield), 9, mpFixStr | 2, 'e', 'p', 0, 3, 7}
+	for _, hdr := range [][]byte{{mpFixArray | 6}, {mpArray16, 0, 6}, {mpArray32, 0, 0, 0, 6}} {
+		m, err := decodeMsg(append(slices.Clone(hdr), fields...), nil)
+		if err != nil {
+			t.Fatalf("header %x: %v", hdr, err)
+		}
+		if m.Kind != KindYield || m.CID != 9 || m.Endpoint != "ep" || m.Credit != 3 {
+			t.Errorf("header %x: %+v, want a yield on dialog 9 to ep with credit 3", hdr, m)
+		}
+	}
+}
