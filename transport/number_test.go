@@ -88,6 +88,8 @@ func TestNumberRule(t *testing.T) {
 		{float64(1 << 64), nil, reflect.TypeFor[uint64]()},
 		{int64(math.MaxInt64), nil, reflect.TypeFor[float64]()},
 		{uint64(math.MaxUint64), nil, reflect.TypeFor[float64]()},
+		{uint64(1 << 63), float64(1 << 63), nil},
+		{uint64(1<<53 + 1), nil, reflect.TypeFor[float64]()},
 	}
 	for _, tc := range cases {
 		into := tc.into
