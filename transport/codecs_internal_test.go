@@ -259,3 +259,20 @@ func TestEnvelopeArrayForms(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainTag: a struct tag the codecs take as a plain field name is
+// letters, digits and underscores only, at each end of each range; any
+// other byte (an option's comma, a dash, the bytes next to each range)
+// leaves the struct to msgpack, which interprets it.
+func TestPlainTag(t *testing.T) {
+	for _, tag := range []string{"", "a", "z", "A", "Z", "0", "9", "_", "aZ_09"} {
+		if !plainTag(tag) {
+			t.Errorf("plainTag(%q) = false, want true", tag)
+		}
+	}
+	for _, tag := range []string{"a,omitempty", "-", "a b", "`", "{", "@", "[", "/", ":", "é"} {
+		if plainTag(tag) {
+			t.Errorf("plainTag(%q) = true, want false", tag)
+		}
+	}
+}
