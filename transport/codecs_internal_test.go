@@ -276,3 +276,56 @@ func TestPlainTag(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTimeForms: a time is written in the shortest extension form
+// that holds it (fixext 4, fixext 8, ext 8 up to 255 bytes of data, then
+// ext 16), and each form reads back as the same instant and zone.
+func TestAppendTimeForms(t *testing.T) {
+	zone := func(n int) *time.Location { return time.FixedZone(strings.Repeat("z", n), 3600) }
+	for _, tc := range []struct {
+		name string
+		t    time.Time
+		want int // encoded length
+	}{
+		{"fixext 4", time.Unix(1<<31, 0).UTC(), 2 + 4},
+		{"fixext 8", time.Unix(5, 1).UTC(), 2 + 8},
+		{"ext 8, 12 bytes", time.Unix(1<<34, 1).UTC(), 3 + 12},
+		{"ext 8, 255 bytes", time.Unix(5, 1).In(zone(119)), 3 + 255},
+		{"ext 16, 256 bytes", time.Unix(5, 1).In(zone(120)) /* 17+120+120 = 257 */, 4 + 257},
+	} {
+		b := appendTime(nil, tc.t)
+		if len(b) != tc.want {
+			t.Errorf("%s: %d bytes (code %#x), want %d", tc.name, len(b), b[0], tc.want)
+		}
+		got, ok := readTime(b)
+		abbr, off := got.Zone()
+		wantAbbr, wantOff := tc.t.Zone()
+		if !ok || !got.Equal(tc.t) || abbr != wantAbbr || off != wantOff {
+			t.Errorf("%s: read back %v, %v; want %v", tc.name, got, ok, tc.t)
+		}
+	}
+}
+
+// TestSkipLongForms: the payload check steps over the 16- and 32-bit
+// array and map forms (which msgpack writes for 16 elements or more), and
+// refuses one that declares more than the bytes present.
+func TestSkipLongForms(t *testing.T) {
+	elems := bytes.Repeat([]byte{1}, 16)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"array16", append([]byte{mpArray16, 0, 16}, elems...), true},
+		{"array32", append([]byte{mpArray32, 0, 0, 0, 16}, elems...), true},
+		{"map16", append([]byte{mpMap16, 0, 8}, elems...), true},
+		{"map32", append([]byte{mpMap32, 0, 0, 0, 8}, elems...), true},
+		{"array16 short", append([]byte{mpArray16, 0, 17}, elems...), false},
+		{"map32 short", append([]byte{mpMap32, 0, 0, 0, 9}, elems...), false},
+	} {
+		err := checkValue(tc.b)
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrMalformed)) {
+			t.Errorf("%s: checkValue = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
