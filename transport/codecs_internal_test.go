@@ -314,18 +314,21 @@ func TestSkipLongForms(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		b    []byte
-		ok   bool
+		err  string // what the refusal says, or "" to pass
 	}{
-		{"array16", append([]byte{mpArray16, 0, 16}, elems...), true},
-		{"array32", append([]byte{mpArray32, 0, 0, 0, 16}, elems...), true},
-		{"map16", append([]byte{mpMap16, 0, 8}, elems...), true},
-		{"map32", append([]byte{mpMap32, 0, 0, 0, 8}, elems...), true},
-		{"array16 short", append([]byte{mpArray16, 0, 17}, elems...), false},
-		{"map32 short", append([]byte{mpMap32, 0, 0, 0, 9}, elems...), false},
+		{"array16", append([]byte{mpArray16, 0, 16}, elems...), ""},
+		{"array32", append([]byte{mpArray32, 0, 0, 0, 16}, elems...), ""},
+		{"map16", append([]byte{mpMap16, 0, 8}, elems...), ""},
+		{"map32", append([]byte{mpMap32, 0, 0, 0, 8}, elems...), ""},
+		{"array16 short", append([]byte{mpArray16, 0, 17}, elems...), "container of 17 elements in 16 bytes"},
+		{"map32 short", append([]byte{mpMap32, 0, 0, 0, 9}, elems...), "container of 9 elements in 16 bytes"},
+		// An extension's data follows its type byte: 4 declared, 3 there.
+		{"ext8 short", []byte{mpExt8, 4, 1, 0xa0, 0xa0, 0xa0}, "truncated extension value"},
+		{"ext8 whole", []byte{mpExt8, 3, 1, 0xa0, 0xa0, 0xa0}, ""},
 	} {
 		err := checkValue(tc.b)
-		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrMalformed)) {
-			t.Errorf("%s: checkValue = %v, want ok %v", tc.name, err, tc.ok)
+		if tc.err == "" && err != nil || tc.err != "" && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: checkValue = %v, want %q", tc.name, err, tc.err)
 		}
 	}
 }
