@@ -237,6 +237,14 @@ func TestAppendShortest(t *testing.T) {
 		{"bin 256", appendBin(nil, make([]byte, 256)), 3 + 256},
 		{"bin 65535", appendBin(nil, make([]byte, 65535)), 3 + 65535},
 		{"bin 65536", appendBin(nil, make([]byte, 65536)), 5 + 65536},
+		{"array 15", appendArrayLen(nil, 15), 1},
+		{"array 16", appendArrayLen(nil, 16), 3},
+		{"array 65535", appendArrayLen(nil, 65535), 3},
+		{"array 65536", appendArrayLen(nil, 65536), 5},
+		{"map 15", appendMapLen(nil, 15), 1},
+		{"map 16", appendMapLen(nil, 16), 3},
+		{"map 65535", appendMapLen(nil, 65535), 3},
+		{"map 65536", appendMapLen(nil, 65536), 5},
 	} {
 		if len(tc.got) != tc.want {
 			t.Errorf("%s: %d bytes (code %#x), want %d", tc.name, len(tc.got), tc.got[0], tc.want)
