@@ -333,6 +333,9 @@ func TestSkipLongForms(t *testing.T) {
 		// An extension's data follows its type byte: 4 declared, 3 there.
 		{"ext8 short", []byte{mpExt8, 4, 1, 0xa0, 0xa0, 0xa0}, "truncated extension value"},
 		{"ext8 whole", []byte{mpExt8, 3, 1, 0xa0, 0xa0, 0xa0}, ""},
+		{"ext32", []byte{mpExt32, 0, 0, 0, 2, 1, 0xa0, 0xa0}, ""},
+		{"fixext1", []byte{mpFixExt1, 1, 0xa0}, ""},
+		{"fixext16", append([]byte{mpFixExt16, 1}, bytes.Repeat([]byte{0xa0}, 16)...), ""},
 	} {
 		err := checkValue(tc.b)
 		if tc.err == "" && err != nil || tc.err != "" && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.err)) {
