@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	ossignal "os/signal"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -202,12 +201,14 @@ type childHello struct {
 }
 
 // lacksNetwork says whether listen, the address a process child was told
-// to listen at, is a fresh address of a network other than TCP ("nats:",
-// see listenHost: a TCP one always has a port) that peers, the child's
-// own network, is not; it returns that network's scheme.
+// to listen at, is one of a network other than TCP (see foreignScheme)
+// that peers, the child's own network, is not; it returns that network's
+// scheme.
 func lacksNetwork(listen string, peers transport.Network) (string, bool) {
-	scheme, ok := strings.CutSuffix(listen, ":")
-	return scheme, ok && !transport.HasScheme(peers, listen)
+	if transport.HasScheme(peers, listen) {
+		return "", false
+	}
+	return foreignScheme(listen)
 }
 
 // spawnProcess starts a process actor and completes the handshake, within

@@ -101,7 +101,7 @@ func newNode(addr, secret string, tlsCfg *tls.Config, peers transport.Network) (
 	if transport.HasScheme(peers, addr) {
 		// Not a host:port: NATS, say, which its own TLS secures.
 	} else if scheme, ok := foreignScheme(addr); ok {
-		return nil, fmt.Errorf("ListenAddr %q: this program's main gave Run no PeerNetwork for %q addresses: %w", addr, scheme+":", ErrNoPeerNetwork)
+		return nil, fmt.Errorf("ListenAddr %q: %w", addr, noPeerNetwork(scheme))
 	} else if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 			// The listener's address is registered for peers to dial: one
@@ -227,6 +227,12 @@ func foreignScheme(addr string) (string, bool) {
 		return "", false
 	}
 	return scheme, true
+}
+
+// noPeerNetwork is the error for an address of the network scheme, for
+// which this program's main gave Run no [PeerNetwork].
+func noPeerNetwork(scheme string) error {
+	return fmt.Errorf("this program's main gave Run no PeerNetwork for %q addresses: %w", scheme+":", ErrNoPeerNetwork)
 }
 
 // isScheme says whether s is a URI scheme (RFC 3986): a letter, then
@@ -476,7 +482,7 @@ func (n *node) dialPeerOnce(ctx context.Context, local *Actor, addr, uid string)
 	if transport.HasScheme(n.peers, addr) {
 		conn, err = n.streams().Dial(ctx, addr)
 	} else if scheme, ok := foreignScheme(addr); ok {
-		return nil, peerWelcome{}, fmt.Errorf("dial %s: this program's main gave Run no PeerNetwork for %q addresses: %w", addr, scheme+":", ErrNoPeerNetwork)
+		return nil, peerWelcome{}, fmt.Errorf("dial %s: %w", addr, noPeerNetwork(scheme))
 	} else {
 		conn, err = n.tcp.Dial(ctx, addr)
 	}

@@ -36,13 +36,15 @@ func acceptChild(ctx context.Context, l net.Listener, p *Proc, token []byte) (ne
 	failed := make(chan error, 1)
 	d.wg.Go(func() { failed <- d.accept(l.Accept) })
 	defer d.close()
+	acceptErr := func(err error) error { return fmt.Errorf("spawnproc: accept child on %s: %w", l.Addr(), err) }
+	ctxErr := func() error { return fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err()) }
 	select {
 	case c := <-d.found:
 		return c, nil
 	case err := <-failed:
-		return nil, fmt.Errorf("spawnproc: accept child on %s: %w", l.Addr(), err)
+		return nil, acceptErr(err)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err())
+		return nil, ctxErr()
 	case <-p.done:
 	}
 	exited := errors.New("spawnproc: child exited before connecting back: exit status 0")
@@ -64,10 +66,10 @@ func acceptChild(ctx context.Context, l net.Listener, p *Proc, token []byte) (ne
 		return c, nil
 	case <-failed:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err())
+		return nil, ctxErr()
 	}
 	if err := d.accept(b.takeQueued); err != nil {
-		return nil, fmt.Errorf("spawnproc: accept child on %s: %w", l.Addr(), err)
+		return nil, acceptErr(err)
 	}
 	select {
 	case c := <-d.found:
@@ -75,7 +77,7 @@ func acceptChild(ctx context.Context, l net.Listener, p *Proc, token []byte) (ne
 	case <-d.idle():
 		return nil, exited
 	case <-ctx.Done():
-		return nil, fmt.Errorf("spawnproc: child did not connect back: %w", ctx.Err())
+		return nil, ctxErr()
 	}
 }
 
